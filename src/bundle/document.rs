@@ -1,0 +1,222 @@
+//! A bundle as read: the original JSON (key order kept) plus its typed view.
+//!
+//! The engine owns a few fields: allocation `bucketRange`s of adaptive policies, a
+//! policy's `stateVersion` and `contextualModel`, the top-level `entityState`, and the
+//! bundle `version`. Edits go through the methods here, which patch the original JSON
+//! in place, so every other field comes out exactly as it came in.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::model::Bundle;
+use crate::error::{Error, Result};
+
+/// A bundle: original JSON and typed view, kept in step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BundleDocument {
+    raw: Value,
+    bundle: Bundle,
+    source: String,
+}
+
+fn invalid(source: &str, key: impl Into<String>, reason: impl Into<String>) -> Error {
+    Error::InvalidBundle {
+        file: source.to_owned(),
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+impl BundleDocument {
+    /// Reads and checks a bundle file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if unreadable; [`Error::InvalidBundle`] naming the JSON path of
+    /// the first problem if it is not a valid bundle.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_str_named(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a bundle from text; `source` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBundle`] as [`BundleDocument::from_path`].
+    pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
+        let raw: Value = serde_json::from_str(text).map_err(|e| {
+            invalid(source, format!("line {} column {}", e.line(), e.column()), format!("not valid JSON: {e}"))
+        })?;
+        Self::from_value(raw, source)
+    }
+
+    /// Checks a bundle already parsed as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBundle`] as [`BundleDocument::from_path`].
+    pub fn from_value(raw: Value, source: &str) -> Result<Self> {
+        let bundle: Bundle = serde_path_to_error::deserialize(&raw).map_err(|e| {
+            let path = e.path().to_string();
+            invalid(source, if path == "." { "bundle".to_owned() } else { path }, e.into_inner().to_string())
+        })?;
+        check(&bundle, source)?;
+        Ok(Self {
+            raw,
+            bundle,
+            source: source.to_owned(),
+        })
+    }
+
+    /// The typed view.
+    #[must_use]
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The JSON as it would be written.
+    #[must_use]
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    /// Where the bundle came from.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Finds a policy by id: `(layer index, policy index)`.
+    #[must_use]
+    pub fn find_policy(&self, policy_id: &str) -> Option<(usize, usize)> {
+        self.bundle.layers.iter().enumerate().find_map(|(li, l)| {
+            l.policies.iter().position(|p| p.id == policy_id).map(|pi| (li, pi))
+        })
+    }
+
+    fn raw_policy(&mut self, li: usize, pi: usize) -> &mut serde_json::Map<String, Value> {
+        self.raw["layers"][li]["policies"][pi]
+            .as_object_mut()
+            .expect("a checked bundle's policies are objects")
+    }
+
+    /// Replaces the bucket ranges of a policy's allocations, in allocation order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBundle`] if the count differs from the allocations' or the new
+    /// bundle would not pass its checks; the document is then unchanged.
+    pub fn set_bucket_ranges(&mut self, li: usize, pi: usize, ranges: &[[u32; 2]]) -> Result<()> {
+        let mut next = self.bundle.clone();
+        let policy = &mut next.layers[li].policies[pi];
+        if ranges.len() != policy.allocations.len() {
+            return Err(invalid(
+                &self.source,
+                format!("layers[{li}].policies[{pi}].allocations"),
+                format!("{} ranges for {} allocations", ranges.len(), policy.allocations.len()),
+            ));
+        }
+        for (a, r) in policy.allocations.iter_mut().zip(ranges) {
+            a.bucket_range = *r;
+        }
+        check(&next, &self.source)?;
+        self.bundle = next;
+        let allocations = self.raw_policy(li, pi)["allocations"]
+            .as_array_mut()
+            .expect("a checked policy's allocations are an array");
+        for (a, r) in allocations.iter_mut().zip(ranges) {
+            a["bucketRange"] = serde_json::json!([r[0], r[1]]);
+        }
+        Ok(())
+    }
+
+    /// Sets a policy's `stateVersion` (added after the last key when absent).
+    pub fn set_state_version(&mut self, li: usize, pi: usize, version: &str) {
+        self.bundle.layers[li].policies[pi].state_version = Some(version.to_owned());
+        self.raw_policy(li, pi).insert("stateVersion".into(), Value::String(version.to_owned()));
+    }
+
+    /// Sets the bundle `version`.
+    pub fn set_version(&mut self, version: &str) {
+        self.bundle.version = version.to_owned();
+        self.raw["version"] = Value::String(version.to_owned());
+    }
+
+    /// The bundle as the engine writes it: pretty JSON, two-space indent, keys in
+    /// their original order, a final newline.
+    #[must_use]
+    pub fn to_json_pretty(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&self.raw).expect("serde_json::Value always serialises");
+        s.push('\n');
+        s
+    }
+}
+
+/// Checks what the schema cannot say: ranges inside `[0, bucketCount)` with
+/// `start <= end`, no two allocations of a policy overlapping, unique allocation names
+/// and policy ids, eligible spans in range.
+fn check(b: &Bundle, source: &str) -> Result<()> {
+    let n = b.hashing.bucket_count;
+    if n == 0 {
+        return Err(invalid(source, "hashing.bucketCount", "must be at least 1"));
+    }
+    let mut policy_ids = std::collections::HashSet::new();
+    for (li, layer) in b.layers.iter().enumerate() {
+        for (pi, p) in layer.policies.iter().enumerate() {
+            let at = format!("layers[{li}].policies[{pi}]");
+            if !policy_ids.insert(p.id.as_str()) {
+                return Err(invalid(source, format!("{at}.id"), format!("policy id \"{}\" appears twice", p.id)));
+            }
+            if let Some(span) = p.eligible_bucket_range {
+                if span.start > span.end || span.end >= n {
+                    return Err(invalid(
+                        source,
+                        format!("{at}.eligibleBucketRange"),
+                        format!("{{start: {}, end: {}}} is not a span of [0, {n})", span.start, span.end),
+                    ));
+                }
+            }
+            let mut names = std::collections::HashSet::new();
+            let mut sorted: Vec<(u32, u32, usize)> = Vec::new();
+            for (ai, a) in p.allocations.iter().enumerate() {
+                let [s, e] = a.bucket_range;
+                if s > e || e >= n {
+                    return Err(invalid(
+                        source,
+                        format!("{at}.allocations[{ai}].bucketRange"),
+                        format!("[{s}, {e}] is not an inclusive range of [0, {n})"),
+                    ));
+                }
+                if !names.insert(a.name.as_str()) {
+                    return Err(invalid(
+                        source,
+                        format!("{at}.allocations[{ai}].name"),
+                        format!("allocation name \"{}\" appears twice in policy \"{}\"", a.name, p.id),
+                    ));
+                }
+                sorted.push((s, e, ai));
+            }
+            // Overlaps are legal for static policies (first match wins) but make an
+            // adaptive policy's shares ambiguous, so only adaptive ones are refused.
+            if p.kind == super::model::PolicyKind::Adaptive {
+                sorted.sort_unstable();
+                for w in sorted.windows(2) {
+                    if w[1].0 <= w[0].1 {
+                        return Err(invalid(
+                            source,
+                            format!("{at}.allocations[{}].bucketRange", w[1].2),
+                            format!(
+                                "overlaps allocations[{}] ([{}, {}]) in adaptive policy \"{}\"",
+                                w[0].2, w[0].0, w[0].1, p.id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The platform's config bundle: typed model, order-preserving document, hashing,
+//! resolution as the reference SDK does it, and atomic publishing.
+
+pub mod document;
+pub mod hash;
+pub mod model;
+pub mod publish;
+pub mod resolve;
+
+pub use document::BundleDocument;
+pub use hash::HashContract;
+pub use model::{Allocation, Bundle, BundleLayer, Policy, PolicyKind, PolicyState};
+pub use publish::{publish, write_atomic};
+pub use resolve::{resolve, LayerResolution, Resolution};

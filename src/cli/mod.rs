@@ -1,0 +1,226 @@
+//! Command-line interface: a thin layer over the library's calls.
+
+mod progress;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use bandit_engine::bundle::HashContract;
+use bandit_engine::config::AttributionMode;
+use bandit_engine::events::{load_events_with_progress, write_events, write_quarantine, LoadOptions};
+use bandit_engine::synth::{generate, write_world, SynthParams};
+use bandit_engine::time::parse_rfc3339;
+use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
+
+/// The optimization engine of an experimentation platform: reads exposure, decision
+/// and track events, attributes rewards, fits bandit policies and republishes the
+/// config bundle SDKs serve.
+///
+/// Formats are documented in docs/formats.md. Exit codes: 0 success, 1 bad input or
+/// failure (the message names the file, line and field), 2 bad command line.
+#[derive(Parser)]
+#[command(name = "bandit-engine", version, about, long_about)]
+struct Cli {
+    /// Print nothing but errors (no progress bars, no summary).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Contract {
+    /// SHA-256 v2 assignment hash of the current SDKs.
+    Sha256V2,
+    /// FNV-1a 32-bit hash of the spec repository's fixtures.
+    Fnv1aV1,
+}
+
+impl From<Contract> for HashContract {
+    fn from(c: Contract) -> Self {
+        match c {
+            Contract::Sha256V2 => Self::Sha256V2,
+            Contract::Fnv1aV1 => Self::Fnv1aV1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Only the layers of the event's decisionId.
+    Decision,
+    /// Every layer the unit was exposed to in the session.
+    Cumulative,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Retrain adaptive policies and write a new bundle.
+    ///
+    /// Reads the config (its `optimization:` section names the policies), the
+    /// current bundle and the events; writes DIR/bundle.json (atomically: a failed
+    /// run never leaves a half-written bundle), DIR/report.json (per policy: status,
+    /// statistics, old and new ranges) and DIR/quarantine.ndjson (every refused
+    /// record with file, line, field and reason). Same inputs and seed give the same
+    /// bytes.
+    #[command(verbatim_doc_comment)]
+    Retrain {
+        /// The project's .traffical/config.yaml.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The current config bundle (JSON).
+        #[arg(long, value_name = "FILE")]
+        bundle: PathBuf,
+        /// Event files: .ndjson/.jsonl, .csv or .parquet (repeat the flag or list several).
+        #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+        events: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The run's instant (RFC 3339), used for every timestamp written. Default: the latest event time.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Master seed of the Monte Carlo draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop at the first malformed record instead of quarantining it.
+        #[arg(long)]
+        strict: bool,
+        /// Attribution mode for every policy, overriding the config.
+        #[arg(long, value_enum)]
+        attribution: Option<Mode>,
+    },
+    /// Generate a seeded synthetic project: bundle, config, events and the truth behind them.
+    Synth {
+        /// Number of simulated users.
+        #[arg(long, default_value_t = 2000)]
+        units: u32,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days the traffic spreads over.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Share of lines written malformed (to exercise the quarantine).
+        #[arg(long, default_value_t = 0.003)]
+        malformed_rate: f64,
+        /// Hash contract of the simulated SDK.
+        #[arg(long, value_enum, default_value = "sha256-v2")]
+        hash: Contract,
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Validate event files and convert them to ndjson, csv or parquet (by extension).
+    ///
+    /// Refused records go to --quarantine (default: OUT with .quarantine.ndjson).
+    Convert {
+        /// Input event files.
+        #[arg(long = "in", value_name = "FILE", num_args = 1.., required = true)]
+        input: Vec<PathBuf>,
+        /// Output file: .ndjson, .csv or .parquet.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Where refused records go.
+        #[arg(long, value_name = "FILE")]
+        quarantine: Option<PathBuf>,
+        /// Stop at the first malformed record.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+/// Runs the CLI.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let progress = progress::Bars::new(cli.quiet);
+    match cli.command {
+        Command::Retrain { config, bundle, events, out, as_of, seed, strict, attribution } => {
+            let as_of = as_of
+                .map(|s| parse_rfc3339(&s).with_context(|| format!("--as-of {s:?} is not an RFC 3339 time such as 2026-11-25T12:00:00Z")))
+                .transpose()?;
+            let options = RetrainOptions {
+                as_of,
+                seed,
+                strict,
+                attribution: attribution.map(|m| match m {
+                    Mode::Decision => AttributionMode::Decision,
+                    Mode::Cumulative => AttributionMode::Cumulative,
+                }),
+            };
+            let inputs = RetrainInputs { config, bundle, events };
+            let outcome = Engine::new(options).with_progress(&progress).retrain(&inputs)?;
+            let published = outcome.publish(&out)?;
+            if !cli.quiet {
+                print!("{}", summary::render(&outcome, &published));
+            }
+        }
+        Command::Synth { units, seed, days, malformed_rate, hash, out } => {
+            let params = SynthParams { units, seed, days, malformed_rate, contract: hash.into(), ..SynthParams::default() };
+            let world = generate(&params)?;
+            write_world(&world, &out)?;
+            if !cli.quiet {
+                println!(
+                    "wrote {} ({} events, {} malformed lines, {} units, seed {seed})",
+                    out.display(),
+                    world.events.len(),
+                    world.malformed,
+                    units
+                );
+                for (policy, best) in &world.truth.best_allocation {
+                    println!("  truth: best allocation of {policy} is {best}");
+                }
+            }
+        }
+        Command::Convert { input, out, quarantine, strict } => {
+            let loaded = load_events_with_progress(&input, LoadOptions { strict }, &progress)?;
+            let quarantine = quarantine.unwrap_or_else(|| out.with_extension("quarantine.ndjson"));
+            write_quarantine(&quarantine, &loaded.rejected)?;
+            // Re-read accepted records as events to write them in the target format.
+            let events = reread_events(&input, &loaded)?;
+            write_events(&events, &out)?;
+            if !cli.quiet {
+                println!(
+                    "read {} records: {} accepted → {}, {} quarantined → {}",
+                    loaded.report.read(),
+                    loaded.report.accepted(),
+                    out.display(),
+                    loaded.report.quarantined(),
+                    quarantine.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The accepted events of the input files, in file order.
+fn reread_events(paths: &[PathBuf], loaded: &bandit_engine::events::Loaded) -> Result<Vec<bandit_engine::events::Event>> {
+    use bandit_engine::events::{Event, Format};
+    let mut out = Vec::new();
+    for p in paths {
+        match Format::from_path(p)? {
+            Format::Ndjson => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                out.extend(text.lines().filter_map(|l| Event::from_json_str(l).ok()).map(|(e, _)| e));
+            }
+            _ => anyhow::bail!("convert reads ndjson input; {} is already in the flat format", p.display()),
+        }
+    }
+    anyhow::ensure!(out.len() as u64 == loaded.report.accepted(), "accepted count changed between reads");
+    Ok(out)
+}

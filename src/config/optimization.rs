@@ -1,0 +1,190 @@
+//! The `optimization:` section: per adaptive policy id, how the engine learns it.
+//!
+//! ```yaml
+//! optimization:
+//!   policy_checkout_cta:
+//!     algorithm: thompson_bernoulli
+//!     goal: { event: purchase, type: conversion_rate }
+//!     attribution: decision
+//!     minExposuresBeforeShift: 100
+//!     maxShiftPerUpdate: 0.2
+//!     windowSizeMinutes: 15
+//!     explorationFloor: 0.01
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::EventDefinition;
+use crate::error::{Error, Result};
+
+/// The platform's algorithm names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Beta-Bernoulli Thompson sampling.
+    ThompsonBernoulli,
+    /// Normal Thompson sampling on continuous rewards.
+    ThompsonGaussian,
+    /// Epsilon-greedy.
+    EpsilonGreedy,
+    /// UCB1.
+    Ucb1,
+    /// Linear contextual bandit (LinUCB, linear TS, ridge).
+    LinearContextual,
+}
+
+impl Algorithm {
+    /// The platform's name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ThompsonBernoulli => "thompson_bernoulli",
+            Self::ThompsonGaussian => "thompson_gaussian",
+            Self::EpsilonGreedy => "epsilon_greedy",
+            Self::Ucb1 => "ucb1",
+            Self::LinearContextual => "linear_contextual",
+        }
+    }
+}
+
+/// What the goal measures per exposed unit or decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalType {
+    /// Share of decisions followed by at least one goal event.
+    #[default]
+    ConversionRate,
+    /// Sum of the goal value.
+    Sum,
+    /// Number of goal events.
+    Count,
+    /// Mean goal value over goal events.
+    Mean,
+}
+
+/// Whether more is better.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DesiredDirection {
+    /// Higher is better.
+    #[default]
+    Increase,
+    /// Lower is better.
+    Decrease,
+}
+
+/// Which attribution rule turns track events into rewards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionMode {
+    /// Every layer the unit was exposed to in the session (the platform's default).
+    #[default]
+    Cumulative,
+    /// Only the layers of the event's `decisionId`.
+    Decision,
+}
+
+/// Where a goal's numeric value comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ValueSource {
+    /// The event's `value`.
+    #[default]
+    Value,
+    /// A named entry of the event's `values`.
+    Values(String),
+    /// A numeric property.
+    Property(String),
+}
+
+/// The goal of a policy.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Goal {
+    /// The track event that counts.
+    pub event: String,
+    /// What is measured.
+    #[serde(rename = "type", default)]
+    pub goal_type: GoalType,
+    /// Where the value comes from (ignored for conversion rates and counts).
+    #[serde(default)]
+    pub value: ValueSource,
+    /// Whether more is better.
+    #[serde(default)]
+    pub desired_direction: DesiredDirection,
+}
+
+fn default_min_exposures() -> u64 {
+    100
+}
+
+fn default_floor() -> f64 {
+    0.01
+}
+
+fn default_draws() -> u32 {
+    10_000
+}
+
+/// How one adaptive policy is optimised.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OptimizationSpec {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// The goal.
+    pub goal: Goal,
+    /// The attribution rule.
+    #[serde(default)]
+    pub attribution: AttributionMode,
+    /// Allocations stay put until every allocation has this many exposures.
+    #[serde(default = "default_min_exposures")]
+    pub min_exposures_before_shift: u64,
+    /// At most this share of traffic moves per update (total variation), in (0, 1].
+    pub max_shift_per_update: Option<f64>,
+    /// Minimum time between updates; an earlier run reports `too_soon`.
+    pub window_size_minutes: Option<f64>,
+    /// Minimum share of any allocation, in [0, 1/K].
+    #[serde(default = "default_floor")]
+    pub exploration_floor: f64,
+    /// Monte Carlo draws for probability-of-best.
+    #[serde(default = "default_draws")]
+    pub draws: u32,
+}
+
+impl OptimizationSpec {
+    pub(super) fn validate(&self, policy: &str, events: &BTreeMap<String, EventDefinition>, source: &str) -> Result<()> {
+        let err = |key: &str, reason: String| Error::InvalidConfig {
+            file: source.to_owned(),
+            line: 0,
+            column: 0,
+            key: format!("optimization.{policy}.{key}"),
+            reason,
+        };
+        if !events.is_empty() && !events.contains_key(&self.goal.event) {
+            let hint = crate::text::did_you_mean(&self.goal.event, events.keys().map(String::as_str), 3)
+                .map(|c| format!(" (did you mean \"{c}\"?)"))
+                .unwrap_or_default();
+            return Err(err("goal.event", format!("event \"{}\" is not defined under events:{hint}", self.goal.event)));
+        }
+        if let Some(m) = self.max_shift_per_update {
+            if !(m > 0.0 && m <= 1.0) {
+                return Err(err("maxShiftPerUpdate", format!("must be in (0, 1], found {m}")));
+            }
+        }
+        if let Some(w) = self.window_size_minutes {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(err("windowSizeMinutes", format!("must be a non-negative number, found {w}")));
+            }
+        }
+        if !(0.0..1.0).contains(&self.exploration_floor) {
+            return Err(err("explorationFloor", format!("must be in [0, 1), found {}", self.exploration_floor)));
+        }
+        if self.draws == 0 {
+            return Err(err("draws", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

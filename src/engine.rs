@@ -1,0 +1,422 @@
+//! The common case in one call: config, bundle and events in; a new bundle, a run
+//! report and the quarantine out.
+//!
+//! `load → attribute → reward table → fit → allocate → rewrite bundle`. Every time the
+//! engine writes comes from `as_of` (by default the latest event time), never the
+//! wall clock, so the same inputs and seed give the same bytes.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::attribution::decision_rewards;
+use crate::bundle::{self, BundleDocument, PolicyKind, PolicyState};
+use crate::config::{Algorithm, AttributionMode, GoalType, OptimizationSpec, ProjectConfig};
+use crate::error::{Error, Result};
+use crate::events::{load_events_with_progress, write_quarantine, LoadOptions, LoadReport, Loaded, Rejected};
+use crate::policy::{apply_floor, cap_shift, ranges_for_weights, ThompsonBernoulliParams};
+use crate::progress::{NoProgress, Progress};
+use crate::reward::{arm_stats, ArmStats};
+use crate::time::{format_rfc3339, parse_rfc3339, Millis};
+
+/// Where the inputs are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetrainInputs {
+    /// `.traffical/config.yaml`.
+    pub config: PathBuf,
+    /// The current config bundle.
+    pub bundle: PathBuf,
+    /// Event files (ndjson, csv, parquet).
+    pub events: Vec<PathBuf>,
+}
+
+impl RetrainInputs {
+    /// Inputs from paths.
+    pub fn from_paths(config: impl Into<PathBuf>, bundle: impl Into<PathBuf>, events: &[impl AsRef<Path>]) -> Self {
+        Self {
+            config: config.into(),
+            bundle: bundle.into(),
+            events: events.iter().map(|p| p.as_ref().to_path_buf()).collect(),
+        }
+    }
+}
+
+/// How to run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RetrainOptions {
+    /// The run's instant; default: the latest event time.
+    pub as_of: Option<Millis>,
+    /// Master seed of every random draw.
+    pub seed: u64,
+    /// Stop at the first malformed record instead of quarantining it.
+    pub strict: bool,
+    /// Attribution mode for every policy, overriding the config.
+    pub attribution: Option<AttributionMode>,
+}
+
+/// Outcome of one policy in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// New allocations were published.
+    Updated,
+    /// The fit left the allocations as they were.
+    NoChange,
+    /// Some allocation has fewer exposures than `minExposuresBeforeShift`.
+    InsufficientExposures,
+    /// Less than `windowSizeMinutes` since the policy's `stateVersion`.
+    TooSoon,
+    /// The policy could not be fitted; the reason says why. Its allocations are kept.
+    Errored,
+}
+
+impl RunStatus {
+    /// The report name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Updated => "updated",
+            Self::NoChange => "no_change",
+            Self::InsufficientExposures => "insufficient_exposures",
+            Self::TooSoon => "too_soon",
+            Self::Errored => "errored",
+        }
+    }
+}
+
+/// One allocation in the run report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArmReport {
+    /// Allocation name.
+    pub name: String,
+    /// Units of analysis exposed (decisions, in decision mode).
+    pub exposures: u64,
+    /// Sum of rewards (conversions, for conversion rates).
+    pub reward_sum: f64,
+    /// Mean reward.
+    pub mean: Option<f64>,
+    /// Posterior probability of being best, when fitted.
+    pub probability_best: Option<f64>,
+    /// Share of the policy's buckets before.
+    pub old_share: f64,
+    /// Share after (equal to `old_share` unless updated).
+    pub new_share: f64,
+    /// Range before.
+    pub old_range: [u32; 2],
+    /// Range after.
+    pub new_range: [u32; 2],
+}
+
+/// One policy in the run report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyReport {
+    /// Policy id.
+    pub policy_id: String,
+    /// Its layer.
+    pub layer_id: String,
+    /// Algorithm name.
+    pub algorithm: &'static str,
+    /// What happened.
+    pub status: RunStatus,
+    /// Why, for anything but `updated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Per allocation, in bundle order.
+    pub arms: Vec<ArmReport>,
+}
+
+/// The run report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// The run's instant.
+    pub as_of: String,
+    /// Master seed.
+    pub seed: u64,
+    /// The published bundle's version.
+    pub bundle_version: String,
+    /// Records read, accepted, quarantined.
+    pub events_read: u64,
+    /// Records accepted.
+    pub events_accepted: u64,
+    /// Records quarantined.
+    pub events_quarantined: u64,
+    /// Warnings of accepted records, by kind.
+    pub warnings: Vec<(String, u64)>,
+    /// Per optimised policy, in id order.
+    pub policies: Vec<PolicyReport>,
+}
+
+/// What a run produced, in memory; [`RetrainOutcome::publish`] writes it.
+#[derive(Clone, Debug)]
+pub struct RetrainOutcome {
+    /// The new bundle (unchanged if no policy was updated).
+    pub bundle: BundleDocument,
+    /// The run report.
+    pub report: RunReport,
+    /// Load counts.
+    pub load: LoadReport,
+    /// Quarantined records.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Paths [`RetrainOutcome::publish`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// The run report (JSON).
+    pub report: PathBuf,
+    /// The quarantine (ndjson).
+    pub quarantine: PathBuf,
+}
+
+impl RetrainOutcome {
+    /// Writes `bundle.json` (atomically, checked before it replaces anything),
+    /// `report.json` and `quarantine.ndjson` into `dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if a file cannot be written; the bundle is written last, so a
+    /// failure leaves any previous bundle in place.
+    pub fn publish(&self, dir: impl AsRef<Path>) -> Result<Published> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let quarantine = dir.join("quarantine.ndjson");
+        write_quarantine(&quarantine, &self.rejected)?;
+        let report = dir.join("report.json");
+        let mut text = serde_json::to_string_pretty(&self.report).expect("the report serialises");
+        text.push('\n');
+        bundle::write_atomic(&report, text.as_bytes())?;
+        let bundle = dir.join("bundle.json");
+        bundle::publish(&self.bundle, &bundle)?;
+        Ok(Published { bundle, report, quarantine })
+    }
+}
+
+/// The engine: options plus the calls that string the stages together.
+pub struct Engine<'p> {
+    options: RetrainOptions,
+    progress: &'p dyn Progress,
+}
+
+impl Engine<'static> {
+    /// An engine with these options and no progress reporting.
+    #[must_use]
+    pub fn new(options: RetrainOptions) -> Self {
+        Self { options, progress: &NoProgress }
+    }
+}
+
+impl<'p> Engine<'p> {
+    /// Reports progress of long stages to `progress`.
+    #[must_use]
+    pub fn with_progress<'q>(self, progress: &'q dyn Progress) -> Engine<'q> {
+        Engine { options: self.options, progress }
+    }
+
+    /// Runs a retrain from files.
+    ///
+    /// # Errors
+    ///
+    /// Input errors ([`Error::Io`], [`Error::InvalidConfig`], [`Error::InvalidBundle`],
+    /// [`Error::InvalidEventFile`], and [`Error::InvalidRecord`] in strict mode); an
+    /// optimised policy missing from the bundle or not adaptive is an
+    /// [`Error::InvalidConfig`]. Problems of one policy do not fail the run: that
+    /// policy is reported `errored` and keeps its allocations.
+    pub fn retrain(&self, inputs: &RetrainInputs) -> Result<RetrainOutcome> {
+        let config = ProjectConfig::from_path(&inputs.config)?;
+        let doc = BundleDocument::from_path(&inputs.bundle)?;
+        cross_check(&config, &doc, &inputs.config.display().to_string())?;
+        let loaded = load_events_with_progress(&inputs.events, LoadOptions { strict: self.options.strict }, self.progress)?;
+        self.retrain_loaded(&config, doc, loaded)
+    }
+
+    /// Runs a retrain from a parsed config, bundle and loaded events.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] when there are no events and no `as_of`.
+    pub fn retrain_loaded(&self, config: &ProjectConfig, mut doc: BundleDocument, loaded: Loaded) -> Result<RetrainOutcome> {
+        let as_of = match self.options.as_of.or_else(|| loaded.tables.latest_timestamp()) {
+            Some(t) => t,
+            None => {
+                return Err(Error::InvalidParameter {
+                    name: "as_of",
+                    reason: "no event was accepted, so there is no latest event time: pass --as-of".into(),
+                })
+            }
+        };
+        let stamp = format_rfc3339(as_of);
+        let lazy = loaded.tables.lazy();
+        let mut policies = Vec::new();
+        for (policy_id, spec) in &config.optimization {
+            let (li, pi) = doc.find_policy(policy_id).expect("cross-checked: optimised policies exist");
+            let mut report = self.fit_policy(&doc, li, pi, spec, &lazy, as_of);
+            if report.status == RunStatus::Updated {
+                let ranges: Vec<[u32; 2]> = report.arms.iter().map(|a| a.new_range).collect();
+                if let Err(e) = doc.set_bucket_ranges(li, pi, &ranges) {
+                    report.status = RunStatus::Errored;
+                    report.reason = Some(e.to_string());
+                } else {
+                    doc.set_state_version(li, pi, &stamp);
+                }
+            }
+            policies.push(report);
+        }
+        if policies.iter().any(|p| p.status == RunStatus::Updated) {
+            doc.set_version(&stamp);
+        }
+        let report = RunReport {
+            as_of: stamp,
+            seed: self.options.seed,
+            bundle_version: doc.bundle().version.clone(),
+            events_read: loaded.report.read(),
+            events_accepted: loaded.report.accepted(),
+            events_quarantined: loaded.report.quarantined(),
+            warnings: loaded.report.warnings.iter().map(|(w, n)| (w.describe().to_owned(), *n)).collect(),
+            policies,
+        };
+        Ok(RetrainOutcome { bundle: doc, report, load: loaded.report, rejected: loaded.rejected })
+    }
+
+    fn fit_policy(
+        &self,
+        doc: &BundleDocument,
+        li: usize,
+        pi: usize,
+        spec: &OptimizationSpec,
+        tables: &crate::events::LazyEventTables,
+        as_of: Millis,
+    ) -> PolicyReport {
+        let bundle = doc.bundle();
+        let layer = &bundle.layers[li];
+        let policy = &layer.policies[pi];
+        let effective = policy.effective_counts();
+        let covered: u64 = effective.iter().map(|&c| u64::from(c)).sum();
+        let old_shares: Vec<f64> = effective.iter().map(|&c| f64::from(c) / covered.max(1) as f64).collect();
+        let mut report = PolicyReport {
+            policy_id: policy.id.clone(),
+            layer_id: layer.id.clone(),
+            algorithm: spec.algorithm.as_str(),
+            status: RunStatus::NoChange,
+            reason: None,
+            arms: policy
+                .allocations
+                .iter()
+                .zip(&old_shares)
+                .map(|(a, &s)| ArmReport {
+                    name: a.name.clone(),
+                    exposures: 0,
+                    reward_sum: 0.0,
+                    mean: None,
+                    probability_best: None,
+                    old_share: s,
+                    new_share: s,
+                    old_range: a.bucket_range,
+                    new_range: a.bucket_range,
+                })
+                .collect(),
+        };
+        let fail = |mut r: PolicyReport, status: RunStatus, reason: String| {
+            r.status = status;
+            r.reason = Some(reason);
+            r
+        };
+        if policy.state != PolicyState::Running {
+            return fail(report, RunStatus::NoChange, format!("policy is {:?}, not running; SDKs do not serve it", policy.state).to_lowercase());
+        }
+        if let (Some(window), Some(prev)) = (spec.window_size_minutes, policy.state_version.as_deref().and_then(parse_rfc3339)) {
+            let elapsed = (as_of - prev) as f64 / 60_000.0;
+            if elapsed < window {
+                return fail(
+                    report,
+                    RunStatus::TooSoon,
+                    format!("{elapsed:.1} minutes since stateVersion {}, windowSizeMinutes is {window}", format_rfc3339(prev)),
+                );
+            }
+        }
+        if spec.algorithm != Algorithm::ThompsonBernoulli {
+            return fail(report, RunStatus::Errored, format!("algorithm {} is not implemented yet; thompson_bernoulli is", spec.algorithm.as_str()));
+        }
+        if spec.goal.goal_type != GoalType::ConversionRate {
+            return fail(report, RunStatus::Errored, "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)".into());
+        }
+        let mode = self.options.attribution.unwrap_or(spec.attribution);
+        if mode != AttributionMode::Decision {
+            return fail(report, RunStatus::Errored, "cumulative attribution is not implemented yet; set attribution: decision".into());
+        }
+        let stats = match decision_rewards(tables, &spec.goal).and_then(arm_stats) {
+            Ok(s) => s,
+            Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
+        };
+        let empty = Default::default();
+        let by_name = stats.get(&policy.id).unwrap_or(&empty);
+        let arms: Vec<ArmStats> = policy.allocations.iter().map(|a| by_name.get(&a.name).copied().unwrap_or_default()).collect();
+        for (r, s) in report.arms.iter_mut().zip(&arms) {
+            r.exposures = s.n;
+            r.reward_sum = s.sum;
+            r.mean = s.mean();
+        }
+        let unknown: Vec<&str> = by_name.keys().map(String::as_str).filter(|n| !policy.allocations.iter().any(|a| a.name == *n)).collect();
+        let unknown_note = (!unknown.is_empty())
+            .then(|| format!("exposures name allocations not in the bundle, ignored: {}", unknown.join(", ")));
+        if let Some(thin) = arms.iter().zip(&policy.allocations).find(|(s, _)| s.n < spec.min_exposures_before_shift) {
+            return fail(
+                report,
+                RunStatus::InsufficientExposures,
+                format!("allocation {} has {} exposures, minExposuresBeforeShift is {}", thin.1.name, thin.0.n, spec.min_exposures_before_shift),
+            );
+        }
+        let params = ThompsonBernoulliParams::default().seed(self.options.seed).draws(spec.draws);
+        let p_best = match params.check().and_then(|tb| tb.probability_best(&arms, &policy.id)) {
+            Ok(p) => p,
+            Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
+        };
+        let mut weights = apply_floor(&p_best, spec.exploration_floor);
+        if let Some(max) = spec.max_shift_per_update {
+            weights = cap_shift(&old_shares, &weights, max);
+        }
+        let ranges = match ranges_for_weights(&policy.covered_segments(), &weights) {
+            Ok(r) => r,
+            Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
+        };
+        for ((r, p), range) in report.arms.iter_mut().zip(&p_best).zip(&ranges) {
+            r.probability_best = Some(*p);
+            r.new_range = *range;
+            r.new_share = f64::from(range[1] - range[0] + 1) / covered as f64;
+        }
+        report.reason = unknown_note;
+        report.status = if report.arms.iter().all(|a| a.new_range == a.old_range) { RunStatus::NoChange } else { RunStatus::Updated };
+        report
+    }
+}
+
+/// Every optimised policy must exist in the bundle and be adaptive.
+fn cross_check(config: &ProjectConfig, doc: &BundleDocument, source: &str) -> Result<()> {
+    for policy_id in config.optimization.keys() {
+        let err = |reason: String| Error::InvalidConfig {
+            file: source.to_owned(),
+            line: 0,
+            column: 0,
+            key: format!("optimization.{policy_id}"),
+            reason,
+        };
+        match doc.find_policy(policy_id) {
+            None => {
+                let ids: Vec<&str> = doc.bundle().layers.iter().flat_map(|l| l.policies.iter().map(|p| p.id.as_str())).collect();
+                let hint = crate::text::did_you_mean(policy_id, ids.iter().copied(), 4)
+                    .map(|c| format!(" (did you mean \"{c}\"?)"))
+                    .unwrap_or_default();
+                return Err(err(format!("policy \"{policy_id}\" is not in bundle {}{hint}", doc.source())));
+            }
+            Some((li, pi)) if doc.bundle().layers[li].policies[pi].kind != PolicyKind::Adaptive => {
+                return Err(err(format!("policy \"{policy_id}\" is static in the bundle; only adaptive policies can be optimised")));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}

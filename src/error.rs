@@ -1,0 +1,89 @@
+//! The crate's error type.
+//!
+//! Every message says what went wrong, where (file, line, field or key path) and,
+//! where there is one, what to do about it.
+
+use std::path::PathBuf;
+
+/// Errors of the engine's public functions.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A malformed event record, reported in `--strict` mode (otherwise quarantined).
+    #[error("{file}:{line}: {field}: {reason}")]
+    InvalidRecord {
+        /// The input file.
+        file: String,
+        /// 1-based line (ndjson, csv) or row (parquet).
+        line: u64,
+        /// The offending field, as a path (`layers[0].bucket`), or `record`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An input file that cannot be read as events at all (unknown extension,
+    /// unknown columns, unreadable parquet).
+    #[error("{file}: {reason}")]
+    InvalidEventFile {
+        /// The input file.
+        file: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A config bundle that is not valid JSON or breaks the bundle contract.
+    #[error("{file}: {key}: {reason}")]
+    InvalidBundle {
+        /// The bundle file, or `<memory>`.
+        file: String,
+        /// JSON path of the offending value (`layers[1].policies[0].allocations`).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `.traffical/config.yaml` that does not parse or does not validate.
+    #[error("{file}:{line}:{column} {key}: {reason}")]
+    InvalidConfig {
+        /// The config file.
+        file: String,
+        /// 1-based line, 0 when unknown.
+        line: usize,
+        /// 1-based column, 0 when unknown.
+        column: usize,
+        /// Dotted key path (`optimization.policy_cta.goal.event`).
+        key: String,
+        /// What is wrong and, where possible, a suggestion.
+        reason: String,
+    },
+    /// Parameters of an algorithm or a run that are out of their domain.
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A failure inside polars while building or querying event tables.
+    #[error("polars: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,430 @@
+//! Readers: ndjson, csv and parquet files into [`EventTables`].
+//!
+//! Every record goes through [`Event::from_json`]. A record that fails is either set
+//! aside as [`Rejected`] (the default) or, in strict mode, ends the load with an
+//! [`Error::InvalidRecord`] naming the file, line and field. ndjson is parsed in
+//! parallel over fixed chunks of lines and reassembled in file order, so the tables do
+//! not depend on the thread count.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::flat::{self, FLAT_COLUMNS};
+use super::model::{Event, EventType, Warning};
+use super::quarantine::Rejected;
+use super::table::{EventTables, TableBuilder};
+use crate::error::{Error, Result};
+use crate::progress::{NoProgress, Progress};
+
+/// Input formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON event per line, types mixed (`.ndjson`, `.jsonl`, `.json`).
+    Ndjson,
+    /// The flat format with a header row (`.csv`).
+    Csv,
+    /// The flat format as Apache Parquet (`.parquet`).
+    Parquet,
+}
+
+impl Format {
+    /// The format a file's extension names.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEventFile`] for an unknown extension.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        match ext.as_str() {
+            "ndjson" | "jsonl" | "json" => Ok(Self::Ndjson),
+            "csv" => Ok(Self::Csv),
+            "parquet" | "pq" => Ok(Self::Parquet),
+            _ => Err(Error::InvalidEventFile {
+                file: path.display().to_string(),
+                reason: format!(
+                    "unknown event file extension \"{ext}\": use .ndjson/.jsonl (one JSON event per line), .csv or .parquet (the flat format of docs/formats.md)"
+                ),
+            }),
+        }
+    }
+}
+
+/// How to load.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Stop at the first malformed record instead of quarantining it.
+    pub strict: bool,
+}
+
+/// What one file gave.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// The file.
+    pub file: String,
+    /// Records read (non-blank lines, csv rows, parquet rows).
+    pub read: u64,
+    /// Records accepted.
+    pub accepted: u64,
+    /// Records set aside.
+    pub quarantined: u64,
+}
+
+/// Counts of a load: nothing read goes uncounted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Per file, in the order given.
+    pub files: Vec<FileReport>,
+    /// Accepted records per event type.
+    pub by_type: BTreeMap<EventType, u64>,
+    /// Accepted records per warning raised.
+    pub warnings: BTreeMap<Warning, u64>,
+}
+
+impl LoadReport {
+    /// Records read in all files.
+    #[must_use]
+    pub fn read(&self) -> u64 {
+        self.files.iter().map(|f| f.read).sum()
+    }
+    /// Records accepted in all files.
+    #[must_use]
+    pub fn accepted(&self) -> u64 {
+        self.files.iter().map(|f| f.accepted).sum()
+    }
+    /// Records quarantined in all files.
+    #[must_use]
+    pub fn quarantined(&self) -> u64 {
+        self.files.iter().map(|f| f.quarantined).sum()
+    }
+}
+
+/// The result of a load.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The accepted events.
+    pub tables: EventTables,
+    /// The counts.
+    pub report: LoadReport,
+    /// The records set aside, in file and line order.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Output of one chunk of records.
+#[derive(Default)]
+struct Part {
+    tables: TableBuilder,
+    rejected: Vec<Rejected>,
+    read: u64,
+    by_type: [u64; 3],
+    warnings: BTreeMap<Warning, u64>,
+}
+
+impl Part {
+    fn accept(&mut self, file: &str, line: u64, raw: impl FnOnce() -> Value, parsed: Result<Value, (String, String)>) {
+        self.read += 1;
+        let result = parsed
+            .map_err(|(field, reason)| super::model::RecordError { field, reason })
+            .and_then(Event::from_json);
+        match result {
+            Ok((event, warnings)) => {
+                self.by_type[event.kind as usize] += 1;
+                for w in warnings.iter() {
+                    *self.warnings.entry(w).or_default() += 1;
+                }
+                self.tables.push(event);
+            }
+            Err(e) => self.rejected.push(Rejected {
+                file: file.to_owned(),
+                line,
+                field: e.field,
+                reason: e.reason,
+                record: raw(),
+            }),
+        }
+    }
+
+    fn merge(&mut self, other: Part) {
+        self.tables.append(other.tables);
+        self.rejected.extend(other.rejected);
+        self.read += other.read;
+        for i in 0..3 {
+            self.by_type[i] += other.by_type[i];
+        }
+        for (w, n) in other.warnings {
+            *self.warnings.entry(w).or_default() += n;
+        }
+    }
+}
+
+/// Lines per parallel chunk of ndjson: big enough to amortise task overhead, small
+/// enough to balance two to sixteen cores.
+const CHUNK_LINES: usize = 16 * 1024;
+
+fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    progress.start(file, bytes.len() as u64);
+    // Line starts, found once with memchr, so chunks know their line numbers.
+    let mut lines: Vec<(u64, &[u8])> = Vec::new();
+    let mut start = 0usize;
+    let mut number = 0u64;
+    for end in memchr::memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len())) {
+        number += 1;
+        let mut line = &bytes[start..end];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            lines.push((number, line));
+        }
+        start = end + 1;
+        if start > bytes.len() {
+            break;
+        }
+    }
+    let parts: Vec<Part> = lines
+        .par_chunks(CHUNK_LINES)
+        .map(|chunk| {
+            let mut part = Part::default();
+            let mut done = 0u64;
+            for &(line, raw) in chunk {
+                done += raw.len() as u64 + 1;
+                let text = String::from_utf8_lossy(raw);
+                let parsed = match std::str::from_utf8(raw) {
+                    Err(e) => Err(("record".to_owned(), format!("not valid UTF-8: {e}"))),
+                    Ok(s) => serde_json::from_str::<Value>(s)
+                        .map_err(|e| ("record".to_owned(), format!("not valid JSON: {e}"))),
+                };
+                part.accept(file, line, || Value::String(text.into_owned()), parsed);
+            }
+            progress.advance(done);
+            part
+        })
+        .collect();
+    let mut all = Part::default();
+    for p in parts {
+        all.merge(p);
+    }
+    Ok(all)
+}
+
+/// Maps a flat file's header to column indices.
+///
+/// # Errors
+///
+/// [`Error::InvalidEventFile`] for an unknown column, with the closest known name.
+fn header_indices<'a>(file: &str, names: impl IntoIterator<Item = &'a str>) -> Result<Vec<usize>> {
+    names
+        .into_iter()
+        .map(|name| {
+            flat::column_index(name).ok_or_else(|| Error::InvalidEventFile {
+                file: file.to_owned(),
+                reason: match flat::closest_column(name) {
+                    Some(c) => format!("unknown column \"{name}\" (did you mean \"{c}\"?); the flat format is in docs/formats.md"),
+                    None => format!("unknown column \"{name}\"; the flat format's columns are listed in docs/formats.md"),
+                },
+            })
+        })
+        .collect()
+}
+
+fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| Error::InvalidEventFile { file: file.to_owned(), reason: e.to_string() })?;
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::InvalidEventFile { file: file.to_owned(), reason: e.to_string() })?
+        .clone();
+    let columns = header_indices(file, headers.iter())?;
+    progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+    let mut part = Part::default();
+    let mut record = csv::StringRecord::new();
+    let mut last_pos = 0u64;
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, csv::Position::line);
+                let raw = || {
+                    Value::Object(
+                        headers
+                            .iter()
+                            .zip(record.iter())
+                            .map(|(h, c)| (h.to_owned(), Value::String(c.to_owned())))
+                            .collect(),
+                    )
+                };
+                let parsed = if record.len() == columns.len() {
+                    record
+                        .iter()
+                        .zip(&columns)
+                        .filter_map(|(cell, &i)| flat::text_cell(i, cell).transpose().map(|r| r.map(|v| (i, v))))
+                        .collect::<Result<Vec<_>, _>>()
+                        .and_then(flat::row_to_json)
+                } else {
+                    Err((
+                        "record".to_owned(),
+                        format!("{} cells where the header has {}", record.len(), columns.len()),
+                    ))
+                };
+                part.accept(file, line, raw, parsed);
+            }
+            Err(e) => {
+                part.read += 1;
+                part.rejected.push(Rejected {
+                    file: file.to_owned(),
+                    line,
+                    field: "record".into(),
+                    reason: format!("unreadable csv: {e}"),
+                    record: Value::Null,
+                });
+            }
+        }
+        let pos = reader.position().byte();
+        progress.advance(pos - last_pos);
+        last_pos = pos;
+    }
+    Ok(part)
+}
+
+/// Converts one parquet column to per-row JSON cells, by the column's kind.
+fn parquet_cells(file: &str, s: &Series, i: usize) -> Result<Vec<Option<Value>>> {
+    let (name, _, cell) = FLAT_COLUMNS[i];
+    let bad = |reason: String| Error::InvalidEventFile { file: file.to_owned(), reason: format!("column \"{name}\": {reason}") };
+    let dtype = s.dtype();
+    let out = if dtype.is_integer() {
+        let s = s.cast(&DataType::Int64).map_err(|e| bad(e.to_string()))?;
+        s.i64().map_err(|e| bad(e.to_string()))?.iter().map(|v| v.map(|x| Value::Number(x.into()))).collect()
+    } else if dtype.is_float() {
+        let s = s.cast(&DataType::Float64).map_err(|e| bad(e.to_string()))?;
+        s.f64()
+            .map_err(|e| bad(e.to_string()))?
+            .iter()
+            .map(|v| v.map(|x| serde_json::Number::from_f64(x).map_or_else(|| Value::String(x.to_string()), Value::Number)))
+            .collect()
+    } else if dtype == &DataType::Boolean {
+        s.bool().map_err(|e| bad(e.to_string()))?.iter().map(|v| v.map(Value::Bool)).collect()
+    } else if dtype == &DataType::String {
+        let ca = s.str().map_err(|e| bad(e.to_string()))?;
+        let mut out = Vec::with_capacity(ca.len());
+        for v in ca.iter() {
+            out.push(match v {
+                None | Some("") => None,
+                Some(text) => match cell {
+                    // JSON text is parsed per row below so a bad cell names its row.
+                    flat::Cell::Json => Some(Value::String(text.to_owned())),
+                    _ => flat::text_cell(i, text).ok().flatten(),
+                },
+            });
+        }
+        out
+    } else if dtype == &DataType::Null {
+        vec![None; s.len()]
+    } else {
+        return Err(bad(format!(
+            "unsupported parquet type {dtype}: use strings, integers, floats or booleans (nested values as JSON text)"
+        )));
+    };
+    Ok(out)
+}
+
+fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let df = ParquetReader::new(f)
+        .finish()
+        .map_err(|e| Error::InvalidEventFile { file: file.to_owned(), reason: format!("not a readable parquet file: {e}") })?;
+    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    let indices = header_indices(file, names.iter().copied())?;
+    let mut columns = Vec::with_capacity(indices.len());
+    for (c, &i) in df.columns().iter().zip(&indices) {
+        columns.push((i, parquet_cells(file, c.as_materialized_series(), i)?));
+    }
+    let height = df.height();
+    progress.start(file, height as u64);
+    let rows: Vec<usize> = (0..height).collect();
+    let parts: Vec<Part> = rows
+        .par_chunks(CHUNK_LINES)
+        .map(|chunk| {
+            let mut part = Part::default();
+            for &r in chunk {
+                let cells = columns.iter().filter_map(|(i, col)| col[r].clone().map(|v| (*i, v)));
+                let raw = || {
+                    Value::Object(
+                        columns
+                            .iter()
+                            .map(|(i, col)| (FLAT_COLUMNS[*i].0.to_owned(), col[r].clone().unwrap_or(Value::Null)))
+                            .collect(),
+                    )
+                };
+                let parsed = cells
+                    .map(|(i, v)| match (FLAT_COLUMNS[i].2, v) {
+                        (flat::Cell::Json, Value::String(text)) => flat::text_cell(i, &text).map(|v| (i, v.unwrap_or(Value::Null))),
+                        (_, v) => Ok((i, v)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .and_then(flat::row_to_json);
+                part.accept(file, r as u64 + 1, raw, parsed);
+            }
+            progress.advance(chunk.len() as u64);
+            part
+        })
+        .collect();
+    let mut all = Part::default();
+    for p in parts {
+        all.merge(p);
+    }
+    Ok(all)
+}
+
+/// Loads event files of any supported format into tables.
+///
+/// # Errors
+///
+/// [`Error::Io`] for unreadable files, [`Error::InvalidEventFile`] for files that
+/// cannot be events at all (unknown extension or column), and in strict mode
+/// [`Error::InvalidRecord`] for the first malformed record in file and line order.
+pub fn load_events(paths: &[PathBuf], opts: LoadOptions) -> Result<Loaded> {
+    load_events_with_progress(paths, opts, &NoProgress)
+}
+
+/// [`load_events`] reporting progress per file.
+///
+/// # Errors
+///
+/// As [`load_events`].
+pub fn load_events_with_progress(paths: &[PathBuf], opts: LoadOptions, progress: &dyn Progress) -> Result<Loaded> {
+    let mut all = Part::default();
+    let mut report = LoadReport::default();
+    for path in paths {
+        let file = path.display().to_string();
+        let part = match Format::from_path(path)? {
+            Format::Ndjson => read_ndjson(path, &file, progress)?,
+            Format::Csv => read_csv(path, &file, progress)?,
+            Format::Parquet => read_parquet(path, &file, progress)?,
+        };
+        progress.finish();
+        if opts.strict {
+            if let Some(first) = part.rejected.into_iter().next() {
+                return Err(first.into_error());
+            }
+            report.files.push(FileReport { file, read: part.read, accepted: part.read, quarantined: 0 });
+            all.merge(Part { rejected: Vec::new(), ..part });
+            continue;
+        }
+        let quarantined = part.rejected.len() as u64;
+        report.files.push(FileReport { file, read: part.read, accepted: part.read - quarantined, quarantined });
+        all.merge(part);
+    }
+    for (kind, n) in [EventType::Exposure, EventType::Decision, EventType::Track].into_iter().zip(all.by_type) {
+        report.by_type.insert(kind, n);
+    }
+    report.warnings = all.warnings;
+    Ok(Loaded { tables: all.tables.finish()?, report, rejected: all.rejected })
+}

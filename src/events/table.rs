@@ -1,0 +1,340 @@
+//! The engine's fixed, columnar view of events: three polars tables.
+//!
+//! | table | one row per | columns |
+//! |---|---|---|
+//! | [`EXPOSURE_COLUMNS`] | layer of an exposure or decision event | `kind`, ids, unit, session, `decision_id`, `ts` (ms), the layer's fields, `probability`, `context` (JSON text) |
+//! | [`TRACK_COLUMNS`] | track event | `track_row`, ids, unit, session, `decision_id`, `ts`, `event_ts`, `event`, `value`, `values`, `properties`, `context` (JSON text) |
+//! | [`ATTRIBUTION_COLUMNS`] | entry of a track event's SDK-built `attribution` array | `track_row`, `layer_id`, `policy_id`, `allocation_name`, `weight`, `model` |
+//!
+//! Timestamps are `Int64` milliseconds since the Unix epoch, UTC; `ts` is when the
+//! event was sent, `event_ts` when a delayed track event really happened
+//! (`eventTimestamp`, else equal to `ts`). Nested JSON objects (context, properties,
+//! values) stay as JSON text: the relational stages never look inside them, and the
+//! stages that do (schema enforcement, contextual features) parse just the keys they
+//! need. `docs/formats.md` documents every column.
+
+use polars::prelude::*;
+
+use super::model::{Event, EventType};
+
+/// Columns of the exposures table, in order, with their polars types.
+pub const EXPOSURE_COLUMNS: &[(&str, &str)] = &[
+    ("kind", "str: exposure | decision"),
+    ("event_id", "str?"),
+    ("org_id", "str?"),
+    ("project_id", "str?"),
+    ("env", "str?"),
+    ("unit_key", "str"),
+    ("session_id", "str?"),
+    ("decision_id", "str?"),
+    ("ts", "i64 ms"),
+    ("config_version", "str?"),
+    ("layer_id", "str"),
+    ("bucket", "u32"),
+    ("policy_id", "str?"),
+    ("policy_key", "str?"),
+    ("allocation_id", "str?"),
+    ("allocation_name", "str?"),
+    ("allocation_key", "str?"),
+    ("layer_unit_key", "str?"),
+    ("layer_unit_key_value", "str?"),
+    ("probability", "f64?"),
+    ("model_version", "str?"),
+    ("attribution_only", "bool"),
+    ("context", "str? (JSON)"),
+];
+
+/// Columns of the tracks table.
+pub const TRACK_COLUMNS: &[(&str, &str)] = &[
+    ("track_row", "u32"),
+    ("event_id", "str?"),
+    ("org_id", "str?"),
+    ("project_id", "str?"),
+    ("env", "str?"),
+    ("unit_key", "str"),
+    ("session_id", "str?"),
+    ("decision_id", "str?"),
+    ("ts", "i64 ms"),
+    ("event_ts", "i64 ms"),
+    ("config_version", "str?"),
+    ("event", "str"),
+    ("value", "f64?"),
+    ("values", "str? (JSON)"),
+    ("properties", "str? (JSON)"),
+    ("context", "str? (JSON)"),
+];
+
+/// Columns of the attributions table.
+pub const ATTRIBUTION_COLUMNS: &[(&str, &str)] = &[
+    ("track_row", "u32"),
+    ("layer_id", "str"),
+    ("policy_id", "str"),
+    ("policy_key", "str?"),
+    ("allocation_name", "str"),
+    ("allocation_key", "str?"),
+    ("weight", "f64?"),
+    ("model", "str?"),
+];
+
+fn json_text<T: serde::Serialize>(v: Option<&T>) -> Option<String> {
+    v.map(|v| serde_json::to_string(v).expect("serde_json::Value always serialises"))
+}
+
+/// Accumulates validated events into columns; [`TableBuilder::finish`] makes frames.
+#[derive(Default)]
+pub struct TableBuilder {
+    // exposures
+    x_kind: Vec<&'static str>,
+    x_event_id: Vec<Option<String>>,
+    x_org: Vec<Option<String>>,
+    x_project: Vec<Option<String>>,
+    x_env: Vec<Option<String>>,
+    x_unit: Vec<String>,
+    x_session: Vec<Option<String>>,
+    x_decision: Vec<Option<String>>,
+    x_ts: Vec<i64>,
+    x_config_version: Vec<Option<String>>,
+    x_layer: Vec<String>,
+    x_bucket: Vec<u32>,
+    x_policy: Vec<Option<String>>,
+    x_policy_key: Vec<Option<String>>,
+    x_alloc_id: Vec<Option<String>>,
+    x_alloc: Vec<Option<String>>,
+    x_alloc_key: Vec<Option<String>>,
+    x_layer_unit_key: Vec<Option<String>>,
+    x_layer_unit_value: Vec<Option<String>>,
+    x_prob: Vec<Option<f64>>,
+    x_model_version: Vec<Option<String>>,
+    x_attr_only: Vec<bool>,
+    x_context: Vec<Option<String>>,
+    // tracks
+    t_row: Vec<u32>,
+    t_event_id: Vec<Option<String>>,
+    t_org: Vec<Option<String>>,
+    t_project: Vec<Option<String>>,
+    t_env: Vec<Option<String>>,
+    t_unit: Vec<String>,
+    t_session: Vec<Option<String>>,
+    t_decision: Vec<Option<String>>,
+    t_ts: Vec<i64>,
+    t_event_ts: Vec<i64>,
+    t_config_version: Vec<Option<String>>,
+    t_event: Vec<String>,
+    t_value: Vec<Option<f64>>,
+    t_values: Vec<Option<String>>,
+    t_properties: Vec<Option<String>>,
+    t_context: Vec<Option<String>>,
+    // attributions
+    a_row: Vec<u32>,
+    a_layer: Vec<String>,
+    a_policy: Vec<String>,
+    a_policy_key: Vec<Option<String>>,
+    a_alloc: Vec<String>,
+    a_alloc_key: Vec<Option<String>>,
+    a_weight: Vec<Option<f64>>,
+    a_model: Vec<Option<&'static str>>,
+}
+
+impl TableBuilder {
+    /// Appends one event: one row per layer for exposures and decisions, one row
+    /// (plus one per attribution entry) for tracks.
+    pub fn push(&mut self, e: Event) {
+        match e.kind {
+            EventType::Exposure | EventType::Decision => {
+                let context = json_text(e.context.as_ref());
+                for l in e.layers {
+                    self.x_kind.push(e.kind.as_str());
+                    self.x_event_id.push(e.id.clone());
+                    self.x_org.push(e.org_id.clone());
+                    self.x_project.push(e.project_id.clone());
+                    self.x_env.push(e.env.clone());
+                    self.x_unit.push(e.unit_key.clone());
+                    self.x_session.push(e.session_id.clone());
+                    self.x_decision.push(e.decision_id.clone());
+                    self.x_ts.push(e.timestamp);
+                    self.x_config_version.push(e.config_version.clone());
+                    self.x_layer.push(l.layer_id);
+                    self.x_bucket.push(l.bucket);
+                    self.x_policy.push(l.policy_id);
+                    self.x_policy_key.push(l.policy_key);
+                    self.x_alloc_id.push(l.allocation_id);
+                    self.x_alloc.push(l.allocation_name);
+                    self.x_alloc_key.push(l.allocation_key);
+                    self.x_layer_unit_key.push(l.unit_key);
+                    self.x_layer_unit_value.push(l.unit_key_value);
+                    self.x_prob.push(l.probability);
+                    self.x_model_version.push(l.model_version);
+                    self.x_attr_only.push(l.attribution_only);
+                    self.x_context.push(context.clone());
+                }
+            }
+            EventType::Track => {
+                let row = u32::try_from(self.t_row.len()).expect("fewer than 2^32 track events in one load");
+                for a in e.attribution.iter().flatten() {
+                    self.a_row.push(row);
+                    self.a_layer.push(a.layer_id.clone());
+                    self.a_policy.push(a.policy_id.clone());
+                    self.a_policy_key.push(a.policy_key.clone());
+                    self.a_alloc.push(a.allocation_name.clone());
+                    self.a_alloc_key.push(a.allocation_key.clone());
+                    self.a_weight.push(a.weight);
+                    self.a_model.push(a.model.map(|m| m.as_str()));
+                }
+                self.t_row.push(row);
+                self.t_event_ts.push(e.occurred_at());
+                self.t_event_id.push(e.id);
+                self.t_org.push(e.org_id);
+                self.t_project.push(e.project_id);
+                self.t_env.push(e.env);
+                self.t_unit.push(e.unit_key);
+                self.t_session.push(e.session_id);
+                self.t_decision.push(e.decision_id);
+                self.t_ts.push(e.timestamp);
+                self.t_config_version.push(e.config_version);
+                self.t_event.push(e.event.expect("validated track events have a name"));
+                self.t_value.push(e.value);
+                self.t_values.push(json_text(e.values.as_ref()));
+                self.t_properties.push(json_text(e.properties.as_ref()));
+                self.t_context.push(json_text(e.context.as_ref()));
+            }
+        }
+    }
+
+    /// Appends every row of `other` after the rows of `self` (track rows renumbered).
+    pub fn append(&mut self, mut other: TableBuilder) {
+        let offset = u32::try_from(self.t_row.len()).expect("fewer than 2^32 track events in one load");
+        for r in &mut other.t_row {
+            *r += offset;
+        }
+        for r in &mut other.a_row {
+            *r += offset;
+        }
+        macro_rules! extend {
+            ($($f:ident),*) => { $( self.$f.extend(other.$f); )* };
+        }
+        extend!(
+            x_kind, x_event_id, x_org, x_project, x_env, x_unit, x_session, x_decision, x_ts,
+            x_config_version, x_layer, x_bucket, x_policy, x_policy_key, x_alloc_id, x_alloc,
+            x_alloc_key, x_layer_unit_key, x_layer_unit_value, x_prob, x_model_version,
+            x_attr_only, x_context, t_row, t_event_id, t_org, t_project, t_env, t_unit,
+            t_session, t_decision, t_ts, t_event_ts, t_config_version, t_event, t_value,
+            t_values, t_properties, t_context, a_row, a_layer, a_policy, a_policy_key, a_alloc,
+            a_alloc_key, a_weight, a_model
+        );
+    }
+
+    /// Number of exposure/decision layer rows so far.
+    #[must_use]
+    pub fn exposure_rows(&self) -> usize {
+        self.x_kind.len()
+    }
+
+    /// Builds the three frames.
+    ///
+    /// # Errors
+    ///
+    /// Only if polars refuses to assemble equal-length columns, which would be a bug.
+    pub fn finish(self) -> PolarsResult<EventTables> {
+        let exposures = DataFrame::new_infer_height(vec![
+            Column::from(Series::new("kind".into(), self.x_kind)),
+            Column::from(Series::new("event_id".into(), self.x_event_id)),
+            Column::from(Series::new("org_id".into(), self.x_org)),
+            Column::from(Series::new("project_id".into(), self.x_project)),
+            Column::from(Series::new("env".into(), self.x_env)),
+            Column::from(Series::new("unit_key".into(), self.x_unit)),
+            Column::from(Series::new("session_id".into(), self.x_session)),
+            Column::from(Series::new("decision_id".into(), self.x_decision)),
+            Column::from(Series::new("ts".into(), self.x_ts)),
+            Column::from(Series::new("config_version".into(), self.x_config_version)),
+            Column::from(Series::new("layer_id".into(), self.x_layer)),
+            Column::from(Series::new("bucket".into(), self.x_bucket)),
+            Column::from(Series::new("policy_id".into(), self.x_policy)),
+            Column::from(Series::new("policy_key".into(), self.x_policy_key)),
+            Column::from(Series::new("allocation_id".into(), self.x_alloc_id)),
+            Column::from(Series::new("allocation_name".into(), self.x_alloc)),
+            Column::from(Series::new("allocation_key".into(), self.x_alloc_key)),
+            Column::from(Series::new("layer_unit_key".into(), self.x_layer_unit_key)),
+            Column::from(Series::new("layer_unit_key_value".into(), self.x_layer_unit_value)),
+            Column::from(Series::new("probability".into(), self.x_prob)),
+            Column::from(Series::new("model_version".into(), self.x_model_version)),
+            Column::from(Series::new("attribution_only".into(), self.x_attr_only)),
+            Column::from(Series::new("context".into(), self.x_context)),
+        ])?;
+        let tracks = DataFrame::new_infer_height(vec![
+            Column::from(Series::new("track_row".into(), self.t_row)),
+            Column::from(Series::new("event_id".into(), self.t_event_id)),
+            Column::from(Series::new("org_id".into(), self.t_org)),
+            Column::from(Series::new("project_id".into(), self.t_project)),
+            Column::from(Series::new("env".into(), self.t_env)),
+            Column::from(Series::new("unit_key".into(), self.t_unit)),
+            Column::from(Series::new("session_id".into(), self.t_session)),
+            Column::from(Series::new("decision_id".into(), self.t_decision)),
+            Column::from(Series::new("ts".into(), self.t_ts)),
+            Column::from(Series::new("event_ts".into(), self.t_event_ts)),
+            Column::from(Series::new("config_version".into(), self.t_config_version)),
+            Column::from(Series::new("event".into(), self.t_event)),
+            Column::from(Series::new("value".into(), self.t_value)),
+            Column::from(Series::new("values".into(), self.t_values)),
+            Column::from(Series::new("properties".into(), self.t_properties)),
+            Column::from(Series::new("context".into(), self.t_context)),
+        ])?;
+        let attributions = DataFrame::new_infer_height(vec![
+            Column::from(Series::new("track_row".into(), self.a_row)),
+            Column::from(Series::new("layer_id".into(), self.a_layer)),
+            Column::from(Series::new("policy_id".into(), self.a_policy)),
+            Column::from(Series::new("policy_key".into(), self.a_policy_key)),
+            Column::from(Series::new("allocation_name".into(), self.a_alloc)),
+            Column::from(Series::new("allocation_key".into(), self.a_alloc_key)),
+            Column::from(Series::new("weight".into(), self.a_weight)),
+            Column::from(Series::new("model".into(), self.a_model)),
+        ])?;
+        Ok(EventTables {
+            exposures,
+            tracks,
+            attributions,
+        })
+    }
+}
+
+/// The three event tables, materialised. Call [`EventTables::lazy`] to query them.
+#[derive(Clone, Debug)]
+pub struct EventTables {
+    /// One row per layer of each exposure and decision event.
+    pub exposures: DataFrame,
+    /// One row per track event.
+    pub tracks: DataFrame,
+    /// One row per entry of a track event's SDK-built attribution array.
+    pub attributions: DataFrame,
+}
+
+/// The three event tables as lazy frames.
+#[derive(Clone)]
+pub struct LazyEventTables {
+    /// One row per layer of each exposure and decision event.
+    pub exposures: LazyFrame,
+    /// One row per track event.
+    pub tracks: LazyFrame,
+    /// One row per entry of a track event's SDK-built attribution array.
+    pub attributions: LazyFrame,
+}
+
+impl EventTables {
+    /// Lazy views of the three tables.
+    #[must_use]
+    pub fn lazy(&self) -> LazyEventTables {
+        LazyEventTables {
+            exposures: self.exposures.clone().lazy(),
+            tracks: self.tracks.clone().lazy(),
+            attributions: self.attributions.clone().lazy(),
+        }
+    }
+
+    /// The latest `ts` in any table, if there is any row.
+    #[must_use]
+    pub fn latest_timestamp(&self) -> Option<i64> {
+        let max = |df: &DataFrame| -> Option<i64> {
+            df.column("ts").ok()?.as_materialized_series().i64().ok()?.max()
+        };
+        [max(&self.exposures), max(&self.tracks)].into_iter().flatten().max()
+    }
+}

@@ -1,0 +1,45 @@
+//! # bandit-engine
+//!
+//! The optimization engine of an experimentation platform. It reads what happened
+//! (exposure, decision and track events), turns track events into rewards with the
+//! platform's attribution rules, fits bandit policies, and republishes the platform's
+//! config bundle with new bucket ranges, which SDKs then serve.
+//!
+//! ```no_run
+//! use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
+//!
+//! let inputs = RetrainInputs::from_paths(
+//!     "datasets/demo/.traffical/config.yaml",
+//!     "datasets/demo/bundle.json",
+//!     &["datasets/demo/events.ndjson"],
+//! );
+//! let outcome = Engine::new(RetrainOptions::default()).retrain(&inputs)?;
+//! for policy in &outcome.report.policies {
+//!     println!("{}: {:?}", policy.policy_id, policy.status);
+//! }
+//! outcome.publish("target/demo-out")?;
+//! # Ok::<(), bandit_engine::Error>(())
+//! ```
+//!
+//! The stages, each usable on its own: [`events`] (read and validate) →
+//! [`attribution`] (track events to rewards) → [`policy`] (fit and allocate) →
+//! [`bundle`] (rewrite and publish). [`engine`] strings them together; [`synth`]
+//! makes seeded synthetic worlds to test them on.
+#![warn(missing_docs)]
+
+pub mod attribution;
+pub mod bundle;
+pub mod config;
+pub mod engine;
+mod error;
+pub mod events;
+pub mod linalg;
+pub mod policy;
+pub mod progress;
+pub mod reward;
+pub mod synth;
+pub mod text;
+pub mod time;
+
+pub use engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
+pub use error::{Error, Result};

@@ -1,0 +1,7 @@
+//! `bandit-engine`: the command-line face of the library.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,530 @@
+//! A seeded synthetic world: a realistic project (bundle, config, events) whose
+//! truths are known, to test the engine end to end and to demo it.
+//!
+//! Units arrive over `days` days with a context (country, device, visits), have one
+//! to three sessions, and in each session one or two page views. Every page view is
+//! resolved against the bundle exactly as an SDK would ([`crate::bundle::resolve`],
+//! under the chosen hash contract) and logged as a decision event and an exposure
+//! event (repeat views in a session repeat the exposure, as SDKs without dedup do).
+//! A purchase follows with a probability from a logistic model with per-allocation and
+//! context effects; most purchases carry the decision id, some do not (webhooks), some
+//! arrive late with `eventTimestamp`, a few arrive days later (the email pattern).
+//! A small share of lines are malformed in the ways real pipelines see.
+//!
+//! The truth (model coefficients and each allocation's expected conversion rate over
+//! the generated population) is written beside the data.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::bundle::{resolve, Bundle, HashContract};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventType, Layer};
+use crate::time::{parse_rfc3339, Millis};
+
+/// Parameters of a synthetic world.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthParams {
+    /// Number of units (users).
+    pub units: u32,
+    /// Master seed.
+    pub seed: u64,
+    /// First instant of the simulation.
+    pub start: Millis,
+    /// Days the arrivals spread over.
+    pub days: u32,
+    /// Share of lines written malformed.
+    pub malformed_rate: f64,
+    /// Hash contract the simulated SDK resolves with.
+    pub contract: HashContract,
+}
+
+impl Default for SynthParams {
+    fn default() -> Self {
+        Self {
+            units: 2000,
+            seed: 42,
+            start: parse_rfc3339("2026-11-01T00:00:00Z").expect("a valid constant"),
+            days: 7,
+            malformed_rate: 0.003,
+            contract: HashContract::Sha256V2,
+        }
+    }
+}
+
+/// The known truth behind a world.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Truth {
+    /// Seed the world was made with.
+    pub seed: u64,
+    /// Logit of a purchase per page view, before effects.
+    pub base_logit: f64,
+    /// Additive logit effect per policy and allocation.
+    pub allocation_effects: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Additive logit effect of context: `mobile`, `log_visits`.
+    pub context_effects: BTreeMap<String, f64>,
+    /// Interaction: extra logit of an allocation on mobile (policy → allocation → effect).
+    pub mobile_interactions: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Expected purchase probability per page view for each allocation, averaged over
+    /// the generated units and the other layers' assignments.
+    pub expected_conversion: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The allocation with the highest expected conversion, per policy.
+    pub best_allocation: BTreeMap<String, String>,
+    /// Log-normal revenue per purchase: `mu`, `sigma` of ln(value).
+    pub revenue_lognormal: (f64, f64),
+}
+
+/// A generated world.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// The config bundle, as JSON.
+    pub bundle: Value,
+    /// `.traffical/config.yaml` text.
+    pub config_yaml: String,
+    /// Valid events, in time order.
+    pub events: Vec<Event>,
+    /// Lines of ndjson, valid and malformed, in the order written.
+    pub lines: Vec<String>,
+    /// Number of malformed lines among them.
+    pub malformed: usize,
+    /// The truth.
+    pub truth: Truth,
+}
+
+fn alloc(id: &str, name: &str, range: [u32; 2], overrides: Value) -> Value {
+    json!({"id": id, "name": name, "key": name, "bucketRange": range, "overrides": overrides})
+}
+
+/// The demo project's bundle: four layers, static and adaptive policies, a holdout
+/// through `eligibleBucketRange`, conditions, and fields the engine does not own.
+#[must_use]
+pub fn demo_bundle() -> Value {
+    json!({
+        "version": "2026-10-31T00:00:00.000Z",
+        "orgId": "org_demo",
+        "projectId": "proj_shop",
+        "env": "production",
+        "hashing": {"unitKey": "userId", "bucketCount": 10000},
+        "parameters": [
+            {"key": "checkout.ctaText", "type": "string", "default": "Complete Purchase", "layerId": "layer_checkout", "namespace": "checkout"},
+            {"key": "checkout.showUrgency", "type": "boolean", "default": false, "layerId": "layer_checkout", "namespace": "checkout"},
+            {"key": "ui.primaryColor", "type": "string", "default": "#1F2937", "layerId": "layer_ui", "namespace": "ui"},
+            {"key": "pricing.discount", "type": "number", "default": 0, "layerId": "layer_pricing", "namespace": "pricing"},
+            {"key": "home.hero", "type": "json", "default": {"layout": "grid", "items": 8}, "layerId": "layer_home", "namespace": "home"}
+        ],
+        "layers": [
+            {"id": "layer_checkout", "policies": [
+                {"id": "policy_checkout_cta", "key": "checkout-cta", "state": "running", "kind": "adaptive",
+                 "eligibleBucketRange": {"start": 0, "end": 8999},
+                 "allocations": [
+                    alloc("alloc_cta_control", "control", [0, 2999], json!({"checkout.ctaText": "Complete Purchase"})),
+                    alloc("alloc_cta_buy_now", "buy_now", [3000, 5999], json!({"checkout.ctaText": "Buy Now"})),
+                    alloc("alloc_cta_urgency", "urgency", [6000, 8999], json!({"checkout.ctaText": "Buy Now - Limited Stock!", "checkout.showUrgency": true}))
+                 ],
+                 "conditions": [],
+                 "contextLogging": {"allowedFields": ["country", "device", "visits"]}},
+                {"id": "policy_checkout_holdout", "key": "checkout-holdout", "state": "running", "kind": "static",
+                 "allocations": [alloc("alloc_holdout", "holdout", [9000, 9999], json!({}))],
+                 "conditions": []}
+            ]},
+            {"id": "layer_ui", "policies": [
+                {"id": "policy_color_test", "key": "color-test", "state": "running", "kind": "static",
+                 "allocations": [
+                    alloc("alloc_color_control", "control", [0, 4999], json!({"ui.primaryColor": "#1F2937"})),
+                    alloc("alloc_color_blue", "blue", [5000, 9999], json!({"ui.primaryColor": "#2563EB"}))
+                 ],
+                 "conditions": []}
+            ]},
+            {"id": "layer_pricing", "policies": [
+                {"id": "policy_discount", "key": "discount", "state": "running", "kind": "adaptive",
+                 "allocations": [
+                    alloc("alloc_discount_0", "discount_0", [0, 2499], json!({"pricing.discount": 0})),
+                    alloc("alloc_discount_5", "discount_5", [2500, 4999], json!({"pricing.discount": 5})),
+                    alloc("alloc_discount_10", "discount_10", [5000, 7499], json!({"pricing.discount": 10})),
+                    alloc("alloc_discount_15", "discount_15", [7500, 9999], json!({"pricing.discount": 15}))
+                 ],
+                 "conditions": [{"field": "country", "op": "in", "values": ["US", "CA", "GB"]}]}
+            ]},
+            {"id": "layer_home", "policies": [
+                {"id": "policy_hero_draft", "state": "draft", "kind": "static",
+                 "allocations": [alloc("alloc_hero_carousel", "carousel", [0, 9999], json!({"home.hero": {"layout": "carousel", "items": 5}}))],
+                 "conditions": []}
+            ]}
+        ],
+        "domBindings": [
+            {"parameterKey": "checkout.ctaText", "selector": "#checkout-cta", "property": "textContent", "urlPattern": "^/checkout"}
+        ]
+    })
+}
+
+/// The demo project's `.traffical/config.yaml`.
+pub const DEMO_CONFIG: &str = r#"# Event definitions and the optimizer's settings for the demo shop.
+version: "1.0"
+events:
+  purchase:
+    valueType: currency
+    unit: USD
+    description: Completed purchase
+    schemaEnforcement: warn
+    properties:
+      order_id: { type: string, required: true, format: uuid }
+      total: { type: number, required: true, minimum: 0 }
+      payment_method:
+        type: string
+        required: true
+        enum: [credit_card, paypal, apple_pay]
+        dimension: true
+  add_to_cart:
+    valueType: count
+    description: Item added to cart
+
+optimization:
+  policy_checkout_cta:
+    algorithm: thompson_bernoulli
+    goal: { event: purchase, type: conversion_rate }
+    attribution: decision
+    minExposuresBeforeShift: 100
+    maxShiftPerUpdate: 0.5
+    explorationFloor: 0.02
+  policy_discount:
+    algorithm: thompson_bernoulli
+    goal: { event: purchase, type: conversion_rate }
+    attribution: decision
+    minExposuresBeforeShift: 100
+    windowSizeMinutes: 60
+"#;
+
+struct Effects {
+    base: f64,
+    alloc: BTreeMap<String, BTreeMap<String, f64>>,
+    mobile: f64,
+    log_visits: f64,
+    mobile_x: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+fn effects() -> Effects {
+    let m = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>();
+    let mut alloc = BTreeMap::new();
+    alloc.insert("policy_checkout_cta".to_owned(), m(&[("control", 0.0), ("buy_now", 0.12), ("urgency", 0.45)]));
+    alloc.insert("policy_checkout_holdout".to_owned(), m(&[("holdout", 0.0)]));
+    alloc.insert("policy_color_test".to_owned(), m(&[("control", 0.0), ("blue", 0.03)]));
+    alloc.insert(
+        "policy_discount".to_owned(),
+        m(&[("discount_0", 0.0), ("discount_5", 0.10), ("discount_10", 0.22), ("discount_15", 0.30)]),
+    );
+    let mut mobile_x = BTreeMap::new();
+    mobile_x.insert("policy_checkout_cta".to_owned(), m(&[("urgency", 0.15)]));
+    Effects { base: -3.1, alloc, mobile: -0.25, log_visits: 0.35, mobile_x }
+}
+
+impl Effects {
+    fn logit(&self, ctx: &Map<String, Value>, picks: &[(String, String)]) -> f64 {
+        let mobile = ctx.get("device").and_then(Value::as_str) == Some("mobile");
+        let visits = ctx.get("visits").and_then(Value::as_f64).unwrap_or(1.0);
+        let mut z = self.base + self.log_visits * visits.ln();
+        if mobile {
+            z += self.mobile;
+        }
+        for (p, a) in picks {
+            z += self.alloc.get(p).and_then(|m| m.get(a)).copied().unwrap_or(0.0);
+            if mobile {
+                z += self.mobile_x.get(p).and_then(|m| m.get(a)).copied().unwrap_or(0.0);
+            }
+        }
+        z
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
+    let mut u: f64 = rng.random();
+    for (item, w) in items {
+        if u < *w {
+            return item;
+        }
+        u -= w;
+    }
+    &items[items.len() - 1].0
+}
+
+fn uuid(rng: &mut ChaCha8Rng) -> String {
+    let a: u128 = rng.random();
+    let h = format!("{a:032x}");
+    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+const MALFORMED_KINDS: usize = 8;
+
+/// Turns a valid event line into one of eight kinds of malformed line.
+fn corrupt(line: &str, kind: usize) -> String {
+    let mut v: Value = serde_json::from_str(line).expect("the generator writes valid JSON");
+    let o = v.as_object_mut().expect("events are objects");
+    match kind {
+        0 => return line[..line.len() / 2].to_owned(),
+        1 => {
+            o.remove("unitKey");
+        }
+        2 => {
+            o.insert("timestamp".into(), json!("yesterday 10:30"));
+        }
+        3 => {
+            o.insert("type".into(), json!("click"));
+        }
+        4 => match o.get_mut("layers").and_then(Value::as_array_mut).and_then(|l| l.first_mut()) {
+            Some(l) => l["bucket"] = json!(-1),
+            None => {
+                o.insert("value".into(), json!("12.50"));
+            }
+        },
+        5 => match o.get_mut("layers").and_then(Value::as_array_mut).and_then(|l| l.first_mut()) {
+            Some(l) => l["probability"] = json!(1.5),
+            None => {
+                o.remove("event");
+            }
+        },
+        6 => {
+            o.insert("context".into(), json!("device=mobile"));
+        }
+        _ => {
+            o.insert("value".into(), json!("12.50"));
+            o.insert("type".into(), json!("track"));
+            o.insert("event".into(), json!("purchase"));
+        }
+    }
+    serde_json::to_string(&v).expect("JSON values serialise")
+}
+
+/// Generates a world.
+///
+/// # Errors
+///
+/// [`Error::InvalidParameter`] for zero units or days, or a malformed rate outside
+/// [0, 0.5].
+pub fn generate(params: &SynthParams) -> Result<World> {
+    if params.units == 0 || params.days == 0 {
+        return Err(Error::InvalidParameter { name: "units/days", reason: "must be at least 1".into() });
+    }
+    if !(0.0..=0.5).contains(&params.malformed_rate) {
+        return Err(Error::InvalidParameter { name: "malformed_rate", reason: format!("must be in [0, 0.5], found {}", params.malformed_rate) });
+    }
+    let bundle_json = demo_bundle();
+    let bundle: Bundle = serde_json::from_value(bundle_json.clone()).expect("the demo bundle is valid");
+    let fx = effects();
+    let revenue = (3.8, 0.6);
+    let lognormal: LogNormal<f64> = LogNormal::new(revenue.0, revenue.1).expect("valid constants");
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    let span_ms = i64::from(params.days) * 86_400_000;
+    let mut events: Vec<Event> = Vec::new();
+    // Expected conversion per (policy, allocation): sum of probabilities, count.
+    let mut expected: BTreeMap<(String, String), (f64, u64)> = BTreeMap::new();
+    let mut next_id = 0u64;
+    let mut id = |prefix: &str| {
+        next_id += 1;
+        format!("{prefix}_{next_id:08}")
+    };
+    let countries = [("US", 0.45), ("CA", 0.1), ("GB", 0.1), ("DE", 0.2), ("FR", 0.15)];
+    let devices = [("mobile", 0.6), ("desktop", 0.4)];
+    let payments = [("credit_card", 0.6), ("paypal", 0.3), ("apple_pay", 0.1)];
+    for u in 0..params.units {
+        let user = format!("user_{u:06}");
+        let country = *pick(&mut rng, &countries);
+        let device = *pick(&mut rng, &devices);
+        let visits = 1 + (rng.random::<f64>() * 20.0).powi(2) as u64 / 20;
+        let mut ctx = Map::new();
+        ctx.insert("userId".into(), json!(user));
+        ctx.insert("country".into(), json!(country));
+        ctx.insert("device".into(), json!(device));
+        ctx.insert("visits".into(), json!(visits));
+        let sessions = 1 + (rng.random::<f64>() * 3.0) as u32;
+        let mut t = params.start + (rng.random::<f64>() * span_ms as f64) as i64;
+        let omit_ids = rng.random::<f64>() < 0.02;
+        for s in 0..sessions {
+            let session = format!("sess_{u:06}_{s}");
+            let views = 1 + u32::from(rng.random::<f64>() < 0.35);
+            for _ in 0..views {
+                let r = resolve(&bundle, &ctx, params.contract).expect("the demo bundle has only bucket-based policies");
+                let decision_id = id("dec");
+                let layers: Vec<Layer> = r
+                    .layers
+                    .iter()
+                    .filter_map(|l| {
+                        Some(Layer {
+                            layer_id: l.layer_id.clone(),
+                            bucket: l.bucket?,
+                            policy_id: l.policy_id.clone(),
+                            policy_key: l.policy_key.clone(),
+                            allocation_id: l.allocation_id.clone(),
+                            allocation_name: l.allocation_name.clone(),
+                            allocation_key: l.allocation_key.clone(),
+                            probability: l.probability,
+                            attribution_only: l.attribution_only,
+                            ..Layer::default()
+                        })
+                    })
+                    .collect();
+                let picks: Vec<(String, String)> = r
+                    .layers
+                    .iter()
+                    .filter_map(|l| Some((l.policy_id.clone()?, l.allocation_name.clone()?)))
+                    .collect();
+                let p = sigmoid(fx.logit(&ctx, &picks));
+                for pk in &picks {
+                    let e = expected.entry(pk.clone()).or_default();
+                    e.0 += p;
+                    e.1 += 1;
+                }
+                let logged: Map<String, Value> =
+                    ["country", "device", "visits"].iter().filter_map(|k| Some(((*k).to_owned(), ctx.get(*k)?.clone()))).collect();
+                let base = |kind: EventType, ts: Millis| Event {
+                    id: None,
+                    kind,
+                    org_id: (!omit_ids).then(|| "org_demo".to_owned()),
+                    project_id: (!omit_ids).then(|| "proj_shop".to_owned()),
+                    env: (!omit_ids).then(|| "production".to_owned()),
+                    unit_key: user.clone(),
+                    user_id: None,
+                    anonymous_id: None,
+                    session_id: Some(session.clone()),
+                    request_id: None,
+                    timestamp: ts,
+                    context: None,
+                    sdk_name: Some("js-client".into()),
+                    sdk_version: Some("0.12.0".into()),
+                    config_version: Some(bundle.version.clone()),
+                    decision_id: Some(decision_id.clone()),
+                    assignments: None,
+                    layers: Vec::new(),
+                    requested_parameters: None,
+                    latency_ms: None,
+                    event: None,
+                    value: None,
+                    values: None,
+                    properties: None,
+                    attribution: None,
+                    event_timestamp: None,
+                };
+                let mut decision = base(EventType::Decision, t);
+                decision.id = Some(id("evt"));
+                decision.assignments = Some(r.assignments.clone());
+                decision.layers = layers.clone();
+                decision.context = Some(logged.clone());
+                decision.latency_ms = Some(1 + (rng.random::<f64>() * 4.0) as i64);
+                events.push(decision);
+                let mut exposure = base(EventType::Exposure, t + 150);
+                exposure.id = Some(id("evt"));
+                exposure.assignments = Some(r.assignments);
+                exposure.layers = layers.into_iter().filter(|l| !l.attribution_only && l.policy_id.is_some()).collect();
+                exposure.context = Some(logged);
+                if !exposure.layers.is_empty() {
+                    events.push(exposure);
+                }
+                if rng.random::<f64>() < 0.2 {
+                    let mut cart = base(EventType::Track, t + 20_000 + (rng.random::<f64>() * 120_000.0) as i64);
+                    cart.id = Some(id("evt"));
+                    cart.event = Some("add_to_cart".into());
+                    cart.value = Some(1.0 + (rng.random::<f64>() * 3.0).floor());
+                    events.push(cart);
+                }
+                if rng.random::<f64>() < p {
+                    let happened = t + 60_000 + (rng.random::<f64>() * 1_800_000.0) as i64;
+                    let mut purchase = base(EventType::Track, happened);
+                    purchase.id = Some(id("evt"));
+                    purchase.event = Some("purchase".into());
+                    let draw: f64 = lognormal.sample(&mut rng);
+                    let total = (draw * 100.0).round() / 100.0;
+                    purchase.value = Some(total);
+                    let mut props = Map::new();
+                    props.insert("order_id".into(), json!(uuid(&mut rng)));
+                    props.insert("total".into(), json!(total));
+                    props.insert("payment_method".into(), json!(pick(&mut rng, &payments)));
+                    purchase.properties = Some(props);
+                    let route: f64 = rng.random();
+                    if route < 0.12 {
+                        // A webhook: no decision id, no session.
+                        purchase.decision_id = None;
+                        purchase.session_id = None;
+                        purchase.sdk_name = Some("node".into());
+                    } else if route < 0.17 {
+                        // Delivered late by a batch pipeline.
+                        purchase.event_timestamp = Some(happened);
+                        purchase.timestamp = happened + 3_600_000 * (1 + (rng.random::<f64>() * 12.0) as i64);
+                    } else if route < 0.20 {
+                        // The email pattern: the decision id comes back days later.
+                        purchase.timestamp = happened + 86_400_000 * (1 + (rng.random::<f64>() * 3.0) as i64);
+                        purchase.session_id = None;
+                    }
+                    events.push(purchase);
+                }
+                t += 30_000 + (rng.random::<f64>() * 600_000.0) as i64;
+            }
+            t += 3_600_000 + (rng.random::<f64>() * 86_400_000.0) as i64;
+        }
+    }
+    events.sort_by_key(|e| e.timestamp);
+    let mut lines = Vec::with_capacity(events.len());
+    let mut malformed = 0usize;
+    for e in &events {
+        let line = serde_json::to_string(e).expect("events serialise");
+        if rng.random::<f64>() < params.malformed_rate {
+            lines.push(corrupt(&line, malformed % MALFORMED_KINDS));
+            malformed += 1;
+        }
+        lines.push(line);
+    }
+    let mut expected_conversion: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for ((p, a), (sum, n)) in expected {
+        expected_conversion.entry(p).or_default().insert(a, sum / n as f64);
+    }
+    let best_allocation = expected_conversion
+        .iter()
+        .map(|(p, m)| (p.clone(), m.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(a, _)| a.clone()).unwrap_or_default()))
+        .collect();
+    let truth = Truth {
+        seed: params.seed,
+        base_logit: fx.base,
+        allocation_effects: fx.alloc.clone(),
+        context_effects: [("mobile".to_owned(), fx.mobile), ("log_visits".to_owned(), fx.log_visits)].into_iter().collect(),
+        mobile_interactions: fx.mobile_x.clone(),
+        expected_conversion,
+        best_allocation,
+        revenue_lognormal: revenue,
+    };
+    Ok(World { bundle: bundle_json, config_yaml: DEMO_CONFIG.to_owned(), events, lines, malformed, truth })
+}
+
+/// Writes a world as a project directory: `bundle.json`, `.traffical/config.yaml`,
+/// `events.ndjson` and `truth.json`.
+///
+/// # Errors
+///
+/// [`Error::Io`] if a file cannot be written.
+pub fn write_world(world: &World, dir: &Path) -> Result<()> {
+    let io = |p: &Path, e| Error::io(p, e);
+    let traffical = dir.join(".traffical");
+    std::fs::create_dir_all(&traffical).map_err(|e| io(&traffical, e))?;
+    let write = |name: &Path, text: &str| std::fs::write(name, text).map_err(|e| io(name, e));
+    let mut bundle = serde_json::to_string_pretty(&world.bundle).expect("JSON serialises");
+    bundle.push('\n');
+    write(&dir.join("bundle.json"), &bundle)?;
+    write(&traffical.join("config.yaml"), &world.config_yaml)?;
+    let mut truth = serde_json::to_string_pretty(&world.truth).expect("the truth serialises");
+    truth.push('\n');
+    write(&dir.join("truth.json"), &truth)?;
+    let path = dir.join("events.ndjson");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
+    for l in &world.lines {
+        out.write_all(l.as_bytes()).and_then(|()| out.write_all(b"\n")).map_err(|e| io(&path, e))?;
+    }
+    out.flush().map_err(|e| io(&path, e))
+}
