@@ -37,6 +37,7 @@ pub mod linalg;
 pub mod policy;
 pub mod progress;
 pub mod reward;
+pub mod summary;
 pub mod synth;
 pub mod text;
 pub mod time;

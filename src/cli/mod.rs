@@ -1,7 +1,6 @@
 //! Command-line interface: a thin layer over the library's calls.
 
 mod progress;
-mod summary;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -166,7 +165,7 @@ fn run(cli: Cli) -> Result<()> {
             let outcome = Engine::new(options).with_progress(&progress).retrain(&inputs)?;
             let published = outcome.publish(&out)?;
             if !cli.quiet {
-                print!("{}", summary::render(&outcome, &published));
+                print!("{}", bandit_engine::summary::render(&outcome, &published));
             }
         }
         Command::Synth { units, seed, days, malformed_rate, hash, out } => {

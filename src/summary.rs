@@ -1,15 +1,16 @@
-//! The one-screen summary of a retrain.
+//! The one-screen summary of a retrain, as the CLI and the quickstart print it.
 
 use std::fmt::Write;
 
-use bandit_engine::engine::{Published, RunStatus};
-use bandit_engine::RetrainOutcome;
+use crate::engine::{Published, RetrainOutcome, RunStatus};
 
 fn pct(x: f64) -> String {
     format!("{:5.1}%", 100.0 * x)
 }
 
-/// Renders the summary.
+/// Renders the summary: load counts and warnings, then per policy its status,
+/// reason and a table of allocations with statistics, old and new shares and ranges.
+#[must_use]
 pub fn render(o: &RetrainOutcome, p: &Published) -> String {
     let r = &o.report;
     let mut s = String::new();
