@@ -19,7 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         demo.join("bundle.json"),
         &[demo.join("events.ndjson")],
     );
-    let outcome = Engine::new(RetrainOptions { seed: 7, ..RetrainOptions::default() }).retrain(&inputs)?;
+    let outcome = Engine::new(RetrainOptions {
+        seed: 7,
+        ..RetrainOptions::default()
+    })
+    .retrain(&inputs)?;
     let published = outcome.publish(root.join("target/quickstart"))?;
     print!("{}", bandit_engine::summary::render(&outcome, &published));
     Ok(())

@@ -13,7 +13,9 @@ use crate::attribution::decision_rewards;
 use crate::bundle::{self, BundleDocument, PolicyKind, PolicyState};
 use crate::config::{Algorithm, AttributionMode, GoalType, OptimizationSpec, ProjectConfig};
 use crate::error::{Error, Result};
-use crate::events::{load_events_with_progress, write_quarantine, LoadOptions, LoadReport, Loaded, Rejected};
+use crate::events::{
+    load_events_with_progress, write_quarantine, LoadOptions, LoadReport, Loaded, Rejected,
+};
 use crate::policy::{apply_floor, cap_shift, ranges_for_weights, ThompsonBernoulliParams};
 use crate::progress::{NoProgress, Progress};
 use crate::reward::{arm_stats, ArmStats};
@@ -32,7 +34,11 @@ pub struct RetrainInputs {
 
 impl RetrainInputs {
     /// Inputs from paths.
-    pub fn from_paths(config: impl Into<PathBuf>, bundle: impl Into<PathBuf>, events: &[impl AsRef<Path>]) -> Self {
+    pub fn from_paths(
+        config: impl Into<PathBuf>,
+        bundle: impl Into<PathBuf>,
+        events: &[impl AsRef<Path>],
+    ) -> Self {
         Self {
             config: config.into(),
             bundle: bundle.into(),
@@ -192,7 +198,11 @@ impl RetrainOutcome {
         bundle::write_atomic(&report, text.as_bytes())?;
         let bundle = dir.join("bundle.json");
         bundle::publish(&self.bundle, &bundle)?;
-        Ok(Published { bundle, report, quarantine })
+        Ok(Published {
+            bundle,
+            report,
+            quarantine,
+        })
     }
 }
 
@@ -206,7 +216,10 @@ impl Engine<'static> {
     /// An engine with these options and no progress reporting.
     #[must_use]
     pub fn new(options: RetrainOptions) -> Self {
-        Self { options, progress: &NoProgress }
+        Self {
+            options,
+            progress: &NoProgress,
+        }
     }
 }
 
@@ -214,7 +227,10 @@ impl<'p> Engine<'p> {
     /// Reports progress of long stages to `progress`.
     #[must_use]
     pub fn with_progress<'q>(self, progress: &'q dyn Progress) -> Engine<'q> {
-        Engine { options: self.options, progress }
+        Engine {
+            options: self.options,
+            progress,
+        }
     }
 
     /// Runs a retrain from files.
@@ -230,7 +246,13 @@ impl<'p> Engine<'p> {
         let config = ProjectConfig::from_path(&inputs.config)?;
         let doc = BundleDocument::from_path(&inputs.bundle)?;
         cross_check(&config, &doc, &inputs.config.display().to_string())?;
-        let loaded = load_events_with_progress(&inputs.events, LoadOptions { strict: self.options.strict }, self.progress)?;
+        let loaded = load_events_with_progress(
+            &inputs.events,
+            LoadOptions {
+                strict: self.options.strict,
+            },
+            self.progress,
+        )?;
         self.retrain_loaded(&config, doc, loaded)
     }
 
@@ -239,13 +261,23 @@ impl<'p> Engine<'p> {
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] when there are no events and no `as_of`.
-    pub fn retrain_loaded(&self, config: &ProjectConfig, mut doc: BundleDocument, loaded: Loaded) -> Result<RetrainOutcome> {
-        let as_of = match self.options.as_of.or_else(|| loaded.tables.latest_timestamp()) {
+    pub fn retrain_loaded(
+        &self,
+        config: &ProjectConfig,
+        mut doc: BundleDocument,
+        loaded: Loaded,
+    ) -> Result<RetrainOutcome> {
+        let as_of = match self
+            .options
+            .as_of
+            .or_else(|| loaded.tables.latest_timestamp())
+        {
             Some(t) => t,
             None => {
                 return Err(Error::InvalidParameter {
                     name: "as_of",
-                    reason: "no event was accepted, so there is no latest event time: pass --as-of".into(),
+                    reason: "no event was accepted, so there is no latest event time: pass --as-of"
+                        .into(),
                 })
             }
         };
@@ -253,7 +285,9 @@ impl<'p> Engine<'p> {
         let lazy = loaded.tables.lazy();
         let mut policies = Vec::new();
         for (policy_id, spec) in &config.optimization {
-            let (li, pi) = doc.find_policy(policy_id).expect("cross-checked: optimised policies exist");
+            let (li, pi) = doc
+                .find_policy(policy_id)
+                .expect("cross-checked: optimised policies exist");
             let mut report = self.fit_policy(&doc, li, pi, spec, &lazy, as_of);
             if report.status == RunStatus::Updated {
                 let ranges: Vec<[u32; 2]> = report.arms.iter().map(|a| a.new_range).collect();
@@ -276,10 +310,20 @@ impl<'p> Engine<'p> {
             events_read: loaded.report.read(),
             events_accepted: loaded.report.accepted(),
             events_quarantined: loaded.report.quarantined(),
-            warnings: loaded.report.warnings.iter().map(|(w, n)| (w.describe().to_owned(), *n)).collect(),
+            warnings: loaded
+                .report
+                .warnings
+                .iter()
+                .map(|(w, n)| (w.describe().to_owned(), *n))
+                .collect(),
             policies,
         };
-        Ok(RetrainOutcome { bundle: doc, report, load: loaded.report, rejected: loaded.rejected })
+        Ok(RetrainOutcome {
+            bundle: doc,
+            report,
+            load: loaded.report,
+            rejected: loaded.rejected,
+        })
     }
 
     fn fit_policy(
@@ -296,7 +340,10 @@ impl<'p> Engine<'p> {
         let policy = &layer.policies[pi];
         let effective = policy.effective_counts();
         let covered: u64 = effective.iter().map(|&c| u64::from(c)).sum();
-        let old_shares: Vec<f64> = effective.iter().map(|&c| f64::from(c) / covered.max(1) as f64).collect();
+        let old_shares: Vec<f64> = effective
+            .iter()
+            .map(|&c| f64::from(c) / covered.max(1) as f64)
+            .collect();
         let mut report = PolicyReport {
             policy_id: policy.id.clone(),
             layer_id: layer.id.clone(),
@@ -326,27 +373,56 @@ impl<'p> Engine<'p> {
             r
         };
         if policy.state != PolicyState::Running {
-            return fail(report, RunStatus::NoChange, format!("policy is {:?}, not running; SDKs do not serve it", policy.state).to_lowercase());
+            return fail(
+                report,
+                RunStatus::NoChange,
+                format!(
+                    "policy is {:?}, not running; SDKs do not serve it",
+                    policy.state
+                )
+                .to_lowercase(),
+            );
         }
-        if let (Some(window), Some(prev)) = (spec.window_size_minutes, policy.state_version.as_deref().and_then(parse_rfc3339)) {
+        if let (Some(window), Some(prev)) = (
+            spec.window_size_minutes,
+            policy.state_version.as_deref().and_then(parse_rfc3339),
+        ) {
             let elapsed = (as_of - prev) as f64 / 60_000.0;
             if elapsed < window {
                 return fail(
                     report,
                     RunStatus::TooSoon,
-                    format!("{elapsed:.1} minutes since stateVersion {}, windowSizeMinutes is {window}", format_rfc3339(prev)),
+                    format!(
+                        "{elapsed:.1} minutes since stateVersion {}, windowSizeMinutes is {window}",
+                        format_rfc3339(prev)
+                    ),
                 );
             }
         }
         if spec.algorithm != Algorithm::ThompsonBernoulli {
-            return fail(report, RunStatus::Errored, format!("algorithm {} is not implemented yet; thompson_bernoulli is", spec.algorithm.as_str()));
+            return fail(
+                report,
+                RunStatus::Errored,
+                format!(
+                    "algorithm {} is not implemented yet; thompson_bernoulli is",
+                    spec.algorithm.as_str()
+                ),
+            );
         }
         if spec.goal.goal_type != GoalType::ConversionRate {
-            return fail(report, RunStatus::Errored, "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)".into());
+            return fail(
+                report,
+                RunStatus::Errored,
+                "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)".into(),
+            );
         }
         let mode = self.options.attribution.unwrap_or(spec.attribution);
         if mode != AttributionMode::Decision {
-            return fail(report, RunStatus::Errored, "cumulative attribution is not implemented yet; set attribution: decision".into());
+            return fail(
+                report,
+                RunStatus::Errored,
+                "cumulative attribution is not implemented yet; set attribution: decision".into(),
+            );
         }
         let stats = match decision_rewards(tables, &spec.goal).and_then(arm_stats) {
             Ok(s) => s,
@@ -354,24 +430,48 @@ impl<'p> Engine<'p> {
         };
         let empty = Default::default();
         let by_name = stats.get(&policy.id).unwrap_or(&empty);
-        let arms: Vec<ArmStats> = policy.allocations.iter().map(|a| by_name.get(&a.name).copied().unwrap_or_default()).collect();
+        let arms: Vec<ArmStats> = policy
+            .allocations
+            .iter()
+            .map(|a| by_name.get(&a.name).copied().unwrap_or_default())
+            .collect();
         for (r, s) in report.arms.iter_mut().zip(&arms) {
             r.exposures = s.n;
             r.reward_sum = s.sum;
             r.mean = s.mean();
         }
-        let unknown: Vec<&str> = by_name.keys().map(String::as_str).filter(|n| !policy.allocations.iter().any(|a| a.name == *n)).collect();
-        let unknown_note = (!unknown.is_empty())
-            .then(|| format!("exposures name allocations not in the bundle, ignored: {}", unknown.join(", ")));
-        if let Some(thin) = arms.iter().zip(&policy.allocations).find(|(s, _)| s.n < spec.min_exposures_before_shift) {
+        let unknown: Vec<&str> = by_name
+            .keys()
+            .map(String::as_str)
+            .filter(|n| !policy.allocations.iter().any(|a| a.name == *n))
+            .collect();
+        let unknown_note = (!unknown.is_empty()).then(|| {
+            format!(
+                "exposures name allocations not in the bundle, ignored: {}",
+                unknown.join(", ")
+            )
+        });
+        if let Some(thin) = arms
+            .iter()
+            .zip(&policy.allocations)
+            .find(|(s, _)| s.n < spec.min_exposures_before_shift)
+        {
             return fail(
                 report,
                 RunStatus::InsufficientExposures,
-                format!("allocation {} has {} exposures, minExposuresBeforeShift is {}", thin.1.name, thin.0.n, spec.min_exposures_before_shift),
+                format!(
+                    "allocation {} has {} exposures, minExposuresBeforeShift is {}",
+                    thin.1.name, thin.0.n, spec.min_exposures_before_shift
+                ),
             );
         }
-        let params = ThompsonBernoulliParams::default().seed(self.options.seed).draws(spec.draws);
-        let p_best = match params.check().and_then(|tb| tb.probability_best(&arms, &policy.id)) {
+        let params = ThompsonBernoulliParams::default()
+            .seed(self.options.seed)
+            .draws(spec.draws);
+        let p_best = match params
+            .check()
+            .and_then(|tb| tb.probability_best(&arms, &policy.id))
+        {
             Ok(p) => p,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
@@ -389,7 +489,11 @@ impl<'p> Engine<'p> {
             r.new_share = f64::from(range[1] - range[0] + 1) / covered as f64;
         }
         report.reason = unknown_note;
-        report.status = if report.arms.iter().all(|a| a.new_range == a.old_range) { RunStatus::NoChange } else { RunStatus::Updated };
+        report.status = if report.arms.iter().all(|a| a.new_range == a.old_range) {
+            RunStatus::NoChange
+        } else {
+            RunStatus::Updated
+        };
         report
     }
 }
@@ -406,11 +510,19 @@ fn cross_check(config: &ProjectConfig, doc: &BundleDocument, source: &str) -> Re
         };
         match doc.find_policy(policy_id) {
             None => {
-                let ids: Vec<&str> = doc.bundle().layers.iter().flat_map(|l| l.policies.iter().map(|p| p.id.as_str())).collect();
+                let ids: Vec<&str> = doc
+                    .bundle()
+                    .layers
+                    .iter()
+                    .flat_map(|l| l.policies.iter().map(|p| p.id.as_str()))
+                    .collect();
                 let hint = crate::text::did_you_mean(policy_id, ids.iter().copied(), 4)
                     .map(|c| format!(" (did you mean \"{c}\"?)"))
                     .unwrap_or_default();
-                return Err(err(format!("policy \"{policy_id}\" is not in bundle {}{hint}", doc.source())));
+                return Err(err(format!(
+                    "policy \"{policy_id}\" is not in bundle {}{hint}",
+                    doc.source()
+                )));
             }
             Some((li, pi)) if doc.bundle().layers[li].policies[pi].kind != PolicyKind::Adaptive => {
                 return Err(err(format!("policy \"{policy_id}\" is static in the bundle; only adaptive policies can be optimised")));

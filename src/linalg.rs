@@ -27,7 +27,11 @@ pub enum LinalgError {
 }
 
 /// The backend compiled in: `"faer"` or `"openblas"`.
-pub const BACKEND: &str = if cfg!(feature = "blas") { "openblas" } else { "faer" };
+pub const BACKEND: &str = if cfg!(feature = "blas") {
+    "openblas"
+} else {
+    "faer"
+};
 
 /// Solves `A x = b` for symmetric positive definite `A` by Cholesky.
 ///
@@ -35,10 +39,17 @@ pub const BACKEND: &str = if cfg!(feature = "blas") { "openblas" } else { "faer"
 ///
 /// [`LinalgError::ShapeMismatch`] for non-square `A` or a `b` of the wrong length,
 /// [`LinalgError::NotPositiveDefinite`] if the factorisation fails.
-pub fn solve_spd(a: ArrayView2<'_, f64>, b: ArrayView1<'_, f64>) -> Result<Array1<f64>, LinalgError> {
+pub fn solve_spd(
+    a: ArrayView2<'_, f64>,
+    b: ArrayView1<'_, f64>,
+) -> Result<Array1<f64>, LinalgError> {
     let (rows, cols) = a.dim();
     if rows != cols || b.len() != rows {
-        return Err(LinalgError::ShapeMismatch { rows, cols, rhs: b.len() });
+        return Err(LinalgError::ShapeMismatch {
+            rows,
+            cols,
+            rhs: b.len(),
+        });
     }
     backend::solve_spd(a, b)
 }
@@ -50,10 +61,15 @@ mod backend {
 
     use super::LinalgError;
 
-    pub(super) fn solve_spd(a: ArrayView2<'_, f64>, b: ArrayView1<'_, f64>) -> Result<Array1<f64>, LinalgError> {
+    pub(super) fn solve_spd(
+        a: ArrayView2<'_, f64>,
+        b: ArrayView1<'_, f64>,
+    ) -> Result<Array1<f64>, LinalgError> {
         let n = b.len();
         let m = faer::Mat::<f64>::from_fn(n, n, |i, j| a[[i, j]]);
-        let llt = m.llt(faer::Side::Lower).map_err(|_| LinalgError::NotPositiveDefinite)?;
+        let llt = m
+            .llt(faer::Side::Lower)
+            .map_err(|_| LinalgError::NotPositiveDefinite)?;
         let rhs = faer::Mat::<f64>::from_fn(n, 1, |i, _| b[i]);
         let x = llt.solve(&rhs);
         Ok(Array1::from_shape_fn(n, |i| x[(i, 0)]))
@@ -67,9 +83,14 @@ mod backend {
 
     use super::LinalgError;
 
-    pub(super) fn solve_spd(a: ArrayView2<'_, f64>, b: ArrayView1<'_, f64>) -> Result<Array1<f64>, LinalgError> {
+    pub(super) fn solve_spd(
+        a: ArrayView2<'_, f64>,
+        b: ArrayView1<'_, f64>,
+    ) -> Result<Array1<f64>, LinalgError> {
         let _ = UPLO::Lower;
-        a.to_owned().solvec(&b.to_owned()).map_err(|_| LinalgError::NotPositiveDefinite)
+        a.to_owned()
+            .solvec(&b.to_owned())
+            .map_err(|_| LinalgError::NotPositiveDefinite)
     }
 }
 
@@ -92,8 +113,14 @@ mod tests {
     #[test]
     fn refuses_indefinite_and_misshapen_input() {
         let a = array![[1.0, 2.0], [2.0, 1.0]];
-        assert_eq!(solve_spd(a.view(), array![1.0, 1.0].view()), Err(LinalgError::NotPositiveDefinite));
+        assert_eq!(
+            solve_spd(a.view(), array![1.0, 1.0].view()),
+            Err(LinalgError::NotPositiveDefinite)
+        );
         let a = Array2::<f64>::eye(3);
-        assert!(matches!(solve_spd(a.view(), array![1.0].view()), Err(LinalgError::ShapeMismatch { .. })));
+        assert!(matches!(
+            solve_spd(a.view(), array![1.0].view()),
+            Err(LinalgError::ShapeMismatch { .. })
+        ));
     }
 }

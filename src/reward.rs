@@ -55,7 +55,10 @@ pub fn arm_stats(rewards: LazyFrame) -> Result<PolicyStats> {
             col("reward").sum().alias("sum"),
             (col("reward") * col("reward")).sum().alias("sum_sq"),
         ])
-        .sort(["policy_id", "allocation_name"], SortMultipleOptions::default())
+        .sort(
+            ["policy_id", "allocation_name"],
+            SortMultipleOptions::default(),
+        )
         .collect()?;
     let policy = df.column("policy_id")?.str()?.clone();
     let alloc = df.column("allocation_name")?.str()?.clone();
@@ -64,7 +67,9 @@ pub fn arm_stats(rewards: LazyFrame) -> Result<PolicyStats> {
     let sum_sq = df.column("sum_sq")?.f64()?.clone();
     let mut out = PolicyStats::new();
     for i in 0..df.height() {
-        let (Some(p), Some(a)) = (policy.get(i), alloc.get(i)) else { continue };
+        let (Some(p), Some(a)) = (policy.get(i), alloc.get(i)) else {
+            continue;
+        };
         out.entry(p.to_owned()).or_default().insert(
             a.to_owned(),
             ArmStats {
@@ -83,9 +88,24 @@ mod tests {
 
     #[test]
     fn merging_is_addition() {
-        let a = ArmStats { n: 3, sum: 2.0, sum_sq: 2.0 };
-        let b = ArmStats { n: 1, sum: 1.0, sum_sq: 1.0 };
-        assert_eq!(a.merge(b), ArmStats { n: 4, sum: 3.0, sum_sq: 3.0 });
+        let a = ArmStats {
+            n: 3,
+            sum: 2.0,
+            sum_sq: 2.0,
+        };
+        let b = ArmStats {
+            n: 1,
+            sum: 1.0,
+            sum_sq: 1.0,
+        };
+        assert_eq!(
+            a.merge(b),
+            ArmStats {
+                n: 4,
+                sum: 3.0,
+                sum_sq: 3.0
+            }
+        );
         assert_eq!(a.merge(b).mean(), Some(0.75));
         assert_eq!(ArmStats::default().mean(), None);
     }

@@ -211,18 +211,40 @@ struct Effects {
 }
 
 fn effects() -> Effects {
-    let m = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>();
+    let m = |pairs: &[(&str, f64)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect::<BTreeMap<_, _>>()
+    };
     let mut alloc = BTreeMap::new();
-    alloc.insert("policy_checkout_cta".to_owned(), m(&[("control", 0.0), ("buy_now", 0.12), ("urgency", 0.45)]));
+    alloc.insert(
+        "policy_checkout_cta".to_owned(),
+        m(&[("control", 0.0), ("buy_now", 0.12), ("urgency", 0.45)]),
+    );
     alloc.insert("policy_checkout_holdout".to_owned(), m(&[("holdout", 0.0)]));
-    alloc.insert("policy_color_test".to_owned(), m(&[("control", 0.0), ("blue", 0.03)]));
+    alloc.insert(
+        "policy_color_test".to_owned(),
+        m(&[("control", 0.0), ("blue", 0.03)]),
+    );
     alloc.insert(
         "policy_discount".to_owned(),
-        m(&[("discount_0", 0.0), ("discount_5", 0.10), ("discount_10", 0.22), ("discount_15", 0.30)]),
+        m(&[
+            ("discount_0", 0.0),
+            ("discount_5", 0.10),
+            ("discount_10", 0.22),
+            ("discount_15", 0.30),
+        ]),
     );
     let mut mobile_x = BTreeMap::new();
     mobile_x.insert("policy_checkout_cta".to_owned(), m(&[("urgency", 0.15)]));
-    Effects { base: -3.1, alloc, mobile: -0.25, log_visits: 0.35, mobile_x }
+    Effects {
+        base: -3.1,
+        alloc,
+        mobile: -0.25,
+        log_visits: 0.35,
+        mobile_x,
+    }
 }
 
 impl Effects {
@@ -234,9 +256,19 @@ impl Effects {
             z += self.mobile;
         }
         for (p, a) in picks {
-            z += self.alloc.get(p).and_then(|m| m.get(a)).copied().unwrap_or(0.0);
+            z += self
+                .alloc
+                .get(p)
+                .and_then(|m| m.get(a))
+                .copied()
+                .unwrap_or(0.0);
             if mobile {
-                z += self.mobile_x.get(p).and_then(|m| m.get(a)).copied().unwrap_or(0.0);
+                z += self
+                    .mobile_x
+                    .get(p)
+                    .and_then(|m| m.get(a))
+                    .copied()
+                    .unwrap_or(0.0);
             }
         }
         z
@@ -261,7 +293,14 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
 fn uuid(rng: &mut ChaCha8Rng) -> String {
     let a: u128 = rng.random();
     let h = format!("{a:032x}");
-    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 const MALFORMED_KINDS: usize = 8;
@@ -281,13 +320,21 @@ fn corrupt(line: &str, kind: usize) -> String {
         3 => {
             o.insert("type".into(), json!("click"));
         }
-        4 => match o.get_mut("layers").and_then(Value::as_array_mut).and_then(|l| l.first_mut()) {
+        4 => match o
+            .get_mut("layers")
+            .and_then(Value::as_array_mut)
+            .and_then(|l| l.first_mut())
+        {
             Some(l) => l["bucket"] = json!(-1),
             None => {
                 o.insert("value".into(), json!("12.50"));
             }
         },
-        5 => match o.get_mut("layers").and_then(Value::as_array_mut).and_then(|l| l.first_mut()) {
+        5 => match o
+            .get_mut("layers")
+            .and_then(Value::as_array_mut)
+            .and_then(|l| l.first_mut())
+        {
             Some(l) => l["probability"] = json!(1.5),
             None => {
                 o.remove("event");
@@ -313,13 +360,20 @@ fn corrupt(line: &str, kind: usize) -> String {
 /// [0, 0.5].
 pub fn generate(params: &SynthParams) -> Result<World> {
     if params.units == 0 || params.days == 0 {
-        return Err(Error::InvalidParameter { name: "units/days", reason: "must be at least 1".into() });
+        return Err(Error::InvalidParameter {
+            name: "units/days",
+            reason: "must be at least 1".into(),
+        });
     }
     if !(0.0..=0.5).contains(&params.malformed_rate) {
-        return Err(Error::InvalidParameter { name: "malformed_rate", reason: format!("must be in [0, 0.5], found {}", params.malformed_rate) });
+        return Err(Error::InvalidParameter {
+            name: "malformed_rate",
+            reason: format!("must be in [0, 0.5], found {}", params.malformed_rate),
+        });
     }
     let bundle_json = demo_bundle();
-    let bundle: Bundle = serde_json::from_value(bundle_json.clone()).expect("the demo bundle is valid");
+    let bundle: Bundle =
+        serde_json::from_value(bundle_json.clone()).expect("the demo bundle is valid");
     let fx = effects();
     let revenue = (3.8, 0.6);
     let lognormal: LogNormal<f64> = LogNormal::new(revenue.0, revenue.1).expect("valid constants");
@@ -333,7 +387,13 @@ pub fn generate(params: &SynthParams) -> Result<World> {
         next_id += 1;
         format!("{prefix}_{next_id:08}")
     };
-    let countries = [("US", 0.45), ("CA", 0.1), ("GB", 0.1), ("DE", 0.2), ("FR", 0.15)];
+    let countries = [
+        ("US", 0.45),
+        ("CA", 0.1),
+        ("GB", 0.1),
+        ("DE", 0.2),
+        ("FR", 0.15),
+    ];
     let devices = [("mobile", 0.6), ("desktop", 0.4)];
     let payments = [("credit_card", 0.6), ("paypal", 0.3), ("apple_pay", 0.1)];
     for u in 0..params.units {
@@ -353,7 +413,8 @@ pub fn generate(params: &SynthParams) -> Result<World> {
             let session = format!("sess_{u:06}_{s}");
             let views = 1 + u32::from(rng.random::<f64>() < 0.35);
             for _ in 0..views {
-                let r = resolve(&bundle, &ctx, params.contract).expect("the demo bundle has only bucket-based policies");
+                let r = resolve(&bundle, &ctx, params.contract)
+                    .expect("the demo bundle has only bucket-based policies");
                 let decision_id = id("dec");
                 let layers: Vec<Layer> = r
                     .layers
@@ -384,8 +445,10 @@ pub fn generate(params: &SynthParams) -> Result<World> {
                     e.0 += p;
                     e.1 += 1;
                 }
-                let logged: Map<String, Value> =
-                    ["country", "device", "visits"].iter().filter_map(|k| Some(((*k).to_owned(), ctx.get(*k)?.clone()))).collect();
+                let logged: Map<String, Value> = ["country", "device", "visits"]
+                    .iter()
+                    .filter_map(|k| Some(((*k).to_owned(), ctx.get(*k)?.clone())))
+                    .collect();
                 let base = |kind: EventType, ts: Millis| Event {
                     id: None,
                     kind,
@@ -424,13 +487,19 @@ pub fn generate(params: &SynthParams) -> Result<World> {
                 let mut exposure = base(EventType::Exposure, t + 150);
                 exposure.id = Some(id("evt"));
                 exposure.assignments = Some(r.assignments);
-                exposure.layers = layers.into_iter().filter(|l| !l.attribution_only && l.policy_id.is_some()).collect();
+                exposure.layers = layers
+                    .into_iter()
+                    .filter(|l| !l.attribution_only && l.policy_id.is_some())
+                    .collect();
                 exposure.context = Some(logged);
                 if !exposure.layers.is_empty() {
                     events.push(exposure);
                 }
                 if rng.random::<f64>() < 0.2 {
-                    let mut cart = base(EventType::Track, t + 20_000 + (rng.random::<f64>() * 120_000.0) as i64);
+                    let mut cart = base(
+                        EventType::Track,
+                        t + 20_000 + (rng.random::<f64>() * 120_000.0) as i64,
+                    );
                     cart.id = Some(id("evt"));
                     cart.event = Some("add_to_cart".into());
                     cart.value = Some(1.0 + (rng.random::<f64>() * 3.0).floor());
@@ -458,10 +527,12 @@ pub fn generate(params: &SynthParams) -> Result<World> {
                     } else if route < 0.17 {
                         // Delivered late by a batch pipeline.
                         purchase.event_timestamp = Some(happened);
-                        purchase.timestamp = happened + 3_600_000 * (1 + (rng.random::<f64>() * 12.0) as i64);
+                        purchase.timestamp =
+                            happened + 3_600_000 * (1 + (rng.random::<f64>() * 12.0) as i64);
                     } else if route < 0.20 {
                         // The email pattern: the decision id comes back days later.
-                        purchase.timestamp = happened + 86_400_000 * (1 + (rng.random::<f64>() * 3.0) as i64);
+                        purchase.timestamp =
+                            happened + 86_400_000 * (1 + (rng.random::<f64>() * 3.0) as i64);
                         purchase.session_id = None;
                     }
                     events.push(purchase);
@@ -484,23 +555,46 @@ pub fn generate(params: &SynthParams) -> Result<World> {
     }
     let mut expected_conversion: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     for ((p, a), (sum, n)) in expected {
-        expected_conversion.entry(p).or_default().insert(a, sum / n as f64);
+        expected_conversion
+            .entry(p)
+            .or_default()
+            .insert(a, sum / n as f64);
     }
     let best_allocation = expected_conversion
         .iter()
-        .map(|(p, m)| (p.clone(), m.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(a, _)| a.clone()).unwrap_or_default()))
+        .map(|(p, m)| {
+            (
+                p.clone(),
+                m.iter()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(a, _)| a.clone())
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     let truth = Truth {
         seed: params.seed,
         base_logit: fx.base,
         allocation_effects: fx.alloc.clone(),
-        context_effects: [("mobile".to_owned(), fx.mobile), ("log_visits".to_owned(), fx.log_visits)].into_iter().collect(),
+        context_effects: [
+            ("mobile".to_owned(), fx.mobile),
+            ("log_visits".to_owned(), fx.log_visits),
+        ]
+        .into_iter()
+        .collect(),
         mobile_interactions: fx.mobile_x.clone(),
         expected_conversion,
         best_allocation,
         revenue_lognormal: revenue,
     };
-    Ok(World { bundle: bundle_json, config_yaml: DEMO_CONFIG.to_owned(), events, lines, malformed, truth })
+    Ok(World {
+        bundle: bundle_json,
+        config_yaml: DEMO_CONFIG.to_owned(),
+        events,
+        lines,
+        malformed,
+        truth,
+    })
 }
 
 /// Writes a world as a project directory: `bundle.json`, `.traffical/config.yaml`,
@@ -524,7 +618,9 @@ pub fn write_world(world: &World, dir: &Path) -> Result<()> {
     let path = dir.join("events.ndjson");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
     for l in &world.lines {
-        out.write_all(l.as_bytes()).and_then(|()| out.write_all(b"\n")).map_err(|e| io(&path, e))?;
+        out.write_all(l.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| io(&path, e))?;
     }
     out.flush().map_err(|e| io(&path, e))
 }

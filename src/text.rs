@@ -19,7 +19,11 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The candidate closest to `word` within `max` edits, if any.
 #[must_use]
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (c, edit_distance(word, c)))
@@ -33,6 +37,9 @@ mod tests {
     #[test]
     fn distances() {
         assert_eq!(super::edit_distance("kitten", "sitting"), 3);
-        assert_eq!(super::did_you_mean("unitkey", ["unitKey", "event"], 2), Some("unitKey"));
+        assert_eq!(
+            super::did_you_mean("unitkey", ["unitKey", "event"], 2),
+            Some("unitKey")
+        );
     }
 }

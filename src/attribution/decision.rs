@@ -49,7 +49,10 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
                 .and(col("decision_id").is_not_null())
                 .and(col("attribution_only").not()),
         )
-        .sort(["ts"], SortMultipleOptions::default().with_maintain_order(true))
+        .sort(
+            ["ts"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
         .group_by([col("policy_id"), col("allocation_name"), col("decision_id")])
         .agg([
             col("unit_key").first().alias("unit_key"),
@@ -59,20 +62,34 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
     let goals = tables
         .tracks
         .clone()
-        .filter(col("event").eq(lit(goal.event.as_str())).and(col("decision_id").is_not_null()))
+        .filter(
+            col("event")
+                .eq(lit(goal.event.as_str()))
+                .and(col("decision_id").is_not_null()),
+        )
         .group_by([col("decision_id")])
         .agg([
             len().cast(DataType::Float64).alias("goal_events"),
             col("value").fill_null(lit(0.0)).sum().alias("goal_value"),
         ]);
     let reward = match goal.goal_type {
-        GoalType::ConversionRate => when(col("goal_events").gt(lit(0.0))).then(lit(1.0)).otherwise(lit(0.0)),
+        GoalType::ConversionRate => when(col("goal_events").gt(lit(0.0)))
+            .then(lit(1.0))
+            .otherwise(lit(0.0)),
         GoalType::Count => col("goal_events"),
         GoalType::Sum | GoalType::Mean => col("goal_value"),
     };
     Ok(exposures
-        .join(goals, [col("decision_id")], [col("decision_id")], JoinArgs::new(JoinType::Left))
-        .with_columns([col("goal_events").fill_null(lit(0.0)), col("goal_value").fill_null(lit(0.0))])
+        .join(
+            goals,
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("goal_events").fill_null(lit(0.0)),
+            col("goal_value").fill_null(lit(0.0)),
+        ])
         .with_column(reward.alias("reward"))
         .select([
             col("policy_id"),
@@ -84,5 +101,8 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
             col("goal_events"),
             col("reward"),
         ])
-        .sort(["policy_id", "allocation_name", "decision_id"], SortMultipleOptions::default()))
+        .sort(
+            ["policy_id", "allocation_name", "decision_id"],
+            SortMultipleOptions::default(),
+        ))
 }

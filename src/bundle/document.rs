@@ -48,7 +48,11 @@ impl BundleDocument {
     /// [`Error::InvalidBundle`] as [`BundleDocument::from_path`].
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
         let raw: Value = serde_json::from_str(text).map_err(|e| {
-            invalid(source, format!("line {} column {}", e.line(), e.column()), format!("not valid JSON: {e}"))
+            invalid(
+                source,
+                format!("line {} column {}", e.line(), e.column()),
+                format!("not valid JSON: {e}"),
+            )
         })?;
         Self::from_value(raw, source)
     }
@@ -61,7 +65,15 @@ impl BundleDocument {
     pub fn from_value(raw: Value, source: &str) -> Result<Self> {
         let bundle: Bundle = serde_path_to_error::deserialize(&raw).map_err(|e| {
             let path = e.path().to_string();
-            invalid(source, if path == "." { "bundle".to_owned() } else { path }, e.into_inner().to_string())
+            invalid(
+                source,
+                if path == "." {
+                    "bundle".to_owned()
+                } else {
+                    path
+                },
+                e.into_inner().to_string(),
+            )
         })?;
         check(&bundle, source)?;
         Ok(Self {
@@ -93,7 +105,10 @@ impl BundleDocument {
     #[must_use]
     pub fn find_policy(&self, policy_id: &str) -> Option<(usize, usize)> {
         self.bundle.layers.iter().enumerate().find_map(|(li, l)| {
-            l.policies.iter().position(|p| p.id == policy_id).map(|pi| (li, pi))
+            l.policies
+                .iter()
+                .position(|p| p.id == policy_id)
+                .map(|pi| (li, pi))
         })
     }
 
@@ -116,7 +131,11 @@ impl BundleDocument {
             return Err(invalid(
                 &self.source,
                 format!("layers[{li}].policies[{pi}].allocations"),
-                format!("{} ranges for {} allocations", ranges.len(), policy.allocations.len()),
+                format!(
+                    "{} ranges for {} allocations",
+                    ranges.len(),
+                    policy.allocations.len()
+                ),
             ));
         }
         for (a, r) in policy.allocations.iter_mut().zip(ranges) {
@@ -136,7 +155,8 @@ impl BundleDocument {
     /// Sets a policy's `stateVersion` (added after the last key when absent).
     pub fn set_state_version(&mut self, li: usize, pi: usize, version: &str) {
         self.bundle.layers[li].policies[pi].state_version = Some(version.to_owned());
-        self.raw_policy(li, pi).insert("stateVersion".into(), Value::String(version.to_owned()));
+        self.raw_policy(li, pi)
+            .insert("stateVersion".into(), Value::String(version.to_owned()));
     }
 
     /// Sets the bundle `version`.
@@ -149,7 +169,8 @@ impl BundleDocument {
     /// their original order, a final newline.
     #[must_use]
     pub fn to_json_pretty(&self) -> String {
-        let mut s = serde_json::to_string_pretty(&self.raw).expect("serde_json::Value always serialises");
+        let mut s =
+            serde_json::to_string_pretty(&self.raw).expect("serde_json::Value always serialises");
         s.push('\n');
         s
     }
@@ -168,14 +189,21 @@ fn check(b: &Bundle, source: &str) -> Result<()> {
         for (pi, p) in layer.policies.iter().enumerate() {
             let at = format!("layers[{li}].policies[{pi}]");
             if !policy_ids.insert(p.id.as_str()) {
-                return Err(invalid(source, format!("{at}.id"), format!("policy id \"{}\" appears twice", p.id)));
+                return Err(invalid(
+                    source,
+                    format!("{at}.id"),
+                    format!("policy id \"{}\" appears twice", p.id),
+                ));
             }
             if let Some(span) = p.eligible_bucket_range {
                 if span.start > span.end || span.end >= n {
                     return Err(invalid(
                         source,
                         format!("{at}.eligibleBucketRange"),
-                        format!("{{start: {}, end: {}}} is not a span of [0, {n})", span.start, span.end),
+                        format!(
+                            "{{start: {}, end: {}}} is not a span of [0, {n})",
+                            span.start, span.end
+                        ),
                     ));
                 }
             }
@@ -194,7 +222,10 @@ fn check(b: &Bundle, source: &str) -> Result<()> {
                     return Err(invalid(
                         source,
                         format!("{at}.allocations[{ai}].name"),
-                        format!("allocation name \"{}\" appears twice in policy \"{}\"", a.name, p.id),
+                        format!(
+                            "allocation name \"{}\" appears twice in policy \"{}\"",
+                            a.name, p.id
+                        ),
                     ));
                 }
                 sorted.push((s, e, ai));

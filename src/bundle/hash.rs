@@ -39,7 +39,11 @@ pub fn fnv1a32(bytes: &[u8]) -> u32 {
 #[must_use]
 pub fn sha256_u64(input: &[u8]) -> u64 {
     let digest = Sha256::digest(input);
-    u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
+    u64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
 }
 
 impl HashContract {
@@ -66,7 +70,9 @@ impl HashContract {
     #[must_use]
     pub fn uniform(self, seed: &str) -> f64 {
         match self {
-            Self::Sha256V2 => (sha256_u64(seed.as_bytes()) % (1u64 << 53)) as f64 / 9_007_199_254_740_992.0,
+            Self::Sha256V2 => {
+                (sha256_u64(seed.as_bytes()) % (1u64 << 53)) as f64 / 9_007_199_254_740_992.0
+            }
             Self::Fnv1aV1 => f64::from(fnv1a32(seed.as_bytes()) % 10_000) / 10_000.0,
         }
     }
@@ -98,10 +104,22 @@ mod tests {
     fn fnv1a_matches_the_spec_fixtures() {
         // traffical-sdk-spec/test-vectors/fixtures/expected_basic.json
         assert_eq!(fnv1a32(b"user-abc:layer_ui"), 2_740_347_551);
-        assert_eq!(HashContract::Fnv1aV1.bucket("user-abc", "layer_ui", 1000), 551);
-        assert_eq!(HashContract::Fnv1aV1.bucket("user-abc", "layer_pricing", 1000), 913);
-        assert_eq!(HashContract::Fnv1aV1.bucket("user-xyz", "layer_ui", 1000), 214);
-        assert_eq!(HashContract::Fnv1aV1.bucket("user-xyz", "layer_pricing", 1000), 42);
+        assert_eq!(
+            HashContract::Fnv1aV1.bucket("user-abc", "layer_ui", 1000),
+            551
+        );
+        assert_eq!(
+            HashContract::Fnv1aV1.bucket("user-abc", "layer_pricing", 1000),
+            913
+        );
+        assert_eq!(
+            HashContract::Fnv1aV1.bucket("user-xyz", "layer_ui", 1000),
+            214
+        );
+        assert_eq!(
+            HashContract::Fnv1aV1.bucket("user-xyz", "layer_pricing", 1000),
+            42
+        );
     }
 
     #[test]
@@ -109,8 +127,17 @@ mod tests {
         // Golden values from Python's hashlib:
         // int.from_bytes(sha256(input.encode()).digest()[:8], "big") % n, with the
         // lengths counted in UTF-8 bytes.
-        assert_eq!(HashContract::Sha256V2.bucket("user-abc", "layer_ui", 1000), 177);
-        assert_eq!(HashContract::Sha256V2.bucket("üser-ß", "layer_ü", 10_000), 1506);
-        assert_eq!(HashContract::Sha256V2.uniform("ctx:user-high-engage:policy_contextual"), 0.756_445_110_371_307_1);
+        assert_eq!(
+            HashContract::Sha256V2.bucket("user-abc", "layer_ui", 1000),
+            177
+        );
+        assert_eq!(
+            HashContract::Sha256V2.bucket("üser-ß", "layer_ü", 10_000),
+            1506
+        );
+        assert_eq!(
+            HashContract::Sha256V2.uniform("ctx:user-high-engage:policy_contextual"),
+            0.756_445_110_371_307_1
+        );
     }
 }

@@ -112,8 +112,14 @@ pub fn evaluate_condition(c: &Condition, ctx: &Map<String, Value>) -> bool {
     match c.op {
         ConditionOp::Eq => js_strict_eq(v, operand),
         ConditionOp::Neq => !js_strict_eq(v, operand),
-        ConditionOp::In => c.values.as_ref().is_some_and(|vs| vs.iter().any(|x| js_strict_eq(v, Some(x)))),
-        ConditionOp::Nin => c.values.as_ref().is_none_or(|vs| !vs.iter().any(|x| js_strict_eq(v, Some(x)))),
+        ConditionOp::In => c
+            .values
+            .as_ref()
+            .is_some_and(|vs| vs.iter().any(|x| js_strict_eq(v, Some(x)))),
+        ConditionOp::Nin => c
+            .values
+            .as_ref()
+            .is_none_or(|vs| !vs.iter().any(|x| js_strict_eq(v, Some(x)))),
         ConditionOp::Gt => compare(v, operand, |a, b| a > b),
         ConditionOp::Gte => compare(v, operand, |a, b| a >= b),
         ConditionOp::Lt => compare(v, operand, |a, b| a < b),
@@ -123,7 +129,9 @@ pub fn evaluate_condition(c: &Condition, ctx: &Map<String, Value>) -> bool {
         ConditionOp::EndsWith => text(&|s, o| s.ends_with(o)),
         // ECMAScript semantics through regress; an invalid pattern matches nothing,
         // as the SDK's try/catch does.
-        ConditionOp::Regex => text(&|s, o| regress::Regex::new(o).is_ok_and(|re| re.find(s).is_some())),
+        ConditionOp::Regex => {
+            text(&|s, o| regress::Regex::new(o).is_ok_and(|re| re.find(s).is_some()))
+        }
         ConditionOp::Exists => !matches!(v, None | Some(Value::Null)),
         ConditionOp::NotExists => matches!(v, None | Some(Value::Null)),
     }
@@ -147,9 +155,16 @@ fn js_string(v: &Value) -> String {
 ///
 /// [`ResolveError::Unsupported`] when a policy that would be reached needs the
 /// contextual or per-entity scorer.
-pub fn resolve(bundle: &Bundle, ctx: &Map<String, Value>, contract: HashContract) -> Result<Resolution, ResolveError> {
-    let mut assignments: Map<String, Value> =
-        bundle.parameters.iter().map(|p| (p.key.clone(), p.default.clone())).collect();
+pub fn resolve(
+    bundle: &Bundle,
+    ctx: &Map<String, Value>,
+    contract: HashContract,
+) -> Result<Resolution, ResolveError> {
+    let mut assignments: Map<String, Value> = bundle
+        .parameters
+        .iter()
+        .map(|p| (p.key.clone(), p.default.clone()))
+        .collect();
     let project_unit = ctx
         .get(&bundle.hashing.unit_key)
         .filter(|v| !v.is_null())
@@ -159,7 +174,11 @@ pub fn resolve(bundle: &Bundle, ctx: &Map<String, Value>, contract: HashContract
     for layer in &bundle.layers {
         let has_params = bundle.parameters.iter().any(|p| p.layer_id == layer.id);
         let unit = match &layer.unit_key {
-            Some(k) => ctx.get(k).filter(|v| !v.is_null()).map(js_string).unwrap_or_default(),
+            Some(k) => ctx
+                .get(k)
+                .filter(|v| !v.is_null())
+                .map(js_string)
+                .unwrap_or_default(),
             None => project_unit.clone(),
         };
         let mut out = LayerResolution {
@@ -176,7 +195,12 @@ pub fn resolve(bundle: &Bundle, ctx: &Map<String, Value>, contract: HashContract
         };
         // The SDK logs bucket -1 and matches nothing when the layer's unit-key
         // override is blank or the unit key value is missing.
-        if layer.unit_key.as_deref().is_some_and(|k| k.trim().is_empty()) || unit.is_empty() {
+        if layer
+            .unit_key
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+            || unit.is_empty()
+        {
             layers.push(out);
             continue;
         }
@@ -195,10 +219,16 @@ pub fn resolve(bundle: &Bundle, ctx: &Map<String, Value>, contract: HashContract
                 continue;
             }
             if policy.contextual_model.is_some() {
-                return Err(ResolveError::Unsupported { policy: policy.id.clone(), what: "contextual-model" });
+                return Err(ResolveError::Unsupported {
+                    policy: policy.id.clone(),
+                    what: "contextual-model",
+                });
             }
             if policy.entity_config.is_some() {
-                return Err(ResolveError::Unsupported { policy: policy.id.clone(), what: "per-entity" });
+                return Err(ResolveError::Unsupported {
+                    policy: policy.id.clone(),
+                    what: "per-entity",
+                });
             }
             let Some(ai) = policy
                 .allocations
@@ -209,7 +239,8 @@ pub fn resolve(bundle: &Bundle, ctx: &Map<String, Value>, contract: HashContract
             };
             let a = &policy.allocations[ai];
             if policy.kind == PolicyKind::Adaptive {
-                let p = f64::from(a.bucket_range[1] - a.bucket_range[0] + 1) / f64::from(bundle.hashing.bucket_count);
+                let p = f64::from(a.bucket_range[1] - a.bucket_range[0] + 1)
+                    / f64::from(bundle.hashing.bucket_count);
                 out.probability = (p > 0.0 && p <= 1.0).then_some(p);
             }
             if has_params {
@@ -229,7 +260,10 @@ pub fn resolve(bundle: &Bundle, ctx: &Map<String, Value>, contract: HashContract
         }
         layers.push(out);
     }
-    Ok(Resolution { assignments, layers })
+    Ok(Resolution {
+        assignments,
+        layers,
+    })
 }
 
 #[cfg(test)]
@@ -241,7 +275,10 @@ mod tests {
             "{}/../shared/reference/traffical-sdk-spec/test-vectors/fixtures/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("spec fixtures beside the project")).unwrap()
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).expect("spec fixtures beside the project"),
+        )
+        .unwrap()
     }
 
     /// Every case of the spec's basic and conditions vectors, under the hash they
@@ -264,8 +301,18 @@ mod tests {
                 }
                 if let Some(h) = case.get("expectedHashing").and_then(Value::as_object) {
                     for (layer, b) in h {
-                        let got = r.layers.iter().find(|l| &l.layer_id == layer).unwrap().bucket;
-                        assert_eq!(got, b["bucket"].as_u64().map(|b| b as u32), "{} {layer}", case["name"]);
+                        let got = r
+                            .layers
+                            .iter()
+                            .find(|l| &l.layer_id == layer)
+                            .unwrap()
+                            .bucket;
+                        assert_eq!(
+                            got,
+                            b["bucket"].as_u64().map(|b| b as u32),
+                            "{} {layer}",
+                            case["name"]
+                        );
                     }
                 }
             }
@@ -274,13 +321,37 @@ mod tests {
 
     #[test]
     fn conditions_follow_javascript_equality() {
-        let ctx: Map<String, Value> = serde_json::from_str(r#"{"n": 1.0, "s": "abc", "o": {"x": 5}}"#).unwrap();
-        let c = |field: &str, op: ConditionOp, value: Value| Condition { field: field.into(), op, value: Some(value), values: None };
-        assert!(evaluate_condition(&c("n", ConditionOp::Eq, serde_json::json!(1)), &ctx));
-        assert!(evaluate_condition(&c("o.x", ConditionOp::Gt, serde_json::json!(4)), &ctx));
-        assert!(evaluate_condition(&c("s", ConditionOp::Regex, serde_json::json!("^a.c$")), &ctx));
-        assert!(!evaluate_condition(&c("s", ConditionOp::Regex, serde_json::json!("(")), &ctx));
-        assert!(!evaluate_condition(&c("missing", ConditionOp::Eq, Value::Null), &ctx));
-        assert!(evaluate_condition(&c("missing", ConditionOp::NotExists, Value::Null), &ctx));
+        let ctx: Map<String, Value> =
+            serde_json::from_str(r#"{"n": 1.0, "s": "abc", "o": {"x": 5}}"#).unwrap();
+        let c = |field: &str, op: ConditionOp, value: Value| Condition {
+            field: field.into(),
+            op,
+            value: Some(value),
+            values: None,
+        };
+        assert!(evaluate_condition(
+            &c("n", ConditionOp::Eq, serde_json::json!(1)),
+            &ctx
+        ));
+        assert!(evaluate_condition(
+            &c("o.x", ConditionOp::Gt, serde_json::json!(4)),
+            &ctx
+        ));
+        assert!(evaluate_condition(
+            &c("s", ConditionOp::Regex, serde_json::json!("^a.c$")),
+            &ctx
+        ));
+        assert!(!evaluate_condition(
+            &c("s", ConditionOp::Regex, serde_json::json!("(")),
+            &ctx
+        ));
+        assert!(!evaluate_condition(
+            &c("missing", ConditionOp::Eq, Value::Null),
+            &ctx
+        ));
+        assert!(evaluate_condition(
+            &c("missing", ConditionOp::NotExists, Value::Null),
+            &ctx
+        ));
     }
 }

@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bandit_engine::bundle::HashContract;
 use bandit_engine::config::AttributionMode;
-use bandit_engine::events::{load_events_with_progress, write_events, write_quarantine, LoadOptions};
+use bandit_engine::events::{
+    load_events_with_progress, write_events, write_quarantine, LoadOptions,
+};
 use bandit_engine::synth::{generate, write_world, SynthParams};
 use bandit_engine::time::parse_rfc3339;
 use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
@@ -148,9 +150,24 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let progress = progress::Bars::new(cli.quiet);
     match cli.command {
-        Command::Retrain { config, bundle, events, out, as_of, seed, strict, attribution } => {
+        Command::Retrain {
+            config,
+            bundle,
+            events,
+            out,
+            as_of,
+            seed,
+            strict,
+            attribution,
+        } => {
             let as_of = as_of
-                .map(|s| parse_rfc3339(&s).with_context(|| format!("--as-of {s:?} is not an RFC 3339 time such as 2026-11-25T12:00:00Z")))
+                .map(|s| {
+                    parse_rfc3339(&s).with_context(|| {
+                        format!(
+                            "--as-of {s:?} is not an RFC 3339 time such as 2026-11-25T12:00:00Z"
+                        )
+                    })
+                })
                 .transpose()?;
             let options = RetrainOptions {
                 as_of,
@@ -161,15 +178,35 @@ fn run(cli: Cli) -> Result<()> {
                     Mode::Cumulative => AttributionMode::Cumulative,
                 }),
             };
-            let inputs = RetrainInputs { config, bundle, events };
-            let outcome = Engine::new(options).with_progress(&progress).retrain(&inputs)?;
+            let inputs = RetrainInputs {
+                config,
+                bundle,
+                events,
+            };
+            let outcome = Engine::new(options)
+                .with_progress(&progress)
+                .retrain(&inputs)?;
             let published = outcome.publish(&out)?;
             if !cli.quiet {
                 print!("{}", bandit_engine::summary::render(&outcome, &published));
             }
         }
-        Command::Synth { units, seed, days, malformed_rate, hash, out } => {
-            let params = SynthParams { units, seed, days, malformed_rate, contract: hash.into(), ..SynthParams::default() };
+        Command::Synth {
+            units,
+            seed,
+            days,
+            malformed_rate,
+            hash,
+            out,
+        } => {
+            let params = SynthParams {
+                units,
+                seed,
+                days,
+                malformed_rate,
+                contract: hash.into(),
+                ..SynthParams::default()
+            };
             let world = generate(&params)?;
             write_world(&world, &out)?;
             if !cli.quiet {
@@ -185,7 +222,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Convert { input, out, quarantine, strict } => {
+        Command::Convert {
+            input,
+            out,
+            quarantine,
+            strict,
+        } => {
             let loaded = load_events_with_progress(&input, LoadOptions { strict }, &progress)?;
             let quarantine = quarantine.unwrap_or_else(|| out.with_extension("quarantine.ndjson"));
             write_quarantine(&quarantine, &loaded.rejected)?;
@@ -208,18 +250,32 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// The accepted events of the input files, in file order.
-fn reread_events(paths: &[PathBuf], loaded: &bandit_engine::events::Loaded) -> Result<Vec<bandit_engine::events::Event>> {
+fn reread_events(
+    paths: &[PathBuf],
+    loaded: &bandit_engine::events::Loaded,
+) -> Result<Vec<bandit_engine::events::Event>> {
     use bandit_engine::events::{Event, Format};
     let mut out = Vec::new();
     for p in paths {
         match Format::from_path(p)? {
             Format::Ndjson => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-                out.extend(text.lines().filter_map(|l| Event::from_json_str(l).ok()).map(|(e, _)| e));
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                out.extend(
+                    text.lines()
+                        .filter_map(|l| Event::from_json_str(l).ok())
+                        .map(|(e, _)| e),
+                );
             }
-            _ => anyhow::bail!("convert reads ndjson input; {} is already in the flat format", p.display()),
+            _ => anyhow::bail!(
+                "convert reads ndjson input; {} is already in the flat format",
+                p.display()
+            ),
         }
     }
-    anyhow::ensure!(out.len() as u64 == loaded.report.accepted(), "accepted count changed between reads");
+    anyhow::ensure!(
+        out.len() as u64 == loaded.report.accepted(),
+        "accepted count changed between reads"
+    );
     Ok(out)
 }

@@ -14,7 +14,10 @@ pub struct Bars {
 
 impl Bars {
     pub fn new(quiet: bool) -> Self {
-        Self { enabled: !quiet && std::io::stderr().is_terminal(), bar: Mutex::new(None) }
+        Self {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+        }
     }
 }
 
@@ -23,11 +26,15 @@ impl Progress for Bars {
         if !self.enabled {
             return;
         }
-        let bar = ProgressBar::new(total).with_message(stage.to_owned()).with_style(
-            ProgressStyle::with_template("{msg:30!} [{bar:40}] {percent:>3}% {elapsed_precise} eta {eta}")
+        let bar = ProgressBar::new(total)
+            .with_message(stage.to_owned())
+            .with_style(
+                ProgressStyle::with_template(
+                    "{msg:30!} [{bar:40}] {percent:>3}% {elapsed_precise} eta {eta}",
+                )
                 .expect("a valid template")
                 .progress_chars("=> "),
-        );
+            );
         *self.bar.lock().expect("progress lock") = Some(bar);
     }
 

@@ -123,7 +123,13 @@ impl ProjectConfig {
             if let Some(rest) = reason.strip_prefix(&format!("{key}: ")) {
                 reason = rest.to_owned();
             }
-            Error::InvalidConfig { file: source.to_owned(), line, column, key, reason }
+            Error::InvalidConfig {
+                file: source.to_owned(),
+                line,
+                column,
+                key,
+                reason,
+            }
         })?;
         cfg.validate(source)?;
         Ok(cfg)
@@ -149,7 +155,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.events["purchase"].value_type, Some(ValueType::Currency));
-        assert_eq!(cfg.events["signup"].schema_enforcement, SchemaEnforcement::Warn);
+        assert_eq!(
+            cfg.events["signup"].schema_enforcement,
+            SchemaEnforcement::Warn
+        );
     }
 
     #[test]
@@ -160,6 +169,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("config.yaml:3:16 events.purchase.valueType: unknown variant `money`"), "{err}");
+        assert!(
+            err.starts_with("config.yaml:3:16 events.purchase.valueType: unknown variant `money`"),
+            "{err}"
+        );
     }
 }

@@ -155,7 +155,12 @@ pub struct OptimizationSpec {
 }
 
 impl OptimizationSpec {
-    pub(super) fn validate(&self, policy: &str, events: &BTreeMap<String, EventDefinition>, source: &str) -> Result<()> {
+    pub(super) fn validate(
+        &self,
+        policy: &str,
+        events: &BTreeMap<String, EventDefinition>,
+        source: &str,
+    ) -> Result<()> {
         let err = |key: &str, reason: String| Error::InvalidConfig {
             file: source.to_owned(),
             line: 0,
@@ -164,23 +169,39 @@ impl OptimizationSpec {
             reason,
         };
         if !events.is_empty() && !events.contains_key(&self.goal.event) {
-            let hint = crate::text::did_you_mean(&self.goal.event, events.keys().map(String::as_str), 3)
-                .map(|c| format!(" (did you mean \"{c}\"?)"))
-                .unwrap_or_default();
-            return Err(err("goal.event", format!("event \"{}\" is not defined under events:{hint}", self.goal.event)));
+            let hint =
+                crate::text::did_you_mean(&self.goal.event, events.keys().map(String::as_str), 3)
+                    .map(|c| format!(" (did you mean \"{c}\"?)"))
+                    .unwrap_or_default();
+            return Err(err(
+                "goal.event",
+                format!(
+                    "event \"{}\" is not defined under events:{hint}",
+                    self.goal.event
+                ),
+            ));
         }
         if let Some(m) = self.max_shift_per_update {
             if !(m > 0.0 && m <= 1.0) {
-                return Err(err("maxShiftPerUpdate", format!("must be in (0, 1], found {m}")));
+                return Err(err(
+                    "maxShiftPerUpdate",
+                    format!("must be in (0, 1], found {m}"),
+                ));
             }
         }
         if let Some(w) = self.window_size_minutes {
             if !(w >= 0.0 && w.is_finite()) {
-                return Err(err("windowSizeMinutes", format!("must be a non-negative number, found {w}")));
+                return Err(err(
+                    "windowSizeMinutes",
+                    format!("must be a non-negative number, found {w}"),
+                ));
             }
         }
         if !(0.0..1.0).contains(&self.exploration_floor) {
-            return Err(err("explorationFloor", format!("must be in [0, 1), found {}", self.exploration_floor)));
+            return Err(err(
+                "explorationFloor",
+                format!("must be in [0, 1), found {}", self.exploration_floor),
+            ));
         }
         if self.draws == 0 {
             return Err(err("draws", "must be at least 1".into()));

@@ -55,26 +55,46 @@ pub const FLAT_COLUMNS: &[(&str, Target, Cell)] = &[
     ("decisionId", Target::Event("decisionId"), Cell::Text),
     ("context", Target::Event("context"), Cell::Json),
     ("assignments", Target::Event("assignments"), Cell::Json),
-    ("requestedParameters", Target::Event("requestedParameters"), Cell::Json),
+    (
+        "requestedParameters",
+        Target::Event("requestedParameters"),
+        Cell::Json,
+    ),
     ("latencyMs", Target::Event("latencyMs"), Cell::Number),
     ("layerId", Target::Layer("layerId"), Cell::Text),
     ("bucket", Target::Layer("bucket"), Cell::Number),
     ("policyId", Target::Layer("policyId"), Cell::Text),
     ("policyKey", Target::Layer("policyKey"), Cell::Text),
     ("allocationId", Target::Layer("allocationId"), Cell::Text),
-    ("allocationName", Target::Layer("allocationName"), Cell::Text),
+    (
+        "allocationName",
+        Target::Layer("allocationName"),
+        Cell::Text,
+    ),
     ("allocationKey", Target::Layer("allocationKey"), Cell::Text),
     ("layerUnitKey", Target::Layer("unitKey"), Cell::Text),
-    ("layerUnitKeyValue", Target::Layer("unitKeyValue"), Cell::Text),
+    (
+        "layerUnitKeyValue",
+        Target::Layer("unitKeyValue"),
+        Cell::Text,
+    ),
     ("probability", Target::Layer("probability"), Cell::Number),
     ("modelVersion", Target::Layer("modelVersion"), Cell::Text),
-    ("attributionOnly", Target::Layer("attributionOnly"), Cell::Bool),
+    (
+        "attributionOnly",
+        Target::Layer("attributionOnly"),
+        Cell::Bool,
+    ),
     ("event", Target::Event("event"), Cell::Text),
     ("value", Target::Event("value"), Cell::Number),
     ("values", Target::Event("values"), Cell::Json),
     ("properties", Target::Event("properties"), Cell::Json),
     ("attribution", Target::Event("attribution"), Cell::Json),
-    ("eventTimestamp", Target::Event("eventTimestamp"), Cell::Text),
+    (
+        "eventTimestamp",
+        Target::Event("eventTimestamp"),
+        Cell::Text,
+    ),
 ];
 
 /// Index of a flat column by name.
@@ -88,7 +108,12 @@ pub fn column_index(name: &str) -> Option<usize> {
 pub fn closest_column(name: &str) -> Option<&'static str> {
     FLAT_COLUMNS
         .iter()
-        .map(|(n, _, _)| (*n, crate::text::edit_distance(&n.to_lowercase(), &name.to_lowercase())))
+        .map(|(n, _, _)| {
+            (
+                *n,
+                crate::text::edit_distance(&n.to_lowercase(), &name.to_lowercase()),
+            )
+        })
         .filter(|(_, d)| *d <= 3)
         .min_by_key(|(_, d)| *d)
         .map(|(n, _)| n)
@@ -100,7 +125,9 @@ pub fn closest_column(name: &str) -> Option<&'static str> {
 /// # Errors
 ///
 /// `(column name, reason)` for a JSON-valued cell that is not valid JSON.
-pub fn row_to_json(cells: impl IntoIterator<Item = (usize, Value)>) -> Result<Value, (String, String)> {
+pub fn row_to_json(
+    cells: impl IntoIterator<Item = (usize, Value)>,
+) -> Result<Value, (String, String)> {
     let mut event = Map::new();
     let mut layer = Map::new();
     let mut kind: Option<String> = None;
@@ -148,7 +175,8 @@ pub fn text_cell(i: usize, s: &str) -> Result<Option<Value>, (String, String)> {
             "false" | "FALSE" | "False" | "0" => Value::Bool(false),
             _ => Value::String(s.to_owned()),
         },
-        Cell::Json => serde_json::from_str(s).map_err(|e| (name.to_owned(), format!("not valid JSON text: {e}")))?,
+        Cell::Json => serde_json::from_str(s)
+            .map_err(|e| (name.to_owned(), format!("not valid JSON text: {e}")))?,
     }))
 }
 
@@ -176,20 +204,42 @@ pub fn event_rows(e: &Event) -> Vec<Vec<Option<String>>> {
     set("sdkVersion", e.sdk_version.clone());
     set("configVersion", e.config_version.clone());
     set("decisionId", e.decision_id.clone());
-    set("context", e.context.as_ref().map(|m| json(&Value::Object(m.clone()))));
-    set("assignments", e.assignments.as_ref().map(|m| json(&Value::Object(m.clone()))));
+    set(
+        "context",
+        e.context.as_ref().map(|m| json(&Value::Object(m.clone()))),
+    );
+    set(
+        "assignments",
+        e.assignments
+            .as_ref()
+            .map(|m| json(&Value::Object(m.clone()))),
+    );
     set(
         "requestedParameters",
-        e.requested_parameters.as_ref().map(|p| serde_json::to_string(p).expect("strings serialise")),
+        e.requested_parameters
+            .as_ref()
+            .map(|p| serde_json::to_string(p).expect("strings serialise")),
     );
     set("latencyMs", e.latency_ms.map(|x| x.to_string()));
     set("event", e.event.clone());
     set("value", e.value.map(|x| x.to_string()));
-    set("values", e.values.as_ref().map(|m| serde_json::to_string(m).expect("numbers serialise")));
-    set("properties", e.properties.as_ref().map(|m| json(&Value::Object(m.clone()))));
+    set(
+        "values",
+        e.values
+            .as_ref()
+            .map(|m| serde_json::to_string(m).expect("numbers serialise")),
+    );
+    set(
+        "properties",
+        e.properties
+            .as_ref()
+            .map(|m| json(&Value::Object(m.clone()))),
+    );
     set(
         "attribution",
-        e.attribution.as_ref().map(|a| serde_json::to_string(a).expect("attribution serialises")),
+        e.attribution
+            .as_ref()
+            .map(|a| serde_json::to_string(a).expect("attribution serialises")),
     );
     set("eventTimestamp", e.event_timestamp.map(format_rfc3339));
     if e.kind == EventType::Track {
@@ -213,7 +263,10 @@ pub fn event_rows(e: &Event) -> Vec<Vec<Option<String>>> {
             set("layerUnitKeyValue", l.unit_key_value.clone());
             set("probability", l.probability.map(|p| p.to_string()));
             set("modelVersion", l.model_version.clone());
-            set("attributionOnly", l.attribution_only.then(|| "true".to_owned()));
+            set(
+                "attributionOnly",
+                l.attribution_only.then(|| "true".to_owned()),
+            );
             row
         })
         .collect()

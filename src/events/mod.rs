@@ -8,8 +8,12 @@ pub mod read;
 pub mod table;
 pub mod write;
 
-pub use model::{AttributionEntry, AttributionModel, Event, EventType, Layer, RecordError, Warning, Warnings};
+pub use model::{
+    AttributionEntry, AttributionModel, Event, EventType, Layer, RecordError, Warning, Warnings,
+};
 pub use quarantine::{write_quarantine, Rejected};
-pub use read::{load_events, load_events_with_progress, FileReport, Format, LoadOptions, LoadReport, Loaded};
+pub use read::{
+    load_events, load_events_with_progress, FileReport, Format, LoadOptions, LoadReport, Loaded,
+};
 pub use table::{EventTables, LazyEventTables, TableBuilder};
 pub use write::{write_events, write_ndjson};

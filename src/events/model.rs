@@ -281,8 +281,12 @@ impl Warning {
             Self::MissingOrgId => "orgId missing (required by the events schema)",
             Self::MissingProjectId => "projectId missing (required by the events schema)",
             Self::MissingEnv => "env missing (required by the events schema)",
-            Self::MissingAssignments => "assignments missing on exposure/decision (required by the events schema)",
-            Self::ExposureWithoutDecisionId => "exposure without decisionId (decision-mode attribution cannot use it)",
+            Self::MissingAssignments => {
+                "assignments missing on exposure/decision (required by the events schema)"
+            }
+            Self::ExposureWithoutDecisionId => {
+                "exposure without decisionId (decision-mode attribution cannot use it)"
+            }
         }
     }
 
@@ -343,7 +347,9 @@ fn found(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("boolean {b}"),
         Value::Number(n) => format!("number {n}"),
-        Value::String(s) if s.len() > 40 => format!("string \"{}...\"", &s[..s.floor_char_boundary(40)]),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("string \"{}...\"", s.chars().take(40).collect::<String>())
+        }
         Value::String(s) => format!("string \"{s}\""),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
@@ -377,7 +383,10 @@ impl<'p> Fields<'p> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(v) => Err(RecordError::new(self.path(key), format!("expected a string, found {}", found(&v)))),
+            Some(v) => Err(RecordError::new(
+                self.path(key),
+                format!("expected a string, found {}", found(&v)),
+            )),
         }
     }
 
@@ -385,7 +394,10 @@ impl<'p> Fields<'p> {
         match self.string(key)? {
             Some(s) if !s.is_empty() => Ok(s),
             Some(_) => Err(RecordError::new(self.path(key), "must not be empty")),
-            None => Err(RecordError::new(self.path(key), "required field is missing")),
+            None => Err(RecordError::new(
+                self.path(key),
+                "required field is missing",
+            )),
         }
     }
 
@@ -393,7 +405,10 @@ impl<'p> Fields<'p> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(v) => Err(RecordError::new(self.path(key), format!("expected a number, found {}", found(&v)))),
+            Some(v) => Err(RecordError::new(
+                self.path(key),
+                format!("expected a number, found {}", found(&v)),
+            )),
         }
     }
 
@@ -401,7 +416,10 @@ impl<'p> Fields<'p> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
-            Some(v) => Err(RecordError::new(self.path(key), format!("expected an object, found {}", found(&v)))),
+            Some(v) => Err(RecordError::new(
+                self.path(key),
+                format!("expected an object, found {}", found(&v)),
+            )),
         }
     }
 
@@ -409,7 +427,10 @@ impl<'p> Fields<'p> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
-            Some(v) => Err(RecordError::new(self.path(key), format!("expected an array, found {}", found(&v)))),
+            Some(v) => Err(RecordError::new(
+                self.path(key),
+                format!("expected an array, found {}", found(&v)),
+            )),
         }
     }
 
@@ -426,13 +447,22 @@ impl<'p> Fields<'p> {
     }
 
     fn probability(&mut self, key: &str, open_low: bool) -> Result<Option<f64>, RecordError> {
-        let Some(p) = self.number(key)? else { return Ok(None) };
-        let ok = if open_low { p > 0.0 && p <= 1.0 } else { (0.0..=1.0).contains(&p) };
+        let Some(p) = self.number(key)? else {
+            return Ok(None);
+        };
+        let ok = if open_low {
+            p > 0.0 && p <= 1.0
+        } else {
+            (0.0..=1.0).contains(&p)
+        };
         if ok {
             Ok(Some(p))
         } else {
             let range = if open_low { "(0, 1]" } else { "[0, 1]" };
-            Err(RecordError::new(self.path(key), format!("must be in {range}, found {p}")))
+            Err(RecordError::new(
+                self.path(key),
+                format!("must be in {range}, found {p}"),
+            ))
         }
     }
 }
@@ -440,15 +470,26 @@ impl<'p> Fields<'p> {
 fn as_object(v: Value, path: &str) -> Result<Map<String, Value>, RecordError> {
     match v {
         Value::Object(m) => Ok(m),
-        other => Err(RecordError::new(path, format!("expected an object, found {}", found(&other)))),
+        other => Err(RecordError::new(
+            path,
+            format!("expected an object, found {}", found(&other)),
+        )),
     }
 }
 
 fn parse_layer(v: Value, path: &str) -> Result<Layer, RecordError> {
-    let mut f = Fields { map: as_object(v, path)?, prefix: path };
+    let mut f = Fields {
+        map: as_object(v, path)?,
+        prefix: path,
+    };
     let layer_id = f.required_string("layerId")?;
     let bucket = match f.take("bucket") {
-        None => return Err(RecordError::new(f.path("bucket"), "required field is missing")),
+        None => {
+            return Err(RecordError::new(
+                f.path("bucket"),
+                "required field is missing",
+            ))
+        }
         Some(Value::Number(n)) => match n.as_u64() {
             Some(b) if u32::try_from(b).is_ok() => b as u32,
             _ => {
@@ -458,7 +499,12 @@ fn parse_layer(v: Value, path: &str) -> Result<Layer, RecordError> {
                 ))
             }
         },
-        Some(v) => return Err(RecordError::new(f.path("bucket"), format!("expected an integer, found {}", found(&v)))),
+        Some(v) => {
+            return Err(RecordError::new(
+                f.path("bucket"),
+                format!("expected an integer, found {}", found(&v)),
+            ))
+        }
     };
     let attribution_only = match f.take("attributionOnly") {
         None => false,
@@ -487,7 +533,10 @@ fn parse_layer(v: Value, path: &str) -> Result<Layer, RecordError> {
 }
 
 fn parse_attribution(v: Value, path: &str) -> Result<AttributionEntry, RecordError> {
-    let mut f = Fields { map: as_object(v, path)?, prefix: path };
+    let mut f = Fields {
+        map: as_object(v, path)?,
+        prefix: path,
+    };
     let model = match f.string("model")? {
         None => None,
         Some(m) => Some(AttributionModel::parse(&m).ok_or_else(|| {
@@ -519,7 +568,10 @@ impl Event {
     /// a negative or fractional `bucket`; a `probability` outside (0, 1]; an
     /// attribution `weight` outside [0, 1]; a non-finite value.
     pub fn from_json(v: Value) -> Result<(Event, Warnings), RecordError> {
-        let mut f = Fields { map: as_object(v, "record")?, prefix: "" };
+        let mut f = Fields {
+            map: as_object(v, "record")?,
+            prefix: "",
+        };
         let kind = match f.string("type")?.as_deref() {
             Some("exposure") => EventType::Exposure,
             Some("decision") => EventType::Decision,
@@ -686,7 +738,12 @@ mod tests {
         let ws: Vec<_> = w.iter().collect();
         assert_eq!(
             ws,
-            [Warning::MissingOrgId, Warning::MissingProjectId, Warning::MissingEnv, Warning::MissingAssignments]
+            [
+                Warning::MissingOrgId,
+                Warning::MissingProjectId,
+                Warning::MissingEnv,
+                Warning::MissingAssignments
+            ]
         );
     }
 
@@ -707,13 +764,25 @@ mod tests {
 
     #[test]
     fn names_the_offending_field() {
-        let e = err(r#"{"type":"exposure","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","layers":[{"layerId":"l","bucket":-3}]}"#);
+        let e = err(
+            r#"{"type":"exposure","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","layers":[{"layerId":"l","bucket":-3}]}"#,
+        );
         assert_eq!(e.field, "layers[0].bucket");
         assert!(e.reason.contains("non-negative"), "{e}");
-        let e = err(r#"{"type":"exposure","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","layers":[{"layerId":"l","bucket":3,"probability":1.5}]}"#);
-        assert_eq!(e.to_string(), "layers[0].probability: must be in (0, 1], found 1.5");
-        let e = err(r#"{"type":"track","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","event":"purchase","value":"12"}"#);
-        assert_eq!(e.to_string(), "value: expected a number, found string \"12\"");
+        let e = err(
+            r#"{"type":"exposure","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","layers":[{"layerId":"l","bucket":3,"probability":1.5}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "layers[0].probability: must be in (0, 1], found 1.5"
+        );
+        let e = err(
+            r#"{"type":"track","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","event":"purchase","value":"12"}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "value: expected a number, found string \"12\""
+        );
         let e = err(r#"{"type":"click","unitKey":"u","timestamp":"2026-05-21T10:30:00Z"}"#);
         assert_eq!(e.field, "type");
         let e = err(r#"{"type":"track","timestamp":"2026-05-21T10:30:00Z","event":"x"}"#);
@@ -724,8 +793,13 @@ mod tests {
         assert_eq!(e.to_string(), "layers: required field is missing");
         let e = err(r#"{"type":"track","unitKey":"u","timestamp":"2026-05-21T10:30:00Z"}"#);
         assert_eq!(e.to_string(), "event: required field is missing");
-        let e = err(r#"{"type":"track","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","event":"x","attribution":[{"layerId":"l","policyId":"p","allocationName":"a","weight":2}]}"#);
-        assert_eq!(e.to_string(), "attribution[0].weight: must be in [0, 1], found 2");
+        let e = err(
+            r#"{"type":"track","unitKey":"u","timestamp":"2026-05-21T10:30:00Z","event":"x","attribution":[{"layerId":"l","policyId":"p","allocationName":"a","weight":2}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "attribution[0].weight: must be in [0, 1], found 2"
+        );
         let e = err(r#"{"type":"track","unitKey":"u""#);
         assert_eq!(e.field, "record");
         assert!(e.reason.starts_with("not valid JSON"), "{e}");
@@ -739,7 +813,10 @@ mod tests {
         assert_eq!(w, Warnings::default());
         assert_eq!(e.occurred_at(), 1_779_359_400_000);
         assert_eq!(e.values.unwrap()["items"], 3.0);
-        assert_eq!(e.attribution.unwrap()[0].model, Some(AttributionModel::Linear));
+        assert_eq!(
+            e.attribution.unwrap()[0].model,
+            Some(AttributionModel::Linear)
+        );
         assert_eq!(e.config_version.as_deref(), Some("v7"));
     }
 }

@@ -38,7 +38,11 @@ impl Format {
     ///
     /// [`Error::InvalidEventFile`] for an unknown extension.
     pub fn from_path(path: &Path) -> Result<Self> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match ext.as_str() {
             "ndjson" | "jsonl" | "json" => Ok(Self::Ndjson),
             "csv" => Ok(Self::Csv),
@@ -124,7 +128,13 @@ struct Part {
 }
 
 impl Part {
-    fn accept(&mut self, file: &str, line: u64, raw: impl FnOnce() -> Value, parsed: Result<Value, (String, String)>) {
+    fn accept(
+        &mut self,
+        file: &str,
+        line: u64,
+        raw: impl FnOnce() -> Value,
+        parsed: Result<Value, (String, String)>,
+    ) {
         self.read += 1;
         let result = parsed
             .map_err(|(field, reason)| super::model::RecordError { field, reason })
@@ -236,10 +246,16 @@ fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
         .has_headers(true)
         .flexible(true)
         .from_path(path)
-        .map_err(|e| Error::InvalidEventFile { file: file.to_owned(), reason: e.to_string() })?;
+        .map_err(|e| Error::InvalidEventFile {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })?;
     let headers = reader
         .headers()
-        .map_err(|e| Error::InvalidEventFile { file: file.to_owned(), reason: e.to_string() })?
+        .map_err(|e| Error::InvalidEventFile {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })?
         .clone();
     let columns = header_indices(file, headers.iter())?;
     progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
@@ -265,13 +281,21 @@ fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
                     record
                         .iter()
                         .zip(&columns)
-                        .filter_map(|(cell, &i)| flat::text_cell(i, cell).transpose().map(|r| r.map(|v| (i, v))))
+                        .filter_map(|(cell, &i)| {
+                            flat::text_cell(i, cell)
+                                .transpose()
+                                .map(|r| r.map(|v| (i, v)))
+                        })
                         .collect::<Result<Vec<_>, _>>()
                         .and_then(flat::row_to_json)
                 } else {
                     Err((
                         "record".to_owned(),
-                        format!("{} cells where the header has {}", record.len(), columns.len()),
+                        format!(
+                            "{} cells where the header has {}",
+                            record.len(),
+                            columns.len()
+                        ),
                     ))
                 };
                 part.accept(file, line, raw, parsed);
@@ -297,20 +321,36 @@ fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
 /// Converts one parquet column to per-row JSON cells, by the column's kind.
 fn parquet_cells(file: &str, s: &Series, i: usize) -> Result<Vec<Option<Value>>> {
     let (name, _, cell) = FLAT_COLUMNS[i];
-    let bad = |reason: String| Error::InvalidEventFile { file: file.to_owned(), reason: format!("column \"{name}\": {reason}") };
+    let bad = |reason: String| Error::InvalidEventFile {
+        file: file.to_owned(),
+        reason: format!("column \"{name}\": {reason}"),
+    };
     let dtype = s.dtype();
     let out = if dtype.is_integer() {
         let s = s.cast(&DataType::Int64).map_err(|e| bad(e.to_string()))?;
-        s.i64().map_err(|e| bad(e.to_string()))?.iter().map(|v| v.map(|x| Value::Number(x.into()))).collect()
+        s.i64()
+            .map_err(|e| bad(e.to_string()))?
+            .iter()
+            .map(|v| v.map(|x| Value::Number(x.into())))
+            .collect()
     } else if dtype.is_float() {
         let s = s.cast(&DataType::Float64).map_err(|e| bad(e.to_string()))?;
         s.f64()
             .map_err(|e| bad(e.to_string()))?
             .iter()
-            .map(|v| v.map(|x| serde_json::Number::from_f64(x).map_or_else(|| Value::String(x.to_string()), Value::Number)))
+            .map(|v| {
+                v.map(|x| {
+                    serde_json::Number::from_f64(x)
+                        .map_or_else(|| Value::String(x.to_string()), Value::Number)
+                })
+            })
             .collect()
     } else if dtype == &DataType::Boolean {
-        s.bool().map_err(|e| bad(e.to_string()))?.iter().map(|v| v.map(Value::Bool)).collect()
+        s.bool()
+            .map_err(|e| bad(e.to_string()))?
+            .iter()
+            .map(|v| v.map(Value::Bool))
+            .collect()
     } else if dtype == &DataType::String {
         let ca = s.str().map_err(|e| bad(e.to_string()))?;
         let mut out = Vec::with_capacity(ca.len());
@@ -339,7 +379,10 @@ fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let df = ParquetReader::new(f)
         .finish()
-        .map_err(|e| Error::InvalidEventFile { file: file.to_owned(), reason: format!("not a readable parquet file: {e}") })?;
+        .map_err(|e| Error::InvalidEventFile {
+            file: file.to_owned(),
+            reason: format!("not a readable parquet file: {e}"),
+        })?;
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
     let indices = header_indices(file, names.iter().copied())?;
     let mut columns = Vec::with_capacity(indices.len());
@@ -354,18 +397,27 @@ fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part
         .map(|chunk| {
             let mut part = Part::default();
             for &r in chunk {
-                let cells = columns.iter().filter_map(|(i, col)| col[r].clone().map(|v| (*i, v)));
+                let cells = columns
+                    .iter()
+                    .filter_map(|(i, col)| col[r].clone().map(|v| (*i, v)));
                 let raw = || {
                     Value::Object(
                         columns
                             .iter()
-                            .map(|(i, col)| (FLAT_COLUMNS[*i].0.to_owned(), col[r].clone().unwrap_or(Value::Null)))
+                            .map(|(i, col)| {
+                                (
+                                    FLAT_COLUMNS[*i].0.to_owned(),
+                                    col[r].clone().unwrap_or(Value::Null),
+                                )
+                            })
                             .collect(),
                     )
                 };
                 let parsed = cells
                     .map(|(i, v)| match (FLAT_COLUMNS[i].2, v) {
-                        (flat::Cell::Json, Value::String(text)) => flat::text_cell(i, &text).map(|v| (i, v.unwrap_or(Value::Null))),
+                        (flat::Cell::Json, Value::String(text)) => {
+                            flat::text_cell(i, &text).map(|v| (i, v.unwrap_or(Value::Null)))
+                        }
                         (_, v) => Ok((i, v)),
                     })
                     .collect::<Result<Vec<_>, _>>()
@@ -399,7 +451,11 @@ pub fn load_events(paths: &[PathBuf], opts: LoadOptions) -> Result<Loaded> {
 /// # Errors
 ///
 /// As [`load_events`].
-pub fn load_events_with_progress(paths: &[PathBuf], opts: LoadOptions, progress: &dyn Progress) -> Result<Loaded> {
+pub fn load_events_with_progress(
+    paths: &[PathBuf],
+    opts: LoadOptions,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
     let mut all = Part::default();
     let mut report = LoadReport::default();
     for path in paths {
@@ -414,17 +470,37 @@ pub fn load_events_with_progress(paths: &[PathBuf], opts: LoadOptions, progress:
             if let Some(first) = part.rejected.into_iter().next() {
                 return Err(first.into_error());
             }
-            report.files.push(FileReport { file, read: part.read, accepted: part.read, quarantined: 0 });
-            all.merge(Part { rejected: Vec::new(), ..part });
+            report.files.push(FileReport {
+                file,
+                read: part.read,
+                accepted: part.read,
+                quarantined: 0,
+            });
+            all.merge(Part {
+                rejected: Vec::new(),
+                ..part
+            });
             continue;
         }
         let quarantined = part.rejected.len() as u64;
-        report.files.push(FileReport { file, read: part.read, accepted: part.read - quarantined, quarantined });
+        report.files.push(FileReport {
+            file,
+            read: part.read,
+            accepted: part.read - quarantined,
+            quarantined,
+        });
         all.merge(part);
     }
-    for (kind, n) in [EventType::Exposure, EventType::Decision, EventType::Track].into_iter().zip(all.by_type) {
+    for (kind, n) in [EventType::Exposure, EventType::Decision, EventType::Track]
+        .into_iter()
+        .zip(all.by_type)
+    {
         report.by_type.insert(kind, n);
     }
     report.warnings = all.warnings;
-    Ok(Loaded { tables: all.tables.finish()?, report, rejected: all.rejected })
+    Ok(Loaded {
+        tables: all.tables.finish()?,
+        report,
+        rejected: all.rejected,
+    })
 }

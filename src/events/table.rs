@@ -169,7 +169,8 @@ impl TableBuilder {
                 }
             }
             EventType::Track => {
-                let row = u32::try_from(self.t_row.len()).expect("fewer than 2^32 track events in one load");
+                let row = u32::try_from(self.t_row.len())
+                    .expect("fewer than 2^32 track events in one load");
                 for a in e.attribution.iter().flatten() {
                     self.a_row.push(row);
                     self.a_layer.push(a.layer_id.clone());
@@ -191,7 +192,8 @@ impl TableBuilder {
                 self.t_decision.push(e.decision_id);
                 self.t_ts.push(e.timestamp);
                 self.t_config_version.push(e.config_version);
-                self.t_event.push(e.event.expect("validated track events have a name"));
+                self.t_event
+                    .push(e.event.expect("validated track events have a name"));
                 self.t_value.push(e.value);
                 self.t_values.push(json_text(e.values.as_ref()));
                 self.t_properties.push(json_text(e.properties.as_ref()));
@@ -202,7 +204,8 @@ impl TableBuilder {
 
     /// Appends every row of `other` after the rows of `self` (track rows renumbered).
     pub fn append(&mut self, mut other: TableBuilder) {
-        let offset = u32::try_from(self.t_row.len()).expect("fewer than 2^32 track events in one load");
+        let offset =
+            u32::try_from(self.t_row.len()).expect("fewer than 2^32 track events in one load");
         for r in &mut other.t_row {
             *r += offset;
         }
@@ -213,13 +216,53 @@ impl TableBuilder {
             ($($f:ident),*) => { $( self.$f.extend(other.$f); )* };
         }
         extend!(
-            x_kind, x_event_id, x_org, x_project, x_env, x_unit, x_session, x_decision, x_ts,
-            x_config_version, x_layer, x_bucket, x_policy, x_policy_key, x_alloc_id, x_alloc,
-            x_alloc_key, x_layer_unit_key, x_layer_unit_value, x_prob, x_model_version,
-            x_attr_only, x_context, t_row, t_event_id, t_org, t_project, t_env, t_unit,
-            t_session, t_decision, t_ts, t_event_ts, t_config_version, t_event, t_value,
-            t_values, t_properties, t_context, a_row, a_layer, a_policy, a_policy_key, a_alloc,
-            a_alloc_key, a_weight, a_model
+            x_kind,
+            x_event_id,
+            x_org,
+            x_project,
+            x_env,
+            x_unit,
+            x_session,
+            x_decision,
+            x_ts,
+            x_config_version,
+            x_layer,
+            x_bucket,
+            x_policy,
+            x_policy_key,
+            x_alloc_id,
+            x_alloc,
+            x_alloc_key,
+            x_layer_unit_key,
+            x_layer_unit_value,
+            x_prob,
+            x_model_version,
+            x_attr_only,
+            x_context,
+            t_row,
+            t_event_id,
+            t_org,
+            t_project,
+            t_env,
+            t_unit,
+            t_session,
+            t_decision,
+            t_ts,
+            t_event_ts,
+            t_config_version,
+            t_event,
+            t_value,
+            t_values,
+            t_properties,
+            t_context,
+            a_row,
+            a_layer,
+            a_policy,
+            a_policy_key,
+            a_alloc,
+            a_alloc_key,
+            a_weight,
+            a_model
         );
     }
 
@@ -254,7 +297,10 @@ impl TableBuilder {
             Column::from(Series::new("allocation_name".into(), self.x_alloc)),
             Column::from(Series::new("allocation_key".into(), self.x_alloc_key)),
             Column::from(Series::new("layer_unit_key".into(), self.x_layer_unit_key)),
-            Column::from(Series::new("layer_unit_key_value".into(), self.x_layer_unit_value)),
+            Column::from(Series::new(
+                "layer_unit_key_value".into(),
+                self.x_layer_unit_value,
+            )),
             Column::from(Series::new("probability".into(), self.x_prob)),
             Column::from(Series::new("model_version".into(), self.x_model_version)),
             Column::from(Series::new("attribution_only".into(), self.x_attr_only)),
@@ -333,8 +379,16 @@ impl EventTables {
     #[must_use]
     pub fn latest_timestamp(&self) -> Option<i64> {
         let max = |df: &DataFrame| -> Option<i64> {
-            df.column("ts").ok()?.as_materialized_series().i64().ok()?.max()
+            df.column("ts")
+                .ok()?
+                .as_materialized_series()
+                .i64()
+                .ok()?
+                .max()
         };
-        [max(&self.exposures), max(&self.tracks)].into_iter().flatten().max()
+        [max(&self.exposures), max(&self.tracks)]
+            .into_iter()
+            .flatten()
+            .max()
     }
 }

@@ -31,13 +31,20 @@ fn flat_frame(events: &[Event]) -> Result<DataFrame> {
     for (i, (name, _, cell)) in FLAT_COLUMNS.iter().enumerate() {
         let text = rows.iter().map(|r| r[i].as_deref());
         let series = match (cell, *name) {
-            (Cell::Number, "bucket" | "latencyMs") => {
-                Series::new((*name).into(), text.map(|t| t.and_then(|t| t.parse::<i64>().ok())).collect::<Vec<_>>())
-            }
-            (Cell::Number, _) => {
-                Series::new((*name).into(), text.map(|t| t.and_then(|t| t.parse::<f64>().ok())).collect::<Vec<_>>())
-            }
-            (Cell::Bool, _) => Series::new((*name).into(), text.map(|t| t.map(|t| t == "true")).collect::<Vec<_>>()),
+            (Cell::Number, "bucket" | "latencyMs") => Series::new(
+                (*name).into(),
+                text.map(|t| t.and_then(|t| t.parse::<i64>().ok()))
+                    .collect::<Vec<_>>(),
+            ),
+            (Cell::Number, _) => Series::new(
+                (*name).into(),
+                text.map(|t| t.and_then(|t| t.parse::<f64>().ok()))
+                    .collect::<Vec<_>>(),
+            ),
+            (Cell::Bool, _) => Series::new(
+                (*name).into(),
+                text.map(|t| t.map(|t| t == "true")).collect::<Vec<_>>(),
+            ),
             _ => Series::new((*name).into(), text.collect::<Vec<_>>()),
         };
         columns.push(Column::from(series));
@@ -58,10 +65,12 @@ pub fn write_events(events: &[Event], path: &Path) -> Result<()> {
         Format::Ndjson => write_ndjson(events, path),
         Format::Csv => {
             let mut w = csv::Writer::from_path(path).map_err(|e| io(e.into()))?;
-            w.write_record(FLAT_COLUMNS.iter().map(|c| c.0)).map_err(|e| io(e.into()))?;
+            w.write_record(FLAT_COLUMNS.iter().map(|c| c.0))
+                .map_err(|e| io(e.into()))?;
             for e in events {
                 for row in event_rows(e) {
-                    w.write_record(row.iter().map(|c| c.as_deref().unwrap_or(""))).map_err(|e| io(e.into()))?;
+                    w.write_record(row.iter().map(|c| c.as_deref().unwrap_or("")))
+                        .map_err(|e| io(e.into()))?;
                 }
             }
             w.flush().map_err(io)

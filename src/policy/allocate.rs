@@ -43,7 +43,10 @@ pub fn apply_floor(weights: &[f64], floor: f64) -> Vec<f64> {
     }
     let floor = floor.clamp(0.0, 1.0 / k);
     let total: f64 = weights.iter().sum();
-    weights.iter().map(|w| floor + (1.0 - k * floor) * (w / total)).collect()
+    weights
+        .iter()
+        .map(|w| floor + (1.0 - k * floor) * (w / total))
+        .collect()
 }
 
 /// Limits the move from `old` to `new` shares to a total variation distance of
@@ -68,7 +71,11 @@ fn counts(weights: &[f64], total: u64) -> Vec<u64> {
     let mut assigned: u64 = c.iter().sum();
     while assigned < total {
         let i = (0..c.len())
-            .max_by(|&a, &b| (targets[a] - c[a] as f64).total_cmp(&(targets[b] - c[b] as f64)).then(b.cmp(&a)))
+            .max_by(|&a, &b| {
+                (targets[a] - c[a] as f64)
+                    .total_cmp(&(targets[b] - c[b] as f64))
+                    .then(b.cmp(&a))
+            })
             .expect("at least one allocation");
         c[i] += 1;
         assigned += 1;
@@ -76,7 +83,11 @@ fn counts(weights: &[f64], total: u64) -> Vec<u64> {
     while assigned > total {
         let i = (0..c.len())
             .filter(|&i| c[i] > 1)
-            .max_by(|&a, &b| (c[a] as f64 - targets[a]).total_cmp(&(c[b] as f64 - targets[b])).then(b.cmp(&a)))
+            .max_by(|&a, &b| {
+                (c[a] as f64 - targets[a])
+                    .total_cmp(&(c[b] as f64 - targets[b]))
+                    .then(b.cmp(&a))
+            })
             .expect("total >= allocations leaves one allocation above one bucket");
         c[i] -= 1;
         assigned -= 1;
@@ -91,22 +102,40 @@ fn counts(weights: &[f64], total: u64) -> Vec<u64> {
 ///
 /// [`AllocateError`] if the coverage has gaps, has fewer buckets than allocations,
 /// or the weights are not a distribution.
-pub fn ranges_for_weights(segments: &[[u32; 2]], weights: &[f64]) -> Result<Vec<[u32; 2]>, AllocateError> {
-    if weights.is_empty() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+pub fn ranges_for_weights(
+    segments: &[[u32; 2]],
+    weights: &[f64],
+) -> Result<Vec<[u32; 2]>, AllocateError> {
+    if weights.is_empty()
+        || weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+        || weights.iter().sum::<f64>() <= 0.0
+    {
         return Err(AllocateError::BadWeights);
     }
     let [start, end] = match segments {
         [one] => *one,
-        [] => return Err(AllocateError::TooFewBuckets { buckets: 0, allocations: weights.len() }),
+        [] => {
+            return Err(AllocateError::TooFewBuckets {
+                buckets: 0,
+                allocations: weights.len(),
+            })
+        }
         many => {
             return Err(AllocateError::NonContiguous {
-                segments: many.iter().map(|s| format!("[{}, {}]", s[0], s[1])).collect::<Vec<_>>().join(", "),
+                segments: many
+                    .iter()
+                    .map(|s| format!("[{}, {}]", s[0], s[1]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     };
     let total = u64::from(end - start) + 1;
     if total < weights.len() as u64 {
-        return Err(AllocateError::TooFewBuckets { buckets: total, allocations: weights.len() });
+        return Err(AllocateError::TooFewBuckets {
+            buckets: total,
+            allocations: weights.len(),
+        });
     }
     let mut next = u64::from(start);
     Ok(counts(weights, total)

@@ -35,7 +35,12 @@ pub struct ThompsonBernoulliParams {
 
 impl Default for ThompsonBernoulliParams {
     fn default() -> Self {
-        Self { prior_alpha: 1.0, prior_beta: 1.0, draws: 10_000, seed: 0 }
+        Self {
+            prior_alpha: 1.0,
+            prior_beta: 1.0,
+            draws: 10_000,
+            seed: 0,
+        }
     }
 }
 
@@ -69,13 +74,22 @@ impl ThompsonBernoulliParams {
     /// [`Error::InvalidParameter`] for a non-positive or non-finite prior, or zero
     /// draws.
     pub fn check(self) -> Result<ThompsonBernoulli> {
-        for (name, v) in [("prior_alpha", self.prior_alpha), ("prior_beta", self.prior_beta)] {
+        for (name, v) in [
+            ("prior_alpha", self.prior_alpha),
+            ("prior_beta", self.prior_beta),
+        ] {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::InvalidParameter { name, reason: format!("must be a positive number, found {v}") });
+                return Err(Error::InvalidParameter {
+                    name,
+                    reason: format!("must be a positive number, found {v}"),
+                });
             }
         }
         if self.draws == 0 {
-            return Err(Error::InvalidParameter { name: "draws", reason: "must be at least 1".into() });
+            return Err(Error::InvalidParameter {
+                name: "draws",
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(ThompsonBernoulli { params: self })
     }
@@ -110,10 +124,16 @@ impl ThompsonBernoulli {
                 if !(a.sum >= 0.0 && a.sum <= n) {
                     return Err(Error::InvalidParameter {
                         name: "arm statistics",
-                        reason: format!("{} successes in {} trials: Bernoulli rewards must be 0 or 1", a.sum, a.n),
+                        reason: format!(
+                            "{} successes in {} trials: Bernoulli rewards must be 0 or 1",
+                            a.sum, a.n
+                        ),
                     });
                 }
-                Ok((self.params.prior_alpha + a.sum, self.params.prior_beta + n - a.sum))
+                Ok((
+                    self.params.prior_alpha + a.sum,
+                    self.params.prior_beta + n - a.sum,
+                ))
             })
             .collect()
     }
@@ -165,7 +185,10 @@ impl ThompsonBernoulli {
                 *t += x;
             }
         }
-        Ok(total.into_iter().map(|w| w as f64 / f64::from(draws)).collect())
+        Ok(total
+            .into_iter()
+            .map(|w| w as f64 / f64::from(draws))
+            .collect())
     }
 }
 
@@ -176,7 +199,11 @@ mod tests {
     use super::*;
 
     fn arm(n: u64, s: f64) -> ArmStats {
-        ArmStats { n, sum: s, sum_sq: s }
+        ArmStats {
+            n,
+            sum: s,
+            sum_sq: s,
+        }
     }
 
     #[test]
@@ -187,15 +214,25 @@ mod tests {
         // With a1=3,b1=9 (2/10) and a2=6,b2=6 (5/10) it is 0.908669 (the sum computed
         // with Python's math.lgamma; 10^6 draws of Python's random.betavariate give
         // 0.90872).
-        let tb = ThompsonBernoulliParams::default().draws(200_000).seed(7).check().unwrap();
-        let p = tb.probability_best(&[arm(10, 2.0), arm(10, 5.0)], "p").unwrap();
+        let tb = ThompsonBernoulliParams::default()
+            .draws(200_000)
+            .seed(7)
+            .check()
+            .unwrap();
+        let p = tb
+            .probability_best(&[arm(10, 2.0), arm(10, 5.0)], "p")
+            .unwrap();
         assert_abs_diff_eq!(p[1], 0.908_669, epsilon = 0.004);
         assert_abs_diff_eq!(p[0] + p[1], 1.0, epsilon = 1e-12);
     }
 
     #[test]
     fn identical_arms_share_evenly_and_runs_repeat() {
-        let tb = ThompsonBernoulliParams::default().draws(50_000).seed(1).check().unwrap();
+        let tb = ThompsonBernoulliParams::default()
+            .draws(50_000)
+            .seed(1)
+            .check()
+            .unwrap();
         let arms = [arm(100, 10.0), arm(100, 10.0), arm(100, 10.0)];
         let p = tb.probability_best(&arms, "x").unwrap();
         for v in &p {
@@ -209,7 +246,10 @@ mod tests {
     fn refuses_impossible_statistics_and_priors() {
         let tb = ThompsonBernoulliParams::default().check().unwrap();
         assert!(tb.probability_best(&[arm(3, 4.0)], "p").is_err());
-        assert!(ThompsonBernoulliParams::default().prior(0.0, 1.0).check().is_err());
+        assert!(ThompsonBernoulliParams::default()
+            .prior(0.0, 1.0)
+            .check()
+            .is_err());
         assert!(ThompsonBernoulliParams::default().draws(0).check().is_err());
     }
 }

@@ -11,13 +11,22 @@ use serde_json::Value;
 use crate::common::bundle_schema_errors;
 
 fn world(dir: &Path, units: u32, seed: u64) -> World {
-    let w = generate(&SynthParams { units, seed, ..SynthParams::default() }).unwrap();
+    let w = generate(&SynthParams {
+        units,
+        seed,
+        ..SynthParams::default()
+    })
+    .unwrap();
     write_world(&w, dir).unwrap();
     w
 }
 
 fn inputs(dir: &Path) -> RetrainInputs {
-    RetrainInputs::from_paths(dir.join(".traffical/config.yaml"), dir.join("bundle.json"), &[dir.join("events.ndjson")])
+    RetrainInputs::from_paths(
+        dir.join(".traffical/config.yaml"),
+        dir.join("bundle.json"),
+        &[dir.join("events.ndjson")],
+    )
 }
 
 /// The bundle with every field the engine owns removed: the bundle `version`, and in
@@ -48,7 +57,12 @@ fn retraining_widens_the_true_best_and_changes_nothing_it_does_not_own() {
     let dir = tempfile::tempdir().unwrap();
     let w = world(dir.path(), 3000, 11);
     let before = BundleDocument::from_path(dir.path().join("bundle.json")).unwrap();
-    let outcome = Engine::new(RetrainOptions { seed: 3, ..RetrainOptions::default() }).retrain(&inputs(dir.path())).unwrap();
+    let outcome = Engine::new(RetrainOptions {
+        seed: 3,
+        ..RetrainOptions::default()
+    })
+    .retrain(&inputs(dir.path()))
+    .unwrap();
     let out = dir.path().join("out");
     let published = outcome.publish(&out).unwrap();
     let after = BundleDocument::from_path(&published.bundle).unwrap();
@@ -56,21 +70,48 @@ fn retraining_widens_the_true_best_and_changes_nothing_it_does_not_own() {
     // Nothing read is lost: every line is accepted or quarantined.
     assert_eq!(outcome.report.events_read as usize, w.lines.len());
     assert_eq!(outcome.report.events_quarantined as usize, w.malformed);
-    assert_eq!(std::fs::read_to_string(&published.quarantine).unwrap().lines().count(), w.malformed);
+    assert_eq!(
+        std::fs::read_to_string(&published.quarantine)
+            .unwrap()
+            .lines()
+            .count(),
+        w.malformed
+    );
 
     for pr in &outcome.report.policies {
-        assert_eq!(pr.status, RunStatus::Updated, "{}: {:?}", pr.policy_id, pr.reason);
+        assert_eq!(
+            pr.status,
+            RunStatus::Updated,
+            "{}: {:?}",
+            pr.policy_id,
+            pr.reason
+        );
         let best = &w.truth.best_allocation[&pr.policy_id];
-        let widest = pr.arms.iter().max_by_key(|a| a.new_range[1] - a.new_range[0]).unwrap();
+        let widest = pr
+            .arms
+            .iter()
+            .max_by_key(|a| a.new_range[1] - a.new_range[0])
+            .unwrap();
         assert_eq!(&widest.name, best, "{}: {:#?}", pr.policy_id, pr.arms);
         let (li, pi) = before.find_policy(&pr.policy_id).unwrap();
         let old = &before.bundle().layers[li].policies[pi];
         let new = &after.bundle().layers[li].policies[pi];
-        assert_eq!(served(new), served(old), "{} must serve the same buckets", pr.policy_id);
+        assert_eq!(
+            served(new),
+            served(old),
+            "{} must serve the same buckets",
+            pr.policy_id
+        );
         assert_eq!(new.eligible_bucket_range, old.eligible_bucket_range);
-        assert_eq!(new.state_version.as_deref(), Some(outcome.report.as_of.as_str()));
+        assert_eq!(
+            new.state_version.as_deref(),
+            Some(outcome.report.as_of.as_str())
+        );
     }
-    assert_eq!(without_owned_fields(after.raw()), without_owned_fields(before.raw()));
+    assert_eq!(
+        without_owned_fields(after.raw()),
+        without_owned_fields(before.raw())
+    );
     assert_eq!(after.bundle().version, outcome.report.as_of);
     assert_eq!(bundle_schema_errors(after.raw()), Vec::<String>::new());
 }
@@ -80,12 +121,25 @@ fn the_same_inputs_and_seed_give_the_same_bytes_on_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     world(dir.path(), 800, 5);
     let run = |threads: usize, out: &str| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         let outcome = pool
-            .install(|| Engine::new(RetrainOptions { seed: 9, ..RetrainOptions::default() }).retrain(&inputs(dir.path())))
+            .install(|| {
+                Engine::new(RetrainOptions {
+                    seed: 9,
+                    ..RetrainOptions::default()
+                })
+                .retrain(&inputs(dir.path()))
+            })
             .unwrap();
         let p = outcome.publish(dir.path().join(out)).unwrap();
-        (std::fs::read(p.bundle).unwrap(), std::fs::read(p.report).unwrap(), std::fs::read(p.quarantine).unwrap())
+        (
+            std::fs::read(p.bundle).unwrap(),
+            std::fs::read(p.report).unwrap(),
+            std::fs::read(p.quarantine).unwrap(),
+        )
     };
     let one = run(1, "a");
     let two = run(2, "b");
@@ -99,18 +153,30 @@ fn as_of_stamps_every_written_time_and_a_too_early_rerun_waits() {
     let dir = tempfile::tempdir().unwrap();
     world(dir.path(), 800, 6);
     let as_of = bandit_engine::time::parse_rfc3339("2026-11-20T00:00:00Z").unwrap();
-    let outcome =
-        Engine::new(RetrainOptions { as_of: Some(as_of), ..RetrainOptions::default() }).retrain(&inputs(dir.path())).unwrap();
+    let outcome = Engine::new(RetrainOptions {
+        as_of: Some(as_of),
+        ..RetrainOptions::default()
+    })
+    .retrain(&inputs(dir.path()))
+    .unwrap();
     assert_eq!(outcome.report.as_of, "2026-11-20T00:00:00.000Z");
     assert_eq!(outcome.bundle.bundle().version, "2026-11-20T00:00:00.000Z");
     // Feed the new bundle back 10 minutes later: policy_discount has windowSizeMinutes: 60.
     outcome.publish(dir.path().join("run1")).unwrap();
     let mut again = inputs(dir.path());
     again.bundle = dir.path().join("run1/bundle.json");
-    let later = Engine::new(RetrainOptions { as_of: Some(as_of + 10 * 60_000), ..RetrainOptions::default() })
-        .retrain(&again)
+    let later = Engine::new(RetrainOptions {
+        as_of: Some(as_of + 10 * 60_000),
+        ..RetrainOptions::default()
+    })
+    .retrain(&again)
+    .unwrap();
+    let discount = later
+        .report
+        .policies
+        .iter()
+        .find(|p| p.policy_id == "policy_discount")
         .unwrap();
-    let discount = later.report.policies.iter().find(|p| p.policy_id == "policy_discount").unwrap();
     assert_eq!(discount.status, RunStatus::TooSoon, "{:?}", discount.reason);
 }
 
@@ -119,8 +185,14 @@ fn too_few_exposures_leave_the_bundle_alone() {
     let dir = tempfile::tempdir().unwrap();
     world(dir.path(), 60, 2);
     let before = std::fs::read_to_string(dir.path().join("bundle.json")).unwrap();
-    let outcome = Engine::new(RetrainOptions::default()).retrain(&inputs(dir.path())).unwrap();
-    assert!(outcome.report.policies.iter().all(|p| p.status == RunStatus::InsufficientExposures));
+    let outcome = Engine::new(RetrainOptions::default())
+        .retrain(&inputs(dir.path()))
+        .unwrap();
+    assert!(outcome
+        .report
+        .policies
+        .iter()
+        .all(|p| p.status == RunStatus::InsufficientExposures));
     let before: Value = serde_json::from_str(&before).unwrap();
     assert_eq!(outcome.bundle.raw(), &before, "no update, no new version");
 }
@@ -130,9 +202,17 @@ fn a_policy_the_bundle_lacks_is_a_config_error_with_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();
     world(dir.path(), 50, 1);
     let cfg = dir.path().join(".traffical/config.yaml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("  policy_discount:", "  policy_discont:");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("  policy_discount:", "  policy_discont:");
     std::fs::write(&cfg, text).unwrap();
-    let err = Engine::new(RetrainOptions::default()).retrain(&inputs(dir.path())).unwrap_err().to_string();
-    assert!(err.contains("optimization.policy_discont: policy \"policy_discont\" is not in bundle"), "{err}");
+    let err = Engine::new(RetrainOptions::default())
+        .retrain(&inputs(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("optimization.policy_discont: policy \"policy_discont\" is not in bundle"),
+        "{err}"
+    );
     assert!(err.contains("did you mean \"policy_discount\"?"), "{err}");
 }
