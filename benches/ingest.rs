@@ -1,1 +1,114 @@
-fn main() {}
+//! Ingestion throughput: exposure rows per second from ndjson and from parquet, into
+//! the engine's validated tables.
+//!
+//! ```text
+//! cargo bench --bench ingest
+//! ```
+//!
+//! Each exposure event carries one layer, so events = rows. The files are generated
+//! once per size in the system temp directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bandit_engine::events::{load_events, write_events, Event, EventType, Layer, LoadOptions};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::json;
+
+fn exposure(i: u64) -> Event {
+    let arm = i % 3;
+    let mut context = serde_json::Map::new();
+    context.insert(
+        "device".into(),
+        json!(if i % 5 < 3 { "mobile" } else { "desktop" }),
+    );
+    context.insert(
+        "country".into(),
+        json!(["US", "DE", "FR", "GB"][(i % 4) as usize]),
+    );
+    context.insert("visits".into(), json!(1 + i % 17));
+    let mut assignments = serde_json::Map::new();
+    assignments.insert(
+        "checkout.ctaText".into(),
+        json!(["Complete Purchase", "Buy Now", "Buy Now - Limited Stock!"][arm as usize]),
+    );
+    Event {
+        id: Some(format!("evt_{i:010}")),
+        kind: EventType::Exposure,
+        org_id: Some("org_demo".into()),
+        project_id: Some("proj_shop".into()),
+        env: Some("production".into()),
+        unit_key: format!("user_{:08}", i / 3),
+        user_id: None,
+        anonymous_id: None,
+        session_id: Some(format!("sess_{:08}", i / 2)),
+        request_id: None,
+        timestamp: 1_793_491_200_000 + (i as i64) * 250,
+        context: Some(context),
+        sdk_name: Some("js-client".into()),
+        sdk_version: Some("0.12.0".into()),
+        config_version: Some("2026-10-31T00:00:00.000Z".into()),
+        decision_id: Some(format!("dec_{i:010}")),
+        assignments: Some(assignments),
+        layers: vec![Layer {
+            layer_id: "layer_checkout".into(),
+            bucket: (i * 7919 % 10_000) as u32,
+            policy_id: Some("policy_checkout_cta".into()),
+            policy_key: Some("checkout-cta".into()),
+            allocation_id: Some(format!("alloc_{arm}")),
+            allocation_name: Some(["control", "buy_now", "urgency"][arm as usize].into()),
+            allocation_key: None,
+            probability: Some(1.0 / 3.0),
+            ..Layer::default()
+        }],
+        requested_parameters: None,
+        latency_ms: None,
+        event: None,
+        value: None,
+        values: None,
+        properties: None,
+        attribution: None,
+        event_timestamp: None,
+    }
+}
+
+fn files(rows: u64) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join("bandit-engine-bench");
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    let nd = dir.join(format!("exposures-{rows}.ndjson"));
+    let pq = dir.join(format!("exposures-{rows}.parquet"));
+    if !nd.exists() || !pq.exists() {
+        let events: Vec<Event> = (0..rows).map(exposure).collect();
+        write_events(&events, &nd).expect("ndjson written");
+        write_events(&events, &pq).expect("parquet written");
+    }
+    (nd, pq)
+}
+
+fn load(path: &Path, rows: u64) {
+    let loaded = load_events(&[path.to_path_buf()], LoadOptions { strict: true })
+        .expect("bench files are valid");
+    assert_eq!(loaded.tables.exposures.height() as u64, rows);
+}
+
+fn ingest(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingest_exposures");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(2));
+    for rows in [100_000u64, 1_000_000] {
+        let (nd, pq) = files(rows);
+        group.throughput(Throughput::Elements(rows));
+        group.bench_with_input(BenchmarkId::new("ndjson", rows), &nd, |b, p| {
+            b.iter(|| load(p, rows))
+        });
+        group.bench_with_input(BenchmarkId::new("parquet", rows), &pq, |b, p| {
+            b.iter(|| load(p, rows))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);

@@ -44,3 +44,8 @@ pub mod time;
 
 pub use engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
 pub use error::{Error, Result};
+
+/// The README's library example, compiled by `cargo test` so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
