@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::attribution::decision_rewards;
+use crate::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
 use crate::bundle::{self, BundleDocument, PolicyKind, PolicyState};
 use crate::config::{Algorithm, AttributionMode, GoalType, OptimizationSpec, ProjectConfig};
 use crate::error::{Error, Result};
@@ -58,6 +58,9 @@ pub struct RetrainOptions {
     pub strict: bool,
     /// Attribution mode for every policy, overriding the config.
     pub attribution: Option<AttributionMode>,
+    /// Inactivity gap that ends a session for events without `sessionId`;
+    /// `None` is 30 minutes.
+    pub session_gap_ms: Option<i64>,
 }
 
 /// Outcome of one policy in a run.
@@ -282,13 +285,12 @@ impl<'p> Engine<'p> {
             }
         };
         let stamp = format_rfc3339(as_of);
-        let lazy = loaded.tables.lazy();
         let mut policies = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let (li, pi) = doc
                 .find_policy(policy_id)
                 .expect("cross-checked: optimised policies exist");
-            let mut report = self.fit_policy(&doc, li, pi, spec, &lazy, as_of);
+            let mut report = self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of);
             if report.status == RunStatus::Updated {
                 let ranges: Vec<[u32; 2]> = report.arms.iter().map(|a| a.new_range).collect();
                 if let Err(e) = doc.set_bucket_ranges(li, pi, &ranges) {
@@ -332,7 +334,7 @@ impl<'p> Engine<'p> {
         li: usize,
         pi: usize,
         spec: &OptimizationSpec,
-        tables: &crate::events::LazyEventTables,
+        tables: &crate::events::EventTables,
         as_of: Millis,
     ) -> PolicyReport {
         let bundle = doc.bundle();
@@ -416,15 +418,17 @@ impl<'p> Engine<'p> {
                 "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)".into(),
             );
         }
-        let mode = self.options.attribution.unwrap_or(spec.attribution);
-        if mode != AttributionMode::Decision {
-            return fail(
-                report,
-                RunStatus::Errored,
-                "cumulative attribution is not implemented yet; set attribution: decision".into(),
-            );
-        }
-        let stats = match decision_rewards(tables, &spec.goal).and_then(arm_stats) {
+        let rewards = match self.options.attribution.unwrap_or(spec.attribution) {
+            AttributionMode::Decision => decision_rewards(&tables.lazy(), &spec.goal),
+            AttributionMode::Cumulative => cumulative_rewards(
+                tables,
+                &spec.goal,
+                self.options
+                    .session_gap_ms
+                    .unwrap_or(DEFAULT_SESSION_GAP_MS),
+            ),
+        };
+        let stats = match rewards.and_then(arm_stats) {
             Ok(s) => s,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };

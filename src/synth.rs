@@ -194,11 +194,10 @@ optimization:
     minExposuresBeforeShift: 100
     maxShiftPerUpdate: 0.5
     explorationFloor: 0.02
-  policy_discount:
+  policy_discount:                # attribution: cumulative, the platform's default
     algorithm: thompson_bernoulli
     goal: { event: purchase, type: conversion_rate }
-    attribution: decision
-    minExposuresBeforeShift: 100
+    minExposuresBeforeShift: 50     # exposed units per allocation
     windowSizeMinutes: 60
 "#;
 

@@ -6,6 +6,23 @@ use crate::config::{Goal, GoalType, ValueSource};
 use crate::error::{Error, Result};
 use crate::events::LazyEventTables;
 
+/// Goals the attribution stages compute so far.
+pub(super) fn check_goal(goal: &Goal) -> Result<()> {
+    if goal.goal_type == GoalType::Mean {
+        return Err(Error::InvalidParameter {
+            name: "goal.type",
+            reason: "the mean goal is not computed by attribution yet; use conversion_rate, count or sum".into(),
+        });
+    }
+    if goal.goal_type == GoalType::Sum && goal.value != ValueSource::Value {
+        return Err(Error::InvalidParameter {
+            name: "goal.value",
+            reason: "sum goals read the event's `value` for now; named values and properties are not supported yet".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The reward table of decision-mode attribution for one goal.
 ///
 /// One row per `(policy_id, allocation_name, decision_id)` among exposure rows that
@@ -26,18 +43,7 @@ use crate::events::LazyEventTables;
 /// [`Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
 /// values read from `values` or `properties`); [`Error::Polars`] if the query fails.
 pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFrame> {
-    if goal.goal_type == GoalType::Mean {
-        return Err(Error::InvalidParameter {
-            name: "goal.type",
-            reason: "the mean goal is not computed by decision attribution yet; use conversion_rate, count or sum".into(),
-        });
-    }
-    if goal.goal_type == GoalType::Sum && goal.value != ValueSource::Value {
-        return Err(Error::InvalidParameter {
-            name: "goal.value",
-            reason: "sum goals read the event's `value` for now; named values and properties are not supported yet".into(),
-        });
-    }
+    check_goal(goal)?;
     let exposures = tables
         .exposures
         .clone()

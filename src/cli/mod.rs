@@ -94,6 +94,9 @@ enum Command {
         /// Attribution mode for every policy, overriding the config.
         #[arg(long, value_enum)]
         attribution: Option<Mode>,
+        /// Inactivity gap that ends a session for events without sessionId.
+        #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
+        session_gap_minutes: f64,
     },
     /// Generate a seeded synthetic project: bundle, config, events and the truth behind them.
     Synth {
@@ -159,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             strict,
             attribution,
+            session_gap_minutes,
         } => {
             let as_of = as_of
                 .map(|s| {
@@ -177,6 +181,7 @@ fn run(cli: Cli) -> Result<()> {
                     Mode::Decision => AttributionMode::Decision,
                     Mode::Cumulative => AttributionMode::Cumulative,
                 }),
+                session_gap_ms: Some((session_gap_minutes * 60_000.0) as i64),
             };
             let inputs = RetrainInputs {
                 config,

@@ -1,5 +1,6 @@
 //! Scenario tests, in one binary so the suite links once.
 
+mod attribution;
 mod bundle_io;
 mod common;
 mod end_to_end;
