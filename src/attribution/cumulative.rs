@@ -13,9 +13,11 @@
 //!    allocation whose first exposure of the unit is at or before the event's time,
 //!    in any session (webhooks, batch pipelines).
 //!
-//! Times are `eventTimestamp` when present. When an event is credited to several
-//! allocations of one policy (rules 2 to 4), the last touch (latest exposure at or
-//! before the event) takes the credit; exact ties share it, so one event's credit sums
+//! Times are `eventTimestamp` when present; nothing is credited to an exposure after
+//! the event (no clock-skew tolerance yet). When an event is credited to several
+//! allocations of one policy by rules 2 to 4, its own decision's allocation wins;
+//! otherwise the last touch (latest exposure at or before the event) takes the
+//! credit, and exact ties share it, so one event's credit sums
 //! to at most 1 per policy. The reward unit is the unit × allocation: exposed units
 //! are the denominator.
 
@@ -148,14 +150,15 @@ pub fn cumulative_credits(
             [col("decision_id")],
             JoinArgs::new(JoinType::Inner),
         )
+        .filter(col("exposed_at").lt_eq(col("event_ts")))
         .select([
             col("track_row"),
             col("unit_key"),
             col("policy_id"),
             col("allocation_name"),
             col("exposed_at"),
-            col("event_ts"),
-        ]);
+        ])
+        .with_column(lit(1u8).alias("linked"));
 
     // 3. Every exposure of the unit in the event's session, up to the event's time.
     let from_session = linked
@@ -185,8 +188,8 @@ pub fn cumulative_credits(
             col("policy_id"),
             col("allocation_name"),
             col("exposed_at"),
-            col("event_ts"),
-        ]);
+        ])
+        .with_column(lit(0u8).alias("linked"));
 
     // 4. Unit-key rule: first exposure of the unit to an allocation, any session.
     let first_exposure = dedup
@@ -209,10 +212,12 @@ pub fn cumulative_credits(
             col("policy_id"),
             col("allocation_name"),
             col("exposed_at"),
-            col("event_ts"),
-        ]);
+        ])
+        .with_column(lit(0u8).alias("linked"));
 
     // Last touch per event and policy; exact ties share the credit.
+    // An explicit decision link beats inference: where the event's own decision has
+    // a layer of a policy, only that layer's allocation is a candidate for it.
     let touches = concat(
         [from_decision, from_session, from_unit],
         UnionArgs::default(),
@@ -223,7 +228,26 @@ pub fn cumulative_credits(
         col("policy_id"),
         col("allocation_name"),
     ])
-    .agg([col("exposed_at").max()]);
+    .agg([col("exposed_at").max(), col("linked").max()]);
+    let strongest = touches
+        .clone()
+        .group_by([col("track_row"), col("policy_id")])
+        .agg([col("linked").max().alias("strongest")]);
+    let touches = touches
+        .join(
+            strongest,
+            [col("track_row"), col("policy_id")],
+            [col("track_row"), col("policy_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("linked").eq(col("strongest")))
+        .select([
+            col("track_row"),
+            col("unit_key"),
+            col("policy_id"),
+            col("allocation_name"),
+            col("exposed_at"),
+        ]);
     let last = touches
         .clone()
         .group_by([col("track_row"), col("policy_id")])

@@ -65,6 +65,7 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
             col("ts").first().alias("exposed_at"),
             col("probability").first().alias("probability"),
         ]);
+    // Goal events of each exposed decision, not before its first exposure.
     let goals = tables
         .tracks
         .clone()
@@ -73,6 +74,17 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
                 .eq(lit(goal.event.as_str()))
                 .and(col("decision_id").is_not_null()),
         )
+        .select([col("decision_id"), col("event_ts"), col("value")])
+        .join(
+            exposures
+                .clone()
+                .select([col("decision_id"), col("exposed_at")])
+                .unique(None, UniqueKeepStrategy::First),
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("event_ts").gt_eq(col("exposed_at")))
         .group_by([col("decision_id")])
         .agg([
             len().cast(DataType::Float64).alias("goal_events"),

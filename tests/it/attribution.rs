@@ -292,3 +292,119 @@ fn delayed_events_use_their_event_timestamp() {
         vec![r("p_a", "x", "u1", 1.0), r("p_b", "y", "u1", 0.0)]
     );
 }
+
+#[test]
+fn the_events_own_decision_beats_a_later_touch_of_the_same_policy() {
+    let t = tables(&[
+        exposure("u1", Some("s1"), "d1", 0, &[("layer_a", "p_a", "x")]),
+        exposure("u1", Some("s1"), "d2", 5, &[("layer_a", "p_a", "y")]),
+        purchase("u1", Some("s1"), Some("d1"), 10),
+    ]);
+    assert_eq!(
+        cumulative(&t, GoalType::Count),
+        vec![r("p_a", "x", "u1", 1.0), r("p_a", "y", "u1", 0.0)]
+    );
+}
+
+#[test]
+fn an_event_before_its_decisions_exposure_is_not_credited() {
+    let t = tables(&[
+        purchase("u1", Some("s1"), Some("d1"), 0),
+        exposure("u1", Some("s1"), "d1", 5, &[("layer_a", "p_a", "x")]),
+    ]);
+    assert_eq!(
+        cumulative(&t, GoalType::ConversionRate),
+        vec![r("p_a", "x", "u1", 0.0)]
+    );
+    assert_eq!(decision(&t), vec![r("p_a", "x", "u1", 0.0)]);
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A random log: units, sessions, exposures to allocations of two policies,
+    /// purchases with or without a decision id.
+    fn log() -> impl Strategy<Value = Vec<serde_json::Value>> {
+        let step = (
+            0u8..3,
+            0u8..2,
+            0u8..3,
+            0u8..2,
+            0i64..90,
+            0u8..4,
+            any::<bool>(),
+        );
+        prop::collection::vec(step, 1..40).prop_map(|steps| {
+            let mut events = Vec::new();
+            let mut decisions: Vec<(String, String)> = Vec::new();
+            for (i, (unit, session, alloc, policy, minute, kind, linked)) in
+                steps.into_iter().enumerate()
+            {
+                let unit = format!("u{unit}");
+                let session = format!("{unit}-s{session}");
+                if kind < 2 {
+                    let d = format!("d{i}");
+                    let p = format!("p{policy}");
+                    let a = format!("a{alloc}");
+                    events.push(exposure(
+                        &unit,
+                        Some(&session),
+                        &d,
+                        minute,
+                        &[(&format!("layer{policy}"), &p, &a)],
+                    ));
+                    decisions.push((d, unit));
+                } else {
+                    let d = decisions
+                        .iter()
+                        .rev()
+                        .find(|(_, u)| *u == unit)
+                        .map(|(d, _)| d.clone());
+                    let d = if linked { d } else { None };
+                    events.push(purchase(&unit, Some(&session), d.as_deref(), minute));
+                }
+            }
+            events
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Every decision-mode conversion is also a cumulative-mode conversion of the
+        /// same unit and allocation, and no credit goes to an exposure after the event.
+        #[test]
+        fn decision_credit_is_within_cumulative_credit(events in log()) {
+            let t = tables(&events);
+            let cum = cumulative(&t, GoalType::ConversionRate);
+            for (p, a, u, reward) in decision(&t) {
+                if reward > 0.0 {
+                    prop_assert!(cum.contains(&(p.clone(), a.clone(), u.clone(), 1.0)), "{p} {a} {u} in {cum:?}");
+                }
+            }
+            let (credits, _) = bandit_engine::attribution::cumulative_credits(&t, "purchase", DEFAULT_SESSION_GAP_MS).unwrap();
+            let df = credits
+                .join(
+                    t.tracks.clone().lazy().select([col("track_row"), col("event_ts")]),
+                    [col("track_row")],
+                    [col("track_row")],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .filter(col("exposed_at").gt(col("event_ts")))
+                .collect()
+                .unwrap();
+            prop_assert_eq!(df.height(), 0, "credited after the event: {}", df);
+            // Credit per event and policy sums to at most 1.
+            let (credits, _) = bandit_engine::attribution::cumulative_credits(&t, "purchase", DEFAULT_SESSION_GAP_MS).unwrap();
+            let over = credits
+                .group_by([col("track_row"), col("policy_id")])
+                .agg([col("weight").sum()])
+                .filter(col("weight").gt(lit(1.0 + 1e-12)))
+                .collect()
+                .unwrap();
+            prop_assert_eq!(over.height(), 0, "{}", over);
+        }
+    }
+}

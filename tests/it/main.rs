@@ -2,6 +2,7 @@
 
 mod attribution;
 mod bundle_io;
+mod cli;
 mod common;
 mod end_to_end;
 mod readers;
