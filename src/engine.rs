@@ -418,16 +418,7 @@ impl<'p> Engine<'p> {
                 "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)".into(),
             );
         }
-        let rewards = match self.options.attribution.unwrap_or(spec.attribution) {
-            AttributionMode::Decision => decision_rewards(&tables.lazy(), &spec.goal),
-            AttributionMode::Cumulative => cumulative_rewards(
-                tables,
-                &spec.goal,
-                self.options
-                    .session_gap_ms
-                    .unwrap_or(DEFAULT_SESSION_GAP_MS),
-            ),
-        };
+        let rewards = self.rewards(tables, spec);
         let stats = match rewards.and_then(arm_stats) {
             Ok(s) => s,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
@@ -499,6 +490,60 @@ impl<'p> Engine<'p> {
             RunStatus::Updated
         };
         report
+    }
+}
+
+impl Engine<'_> {
+    /// The reward table of one optimised policy's goal, under the run's attribution
+    /// mode (the option, else the policy's config).
+    fn rewards(
+        &self,
+        tables: &crate::events::EventTables,
+        spec: &OptimizationSpec,
+    ) -> Result<polars::prelude::LazyFrame> {
+        match self.options.attribution.unwrap_or(spec.attribution) {
+            AttributionMode::Decision => decision_rewards(&tables.lazy(), &spec.goal),
+            AttributionMode::Cumulative => cumulative_rewards(
+                tables,
+                &spec.goal,
+                self.options
+                    .session_gap_ms
+                    .unwrap_or(DEFAULT_SESSION_GAP_MS),
+            ),
+        }
+    }
+
+    /// Per-allocation metrics of every optimised policy, with the load report.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::retrain`] for inputs; [`Error::Polars`] if a query fails.
+    pub fn metrics(
+        &self,
+        inputs: &RetrainInputs,
+    ) -> Result<(Vec<crate::metrics::PolicyMetrics>, LoadReport)> {
+        let config = ProjectConfig::from_path(&inputs.config)?;
+        let doc = BundleDocument::from_path(&inputs.bundle)?;
+        cross_check(&config, &doc, &inputs.config.display().to_string())?;
+        let loaded = load_events_with_progress(
+            &inputs.events,
+            LoadOptions {
+                strict: self.options.strict,
+            },
+            self.progress,
+        )?;
+        let mut out = Vec::new();
+        for (policy_id, spec) in &config.optimization {
+            let (li, pi) = doc
+                .find_policy(policy_id)
+                .expect("cross-checked: optimised policies exist");
+            let rewards = self.rewards(&loaded.tables, spec)?;
+            out.push(crate::metrics::policy_metrics(
+                rewards,
+                &doc.bundle().layers[li].policies[pi],
+            )?);
+        }
+        Ok((out, loaded.report))
     }
 }
 

@@ -355,6 +355,7 @@ pub fn cumulative_rewards(
             col("exposed_at"),
             col("probability"),
             col("goal_events"),
+            col("goal_value"),
             col("reward"),
         ])
         .sort(

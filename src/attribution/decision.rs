@@ -117,6 +117,7 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
             col("exposed_at"),
             col("probability"),
             col("goal_events"),
+            col("goal_value"),
             col("reward"),
         ])
         .sort(

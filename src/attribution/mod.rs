@@ -10,7 +10,8 @@
 //!   exposed unit × allocation.
 //!
 //! Both reward tables have the columns `policy_id`, `allocation_name`, `unit_key`,
-//! `decision_id`, `exposed_at`, `probability`, `goal_events`, `reward`, sorted, so
+//! `decision_id`, `exposed_at`, `probability`, `goal_events`, `goal_value` (credited
+//! `value`), `reward`, sorted, so
 //! the policy stage reads either the same way.
 
 mod cumulative;

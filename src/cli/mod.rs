@@ -98,6 +98,26 @@ enum Command {
         #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
         session_gap_minutes: f64,
     },
+    /// Per-allocation metrics of every optimised policy: exposed units, conversions,
+    /// value sum, mean with 95% interval, lift against the first (control) allocation
+    /// with interval and p-value, and the sample-ratio-mismatch check.
+    Metrics {
+        /// The project's .traffical/config.yaml.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The config bundle in force (JSON).
+        #[arg(long, value_name = "FILE")]
+        bundle: PathBuf,
+        /// Event files: .ndjson/.jsonl, .csv or .parquet.
+        #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+        events: Vec<PathBuf>,
+        /// Attribution mode for every policy, overriding the config.
+        #[arg(long, value_enum)]
+        attribution: Option<Mode>,
+        /// Print a JSON array of allocation rows instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate a seeded synthetic project: bundle, config, events and the truth behind them.
     Synth {
         /// Number of simulated users.
@@ -177,10 +197,7 @@ fn run(cli: Cli) -> Result<()> {
                 as_of,
                 seed,
                 strict,
-                attribution: attribution.map(|m| match m {
-                    Mode::Decision => AttributionMode::Decision,
-                    Mode::Cumulative => AttributionMode::Cumulative,
-                }),
+                attribution: attribution.map(Mode::into),
                 session_gap_ms: Some((session_gap_minutes * 60_000.0) as i64),
             };
             let inputs = RetrainInputs {
@@ -194,6 +211,32 @@ fn run(cli: Cli) -> Result<()> {
             let published = outcome.publish(&out)?;
             if !cli.quiet {
                 print!("{}", bandit_engine::summary::render(&outcome, &published));
+            }
+        }
+        Command::Metrics {
+            config,
+            bundle,
+            events,
+            attribution,
+            json,
+        } => {
+            let options = RetrainOptions {
+                attribution: attribution.map(Mode::into),
+                ..RetrainOptions::default()
+            };
+            let (policies, _) =
+                Engine::new(options)
+                    .with_progress(&progress)
+                    .metrics(&RetrainInputs {
+                        config,
+                        bundle,
+                        events,
+                    })?;
+            if json {
+                let rows: Vec<_> = policies.iter().flat_map(|p| p.allocations.iter()).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if !cli.quiet {
+                print!("{}", render_metrics(&policies));
             }
         }
         Command::Synth {
@@ -252,6 +295,74 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+impl From<Mode> for AttributionMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Decision => AttributionMode::Decision,
+            Mode::Cumulative => AttributionMode::Cumulative,
+        }
+    }
+}
+
+fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String {
+    use std::fmt::Write;
+    let opt = |x: Option<f64>, d: usize| x.map_or("-".to_owned(), |v| format!("{v:.d$}"));
+    let mut s = String::new();
+    for p in policies {
+        let Some(first) = p.allocations.first() else {
+            continue;
+        };
+        let _ = writeln!(s, "{}", first.policy_id);
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>9} {:>11} {:>10} {:>8} {:>19} {:>9} {:>21} {:>7}",
+            "allocation",
+            "exposures",
+            "conversions",
+            "value",
+            "mean",
+            "95% CI",
+            "lift",
+            "lift 95% CI",
+            "p"
+        );
+        for a in &p.allocations {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>7}",
+                a.allocation_name,
+                a.exposures,
+                a.conversions,
+                a.value_sum,
+                opt(a.mean, 4),
+                format!("[{}, {}]", opt(a.ci_low, 4), opt(a.ci_high, 4)),
+                opt(a.lift, 4),
+                if a.lift.is_some() {
+                    format!("[{}, {}]", opt(a.lift_ci_low, 4), opt(a.lift_ci_high, 4))
+                } else {
+                    "(control)".into()
+                },
+                opt(a.p_value, 3)
+            );
+        }
+        if let Some(srm) = &p.sample_ratio {
+            let _ = writeln!(
+                s,
+                "  sample ratio: chi-square {:.2}, p = {:.4}{}",
+                srm.chi_square,
+                srm.p_value,
+                if srm.mismatch {
+                    "  MISMATCH: exposures do not follow the bucket shares"
+                } else {
+                    ""
+                }
+            );
+        }
+        s.push('\n');
+    }
+    s
 }
 
 /// The accepted events of the input files, in file order.

@@ -5,4 +5,5 @@ mod bundle_io;
 mod cli;
 mod common;
 mod end_to_end;
+mod metrics;
 mod readers;
