@@ -88,9 +88,7 @@ pub fn cumulative_credits(
         .clone()
         .group_by([col("track_row")])
         .agg([len().alias("array_len")]);
-    let goals = ts
-        .lazy()
-        .filter(col("event").eq(lit(goal_event)))
+    let goals = super::decision::goal_events(ts.lazy(), goal_event)
         .join(
             has_array,
             [col("track_row")],

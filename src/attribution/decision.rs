@@ -6,6 +6,20 @@ use crate::config::{Goal, GoalType, ValueSource};
 use crate::error::{Error, Result};
 use crate::events::LazyEventTables;
 
+/// The goal's track events, once each: a repeated event `id` (an SDK retry, an
+/// overlapping export) keeps its first row. Events without an `id` are all kept.
+pub(super) fn goal_events(tracks: LazyFrame, event: &str) -> LazyFrame {
+    let named = tracks.filter(col("event").eq(lit(event)));
+    let with_id = named
+        .clone()
+        .filter(col("event_id").is_not_null())
+        .unique_stable(Some(cols(["event_id"])), UniqueKeepStrategy::First);
+    let without_id = named.filter(col("event_id").is_null());
+    concat([with_id, without_id], UnionArgs::default())
+        .expect("two filters of one frame have the same schema")
+        .sort(["track_row"], SortMultipleOptions::default())
+}
+
 /// Goals the attribution stages compute so far.
 pub(super) fn check_goal(goal: &Goal) -> Result<()> {
     if goal.goal_type == GoalType::Mean {
@@ -66,14 +80,8 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
             col("probability").first().alias("probability"),
         ]);
     // Goal events of each exposed decision, not before its first exposure.
-    let goals = tables
-        .tracks
-        .clone()
-        .filter(
-            col("event")
-                .eq(lit(goal.event.as_str()))
-                .and(col("decision_id").is_not_null()),
-        )
+    let goals = goal_events(tables.tracks.clone(), &goal.event)
+        .filter(col("decision_id").is_not_null())
         .select([col("decision_id"), col("event_ts"), col("value")])
         .join(
             exposures

@@ -408,3 +408,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_track_event_sent_twice_counts_once() {
+    let mut p = purchase("u1", Some("s1"), Some("d1"), 1);
+    p["id"] = json!("evt_1");
+    let mut other = purchase("u1", Some("s1"), Some("d1"), 2);
+    other["id"] = json!("evt_2");
+    let t = tables(&[
+        exposure("u1", Some("s1"), "d1", 0, &[("layer_a", "p_a", "x")]),
+        p.clone(),
+        p,
+        other,
+    ]);
+    assert_eq!(
+        cumulative(&t, GoalType::Count),
+        vec![r("p_a", "x", "u1", 2.0)]
+    );
+    let df = decision_rewards(&t.lazy(), &goal(GoalType::Count))
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(
+        df.column("reward").unwrap().f64().unwrap().get(0),
+        Some(2.0)
+    );
+}
