@@ -24,7 +24,7 @@
 use polars::prelude::*;
 
 use super::sessions::{sessionize_exposures, sessionize_tracks};
-use crate::config::{Goal, GoalType};
+use crate::config::Goal;
 use crate::error::Result;
 use crate::events::EventTables;
 
@@ -54,6 +54,16 @@ fn deduplicated_exposures(x: LazyFrame) -> LazyFrame {
         col("decision_id").first().alias("decision_id"),
         col("probability").first().alias("probability"),
     ])
+}
+
+fn touch_columns() -> [Expr; 5] {
+    [
+        col("track_row"),
+        col("unit_key"),
+        col("policy_id"),
+        col("allocation_name"),
+        col("exposed_at"),
+    ]
 }
 
 fn credit_columns() -> [Expr; 6] {
@@ -149,13 +159,7 @@ pub fn cumulative_credits(
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("exposed_at").lt_eq(col("event_ts")))
-        .select([
-            col("track_row"),
-            col("unit_key"),
-            col("policy_id"),
-            col("allocation_name"),
-            col("exposed_at"),
-        ])
+        .select(touch_columns())
         .with_column(lit(1u8).alias("linked"));
 
     // 3. Every exposure of the unit in the event's session, up to the event's time.
@@ -180,13 +184,7 @@ pub fn cumulative_credits(
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("exposed_at").lt_eq(col("event_ts")))
-        .select([
-            col("track_row"),
-            col("unit_key"),
-            col("policy_id"),
-            col("allocation_name"),
-            col("exposed_at"),
-        ])
+        .select(touch_columns())
         .with_column(lit(0u8).alias("linked"));
 
     // 4. Unit-key rule: first exposure of the unit to an allocation, any session.
@@ -204,13 +202,7 @@ pub fn cumulative_credits(
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("exposed_at").lt_eq(col("event_ts")))
-        .select([
-            col("track_row"),
-            col("unit_key"),
-            col("policy_id"),
-            col("allocation_name"),
-            col("exposed_at"),
-        ])
+        .select(touch_columns())
         .with_column(lit(0u8).alias("linked"));
 
     // Last touch per event and policy; exact ties share the credit.
@@ -239,13 +231,7 @@ pub fn cumulative_credits(
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("linked").eq(col("strongest")))
-        .select([
-            col("track_row"),
-            col("unit_key"),
-            col("policy_id"),
-            col("allocation_name"),
-            col("exposed_at"),
-        ]);
+        .select(touch_columns());
     let last = touches
         .clone()
         .group_by([col("track_row"), col("policy_id")])
@@ -326,38 +312,14 @@ pub fn cumulative_rewards(
             col("decision_id").first(),
             col("probability").first(),
         ]);
-    let reward = match goal.goal_type {
-        GoalType::ConversionRate => when(col("goal_events").gt(lit(0.0)))
-            .then(lit(1.0))
-            .otherwise(lit(0.0)),
-        GoalType::Count => col("goal_events"),
-        GoalType::Sum | GoalType::Mean => col("goal_value"),
-    };
-    Ok(exposed
-        .join(
+    Ok(super::decision::finish_rewards(
+        exposed.join(
             earned,
             [col("unit_key"), col("policy_id"), col("allocation_name")],
             [col("unit_key"), col("policy_id"), col("allocation_name")],
             JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            col("goal_events").fill_null(lit(0.0)),
-            col("goal_value").fill_null(lit(0.0)),
-        ])
-        .with_column(reward.alias("reward"))
-        .select([
-            col("policy_id"),
-            col("allocation_name"),
-            col("unit_key"),
-            col("decision_id"),
-            col("exposed_at"),
-            col("probability"),
-            col("goal_events"),
-            col("goal_value"),
-            col("reward"),
-        ])
-        .sort(
-            ["policy_id", "allocation_name", "unit_key"],
-            SortMultipleOptions::default(),
-        ))
+        ),
+        goal,
+        "unit_key",
+    ))
 }

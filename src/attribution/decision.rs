@@ -20,6 +20,40 @@ pub(super) fn goal_events(tracks: LazyFrame, event: &str) -> LazyFrame {
         .sort(["track_row"], SortMultipleOptions::default())
 }
 
+/// Completes a reward table from exposure rows joined with their goal sums
+/// (`goal_events`, `goal_value`, null where none): the reward per goal type, the
+/// canonical columns, sorted by policy, allocation and `unit` (the reward unit).
+pub(super) fn finish_rewards(joined: LazyFrame, goal: &Goal, unit: &str) -> LazyFrame {
+    let reward = match goal.goal_type {
+        GoalType::ConversionRate => when(col("goal_events").gt(lit(0.0)))
+            .then(lit(1.0))
+            .otherwise(lit(0.0)),
+        GoalType::Count => col("goal_events"),
+        GoalType::Sum | GoalType::Mean => col("goal_value"),
+    };
+    joined
+        .with_columns([
+            col("goal_events").fill_null(lit(0.0)),
+            col("goal_value").fill_null(lit(0.0)),
+        ])
+        .with_column(reward.alias("reward"))
+        .select([
+            col("policy_id"),
+            col("allocation_name"),
+            col("unit_key"),
+            col("decision_id"),
+            col("exposed_at"),
+            col("probability"),
+            col("goal_events"),
+            col("goal_value"),
+            col("reward"),
+        ])
+        .sort(
+            ["policy_id", "allocation_name", unit],
+            SortMultipleOptions::default(),
+        )
+}
+
 /// Goals the attribution stages compute so far.
 pub(super) fn check_goal(goal: &Goal) -> Result<()> {
     if goal.goal_type == GoalType::Mean {
@@ -98,38 +132,14 @@ pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFra
             len().cast(DataType::Float64).alias("goal_events"),
             col("value").fill_null(lit(0.0)).sum().alias("goal_value"),
         ]);
-    let reward = match goal.goal_type {
-        GoalType::ConversionRate => when(col("goal_events").gt(lit(0.0)))
-            .then(lit(1.0))
-            .otherwise(lit(0.0)),
-        GoalType::Count => col("goal_events"),
-        GoalType::Sum | GoalType::Mean => col("goal_value"),
-    };
-    Ok(exposures
-        .join(
+    Ok(finish_rewards(
+        exposures.join(
             goals,
             [col("decision_id")],
             [col("decision_id")],
             JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            col("goal_events").fill_null(lit(0.0)),
-            col("goal_value").fill_null(lit(0.0)),
-        ])
-        .with_column(reward.alias("reward"))
-        .select([
-            col("policy_id"),
-            col("allocation_name"),
-            col("decision_id"),
-            col("unit_key"),
-            col("exposed_at"),
-            col("probability"),
-            col("goal_events"),
-            col("goal_value"),
-            col("reward"),
-        ])
-        .sort(
-            ["policy_id", "allocation_name", "decision_id"],
-            SortMultipleOptions::default(),
-        ))
+        ),
+        goal,
+        "decision_id",
+    ))
 }
