@@ -34,16 +34,10 @@ fn exposure(i: u64) -> Event {
     );
     Event {
         id: Some(format!("evt_{i:010}")),
-        kind: EventType::Exposure,
         org_id: Some("org_demo".into()),
         project_id: Some("proj_shop".into()),
         env: Some("production".into()),
-        unit_key: format!("user_{:08}", i / 3),
-        user_id: None,
-        anonymous_id: None,
         session_id: Some(format!("sess_{:08}", i / 2)),
-        request_id: None,
-        timestamp: 1_793_491_200_000 + (i as i64) * 250,
         context: Some(context),
         sdk_name: Some("js-client".into()),
         sdk_version: Some("0.12.0".into()),
@@ -57,18 +51,14 @@ fn exposure(i: u64) -> Event {
             policy_key: Some("checkout-cta".into()),
             allocation_id: Some(format!("alloc_{arm}")),
             allocation_name: Some(["control", "buy_now", "urgency"][arm as usize].into()),
-            allocation_key: None,
             probability: Some(1.0 / 3.0),
             ..Layer::default()
         }],
-        requested_parameters: None,
-        latency_ms: None,
-        event: None,
-        value: None,
-        values: None,
-        properties: None,
-        attribution: None,
-        event_timestamp: None,
+        ..Event::new(
+            EventType::Exposure,
+            format!("user_{:08}", i / 3),
+            1_793_491_200_000 + (i as i64) * 250,
+        )
     }
 }
 

@@ -246,17 +246,20 @@ impl<'p> Engine<'p> {
     /// [`Error::InvalidConfig`]. Problems of one policy do not fail the run: that
     /// policy is reported `errored` and keeps its allocations.
     pub fn retrain(&self, inputs: &RetrainInputs) -> Result<RetrainOutcome> {
+        let (config, doc, loaded) = self.load(inputs)?;
+        self.retrain_loaded(&config, doc, loaded)
+    }
+
+    /// Reads and cross-checks the config and bundle, then loads the events.
+    fn load(&self, inputs: &RetrainInputs) -> Result<(ProjectConfig, BundleDocument, Loaded)> {
         let config = ProjectConfig::from_path(&inputs.config)?;
         let doc = BundleDocument::from_path(&inputs.bundle)?;
         cross_check(&config, &doc, &inputs.config.display().to_string())?;
-        let loaded = load_events_with_progress(
-            &inputs.events,
-            LoadOptions {
-                strict: self.options.strict,
-            },
-            self.progress,
-        )?;
-        self.retrain_loaded(&config, doc, loaded)
+        let options = LoadOptions {
+            strict: self.options.strict,
+        };
+        let loaded = load_events_with_progress(&inputs.events, options, self.progress)?;
+        Ok((config, doc, loaded))
     }
 
     /// Runs a retrain from a parsed config, bundle and loaded events.
@@ -522,16 +525,7 @@ impl Engine<'_> {
         &self,
         inputs: &RetrainInputs,
     ) -> Result<(Vec<crate::metrics::PolicyMetrics>, LoadReport)> {
-        let config = ProjectConfig::from_path(&inputs.config)?;
-        let doc = BundleDocument::from_path(&inputs.bundle)?;
-        cross_check(&config, &doc, &inputs.config.display().to_string())?;
-        let loaded = load_events_with_progress(
-            &inputs.events,
-            LoadOptions {
-                strict: self.options.strict,
-            },
-            self.progress,
-        )?;
+        let (config, doc, loaded) = self.load(inputs)?;
         let mut out = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let (li, pi) = doc

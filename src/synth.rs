@@ -449,32 +449,15 @@ pub fn generate(params: &SynthParams) -> Result<World> {
                     .filter_map(|k| Some(((*k).to_owned(), ctx.get(*k)?.clone())))
                     .collect();
                 let base = |kind: EventType, ts: Millis| Event {
-                    id: None,
-                    kind,
                     org_id: (!omit_ids).then(|| "org_demo".to_owned()),
                     project_id: (!omit_ids).then(|| "proj_shop".to_owned()),
                     env: (!omit_ids).then(|| "production".to_owned()),
-                    unit_key: user.clone(),
-                    user_id: None,
-                    anonymous_id: None,
                     session_id: Some(session.clone()),
-                    request_id: None,
-                    timestamp: ts,
-                    context: None,
                     sdk_name: Some("js-client".into()),
                     sdk_version: Some("0.12.0".into()),
                     config_version: Some(bundle.version.clone()),
                     decision_id: Some(decision_id.clone()),
-                    assignments: None,
-                    layers: Vec::new(),
-                    requested_parameters: None,
-                    latency_ms: None,
-                    event: None,
-                    value: None,
-                    values: None,
-                    properties: None,
-                    attribution: None,
-                    event_timestamp: None,
+                    ..Event::new(kind, user.clone(), ts)
                 };
                 let mut decision = base(EventType::Decision, t);
                 decision.id = Some(id("evt"));

@@ -241,6 +241,40 @@ pub struct Event {
 }
 
 impl Event {
+    /// A bare event of `kind` for `unit_key` at `timestamp`, every optional field
+    /// absent; fill in the rest with struct-update syntax.
+    #[must_use]
+    pub fn new(kind: EventType, unit_key: impl Into<String>, timestamp: Millis) -> Self {
+        Event {
+            id: None,
+            kind,
+            org_id: None,
+            project_id: None,
+            env: None,
+            unit_key: unit_key.into(),
+            user_id: None,
+            anonymous_id: None,
+            session_id: None,
+            request_id: None,
+            timestamp,
+            context: None,
+            sdk_name: None,
+            sdk_version: None,
+            config_version: None,
+            decision_id: None,
+            assignments: None,
+            layers: Vec::new(),
+            requested_parameters: None,
+            latency_ms: None,
+            event: None,
+            value: None,
+            values: None,
+            properties: None,
+            attribution: None,
+            event_timestamp: None,
+        }
+    }
+
     /// When the event happened: `eventTimestamp` for delayed events, else `timestamp`.
     #[must_use]
     pub fn occurred_at(&self) -> Millis {
@@ -604,31 +638,19 @@ impl Event {
         let decision_id = f.string("decisionId")?;
         let mut event = Event {
             id: f.string("id")?,
-            kind,
             org_id,
             project_id,
             env,
-            unit_key,
             user_id: f.string("userId")?,
             anonymous_id: f.string("anonymousId")?,
             session_id: f.string("sessionId")?,
             request_id: f.string("requestId")?,
-            timestamp,
             context: f.object("context")?,
             sdk_name: f.string("sdkName")?,
             sdk_version: f.string("sdkVersion")?,
             config_version: f.string("configVersion")?,
             decision_id,
-            assignments: None,
-            layers: Vec::new(),
-            requested_parameters: None,
-            latency_ms: None,
-            event: None,
-            value: None,
-            values: None,
-            properties: None,
-            attribution: None,
-            event_timestamp: None,
+            ..Event::new(kind, unit_key, timestamp)
         };
         match kind {
             EventType::Exposure | EventType::Decision => {

@@ -157,6 +157,15 @@ impl Part {
         }
     }
 
+    /// Parts in order, merged into one.
+    fn concat(parts: Vec<Part>) -> Part {
+        let mut all = Part::default();
+        for p in parts {
+            all.merge(p);
+        }
+        all
+    }
+
     fn merge(&mut self, other: Part) {
         self.tables.append(other.tables);
         self.rejected.extend(other.rejected);
@@ -195,7 +204,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
             break;
         }
     }
-    let parts: Vec<Part> = lines
+    let parts = lines
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
             let mut part = Part::default();
@@ -213,12 +222,8 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
             progress.advance(done);
             part
         })
-        .collect();
-    let mut all = Part::default();
-    for p in parts {
-        all.merge(p);
-    }
-    Ok(all)
+        .collect::<Vec<Part>>();
+    Ok(Part::concat(parts))
 }
 
 /// Maps a flat file's header to column indices.
@@ -392,7 +397,7 @@ fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part
     let height = df.height();
     progress.start(file, height as u64);
     let rows: Vec<usize> = (0..height).collect();
-    let parts: Vec<Part> = rows
+    let parts = rows
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
             let mut part = Part::default();
@@ -427,12 +432,8 @@ fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part
             progress.advance(chunk.len() as u64);
             part
         })
-        .collect();
-    let mut all = Part::default();
-    for p in parts {
-        all.merge(p);
-    }
-    Ok(all)
+        .collect::<Vec<Part>>();
+    Ok(Part::concat(parts))
 }
 
 /// Loads event files of any supported format into tables.
