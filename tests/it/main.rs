@@ -2,5 +2,6 @@
 
 mod bundle_io;
 mod common;
+mod config;
 mod end_to_end;
 mod readers;
