@@ -3,5 +3,6 @@
 mod bundle_io;
 mod common;
 mod config;
+mod config_reference;
 mod end_to_end;
 mod readers;
