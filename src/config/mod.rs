@@ -167,22 +167,19 @@ impl ProjectFile {
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
         let (file, spans) = yaml::parse::<ProjectFile>(text).map_err(|l| invalid(source, l))?;
         let checks = [
-            ("version", file.version == "1.0", "expected \"1.0\""),
-            (
-                "org.id",
-                file.org.id.starts_with("org_"),
-                "expected an id starting with \"org_\"",
-            ),
-            (
-                "project.id",
-                file.project.id.starts_with("proj_"),
-                "expected an id starting with \"proj_\"",
-            ),
+            ("version", &file.version, "1.0", true),
+            ("org.id", &file.org.id, "org_", false),
+            ("project.id", &file.project.id, "proj_", false),
         ];
-        for (key, ok, reason) in checks {
-            if !ok {
-                return Err(invalid(source, spans.locate(key, reason)));
-            }
+        for (key, found, want, exact) in checks {
+            let reason = if exact && found != want {
+                format!("expected {want:?}, found {found:?}")
+            } else if !exact && !found.starts_with(want) {
+                format!("expected an id starting with {want:?}, found {found:?}")
+            } else {
+                continue;
+            };
+            return Err(invalid(source, spans.locate(key, reason)));
         }
         Ok(file)
     }

@@ -358,3 +358,7 @@ fn is_uri(s: &str) -> bool {
         && !rest.is_empty()
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,7 +1,7 @@
 //! Malformed config files: each gives file, line, column, key path and a reason a
 //! person can act on.
 
-use bandit_engine::config::ProjectConfig;
+use bandit_engine::config::{ProjectConfig, ValueSource};
 
 /// The error message for `yaml`, read as `config.yaml`.
 fn error(yaml: &str) -> String {
@@ -445,4 +445,110 @@ optimization:
         error(yaml),
         "config.yaml:7:24 optimization.policy_cta.maxShiftPerUpdate: must be in (0, 1], found 1.5"
     );
+}
+
+#[test]
+fn a_goal_value_names_its_source() {
+    let yaml = "\
+events:
+  purchase: { valueType: currency }
+optimization:
+  by_value:
+    algorithm: thompson_gaussian
+    goal: { event: purchase, type: sum, value: value }
+  by_values:
+    algorithm: thompson_gaussian
+    goal: { event: purchase, type: sum, value: { values: revenue } }
+  by_property:
+    algorithm: thompson_gaussian
+    goal: { event: purchase, type: mean, value: { property: order_total } }
+";
+    let cfg = ProjectConfig::from_str_named(yaml, "config.yaml").unwrap();
+    assert_eq!(cfg.optimization["by_value"].goal.value, ValueSource::Value);
+    assert_eq!(
+        cfg.optimization["by_values"].goal.value,
+        ValueSource::Values("revenue".into())
+    );
+    assert_eq!(
+        cfg.optimization["by_property"].goal.value,
+        ValueSource::Property("order_total".into())
+    );
+}
+
+#[test]
+fn a_goal_value_source_without_its_name_says_how_to_write_it() {
+    let yaml = "\
+events:
+  purchase: { valueType: currency }
+optimization:
+  p:
+    algorithm: thompson_gaussian
+    goal: { event: purchase, type: sum, value: values }
+";
+    assert_eq!(
+        error(yaml),
+        "config.yaml:6:48 optimization.p.goal.value: \"values\" needs a value: write { values: ... }"
+    );
+}
+
+#[test]
+fn project_yaml_beside_the_config_is_the_project_link() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "version: \"1.0\"\nparameters: {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("project.yaml"),
+        "version: \"1.0\"\norg:\n  id: org_DqQZGfRs\n  key: acme\nproject:\n  id: proj_ST6qGDbR\n",
+    )
+    .unwrap();
+    let cfg = ProjectConfig::from_path(dir.path().join("config.yaml")).unwrap();
+    let link = cfg.link().unwrap();
+    assert_eq!(
+        (link.org_id.as_str(), link.project_id.as_str()),
+        ("org_DqQZGfRs", "proj_ST6qGDbR")
+    );
+}
+
+#[test]
+fn a_bad_project_yaml_is_reported_in_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "version: \"1.0\"\n").unwrap();
+    let link = dir.path().join("project.yaml");
+    std::fs::write(
+        &link,
+        "version: \"1.0\"\norg: { id: acme }\nproject: { id: proj_1 }\n",
+    )
+    .unwrap();
+    let err = ProjectConfig::from_path(dir.path().join("config.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}:2:12 org.id: expected an id starting with \"org_\", found \"acme\"",
+            link.display()
+        )
+    );
+}
+
+proptest::proptest! {
+    /// The reader never panics, whatever it is given: text built from YAML's structural
+    /// characters and the DSL's keywords, in any order.
+    #[test]
+    fn the_reader_never_panics(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "events:", "\n", "  ", "- ", ": ", "{", "}", "[", "]", ",", "\"", "&a ", "*a",
+                "!!str ", "valueType", "currency", "properties", "type", "string", "integer",
+                "propertyGroups", "geo", "pattern", "\"^[\"", "minimum", "-1", "1e999", "null",
+                "optimization", "goal", "values", "#", "?", "|", ">",
+            ]),
+            0..60,
+        )
+    ) {
+        let _ = ProjectConfig::from_str_named(&parts.concat(), "fuzz.yaml");
+    }
 }
