@@ -1,106 +1,114 @@
 //! `.traffical/config.yaml`: event definitions as code, plus the engine's
 //! `optimization:` section.
 //!
-//! This first version reads what retraining needs: each event's `valueType`, and per
-//! adaptive policy its algorithm, goal, attribution mode and the platform's knobs.
-//! Property schemas, groups and parameters are accepted and kept as YAML values for
-//! the schema-enforcement stage.
+//! The whole file is read into typed structs: `version`, the legacy `project:` block,
+//! `parameters` and `namespaces`, `events` with their property schemas, `propertyGroups`,
+//! and `optimization`. A sibling `project.yaml`, when present, is read too
+//! ([`ProjectConfig::link`]). Each event's groups are merged into one
+//! [`EventSchema`] (rule documented there), which [`EventSchema::validate`] applies to
+//! one track event.
+//!
+//! Every error names the file, line, column and key path:
+//!
+//! ```
+//! use bandit_engine::config::ProjectConfig;
+//!
+//! let err = ProjectConfig::from_str_named(
+//!     "events:\n  purchase:\n    valueType: currency\n    properties:\n      total: { type: number, minimum: zero }\n",
+//!     "config.yaml",
+//! )
+//! .unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "config.yaml:5:39 events.purchase.properties.total.minimum: expected a number, found \"zero\""
+//! );
+//! ```
+//!
+//! Top-level keys the platform marks as required (`version`, `parameters`) are optional
+//! here, so that files holding only events, like the product page's examples, load.
 
+mod check;
+mod event;
 mod optimization;
+mod parameter;
+mod property;
+mod validate;
+mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
+pub use event::{
+    EventDefinition, EventSchema, PropertyGroup, PropertySource, ResolvedProperty,
+    SchemaEnforcement, ValueType,
+};
 pub use optimization::{
     Algorithm, AttributionMode, DesiredDirection, Goal, GoalType, OptimizationSpec, ValueSource,
 };
+pub use parameter::{
+    Constraints, IdAndKey, Namespace, Parameter, ParameterType, ProjectBlock, ProjectFile,
+    ProjectLink,
+};
+pub use property::{Format, Pattern, PropertySchema, PropertyType};
+pub use validate::{check_value, matches_format, validate_property, Rule, Violation};
 
 use crate::error::{Error, Result};
-
-/// How a track event's value is to be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ValueType {
-    /// Money (`value` is an amount).
-    Currency,
-    /// A count.
-    Count,
-    /// A proportion.
-    Rate,
-    /// Happened or not.
-    Boolean,
-}
-
-/// What happens to a track event that breaks its property schema.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SchemaEnforcement {
-    /// No validation.
-    Off,
-    /// Validate, count and report, keep the event (the default: losing a reward
-    /// because of a schema typo is worse than learning from it).
-    #[default]
-    Warn,
-    /// Quarantine invalid events.
-    Reject,
-}
-
-/// One event definition.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EventDefinition {
-    /// How to read its value.
-    pub value_type: Option<ValueType>,
-    /// Unit of the value (`USD`).
-    pub unit: Option<String>,
-    /// Free text.
-    pub description: Option<String>,
-    /// Schema version.
-    pub schema_version: Option<serde_norway::Value>,
-    /// Enforcement of the property schema.
-    #[serde(default)]
-    pub schema_enforcement: SchemaEnforcement,
-    /// Property schemas (validated by the schema stage).
-    pub properties: Option<serde_norway::Value>,
-    /// Property groups used.
-    pub property_groups: Option<Vec<String>>,
-}
 
 /// The whole file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectConfig {
-    /// File format version.
-    pub version: Option<serde_norway::Value>,
-    /// Project link.
-    pub project: Option<serde_norway::Value>,
-    /// Parameters.
-    pub parameters: Option<serde_norway::Value>,
-    /// Namespaces.
-    pub namespaces: Option<serde_norway::Value>,
-    /// Shared property groups.
-    pub property_groups: Option<serde_norway::Value>,
+    /// File format version; `"1.0"` when present.
+    pub version: Option<String>,
+    /// Legacy project link (`project: { id, orgId }`); prefer `project.yaml`.
+    pub project: Option<ProjectBlock>,
+    /// Parameters by full key.
+    #[serde(default)]
+    pub parameters: IndexMap<String, Parameter>,
+    /// Namespace-grouped parameters.
+    #[serde(default)]
+    pub namespaces: IndexMap<String, Namespace>,
+    /// Shared property groups by name.
+    #[serde(default)]
+    pub property_groups: IndexMap<String, PropertyGroup>,
     /// Event definitions by name.
     #[serde(default)]
     pub events: BTreeMap<String, EventDefinition>,
     /// Per adaptive policy id: how the engine optimises it.
     #[serde(default)]
     pub optimization: BTreeMap<String, OptimizationSpec>,
+    /// Each event's schema with its groups merged in, computed when the file is read.
+    #[serde(skip)]
+    pub schemas: BTreeMap<String, EventSchema>,
+    /// The contents of a sibling `project.yaml`, when read with
+    /// [`ProjectConfig::from_path`] and present.
+    #[serde(skip)]
+    pub project_file: Option<ProjectFile>,
 }
 
 impl ProjectConfig {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file, and the `project.yaml` beside it if any.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if unreadable, [`Error::InvalidConfig`] with line, column and key
-    /// path if it does not parse or validate.
+    /// path if either file does not parse or validate.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_str_named(&text, &path.display().to_string())
+        let mut cfg = Self::from_str_named(&text, &path.display().to_string())?;
+        let link = path.with_file_name("project.yaml");
+        if link.is_file() {
+            let text = std::fs::read_to_string(&link).map_err(|e| Error::io(&link, e))?;
+            cfg.project_file = Some(ProjectFile::from_str_named(
+                &text,
+                &link.display().to_string(),
+            )?);
+        }
+        Ok(cfg)
     }
 
     /// Parses and validates config text; `source` names it in errors.
@@ -109,69 +117,84 @@ impl ProjectConfig {
     ///
     /// [`Error::InvalidConfig`] as [`ProjectConfig::from_path`].
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
-        let de = serde_norway::Deserializer::from_str(text);
-        let cfg: ProjectConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let (line, column) = inner.location().map_or((0, 0), |l| (l.line(), l.column()));
-            let mut reason = inner.to_string();
-            // serde_norway appends " at line L column C"; we print it in front.
-            if let Some(i) = reason.find(" at line ") {
-                reason.truncate(i);
-            }
-            // ... and may start with the key path, which we also print in front.
-            if let Some(rest) = reason.strip_prefix(&format!("{key}: ")) {
-                reason = rest.to_owned();
-            }
-            Error::InvalidConfig {
-                file: source.to_owned(),
-                line,
-                column,
-                key,
-                reason,
-            }
-        })?;
-        cfg.validate(source)?;
+        let located = |l: yaml::Located| invalid(source, l);
+        let (mut cfg, spans) = yaml::parse::<ProjectConfig>(text).map_err(located)?;
+        cfg.schemas = check::check(&cfg, &spans).map_err(located)?;
         Ok(cfg)
     }
 
-    fn validate(&self, source: &str) -> Result<()> {
-        for (policy, spec) in &self.optimization {
-            spec.validate(policy, &self.events, source)?;
+    /// The project link: `project.yaml` if it was read, else the legacy block.
+    #[must_use]
+    pub fn link(&self) -> Option<ProjectLink> {
+        match (&self.project_file, &self.project) {
+            (Some(f), _) => Some(ProjectLink {
+                org_id: f.org.id.clone(),
+                project_id: f.project.id.clone(),
+            }),
+            (None, Some(b)) => Some(ProjectLink {
+                org_id: b.org_id.clone(),
+                project_id: b.id.clone(),
+            }),
+            (None, None) => None,
         }
-        Ok(())
+    }
+
+    /// Every parameter by full key (`checkout.button.color`), flat ones first.
+    #[must_use]
+    pub fn all_parameters(&self) -> Vec<(String, &Parameter)> {
+        let flat = self.parameters.iter().map(|(k, p)| (k.clone(), p));
+        let grouped = self.namespaces.iter().flat_map(|(ns, b)| {
+            b.parameters
+                .iter()
+                .map(move |(k, p)| (format!("{ns}.{k}"), p))
+        });
+        flat.chain(grouped).collect()
+    }
+
+    /// The merged schema of `event`, if it is defined.
+    #[must_use]
+    pub fn schema(&self, event: &str) -> Option<&EventSchema> {
+        self.schemas.get(event)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_product_page_events() {
-        let cfg = ProjectConfig::from_str_named(
-            "events:\n  purchase:\n    valueType: currency\n    unit: USD\n    description: Completed purchase\n  signup:\n    valueType: boolean\n",
-            "config.yaml",
-        )
-        .unwrap();
-        assert_eq!(cfg.events["purchase"].value_type, Some(ValueType::Currency));
-        assert_eq!(
-            cfg.events["signup"].schema_enforcement,
-            SchemaEnforcement::Warn
-        );
+impl ProjectFile {
+    /// Parses `project.yaml` text; `source` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] with position and key path.
+    pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
+        let (file, spans) = yaml::parse::<ProjectFile>(text).map_err(|l| invalid(source, l))?;
+        let checks = [
+            ("version", &file.version, "1.0", true),
+            ("org.id", &file.org.id, "org_", false),
+            ("project.id", &file.project.id, "proj_", false),
+        ];
+        for (key, found, want, exact) in checks {
+            let reason = if exact && found != want {
+                format!("expected {want:?}, found {found:?}")
+            } else if !exact && !found.starts_with(want) {
+                format!("expected an id starting with {want:?}, found {found:?}")
+            } else {
+                continue;
+            };
+            return Err(invalid(source, spans.locate(key, reason)));
+        }
+        Ok(file)
     }
+}
 
-    #[test]
-    fn errors_name_line_column_and_key() {
-        let err = ProjectConfig::from_str_named(
-            "events:\n  purchase:\n    valueType: money\n",
-            "config.yaml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.starts_with("config.yaml:3:16 events.purchase.valueType: unknown variant `money`"),
-            "{err}"
-        );
+fn invalid(source: &str, l: yaml::Located) -> Error {
+    Error::InvalidConfig {
+        file: source.to_owned(),
+        line: l.line,
+        column: l.column,
+        key: if l.path.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            l.path
+        },
+        reason: l.reason,
     }
 }

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::yaml::{Located, Spans};
 use super::EventDefinition;
-use crate::error::{Error, Result};
 
 /// The platform's algorithm names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -159,20 +159,16 @@ impl OptimizationSpec {
         &self,
         policy: &str,
         events: &BTreeMap<String, EventDefinition>,
-        source: &str,
-    ) -> Result<()> {
-        let err = |key: &str, reason: String| Error::InvalidConfig {
-            file: source.to_owned(),
-            line: 0,
-            column: 0,
-            key: format!("optimization.{policy}.{key}"),
-            reason,
+        spans: &Spans,
+    ) -> Result<(), Located> {
+        let err = |key: &str, reason: String| {
+            spans.locate(format!("optimization.{policy}.{key}"), reason)
         };
-        if !events.is_empty() && !events.contains_key(&self.goal.event) {
-            let hint =
-                crate::text::did_you_mean(&self.goal.event, events.keys().map(String::as_str), 3)
-                    .map(|c| format!(" (did you mean \"{c}\"?)"))
-                    .unwrap_or_default();
+        if !events.contains_key(&self.goal.event) {
+            let names: Vec<&str> = events.keys().map(String::as_str).collect();
+            let hint = crate::text::did_you_mean(&self.goal.event, names.iter().copied(), 3)
+                .map(|c| format!(" (did you mean \"{c}\"?)"))
+                .unwrap_or_default();
             return Err(err(
                 "goal.event",
                 format!(

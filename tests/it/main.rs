@@ -4,6 +4,8 @@ mod attribution;
 mod bundle_io;
 mod cli;
 mod common;
+mod config;
+mod config_reference;
 mod end_to_end;
 mod metrics;
 mod readers;
