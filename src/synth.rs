@@ -3,7 +3,7 @@
 //!
 //! Units arrive over `days` days with a context (country, device, visits), have one
 //! to three sessions, and in each session one or two page views. Every page view is
-//! resolved against the bundle exactly as an SDK would ([`crate::bundle::resolve`],
+//! resolved against the bundle exactly as an SDK would ([`crate::bundle::resolve()`],
 //! under the chosen hash contract) and logged as a decision event and an exposure
 //! event (repeat views in a session repeat the exposure, as SDKs without dedup do).
 //! A purchase follows with a probability from a logistic model with per-allocation and
