@@ -1,15 +1,37 @@
 //! Policies: fitting bandit algorithms to per-allocation statistics, and turning the
 //! resulting weights into what the bundle carries.
 //!
+//! Multi-armed algorithms, each params → `check()` → fitted, giving allocation weights
+//! from [`crate::reward::ArmStats`]:
+//!
 //! * [`thompson`]: Beta-Bernoulli Thompson sampling, weights = posterior probability
-//!   that each allocation is best, by seeded Monte Carlo.
+//!   that each allocation is best, by seeded Monte Carlo ([`montecarlo`]) or, for small
+//!   `K`, by quadrature ([`integrate`]).
+//! * [`gaussian`]: Thompson sampling with a Normal-Inverse-Gamma posterior (unknown
+//!   variance) for count, sum and currency goals.
+//! * [`ucb`]: UCB1, one-hot on the best index; [`epsilon`]: ε-greedy.
+//!
+//! Linear contextual bandits: [`features`] (context JSON to feature vectors),
+//! [`linear`] (sufficient statistics `A`, `b` that merge by addition; LinUCB and linear
+//! Thompson sampling) and [`contextual`] (export to the bundle's `contextualModel`).
+//!
 //! * [`allocate`]: the platform's knobs (exploration floor, `maxShiftPerUpdate`) and
 //!   the rewrite of bucket ranges over exactly the buckets a policy covered.
 //! * [`seed`]: per-policy and per-chunk seeds derived from one master seed.
 
 pub mod allocate;
+pub mod argmax;
+pub mod epsilon;
+pub mod gaussian;
+pub mod integrate;
+pub mod montecarlo;
 pub mod seed;
 pub mod thompson;
+pub mod ucb;
 
 pub use allocate::{apply_floor, cap_shift, ranges_for_weights, AllocateError};
+pub use epsilon::{EpsilonGreedy, EpsilonGreedyParams};
+pub use gaussian::{NormalInverseGamma, ThompsonGaussian, ThompsonGaussianParams};
+pub use integrate::{beta_probability_best, beta_probability_best_many};
 pub use thompson::{ThompsonBernoulli, ThompsonBernoulliParams};
+pub use ucb::{Ucb1, Ucb1Params};

@@ -9,13 +9,10 @@
 //! own seed derived from the master seed, and summed in chunk order, so the result is
 //! the same on any number of threads.
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::seed;
+use super::montecarlo;
 use crate::error::{Error, Result};
 use crate::reward::ArmStats;
 
@@ -101,9 +98,6 @@ pub struct ThompsonBernoulli {
     params: ThompsonBernoulliParams,
 }
 
-/// Draws per chunk: fixed, so the split does not depend on the thread count.
-const CHUNK: u32 = 2048;
-
 impl ThompsonBernoulli {
     /// The parameters.
     #[must_use]
@@ -155,40 +149,13 @@ impl ThompsonBernoulli {
             .into_iter()
             .map(|(a, b)| Beta::new(a, b).expect("posterior parameters are positive and finite"))
             .collect();
-        let draws = self.params.draws;
-        let chunks = draws.div_ceil(CHUNK);
-        let master = seed::derive(self.params.seed, label);
-        let wins: Vec<Vec<u64>> = (0..chunks)
-            .into_par_iter()
-            .map(|c| {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed::derive(master, &format!("chunk{c}")));
-                let mut wins = vec![0u64; k];
-                let n = CHUNK.min(draws - c * CHUNK);
-                for _ in 0..n {
-                    let mut best = 0;
-                    let mut best_v = f64::NEG_INFINITY;
-                    for (i, b) in betas.iter().enumerate() {
-                        let v = b.sample(&mut rng);
-                        if v > best_v {
-                            best_v = v;
-                            best = i;
-                        }
-                    }
-                    wins[best] += 1;
-                }
-                wins
-            })
-            .collect();
-        let mut total = vec![0u64; k];
-        for w in wins {
-            for (t, x) in total.iter_mut().zip(w) {
-                *t += x;
-            }
-        }
-        Ok(total
-            .into_iter()
-            .map(|w| w as f64 / f64::from(draws))
-            .collect())
+        Ok(montecarlo::probability_best(
+            k,
+            self.params.draws,
+            self.params.seed,
+            label,
+            |rng, i| betas[i].sample(rng),
+        ))
     }
 }
 
