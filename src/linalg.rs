@@ -54,10 +54,36 @@ pub fn solve_spd(
     backend::solve_spd(a, b)
 }
 
+/// The lower Cholesky factor `L` of symmetric positive definite `A = L Lᵀ` (upper
+/// triangle zero). Scorers that need `A⁻¹x` use it through triangular solves, never an
+/// explicit inverse.
+///
+/// # Errors
+///
+/// [`LinalgError::ShapeMismatch`] for non-square `A`,
+/// [`LinalgError::NotPositiveDefinite`] if the factorisation fails.
+pub fn cholesky_lower(a: ArrayView2<'_, f64>) -> Result<ndarray::Array2<f64>, LinalgError> {
+    let (rows, cols) = a.dim();
+    if rows != cols {
+        return Err(LinalgError::ShapeMismatch {
+            rows,
+            cols,
+            rhs: rows,
+        });
+    }
+    let mut l = backend::cholesky_lower(a)?;
+    for i in 0..rows {
+        for j in i + 1..cols {
+            l[[i, j]] = 0.0;
+        }
+    }
+    Ok(l)
+}
+
 #[cfg(not(feature = "blas"))]
 mod backend {
     use faer::linalg::solvers::Solve;
-    use ndarray::{Array1, ArrayView1, ArrayView2};
+    use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
     use super::LinalgError;
 
@@ -74,12 +100,25 @@ mod backend {
         let x = llt.solve(&rhs);
         Ok(Array1::from_shape_fn(n, |i| x[(i, 0)]))
     }
+
+    pub(super) fn cholesky_lower(a: ArrayView2<'_, f64>) -> Result<Array2<f64>, LinalgError> {
+        let n = a.nrows();
+        let m = faer::Mat::<f64>::from_fn(n, n, |i, j| a[[i, j]]);
+        let llt = m
+            .llt(faer::Side::Lower)
+            .map_err(|_| LinalgError::NotPositiveDefinite)?;
+        let l = llt.L();
+        Ok(Array2::from_shape_fn((n, n), |(i, j)| l[(i, j)]))
+    }
 }
 
 #[cfg(feature = "blas")]
 mod backend {
-    use ndarray::{Array1, ArrayView1, ArrayView2};
-    use ndarray_linalg::{cholesky::SolveC, UPLO};
+    use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+    use ndarray_linalg::{
+        cholesky::{Cholesky, SolveC},
+        UPLO,
+    };
 
     use super::LinalgError;
 
@@ -90,6 +129,12 @@ mod backend {
         let _ = UPLO::Lower;
         a.to_owned()
             .solvec(&b.to_owned())
+            .map_err(|_| LinalgError::NotPositiveDefinite)
+    }
+
+    pub(super) fn cholesky_lower(a: ArrayView2<'_, f64>) -> Result<Array2<f64>, LinalgError> {
+        a.to_owned()
+            .cholesky(UPLO::Lower)
             .map_err(|_| LinalgError::NotPositiveDefinite)
     }
 }
@@ -108,6 +153,18 @@ mod tests {
         let x = solve_spd(a.view(), array![2.0, -1.0].view()).unwrap();
         assert_abs_diff_eq!(x[0], 1.0, epsilon = 1e-12);
         assert_abs_diff_eq!(x[1], -1.0, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn cholesky_factor_reproduces_the_matrix() {
+        // [[4, 2], [2, 3]] = L Lᵀ with L = [[2, 0], [1, √2]].
+        let a = array![[4.0, 2.0], [2.0, 3.0]];
+        let l = cholesky_lower(a.view()).unwrap();
+        assert_abs_diff_eq!(l[[0, 0]], 2.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(l[[1, 0]], 1.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(l[[1, 1]], 2.0f64.sqrt(), epsilon = 1e-12);
+        assert_eq!(l[[0, 1]], 0.0);
+        assert!(cholesky_lower(array![[1.0, 2.0], [2.0, 1.0]].view()).is_err());
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! * [`ucb`]: UCB1, one-hot on the best index; [`epsilon`]: ε-greedy.
 //!
 //! Linear contextual bandits: [`features`] (context JSON to feature vectors),
-//! [`linear`] (sufficient statistics `A`, `b` that merge by addition; LinUCB and linear
-//! Thompson sampling) and [`contextual`] (export to the bundle's `contextualModel`).
+//! [`linear`] (sufficient statistics that merge by addition), [`linear_fit`] (LinUCB and
+//! linear Thompson sampling) and [`contextual`] (export to the bundle's `contextualModel`).
 //!
 //! * [`allocate`]: the platform's knobs (exploration floor, `maxShiftPerUpdate`) and
 //!   the rewrite of bucket ranges over exactly the buckets a policy covered.
@@ -21,17 +21,27 @@
 
 pub mod allocate;
 pub mod argmax;
+pub mod contextual;
 pub mod epsilon;
+pub mod features;
 pub mod gaussian;
 pub mod integrate;
+pub mod linear;
+pub mod linear_fit;
 pub mod montecarlo;
 pub mod seed;
 pub mod thompson;
 pub mod ucb;
 
 pub use allocate::{apply_floor, cap_shift, ranges_for_weights, AllocateError};
+pub use contextual::{ContextualModel, ContextualSettings};
 pub use epsilon::{EpsilonGreedy, EpsilonGreedyParams};
+pub use features::{Feature, FeatureKind, FeatureSpace};
 pub use gaussian::{NormalInverseGamma, ThompsonGaussian, ThompsonGaussianParams};
 pub use integrate::{beta_probability_best, beta_probability_best_many};
+pub use linear::{LinearError, LinearStats};
+pub use linear_fit::{
+    LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,
+};
 pub use thompson::{ThompsonBernoulli, ThompsonBernoulliParams};
 pub use ucb::{Ucb1, Ucb1Params};
