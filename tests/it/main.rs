@@ -8,4 +8,5 @@ mod config;
 mod config_reference;
 mod end_to_end;
 mod metrics;
+mod policies;
 mod readers;
