@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use crate::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
 use crate::bundle::{self, BundleDocument, PolicyKind, PolicyState};
-use crate::config::{Algorithm, AttributionMode, GoalType, OptimizationSpec, ProjectConfig};
+use crate::config::{Algorithm, AttributionMode, OptimizationSpec, ProjectConfig};
 use crate::error::{Error, Result};
 use crate::events::{
     load_events_with_progress, write_quarantine, LoadOptions, LoadReport, Loaded, Rejected,
 };
-use crate::policy::{apply_floor, cap_shift, ranges_for_weights, ThompsonBernoulliParams};
+use crate::policy::{apply_floor, cap_shift, fit_multi_armed, ranges_for_weights};
 use crate::progress::{NoProgress, Progress};
 use crate::reward::{arm_stats, ArmStats};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
@@ -404,21 +404,14 @@ impl<'p> Engine<'p> {
                 );
             }
         }
-        if spec.algorithm != Algorithm::ThompsonBernoulli {
+        if spec.algorithm == Algorithm::LinearContextual {
             return fail(
                 report,
                 RunStatus::Errored,
-                format!(
-                    "algorithm {} is not implemented yet; thompson_bernoulli is",
-                    spec.algorithm.as_str()
-                ),
-            );
-        }
-        if spec.goal.goal_type != GoalType::ConversionRate {
-            return fail(
-                report,
-                RunStatus::Errored,
-                "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)".into(),
+                "linear_contextual is fitted by the library (policy::linear_fit) but not yet \
+                 published by retrain: the exposures' contexts are not joined to the reward \
+                 table yet; the policy keeps its contextualModel"
+                    .into(),
             );
         }
         let rewards = self.rewards(tables, spec);
@@ -463,17 +456,11 @@ impl<'p> Engine<'p> {
                 ),
             );
         }
-        let params = ThompsonBernoulliParams::default()
-            .seed(self.options.seed)
-            .draws(spec.draws);
-        let p_best = match params
-            .check()
-            .and_then(|tb| tb.probability_best(&arms, &policy.id))
-        {
-            Ok(p) => p,
+        let fit = match fit_multi_armed(spec, &arms, &policy.id, self.options.seed) {
+            Ok(f) => f,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
-        let mut weights = apply_floor(&p_best, spec.exploration_floor);
+        let mut weights = apply_floor(&fit.weights, spec.exploration_floor);
         if let Some(max) = spec.max_shift_per_update {
             weights = cap_shift(&old_shares, &weights, max);
         }
@@ -481,8 +468,8 @@ impl<'p> Engine<'p> {
             Ok(r) => r,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
-        for ((r, p), range) in report.arms.iter_mut().zip(&p_best).zip(&ranges) {
-            r.probability_best = Some(*p);
+        for (i, (r, range)) in report.arms.iter_mut().zip(&ranges).enumerate() {
+            r.probability_best = fit.probability_best.as_ref().map(|p| p[i]);
             r.new_range = *range;
             r.new_share = f64::from(range[1] - range[0] + 1) / covered as f64;
         }

@@ -10,6 +10,8 @@
 //!     maxShiftPerUpdate: 0.2
 //!     windowSizeMinutes: 15
 //!     explorationFloor: 0.01
+//!     priorAlpha: 1          # algorithm parameters, where they apply:
+//!     priorBeta: 1           # epsilon, alpha, lambda, v, priorAlpha, priorBeta
 //! ```
 
 use std::collections::BTreeMap;
@@ -152,6 +154,21 @@ pub struct OptimizationSpec {
     /// Monte Carlo draws for probability-of-best.
     #[serde(default = "default_draws")]
     pub draws: u32,
+    /// ε of `epsilon_greedy`, in [0, 1] (default 0.1).
+    pub epsilon: Option<f64>,
+    /// Confidence width: LinUCB's `α` for `linear_contextual`, the constant `c` of
+    /// `ucb1`'s `√(c ln n / nⱼ)` (≥ 0; defaults 1 and 2).
+    pub alpha: Option<f64>,
+    /// Ridge `λ` of `linear_contextual` (> 0, default 1).
+    pub lambda: Option<f64>,
+    /// Posterior scale `v` of linear Thompson sampling; setting it makes
+    /// `linear_contextual` use LinTS instead of LinUCB (> 0).
+    pub v: Option<f64>,
+    /// Prior `α₀`: of the Beta for `thompson_bernoulli`, of the variance's
+    /// Inverse-Gamma for `thompson_gaussian` (> 0, default 1).
+    pub prior_alpha: Option<f64>,
+    /// Prior `β₀`, as `priorAlpha` (> 0, default 1).
+    pub prior_beta: Option<f64>,
 }
 
 impl OptimizationSpec {
@@ -201,6 +218,31 @@ impl OptimizationSpec {
         }
         if self.draws == 0 {
             return Err(err("draws", "must be at least 1".into()));
+        }
+        if let Some(e) = self.epsilon {
+            if !(0.0..=1.0).contains(&e) {
+                return Err(err("epsilon", format!("must be in [0, 1], found {e}")));
+            }
+        }
+        if let Some(a) = self.alpha {
+            if !(a >= 0.0 && a.is_finite()) {
+                return Err(err(
+                    "alpha",
+                    format!("must be a non-negative number, found {a}"),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("lambda", self.lambda),
+            ("v", self.v),
+            ("priorAlpha", self.prior_alpha),
+            ("priorBeta", self.prior_beta),
+        ] {
+            if let Some(x) = value {
+                if !(x > 0.0 && x.is_finite()) {
+                    return Err(err(key, format!("must be a positive number, found {x}")));
+                }
+            }
         }
         Ok(())
     }

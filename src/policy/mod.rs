@@ -29,6 +29,7 @@ pub mod integrate;
 pub mod linear;
 pub mod linear_fit;
 pub mod montecarlo;
+pub mod multi_armed;
 pub mod seed;
 pub mod thompson;
 pub mod ucb;
@@ -43,5 +44,6 @@ pub use linear::{LinearError, LinearStats};
 pub use linear_fit::{
     LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,
 };
+pub use multi_armed::{fit_multi_armed, MultiArmedFit};
 pub use thompson::{ThompsonBernoulli, ThompsonBernoulliParams};
 pub use ucb::{Ucb1, Ucb1Params};

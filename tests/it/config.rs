@@ -448,6 +448,28 @@ optimization:
 }
 
 #[test]
+fn algorithm_parameters_are_checked_where_they_are_written() {
+    let yaml = "\
+events:
+  purchase: { valueType: currency }
+optimization:
+  policy_cta:
+    algorithm: epsilon_greedy
+    goal: { event: purchase }
+    epsilon: 1.2
+";
+    assert_eq!(
+        error(yaml),
+        "config.yaml:7:14 optimization.policy_cta.epsilon: must be in [0, 1], found 1.2"
+    );
+    let yaml = yaml.replace("epsilon: 1.2", "priorBeta: 0");
+    assert_eq!(
+        error(&yaml),
+        "config.yaml:7:16 optimization.policy_cta.priorBeta: must be a positive number, found 0"
+    );
+}
+
+#[test]
 fn a_goal_value_names_its_source() {
     let yaml = "\
 events:

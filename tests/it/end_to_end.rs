@@ -216,3 +216,49 @@ fn a_policy_the_bundle_lacks_is_a_config_error_with_a_suggestion() {
     );
     assert!(err.contains("did you mean \"policy_discount\"?"), "{err}");
 }
+
+#[test]
+fn every_multi_armed_algorithm_widens_the_true_best() {
+    // UCB1 and ε-greedy put everything on one allocation, Gaussian Thompson on the
+    // probably best: with the world's clear winner all three pick it in one update.
+    for (algorithm, knobs) in [
+        ("thompson_gaussian", "priorAlpha: 2\n    priorBeta: 1"),
+        ("ucb1", "alpha: 0.5"),
+        ("epsilon_greedy", "epsilon: 0.2"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let w = world(dir.path(), 3000, 11);
+        let config = dir.path().join(".traffical/config.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let rewritten = text.replace(
+            "algorithm: thompson_bernoulli",
+            &format!("algorithm: {algorithm}\n    {knobs}"),
+        );
+        assert_ne!(text, rewritten);
+        std::fs::write(&config, rewritten).unwrap();
+        let outcome = Engine::new(RetrainOptions::default())
+            .retrain(&inputs(dir.path()))
+            .unwrap();
+        for pr in &outcome.report.policies {
+            assert_eq!(pr.algorithm, algorithm);
+            assert_eq!(
+                pr.status,
+                RunStatus::Updated,
+                "{algorithm}: {:?}",
+                pr.reason
+            );
+            let widest = pr
+                .arms
+                .iter()
+                .max_by_key(|a| a.new_range[1] - a.new_range[0])
+                .unwrap();
+            assert_eq!(
+                &widest.name, &w.truth.best_allocation[&pr.policy_id],
+                "{algorithm} {}: {:#?}",
+                pr.policy_id, pr.arms
+            );
+            let total: f64 = pr.arms.iter().map(|a| a.new_share).sum();
+            assert!((total - 1.0).abs() < 1e-9, "{total}");
+        }
+    }
+}
