@@ -252,7 +252,7 @@ fn fit_arms(stats: &LinearStats, lambda: f64) -> Result<Vec<LinearArm>, LinearEr
             let hi = diag.iter().copied().fold(0.0, f64::max);
             let lo = diag.iter().copied().fold(f64::INFINITY, f64::min);
             let estimate = (hi / lo).powi(2);
-            if !(estimate < MAX_CONDITION) {
+            if estimate.is_nan() || estimate >= MAX_CONDITION {
                 return Err(LinearError::IllConditioned {
                     arm,
                     estimate,
