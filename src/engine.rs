@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+mod contextual;
+
 use crate::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
 use crate::bundle::{self, BundleDocument, PolicyKind, PolicyState};
 use crate::config::{Algorithm, AttributionMode, OptimizationSpec, ProjectConfig};
@@ -293,8 +295,11 @@ impl<'p> Engine<'p> {
             let (li, pi) = doc
                 .find_policy(policy_id)
                 .expect("cross-checked: optimised policies exist");
-            let mut report = self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of);
-            if report.status == RunStatus::Updated {
+            let (mut report, model) = self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of);
+            if let (RunStatus::Updated, Some(model)) = (report.status, model) {
+                doc.set_contextual_model(li, pi, model);
+                doc.set_state_version(li, pi, &stamp);
+            } else if report.status == RunStatus::Updated {
                 let ranges: Vec<[u32; 2]> = report.arms.iter().map(|a| a.new_range).collect();
                 if let Err(e) = doc.set_bucket_ranges(li, pi, &ranges) {
                     report.status = RunStatus::Errored;
@@ -339,7 +344,23 @@ impl<'p> Engine<'p> {
         spec: &OptimizationSpec,
         tables: &crate::events::EventTables,
         as_of: Millis,
-    ) -> PolicyReport {
+    ) -> (PolicyReport, Option<serde_json::Value>) {
+        if spec.algorithm == Algorithm::LinearContextual {
+            return self.fit_contextual(doc, li, pi, spec, tables, as_of);
+        }
+        (self.fit_multi(doc, li, pi, spec, tables, as_of), None)
+    }
+
+    /// The report of a policy before fitting, with its old shares and covered buckets;
+    /// `Err` with the final report when the policy is not running or it is too soon.
+    fn gate(
+        &self,
+        doc: &BundleDocument,
+        li: usize,
+        pi: usize,
+        spec: &OptimizationSpec,
+        as_of: Millis,
+    ) -> std::result::Result<(PolicyReport, Vec<f64>, u64), PolicyReport> {
         let bundle = doc.bundle();
         let layer = &bundle.layers[li];
         let policy = &layer.policies[pi];
@@ -349,7 +370,7 @@ impl<'p> Engine<'p> {
             .iter()
             .map(|&c| f64::from(c) / covered.max(1) as f64)
             .collect();
-        let mut report = PolicyReport {
+        let report = PolicyReport {
             policy_id: policy.id.clone(),
             layer_id: layer.id.clone(),
             algorithm: spec.algorithm.as_str(),
@@ -378,7 +399,7 @@ impl<'p> Engine<'p> {
             r
         };
         if policy.state != PolicyState::Running {
-            return fail(
+            return Err(fail(
                 report,
                 RunStatus::NoChange,
                 format!(
@@ -386,7 +407,7 @@ impl<'p> Engine<'p> {
                     policy.state
                 )
                 .to_lowercase(),
-            );
+            ));
         }
         if let (Some(window), Some(prev)) = (
             spec.window_size_minutes,
@@ -394,26 +415,38 @@ impl<'p> Engine<'p> {
         ) {
             let elapsed = (as_of - prev) as f64 / 60_000.0;
             if elapsed < window {
-                return fail(
+                return Err(fail(
                     report,
                     RunStatus::TooSoon,
                     format!(
                         "{elapsed:.1} minutes since stateVersion {}, windowSizeMinutes is {window}",
                         format_rfc3339(prev)
                     ),
-                );
+                ));
             }
         }
-        if spec.algorithm == Algorithm::LinearContextual {
-            return fail(
-                report,
-                RunStatus::Errored,
-                "linear_contextual is fitted by the library (policy::linear_fit) but not yet \
-                 published by retrain: the exposures' contexts are not joined to the reward \
-                 table yet; the policy keeps its contextualModel"
-                    .into(),
-            );
-        }
+        Ok((report, old_shares, covered))
+    }
+
+    fn fit_multi(
+        &self,
+        doc: &BundleDocument,
+        li: usize,
+        pi: usize,
+        spec: &OptimizationSpec,
+        tables: &crate::events::EventTables,
+        as_of: Millis,
+    ) -> PolicyReport {
+        let policy = &doc.bundle().layers[li].policies[pi];
+        let (mut report, old_shares, covered) = match self.gate(doc, li, pi, spec, as_of) {
+            Ok(g) => g,
+            Err(r) => return r,
+        };
+        let fail = |mut r: PolicyReport, status: RunStatus, reason: String| {
+            r.status = status;
+            r.reason = Some(reason);
+            r
+        };
         let rewards = self.rewards(tables, spec);
         let stats = match rewards.and_then(arm_stats) {
             Ok(s) => s,

@@ -82,6 +82,75 @@ pub fn arm_stats(rewards: LazyFrame) -> Result<PolicyStats> {
     Ok(out)
 }
 
+/// Rows of one contextual policy: each rewarded allocation with the context it was
+/// exposed in.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContextualRows {
+    /// Allocation name per row.
+    pub allocations: Vec<String>,
+    /// Reward per row.
+    pub rewards: Vec<f64>,
+    /// The exposure's context (JSON text), `None` when the exposure had none.
+    pub contexts: Vec<Option<String>>,
+}
+
+/// Joins a reward table (`policy_id`, `allocation_name`, `unit_key`, `exposed_at`,
+/// `reward`) to the exposures' `context` (`unit_key`, `ts`, `context`) of `policy_id`,
+/// matching each reward row to the exposure that opened it. Rows are sorted by unit,
+/// exposure time and allocation, so the result does not depend on the input order.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if a table lacks those columns.
+pub fn contextual_rows(
+    rewards: LazyFrame,
+    exposures: LazyFrame,
+    policy_id: &str,
+) -> Result<ContextualRows> {
+    let contexts = exposures
+        .filter(
+            col("kind")
+                .eq(lit("exposure"))
+                .and(col("policy_id").eq(lit(policy_id))),
+        )
+        .sort(
+            ["ts"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .group_by([col("unit_key"), col("ts")])
+        .agg([col("context").first().alias("context")]);
+    let df = rewards
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([
+            col("allocation_name"),
+            col("unit_key"),
+            col("exposed_at"),
+            col("reward"),
+        ])
+        .join(
+            contexts,
+            [col("unit_key"), col("exposed_at")],
+            [col("unit_key"), col("ts")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(
+            ["unit_key", "exposed_at", "allocation_name"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?;
+    let alloc = df.column("allocation_name")?.str()?.clone();
+    let reward = df.column("reward")?.f64()?.clone();
+    let context = df.column("context")?.str()?.clone();
+    let mut out = ContextualRows::default();
+    for i in 0..df.height() {
+        let Some(a) = alloc.get(i) else { continue };
+        out.allocations.push(a.to_owned());
+        out.rewards.push(reward.get(i).unwrap_or(f64::NAN));
+        out.contexts.push(context.get(i).map(str::to_owned));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -159,6 +159,13 @@ impl BundleDocument {
             .insert("stateVersion".into(), Value::String(version.to_owned()));
     }
 
+    /// Replaces a policy's `contextualModel` (`linear_contextual` policies).
+    pub fn set_contextual_model(&mut self, li: usize, pi: usize, model: Value) {
+        self.bundle.layers[li].policies[pi].contextual_model = Some(model.clone());
+        self.raw_policy(li, pi)
+            .insert("contextualModel".into(), model);
+    }
+
     /// Sets the bundle `version`.
     pub fn set_version(&mut self, version: &str) {
         self.bundle.version = version.to_owned();

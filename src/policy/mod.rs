@@ -28,6 +28,7 @@ pub mod gaussian;
 pub mod integrate;
 pub mod linear;
 pub mod linear_fit;
+pub mod linear_policy;
 pub mod montecarlo;
 pub mod multi_armed;
 pub mod seed;
@@ -44,6 +45,7 @@ pub use linear::{LinearError, LinearStats};
 pub use linear_fit::{
     LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,
 };
+pub use linear_policy::{fit_linear_policy, LinearPolicyFit};
 pub use multi_armed::{fit_multi_armed, MultiArmedFit};
 pub use thompson::{ThompsonBernoulli, ThompsonBernoulliParams};
 pub use ucb::{Ucb1, Ucb1Params};

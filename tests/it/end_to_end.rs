@@ -262,3 +262,53 @@ fn every_multi_armed_algorithm_widens_the_true_best() {
         }
     }
 }
+
+#[test]
+fn linear_contextual_publishes_a_valid_contextual_model() {
+    let dir = tempfile::tempdir().unwrap();
+    world(dir.path(), 2000, 7);
+    let config = dir.path().join(".traffical/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let at = text.find("policy_checkout_cta:").unwrap();
+    let (head, tail) = text.split_at(at);
+    let tail = tail.replacen(
+        "algorithm: thompson_bernoulli",
+        "algorithm: linear_contextual\n    lambda: 2",
+        1,
+    );
+    std::fs::write(&config, format!("{head}{tail}")).unwrap();
+    let before = BundleDocument::from_path(dir.path().join("bundle.json")).unwrap();
+    let outcome = Engine::new(RetrainOptions::default())
+        .retrain(&inputs(dir.path()))
+        .unwrap();
+    let pr = outcome
+        .report
+        .policies
+        .iter()
+        .find(|p| p.policy_id == "policy_checkout_cta")
+        .unwrap();
+    assert_eq!(pr.algorithm, "linear_contextual");
+    assert_eq!(pr.status, RunStatus::Updated, "{:?}", pr.reason);
+    assert!(pr.arms.iter().all(|a| a.old_range == a.new_range));
+    let raw = outcome.bundle.raw();
+    let policy = &raw["layers"][0]["policies"][0];
+    let model = &policy["contextualModel"];
+    for name in ["control", "buy_now", "urgency"] {
+        let c = &model["coefficients"][name];
+        assert!(c["intercept"].is_number(), "{model:#}");
+        assert_eq!(c["numeric"][0]["key"], "visits", "{model:#}");
+        let keys: Vec<&str> = c["categorical"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["country", "device"]);
+    }
+    let (li, pi) = before.find_policy("policy_checkout_cta").unwrap();
+    assert_eq!(
+        served(&outcome.bundle.bundle().layers[li].policies[pi]),
+        served(&before.bundle().layers[li].policies[pi])
+    );
+    assert_eq!(bundle_schema_errors(raw), Vec::<String>::new());
+}

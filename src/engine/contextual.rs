@@ -1,0 +1,97 @@
+//! The `linear_contextual` step of a retrain: reward rows joined to their exposure
+//! contexts, a linear fit, and a new `contextualModel` (bucket ranges stay as they
+//! are: SDKs serve the model instead).
+
+use serde_json::Value;
+
+use super::{Engine, PolicyReport, RunStatus};
+use crate::bundle::BundleDocument;
+use crate::config::OptimizationSpec;
+use crate::events::EventTables;
+use crate::policy::fit_linear_policy;
+use crate::reward::contextual_rows;
+use crate::time::Millis;
+
+impl Engine<'_> {
+    /// Fits a `linear_contextual` policy: `Updated` with the model to publish, or a
+    /// report saying why not.
+    pub(super) fn fit_contextual(
+        &self,
+        doc: &BundleDocument,
+        li: usize,
+        pi: usize,
+        spec: &OptimizationSpec,
+        tables: &EventTables,
+        as_of: Millis,
+    ) -> (PolicyReport, Option<Value>) {
+        let (mut report, _, _) = match self.gate(doc, li, pi, spec, as_of) {
+            Ok(g) => g,
+            Err(r) => return (r, None),
+        };
+        let fail = |mut r: PolicyReport, status: RunStatus, reason: String| {
+            r.status = status;
+            r.reason = Some(reason);
+            (r, None)
+        };
+        let policy = &doc.bundle().layers[li].policies[pi];
+        let allowed: Vec<String> = policy
+            .context_logging
+            .as_ref()
+            .map(|c| c.allowed_fields.clone())
+            .unwrap_or_default();
+        let rows = match self
+            .rewards(tables, spec)
+            .and_then(|r| contextual_rows(r, tables.lazy().exposures, &policy.id))
+        {
+            Ok(r) => r,
+            Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
+        };
+        let names: Vec<String> = policy.allocations.iter().map(|a| a.name.clone()).collect();
+        let fit = match fit_linear_policy(
+            spec,
+            &allowed,
+            &names,
+            &rows,
+            policy.contextual_model.as_ref(),
+        ) {
+            Ok(f) => f,
+            Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
+        };
+        for (r, (&n, name)) in report.arms.iter_mut().zip(fit.counts.iter().zip(&names)) {
+            r.exposures = n;
+            let (sum, cnt) = rows
+                .allocations
+                .iter()
+                .zip(&rows.rewards)
+                .filter(|(a, _)| *a == name)
+                .fold((0.0, 0u64), |(s, c), (_, r)| (s + r, c + 1));
+            r.reward_sum = sum;
+            r.mean = (cnt > 0).then(|| sum / cnt as f64);
+        }
+        if let Some((r, _)) = report
+            .arms
+            .iter()
+            .zip(&fit.counts)
+            .find(|(_, &n)| n < spec.min_exposures_before_shift)
+        {
+            let reason = format!(
+                "allocation {} has {} exposures, minExposuresBeforeShift is {}",
+                r.name, r.exposures, spec.min_exposures_before_shift
+            );
+            return fail(report, RunStatus::InsufficientExposures, reason);
+        }
+        let model = fit.model.to_value();
+        if policy.contextual_model.as_ref() == Some(&model) {
+            report.status = RunStatus::NoChange;
+            return (report, None);
+        }
+        report.status = RunStatus::Updated;
+        report.reason = (fit.unknown_rows > 0).then(|| {
+            format!(
+                "{} reward rows name allocations not in the bundle, ignored",
+                fit.unknown_rows
+            )
+        });
+        (report, Some(model))
+    }
+}
