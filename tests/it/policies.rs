@@ -193,3 +193,16 @@ fn probability_best_is_the_same_serial_and_parallel() {
     let two = on_threads(2, || tg.probability_best(&arms, "pol").unwrap());
     assert_eq!(one, two);
 }
+
+#[test]
+fn fitted_policies_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<bandit_engine::policy::ThompsonGaussian>();
+    send_sync::<bandit_engine::policy::Ucb1>();
+    send_sync::<bandit_engine::policy::EpsilonGreedy>();
+    send_sync::<bandit_engine::policy::LinUcbModel>();
+    send_sync::<bandit_engine::policy::LinTsModel>();
+    send_sync::<LinearStats>();
+    send_sync::<FeatureSpace>();
+    send_sync::<ContextualModel>();
+}
