@@ -23,13 +23,16 @@
 //!
 //! The stages, each usable on its own: [`events`] (read and validate) →
 //! [`attribution`] (track events to rewards) → [`policy`] (fit and allocate) →
-//! [`bundle`] (rewrite and publish). [`engine`] strings them together; [`synth`]
+//! [`bundle`] (rewrite and publish), with [`enforce`] (track events against their
+//! schemas) between loading and attribution. [`engine`] strings them together; [`synth`]
 //! makes seeded synthetic worlds to test them on.
 #![warn(missing_docs)]
 
 pub mod attribution;
 pub mod bundle;
+pub mod codegen;
 pub mod config;
+pub mod enforce;
 pub mod engine;
 mod error;
 pub mod events;

@@ -1,0 +1,131 @@
+//! Moving rejected track events out of the tables and into the quarantine.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::config::Violation;
+use crate::error::Result;
+use crate::events::{EventType, Loaded, Rejected};
+
+/// Columns that are not part of the event and stay out of a quarantined record.
+const BOOKKEEPING: &[&str] = &["track_row", "source_file", "source_line"];
+/// Columns holding JSON text, put back into the record as JSON.
+const JSON_TEXT: &[&str] = &["values", "properties", "context"];
+
+/// Removes the rows `rejects` names (ascending frame row indices) from the track
+/// table, their entries from the attribution table, and records them as rejected.
+pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>) -> Result<()> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    let tracks = &loaded.tables.tracks;
+    let height = tracks.height();
+    let mut keep = vec![true; height];
+    let rows = tracks.column("track_row")?.as_materialized_series().u32()?;
+    let mut dropped_rows = std::collections::HashSet::new();
+    let mut records = Vec::with_capacity(rejects.len());
+    for (r, violations) in rejects {
+        keep[r] = false;
+        if let Some(id) = rows.get(r) {
+            dropped_rows.insert(id);
+        }
+        records.push(rejected(tracks, r, &violations)?);
+    }
+    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    loaded.tables.tracks = tracks.filter(&mask)?;
+    let attributions = &loaded.tables.attributions;
+    let a_rows = attributions
+        .column("track_row")?
+        .as_materialized_series()
+        .u32()?;
+    let a_keep: BooleanChunked = a_rows
+        .iter()
+        .map(|r| Some(!r.is_some_and(|r| dropped_rows.contains(&r))))
+        .collect();
+    loaded.tables.attributions = attributions.filter(&a_keep)?;
+    // Counts move with the records: read = accepted + quarantined per file.
+    let n = records.len() as u64;
+    let files: HashMap<String, usize> = loaded
+        .report
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.file.clone(), i))
+        .collect();
+    for rec in &records {
+        if let Some(&i) = files.get(&rec.file) {
+            let f = &mut loaded.report.files[i];
+            f.accepted = f.accepted.saturating_sub(1);
+            f.quarantined += 1;
+        }
+    }
+    if let Some(t) = loaded.report.by_type.get_mut(&EventType::Track) {
+        *t = t.saturating_sub(n);
+    }
+    loaded.rejected.extend(records);
+    // Keep the quarantine in file (as given) and line order; the sort is stable.
+    let order = |file: &str| files.get(file).copied().unwrap_or(usize::MAX);
+    loaded
+        .rejected
+        .sort_by(|a, b| (order(&a.file), a.line).cmp(&(order(&b.file), b.line)));
+    Ok(())
+}
+
+/// One rejected row: its source, the violated paths, every message, and the row.
+fn rejected(tracks: &DataFrame, r: usize, violations: &[Violation]) -> Result<Rejected> {
+    let mut record = Map::new();
+    let mut file = None;
+    let mut line = 0;
+    for c in tracks.columns() {
+        let name = c.name().as_str();
+        let v = c.get(r)?;
+        match name {
+            "source_file" => file = v.get_str().map(str::to_owned),
+            "source_line" => line = v.extract::<u64>().unwrap_or(0),
+            _ if BOOKKEEPING.contains(&name) => {}
+            _ => {
+                if let Some(json) = any_to_json(&v, JSON_TEXT.contains(&name)) {
+                    record.insert(name.to_owned(), json);
+                }
+            }
+        }
+    }
+    let mut fields: Vec<&str> = Vec::new();
+    for v in violations {
+        if !fields.contains(&v.path.as_str()) {
+            fields.push(&v.path);
+        }
+    }
+    let reason: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{}: {} ({})", v.path, v.message, v.rule))
+        .collect();
+    Ok(Rejected {
+        file: file.unwrap_or_else(|| "<memory>".to_owned()),
+        line,
+        field: fields.join(", "),
+        reason: reason.join("; "),
+        record: Value::Object(record),
+    })
+}
+
+fn any_to_json(v: &AnyValue<'_>, json_text: bool) -> Option<Value> {
+    match v {
+        AnyValue::Null => None,
+        AnyValue::String(s) if json_text => serde_json::from_str(s).ok(),
+        AnyValue::StringOwned(s) if json_text => serde_json::from_str(s.as_str()).ok(),
+        AnyValue::String(s) => Some(Value::String((*s).to_owned())),
+        AnyValue::StringOwned(s) => Some(Value::String(s.to_string())),
+        AnyValue::Boolean(b) => Some(Value::Bool(*b)),
+        AnyValue::Float64(x) => Some(
+            serde_json::Number::from_f64(*x)
+                .map_or_else(|| Value::String(x.to_string()), Value::Number),
+        ),
+        other => other
+            .extract::<i64>()
+            .map(|i| Value::Number(i.into()))
+            .or_else(|| Some(Value::String(other.to_string()))),
+    }
+}
