@@ -7,5 +7,6 @@ mod common;
 mod config;
 mod config_reference;
 mod end_to_end;
+mod enforcement;
 mod metrics;
 mod readers;
