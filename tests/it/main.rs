@@ -3,6 +3,7 @@
 mod attribution;
 mod bundle_io;
 mod cli;
+mod cli_config;
 mod common;
 mod config;
 mod config_reference;
@@ -10,3 +11,4 @@ mod end_to_end;
 mod enforcement;
 mod metrics;
 mod readers;
+mod typegen;
