@@ -66,9 +66,11 @@ enum Command {
     /// Reads the config (its `optimization:` section names the policies), the
     /// current bundle and the events; writes DIR/bundle.json (atomically: a failed
     /// run never leaves a half-written bundle), DIR/report.json (per policy: status,
-    /// statistics, old and new ranges) and DIR/quarantine.ndjson (every refused
-    /// record with file, line, field and reason). Same inputs and seed give the same
-    /// bytes.
+    /// statistics, old and new ranges, schema enforcement counts),
+    /// DIR/quarantine.ndjson (every refused record with file, line, field and
+    /// reason, track events rejected by their schema included) and
+    /// DIR/discovered.yaml (track events without a definition, described as config).
+    /// Same inputs and seed give the same bytes.
     #[command(verbatim_doc_comment)]
     Retrain {
         /// The project's .traffical/config.yaml.

@@ -25,14 +25,13 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
     let mut keep = vec![true; height];
     let rows = tracks.column("track_row")?.as_materialized_series().u32()?;
     let mut dropped_rows = std::collections::HashSet::new();
-    let mut records = Vec::with_capacity(rejects.len());
-    for (r, violations) in rejects {
-        keep[r] = false;
-        if let Some(id) = rows.get(r) {
+    for (r, _) in &rejects {
+        keep[*r] = false;
+        if let Some(id) = rows.get(*r) {
             dropped_rows.insert(id);
         }
-        records.push(rejected(tracks, r, &violations)?);
     }
+    let records = rejected(tracks, rejects)?;
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
     loaded.tables.tracks = tracks.filter(&mask)?;
     let attributions = &loaded.tables.attributions;
@@ -67,48 +66,72 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
     loaded.rejected.extend(records);
     // Keep the quarantine in file (as given) and line order; the sort is stable.
     let order = |file: &str| files.get(file).copied().unwrap_or(usize::MAX);
-    loaded
-        .rejected
-        .sort_by(|a, b| (order(&a.file), a.line).cmp(&(order(&b.file), b.line)));
+    loaded.rejected.sort_by_key(|r| (order(&r.file), r.line));
     Ok(())
 }
 
-/// One rejected row: its source, the violated paths, every message, and the row.
-fn rejected(tracks: &DataFrame, r: usize, violations: &[Violation]) -> Result<Rejected> {
-    let mut record = Map::new();
-    let mut file = None;
-    let mut line = 0;
-    for c in tracks.columns() {
+/// The rejected rows, gathered once and read column by column: source, violated
+/// paths, every message, and the row as a JSON object of its event columns.
+fn rejected(tracks: &DataFrame, rejects: Vec<(usize, Vec<Violation>)>) -> Result<Vec<Rejected>> {
+    let idx: Vec<IdxSize> = rejects
+        .iter()
+        .map(|(r, _)| IdxSize::try_from(*r).expect("row indices fit the index type"))
+        .collect();
+    let taken = tracks.take(&IdxCa::from_vec("row".into(), idx))?;
+    let n = rejects.len();
+    let mut records = vec![Map::new(); n];
+    let mut files: Vec<Option<String>> = vec![None; n];
+    let mut lines = vec![0u64; n];
+    for c in taken.columns() {
         let name = c.name().as_str();
-        let v = c.get(r)?;
+        let s = c.as_materialized_series();
         match name {
-            "source_file" => file = v.get_str().map(str::to_owned),
-            "source_line" => line = v.extract::<u64>().unwrap_or(0),
+            "source_file" => {
+                for (f, v) in files.iter_mut().zip(s.str()?.iter()) {
+                    *f = v.map(str::to_owned);
+                }
+            }
+            "source_line" => {
+                for (l, v) in lines.iter_mut().zip(s.u64()?.iter()) {
+                    *l = v.unwrap_or(0);
+                }
+            }
             _ if BOOKKEEPING.contains(&name) => {}
             _ => {
-                if let Some(json) = any_to_json(&v, JSON_TEXT.contains(&name)) {
-                    record.insert(name.to_owned(), json);
+                let json_text = JSON_TEXT.contains(&name);
+                for (i, record) in records.iter_mut().enumerate() {
+                    if let Some(json) = any_to_json(&s.get(i)?, json_text) {
+                        record.insert(name.to_owned(), json);
+                    }
                 }
             }
         }
     }
-    let mut fields: Vec<&str> = Vec::new();
-    for v in violations {
-        if !fields.contains(&v.path.as_str()) {
-            fields.push(&v.path);
-        }
-    }
-    let reason: Vec<String> = violations
-        .iter()
-        .map(|v| format!("{}: {} ({})", v.path, v.message, v.rule))
+    let out = rejects
+        .into_iter()
+        .zip(records)
+        .zip(files.into_iter().zip(lines))
+        .map(|(((_, violations), record), (file, line))| {
+            let mut fields: Vec<&str> = Vec::new();
+            for v in &violations {
+                if !fields.contains(&v.path.as_str()) {
+                    fields.push(&v.path);
+                }
+            }
+            let reason: Vec<String> = violations
+                .iter()
+                .map(|v| format!("{}: {} ({})", v.path, v.message, v.rule))
+                .collect();
+            Rejected {
+                file: file.unwrap_or_else(|| "<memory>".to_owned()),
+                line,
+                field: fields.join(", "),
+                reason: reason.join("; "),
+                record: Value::Object(record),
+            }
+        })
         .collect();
-    Ok(Rejected {
-        file: file.unwrap_or_else(|| "<memory>".to_owned()),
-        line,
-        field: fields.join(", "),
-        reason: reason.join("; "),
-        record: Value::Object(record),
-    })
+    Ok(out)
 }
 
 fn any_to_json(v: &AnyValue<'_>, json_text: bool) -> Option<Value> {

@@ -36,6 +36,7 @@
 
 mod apply;
 mod discover;
+mod fast;
 mod report;
 mod scan;
 

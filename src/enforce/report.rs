@@ -118,7 +118,7 @@ impl EnforcementReport {
             self.rejected
         );
         let mut top: Vec<&ViolationCount> = self.violations.iter().collect();
-        top.sort_by(|a, b| b.count.cmp(&a.count));
+        top.sort_by_key(|v| std::cmp::Reverse(v.count));
         for v in top.iter().take(10) {
             let _ = writeln!(s, "  {} {} {}: {}", v.event, v.property, v.rule, v.count);
         }

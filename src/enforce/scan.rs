@@ -11,9 +11,9 @@ use std::fmt;
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::Value;
 
 use super::discover::EventShape;
+use super::fast::{scalar_ok, Found, FoundSeed};
 use crate::config::{
     check_value, missing, validate_property, EventSchema, ResolvedProperty, Rule,
     SchemaEnforcement, Violation,
@@ -126,7 +126,7 @@ fn scan_chunk(
     props: &StringChunked,
 ) -> Scan {
     let mut out = Scan::sized(plan.schemas.len());
-    let mut found: Vec<(usize, Value)> = Vec::new();
+    let mut found: Vec<(usize, Found<'_>)> = Vec::new();
     let mut violations: Vec<Violation> = Vec::new();
     let mut last: Option<(&str, Option<usize>)> = None;
     let rows = event.iter().zip(value.iter()).zip(props.iter());
@@ -195,11 +195,11 @@ fn count_path(path: &str) -> String {
 
 /// The same violations, in the same order, as [`EventSchema::validate`] on the parsed
 /// properties, without building the properties map.
-pub(super) fn check_row(
+pub(super) fn check_row<'a>(
     schema: &EventSchema,
     value: Option<f64>,
-    props: Option<&str>,
-    found: &mut Vec<(usize, Value)>,
+    props: Option<&'a str>,
+    found: &mut Vec<(usize, Found<'a>)>,
     out: &mut Vec<Violation>,
 ) {
     if let Some(v) = value {
@@ -229,14 +229,15 @@ pub(super) fn check_row(
     }
     // Stable: of repeated keys the last wins, as when parsing into a map.
     found.sort_by_key(|(i, _)| *i);
-    let mut it = found.iter().peekable();
+    let mut it = found.drain(..).peekable();
     for (i, (name, prop)) in schema.properties.iter().enumerate() {
         let mut present = None;
         while let Some((_, v)) = it.next_if(|(j, _)| *j == i) {
             present = Some(v);
         }
         match present {
-            Some(v) => validate_property(&prop.schema, v, name, out),
+            Some(v) if scalar_ok(&prop.schema, &v) == Some(true) => {}
+            Some(v) => validate_property(&prop.schema, &v.into_value(), name, out),
             None if prop.schema.required => out.push(missing(name, name)),
             None => {}
         }
@@ -244,19 +245,19 @@ pub(super) fn check_row(
 }
 
 /// Reads a properties object, keeping the values of listed keys with their index.
-struct Known<'a> {
+struct Known<'a, 'de> {
     properties: &'a indexmap::IndexMap<String, ResolvedProperty>,
-    found: &'a mut Vec<(usize, Value)>,
+    found: &'a mut Vec<(usize, Found<'de>)>,
 }
 
-impl<'de> DeserializeSeed<'de> for Known<'_> {
+impl<'de> DeserializeSeed<'de> for Known<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for Known<'_> {
+impl<'de> Visitor<'de> for Known<'_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object")
@@ -267,7 +268,7 @@ impl<'de> Visitor<'de> for Known<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key_seed(KeyIndex(self.properties))? {
             match key {
-                Some(i) => self.found.push((i, map.next_value::<Value>()?)),
+                Some(i) => self.found.push((i, map.next_value_seed(FoundSeed)?)),
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -301,6 +302,7 @@ impl<'de> Visitor<'de> for KeyIndex<'_> {
 mod tests {
     use super::*;
     use crate::config::ProjectConfig;
+    use serde_json::Value;
 
     const CONFIG: &str = r#"
 events:
