@@ -53,8 +53,18 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
         .enumerate()
         .map(|(i, f)| (f.file.clone(), i))
         .collect();
+    let mut last: Option<(&str, Option<usize>)> = None;
     for rec in &records {
-        if let Some(&i) = files.get(&rec.file) {
+        // Rejected rows come in file order: look each file up once per run of rows.
+        let i = match last {
+            Some((f, i)) if f == rec.file => i,
+            _ => {
+                let i = files.get(&rec.file).copied();
+                last = Some((&rec.file, i));
+                i
+            }
+        };
+        if let Some(i) = i {
             let f = &mut loaded.report.files[i];
             f.accepted = f.accepted.saturating_sub(1);
             f.quarantined += 1;
@@ -66,7 +76,9 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
     loaded.rejected.extend(records);
     // Keep the quarantine in file (as given) and line order; the sort is stable.
     let order = |file: &str| files.get(file).copied().unwrap_or(usize::MAX);
-    loaded.rejected.sort_by_key(|r| (order(&r.file), r.line));
+    loaded
+        .rejected
+        .sort_by_cached_key(|r| (order(&r.file), r.line));
     Ok(())
 }
 

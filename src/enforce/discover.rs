@@ -335,6 +335,7 @@ fn key(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::ProjectConfig;
+    use proptest::prelude::*;
 
     fn discover(rows: &[(Option<f64>, &str)]) -> DiscoveredEvent {
         let mut shape = EventShape::default();
@@ -376,6 +377,51 @@ mod tests {
         assert!(o["k"].required);
         assert!(!o["z"].required);
         assert_eq!(o["z"].description.as_deref(), Some("null seen 1 times"));
+    }
+
+    fn json_leaf() -> impl proptest::strategy::Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-1000i64..1000).prop_map(Value::from),
+            (-10.0f64..10.0).prop_map(Value::from),
+            ".{0,6}".prop_map(Value::from),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any names and shapes: the YAML is valid config and says what was inferred.
+        #[test]
+        fn any_discovered_yaml_loads_back(
+            names in proptest::collection::vec(".{1,8}", 1..4),
+            rows in proptest::collection::vec(
+                proptest::collection::btree_map(".{1,6}", json_leaf().prop_recursive(2, 8, 3, |inner| {
+                    prop_oneof![
+                        proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                        proptest::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                            .prop_map(|m| Value::Object(m.into_iter().collect())),
+                    ]
+                }), 0..4),
+                1..5,
+            ),
+        ) {
+            let mut all = Discovered::default();
+            for (i, name) in names.iter().enumerate() {
+                let mut shape = EventShape::default();
+                for row in rows.iter().skip(i % rows.len()) {
+                    let text = serde_json::to_string(row).unwrap();
+                    shape.observe(Some(i as f64), Some(&text));
+                }
+                all.events.insert(name.clone(), shape.into_discovered());
+            }
+            let text = all.to_yaml();
+            let cfg = ProjectConfig::from_str_named(&text, "discovered.yaml");
+            proptest::prop_assert!(cfg.is_ok(), "{:?}\n{}", cfg.err(), text);
+            let cfg = cfg.unwrap();
+            for (name, e) in &all.events {
+                proptest::prop_assert_eq!(&cfg.events[name], &e.definition);
+            }
+        }
     }
 
     #[test]

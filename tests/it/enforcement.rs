@@ -283,3 +283,24 @@ fn retrain_reports_enforcement_and_publishes_discovered_yaml() {
         serde_json::from_str(&std::fs::read_to_string(&published.report).unwrap()).unwrap();
     assert_eq!(report["enforcement"]["discovered"]["newsletter_signup"], 1);
 }
+
+#[test]
+fn enforcement_results_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Enforcement>();
+    send_sync::<bandit_engine::enforce::EnforcementReport>();
+    send_sync::<bandit_engine::enforce::Discovered>();
+}
+
+#[test]
+fn enforcing_twice_changes_nothing_more() {
+    let (dir, events, cfg) = setup("reject");
+    let mut loaded = load_events(std::slice::from_ref(&events), LoadOptions::default()).unwrap();
+    enforce(&cfg, &mut loaded).unwrap();
+    let tracks = loaded.tables.tracks.height();
+    let again = enforce(&cfg, &mut loaded).unwrap();
+    assert_eq!(again.report.rejected, 0);
+    assert_eq!(loaded.tables.tracks.height(), tracks);
+    assert_nothing_lost(&loaded);
+    drop(dir);
+}
