@@ -304,3 +304,41 @@ fn enforcing_twice_changes_nothing_more() {
     assert_nothing_lost(&loaded);
     drop(dir);
 }
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    use bandit_engine::events::{Event, LoadReport, TableBuilder};
+    let cfg = ProjectConfig::from_str_named(&CONFIG.replace("MODE", "reject"), "c.yaml").unwrap();
+    // More rows than one parallel chunk, invalid ones spread across chunks.
+    let mut b = TableBuilder::default();
+    for i in 0..70_000u64 {
+        let mut e = Event::new(EventType::Track, format!("u{}", i % 97), i as i64);
+        e.event = Some(if i % 13 == 0 { "misc" } else { "checkout" }.into());
+        e.value = Some((i % 3) as f64);
+        let total = if i % 7 == 0 { -1 } else { 3 };
+        e.properties = json!({"order_id": OK_ID, "total": total})
+            .as_object()
+            .cloned();
+        b.push_from(e, Some(("gen.ndjson", i + 1)));
+    }
+    let tables = b.finish().unwrap();
+    let run = |threads: usize| {
+        let mut loaded = Loaded {
+            tables: tables.clone(),
+            report: LoadReport::default(),
+            rejected: Vec::new(),
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let e = pool.install(|| enforce(&cfg, &mut loaded)).unwrap();
+        (e, loaded.rejected, loaded.tables.tracks.height())
+    };
+    let (one, two) = (run(1), run(2));
+    // Multiples of 7 below 70 000 (10 000) that are not multiples of 91 (770 are).
+    assert_eq!(one.0.report.rejected, 10_000 - 770);
+    assert_eq!(one.0, two.0);
+    assert_eq!(one.1, two.1);
+    assert_eq!(one.2, two.2);
+}
