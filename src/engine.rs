@@ -14,6 +14,7 @@ mod contextual;
 use crate::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
 use crate::bundle::{self, BundleDocument, PolicyKind, PolicyState};
 use crate::config::{Algorithm, AttributionMode, OptimizationSpec, ProjectConfig};
+use crate::enforce::{enforce, Discovered, EnforcementReport};
 use crate::error::{Error, Result};
 use crate::events::{
     load_events_with_progress, write_quarantine, LoadOptions, LoadReport, Loaded, Rejected,
@@ -156,6 +157,9 @@ pub struct RunReport {
     pub events_quarantined: u64,
     /// Warnings of accepted records, by kind.
     pub warnings: Vec<(String, u64)>,
+    /// Schema enforcement on track events: counts by event, property and rule, and
+    /// the undefined events discovered. Its rejections are in `events_quarantined`.
+    pub enforcement: EnforcementReport,
     /// Per optimised policy, in id order.
     pub policies: Vec<PolicyReport>,
 }
@@ -171,6 +175,8 @@ pub struct RetrainOutcome {
     pub load: LoadReport,
     /// Quarantined records.
     pub rejected: Vec<Rejected>,
+    /// Track events without a definition, described.
+    pub discovered: Discovered,
 }
 
 /// Paths [`RetrainOutcome::publish`] wrote.
@@ -182,11 +188,13 @@ pub struct Published {
     pub report: PathBuf,
     /// The quarantine (ndjson).
     pub quarantine: PathBuf,
+    /// The discovered event definitions (YAML).
+    pub discovered: PathBuf,
 }
 
 impl RetrainOutcome {
     /// Writes `bundle.json` (atomically, checked before it replaces anything),
-    /// `report.json` and `quarantine.ndjson` into `dir`.
+    /// `report.json`, `quarantine.ndjson` and `discovered.yaml` into `dir`.
     ///
     /// # Errors
     ///
@@ -201,12 +209,15 @@ impl RetrainOutcome {
         let mut text = serde_json::to_string_pretty(&self.report).expect("the report serialises");
         text.push('\n');
         bundle::write_atomic(&report, text.as_bytes())?;
+        let discovered = dir.join("discovered.yaml");
+        bundle::write_atomic(&discovered, self.discovered.to_yaml().as_bytes())?;
         let bundle = dir.join("bundle.json");
         bundle::publish(&self.bundle, &bundle)?;
         Ok(Published {
             bundle,
             report,
             quarantine,
+            discovered,
         })
     }
 }
@@ -264,7 +275,8 @@ impl<'p> Engine<'p> {
         Ok((config, doc, loaded))
     }
 
-    /// Runs a retrain from a parsed config, bundle and loaded events.
+    /// Runs a retrain from a parsed config, bundle and loaded events, enforcing the
+    /// config's event schemas first ([`enforce`]).
     ///
     /// # Errors
     ///
@@ -273,8 +285,9 @@ impl<'p> Engine<'p> {
         &self,
         config: &ProjectConfig,
         mut doc: BundleDocument,
-        loaded: Loaded,
+        mut loaded: Loaded,
     ) -> Result<RetrainOutcome> {
+        let enforcement = enforce(config, &mut loaded)?;
         let as_of = match self
             .options
             .as_of
@@ -326,6 +339,7 @@ impl<'p> Engine<'p> {
                 .iter()
                 .map(|(w, n)| (w.describe().to_owned(), *n))
                 .collect(),
+            enforcement: enforcement.report,
             policies,
         };
         Ok(RetrainOutcome {
@@ -333,6 +347,7 @@ impl<'p> Engine<'p> {
             report,
             load: loaded.report,
             rejected: loaded.rejected,
+            discovered: enforcement.discovered,
         })
     }
 
@@ -545,7 +560,8 @@ impl Engine<'_> {
         &self,
         inputs: &RetrainInputs,
     ) -> Result<(Vec<crate::metrics::PolicyMetrics>, LoadReport)> {
-        let (config, doc, loaded) = self.load(inputs)?;
+        let (config, doc, mut loaded) = self.load(inputs)?;
+        enforce(&config, &mut loaded)?;
         let mut out = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let (li, pi) = doc
@@ -561,8 +577,14 @@ impl Engine<'_> {
     }
 }
 
-/// Every optimised policy must exist in the bundle and be adaptive.
-fn cross_check(config: &ProjectConfig, doc: &BundleDocument, source: &str) -> Result<()> {
+/// Checks the config against the bundle: every optimised policy must exist in the
+/// bundle and be adaptive. `source` names the config in errors.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] at `optimization.<policy>` for the first policy that is
+/// missing (with the closest id) or static.
+pub fn cross_check(config: &ProjectConfig, doc: &BundleDocument, source: &str) -> Result<()> {
     for policy_id in config.optimization.keys() {
         let err = |reason: String| Error::InvalidConfig {
             file: source.to_owned(),

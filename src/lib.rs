@@ -21,15 +21,19 @@
 //! # Ok::<(), bandit_engine::Error>(())
 //! ```
 //!
-//! The stages, each usable on its own: [`events`] (read and validate) →
+//! The stages, each usable on its own: [`events`] (read and validate) → [`enforce`]
+//! (track events against their schemas, undefined events discovered) →
 //! [`attribution`] (track events to rewards) → [`policy`] (fit and allocate) →
 //! [`bundle`] (rewrite and publish). [`engine`] strings them together; [`synth`]
-//! makes seeded synthetic worlds to test them on.
+//! makes seeded synthetic worlds to test them on; [`codegen`] writes TypeScript types
+//! for the config's events.
 #![warn(missing_docs)]
 
 pub mod attribution;
 pub mod bundle;
+pub mod codegen;
 pub mod config;
+pub mod enforce;
 pub mod engine;
 mod error;
 pub mod events;

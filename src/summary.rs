@@ -34,6 +34,10 @@ pub fn render(o: &RetrainOutcome, p: &Published) -> String {
     for (w, n) in &r.warnings {
         let _ = writeln!(s, "  warning: {n} accepted records with {w}");
     }
+    s.push_str(&r.enforcement.summary());
+    if !r.enforcement.discovered.is_empty() {
+        let _ = writeln!(s, "  described in {}", p.discovered.display());
+    }
     for pol in &r.policies {
         let _ = writeln!(
             s,

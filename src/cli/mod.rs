@@ -1,6 +1,7 @@
 //! Command-line interface: a thin layer over the library's calls.
 
 mod progress;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,9 +66,11 @@ enum Command {
     /// Reads the config (its `optimization:` section names the policies), the
     /// current bundle and the events; writes DIR/bundle.json (atomically: a failed
     /// run never leaves a half-written bundle), DIR/report.json (per policy: status,
-    /// statistics, old and new ranges) and DIR/quarantine.ndjson (every refused
-    /// record with file, line, field and reason). Same inputs and seed give the same
-    /// bytes.
+    /// statistics, old and new ranges, schema enforcement counts),
+    /// DIR/quarantine.ndjson (every refused record with file, line, field and
+    /// reason, track events rejected by their schema included) and
+    /// DIR/discovered.yaml (track events without a definition, described as config).
+    /// Same inputs and seed give the same bytes.
     #[command(verbatim_doc_comment)]
     Retrain {
         /// The project's .traffical/config.yaml.
@@ -139,6 +142,38 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Check a config, optionally against a bundle and event files.
+    ///
+    /// Prints config problems with file:line:column and key path, the cross-check of
+    /// the `optimization:` section against the bundle, and for events the load
+    /// counts, schema violations by event, property and rule (as enforcement would
+    /// count them), and the undefined events discovery would describe. Exits 1 when
+    /// the config or bundle has errors; invalid events alone do not fail it.
+    #[command(verbatim_doc_comment)]
+    Validate {
+        /// The project's .traffical/config.yaml.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A config bundle to cross-check the optimization section against.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
+        /// Event files to validate against the event schemas.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        events: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write TypeScript types for the config's events (TrafficalEventProperties and
+    /// friends) to pass as the SDK's type parameter. Deterministic: commit the file.
+    GenerateTypes {
+        /// The project's .traffical/config.yaml.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The TypeScript file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Validate event files and convert them to ndjson, csv or parquet (by extension).
     ///
     /// Refused records go to --quarantine (default: OUT with .quarantine.ndjson).
@@ -162,7 +197,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -170,7 +205,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let progress = progress::Bars::new(cli.quiet);
     match cli.command {
         Command::Retrain {
@@ -270,6 +305,31 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Validate {
+            config,
+            bundle,
+            events,
+            json,
+        } => {
+            let v = validate::validate(&config, bundle.as_deref(), &events);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v.json(&config, bundle.as_deref()))?
+                );
+            } else {
+                print!("{}", v.text(&config, bundle.as_deref()));
+            }
+            if v.failed() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::GenerateTypes { config, out } => {
+            let n = validate::generate_types(&config, &out)?;
+            if !cli.quiet {
+                println!("wrote {} ({n} events)", out.display());
+            }
+        }
         Command::Convert {
             input,
             out,
@@ -294,7 +354,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 impl From<Mode> for AttributionMode {

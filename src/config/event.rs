@@ -1,12 +1,12 @@
 //! Event definitions, property groups, and an event's resolved (merged) schema.
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::property::PropertySchema;
 
 /// How a track event's `value` is to be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueType {
     /// Money: any finite amount. Negative amounts are allowed, because refunds and
@@ -18,6 +18,18 @@ pub enum ValueType {
     Rate,
     /// Happened or not: 0 or 1 (`true` / `false` in JSON).
     Boolean,
+}
+
+impl SchemaEnforcement {
+    /// The DSL's name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Warn => "warn",
+            Self::Reject => "reject",
+        }
+    }
 }
 
 impl ValueType {
@@ -34,7 +46,7 @@ impl ValueType {
 }
 
 /// What happens to a track event that breaks its property schema.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SchemaEnforcement {
     /// No validation.

@@ -53,6 +53,7 @@ pub use parameter::{
     ProjectLink,
 };
 pub use property::{Format, Pattern, PropertySchema, PropertyType};
+pub(crate) use validate::missing;
 pub use validate::{check_value, matches_format, validate_property, Rule, Violation};
 
 use crate::error::{Error, Result};

@@ -123,7 +123,13 @@ impl Pattern {
     /// Whether the expression matches somewhere in `text`.
     #[must_use]
     pub fn is_match(&self, text: &str) -> bool {
-        self.regex.find(text).is_some()
+        // The byte matcher is several times faster and, on ASCII text, matches the
+        // same strings as the code-point one.
+        if text.is_ascii() {
+            self.regex.find_ascii(text).is_some()
+        } else {
+            self.regex.find(text).is_some()
+        }
     }
 }
 

@@ -68,6 +68,12 @@ impl Rule {
     }
 }
 
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -281,7 +287,7 @@ pub fn validate_property(
     }
 }
 
-fn missing(path: &str, key: &str) -> Violation {
+pub(crate) fn missing(path: &str, key: &str) -> Violation {
     Violation {
         path: path.to_owned(),
         rule: Rule::Required,

@@ -145,7 +145,7 @@ impl Part {
                 for w in warnings.iter() {
                     *self.warnings.entry(w).or_default() += 1;
                 }
-                self.tables.push(event);
+                self.tables.push_from(event, Some((file, line)));
             }
             Err(e) => self.rejected.push(Rejected {
                 file: file.to_owned(),

@@ -3,7 +3,7 @@
 //! | table | one row per | columns |
 //! |---|---|---|
 //! | [`EXPOSURE_COLUMNS`] | layer of an exposure or decision event | `kind`, ids, unit, session, `decision_id`, `ts` (ms), the layer's fields, `probability`, `context` (JSON text) |
-//! | [`TRACK_COLUMNS`] | track event | `track_row`, ids, unit, session, `decision_id`, `ts`, `event_ts`, `event`, `value`, `values`, `properties`, `context` (JSON text) |
+//! | [`TRACK_COLUMNS`] | track event | `track_row`, ids, unit, session, `decision_id`, `ts`, `event_ts`, `event`, `value`, `values`, `properties`, `context` (JSON text), `source_file`, `source_line` |
 //! | [`ATTRIBUTION_COLUMNS`] | entry of a track event's SDK-built `attribution` array | `track_row`, `layer_id`, `policy_id`, `allocation_name`, `weight`, `model` |
 //!
 //! Timestamps are `Int64` milliseconds since the Unix epoch, UTC; `ts` is when the
@@ -62,6 +62,8 @@ pub const TRACK_COLUMNS: &[(&str, &str)] = &[
     ("values", "str? (JSON)"),
     ("properties", "str? (JSON)"),
     ("context", "str? (JSON)"),
+    ("source_file", "str? (input file)"),
+    ("source_line", "u64? (line or row)"),
 ];
 
 /// Columns of the attributions table.
@@ -124,6 +126,8 @@ pub struct TableBuilder {
     t_values: Vec<Option<String>>,
     t_properties: Vec<Option<String>>,
     t_context: Vec<Option<String>>,
+    t_source_file: Vec<Option<String>>,
+    t_source_line: Vec<Option<u64>>,
     // attributions
     a_row: Vec<u32>,
     a_layer: Vec<String>,
@@ -137,8 +141,16 @@ pub struct TableBuilder {
 
 impl TableBuilder {
     /// Appends one event: one row per layer for exposures and decisions, one row
-    /// (plus one per attribution entry) for tracks.
+    /// (plus one per attribution entry) for tracks. A track row built this way has no
+    /// source (`source_file` and `source_line` are null).
     pub fn push(&mut self, e: Event) {
+        self.push_from(e, None);
+    }
+
+    /// As [`TableBuilder::push`], recording for a track event the input file and
+    /// 1-based line (or parquet row) it was read from, so that a later stage that
+    /// sets it aside (schema enforcement) can name them.
+    pub fn push_from(&mut self, e: Event, source: Option<(&str, u64)>) {
         match e.kind {
             EventType::Exposure | EventType::Decision => {
                 let context = json_text(e.context.as_ref());
@@ -198,6 +210,8 @@ impl TableBuilder {
                 self.t_values.push(json_text(e.values.as_ref()));
                 self.t_properties.push(json_text(e.properties.as_ref()));
                 self.t_context.push(json_text(e.context.as_ref()));
+                self.t_source_file.push(source.map(|(f, _)| f.to_owned()));
+                self.t_source_line.push(source.map(|(_, l)| l));
             }
         }
     }
@@ -255,6 +269,8 @@ impl TableBuilder {
             t_values,
             t_properties,
             t_context,
+            t_source_file,
+            t_source_line,
             a_row,
             a_layer,
             a_policy,
@@ -323,6 +339,8 @@ impl TableBuilder {
             Column::from(Series::new("values".into(), self.t_values)),
             Column::from(Series::new("properties".into(), self.t_properties)),
             Column::from(Series::new("context".into(), self.t_context)),
+            Column::from(Series::new("source_file".into(), self.t_source_file)),
+            Column::from(Series::new("source_line".into(), self.t_source_line)),
         ])?;
         let attributions = DataFrame::new_infer_height(vec![
             Column::from(Series::new("track_row".into(), self.a_row)),

@@ -3,10 +3,13 @@
 mod attribution;
 mod bundle_io;
 mod cli;
+mod cli_config;
 mod common;
 mod config;
 mod config_reference;
 mod end_to_end;
+mod enforcement;
 mod metrics;
 mod policies;
 mod readers;
+mod typegen;
