@@ -57,7 +57,7 @@ pub enum AttributionModel {
 }
 
 impl AttributionModel {
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "first_touch" => Self::FirstTouch,
             "last_touch" => Self::LastTouch,
@@ -334,7 +334,7 @@ impl Warning {
 pub struct Warnings(u8);
 
 impl Warnings {
-    fn add(&mut self, w: Warning) {
+    pub(crate) fn add(&mut self, w: Warning) {
         self.0 |= w.bit();
     }
 

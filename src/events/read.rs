@@ -135,10 +135,21 @@ impl Part {
         raw: impl FnOnce() -> Value,
         parsed: Result<Value, (String, String)>,
     ) {
-        self.read += 1;
         let result = parsed
             .map_err(|(field, reason)| super::model::RecordError { field, reason })
             .and_then(Event::from_json);
+        self.take(file, line, raw, result);
+    }
+
+    /// Counts one record and keeps its event, or sets it aside with its reason.
+    fn take(
+        &mut self,
+        file: &str,
+        line: u64,
+        raw: impl FnOnce() -> Value,
+        result: Result<(Event, super::model::Warnings), super::model::RecordError>,
+    ) {
+        self.read += 1;
         match result {
             Ok((event, warnings)) => {
                 self.by_type[event.kind as usize] += 1;
@@ -211,13 +222,22 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
             let mut done = 0u64;
             for &(line, raw) in chunk {
                 done += raw.len() as u64 + 1;
-                let text = String::from_utf8_lossy(raw);
+                let original = || Value::String(String::from_utf8_lossy(raw).into_owned());
+                // Most lines are valid: the typed fast path takes them; anything it
+                // declines goes through the slow path, which names the field.
+                if let Some(ok) = std::str::from_utf8(raw)
+                    .ok()
+                    .and_then(super::fast::try_parse)
+                {
+                    part.take(file, line, original, Ok(ok));
+                    continue;
+                }
                 let parsed = match std::str::from_utf8(raw) {
                     Err(e) => Err(("record".to_owned(), format!("not valid UTF-8: {e}"))),
                     Ok(s) => serde_json::from_str::<Value>(s)
                         .map_err(|e| ("record".to_owned(), format!("not valid JSON: {e}"))),
                 };
-                part.accept(file, line, || Value::String(text.into_owned()), parsed);
+                part.accept(file, line, original, parsed);
             }
             progress.advance(done);
             part
