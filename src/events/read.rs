@@ -120,7 +120,8 @@ pub struct Loaded {
 /// Output of one chunk of records.
 #[derive(Default)]
 struct Part {
-    tables: TableBuilder,
+    /// One builder per chunk, in order; frames are built from them in parallel.
+    tables: Vec<TableBuilder>,
     rejected: Vec<Rejected>,
     read: u64,
     by_type: [u64; 3],
@@ -156,7 +157,13 @@ impl Part {
                 for w in warnings.iter() {
                     *self.warnings.entry(w).or_default() += 1;
                 }
-                self.tables.push_from(event, Some((file, line)));
+                if self.tables.is_empty() {
+                    self.tables.push(TableBuilder::default());
+                }
+                self.tables
+                    .last_mut()
+                    .expect("a builder was just ensured")
+                    .push_from(event, Some((file, line)));
             }
             Err(e) => self.rejected.push(Rejected {
                 file: file.to_owned(),
@@ -178,7 +185,7 @@ impl Part {
     }
 
     fn merge(&mut self, other: Part) {
-        self.tables.append(other.tables);
+        self.tables.extend(other.tables);
         self.rejected.extend(other.rejected);
         self.read += other.read;
         for i in 0..3 {
@@ -520,7 +527,7 @@ pub fn load_events_with_progress(
     }
     report.warnings = all.warnings;
     Ok(Loaded {
-        tables: all.tables.finish()?,
+        tables: super::table::finish_all(all.tables)?,
         report,
         rejected: all.rejected,
     })

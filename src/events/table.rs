@@ -371,6 +371,45 @@ impl TableBuilder {
     }
 }
 
+/// Builds the tables of chunk builders, in order: track rows are renumbered across
+/// builders, each builder's frames are built on the rayon pool (copying strings into
+/// columns and freeing them is most of a load's serial work otherwise), then stacked
+/// and rechunked.
+///
+/// # Errors
+///
+/// Only if polars refuses to assemble equal-length columns, which would be a bug.
+pub fn finish_all(mut builders: Vec<TableBuilder>) -> PolarsResult<EventTables> {
+    use rayon::prelude::*;
+    let mut offset = 0u32;
+    for b in &mut builders {
+        let n = u32::try_from(b.t_row.len()).expect("fewer than 2^32 track events in one load");
+        for r in b.t_row.iter_mut().chain(b.a_row.iter_mut()) {
+            *r += offset;
+        }
+        offset = offset
+            .checked_add(n)
+            .expect("fewer than 2^32 track events in one load");
+    }
+    let parts = builders
+        .into_par_iter()
+        .map(TableBuilder::finish)
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let mut parts = parts.into_iter();
+    let Some(mut all) = parts.next() else {
+        return TableBuilder::default().finish();
+    };
+    for p in parts {
+        all.exposures.vstack_mut(&p.exposures)?;
+        all.tracks.vstack_mut(&p.tracks)?;
+        all.attributions.vstack_mut(&p.attributions)?;
+    }
+    all.exposures.rechunk_mut_par();
+    all.tracks.rechunk_mut_par();
+    all.attributions.rechunk_mut_par();
+    Ok(all)
+}
+
 /// The three event tables, materialised. Call [`EventTables::lazy`] to query them.
 #[derive(Clone, Debug)]
 pub struct EventTables {
