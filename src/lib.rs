@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod policy;
 pub mod progress;
 pub mod reward;
+pub mod simulate;
 pub mod stats;
 pub mod summary;
 pub mod synth;

@@ -201,7 +201,7 @@ optimization:
     windowSizeMinutes: 60
 "#;
 
-struct Effects {
+pub(crate) struct Effects {
     base: f64,
     alloc: BTreeMap<String, BTreeMap<String, f64>>,
     mobile: f64,
@@ -209,7 +209,7 @@ struct Effects {
     mobile_x: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
-fn effects() -> Effects {
+pub(crate) fn effects() -> Effects {
     let m = |pairs: &[(&str, f64)]| {
         pairs
             .iter()
@@ -247,7 +247,7 @@ fn effects() -> Effects {
 }
 
 impl Effects {
-    fn logit(&self, ctx: &Map<String, Value>, picks: &[(String, String)]) -> f64 {
+    pub(crate) fn logit(&self, ctx: &Map<String, Value>, picks: &[(String, String)]) -> f64 {
         let mobile = ctx.get("device").and_then(Value::as_str) == Some("mobile");
         let visits = ctx.get("visits").and_then(Value::as_f64).unwrap_or(1.0);
         let mut z = self.base + self.log_visits * visits.ln();
@@ -274,11 +274,11 @@ impl Effects {
     }
 }
 
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
+pub(crate) fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
     let mut u: f64 = rng.random();
     for (item, w) in items {
         if u < *w {
@@ -289,7 +289,7 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
     &items[items.len() - 1].0
 }
 
-fn uuid(rng: &mut ChaCha8Rng) -> String {
+pub(crate) fn uuid(rng: &mut ChaCha8Rng) -> String {
     let a: u128 = rng.random();
     let h = format!("{a:032x}");
     format!(

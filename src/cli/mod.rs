@@ -1,6 +1,8 @@
 //! Command-line interface: a thin layer over the library's calls.
 
+mod plot;
 mod progress;
+mod simulate;
 mod validate;
 
 use std::path::PathBuf;
@@ -35,7 +37,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Contract {
+pub(crate) enum Contract {
     /// SHA-256 v2 assignment hash of the current SDKs.
     Sha256V2,
     /// FNV-1a 32-bit hash of the spec repository's fixtures.
@@ -191,6 +193,7 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the CLI.
@@ -208,6 +211,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let progress = progress::Bars::new(cli.quiet);
     match cli.command {
+        Command::Simulate(args) => return simulate::run(args, &progress, cli.quiet),
         Command::Retrain {
             config,
             bundle,

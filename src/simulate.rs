@@ -1,0 +1,563 @@
+//! Batched-retrain simulation: the production loop, run against a world whose truth
+//! is known.
+//!
+//! Units of the synthetic shop ([`crate::synth`]) arrive one after another. Each is
+//! resolved through the bundle that is live at its arrival, exactly as an SDK would
+//! ([`crate::bundle::resolve`]), logs a decision and an exposure, and converts with the
+//! world's true probability for its context and allocations, after a delay of one to
+//! thirty minutes. Every `batch` units the engine retrains on every event it could have
+//! seen by then ([`Engine::retrain_loaded`]: the same code path and the same knobs as
+//! the production job, `--as-of` the end of the batch, so conversions still in flight
+//! are not yet visible) and the new bundle goes live for the next batch.
+//!
+//! **Regret** is counted per optimised policy and unit as the expected loss of the
+//! allocation served against the best allocation for that unit, everything else equal:
+//! `max_a p(x, a) − p(x, served)`, with `p` the true conversion probability. It is an
+//! expectation, not a realised outcome, so curves are smooth and comparisons between
+//! algorithms are not blurred by the conversion draws. In this world every allocation
+//! effect is additive on the logit scale and the best allocation is the same for every
+//! context, so it equals the regret against the best fixed allocation, the benchmark
+//! of non-contextual bandits.
+//!
+//! Every algorithm sees the same units, contexts and conversion draws (common random
+//! numbers: unit `i`'s stream depends only on the seed and `i`), so differences
+//! between curves come from the algorithms. `uniform` never retrains: the bundle's
+//! initial allocations stay live, which is the A/B test the bandits are judged
+//! against.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::bundle::{resolve, BundleDocument, HashContract};
+use crate::config::ProjectConfig;
+use crate::engine::{Engine, RetrainOptions};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventType, Layer, LoadReport, Loaded, TableBuilder};
+use crate::policy::seed::derive;
+use crate::progress::{NoProgress, Progress};
+use crate::synth::{demo_bundle, effects, pick, sigmoid, uuid, Effects, DEMO_CONFIG};
+use crate::time::{format_rfc3339, parse_rfc3339, Millis};
+
+/// The arms a simulation can compare: `uniform` (no retraining) and the multi-armed
+/// algorithms of the `optimization:` section.
+pub const ALGORITHMS: [&str; 5] = [
+    "uniform",
+    "thompson_bernoulli",
+    "thompson_gaussian",
+    "ucb1",
+    "epsilon_greedy",
+];
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimulateOptions {
+    /// Units arriving in all, per algorithm.
+    pub units: u32,
+    /// Units between two retrains.
+    pub batch: u32,
+    /// Master seed: units, contexts and conversions, and each retrain's seed.
+    pub seed: u64,
+    /// Algorithms to run, from [`ALGORITHMS`].
+    pub algorithms: Vec<String>,
+    /// Time between two arrivals.
+    pub arrival_interval_ms: i64,
+    /// First arrival.
+    pub start: Millis,
+    /// Hash contract the simulated SDK resolves with.
+    pub contract: HashContract,
+}
+
+impl Default for SimulateOptions {
+    fn default() -> Self {
+        Self {
+            units: 20_000,
+            batch: 1_000,
+            seed: 42,
+            algorithms: ALGORITHMS.iter().map(|a| (*a).to_owned()).collect(),
+            arrival_interval_ms: 30_000,
+            start: parse_rfc3339("2026-11-01T00:00:00Z").expect("a valid constant"),
+            contract: HashContract::Sha256V2,
+        }
+    }
+}
+
+/// One allocation of one policy after one batch of one algorithm.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimRow {
+    /// Algorithm (or `uniform`).
+    pub algorithm: String,
+    /// Batches served so far (0: before the first unit).
+    pub batch: u32,
+    /// Units served so far.
+    pub units: u64,
+    /// The retrain's `--as-of`.
+    pub as_of: String,
+    /// Optimised policy.
+    pub policy_id: String,
+    /// Status of the policy in the retrain that closed this batch (`initial` at batch 0,
+    /// `not_retrained` for `uniform`).
+    pub status: String,
+    /// Allocation name.
+    pub allocation: String,
+    /// Its share of the policy's buckets, live from now on.
+    pub weight: f64,
+    /// Units of this policy served this allocation so far.
+    pub served: u64,
+    /// Cumulative expected regret of the policy so far.
+    pub cumulative_regret: f64,
+}
+
+/// A finished simulation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Simulation {
+    /// Options it ran with (the printable part).
+    pub seed: u64,
+    /// Units per algorithm.
+    pub units: u32,
+    /// Units per retrain.
+    pub batch: u32,
+    /// Optimised policies, in id order.
+    pub policies: Vec<String>,
+    /// Best allocation of each policy (by the truth).
+    pub best: BTreeMap<String, String>,
+    /// True conversion probability of each allocation, averaged over the units the
+    /// policy served.
+    pub expected_conversion: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Rows, by algorithm (in the order asked), batch, policy, allocation.
+    pub rows: Vec<SimRow>,
+}
+
+impl Simulation {
+    /// Final cumulative regret per algorithm and policy.
+    #[must_use]
+    pub fn final_regret(&self) -> BTreeMap<(String, String), f64> {
+        let mut out = BTreeMap::new();
+        for r in &self.rows {
+            out.insert(
+                (r.algorithm.clone(), r.policy_id.clone()),
+                r.cumulative_regret,
+            );
+        }
+        out
+    }
+
+    /// Writes the rows as CSV (header, one row per algorithm × batch × policy ×
+    /// allocation).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be written.
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        let mut text = String::from(
+            "algorithm,batch,units,as_of,policy_id,status,allocation,weight,served,cumulative_regret\n",
+        );
+        for r in &self.rows {
+            text.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                r.algorithm,
+                r.batch,
+                r.units,
+                r.as_of,
+                r.policy_id,
+                r.status,
+                r.allocation,
+                r.weight,
+                r.served,
+                r.cumulative_regret
+            ));
+        }
+        let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(path, e))?;
+        Ok(())
+    }
+}
+
+/// The demo config with every optimised policy switched to `algorithm`.
+fn config_for(algorithm: &str) -> Result<ProjectConfig> {
+    let text = DEMO_CONFIG.replace(
+        "algorithm: thompson_bernoulli",
+        &format!("algorithm: {algorithm}"),
+    );
+    ProjectConfig::from_str_named(&text, &format!("simulated config ({algorithm})"))
+}
+
+/// One arriving unit: everything drawn for it, the same whatever the algorithm.
+struct Arrival {
+    user: String,
+    at: Millis,
+    context: Map<String, Value>,
+    /// Uniform draw deciding the conversion: converts when below the probability.
+    conversion_draw: f64,
+    delay_ms: i64,
+    order_id: String,
+    total: f64,
+    payment: &'static str,
+}
+
+fn arrival(opts: &SimulateOptions, i: u32) -> Arrival {
+    let mut rng = ChaCha8Rng::seed_from_u64(derive(opts.seed, &format!("simulate:unit:{i}")));
+    let countries = [
+        ("US", 0.45),
+        ("CA", 0.1),
+        ("GB", 0.1),
+        ("DE", 0.2),
+        ("FR", 0.15),
+    ];
+    let devices = [("mobile", 0.6), ("desktop", 0.4)];
+    let payments = [("credit_card", 0.6), ("paypal", 0.3), ("apple_pay", 0.1)];
+    let user = format!("sim_{i:07}");
+    let mut context = Map::new();
+    context.insert("userId".into(), json!(user));
+    context.insert("country".into(), json!(pick(&mut rng, &countries)));
+    context.insert("device".into(), json!(pick(&mut rng, &devices)));
+    let visits = 1 + (rng.random::<f64>() * 20.0).powi(2) as u64 / 20;
+    context.insert("visits".into(), json!(visits));
+    Arrival {
+        user,
+        at: opts.start + i64::from(i) * opts.arrival_interval_ms,
+        context,
+        conversion_draw: rng.random(),
+        delay_ms: 60_000 + (rng.random::<f64>() * 1_740_000.0) as i64,
+        order_id: uuid(&mut rng),
+        total: (20.0 + rng.random::<f64>() * 80.0).round(),
+        payment: pick::<&'static str>(&mut rng, &payments),
+    }
+}
+
+/// Per-policy running totals of one algorithm.
+#[derive(Default, Clone)]
+struct Tally {
+    regret: f64,
+    served: BTreeMap<String, u64>,
+    /// Sum over the policy's units of each allocation's true conversion probability.
+    expected: BTreeMap<String, f64>,
+}
+
+/// Serves one unit through `doc`: its events, and the regret it adds per policy.
+fn serve(
+    doc: &BundleDocument,
+    a: &Arrival,
+    fx: &Effects,
+    contract: HashContract,
+    policies: &BTreeMap<String, Vec<String>>,
+    tallies: &mut BTreeMap<String, Tally>,
+) -> Result<Vec<Event>> {
+    let r = resolve(doc.bundle(), &a.context, contract).map_err(|e| Error::InvalidParameter {
+        name: "bundle",
+        reason: format!("the simulated SDK cannot resolve it: {e}"),
+    })?;
+    let picks: Vec<(String, String)> = r
+        .layers
+        .iter()
+        .filter_map(|l| Some((l.policy_id.clone()?, l.allocation_name.clone()?)))
+        .collect();
+    let p = sigmoid(fx.logit(&a.context, &picks));
+    for (i, (policy, served)) in picks.iter().enumerate() {
+        let Some(allocations) = policies.get(policy) else {
+            continue;
+        };
+        let t = tallies.entry(policy.clone()).or_default();
+        let mut best = f64::NEG_INFINITY;
+        for alt in allocations {
+            let mut alt_picks = picks.clone();
+            alt_picks[i].1.clone_from(alt);
+            let q = sigmoid(fx.logit(&a.context, &alt_picks));
+            *t.expected.entry(alt.clone()).or_default() += q;
+            best = best.max(q);
+        }
+        t.regret += best - p;
+        *t.served.entry(served.clone()).or_default() += 1;
+    }
+    let layers: Vec<Layer> = r
+        .layers
+        .iter()
+        .filter_map(|l| {
+            Some(Layer {
+                layer_id: l.layer_id.clone(),
+                bucket: l.bucket?,
+                policy_id: l.policy_id.clone(),
+                policy_key: l.policy_key.clone(),
+                allocation_id: l.allocation_id.clone(),
+                allocation_name: l.allocation_name.clone(),
+                allocation_key: l.allocation_key.clone(),
+                probability: l.probability,
+                attribution_only: l.attribution_only,
+                ..Layer::default()
+            })
+        })
+        .collect();
+    let logged: Map<String, Value> = ["country", "device", "visits"]
+        .iter()
+        .filter_map(|k| Some(((*k).to_owned(), a.context.get(*k)?.clone())))
+        .collect();
+    let decision_id = format!("dec_{}", a.user);
+    let base = |kind: EventType, ts: Millis, tag: &str| Event {
+        id: Some(format!("evt_{}_{tag}", a.user)),
+        session_id: Some(format!("sess_{}", a.user)),
+        config_version: Some(doc.bundle().version.clone()),
+        decision_id: Some(decision_id.clone()),
+        ..Event::new(kind, a.user.clone(), ts)
+    };
+    let mut out = Vec::with_capacity(3);
+    let mut decision = base(EventType::Decision, a.at, "d");
+    decision.assignments = Some(r.assignments.clone());
+    decision.layers = layers.clone();
+    decision.context = Some(logged.clone());
+    out.push(decision);
+    let mut exposure = base(EventType::Exposure, a.at + 150, "x");
+    exposure.assignments = Some(r.assignments);
+    exposure.layers = layers
+        .into_iter()
+        .filter(|l| !l.attribution_only && l.policy_id.is_some())
+        .collect();
+    exposure.context = Some(logged);
+    if !exposure.layers.is_empty() {
+        out.push(exposure);
+    }
+    if a.conversion_draw < p {
+        let mut purchase = base(EventType::Track, a.at + a.delay_ms, "p");
+        purchase.event = Some("purchase".into());
+        purchase.value = Some(a.total);
+        let mut props = Map::new();
+        props.insert("order_id".into(), json!(a.order_id));
+        props.insert("total".into(), json!(a.total));
+        props.insert("payment_method".into(), json!(a.payment));
+        purchase.properties = Some(props);
+        out.push(purchase);
+    }
+    Ok(out)
+}
+
+/// Shares of a policy's buckets per allocation, in allocation order.
+fn weights(doc: &BundleDocument, policy_id: &str) -> Vec<(String, f64)> {
+    let Some((li, pi)) = doc.find_policy(policy_id) else {
+        return Vec::new();
+    };
+    let policy = &doc.bundle().layers[li].policies[pi];
+    let lens: Vec<f64> = policy
+        .allocations
+        .iter()
+        .map(|a| f64::from(a.bucket_range[1].saturating_sub(a.bucket_range[0]) + 1))
+        .collect();
+    let total: f64 = lens.iter().sum();
+    policy
+        .allocations
+        .iter()
+        .zip(lens)
+        .map(|(a, n)| (a.name.clone(), if total > 0.0 { n / total } else { 0.0 }))
+        .collect()
+}
+
+fn rows_for(
+    algorithm: &str,
+    batch: u32,
+    units: u64,
+    as_of: Millis,
+    doc: &BundleDocument,
+    statuses: &BTreeMap<String, String>,
+    tallies: &BTreeMap<String, Tally>,
+) -> Vec<SimRow> {
+    let mut rows = Vec::new();
+    for (policy, status) in statuses {
+        let tally = tallies.get(policy).cloned().unwrap_or_default();
+        for (allocation, weight) in weights(doc, policy) {
+            rows.push(SimRow {
+                algorithm: algorithm.to_owned(),
+                batch,
+                units,
+                as_of: format_rfc3339(as_of),
+                policy_id: policy.clone(),
+                status: status.clone(),
+                served: tally.served.get(&allocation).copied().unwrap_or(0),
+                allocation,
+                weight,
+                cumulative_regret: tally.regret,
+            });
+        }
+    }
+    rows
+}
+
+/// The rows of one algorithm and its final tallies per policy.
+type AlgorithmRun = (Vec<SimRow>, BTreeMap<String, Tally>);
+
+/// Runs one algorithm through every batch.
+fn run_one(
+    opts: &SimulateOptions,
+    algorithm: &str,
+    arrivals: &[Arrival],
+    progress: &dyn Progress,
+) -> Result<AlgorithmRun> {
+    let config = config_for(if algorithm == "uniform" {
+        "thompson_bernoulli"
+    } else {
+        algorithm
+    })?;
+    let fx = effects();
+    let mut doc = BundleDocument::from_value(demo_bundle(), "the demo bundle")?;
+    let policies: BTreeMap<String, Vec<String>> = config
+        .optimization
+        .keys()
+        .map(|id| {
+            let names = weights(&doc, id).into_iter().map(|(n, _)| n).collect();
+            (id.clone(), names)
+        })
+        .collect();
+    let mut statuses: BTreeMap<String, String> = policies
+        .keys()
+        .map(|p| (p.clone(), "initial".to_owned()))
+        .collect();
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut rows = rows_for(algorithm, 0, 0, opts.start, &doc, &statuses, &tallies);
+    let mut events: Vec<Event> = Vec::new();
+    for (b, chunk) in arrivals.chunks(opts.batch as usize).enumerate() {
+        for a in chunk {
+            events.extend(serve(&doc, a, &fx, opts.contract, &policies, &mut tallies)?);
+        }
+        let last = chunk.last().expect("chunks are never empty");
+        let as_of = last.at + opts.arrival_interval_ms;
+        let batch = u32::try_from(b + 1).expect("batches fit in u32");
+        let served = (b * opts.batch as usize + chunk.len()) as u64;
+        if algorithm == "uniform" {
+            for s in statuses.values_mut() {
+                "not_retrained".clone_into(s);
+            }
+        } else {
+            let mut builder = TableBuilder::default();
+            for e in events.iter().filter(|e| e.timestamp <= as_of) {
+                builder.push(e.clone());
+            }
+            let loaded = Loaded {
+                tables: builder.finish()?,
+                report: LoadReport::default(),
+                rejected: Vec::new(),
+            };
+            let engine = Engine::new(RetrainOptions {
+                as_of: Some(as_of),
+                seed: derive(opts.seed, &format!("simulate:{algorithm}:retrain:{batch}")),
+                ..RetrainOptions::default()
+            });
+            let outcome = engine.retrain_loaded(&config, doc.clone(), loaded)?;
+            for p in &outcome.report.policies {
+                statuses.insert(p.policy_id.clone(), p.status.as_str().to_owned());
+            }
+            doc = outcome.bundle;
+        }
+        rows.extend(rows_for(
+            algorithm, batch, served, as_of, &doc, &statuses, &tallies,
+        ));
+        progress.advance(1);
+    }
+    Ok((rows, tallies))
+}
+
+/// Runs the simulation: every algorithm over the same arrivals, in parallel.
+///
+/// # Errors
+///
+/// [`Error::InvalidParameter`] for zero units or batch, or an unknown algorithm; any
+/// error of a retrain.
+pub fn simulate(opts: &SimulateOptions) -> Result<Simulation> {
+    simulate_with_progress(opts, &NoProgress)
+}
+
+/// [`simulate`], reporting one unit of progress per batch retrained.
+///
+/// # Errors
+///
+/// As [`simulate`].
+pub fn simulate_with_progress(
+    opts: &SimulateOptions,
+    progress: &dyn Progress,
+) -> Result<Simulation> {
+    if opts.units == 0 || opts.batch == 0 {
+        return Err(Error::InvalidParameter {
+            name: "units/batch",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if opts.arrival_interval_ms <= 0 {
+        return Err(Error::InvalidParameter {
+            name: "arrival_interval_ms",
+            reason: "must be positive".into(),
+        });
+    }
+    if let Some(bad) = opts
+        .algorithms
+        .iter()
+        .find(|a| !ALGORITHMS.contains(&a.as_str()))
+    {
+        return Err(Error::InvalidParameter {
+            name: "algorithm",
+            reason: format!(
+                "unknown algorithm {bad:?}; choose from {}",
+                ALGORITHMS.join(", ")
+            ),
+        });
+    }
+    let arrivals: Vec<Arrival> = (0..opts.units)
+        .into_par_iter()
+        .map(|i| arrival(opts, i))
+        .collect();
+    let batches = opts.units.div_ceil(opts.batch);
+    progress.start(
+        "retrain batches",
+        u64::from(batches) * opts.algorithms.len() as u64,
+    );
+    let per_algorithm: Vec<Result<AlgorithmRun>> = opts
+        .algorithms
+        .par_iter()
+        .map(|a| run_one(opts, a, &arrivals, progress))
+        .collect();
+    progress.finish();
+    let mut rows = Vec::new();
+    let mut expected_conversion: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for r in per_algorithm {
+        let (r, tallies) = r?;
+        rows.extend(r);
+        if expected_conversion.is_empty() {
+            // The truth averaged over the units each policy served: the same for
+            // every algorithm up to which units fall in the policy's holdout.
+            for (policy, t) in tallies {
+                let n: u64 = t.served.values().sum();
+                let means = t
+                    .expected
+                    .into_iter()
+                    .map(|(a, sum)| (a, sum / n.max(1) as f64))
+                    .collect();
+                expected_conversion.insert(policy, means);
+            }
+        }
+    }
+    let best = expected_conversion
+        .iter()
+        .filter_map(|(p, m)| {
+            let (a, _) = m.iter().max_by(|x, y| x.1.total_cmp(y.1))?;
+            Some((p.clone(), a.clone()))
+        })
+        .collect();
+    let policies = config_for("thompson_bernoulli")?
+        .optimization
+        .keys()
+        .cloned()
+        .collect();
+    Ok(Simulation {
+        seed: opts.seed,
+        units: opts.units,
+        batch: opts.batch,
+        policies,
+        best,
+        expected_conversion,
+        rows,
+    })
+}
