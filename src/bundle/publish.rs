@@ -29,6 +29,11 @@ pub fn write_atomic(path: &Path, text: &[u8]) -> Result<()> {
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    // The rename is durable only once the directory entry is.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))?;
     Ok(())
 }
 

@@ -11,5 +11,6 @@ mod end_to_end;
 mod enforcement;
 mod metrics;
 mod policies;
+mod publishing;
 mod readers;
 mod typegen;
