@@ -72,7 +72,7 @@ enum Command {
     /// run never leaves a half-written bundle), DIR/report.json (per policy: status,
     /// statistics, old and new ranges, schema enforcement counts),
     /// DIR/quarantine.ndjson (every refused record with file, line, field and
-    /// reason, track events rejected by their schema included) and
+    /// reason, track events rejected by their schema included),
     /// DIR/discovered.yaml (track events without a definition, described as config)
     /// and DIR/state.json (per policy: statistics, watermark, allocation history).
     /// Same inputs, seed and --as-of give the same bytes on any thread count.

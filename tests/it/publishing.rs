@@ -281,6 +281,32 @@ fn a_bundle_failing_a_guard_exits_3_and_writes_nothing() {
 }
 
 #[test]
+fn help_explains_state_dry_run_guards_and_exit_codes() {
+    let help = run_ok(bin().args(["retrain", "--help"]));
+    for needle in [
+        "--state",
+        "--dry-run",
+        "--keep",
+        "rollback DIR",
+        "exit code is 3",
+        "exit code 4",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+    let help = run_ok(bin().arg("--help"));
+    for needle in [
+        "rollback",
+        "inspect",
+        "diff",
+        "refused by a guard",
+        "locked by another",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+    assert!(!help.contains("publish-loop"), "the test hook stays hidden");
+}
+
+#[test]
 fn dry_run_shows_the_changes_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path().join("w");
