@@ -180,6 +180,11 @@ pub struct RunReport {
     pub events_quarantined: u64,
     /// Warnings of accepted records, by kind.
     pub warnings: Vec<(String, u64)>,
+    /// Set when the previous state (`--state`) was published with another bundle
+    /// than this run's input: the bundle changed outside the engine, or the wrong
+    /// state was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_warning: Option<String>,
     /// Schema enforcement on track events: counts by event, property and rule, and
     /// the undefined events discovered. Its rejections are in `events_quarantined`.
     pub enforcement: EnforcementReport,
@@ -459,6 +464,7 @@ impl<'p> Engine<'p> {
                 .iter()
                 .map(|(w, n)| (w.describe().to_owned(), *n))
                 .collect(),
+            state_warning: learning::foreign_bundle_warning(self.previous.as_ref(), &input_bundle),
             enforcement: enforcement.report,
             policies,
         };

@@ -44,6 +44,9 @@ fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
     for (w, n) in &r.warnings {
         let _ = writeln!(s, "  warning: {n} accepted records with {w}");
     }
+    if let Some(w) = &r.state_warning {
+        let _ = writeln!(s, "warning: {w}");
+    }
     s.push_str(&r.enforcement.summary());
     if let (false, Some(p)) = (r.enforcement.discovered.is_empty(), p) {
         let _ = writeln!(s, "  described in {}", p.discovered.display());

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use super::{PolicyReport, RunReport, RunStatus};
-use crate::bundle::state::{ArmTotals, EngineState, HistoryEntry, PolicyLearning};
+use crate::bundle::state::{sha256_hex, ArmTotals, EngineState, HistoryEntry, PolicyLearning};
+use crate::bundle::BundleDocument;
 use crate::config::{AttributionMode, OptimizationSpec};
 use crate::error::Result;
 use crate::reward::ArmStats;
@@ -161,4 +162,22 @@ fn shares(pr: &PolicyReport, f: impl Fn(&super::ArmReport) -> f64) -> BTreeMap<S
 /// counted now.
 pub(super) fn advance(previous: Option<Millis>, latest: Option<Millis>) -> Option<String> {
     previous.max(latest).map(format_rfc3339)
+}
+
+/// A warning when the previous state was published with another bundle than the one
+/// this run starts from: someone changed the bundle since the engine last wrote it
+/// (a dashboard edit, or the wrong `--state`). Statistics are still reused, matched
+/// by allocation name.
+pub(super) fn foreign_bundle_warning(
+    previous: Option<&EngineState>,
+    input: &BundleDocument,
+) -> Option<String> {
+    let p = previous?;
+    (p.bundle_sha256 != sha256_hex(input.to_json_pretty().as_bytes())).then(|| {
+        format!(
+            "the state (as of {}) was published with another bundle than {}; its statistics are reused by allocation name",
+            p.as_of,
+            input.source()
+        )
+    })
 }

@@ -336,6 +336,20 @@ fn state_counts_every_exposure_once_across_runs() {
         .with_state(Some(first.state.clone()))
         .retrain(&inputs)
         .unwrap();
+    // The state names the bundle `first` published, not the one given again.
+    assert_ne!(first.bundle.raw(), first.input_bundle.raw());
+    let w = again.report.state_warning.as_deref().unwrap_or_default();
+    assert!(w.contains("was published with another bundle than"), "{w}");
+    assert_eq!(first.report.state_warning, None);
+    // Given the bundle it was published with, the state raises no warning.
+    let published = first.publish(dir.path().join("run1")).unwrap();
+    let mut chained = inputs.clone();
+    chained.bundle = published.bundle.clone();
+    let next = Engine::new(RetrainOptions::default())
+        .with_state(Some(EngineState::from_path(&published.state).unwrap()))
+        .retrain(&chained)
+        .unwrap();
+    assert_eq!(next.report.state_warning, None);
     for (a, b) in first.report.policies.iter().zip(&again.report.policies) {
         for (x, y) in a.arms.iter().zip(&b.arms) {
             assert_eq!(x.exposures, y.exposures, "{} {}", a.policy_id, x.name);
