@@ -4,8 +4,9 @@
 //! cargo run --release --example quickstart
 //! ```
 //!
-//! Writes `target/quickstart/bundle.json` (the republished bundle),
-//! `target/quickstart/report.json` and `target/quickstart/quarantine.ndjson`.
+//! Publishes a new version into `target/quickstart/`: `bundle.json` (the republished
+//! bundle), `state.json`, `report.json` and `quarantine.ndjson` (see
+//! docs/publishing.md; each run adds a version, `bandit-engine rollback` goes back).
 
 use std::path::Path;
 

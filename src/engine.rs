@@ -10,16 +10,21 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 mod contextual;
+pub mod health;
+mod learning;
+
+pub use health::{HealthCheck, HealthStatus};
 
 use crate::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
-use crate::bundle::{self, BundleDocument, PolicyKind, PolicyState};
+use crate::bundle::state::sha256_hex;
+use crate::bundle::{
+    self, BundleDocument, EngineState, PolicyKind, PolicyState, PublishOptions, Store,
+};
 use crate::config::{Algorithm, AttributionMode, OptimizationSpec, ProjectConfig};
 use crate::enforce::{enforce, Discovered, EnforcementReport};
 use crate::error::{Error, Result};
-use crate::events::{
-    load_events_with_progress, write_quarantine, LoadOptions, LoadReport, Loaded, Rejected,
-};
-use crate::policy::{apply_floor, cap_shift, fit_multi_armed, ranges_for_weights};
+use crate::events::{load_events_with_progress, LoadOptions, LoadReport, Loaded, Rejected};
+use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges};
 use crate::progress::{NoProgress, Progress};
 use crate::reward::{arm_stats, ArmStats};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
@@ -102,10 +107,15 @@ impl RunStatus {
 pub struct ArmReport {
     /// Allocation name.
     pub name: String,
-    /// Units of analysis exposed (decisions, in decision mode).
+    /// Units of analysis exposed (decisions, in decision mode), as used by the fit:
+    /// the previous state's totals plus this run's new exposures.
     pub exposures: u64,
-    /// Sum of rewards (conversions, for conversion rates).
+    /// Of those, exposures counted for the first time in this run.
+    pub new_exposures: u64,
+    /// Sum of rewards (conversions, for conversion rates), as used by the fit.
     pub reward_sum: f64,
+    /// Sum of squared rewards, as used by the fit.
+    pub reward_sum_sq: f64,
     /// Mean reward.
     pub mean: Option<f64>,
     /// Posterior probability of being best, when fitted.
@@ -137,6 +147,19 @@ pub struct PolicyReport {
     pub reason: Option<String>,
     /// Per allocation, in bundle order.
     pub arms: Vec<ArmReport>,
+    /// The latest exposure of this policy in the events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_exposure_at: Option<String>,
+    /// The statistics cover reward rows exposed up to this instant (the state's
+    /// watermark after this run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statistics_through: Option<String>,
+    /// Policy-health checks ([`health`]).
+    pub health: Vec<HealthCheck>,
+    /// Whether the policy's statistics were computed in this run (it passed the
+    /// state and window gates).
+    #[serde(skip)]
+    pub(crate) counted: bool,
 }
 
 /// The run report.
@@ -157,6 +180,11 @@ pub struct RunReport {
     pub events_quarantined: u64,
     /// Warnings of accepted records, by kind.
     pub warnings: Vec<(String, u64)>,
+    /// Set when the previous state (`--state`) was published with another bundle
+    /// than this run's input: the bundle changed outside the engine, or the wrong
+    /// state was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_warning: Option<String>,
     /// Schema enforcement on track events: counts by event, property and rule, and
     /// the undefined events discovered. Its rejections are in `events_quarantined`.
     pub enforcement: EnforcementReport,
@@ -177,6 +205,10 @@ pub struct RetrainOutcome {
     pub rejected: Vec<Rejected>,
     /// Track events without a definition, described.
     pub discovered: Discovered,
+    /// The bundle the run started from: publishing checks the new one against it.
+    pub input_bundle: BundleDocument,
+    /// The engine state after this run (it names the new bundle's SHA-256).
+    pub state: EngineState,
 }
 
 /// Paths [`RetrainOutcome::publish`] wrote.
@@ -190,42 +222,99 @@ pub struct Published {
     pub quarantine: PathBuf,
     /// The discovered event definitions (YAML).
     pub discovered: PathBuf,
+    /// The engine state.
+    pub state: PathBuf,
+    /// The version number in the output directory ([`Store`]).
+    pub version: u64,
 }
 
 impl RetrainOutcome {
-    /// Writes `bundle.json` (atomically, checked before it replaces anything),
-    /// `report.json`, `quarantine.ndjson` and `discovered.yaml` into `dir`.
+    /// Publishes the run into `dir` as one new version ([`Store`]): `bundle.json`,
+    /// `state.json`, `report.json`, `quarantine.ndjson` and `discovered.yaml`, with
+    /// the previous versions kept for rollback. Returns the top-level paths (links to
+    /// the current version).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if a file cannot be written; the bundle is written last, so a
-    /// failure leaves any previous bundle in place.
+    /// [`Error::Refused`] if the bundle fails a publishing guard
+    /// ([`bundle::guard`]); [`Error::Locked`] if another process is publishing to
+    /// `dir`; [`Error::Io`]. On any error the version in place stays current.
     pub fn publish(&self, dir: impl AsRef<Path>) -> Result<Published> {
+        self.publish_with(dir, PublishOptions::default())
+    }
+
+    /// [`RetrainOutcome::publish`] with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`RetrainOutcome::publish`].
+    pub fn publish_with(
+        &self,
+        dir: impl AsRef<Path>,
+        options: PublishOptions,
+    ) -> Result<Published> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let quarantine = dir.join("quarantine.ndjson");
-        write_quarantine(&quarantine, &self.rejected)?;
-        let report = dir.join("report.json");
-        let mut text = serde_json::to_string_pretty(&self.report).expect("the report serialises");
-        text.push('\n');
-        bundle::write_atomic(&report, text.as_bytes())?;
-        let discovered = dir.join("discovered.yaml");
-        bundle::write_atomic(&discovered, self.discovered.to_yaml().as_bytes())?;
-        let bundle = dir.join("bundle.json");
-        bundle::publish(&self.bundle, &bundle)?;
+        let bundle_text = self.checked_bundle_text(&dir.join("bundle.json"))?;
+        let state_text = self.state.to_json_pretty()?;
+        let mut report = serde_json::to_string_pretty(&self.report).expect("the report serialises");
+        report.push('\n');
+        let quarantine = quarantine_bytes(&self.rejected);
+        let discovered = self.discovered.to_yaml();
+        let store = Store::new(dir);
+        let lock = store.lock()?;
+        let manifest = store.publish(
+            &lock,
+            &bundle_text,
+            Some(&state_text),
+            &[
+                ("report.json", report.as_bytes()),
+                ("quarantine.ndjson", &quarantine),
+                ("discovered.yaml", discovered.as_bytes()),
+            ],
+            options,
+        )?;
         Ok(Published {
-            bundle,
-            report,
-            quarantine,
-            discovered,
+            bundle: dir.join("bundle.json"),
+            report: dir.join("report.json"),
+            quarantine: dir.join("quarantine.ndjson"),
+            discovered: dir.join("discovered.yaml"),
+            state: dir.join("state.json"),
+            version: manifest.version,
         })
     }
+
+    /// The bundle's text after every publishing guard, as `target` would receive it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] naming the failed check.
+    pub fn checked_bundle_text(&self, target: &Path) -> Result<String> {
+        let text = self.bundle.to_json_pretty();
+        bundle::check_publishable(
+            &text,
+            Some(&self.input_bundle),
+            &target.display().to_string(),
+        )?;
+        Ok(text)
+    }
+}
+
+/// The quarantine file's bytes, as [`crate::events::write_quarantine`] writes them: one JSON object
+/// per line.
+fn quarantine_bytes(rejected: &[Rejected]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in rejected {
+        serde_json::to_writer(&mut out, r).expect("a rejected record serialises");
+        out.push(b'\n');
+    }
+    out
 }
 
 /// The engine: options plus the calls that string the stages together.
 pub struct Engine<'p> {
     options: RetrainOptions,
     progress: &'p dyn Progress,
+    previous: Option<EngineState>,
 }
 
 impl Engine<'static> {
@@ -235,6 +324,7 @@ impl Engine<'static> {
         Self {
             options,
             progress: &NoProgress,
+            previous: None,
         }
     }
 }
@@ -246,7 +336,17 @@ impl<'p> Engine<'p> {
         Engine {
             options: self.options,
             progress,
+            previous: self.previous,
         }
+    }
+
+    /// Starts from the state of a previous run (`state.json`): multi-armed policies
+    /// add this run's new exposures to its statistics, and the allocation history
+    /// continues ([`learning`]).
+    #[must_use]
+    pub fn with_state(mut self, previous: Option<EngineState>) -> Self {
+        self.previous = previous;
+        self
     }
 
     /// Runs a retrain from files.
@@ -287,6 +387,7 @@ impl<'p> Engine<'p> {
         mut doc: BundleDocument,
         mut loaded: Loaded,
     ) -> Result<RetrainOutcome> {
+        let input_bundle = doc.clone();
         let enforcement = enforce(config, &mut loaded)?;
         let as_of = match self
             .options
@@ -303,12 +404,28 @@ impl<'p> Engine<'p> {
             }
         };
         let stamp = format_rfc3339(as_of);
+        let latest_event = loaded.tables.latest_timestamp();
+        let latest = health::latest_exposures(&loaded.tables)?;
+        let mut keys = std::collections::BTreeMap::new();
+        let mut live_since = std::collections::BTreeMap::new();
         let mut policies = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let (li, pi) = doc
                 .find_policy(policy_id)
                 .expect("cross-checked: optimised policies exist");
+            keys.insert(
+                policy_id.clone(),
+                learning::statistics_key(
+                    spec,
+                    self.options.attribution.unwrap_or(spec.attribution),
+                ),
+            );
+            live_since.insert(
+                policy_id.clone(),
+                doc.bundle().layers[li].policies[pi].state_version.clone(),
+            );
             let (mut report, model) = self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of);
+            report.last_exposure_at = latest.get(policy_id).copied().map(format_rfc3339);
             if let (RunStatus::Updated, Some(model)) = (report.status, model) {
                 doc.set_contextual_model(li, pi, model);
                 doc.set_state_version(li, pi, &stamp);
@@ -321,13 +438,21 @@ impl<'p> Engine<'p> {
                     doc.set_state_version(li, pi, &stamp);
                 }
             }
+            report.health = health::policy_checks(
+                &report,
+                spec,
+                as_of,
+                latest.get(policy_id).copied(),
+                latest_event,
+                spec.algorithm == Algorithm::LinearContextual,
+            );
             policies.push(report);
         }
         if policies.iter().any(|p| p.status == RunStatus::Updated) {
             doc.set_version(&stamp);
         }
         let report = RunReport {
-            as_of: stamp,
+            as_of: stamp.clone(),
             seed: self.options.seed,
             bundle_version: doc.bundle().version.clone(),
             events_read: loaded.report.read(),
@@ -339,15 +464,30 @@ impl<'p> Engine<'p> {
                 .iter()
                 .map(|(w, n)| (w.describe().to_owned(), *n))
                 .collect(),
+            state_warning: learning::foreign_bundle_warning(self.previous.as_ref(), &input_bundle),
             enforcement: enforcement.report,
             policies,
         };
+        let state = learning::next_state(
+            learning::NextState {
+                previous: self.previous.as_ref(),
+                keys,
+                live_since,
+                as_of: &stamp,
+                seed: self.options.seed,
+                bundle_version: &doc.bundle().version,
+                bundle_sha256: sha256_hex(doc.to_json_pretty().as_bytes()),
+            },
+            &report,
+        );
         Ok(RetrainOutcome {
             bundle: doc,
             report,
             load: loaded.report,
             rejected: loaded.rejected,
             discovered: enforcement.discovered,
+            input_bundle,
+            state,
         })
     }
 
@@ -368,6 +508,8 @@ impl<'p> Engine<'p> {
 
     /// The report of a policy before fitting, with its old shares and covered buckets;
     /// `Err` with the final report when the policy is not running or it is too soon.
+    // The `Err` is the policy's final report, built once per policy: boxing it buys nothing.
+    #[allow(clippy::result_large_err)]
     fn gate(
         &self,
         doc: &BundleDocument,
@@ -398,7 +540,9 @@ impl<'p> Engine<'p> {
                 .map(|(a, &s)| ArmReport {
                     name: a.name.clone(),
                     exposures: 0,
+                    new_exposures: 0,
                     reward_sum: 0.0,
+                    reward_sum_sq: 0.0,
                     mean: None,
                     probability_best: None,
                     old_share: s,
@@ -407,6 +551,10 @@ impl<'p> Engine<'p> {
                     new_range: a.bucket_range,
                 })
                 .collect(),
+            last_exposure_at: None,
+            statistics_through: None,
+            health: Vec::new(),
+            counted: false,
         };
         let fail = |mut r: PolicyReport, status: RunStatus, reason: String| {
             r.status = status;
@@ -462,23 +610,44 @@ impl<'p> Engine<'p> {
             r.reason = Some(reason);
             r
         };
-        let rewards = self.rewards(tables, spec);
-        let stats = match rewards.and_then(arm_stats) {
+        let key =
+            learning::statistics_key(spec, self.options.attribution.unwrap_or(spec.attribution));
+        let prior = learning::reusable(self.previous.as_ref(), &policy.id, &key);
+        let watermark = prior.map(|(_, t)| t);
+        let counted = self.rewards(tables, spec).and_then(|r| {
+            let new = learning::since(r, watermark);
+            let latest = learning::latest_exposed(new.clone(), &policy.id)?;
+            Ok((arm_stats(new)?, latest))
+        });
+        let (stats, latest) = match counted {
             Ok(s) => s,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
         let empty = Default::default();
         let by_name = stats.get(&policy.id).unwrap_or(&empty);
-        let arms: Vec<ArmStats> = policy
+        let new_arms: Vec<ArmStats> = policy
             .allocations
             .iter()
             .map(|a| by_name.get(&a.name).copied().unwrap_or_default())
             .collect();
-        for (r, s) in report.arms.iter_mut().zip(&arms) {
+        let arms: Vec<ArmStats> = policy
+            .allocations
+            .iter()
+            .zip(&new_arms)
+            .map(|(a, s)| match prior {
+                Some((p, _)) => learning::prior(p, &a.name).merge(*s),
+                None => *s,
+            })
+            .collect();
+        for ((r, s), new) in report.arms.iter_mut().zip(&arms).zip(&new_arms) {
             r.exposures = s.n;
+            r.new_exposures = new.n;
             r.reward_sum = s.sum;
+            r.reward_sum_sq = s.sum_sq;
             r.mean = s.mean();
         }
+        report.counted = true;
+        report.statistics_through = learning::advance(watermark, latest);
         let unknown: Vec<&str> = by_name
             .keys()
             .map(String::as_str)
@@ -512,7 +681,14 @@ impl<'p> Engine<'p> {
         if let Some(max) = spec.max_shift_per_update {
             weights = cap_shift(&old_shares, &weights, max);
         }
-        let ranges = match ranges_for_weights(&policy.covered_segments(), &weights) {
+        if let Err(reason) = bundle::guard::check_weights(&weights) {
+            return fail(
+                report,
+                RunStatus::Errored,
+                format!("the fit gave weights that are not a distribution: {reason}"),
+            );
+        }
+        let ranges = match layout_ranges(policy, &weights) {
             Ok(r) => r,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };

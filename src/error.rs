@@ -70,12 +70,54 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A state file (`state.json`) that does not parse, is of another format version,
+    /// or whose checksum does not match its content.
+    #[error("{file}: {key}: {reason}")]
+    InvalidState {
+        /// The state file.
+        file: String,
+        /// JSON path of the offending value, or `checksum` / `formatVersion`.
+        key: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A bundle or state that publishing refused to write: a guard failed. Nothing
+    /// was written; the version in place stays current.
+    #[error("refused to publish {file}: {key}: {reason}")]
+    Refused {
+        /// The file that would have been written.
+        file: String,
+        /// JSON path of the offending value.
+        key: String,
+        /// Which check failed and why.
+        reason: String,
+    },
+    /// Another process holds the output directory's lock.
+    #[error("{path}: {reason}")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What holds it and what to do.
+        reason: String,
+    },
     /// A failure inside polars while building or querying event tables.
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
 }
 
 impl Error {
+    /// The CLI's exit code for this error: 1 bad input or failure (config, bundle,
+    /// events, state, I/O), 3 refused by a publishing guard, 4 output directory
+    /// locked by another publisher. (2 is clap's code for a bad command line.)
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Refused { .. } => 3,
+            Self::Locked { .. } => 4,
+            _ => 1,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::engine::{Published, RetrainOutcome, RunStatus};
+use crate::engine::{HealthStatus, Published, RetrainOutcome, RunStatus};
 
 fn pct(x: f64) -> String {
     format!("{:5.1}%", 100.0 * x)
@@ -12,6 +12,16 @@ fn pct(x: f64) -> String {
 /// reason and a table of allocations with statistics, old and new shares and ranges.
 #[must_use]
 pub fn render(o: &RetrainOutcome, p: &Published) -> String {
+    render_with(o, Some(p))
+}
+
+/// The summary of a run that was not published (`retrain --dry-run`).
+#[must_use]
+pub fn render_dry_run(o: &RetrainOutcome) -> String {
+    render_with(o, None)
+}
+
+fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
     let r = &o.report;
     let mut s = String::new();
     let _ = writeln!(
@@ -25,7 +35,7 @@ pub fn render(o: &RetrainOutcome, p: &Published) -> String {
         r.events_read,
         r.events_accepted,
         r.events_quarantined,
-        if r.events_quarantined > 0 {
+        if let (true, Some(p)) = (r.events_quarantined > 0, p) {
             format!(" (see {})", p.quarantine.display())
         } else {
             String::new()
@@ -34,8 +44,11 @@ pub fn render(o: &RetrainOutcome, p: &Published) -> String {
     for (w, n) in &r.warnings {
         let _ = writeln!(s, "  warning: {n} accepted records with {w}");
     }
+    if let Some(w) = &r.state_warning {
+        let _ = writeln!(s, "warning: {w}");
+    }
     s.push_str(&r.enforcement.summary());
-    if !r.enforcement.discovered.is_empty() {
+    if let (false, Some(p)) = (r.enforcement.discovered.is_empty(), p) {
         let _ = writeln!(s, "  described in {}", p.discovered.display());
     }
     for pol in &r.policies {
@@ -80,20 +93,53 @@ pub fn render(o: &RetrainOutcome, p: &Published) -> String {
                 range(a.new_range)
             );
         }
+        let problems: Vec<String> = pol
+            .health
+            .iter()
+            .filter(|h| matches!(h.status, HealthStatus::Warn | HealthStatus::Fail))
+            .map(|h| format!("{} {}: {}", h.check, h.status.as_str(), h.detail))
+            .collect();
+        if problems.is_empty() {
+            let passed = pol
+                .health
+                .iter()
+                .filter(|h| h.status == HealthStatus::Pass)
+                .count();
+            let _ = writeln!(s, "  health: {passed} checks pass");
+        } else {
+            for p in problems {
+                let _ = writeln!(s, "  health: {p}");
+            }
+        }
     }
     let updated = r
         .policies
         .iter()
         .filter(|p| p.status == RunStatus::Updated)
         .count();
-    let _ = writeln!(
-        s,
-        "\n{} of {} policies updated; bundle version {} → {}",
-        updated,
-        r.policies.len(),
-        r.bundle_version,
-        p.bundle.display()
-    );
-    let _ = writeln!(s, "report: {}", p.report.display());
+    match p {
+        Some(p) => {
+            let _ = writeln!(
+                s,
+                "\n{} of {} policies updated; bundle version {} → {} (version {} of the output directory)",
+                updated,
+                r.policies.len(),
+                r.bundle_version,
+                p.bundle.display(),
+                p.version
+            );
+            let _ = writeln!(s, "state: {}", p.state.display());
+            let _ = writeln!(s, "report: {}", p.report.display());
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "\n{} of {} policies would be updated; bundle version would be {} (dry run: nothing written)",
+                updated,
+                r.policies.len(),
+                r.bundle_version
+            );
+        }
+    }
     s
 }

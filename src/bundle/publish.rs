@@ -29,19 +29,26 @@ pub fn write_atomic(path: &Path, text: &[u8]) -> Result<()> {
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    // The rename is durable only once the directory entry is.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))?;
     Ok(())
 }
 
-/// Publishes a bundle: re-checks it by parsing what is about to be written, then
-/// writes it atomically.
+/// Publishes a bundle to one file: runs the publishing guards that need no previous
+/// bundle ([`super::guard::check_publishable`]: schema rules, bundle contract, entity
+/// weights), then writes it atomically. To publish bundle and state together with
+/// versions, a lock and rollback, use [`super::Store`] (as `retrain` does).
 ///
 /// # Errors
 ///
-/// [`Error::InvalidBundle`] if the text would not read back as a valid bundle (the
-/// old file is then untouched); [`Error::Io`] as [`write_atomic`].
+/// [`Error::Refused`] if a guard fails (the old file is then untouched);
+/// [`Error::Io`] as [`write_atomic`].
 pub fn publish(doc: &BundleDocument, path: &Path) -> Result<()> {
     let text = doc.to_json_pretty();
-    let reread = BundleDocument::from_str_named(&text, &path.display().to_string())?;
+    let reread = super::guard::check_publishable(&text, None, &path.display().to_string())?;
     debug_assert_eq!(reread.raw(), doc.raw());
     write_atomic(path, text.as_bytes())
 }

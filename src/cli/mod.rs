@@ -1,7 +1,9 @@
 //! Command-line interface: a thin layer over the library's calls.
 
+mod inspect;
 mod plot;
 mod progress;
+mod publish;
 mod simulate;
 mod validate;
 
@@ -24,8 +26,10 @@ use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
 /// and track events, attributes rewards, fits bandit policies and republishes the
 /// config bundle SDKs serve.
 ///
-/// Formats are documented in docs/formats.md. Exit codes: 0 success, 1 bad input or
-/// failure (the message names the file, line and field), 2 bad command line.
+/// Formats are documented in docs/formats.md, publishing in docs/publishing.md.
+/// Exit codes: 0 success; 1 bad input or failure (the message names the file, line
+/// and field); 2 bad command line; 3 publishing refused by a guard (nothing written);
+/// 4 the output directory is locked by another publisher.
 #[derive(Parser)]
 #[command(name = "bandit-engine", version, about, long_about)]
 struct Cli {
@@ -70,9 +74,18 @@ enum Command {
     /// run never leaves a half-written bundle), DIR/report.json (per policy: status,
     /// statistics, old and new ranges, schema enforcement counts),
     /// DIR/quarantine.ndjson (every refused record with file, line, field and
-    /// reason, track events rejected by their schema included) and
-    /// DIR/discovered.yaml (track events without a definition, described as config).
-    /// Same inputs and seed give the same bytes.
+    /// reason, track events rejected by their schema included),
+    /// DIR/discovered.yaml (track events without a definition, described as config)
+    /// and DIR/state.json (per policy: statistics, watermark, allocation history).
+    /// Same inputs, seed and --as-of give the same bytes on any thread count.
+    ///
+    /// DIR keeps versions: each run is DIR/versions/NNNNNN/, DIR/current points at
+    /// the current one and DIR/bundle.json etc. link through it, so bundle and state
+    /// always change together; `bandit-engine rollback DIR` restores the previous
+    /// pair. Before writing, the new bundle must pass every guard (the bundle schema,
+    /// no overlapping ranges, every adaptive policy serving the same buckets,
+    /// entity weights that sum to 1), else nothing is written and the exit code is 3.
+    /// Another publisher on DIR gives exit code 4.
     #[command(verbatim_doc_comment)]
     Retrain {
         /// The project's .traffical/config.yaml.
@@ -84,9 +97,21 @@ enum Command {
         /// Event files: .ndjson/.jsonl, .csv or .parquet (repeat the flag or list several).
         #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
         events: Vec<PathBuf>,
-        /// Output directory.
+        /// Output directory (versions of bundle + state; see above).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// The previous run's state (e.g. DIR/state.json): statistics to add this
+        /// run's new exposures to, and the allocation history. Without it the
+        /// statistics start from the events given.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Show what would change (summary and bundle diff) and check the guards,
+        /// without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Versions kept in DIR for rollback, the current one included.
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..))]
+        keep: u64,
         /// The run's instant (RFC 3339), used for every timestamp written. Default: the latest event time.
         #[arg(long, value_name = "TIME")]
         as_of: Option<String>,
@@ -194,6 +219,55 @@ enum Command {
         strict: bool,
     },
     Simulate(simulate::SimulateArgs),
+    /// Make the previous version of an output directory current again: bundle and
+    /// state together (DIR/current switches atomically). Repeat to go further back,
+    /// as far as the versions kept (retrain --keep). Exit code 4 if another process
+    /// is publishing to DIR.
+    Rollback {
+        /// The output directory of `retrain --out`.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Show a bundle: layers, policies with their allocations, ranges and shares,
+    /// contextual models, per-entity weights. Given an output directory of
+    /// `retrain`, also its versions and the state summary (statistics, watermark,
+    /// allocation history), after verifying that bundle and state match.
+    Inspect {
+        /// A bundle file, or an output directory of `retrain`.
+        #[arg(value_name = "BUNDLE|DIR")]
+        path: PathBuf,
+    },
+    /// Compare two bundles: per policy the ranges and shares, buckets that changed
+    /// allocation, contextual-model coefficients; and any other value that differs.
+    /// Exits 0 whether or not they differ.
+    Diff {
+        /// The older bundle (or output directory: its current bundle).
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The newer bundle (or output directory).
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test hook for the crash-safety test: publishes COUNT versions into DIR as
+    /// fast as it can, each a valid bundle + state pair derived from BUNDLE.
+    #[command(hide = true)]
+    PublishLoop {
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// A bundle with at least one adaptive policy.
+        #[arg(long, value_name = "FILE")]
+        bundle: PathBuf,
+        /// Versions to publish.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Seed of the weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// Runs the CLI.
@@ -203,7 +277,11 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<bandit_engine::Error>())
+                .map_or(1, bandit_engine::Error::exit_code);
+            ExitCode::from(code)
         }
     }
 }
@@ -217,6 +295,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bundle,
             events,
             out,
+            state,
+            dry_run,
+            keep,
             as_of,
             seed,
             strict,
@@ -244,14 +325,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bundle,
                 events,
             };
+            let previous = state
+                .map(bandit_engine::bundle::EngineState::from_path)
+                .transpose()?;
             let outcome = Engine::new(options)
                 .with_progress(&progress)
+                .with_state(previous)
                 .retrain(&inputs)?;
-            let published = outcome.publish(&out)?;
-            if !cli.quiet {
-                print!("{}", bandit_engine::summary::render(&outcome, &published));
+            if dry_run {
+                print!("{}", publish::dry_run(&outcome, &out)?);
+            } else {
+                let options = bandit_engine::bundle::PublishOptions {
+                    keep: usize::try_from(keep).unwrap_or(usize::MAX),
+                };
+                let published = outcome.publish_with(&out, options)?;
+                if !cli.quiet {
+                    print!("{}", bandit_engine::summary::render(&outcome, &published));
+                }
             }
         }
+        Command::Rollback { dir } => {
+            let text = publish::rollback(&dir)?;
+            if !cli.quiet {
+                print!("{text}");
+            }
+        }
+        Command::Inspect { path } => print!("{}", inspect::inspect(&path)?),
+        Command::Diff { old, new, json } => print!("{}", inspect::diff(&old, &new, json)?),
+        Command::PublishLoop {
+            dir,
+            bundle,
+            count,
+            seed,
+        } => publish::publish_loop(&dir, &bundle, count, seed)?,
         Command::Metrics {
             config,
             bundle,

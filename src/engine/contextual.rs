@@ -59,15 +59,20 @@ impl Engine<'_> {
         };
         for (r, (&n, name)) in report.arms.iter_mut().zip(fit.counts.iter().zip(&names)) {
             r.exposures = n;
-            let (sum, cnt) = rows
+            r.new_exposures = n;
+            let (sum, sum_sq, cnt) = rows
                 .allocations
                 .iter()
                 .zip(&rows.rewards)
                 .filter(|(a, _)| *a == name)
-                .fold((0.0, 0u64), |(s, c), (_, r)| (s + r, c + 1));
+                .fold((0.0, 0.0, 0u64), |(s, q, c), (_, r)| {
+                    (s + r, q + r * r, c + 1)
+                });
             r.reward_sum = sum;
+            r.reward_sum_sq = sum_sq;
             r.mean = (cnt > 0).then(|| sum / cnt as f64);
         }
+        report.counted = true;
         if let Some((r, _)) = report
             .arms
             .iter()

@@ -1,11 +1,10 @@
 //! From weights to what the bundle carries: exploration floor, the platform's
 //! `maxShiftPerUpdate`, and bucket ranges.
 //!
-//! Bucket ranges are rewritten over exactly the buckets the policy covered before
-//! (its allocations' ranges cut to its `eligibleBucketRange`), so holdouts and the
-//! buckets other policies of the layer rely on do not move. Allocations keep their
-//! order in bucket space; every allocation keeps at least one bucket, because a
-//! range cannot be empty and an allocation that vanished could not come back.
+//! [`ranges_for_weights`] lays weights out from scratch over one segment; the engine
+//! uses [`super::layout::layout_ranges`], which keeps the covered buckets, the
+//! allocations' order and as many buckets in place as the quotas allow (the rule is
+//! in [`super::layout`]).
 
 /// Why weights could not become ranges.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -62,39 +61,6 @@ pub fn cap_shift(old: &[f64], new: &[f64], max_shift: f64) -> Vec<f64> {
     old.iter().zip(new).map(|(o, n)| o + t * (n - o)).collect()
 }
 
-/// Integer bucket counts for weights over `total` buckets: largest remainder
-/// (Hamilton's method), at least one bucket each, ties to the lower index.
-fn counts(weights: &[f64], total: u64) -> Vec<u64> {
-    let sum: f64 = weights.iter().sum();
-    let targets: Vec<f64> = weights.iter().map(|w| w / sum * total as f64).collect();
-    let mut c: Vec<u64> = targets.iter().map(|t| (t.floor() as u64).max(1)).collect();
-    let mut assigned: u64 = c.iter().sum();
-    while assigned < total {
-        let i = (0..c.len())
-            .max_by(|&a, &b| {
-                (targets[a] - c[a] as f64)
-                    .total_cmp(&(targets[b] - c[b] as f64))
-                    .then(b.cmp(&a))
-            })
-            .expect("at least one allocation");
-        c[i] += 1;
-        assigned += 1;
-    }
-    while assigned > total {
-        let i = (0..c.len())
-            .filter(|&i| c[i] > 1)
-            .max_by(|&a, &b| {
-                (c[a] as f64 - targets[a])
-                    .total_cmp(&(c[b] as f64 - targets[b]))
-                    .then(b.cmp(&a))
-            })
-            .expect("total >= allocations leaves one allocation above one bucket");
-        c[i] -= 1;
-        assigned -= 1;
-    }
-    c
-}
-
 /// Bucket ranges for `weights` (in allocation order) over the covered `segments`
 /// (sorted, disjoint, inclusive), laid out contiguously in allocation order.
 ///
@@ -130,22 +96,7 @@ pub fn ranges_for_weights(
             })
         }
     };
-    let total = u64::from(end - start) + 1;
-    if total < weights.len() as u64 {
-        return Err(AllocateError::TooFewBuckets {
-            buckets: total,
-            allocations: weights.len(),
-        });
-    }
-    let mut next = u64::from(start);
-    Ok(counts(weights, total)
-        .into_iter()
-        .map(|c| {
-            let r = [next as u32, (next + c - 1) as u32];
-            next += c;
-            r
-        })
-        .collect())
+    super::layout::least_movement_ranges([start, end], weights, &vec![None; weights.len()])
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@
 //! linear Thompson sampling) and [`contextual`] (export to the bundle's `contextualModel`).
 //!
 //! * [`allocate`]: the platform's knobs (exploration floor, `maxShiftPerUpdate`) and
-//!   the rewrite of bucket ranges over exactly the buckets a policy covered.
+//!   weights to ranges from scratch; [`layout`]: the rewrite of bucket ranges over
+//!   exactly the buckets a policy covered, moving as few buckets as possible.
 //! * [`seed`]: per-policy and per-chunk seeds derived from one master seed.
 
 pub mod allocate;
@@ -26,6 +27,7 @@ pub mod epsilon;
 pub mod features;
 pub mod gaussian;
 pub mod integrate;
+pub mod layout;
 pub mod linear;
 pub mod linear_fit;
 pub mod linear_policy;
@@ -41,6 +43,7 @@ pub use epsilon::{EpsilonGreedy, EpsilonGreedyParams};
 pub use features::{Feature, FeatureKind, FeatureSpace};
 pub use gaussian::{NormalInverseGamma, ThompsonGaussian, ThompsonGaussianParams};
 pub use integrate::{beta_probability_best, beta_probability_best_many};
+pub use layout::{buckets_moved, layout_ranges, least_movement_ranges};
 pub use linear::{LinearError, LinearStats};
 pub use linear_fit::{
     LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,

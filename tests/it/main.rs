@@ -11,6 +11,7 @@ mod end_to_end;
 mod enforcement;
 mod metrics;
 mod policies;
+mod publishing;
 mod readers;
 mod simulate;
 mod typegen;

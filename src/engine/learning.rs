@@ -1,0 +1,183 @@
+//! Warm start from the previous state, and the next state from a run's report.
+//!
+//! Multi-armed policies: the previous state's per-allocation totals cover reward rows
+//! exposed up to its `exposuresThrough`; this run adds the rows exposed after it and
+//! fits on the sum. Statistics computed under another goal or attribution mode are
+//! not reused. `linear_contextual` policies are fitted on this run's rows (their
+//! totals are recorded for the report and health checks only).
+//!
+//! Known limit: a reward row is counted in the run that first sees its exposure, with
+//! the reward attributed by then; goal events for that exposure arriving after the
+//! watermark are not added to it later.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use super::{PolicyReport, RunReport, RunStatus};
+use crate::bundle::state::{sha256_hex, ArmTotals, EngineState, HistoryEntry, PolicyLearning};
+use crate::bundle::BundleDocument;
+use crate::config::{AttributionMode, OptimizationSpec};
+use crate::error::Result;
+use crate::reward::ArmStats;
+use crate::time::{format_rfc3339, parse_rfc3339, Millis};
+
+/// The key naming what a policy's statistics measure.
+pub(super) fn statistics_key(spec: &OptimizationSpec, mode: AttributionMode) -> String {
+    format!(
+        "{}/{:?}/{:?}/{:?}",
+        spec.goal.event, spec.goal.goal_type, spec.goal.value, mode
+    )
+    .to_lowercase()
+}
+
+/// The previous statistics of a policy that this run can add to: same statistics
+/// key and a watermark.
+pub(super) fn reusable<'s>(
+    previous: Option<&'s EngineState>,
+    policy_id: &str,
+    key: &str,
+) -> Option<(&'s PolicyLearning, Millis)> {
+    let p = previous?.policies.get(policy_id)?;
+    let through = parse_rfc3339(p.exposures_through.as_deref()?)?;
+    (p.statistics == key).then_some((p, through))
+}
+
+/// Reward rows exposed after `watermark` (all rows without one).
+pub(super) fn since(rewards: LazyFrame, watermark: Option<Millis>) -> LazyFrame {
+    match watermark {
+        Some(t) => rewards.filter(col("exposed_at").gt(lit(t))),
+        None => rewards,
+    }
+}
+
+/// The latest `exposed_at` of a policy's reward rows.
+pub(super) fn latest_exposed(rewards: LazyFrame, policy_id: &str) -> Result<Option<Millis>> {
+    let df = rewards
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([col("exposed_at").max()])
+        .collect()?;
+    Ok(df.column("exposed_at")?.i64()?.get(0))
+}
+
+/// Previous totals of one allocation as statistics.
+pub(super) fn prior(p: &PolicyLearning, name: &str) -> ArmStats {
+    p.arms
+        .get(name)
+        .map_or_else(ArmStats::default, |a| ArmStats {
+            n: a.exposures,
+            sum: a.reward_sum,
+            sum_sq: a.reward_sum_sq,
+        })
+}
+
+/// Everything the next state needs besides the report.
+pub(super) struct NextState<'a> {
+    pub previous: Option<&'a EngineState>,
+    pub keys: BTreeMap<String, String>,
+    pub live_since: BTreeMap<String, Option<String>>,
+    pub as_of: &'a str,
+    pub seed: u64,
+    pub bundle_version: &'a str,
+    pub bundle_sha256: String,
+}
+
+/// The state after a run: policies that were counted take this run's totals and
+/// watermark; the others (too soon, errored, not running) keep what they had.
+/// Allocation history gains the live weights when it is empty and the new weights
+/// when a policy was updated.
+pub(super) fn next_state(n: NextState<'_>, report: &RunReport) -> EngineState {
+    let mut policies = BTreeMap::new();
+    for pr in &report.policies {
+        let prev = n.previous.and_then(|s| s.policies.get(&pr.policy_id));
+        let mut p = if pr.counted {
+            PolicyLearning {
+                algorithm: pr.algorithm.to_owned(),
+                statistics: n.keys.get(&pr.policy_id).cloned().unwrap_or_default(),
+                last_status: String::new(),
+                last_updated: prev.and_then(|p| p.last_updated.clone()),
+                exposures_through: pr.statistics_through.clone(),
+                arms: pr
+                    .arms
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.name.clone(),
+                            ArmTotals {
+                                exposures: a.exposures,
+                                reward_sum: a.reward_sum,
+                                reward_sum_sq: a.reward_sum_sq,
+                            },
+                        )
+                    })
+                    .collect(),
+                allocation_history: prev
+                    .map(|p| p.allocation_history.clone())
+                    .unwrap_or_default(),
+            }
+        } else {
+            prev.cloned().unwrap_or_else(|| PolicyLearning {
+                algorithm: pr.algorithm.to_owned(),
+                statistics: n.keys.get(&pr.policy_id).cloned().unwrap_or_default(),
+                ..PolicyLearning::default()
+            })
+        };
+        p.last_status = pr.status.as_str().to_owned();
+        if p.allocation_history.is_empty() {
+            p.push_history(HistoryEntry {
+                as_of: n
+                    .live_since
+                    .get(&pr.policy_id)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| n.as_of.to_owned()),
+                weights: shares(pr, |a| a.old_share),
+            });
+        }
+        if pr.status == RunStatus::Updated {
+            p.last_updated = Some(n.as_of.to_owned());
+            if pr.arms.iter().any(|a| a.new_share != a.old_share) {
+                p.push_history(HistoryEntry {
+                    as_of: n.as_of.to_owned(),
+                    weights: shares(pr, |a| a.new_share),
+                });
+            }
+        }
+        policies.insert(pr.policy_id.clone(), p);
+    }
+    EngineState {
+        as_of: n.as_of.to_owned(),
+        seed: n.seed,
+        bundle_version: n.bundle_version.to_owned(),
+        bundle_sha256: n.bundle_sha256,
+        policies,
+    }
+}
+
+fn shares(pr: &PolicyReport, f: impl Fn(&super::ArmReport) -> f64) -> BTreeMap<String, f64> {
+    pr.arms.iter().map(|a| (a.name.clone(), f(a))).collect()
+}
+
+/// The watermark after a run: the later of the previous one and the latest exposure
+/// counted now.
+pub(super) fn advance(previous: Option<Millis>, latest: Option<Millis>) -> Option<String> {
+    previous.max(latest).map(format_rfc3339)
+}
+
+/// A warning when the previous state was published with another bundle than the one
+/// this run starts from: someone changed the bundle since the engine last wrote it
+/// (a dashboard edit, or the wrong `--state`). Statistics are still reused, matched
+/// by allocation name.
+pub(super) fn foreign_bundle_warning(
+    previous: Option<&EngineState>,
+    input: &BundleDocument,
+) -> Option<String> {
+    let p = previous?;
+    (p.bundle_sha256 != sha256_hex(input.to_json_pretty().as_bytes())).then(|| {
+        format!(
+            "the state (as of {}) was published with another bundle than {}; its statistics are reused by allocation name",
+            p.as_of,
+            input.source()
+        )
+    })
+}
