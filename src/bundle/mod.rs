@@ -1,14 +1,24 @@
 //! The platform's config bundle: typed model, order-preserving document, hashing,
 //! resolution as the reference SDK does it, and atomic publishing.
 
+pub mod conditions;
+pub mod conformance;
+pub mod contextual;
 pub mod document;
 pub mod hash;
+pub mod js;
 pub mod model;
 pub mod publish;
 pub mod resolve;
+pub mod resolver;
 
+pub use conditions::evaluate_condition;
 pub use document::BundleDocument;
 pub use hash::HashContract;
 pub use model::{Allocation, Bundle, BundleLayer, Policy, PolicyKind, PolicyState};
 pub use publish::{publish, write_atomic};
-pub use resolve::{resolve, LayerResolution, Resolution};
+pub use resolve::{
+    resolve, DistributionKind, EdgeResult, LayerResolution, PolicyDistribution, Resolution,
+    ResolveError, ResolveOptions,
+};
+pub use resolver::{Chosen, LayerDecision, Resolver};

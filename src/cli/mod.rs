@@ -1,6 +1,7 @@
 //! Command-line interface: a thin layer over the library's calls.
 
 mod progress;
+mod resolve;
 mod validate;
 
 use std::path::PathBuf;
@@ -174,6 +175,10 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Resolve contexts against a bundle as the SDKs do (one JSON line per context).
+    Resolve(resolve::ResolveArgs),
+    /// Run SDK test vectors (expected_*.json) against the resolver.
+    Conformance(resolve::ConformanceArgs),
     /// Validate event files and convert them to ndjson, csv or parquet (by extension).
     ///
     /// Refused records go to --quarantine (default: OUT with .quarantine.ndjson).
@@ -324,6 +329,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Resolve(args) => return resolve::resolve(&args),
+        Command::Conformance(args) => return resolve::conformance(&args, cli.quiet),
         Command::GenerateTypes { config, out } => {
             let n = validate::generate_types(&config, &out)?;
             if !cli.quiet {

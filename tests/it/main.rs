@@ -12,4 +12,5 @@ mod enforcement;
 mod metrics;
 mod policies;
 mod readers;
+mod resolver;
 mod typegen;
