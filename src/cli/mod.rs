@@ -175,9 +175,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Resolve contexts against a bundle as the SDKs do (one JSON line per context).
+    // Help text: the doc comments of the argument structs in resolve.rs.
     Resolve(resolve::ResolveArgs),
-    /// Run SDK test vectors (expected_*.json) against the resolver.
     Conformance(resolve::ConformanceArgs),
     /// Validate event files and convert them to ndjson, csv or parquet (by extension).
     ///
