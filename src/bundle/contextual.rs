@@ -376,6 +376,46 @@ mod tests {
         assert_eq!(one, vec![1.0]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn floored_softmax_is_a_distribution_and_respects_the_floor(
+            scores in proptest::collection::vec(-50.0f64..50.0, 1..16),
+            gamma in 0.0f64..10.0,
+            floor in 0.0f64..1.0,
+            draw in 0.0f64..1.0,
+        ) {
+            let mut p = scores.clone();
+            softmax_in_place(&mut p, gamma);
+            apply_floor_in_place(&mut p, floor);
+            let sum: f64 = p.iter().sum();
+            proptest::prop_assert!((sum - 1.0).abs() < 1e-12, "sum {}", sum);
+            proptest::prop_assert!(p.iter().all(|&x| (0.0..=1.0).contains(&x)));
+            // Before renormalising every value is at least min(floor, 1/K); the sum
+            // of the raised values is at most 1 + K·floor, which bounds the result.
+            let k = p.len() as f64;
+            let f = floor.min(1.0 / k);
+            proptest::prop_assert!(p.iter().all(|&x| x >= f / (1.0 + k * f) - 1e-15));
+            let i = crate::bundle::hash::select_with(&p, draw);
+            proptest::prop_assert!(i < p.len());
+        }
+
+        #[test]
+        fn ordering_of_scores_is_kept(
+            scores in proptest::collection::vec(-20.0f64..20.0, 2..10),
+            gamma in 0.01f64..5.0,
+        ) {
+            let mut p = scores.clone();
+            softmax_in_place(&mut p, gamma);
+            for i in 0..scores.len() {
+                for j in 0..scores.len() {
+                    if scores[i] > scores[j] {
+                        proptest::prop_assert!(p[i] >= p[j]);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_spec_contextual_scores() {
         // traffical-sdk-spec test-vectors/fixtures/bundle_contextual.json, case

@@ -624,6 +624,39 @@ mod tests {
         assert!(JsRef::Json(&json!(-0.0)).strict_equals(Some(&json!(0))));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn number_strings_round_trip_and_never_panic(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            let s = number_to_string(x);
+            if x.is_finite() {
+                // ECMAScript's StringToNumber reads Number::toString back exactly.
+                proptest::prop_assert_eq!(string_to_number(&s), if x == 0.0 { 0.0 } else { x });
+                proptest::prop_assert_eq!(s.parse::<f64>().ok(), Some(if x == 0.0 { 0.0 } else { x }));
+            }
+        }
+
+        #[test]
+        fn string_to_number_never_panics(s in ".{0,24}") {
+            let _ = string_to_number(&s);
+        }
+
+        #[test]
+        fn paths_never_panic(path in "[a-z0-9_.]{0,12}") {
+            let ctx: Map<String, Value> = serde_json::from_str(
+                r#"{"a": {"b": [1, {"c": null}]}, "s": "x", "0": [[]]}"#,
+            )
+            .unwrap();
+            let _ = get_path(&ctx, &path);
+        }
+
+        #[test]
+        fn exp_is_close_to_the_platform_exp(x in -745.0f64..709.0) {
+            let (a, b) = (exp(x), x.exp());
+            proptest::prop_assert!((a - b).abs() <= 2.0 * f64::EPSILON * b.abs() || a == b);
+        }
+    }
+
     #[test]
     fn exp_matches_v8_bit_for_bit() {
         // Pairs of bit patterns (x, Math.exp(x)) written by Node 20 (V8 11.3):
