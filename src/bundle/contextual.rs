@@ -59,6 +59,195 @@ pub struct ContextualModel {
     pub per_allocation: Vec<Option<AllocationCoefficients>>,
     /// `generatedAt`, else `modelVersion`: logged as the layer's `modelVersion`.
     pub model_version: Option<String>,
+    /// The same coefficients laid out for one context read per feature.
+    fast: FastModel,
+}
+
+/// Context features read once per decision instead of once per allocation:
+/// numeric features by index, categorical values mapped to category ids shared by
+/// every allocation's coefficient table.
+#[derive(Clone, Debug, PartialEq)]
+struct FastModel {
+    numeric_keys: Vec<String>,
+    categorical: Vec<CategoryDictionary>,
+    allocations: Vec<Option<FastCoefficients>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct CategoryDictionary {
+    key: String,
+    ids: HashMap<String, u32>,
+    /// Whether each category is a member every object inherits (`toString`, …).
+    inherited: Vec<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct FastCoefficients {
+    intercept: f64,
+    /// (feature, coef, missing), in the allocation's term order.
+    numeric: Vec<(usize, f64, f64)>,
+    /// (feature, coefficient by category id, missing), in term order.
+    categorical: Vec<(usize, Vec<Option<f64>>, f64)>,
+}
+
+/// A categorical context value, resolved once per decision.
+#[derive(Clone, Copy)]
+enum Category {
+    Missing,
+    Known(u32),
+    Unknown { inherited: bool },
+}
+
+/// Features handled on the stack; more spill to the heap.
+const STACK_FEATURES: usize = 32;
+
+impl FastModel {
+    fn new(per_allocation: &[Option<AllocationCoefficients>]) -> Self {
+        let mut numeric_keys: Vec<String> = Vec::new();
+        let mut categorical: Vec<CategoryDictionary> = Vec::new();
+        let mut allocations = Vec::with_capacity(per_allocation.len());
+        for c in per_allocation {
+            let Some(c) = c else {
+                allocations.push(None);
+                continue;
+            };
+            let numeric = c
+                .numeric
+                .iter()
+                .map(|t| {
+                    let f = numeric_keys
+                        .iter()
+                        .position(|k| *k == t.key)
+                        .unwrap_or_else(|| {
+                            numeric_keys.push(t.key.clone());
+                            numeric_keys.len() - 1
+                        });
+                    (f, t.coef, t.missing)
+                })
+                .collect();
+            let mut cat_terms = Vec::with_capacity(c.categorical.len());
+            for t in &c.categorical {
+                let f = categorical
+                    .iter()
+                    .position(|d| d.key == t.key)
+                    .unwrap_or_else(|| {
+                        categorical.push(CategoryDictionary {
+                            key: t.key.clone(),
+                            ids: HashMap::new(),
+                            inherited: Vec::new(),
+                        });
+                        categorical.len() - 1
+                    });
+                let d = &mut categorical[f];
+                let mut pairs: Vec<(u32, f64)> = Vec::with_capacity(t.values.len());
+                for (name, &x) in &t.values {
+                    let next = d.ids.len() as u32;
+                    let id = *d.ids.entry(name.clone()).or_insert_with(|| {
+                        d.inherited
+                            .push(js::OBJECT_PROTOTYPE.contains(&name.as_str()));
+                        next
+                    });
+                    pairs.push((id, x));
+                }
+                cat_terms.push((f, pairs, t.missing));
+            }
+            allocations.push(Some((c.intercept, numeric, cat_terms)));
+        }
+        // Tables sized to the final dictionaries.
+        let allocations = allocations
+            .into_iter()
+            .map(|a| {
+                a.map(|(intercept, numeric, cat_terms)| FastCoefficients {
+                    intercept,
+                    numeric,
+                    categorical: cat_terms
+                        .into_iter()
+                        .map(|(f, pairs, missing)| {
+                            let mut by_id = vec![None; categorical[f].ids.len()];
+                            for (id, x) in pairs {
+                                by_id[id as usize] = Some(x);
+                            }
+                            (f, by_id, missing)
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        Self {
+            numeric_keys,
+            categorical,
+            allocations,
+        }
+    }
+
+    fn scores_into(&self, ctx: &Map<String, Value>, default_score: f64, scores: &mut [f64]) {
+        let (nn, nc) = (self.numeric_keys.len(), self.categorical.len());
+        let mut num_stack = [None; STACK_FEATURES];
+        let mut num_heap = Vec::new();
+        let nums: &mut [Option<f64>] = if nn <= STACK_FEATURES {
+            &mut num_stack[..nn]
+        } else {
+            num_heap.resize(nn, None);
+            &mut num_heap
+        };
+        for (slot, key) in nums.iter_mut().zip(&self.numeric_keys) {
+            *slot = match ctx.get(key) {
+                Some(Value::Number(n)) => Some(js::number_value(n)),
+                _ => None,
+            };
+        }
+        let mut cat_stack = [Category::Missing; STACK_FEATURES];
+        let mut cat_heap = Vec::new();
+        let cats: &mut [Category] = if nc <= STACK_FEATURES {
+            &mut cat_stack[..nc]
+        } else {
+            cat_heap.resize(nc, Category::Missing);
+            &mut cat_heap
+        };
+        for (slot, d) in cats.iter_mut().zip(&self.categorical) {
+            *slot = match ctx.get(&d.key) {
+                None | Some(Value::Null) => Category::Missing,
+                Some(v) => {
+                    let s = js::to_string(v);
+                    match d.ids.get(s.as_ref()) {
+                        Some(&id) => Category::Known(id),
+                        None => Category::Unknown {
+                            inherited: js::OBJECT_PROTOTYPE.contains(&s.as_ref()),
+                        },
+                    }
+                }
+            };
+        }
+        for (out, c) in scores.iter_mut().zip(&self.allocations) {
+            let Some(c) = c else {
+                *out = default_score;
+                continue;
+            };
+            // The SDK's order: intercept, numeric terms, categorical terms.
+            let mut score = c.intercept;
+            for &(f, coef, missing) in &c.numeric {
+                score += match nums[f] {
+                    Some(x) => coef * x,
+                    None => missing,
+                };
+            }
+            for (f, by_id, missing) in &c.categorical {
+                score += match cats[*f] {
+                    Category::Missing => *missing,
+                    Category::Known(id) => by_id[id as usize].unwrap_or(
+                        if self.categorical[*f].inherited[id as usize] {
+                            f64::NAN
+                        } else {
+                            *missing
+                        },
+                    ),
+                    Category::Unknown { inherited: true } => f64::NAN,
+                    Category::Unknown { inherited: false } => *missing,
+                };
+            }
+            *out = score;
+        }
+    }
 }
 
 fn number_at(obj: &Map<String, Value>, key: &str, at: &str) -> Result<f64, ResolveError> {
@@ -191,6 +380,7 @@ impl ContextualModel {
             gamma: number_at(m, "gamma", at)?,
             floor: number_at(m, "actionProbabilityFloor", at)?,
             default_score: number_at(m, "defaultAllocationScore", at)?,
+            fast: FastModel::new(&per_allocation),
             per_allocation,
             model_version,
         })
@@ -219,6 +409,12 @@ impl ContextualModel {
             self.per_allocation.len(),
             "one score per allocation"
         );
+        self.fast.scores_into(ctx, self.default_score, scores);
+    }
+
+    /// [`Self::scores_into`] the direct way, one context lookup per term: the
+    /// reference the per-feature layout is tested against.
+    pub fn scores_into_direct(&self, ctx: &Map<String, Value>, scores: &mut [f64]) {
         for (s, c) in scores.iter_mut().zip(&self.per_allocation) {
             *s = match c {
                 None => self.default_score,

@@ -286,3 +286,32 @@ mod cli {
         );
     }
 }
+
+#[test]
+fn per_feature_scoring_equals_term_by_term_scoring_bit_for_bit() {
+    use bandit_engine::bundle::contextual::ContextualModel;
+    let bundle = read_bundle(&golden().join("bundle_contextual_wide.json")).unwrap();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(golden().join("expected_contextual_wide.json")).unwrap(),
+    )
+    .unwrap();
+    let mut compared = 0;
+    for layer in &bundle.layers {
+        for p in &layer.policies {
+            let Some(m) = &p.contextual_model else {
+                continue;
+            };
+            let model = ContextualModel::compile(m, &p.allocations, &p.id).unwrap();
+            for case in expected["testCases"].as_array().unwrap() {
+                let c = case["context"].as_object().unwrap();
+                let (mut fast, mut direct) = (vec![0.0; model.len()], vec![0.0; model.len()]);
+                model.scores_into(c, &mut fast);
+                model.scores_into_direct(c, &mut direct);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&direct), "{} {}", p.id, case["name"]);
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 300);
+}
