@@ -46,22 +46,71 @@ pub fn sha256_u64(input: &[u8]) -> u64 {
     )
 }
 
+/// Appends the decimal digits of `n` to a hasher without allocating.
+fn update_decimal(h: &mut Sha256, n: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    h.update(&buf[i..]);
+}
+
+fn fnv1a32_parts(parts: &[&[u8]]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for part in parts {
+        for &b in *part {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
 impl HashContract {
-    /// The unit's bucket in a layer.
+    /// The contract's name on the command line and in fixtures.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha256V2 => "sha256-v2",
+            Self::Fnv1aV1 => "fnv1a-v1",
+        }
+    }
+
+    /// The unit's bucket in a layer. Allocation-free.
+    ///
+    /// # Panics
+    ///
+    /// If `bucket_count` is 0 (a compiled [`super::Resolver`] refuses such bundles).
     #[must_use]
     pub fn bucket(self, unit_key: &str, layer_id: &str, bucket_count: u32) -> u32 {
         match self {
             Self::Sha256V2 => {
-                let input = format!(
-                    "traffical:assignment:v2|u:{}:{unit_key}|l:{}:{layer_id}",
-                    unit_key.len(),
-                    layer_id.len()
+                let mut h = Sha256::new();
+                h.update(b"traffical:assignment:v2|u:");
+                update_decimal(&mut h, unit_key.len());
+                h.update(b":");
+                h.update(unit_key.as_bytes());
+                h.update(b"|l:");
+                update_decimal(&mut h, layer_id.len());
+                h.update(b":");
+                h.update(layer_id.as_bytes());
+                let digest = h.finalize();
+                let first = u64::from_be_bytes(
+                    digest[..8]
+                        .try_into()
+                        .expect("a SHA-256 digest has 32 bytes"),
                 );
-                (sha256_u64(input.as_bytes()) % u64::from(bucket_count)) as u32
+                (first % u64::from(bucket_count)) as u32
             }
             Self::Fnv1aV1 => {
-                let input = format!("{unit_key}:{layer_id}");
-                fnv1a32(input.as_bytes()) % bucket_count
+                fnv1a32_parts(&[unit_key.as_bytes(), b":", layer_id.as_bytes()]) % bucket_count
             }
         }
     }
@@ -69,31 +118,53 @@ impl HashContract {
     /// The uniform draw in [0, 1) that weighted selection uses for `seed`.
     #[must_use]
     pub fn uniform(self, seed: &str) -> f64 {
+        self.uniform_parts(&[seed.as_bytes()])
+    }
+
+    /// [`Self::uniform`] of the concatenation of `parts`, without building it.
+    #[must_use]
+    pub fn uniform_parts(self, parts: &[&[u8]]) -> f64 {
         match self {
             Self::Sha256V2 => {
-                (sha256_u64(seed.as_bytes()) % (1u64 << 53)) as f64 / 9_007_199_254_740_992.0
+                let mut h = Sha256::new();
+                for p in parts {
+                    h.update(p);
+                }
+                let digest = h.finalize();
+                let first = u64::from_be_bytes(
+                    digest[..8]
+                        .try_into()
+                        .expect("a SHA-256 digest has 32 bytes"),
+                );
+                (first % (1u64 << 53)) as f64 / 9_007_199_254_740_992.0
             }
-            Self::Fnv1aV1 => f64::from(fnv1a32(seed.as_bytes()) % 10_000) / 10_000.0,
+            Self::Fnv1aV1 => f64::from(fnv1a32_parts(parts) % 10_000) / 10_000.0,
         }
     }
 
     /// Weighted selection as the SDKs do it: the first index whose cumulative weight
-    /// exceeds the draw, else the last.
+    /// exceeds the draw, else the last (also when a weight is NaN).
     #[must_use]
     pub fn select(self, weights: &[f64], seed: &str) -> usize {
         if weights.len() <= 1 {
             return 0;
         }
-        let r = self.uniform(seed);
-        let mut cumulative = 0.0;
-        for (i, w) in weights.iter().enumerate() {
-            cumulative += w;
-            if r < cumulative {
-                return i;
-            }
-        }
-        weights.len() - 1
+        select_with(weights, self.uniform(seed))
     }
+}
+
+/// The selection rule for a given draw `r`: the first index whose running sum of
+/// weights (added left to right, as the SDK does) exceeds `r`, else the last.
+#[must_use]
+pub fn select_with(weights: &[f64], r: f64) -> usize {
+    let mut cumulative = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        cumulative += w;
+        if r < cumulative {
+            return i;
+        }
+    }
+    weights.len().saturating_sub(1)
 }
 
 #[cfg(test)]

@@ -209,6 +209,9 @@ pub enum ConditionOp {
     Exists,
     /// Field absent.
     NotExists,
+    /// An operator this version does not know: never matches, as in the SDK.
+    #[serde(other)]
+    Unknown,
 }
 
 /// A context predicate.
@@ -218,12 +221,22 @@ pub struct Condition {
     pub field: String,
     /// Operator.
     pub op: ConditionOp,
-    /// Operand of binary operators.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Operand of binary operators. `Some(Value::Null)` is an explicit `null`, `None`
+    /// an absent field (JavaScript's `undefined`): the SDK tells them apart.
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value: Option<Value>,
     /// Operands of `in` / `nin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<Value>>,
+}
+
+/// A present field, `null` included, is `Some`; only an absent one is `None`.
+fn present_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Context logging allowlist.

@@ -4,6 +4,7 @@ mod inspect;
 mod plot;
 mod progress;
 mod publish;
+mod resolve;
 mod simulate;
 mod validate;
 
@@ -201,6 +202,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    // Help text: the doc comments of the argument structs in resolve.rs.
+    Resolve(resolve::ResolveArgs),
+    Conformance(resolve::ConformanceArgs),
     /// Validate event files and convert them to ndjson, csv or parquet (by extension).
     ///
     /// Refused records go to --quarantine (default: OUT with .quarantine.ndjson).
@@ -434,6 +438,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Resolve(args) => return resolve::resolve(&args),
+        Command::Conformance(args) => return resolve::conformance(&args, cli.quiet),
         Command::GenerateTypes { config, out } => {
             let n = validate::generate_types(&config, &out)?;
             if !cli.quiet {

@@ -13,5 +13,6 @@ mod metrics;
 mod policies;
 mod publishing;
 mod readers;
+mod resolver;
 mod simulate;
 mod typegen;
