@@ -41,6 +41,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod policy;
 pub mod progress;
+pub mod replay;
 pub mod reward;
 pub mod stats;
 pub mod summary;

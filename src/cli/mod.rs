@@ -1,5 +1,6 @@
 //! Command-line interface: a thin layer over the library's calls.
 
+mod evaluate;
 mod progress;
 mod validate;
 
@@ -191,6 +192,8 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Off-policy evaluation of a policy on a logged bandit data set (see `evaluate --help`).
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Runs the CLI.
@@ -353,6 +356,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
         }
+        Command::Evaluate(args) => evaluate::run(args, &progress, cli.quiet)?,
     }
     Ok(ExitCode::SUCCESS)
 }
