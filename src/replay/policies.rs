@@ -226,7 +226,9 @@ pub fn uniform(n_actions: usize, len_list: usize) -> Result<ActionDist> {
 /// [`Error::InvalidParameter`] for a negative or non-finite weight or a zero sum.
 pub fn fixed(weights: &[f64], len_list: usize) -> Result<ActionDist> {
     let sum: f64 = weights.iter().sum();
-    if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || !(sum > 0.0) {
+    if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        || sum.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+    {
         return Err(Error::InvalidParameter {
             name: "weights",
             reason: format!("{weights:?}: weights must be finite, non-negative and not all zero"),

@@ -167,7 +167,8 @@ impl RewardPredictions {
     /// [`Error::InvalidParameter`] if the length is not a multiple of `n_actions` or a
     /// value is not finite.
     pub fn new(n_actions: usize, q: Vec<f64>) -> Result<Self> {
-        if n_actions == 0 || q.len() % n_actions != 0 || q.iter().any(|v| !v.is_finite()) {
+        if n_actions == 0 || !q.len().is_multiple_of(n_actions) || q.iter().any(|v| !v.is_finite())
+        {
             return Err(Error::InvalidParameter {
                 name: "q",
                 reason: format!(
