@@ -248,3 +248,43 @@ fn obd_experiment_is_the_same_across_runs_and_thread_counts() {
     // the logged (action, slot) pairs; close to 1 for any policy on uniform data.
     assert!((one.report.diagnostics.mean_weight - 1.0).abs() < 0.2);
 }
+
+#[test]
+fn estimates_match_obp_on_the_same_inputs() {
+    // docs/obp_crosscheck.json was written by scripts/obp_crosscheck.py (obp 0.5.7,
+    // scikit-learn 1.1.3) from our action distribution (docs/obd_ours.json) and a
+    // logistic reward model (C = 100) fitted on all rows of random/all. Our estimates
+    // for the same inputs must agree: IPW and SNIPW to rounding, the model-based ones
+    // to the solver tolerance of scikit-learn's lbfgs (our Newton optimum has the
+    // lower objective, see the file's "objectives").
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(root.join(p)).unwrap()).unwrap()
+    };
+    let ours = read("docs/obd_ours.json");
+    let obp = read("docs/obp_crosscheck.json");
+    let probs: Vec<f64> = ours["actionDist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .collect();
+    let dist = bandit_engine::replay::ActionDist::shared(80, 3, probs).unwrap();
+    let exp = ObdExperiment::standard(obd(""));
+    let (_, report) =
+        bandit_engine::replay::experiment::obd_without_cross_fitting(&exp, &dist, &NoProgress)
+            .unwrap();
+    for e in &report.estimates {
+        let name = e.estimator.as_str();
+        let theirs = obp["sameInputs"][name]["obp"].as_f64().unwrap();
+        let tol = if e.estimator.needs_model() {
+            1e-7
+        } else {
+            1e-15
+        };
+        if e.estimator == Estimator::Replay {
+            continue; // obp's replay needs π_e = 1 exactly; see docs/ope.md.
+        }
+        assert_abs_diff_eq!(e.estimate.unwrap(), theirs, epsilon = tol);
+    }
+}
