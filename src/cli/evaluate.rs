@@ -25,7 +25,8 @@ pub enum PolicyKind {
     /// --n-sim seeded Monte Carlo rounds.
     Bts,
     /// The ranking by a reward model fitted on the whole log (greedy on predicted
-    /// reward, a deterministic policy).
+    /// reward, a deterministic policy). In-sample: the policy was chosen on the same
+    /// rows that evaluate it, so its estimates are optimistic.
     Greedy,
 }
 

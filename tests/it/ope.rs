@@ -288,3 +288,61 @@ fn estimates_match_obp_on_the_same_inputs() {
         assert_abs_diff_eq!(e.estimate.unwrap(), theirs, epsilon = tol);
     }
 }
+
+#[test]
+fn evaluate_command_prints_json_and_refuses_mismatched_weights() {
+    let exe = env!("CARGO_BIN_EXE_bandit-engine");
+    let dir = obd("random/all");
+    // The uniform policy on the uniform log: every weight is (1/80)/(1/80) = 1, so
+    // IPW and SNIPW are the mean click rate, 38/10000.
+    let out = std::process::Command::new(exe)
+        .args(["evaluate", "--obd"])
+        .arg(&dir)
+        .args([
+            "--policy",
+            "uniform",
+            "--reward-model",
+            "none",
+            "--resamples",
+            "50",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_abs_diff_eq!(
+        v["estimates"]["ipw"]["estimate"].as_f64().unwrap(),
+        0.0038,
+        epsilon = 1e-15
+    );
+    assert_abs_diff_eq!(
+        v["estimates"]["snipw"]["estimate"].as_f64().unwrap(),
+        0.0038,
+        epsilon = 1e-15
+    );
+    assert!(v["estimates"].get("dr").is_none());
+    assert_eq!(
+        v["diagnostics"]["effectiveSampleSize"]
+            .as_f64()
+            .unwrap()
+            .round(),
+        10_000.0
+    );
+    let out = std::process::Command::new(exe)
+        .args(["evaluate", "--obd"])
+        .arg(&dir)
+        .args(["--policy", "fixed", "--weights", "1,2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--weights has 2 values but the log has 80 actions"),
+        "{err}"
+    );
+}
