@@ -2,8 +2,8 @@
 //! probability, and what happened.
 //!
 //! The common input of every off-policy estimator, whatever the source: the Open Bandit
-//! Dataset ([`super::obd`]) or the engine's own events ([`super::events`]). Columnar:
-//! one slice per field, one row per (round, position).
+//! Dataset ([`super::obd`]), or any log built with [`LoggedBandit::new`] (the engine's
+//! own reward tables next). Columnar: one slice per field, one row per (round, position).
 
 use ndarray::Array2;
 

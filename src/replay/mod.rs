@@ -17,7 +17,8 @@
 //!
 //! The stages: [`logged`] (the log as estimators take it) ← [`obd`] (Open Bandit
 //! Dataset reader); [`policies`] (evaluation policies → action distributions);
-//! [`reward_model`] (cross-fitted `q̂` for DM and DR); [`estimators`] (replay, IPW,
+//! [`events`] (the engine's reward tables, propensities logged or recovered from the
+//! live bundle); [`reward_model`] (cross-fitted `q̂` for DM and DR); [`estimators`] (replay, IPW,
 //! SNIPW, DM, DR, SNDR and weight diagnostics); [`bootstrap`] (seeded, parallel
 //! percentile intervals); [`evaluate()`] strings them together. `docs/ope.md` states
 //! the definitions, the standard experiment and its cross-check against obp.
@@ -25,6 +26,7 @@
 pub mod bootstrap;
 pub mod estimators;
 pub mod evaluate;
+pub mod events;
 pub mod experiment;
 pub mod logged;
 pub mod obd;

@@ -15,7 +15,8 @@
 //!   action `a` lands in slot `k`;
 //! * [`greedy`]: the deterministic ranking by a fitted reward model's predictions.
 //!
-//! A bundle's policy goes through the resolver ([`super::events`]).
+//! Any other policy enters as an [`ActionDist`] built by the caller
+//! ([`ActionDist::shared`], [`ActionDist::per_row`]).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -346,3 +346,59 @@ fn evaluate_command_prints_json_and_refuses_mismatched_weights() {
         "{err}"
     );
 }
+
+#[test]
+fn the_logging_bundle_evaluated_on_its_own_events_returns_the_mean_reward() {
+    // The demo's events were logged under datasets/demo/bundle.json, so evaluating that
+    // bundle's policy gives every row weight 1: IPW = SNIPW = the mean reward. With
+    // the logged probabilities removed, the same propensities come back from the
+    // bundle named by each exposure's configVersion.
+    use bandit_engine::attribution::decision_rewards;
+    use bandit_engine::bundle::BundleDocument;
+    use bandit_engine::config::ProjectConfig;
+    use bandit_engine::events::{load_events, LoadOptions};
+    use bandit_engine::replay::events::{bucket_policy, logged_from_rewards};
+    use polars::prelude::{lit, DataType, NULL};
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let config = ProjectConfig::from_path(root.join(".traffical/config.yaml")).unwrap();
+    let doc = BundleDocument::from_path(root.join("bundle.json")).unwrap();
+    let bundle = doc.bundle().clone();
+    let loaded = load_events(&[root.join("events.ndjson")], LoadOptions::default()).unwrap();
+    let tables = loaded.tables.lazy();
+    let id = "policy_checkout_cta";
+    let goal = &config.optimization[id].goal;
+    let rewards = decision_rewards(&tables, goal).unwrap();
+    let policy = bucket_policy(&bundle, id).unwrap();
+    assert_eq!(policy.allocations, ["control", "buy_now", "urgency"]);
+    assert_abs_diff_eq!(policy.coverage, 0.9, epsilon = 1e-12);
+    let dist = policy.action_dist().unwrap();
+
+    let log = logged_from_rewards(rewards.clone(), tables.exposures.clone(), &policy, &[]).unwrap();
+    assert_eq!(log.recovered_propensities, 0);
+    assert!(log.logged_propensities > 1000);
+    let sums = OpeInputs::new(&log.data, &dist, None, 0).unwrap().sums();
+    let mean = log.data.mean_reward();
+    assert_abs_diff_eq!(
+        Estimator::Ipw.from_sums(&sums).unwrap(),
+        mean,
+        epsilon = 1e-12
+    );
+    assert_abs_diff_eq!(
+        Estimator::Snipw.from_sums(&sums).unwrap(),
+        mean,
+        epsilon = 1e-12
+    );
+
+    let stripped = rewards.with_column(lit(NULL).cast(DataType::Float64).alias("probability"));
+    let err = logged_from_rewards(stripped.clone(), tables.exposures.clone(), &policy, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pass the bundle that was live"), "{err}");
+    let recovered =
+        logged_from_rewards(stripped, tables.exposures.clone(), &policy, &[bundle]).unwrap();
+    assert_eq!(recovered.recovered_propensities, log.logged_propensities);
+    for (a, b) in recovered.data.pscore().iter().zip(log.data.pscore()) {
+        assert_abs_diff_eq!(a, b, epsilon = 1e-12);
+    }
+}
