@@ -49,16 +49,49 @@ pub enum ModelKind {
 /// fitted per slot on the context and action features, cross-fitted over --folds.
 /// Same inputs and --seed give the same numbers on any number of threads.
 ///
+/// Two sources of logs:
+///   --obd DIR: an Open Bandit Dataset campaign directory;
+///   --events FILES --config FILE --policy-id ID: the engine's events; rewards are
+///     attributed per decision with the policy's goal, propensities are the
+///     exposures' logged probability or, where missing, recovered from the bundle
+///     (--live-bundle, repeatable) whose version is the exposure's configVersion.
+///     The evaluation policy is that policy in --bundle (bucket-based policies).
+///
 /// Example (the standard Open Bandit Dataset experiment):
 ///   bandit-engine evaluate --obd datasets/obd/random/all --policy bts \
 ///       --prior datasets/obd/prior_bts_all.json --on-policy datasets/obd/bts/all
+/// Example (a candidate bundle on the demo's events):
+///   bandit-engine evaluate --events datasets/demo/events.ndjson \
+///       --config datasets/demo/.traffical/config.yaml --policy-id policy_checkout_cta \
+///       --bundle candidate.json --live-bundle datasets/demo/bundle.json
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct EvaluateArgs {
     /// An Open Bandit Dataset campaign directory (holding CAMPAIGN.csv[.gz] and
     /// item_context.csv[.gz]), e.g. datasets/obd/random/all.
-    #[arg(long, value_name = "DIR")]
-    obd: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "events",
+        conflicts_with = "events"
+    )]
+    obd: Option<PathBuf>,
+    /// Event files (.ndjson, .csv, .parquet) to evaluate on, instead of --obd.
+    #[arg(long, value_name = "FILE", num_args = 1.., requires_all = ["config", "policy_id", "bundle"])]
+    events: Vec<PathBuf>,
+    /// The project's .traffical/config.yaml (for --events: the policy's goal).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The policy to evaluate (for --events).
+    #[arg(long, value_name = "ID")]
+    policy_id: Option<String>,
+    /// The bundle whose policy is evaluated (for --events).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
+    /// Bundles that were live when the events were logged, to recover missing
+    /// probabilities by configVersion (for --events; repeatable).
+    #[arg(long, value_name = "FILE")]
+    live_bundle: Vec<PathBuf>,
     /// The evaluation policy.
     #[arg(long, value_enum, default_value = "bts")]
     policy: PolicyKind,
@@ -102,7 +135,10 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<()> {
-    let log = read_obd(&args.obd)?;
+    let Some(obd) = args.obd.clone() else {
+        return run_events(&args, progress, quiet);
+    };
+    let log = read_obd(&obd)?;
     let data: &LoggedBandit = &log.data;
     let model_params = match args.reward_model {
         ModelKind::Logistic => Some(RewardModelKind::Logistic { c: args.c }),
@@ -184,7 +220,7 @@ pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<(
             estimates.insert(e.estimator.as_str().into(), o);
         }
         let doc = json!({
-            "log": args.obd.display().to_string(),
+            "log": obd.display().to_string(),
             "rows": report.n,
             "loggedValue": report.logged_value,
             "onPolicy": on_policy,
@@ -196,7 +232,7 @@ pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<(
     } else if !quiet {
         println!(
             "{}: {} rows, {} actions, {} slots",
-            args.obd.display(),
+            obd.display(),
             report.n,
             data.n_actions(),
             data.len_list()
@@ -206,6 +242,85 @@ pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<(
         }
         println!();
         print!("{}", report.table(on_policy.map(|v| ("on-policy", v))));
+    }
+    Ok(())
+}
+
+/// `evaluate --events`: a bundle's bucket-based policy on the engine's own events.
+fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<()> {
+    use bandit_engine::attribution::decision_rewards;
+    use bandit_engine::bundle::BundleDocument;
+    use bandit_engine::config::ProjectConfig;
+    use bandit_engine::events::{load_events_with_progress, LoadOptions};
+    use bandit_engine::replay::events::{bucket_policy, logged_from_rewards};
+
+    let (Some(config), Some(id), Some(bundle)) = (&args.config, &args.policy_id, &args.bundle)
+    else {
+        bail!("--events needs --config, --policy-id and --bundle");
+    };
+    let config = ProjectConfig::from_path(config)?;
+    let spec = config.optimization.get(id).with_context(|| {
+        format!(
+            "policy {id} has no optimization entry in the config (known: {:?}); its goal defines the reward",
+            config.optimization.keys().collect::<Vec<_>>()
+        )
+    })?;
+    let eval = BundleDocument::from_path(bundle)?;
+    let live = args
+        .live_bundle
+        .iter()
+        .map(|p| Ok(BundleDocument::from_path(p)?.bundle().clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let loaded = load_events_with_progress(&args.events, LoadOptions::default(), progress)?;
+    let tables = loaded.tables.lazy();
+    let rewards = decision_rewards(&tables, &spec.goal)?;
+    let policy = bucket_policy(eval.bundle(), id)?;
+    let log = logged_from_rewards(rewards, tables.exposures.clone(), &policy, &live)?;
+    let dist = policy.action_dist()?;
+    let params = OpeParams {
+        bootstrap: BootstrapParams {
+            n_resamples: args.resamples,
+            alpha: args.alpha,
+            seed: args.seed,
+        },
+        reward_model: None,
+        top_weights: 5,
+    };
+    let report = evaluate_with(&log.data, &dist, None, &params, progress)?;
+    if args.json {
+        let mut estimates = Map::new();
+        for e in &report.estimates {
+            estimates.insert(
+                e.estimator.as_str().into(),
+                json!({"estimate": e.estimate, "ciLow": e.ci_low, "ciHigh": e.ci_high}),
+            );
+        }
+        let doc = json!({
+            "policyId": id,
+            "allocations": policy.allocations,
+            "evaluatedShares": policy.probs,
+            "rows": report.n,
+            "loggedValue": report.logged_value,
+            "loggedPropensities": log.logged_propensities,
+            "recoveredPropensities": log.recovered_propensities,
+            "alpha": report.alpha,
+            "estimates": Value::Object(estimates),
+            "diagnostics": report.diagnostics,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if !quiet {
+        println!(
+            "{id}: {} decisions ({} logged propensities, {} recovered from live bundles)",
+            report.n, log.logged_propensities, log.recovered_propensities
+        );
+        let shares: Vec<String> = policy
+            .allocations
+            .iter()
+            .zip(&policy.probs)
+            .map(|(a, p)| format!("{a} {:.1}%", 100.0 * p))
+            .collect();
+        println!("evaluated allocation: {}\n", shares.join(", "));
+        print!("{}", report.table(None));
     }
     Ok(())
 }

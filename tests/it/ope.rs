@@ -402,3 +402,33 @@ fn the_logging_bundle_evaluated_on_its_own_events_returns_the_mean_reward() {
         assert_abs_diff_eq!(a, b, epsilon = 1e-12);
     }
 }
+
+#[test]
+fn evaluate_command_on_events_scores_a_bundle_policy() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+        .arg("evaluate")
+        .arg("--events")
+        .arg(root.join("events.ndjson"))
+        .arg("--config")
+        .arg(root.join(".traffical/config.yaml"))
+        .args(["--policy-id", "policy_checkout_cta", "--bundle"])
+        .arg(root.join("bundle.json"))
+        .args(["--resamples", "50", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The bundle that logged the events: weights 1, IPW = the logged mean.
+    assert_abs_diff_eq!(
+        v["estimates"]["ipw"]["estimate"].as_f64().unwrap(),
+        v["loggedValue"].as_f64().unwrap(),
+        epsilon = 1e-12
+    );
+    assert_eq!(v["recoveredPropensities"], 0);
+    assert_eq!(v["allocations"][2], "urgency");
+}
