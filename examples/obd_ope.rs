@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use bandit_engine::progress::NoProgress;
 use bandit_engine::replay::experiment::obd_without_cross_fitting;
-use bandit_engine::replay::{run_obd_experiment, Estimator, ObdExperiment};
+use bandit_engine::replay::{run_obd_experiment, ObdExperiment};
 use serde_json::{json, Map, Value};
 
 struct Args {
@@ -118,11 +118,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 }),
             );
         }
+        // Exactly the estimators and onPolicyBts; diagnostics are in the table and in
+        // `bandit-engine evaluate --json`.
         obj.insert("onPolicyBts".into(), json!(out.on_policy_bts));
-        obj.insert(
-            "diagnostics".into(),
-            serde_json::to_value(&out.report.diagnostics)?,
-        );
         println!("{}", serde_json::to_string_pretty(&Value::Object(obj))?);
     } else {
         println!(
@@ -130,7 +128,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             exp.n_sim, out.report.n, exp.seed, exp.ope.bootstrap.n_resamples, out.on_policy_bts
         );
         print!("{}", out.report.table(Some(("bts", out.on_policy_bts))));
-        let _ = Estimator::ALL;
     }
     Ok(())
 }

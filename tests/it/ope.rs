@@ -432,3 +432,55 @@ fn evaluate_command_on_events_scores_a_bundle_policy() {
     assert_eq!(v["recoveredPropensities"], 0);
     assert_eq!(v["allocations"][2], "urgency");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// The OBD reader never panics: log and item files made of CSV punctuation, numbers
+    /// out of range, hashes and blanks give a log or an error.
+    #[test]
+    fn the_obd_reader_never_panics(
+        log in proptest::collection::vec(
+            proptest::sample::select(vec![
+                ",", "\n", "\"", "0", "1", "2", "3", "-1", "0.5", "1.5", "nan", "", "a", "b",
+                "2019-11-24 00:00:01+00:00", "4294967296",
+            ]),
+            0..80,
+        ),
+        items in proptest::collection::vec(
+            proptest::sample::select(vec![",", "\n", "0", "1", "7", "-0.3", "x", "y", "\""]),
+            0..30,
+        ),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let camp = dir.path().join("all");
+        std::fs::create_dir(&camp).unwrap();
+        std::fs::write(
+            camp.join("item_context.csv"),
+            format!(",item_id,item_feature_0,item_feature_1,item_feature_2,item_feature_3\n{}", items.concat()),
+        )
+        .unwrap();
+        std::fs::write(
+            camp.join("all.csv"),
+            format!(
+                ",timestamp,item_id,position,click,propensity_score,user_feature_0,user_feature_1,user_feature_2,user_feature_3\n{}",
+                log.concat()
+            ),
+        )
+        .unwrap();
+        let _ = read_obd(&camp);
+    }
+}
+
+#[test]
+fn public_ope_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<LoggedBandit>();
+    send_sync::<bandit_engine::replay::ActionDist>();
+    send_sync::<bandit_engine::replay::RewardModel>();
+    send_sync::<bandit_engine::replay::FittedRewardModel>();
+    send_sync::<RewardPredictions>();
+    send_sync::<OpeInputs>();
+    send_sync::<bandit_engine::replay::OpeReport>();
+    send_sync::<bandit_engine::replay::BernoulliTs>();
+    send_sync::<bandit_engine::replay::events::BucketPolicy>();
+}
