@@ -192,7 +192,7 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Off-policy evaluation of a policy on a logged bandit data set (see `evaluate --help`).
+    // Help text: the doc comment of `EvaluateArgs` (src/cli/evaluate.rs).
     Evaluate(evaluate::EvaluateArgs),
 }
 
