@@ -426,6 +426,55 @@ mod tests {
     }
 
     #[test]
+    fn inputs_from_a_log_a_deterministic_policy_and_a_model() {
+        use crate::replay::logged::{LoggedBandit, LoggedBanditParts};
+        // Logged action 0 in all three rows with propensities 0.5, 0.25, 0.8; the
+        // policy picks 0, 1, 0; q̂ rows (0.2, 0.6), (0.1, 0.3), (0.4, 0.5).
+        let data = LoggedBandit::new(LoggedBanditParts {
+            n_actions: 2,
+            len_list: 1,
+            action: vec![0, 0, 0],
+            position: vec![0; 3],
+            reward: vec![1.0, 1.0, 0.0],
+            pscore: vec![0.5, 0.25, 0.8],
+            context: ndarray::Array2::zeros((3, 0)),
+            ..LoggedBanditParts::default()
+        })
+        .unwrap();
+        let dist = ActionDist::per_row(3, 2, 1, vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0]).unwrap();
+        let q = RewardPredictions::new(2, vec![0.2, 0.6, 0.1, 0.3, 0.4, 0.5]).unwrap();
+        let s = OpeInputs::new(&data, &dist, Some(&q), 0).unwrap().sums();
+        // w = (2, 0, 1.25); replay keeps rows 0 and 2: (1 + 0)/2.
+        assert_abs_diff_eq!(
+            Estimator::Replay.from_sums(&s).unwrap(),
+            0.5,
+            epsilon = 1e-15
+        );
+        assert_abs_diff_eq!(
+            Estimator::Ipw.from_sums(&s).unwrap(),
+            2.0 / 3.0,
+            epsilon = 1e-15
+        );
+        assert_abs_diff_eq!(
+            Estimator::Snipw.from_sums(&s).unwrap(),
+            2.0 / 3.25,
+            epsilon = 1e-15
+        );
+        // q̂^π = (0.2, 0.3, 0.4); Σ w q̂ = 0.4 + 0 + 0.5 = 0.9.
+        assert_abs_diff_eq!(Estimator::Dm.from_sums(&s).unwrap(), 0.3, epsilon = 1e-15);
+        assert_abs_diff_eq!(
+            Estimator::Dr.from_sums(&s).unwrap(),
+            2.0 / 3.0,
+            epsilon = 1e-15
+        );
+        assert_abs_diff_eq!(
+            Estimator::Sndr.from_sums(&s).unwrap(),
+            0.3 + 1.1 / 3.25,
+            epsilon = 1e-15
+        );
+    }
+
+    #[test]
     fn names_round_trip() {
         for e in Estimator::ALL {
             assert_eq!(e.as_str().parse::<Estimator>().unwrap(), e);

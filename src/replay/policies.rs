@@ -494,6 +494,48 @@ mod tests {
     }
 
     #[test]
+    fn greedy_ranks_actions_by_the_fitted_model() {
+        use crate::replay::logged::{LoggedBandit, LoggedBanditParts};
+        use crate::replay::reward_model::{RewardModelKind, RewardModelParams};
+        // Three actions, two slots, no context; action 2 always rewarded, action 0
+        // half the time, action 1 never. A barely penalised ridge model on the one-hot
+        // actions learns the means (0.5, 0, 1), so slot 0 shows 2 and slot 1 shows 0.
+        let mut parts = LoggedBanditParts {
+            n_actions: 3,
+            len_list: 2,
+            context: ndarray::Array2::zeros((8, 0)),
+            ..LoggedBanditParts::default()
+        };
+        for (a, r, slot) in [
+            (0, 1.0, 0),
+            (0, 0.0, 1),
+            (1, 0.0, 0),
+            (1, 0.0, 1),
+            (2, 1.0, 0),
+            (2, 1.0, 1),
+            (0, 1.0, 1),
+            (0, 0.0, 0),
+        ] {
+            parts.action.push(a);
+            parts.reward.push(r);
+            parts.position.push(slot);
+            parts.pscore.push(1.0 / 3.0);
+        }
+        let data = LoggedBandit::new(parts).unwrap();
+        let model = RewardModelParams::default()
+            .kind(RewardModelKind::Ridge { lambda: 1e-9 })
+            .n_folds(1)
+            .check()
+            .unwrap();
+        let d = greedy(&model.fit(&data).unwrap(), &data).unwrap();
+        for row in 0..8 {
+            assert_eq!(d.prob(row, 2, 0), 1.0);
+            assert_eq!(d.prob(row, 0, 1), 1.0);
+            assert_eq!(d.prob(row, 1, 0) + d.prob(row, 1, 1), 0.0);
+        }
+    }
+
+    #[test]
     fn action_dist_checks_that_slots_sum_to_one() {
         assert!(ActionDist::shared(2, 1, vec![0.5, 0.4]).is_err());
         assert!(ActionDist::shared(2, 1, vec![1.5, -0.5]).is_err());
