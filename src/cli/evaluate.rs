@@ -55,7 +55,8 @@ pub enum ModelKind {
 ///     attributed per decision with the policy's goal, propensities are the
 ///     exposures' logged probability or, where missing, recovered from the bundle
 ///     (--live-bundle, repeatable) whose version is the exposure's configVersion.
-///     The evaluation policy is that policy in --bundle (bucket-based policies).
+///     The evaluation policy is that policy in --bundle (bucket-based policies);
+///     the reward model sees only the allocation (no context features yet).
 ///
 /// Example (the standard Open Bandit Dataset experiment):
 ///   bandit-engine evaluate --obd datasets/obd/random/all --policy bts \
@@ -140,19 +141,7 @@ pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<(
     };
     let log = read_obd(&obd)?;
     let data: &LoggedBandit = &log.data;
-    let model_params = match args.reward_model {
-        ModelKind::Logistic => Some(RewardModelKind::Logistic { c: args.c }),
-        ModelKind::Ridge => Some(RewardModelKind::Ridge {
-            lambda: args.lambda,
-        }),
-        ModelKind::None => None,
-    }
-    .map(|kind| {
-        RewardModelParams::default()
-            .kind(kind)
-            .n_folds(args.folds)
-            .seed(args.seed)
-    });
+    let model_params = model_params(&args);
     let dist = match args.policy {
         PolicyKind::Uniform => uniform(data.n_actions(), data.len_list())?,
         PolicyKind::Fixed => {
@@ -246,6 +235,23 @@ pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<(
     Ok(())
 }
 
+/// The reward model the flags ask for, if any.
+fn model_params(args: &EvaluateArgs) -> Option<RewardModelParams> {
+    match args.reward_model {
+        ModelKind::Logistic => Some(RewardModelKind::Logistic { c: args.c }),
+        ModelKind::Ridge => Some(RewardModelKind::Ridge {
+            lambda: args.lambda,
+        }),
+        ModelKind::None => None,
+    }
+    .map(|kind| {
+        RewardModelParams::default()
+            .kind(kind)
+            .n_folds(args.folds)
+            .seed(args.seed)
+    })
+}
+
 /// `evaluate --events`: a bundle's bucket-based policy on the engine's own events.
 fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<()> {
     use bandit_engine::attribution::decision_rewards;
@@ -283,10 +289,18 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
             alpha: args.alpha,
             seed: args.seed,
         },
-        reward_model: None,
+        reward_model: model_params(args),
         top_weights: 5,
     };
-    let report = evaluate_with(&log.data, &dist, None, &params, progress)?;
+    // The model sees only the allocation (one-hot): DM is the policy's mix of
+    // per-allocation means, DR corrects it with the weighted residuals.
+    let q = match &params.reward_model {
+        Some(p) => Some(p.clone().check()?.fit_predict(&log.data).context(
+            "fitting the reward model on the event log (--reward-model none skips dm, dr and sndr)",
+        )?),
+        None => None,
+    };
+    let report = evaluate_with(&log.data, &dist, q.as_ref(), &params, progress)?;
     if args.json {
         let mut estimates = Map::new();
         for e in &report.estimates {
