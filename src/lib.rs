@@ -26,7 +26,7 @@
 //! [`attribution`] (track events to rewards) → [`policy`] (fit and allocate) →
 //! [`bundle`] (rewrite and publish). [`engine`] strings them together; [`synth`]
 //! makes seeded synthetic worlds to test them on; [`codegen`] writes TypeScript types
-//! for the config's events.
+//! for the config's events; [`replay`] evaluates policies off-policy on logged data.
 #![warn(missing_docs)]
 
 pub mod attribution;
@@ -41,6 +41,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod policy;
 pub mod progress;
+pub mod replay;
 pub mod reward;
 pub mod simulate;
 pub mod stats;

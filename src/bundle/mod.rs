@@ -27,7 +27,6 @@ pub use resolve::{
     resolve, DistributionKind, EdgeResult, LayerResolution, PolicyDistribution, Resolution,
     ResolveError, ResolveOptions,
 };
-pub use resolve::{resolve, LayerResolution, Resolution};
 pub use resolver::{Chosen, LayerDecision, Resolver};
 pub use state::EngineState;
 pub use store::{PublishOptions, Store};

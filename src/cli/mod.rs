@@ -1,5 +1,6 @@
 //! Command-line interface: a thin layer over the library's calls.
 
+mod evaluate;
 mod inspect;
 mod plot;
 mod progress;
@@ -272,6 +273,8 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    // Help text: the doc comment of `EvaluateArgs` (src/cli/evaluate.rs).
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Runs the CLI.
@@ -469,6 +472,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
         }
+        Command::Evaluate(args) => evaluate::run(args, &progress, cli.quiet)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,248 @@
+//! Logged bandit feedback: what a logging (behaviour) policy showed, where, with which
+//! probability, and what happened.
+//!
+//! The common input of every off-policy estimator, whatever the source: the Open Bandit
+//! Dataset ([`super::obd`]), or any log built with [`LoggedBandit::new`] (the engine's
+//! own reward tables next). Columnar: one slice per field, one row per (round, position).
+
+use ndarray::Array2;
+
+use crate::error::{Error, Result};
+
+/// Logged bandit feedback, validated by [`LoggedBandit::new`].
+///
+/// Row `i` says: in round `i` the logging policy showed action `action[i]` at slot
+/// `position[i]` with probability `pscore[i]`, in context `context.row(i)`, and the
+/// reward was `reward[i]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedBandit {
+    n_actions: usize,
+    len_list: usize,
+    action: Vec<u32>,
+    position: Vec<u32>,
+    reward: Vec<f64>,
+    pscore: Vec<f64>,
+    context: Array2<f64>,
+    context_names: Vec<String>,
+    action_context: Option<Array2<f64>>,
+}
+
+/// The fields of a [`LoggedBandit`], before validation.
+#[derive(Clone, Debug, Default)]
+pub struct LoggedBanditParts {
+    /// Number of actions; actions are `0..n_actions`.
+    pub n_actions: usize,
+    /// Number of slots (positions); positions are `0..len_list`. 1 for single-slot logs.
+    pub len_list: usize,
+    /// The logged action of each row.
+    pub action: Vec<u32>,
+    /// The slot of each row (all 0 for single-slot logs).
+    pub position: Vec<u32>,
+    /// The observed reward of each row.
+    pub reward: Vec<f64>,
+    /// The logging policy's probability of the logged action at that slot, in (0, 1].
+    pub pscore: Vec<f64>,
+    /// Context features, one row per log row (may have zero columns).
+    pub context: Array2<f64>,
+    /// Names of the context columns (empty, or one per column).
+    pub context_names: Vec<String>,
+    /// Optional action features, one row per action.
+    pub action_context: Option<Array2<f64>>,
+}
+
+impl LoggedBandit {
+    /// Validates the parts: equal lengths, actions below `n_actions`, positions below
+    /// `len_list`, propensities in (0, 1], finite rewards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming the first offending row and field.
+    pub fn new(parts: LoggedBanditParts) -> Result<Self> {
+        let n = parts.action.len();
+        let bad = |name: &'static str, reason: String| Error::InvalidParameter { name, reason };
+        for (name, len) in [
+            ("position", parts.position.len()),
+            ("reward", parts.reward.len()),
+            ("pscore", parts.pscore.len()),
+            ("context", parts.context.nrows()),
+        ] {
+            if len != n {
+                return Err(bad(
+                    name,
+                    format!("{len} rows, but the log has {n} actions; every column needs one value per row"),
+                ));
+            }
+        }
+        if n == 0 {
+            return Err(bad("action", "the log is empty".into()));
+        }
+        if parts.n_actions == 0 || parts.len_list == 0 {
+            return Err(bad(
+                "n_actions",
+                format!(
+                    "n_actions = {} and len_list = {} must both be at least 1",
+                    parts.n_actions, parts.len_list
+                ),
+            ));
+        }
+        for i in 0..n {
+            if parts.action[i] as usize >= parts.n_actions {
+                return Err(bad(
+                    "action",
+                    format!(
+                        "row {i}: action {} is not below n_actions = {}",
+                        parts.action[i], parts.n_actions
+                    ),
+                ));
+            }
+            if parts.position[i] as usize >= parts.len_list {
+                return Err(bad(
+                    "position",
+                    format!(
+                        "row {i}: position {} is not below len_list = {}",
+                        parts.position[i], parts.len_list
+                    ),
+                ));
+            }
+            let p = parts.pscore[i];
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(bad(
+                    "pscore",
+                    format!(
+                        "row {i}: propensity {p} is not in (0, 1]; importance weights divide by it"
+                    ),
+                ));
+            }
+            if !parts.reward[i].is_finite() {
+                return Err(bad(
+                    "reward",
+                    format!("row {i}: reward {} is not finite", parts.reward[i]),
+                ));
+            }
+        }
+        if !parts.context_names.is_empty() && parts.context_names.len() != parts.context.ncols() {
+            return Err(bad(
+                "context_names",
+                format!(
+                    "{} names for {} context columns",
+                    parts.context_names.len(),
+                    parts.context.ncols()
+                ),
+            ));
+        }
+        if let Some(ac) = &parts.action_context {
+            if ac.nrows() != parts.n_actions {
+                return Err(bad(
+                    "action_context",
+                    format!(
+                        "{} rows, one per action expected ({})",
+                        ac.nrows(),
+                        parts.n_actions
+                    ),
+                ));
+            }
+        }
+        if parts.context.iter().any(|v| !v.is_finite()) {
+            return Err(bad("context", "a context value is not finite".into()));
+        }
+        Ok(Self {
+            n_actions: parts.n_actions,
+            len_list: parts.len_list,
+            action: parts.action,
+            position: parts.position,
+            reward: parts.reward,
+            pscore: parts.pscore,
+            context: parts.context,
+            context_names: parts.context_names,
+            action_context: parts.action_context,
+        })
+    }
+
+    /// Number of rows.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.action.len()
+    }
+
+    /// Always false: [`LoggedBandit::new`] refuses empty logs.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.action.is_empty()
+    }
+
+    /// Number of actions.
+    #[must_use]
+    pub fn n_actions(&self) -> usize {
+        self.n_actions
+    }
+
+    /// Number of slots.
+    #[must_use]
+    pub fn len_list(&self) -> usize {
+        self.len_list
+    }
+
+    /// Logged actions.
+    #[must_use]
+    pub fn action(&self) -> &[u32] {
+        &self.action
+    }
+
+    /// Slots.
+    #[must_use]
+    pub fn position(&self) -> &[u32] {
+        &self.position
+    }
+
+    /// Rewards.
+    #[must_use]
+    pub fn reward(&self) -> &[f64] {
+        &self.reward
+    }
+
+    /// Logging propensities.
+    #[must_use]
+    pub fn pscore(&self) -> &[f64] {
+        &self.pscore
+    }
+
+    /// Context matrix (rows × features).
+    #[must_use]
+    pub fn context(&self) -> &Array2<f64> {
+        &self.context
+    }
+
+    /// Names of the context columns (may be empty).
+    #[must_use]
+    pub fn context_names(&self) -> &[String] {
+        &self.context_names
+    }
+
+    /// Action features (actions × features), if any.
+    #[must_use]
+    pub fn action_context(&self) -> Option<&Array2<f64>> {
+        self.action_context.as_ref()
+    }
+
+    /// Mean reward: the on-policy value of the logging policy.
+    #[must_use]
+    pub fn mean_reward(&self) -> f64 {
+        self.reward.iter().sum::<f64>() / self.len() as f64
+    }
+
+    /// The rows `idx` (in that order) as a new log with the same actions and features.
+    #[must_use]
+    pub fn select(&self, idx: &[usize]) -> Self {
+        Self {
+            n_actions: self.n_actions,
+            len_list: self.len_list,
+            action: idx.iter().map(|&i| self.action[i]).collect(),
+            position: idx.iter().map(|&i| self.position[i]).collect(),
+            reward: idx.iter().map(|&i| self.reward[i]).collect(),
+            pscore: idx.iter().map(|&i| self.pscore[i]).collect(),
+            context: self.context.select(ndarray::Axis(0), idx),
+            context_names: self.context_names.clone(),
+            action_context: self.action_context.clone(),
+        }
+    }
+}
