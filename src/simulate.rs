@@ -39,10 +39,12 @@ use crate::bundle::{resolve, BundleDocument, HashContract};
 use crate::config::ProjectConfig;
 use crate::engine::{Engine, RetrainOptions};
 use crate::error::{Error, Result};
-use crate::events::{Event, EventType, Layer, LoadReport, Loaded, TableBuilder};
+use crate::events::{Event, EventType, LoadReport, Loaded, TableBuilder};
 use crate::policy::seed::derive;
 use crate::progress::{NoProgress, Progress};
-use crate::synth::{demo_bundle, effects, pick, sigmoid, uuid, Effects, DEMO_CONFIG};
+use crate::synth::{
+    demo_bundle, effects, logged_layers, pick, sigmoid, uuid, Effects, DEMO_CONFIG,
+};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
 /// The arms a simulation can compare: `uniform` (no retraining) and the multi-armed
@@ -256,11 +258,7 @@ fn serve(
         name: "bundle",
         reason: format!("the simulated SDK cannot resolve it: {e}"),
     })?;
-    let picks: Vec<(String, String)> = r
-        .layers
-        .iter()
-        .filter_map(|l| Some((l.policy_id.clone()?, l.allocation_name.clone()?)))
-        .collect();
+    let (layers, picks) = logged_layers(&r);
     let p = sigmoid(fx.logit(&a.context, &picks));
     for (i, (policy, served)) in picks.iter().enumerate() {
         let Some(allocations) = policies.get(policy) else {
@@ -278,24 +276,6 @@ fn serve(
         t.regret += best - p;
         *t.served.entry(served.clone()).or_default() += 1;
     }
-    let layers: Vec<Layer> = r
-        .layers
-        .iter()
-        .filter_map(|l| {
-            Some(Layer {
-                layer_id: l.layer_id.clone(),
-                bucket: l.bucket?,
-                policy_id: l.policy_id.clone(),
-                policy_key: l.policy_key.clone(),
-                allocation_id: l.allocation_id.clone(),
-                allocation_name: l.allocation_name.clone(),
-                allocation_key: l.allocation_key.clone(),
-                probability: l.probability,
-                attribution_only: l.attribution_only,
-                ..Layer::default()
-            })
-        })
-        .collect();
     let logged: Map<String, Value> = ["country", "device", "visits"]
         .iter()
         .filter_map(|k| Some(((*k).to_owned(), a.context.get(*k)?.clone())))

@@ -24,7 +24,7 @@ use rand_distr::{Distribution, LogNormal};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{resolve, Bundle, HashContract};
+use crate::bundle::{resolve, Bundle, HashContract, Resolution};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, Layer};
 use crate::time::{parse_rfc3339, Millis};
@@ -274,6 +274,35 @@ impl Effects {
     }
 }
 
+/// The layers an SDK logs for a resolution (those with a bucket), and the
+/// (policy, allocation) pairs it served.
+pub(crate) fn logged_layers(r: &Resolution) -> (Vec<Layer>, Vec<(String, String)>) {
+    let layers = r
+        .layers
+        .iter()
+        .filter_map(|l| {
+            Some(Layer {
+                layer_id: l.layer_id.clone(),
+                bucket: l.bucket?,
+                policy_id: l.policy_id.clone(),
+                policy_key: l.policy_key.clone(),
+                allocation_id: l.allocation_id.clone(),
+                allocation_name: l.allocation_name.clone(),
+                allocation_key: l.allocation_key.clone(),
+                probability: l.probability,
+                attribution_only: l.attribution_only,
+                ..Layer::default()
+            })
+        })
+        .collect();
+    let picks = r
+        .layers
+        .iter()
+        .filter_map(|l| Some((l.policy_id.clone()?, l.allocation_name.clone()?)))
+        .collect();
+    (layers, picks)
+}
+
 pub(crate) fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
@@ -415,29 +444,7 @@ pub fn generate(params: &SynthParams) -> Result<World> {
                 let r = resolve(&bundle, &ctx, params.contract)
                     .expect("the demo bundle has only bucket-based policies");
                 let decision_id = id("dec");
-                let layers: Vec<Layer> = r
-                    .layers
-                    .iter()
-                    .filter_map(|l| {
-                        Some(Layer {
-                            layer_id: l.layer_id.clone(),
-                            bucket: l.bucket?,
-                            policy_id: l.policy_id.clone(),
-                            policy_key: l.policy_key.clone(),
-                            allocation_id: l.allocation_id.clone(),
-                            allocation_name: l.allocation_name.clone(),
-                            allocation_key: l.allocation_key.clone(),
-                            probability: l.probability,
-                            attribution_only: l.attribution_only,
-                            ..Layer::default()
-                        })
-                    })
-                    .collect();
-                let picks: Vec<(String, String)> = r
-                    .layers
-                    .iter()
-                    .filter_map(|l| Some((l.policy_id.clone()?, l.allocation_name.clone()?)))
-                    .collect();
+                let (layers, picks) = logged_layers(&r);
                 let p = sigmoid(fx.logit(&ctx, &picks));
                 for pk in &picks {
                     let e = expected.entry(pk.clone()).or_default();
