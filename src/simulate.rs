@@ -43,7 +43,8 @@ use crate::events::{Event, EventType, LoadReport, Loaded, TableBuilder};
 use crate::policy::seed::derive;
 use crate::progress::{NoProgress, Progress};
 use crate::synth::{
-    demo_bundle, effects, logged_layers, pick, sigmoid, uuid, Effects, DEMO_CONFIG,
+    demo_bundle, effects, logged_layers, pick, sigmoid, uuid, Effects, COUNTRIES, DEMO_CONFIG,
+    DEVICES, PAYMENTS,
 };
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
@@ -208,20 +209,11 @@ struct Arrival {
 
 fn arrival(opts: &SimulateOptions, i: u32) -> Arrival {
     let mut rng = ChaCha8Rng::seed_from_u64(derive(opts.seed, &format!("simulate:unit:{i}")));
-    let countries = [
-        ("US", 0.45),
-        ("CA", 0.1),
-        ("GB", 0.1),
-        ("DE", 0.2),
-        ("FR", 0.15),
-    ];
-    let devices = [("mobile", 0.6), ("desktop", 0.4)];
-    let payments = [("credit_card", 0.6), ("paypal", 0.3), ("apple_pay", 0.1)];
     let user = format!("sim_{i:07}");
     let mut context = Map::new();
     context.insert("userId".into(), json!(user));
-    context.insert("country".into(), json!(pick(&mut rng, &countries)));
-    context.insert("device".into(), json!(pick(&mut rng, &devices)));
+    context.insert("country".into(), json!(pick(&mut rng, &COUNTRIES)));
+    context.insert("device".into(), json!(pick(&mut rng, &DEVICES)));
     let visits = 1 + (rng.random::<f64>() * 20.0).powi(2) as u64 / 20;
     context.insert("visits".into(), json!(visits));
     Arrival {
@@ -232,7 +224,7 @@ fn arrival(opts: &SimulateOptions, i: u32) -> Arrival {
         delay_ms: 60_000 + (rng.random::<f64>() * 1_740_000.0) as i64,
         order_id: uuid(&mut rng),
         total: (20.0 + rng.random::<f64>() * 80.0).round(),
-        payment: pick::<&'static str>(&mut rng, &payments),
+        payment: pick::<&str>(&mut rng, &PAYMENTS),
     }
 }
 
@@ -318,23 +310,26 @@ fn serve(
     Ok(out)
 }
 
-/// Shares of a policy's buckets per allocation, in allocation order.
+/// Shares of the buckets a policy really serves, per allocation, in allocation order.
 fn weights(doc: &BundleDocument, policy_id: &str) -> Vec<(String, f64)> {
     let Some((li, pi)) = doc.find_policy(policy_id) else {
         return Vec::new();
     };
     let policy = &doc.bundle().layers[li].policies[pi];
-    let lens: Vec<f64> = policy
-        .allocations
-        .iter()
-        .map(|a| f64::from(a.bucket_range[1].saturating_sub(a.bucket_range[0]) + 1))
-        .collect();
-    let total: f64 = lens.iter().sum();
+    let counts = policy.effective_counts();
+    let total: f64 = counts.iter().map(|&n| f64::from(n)).sum();
     policy
         .allocations
         .iter()
-        .zip(lens)
-        .map(|(a, n)| (a.name.clone(), if total > 0.0 { n / total } else { 0.0 }))
+        .zip(counts)
+        .map(|(a, n)| {
+            let share = if total > 0.0 {
+                f64::from(n) / total
+            } else {
+                0.0
+            };
+            (a.name.clone(), share)
+        })
         .collect()
 }
 

@@ -201,6 +201,20 @@ optimization:
     windowSizeMinutes: 60
 "#;
 
+/// Where the world's users come from, with their shares.
+pub(crate) const COUNTRIES: [(&str, f64); 5] = [
+    ("US", 0.45),
+    ("CA", 0.1),
+    ("GB", 0.1),
+    ("DE", 0.2),
+    ("FR", 0.15),
+];
+/// Their devices, with shares.
+pub(crate) const DEVICES: [(&str, f64); 2] = [("mobile", 0.6), ("desktop", 0.4)];
+/// How purchases are paid, with shares.
+pub(crate) const PAYMENTS: [(&str, f64); 3] =
+    [("credit_card", 0.6), ("paypal", 0.3), ("apple_pay", 0.1)];
+
 pub(crate) struct Effects {
     base: f64,
     alloc: BTreeMap<String, BTreeMap<String, f64>>,
@@ -415,19 +429,10 @@ pub fn generate(params: &SynthParams) -> Result<World> {
         next_id += 1;
         format!("{prefix}_{next_id:08}")
     };
-    let countries = [
-        ("US", 0.45),
-        ("CA", 0.1),
-        ("GB", 0.1),
-        ("DE", 0.2),
-        ("FR", 0.15),
-    ];
-    let devices = [("mobile", 0.6), ("desktop", 0.4)];
-    let payments = [("credit_card", 0.6), ("paypal", 0.3), ("apple_pay", 0.1)];
     for u in 0..params.units {
         let user = format!("user_{u:06}");
-        let country = *pick(&mut rng, &countries);
-        let device = *pick(&mut rng, &devices);
+        let country = *pick(&mut rng, &COUNTRIES);
+        let device = *pick(&mut rng, &DEVICES);
         let visits = 1 + (rng.random::<f64>() * 20.0).powi(2) as u64 / 20;
         let mut ctx = Map::new();
         ctx.insert("userId".into(), json!(user));
@@ -505,7 +510,7 @@ pub fn generate(params: &SynthParams) -> Result<World> {
                     let mut props = Map::new();
                     props.insert("order_id".into(), json!(uuid(&mut rng)));
                     props.insert("total".into(), json!(total));
-                    props.insert("payment_method".into(), json!(pick(&mut rng, &payments)));
+                    props.insert("payment_method".into(), json!(pick(&mut rng, &PAYMENTS)));
                     purchase.properties = Some(props);
                     let route: f64 = rng.random();
                     if route < 0.12 {

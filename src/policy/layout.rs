@@ -383,18 +383,28 @@ mod tests {
         })
     }
 
+    /// Ranges of the given sizes laid back to back from `start`, and the bucket after
+    /// the last.
+    fn back_to_back(start: u32, sizes: &[u32]) -> (Vec<Option<[u32; 2]>>, u32) {
+        let mut next = start;
+        let ranges = sizes
+            .iter()
+            .map(|s| {
+                let r = [next, next + s - 1];
+                next += s;
+                Some(r)
+            })
+            .collect();
+        (ranges, next)
+    }
+
     proptest! {
         #[test]
         fn ranges_partition_the_segment_within_a_bucket_of_each_quota(
             (start, old_sizes, weights) in layout_strategy(),
         ) {
             prop_assume!(weights.iter().sum::<f64>() > 0.0);
-            let mut next = start;
-            let old: Vec<Option<[u32; 2]>> = old_sizes.iter().map(|s| {
-                let r = [next, next + s - 1];
-                next += s;
-                Some(r)
-            }).collect();
+            let (old, next) = back_to_back(start, &old_sizes);
             let seg = [start, next - 1];
             let n = f64::from(next - start);
             let r = least_movement_ranges(seg, &weights, &old).unwrap();
@@ -420,12 +430,7 @@ mod tests {
             (start, old_sizes, weights) in layout_strategy(),
         ) {
             prop_assume!(weights.iter().sum::<f64>() > 0.0);
-            let mut next = start;
-            let old: Vec<Option<[u32; 2]>> = old_sizes.iter().map(|s| {
-                let r = [next, next + s - 1];
-                next += s;
-                Some(r)
-            }).collect();
+            let (old, next) = back_to_back(start, &old_sizes);
             let n = u64::from(next - start);
             let r = least_movement_ranges([start, next - 1], &weights, &old).unwrap();
             let moved = buckets_moved(&old, &r);
