@@ -52,6 +52,26 @@ fn obd_reader_builds_the_pipelines_features() {
 }
 
 #[test]
+fn obd_reader_reads_the_men_and_women_campaigns() {
+    // Sizes and clicks from the data set's README (../shared/data/obd/README.md).
+    for (dir, actions, clicks) in [
+        ("random/men", 34, 46.0),
+        ("random/women", 46, 46.0),
+        ("bts/men", 34, 69.0),
+        ("bts/women", 46, 46.0),
+    ] {
+        let d = read_obd(obd(dir)).unwrap().data;
+        assert_eq!(
+            (d.len(), d.n_actions(), d.len_list()),
+            (10_000, actions, 3),
+            "{dir}"
+        );
+        assert_eq!(d.reward().iter().sum::<f64>(), clicks, "{dir}");
+        assert_eq!(d.action_context().unwrap().dim(), (actions, 4), "{dir}");
+    }
+}
+
+#[test]
 fn obd_reader_names_a_missing_directory_and_a_bad_cell() {
     let err = read_obd(obd("random/nowhere")).unwrap_err().to_string();
     assert!(err.contains("nowhere/item_context.csv"), "{err}");
