@@ -241,6 +241,11 @@ enum Command {
         /// A bundle file, or an output directory of `retrain`.
         #[arg(value_name = "BUNDLE|DIR")]
         path: PathBuf,
+        /// One JSON object instead of text: layers, policies (ranges, buckets,
+        /// shares), entity state summary, and for a directory its versions and the
+        /// whole state (statistics, watermark, allocation history).
+        #[arg(long)]
+        json: bool,
     },
     /// Compare two bundles: per policy the ranges and shares, buckets that changed
     /// allocation, contextual-model coefficients; and any other value that differs.
@@ -357,7 +362,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{text}");
             }
         }
-        Command::Inspect { path } => print!("{}", inspect::inspect(&path)?),
+        Command::Inspect { path, json: false } => print!("{}", inspect::inspect(&path)?),
+        Command::Inspect { path, json: true } => print!("{}", inspect::inspect_json(&path)?),
         Command::Diff { old, new, json } => print!("{}", inspect::diff(&old, &new, json)?),
         Command::PublishLoop {
             dir,
