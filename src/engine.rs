@@ -168,6 +168,10 @@ pub struct PolicyReport {
     /// Reward units (exposed units, or decisions) held back as immature: not counted
     /// now, counted by a later run that sees their exposure again.
     pub immature_exposures: u64,
+    /// Set when exposures held back by the previous run may be missing from this
+    /// run's events (they start after the state's watermark).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maturity_warning: Option<String>,
     /// Whether the policy's statistics were computed in this run (it passed the
     /// state and window gates).
     #[serde(skip)]
@@ -580,6 +584,7 @@ impl<'p> Engine<'p> {
             goal: None,
             matured_through: None,
             immature_exposures: 0,
+            maturity_warning: None,
             counted: false,
         };
         let fail = |mut r: PolicyReport, status: RunStatus, reason: String| {
@@ -644,6 +649,7 @@ impl<'p> Engine<'p> {
         let counted = self
             .rewards_with_report(tables, spec)
             .and_then(|(r, values, caps)| {
+                let warning = learning::held_back_warning(r.clone(), &policy.id, spec, watermark)?;
                 let new = learning::since(r, watermark);
                 let (mature, immature) = learning::mature(new, &policy.id, cutoff)?;
                 let latest = learning::latest_exposed(mature.clone(), &policy.id)?;
@@ -652,15 +658,16 @@ impl<'p> Engine<'p> {
                     values,
                     cap: caps.into_iter().find(|c| c.policy_id == policy.id),
                 };
-                Ok((arm_stats(rewarded)?, latest, immature, goal))
+                Ok((arm_stats(rewarded)?, latest, immature, goal, warning))
             });
-        let (stats, latest, immature, goal) = match counted {
+        let (stats, latest, immature, goal, warning) = match counted {
             Ok(s) => s,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
         report.goal = Some(goal);
         report.immature_exposures = immature;
         report.matured_through = cutoff.map(format_rfc3339);
+        report.maturity_warning = warning;
         let empty = Default::default();
         let by_name = stats.get(&policy.id).unwrap_or(&empty);
         let new_arms: Vec<ArmStats> = policy

@@ -293,6 +293,7 @@ mod tests {
             goal: None,
             matured_through: None,
             immature_exposures: 0,
+            maturity_warning: None,
             counted: true,
         }
     }

@@ -93,6 +93,32 @@ pub(super) fn mature(
     ))
 }
 
+/// A warning when exposures held back by the previous run may be missing from this
+/// one: the policy uses maturity, warm starts from a watermark, and this run's reward
+/// rows all start after it (the input does not reach back to the watermark).
+pub(super) fn held_back_warning(
+    rewards: LazyFrame,
+    policy_id: &str,
+    spec: &OptimizationSpec,
+    watermark: Option<Millis>,
+) -> Result<Option<String>> {
+    let (Some(_), Some(w)) = (spec.maturity_minutes, watermark) else {
+        return Ok(None);
+    };
+    let df = rewards
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([col("exposed_at").min()])
+        .collect()?;
+    let earliest = df.column("exposed_at")?.i64()?.get(0);
+    Ok(earliest.filter(|&e| e > w).map(|e| {
+        format!(
+            "this run's first exposure ({}) is after the state's watermark ({}): exposures the previous run held back as immature are not in these events and will not be counted; give each run events from the watermark on",
+            format_rfc3339(e),
+            format_rfc3339(w)
+        )
+    }))
+}
+
 /// The latest `exposed_at` of a policy's reward rows.
 pub(super) fn latest_exposed(rewards: LazyFrame, policy_id: &str) -> Result<Option<Millis>> {
     let df = rewards

@@ -8,7 +8,9 @@ use bandit_engine::config::{
     Algorithm, Cap, DesiredDirection, Goal, GoalType, OptimizationSpec, ProjectConfig, ValueSource,
 };
 use bandit_engine::events::{Event, EventTables, TableBuilder};
-use bandit_engine::goal::{attribution_goal, goal_rewards, goal_value_tables, GoalValueReport};
+use bandit_engine::goal::{
+    attribution_goal, goal_rewards, goal_value_tables, restrict_to_dimension, GoalValueReport,
+};
 use bandit_engine::metrics::policy_metrics_against;
 use bandit_engine::policy::fit_multi_armed;
 use bandit_engine::reward::arm_stats;
@@ -368,6 +370,49 @@ fn cumulative_mode_reads_goal_values_the_same_way() {
 }
 
 #[test]
+fn a_dimension_restriction_keeps_every_exposed_unit_and_only_matching_goal_events() {
+    let events = shop(vec![
+        purchase(
+            "u1",
+            "d1",
+            1,
+            json!({"value": 10.0, "properties": {"pay": "paypal"}}),
+        ),
+        purchase(
+            "u1",
+            "d1",
+            2,
+            json!({"value": 5.0, "properties": {"pay": "card"}}),
+        ),
+        purchase(
+            "u2",
+            "d2",
+            1,
+            json!({"value": 7.0, "properties": {"pay": "card"}}),
+        ),
+        purchase("u3", "d3", 1, json!({"value": 1.0})),
+    ]);
+    let t = tables(&events);
+    let g = goal(GoalType::Sum, ValueSource::Value);
+    let split = |value: Option<&str>| {
+        let only = restrict_to_dimension(&t, "purchase", "pay", value).unwrap();
+        let raw = decision_rewards(&only.lazy(), &attribution_goal(&g)).unwrap();
+        by_decision(&goal_rewards(raw, &g).unwrap().0.collect().unwrap())
+    };
+    let all = |d1: f64, d2: f64, d3: f64| {
+        vec![
+            ("d1".to_owned(), Some(d1)),
+            ("d2".to_owned(), Some(d2)),
+            ("d3".to_owned(), Some(d3)),
+        ]
+    };
+    // Every decision stays (the denominator); only the slice's purchases count.
+    assert_eq!(split(Some("paypal")), all(10.0, 0.0, 0.0));
+    assert_eq!(split(Some("card")), all(5.0, 7.0, 0.0));
+    assert_eq!(split(None), all(0.0, 0.0, 1.0));
+}
+
+#[test]
 fn lifts_are_measured_against_the_named_control() {
     let mut events = Vec::new();
     for i in 0..8 {
@@ -600,6 +645,25 @@ mod engine {
                 "{chained} {all}"
             );
         }
+        // A run given only the events after t1 cannot see what was held back: it
+        // says so; the run over the union does not.
+        let late: Vec<&str> = text
+            .lines()
+            .filter(|l| stamp(l).is_some_and(|t| t > t1))
+            .collect();
+        std::fs::write(dir.path().join("late.ndjson"), late.join("\n")).unwrap();
+        let mut late_inputs = inputs.clone();
+        late_inputs.events = vec![dir.path().join("late.ndjson")];
+        let three = Engine::new(at(t2))
+            .with_state(Some(one.state.clone()))
+            .retrain(&late_inputs)
+            .unwrap();
+        let w = policy(&three, "policy_checkout_cta")
+            .maturity_warning
+            .as_deref()
+            .unwrap_or_default();
+        assert!(w.contains("held back as immature"), "{w}");
+        assert_eq!(policy(&two, "policy_checkout_cta").maturity_warning, None);
         // The report says what was held back.
         let json = serde_json::to_value(&one.report).unwrap();
         let p = json["policies"]
