@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use super::{Engine, PolicyReport, RunStatus};
 use crate::bundle::BundleDocument;
-use crate::config::OptimizationSpec;
+use crate::config::{DesiredDirection, OptimizationSpec};
 use crate::events::EventTables;
 use crate::policy::fit_linear_policy;
-use crate::reward::contextual_rows;
+use crate::reward::{contextual_rows, ContextualRows};
 use crate::time::Millis;
 
 impl Engine<'_> {
@@ -59,11 +59,21 @@ impl Engine<'_> {
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
         let names: Vec<String> = policy.allocations.iter().map(|a| a.name.clone()).collect();
+        // Rewards stay in the goal's units for the report; the model maximises, so a
+        // goal to decrease is fitted on negated rewards.
+        let fit_rows = if spec.goal.desired_direction == DesiredDirection::Decrease {
+            std::borrow::Cow::Owned(ContextualRows {
+                rewards: rows.rewards.iter().map(|r| -r).collect(),
+                ..rows.clone()
+            })
+        } else {
+            std::borrow::Cow::Borrowed(&rows)
+        };
         let fit = match fit_linear_policy(
             spec,
             &allowed,
             &names,
-            &rows,
+            &fit_rows,
             policy.contextual_model.as_ref(),
         ) {
             Ok(f) => f,

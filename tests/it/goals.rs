@@ -715,6 +715,43 @@ mod engine {
     }
 
     #[test]
+    fn a_contextual_goal_to_decrease_fits_negated_rewards_and_reports_them_as_they_are() {
+        let fit = |direction: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let inputs = world(
+                dir.path(),
+                &[("  policy_checkout_cta:\n", "    lambda: 2\n")],
+            );
+            let text = std::fs::read_to_string(&inputs.config).unwrap();
+            let text = text
+                .replacen(
+                    "    algorithm: thompson_bernoulli\n    goal: { event: purchase, type: conversion_rate }\n    attribution: decision",
+                    &format!("    algorithm: linear_contextual\n    goal: {{ event: purchase, type: conversion_rate, desiredDirection: {direction} }}\n    attribution: decision"),
+                    1,
+                );
+            std::fs::write(&inputs.config, text).unwrap();
+            let o = Engine::new(RetrainOptions::default())
+                .retrain(&inputs)
+                .unwrap();
+            let p = policy(&o, "policy_checkout_cta").clone();
+            assert_eq!(p.algorithm, "linear_contextual");
+            let model = o.bundle.raw()["layers"][0]["policies"][0]["contextualModel"].clone();
+            (p, model)
+        };
+        let (up, up_model) = fit("increase");
+        let (down, down_model) = fit("decrease");
+        let sums = |p: &PolicyReport| -> Vec<f64> { p.arms.iter().map(|a| a.reward_sum).collect() };
+        assert_eq!(sums(&up), sums(&down), "the report keeps the goal's units");
+        assert!(sums(&up).iter().all(|&s| s > 0.0));
+        // A ridge fit is linear in the rewards: negated rewards, negated intercepts.
+        for name in ["control", "buy_now", "urgency"] {
+            let i = |m: &serde_json::Value| m["coefficients"][name]["intercept"].as_f64().unwrap();
+            assert!(i(&up_model).abs() > 1e-6, "{up_model}");
+            approx::assert_abs_diff_eq!(i(&down_model), -i(&up_model), epsilon = 1e-9);
+        }
+    }
+
+    #[test]
     fn context_breakdowns_partition_the_exposed_units() {
         let dir = tempfile::tempdir().unwrap();
         let inputs = world(dir.path(), &[]);
