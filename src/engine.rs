@@ -25,7 +25,9 @@ use crate::config::{Algorithm, AttributionMode, OptimizationSpec, ProjectConfig}
 use crate::enforce::{enforce, Discovered, EnforcementReport};
 use crate::error::{Error, Result};
 use crate::events::{load_events_with_progress, LoadOptions, LoadReport, Loaded, Rejected};
-use crate::goal::{attribution_goal, goal_rewards, goal_value_tables, CapReport, GoalValueReport};
+use crate::goal::{
+    attribution_goal, goal_rewards_with, goal_value_tables, CapReport, GoalValueReport,
+};
 use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges};
 use crate::progress::{NoProgress, Progress};
 use crate::reward::{arm_stats, ArmStats};
@@ -770,9 +772,20 @@ impl Engine<'_> {
         tables: &crate::events::EventTables,
         spec: &OptimizationSpec,
     ) -> Result<(LazyFrame, GoalValueReport, Vec<CapReport>)> {
+        self.rewards_capped(tables, spec, None)
+    }
+
+    /// [`Engine::rewards_with_report`] with the caps fixed (`Some`) instead of
+    /// computed from these tables.
+    fn rewards_capped(
+        &self,
+        tables: &crate::events::EventTables,
+        spec: &OptimizationSpec,
+        caps: Option<&[CapReport]>,
+    ) -> Result<(LazyFrame, GoalValueReport, Vec<CapReport>)> {
         let (valued, values) = goal_value_tables(tables, &spec.goal)?;
         let raw = self.attributed(&valued, spec, &attribution_goal(&spec.goal))?;
-        let (rewards, caps) = goal_rewards(raw, &spec.goal)?;
+        let (rewards, caps) = goal_rewards_with(raw, &spec.goal, caps)?;
         Ok((rewards, values, caps))
     }
 
@@ -829,7 +842,7 @@ impl Engine<'_> {
                 .expect("cross-checked: optimised policies exist");
             let policy = &doc.bundle().layers[li].policies[pi];
             let control = spec.control.as_deref();
-            let rewards = self.rewards(&loaded.tables, spec)?;
+            let (rewards, _, caps) = self.rewards_with_report(&loaded.tables, spec)?;
             let mut metrics =
                 crate::metrics::policy_metrics_against(rewards.clone(), policy, control)?;
             for key in context_keys {
@@ -892,7 +905,8 @@ impl Engine<'_> {
                         dimension,
                         value.as_deref(),
                     )?;
-                    let rewards = self.rewards(&restricted, spec)?;
+                    // The whole run's cap, so that the slices are capped alike.
+                    let (rewards, _, _) = self.rewards_capped(&restricted, spec, Some(&caps))?;
                     let split = crate::metrics::policy_metrics_against(rewards, policy, control)?;
                     metrics
                         .breakdowns

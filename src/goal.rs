@@ -328,6 +328,20 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
 /// [`crate::Error::Polars`] if the table lacks `policy_id`, `goal_events` or
 /// `goal_value`.
 pub fn goal_rewards(rewards: LazyFrame, goal: &Goal) -> Result<(LazyFrame, Vec<CapReport>)> {
+    goal_rewards_with(rewards, goal, None)
+}
+
+/// [`goal_rewards`] with the caps of another table (`Some`): a breakdown of a run
+/// uses the whole run's thresholds, so that its slices are capped alike.
+///
+/// # Errors
+///
+/// As [`goal_rewards`].
+pub fn goal_rewards_with(
+    rewards: LazyFrame,
+    goal: &Goal,
+    fixed: Option<&[CapReport]>,
+) -> Result<(LazyFrame, Vec<CapReport>)> {
     let converted = col("goal_events").gt(lit(0.0));
     let reward = match goal.goal_type {
         GoalType::ConversionRate => when(converted).then(lit(1.0)).otherwise(lit(0.0)),
@@ -356,7 +370,11 @@ pub fn goal_rewards(rewards: LazyFrame, goal: &Goal) -> Result<(LazyFrame, Vec<C
     let mut caps = Vec::new();
     for (p, mut rs) in by_policy {
         rs.sort_by(f64::total_cmp);
-        if let Some(value) = quantile_sorted(&rs, cap.quantile) {
+        let value = match fixed {
+            Some(f) => f.iter().find(|c| c.policy_id == p).map(|c| c.value),
+            None => quantile_sorted(&rs, cap.quantile),
+        };
+        if let Some(value) = value {
             let capped_units = rs.iter().filter(|&&r| r > value).count() as u64;
             caps.push(CapReport {
                 policy_id: p.to_owned(),

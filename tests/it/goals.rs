@@ -9,7 +9,8 @@ use bandit_engine::config::{
 };
 use bandit_engine::events::{Event, EventTables, TableBuilder};
 use bandit_engine::goal::{
-    attribution_goal, goal_rewards, goal_value_tables, restrict_to_dimension, GoalValueReport,
+    attribution_goal, goal_rewards, goal_rewards_with, goal_value_tables, restrict_to_dimension,
+    GoalValueReport,
 };
 use bandit_engine::metrics::policy_metrics_against;
 use bandit_engine::policy::fit_multi_armed;
@@ -280,6 +281,15 @@ fn a_cap_winsorises_each_reward_at_the_quantile_of_converted_units() {
         .sum()
         .unwrap();
     assert_abs_diff_eq!(value, 1060.0);
+    // A breakdown reuses the whole run's threshold instead of its own quantile.
+    let mut fixed = caps.clone();
+    fixed[0].value = 15.0;
+    let raw = decision_rewards(&valued.lazy(), &attribution_goal(&g)).unwrap();
+    let (rewards, applied) = goal_rewards_with(raw, &g, Some(&fixed)).unwrap();
+    assert_eq!((applied[0].value, applied[0].capped_units), (15.0, 3));
+    let capped = by_decision(&rewards.collect().unwrap());
+    assert_eq!(capped[0].1, Some(10.0));
+    assert_eq!(capped[3].1, Some(15.0));
 }
 
 fn policy_pq() -> Policy {
