@@ -674,6 +674,13 @@ mod engine {
             .unwrap_or_default();
         assert!(w.contains("held back as immature"), "{w}");
         assert_eq!(policy(&two, "policy_checkout_cta").maturity_warning, None);
+        let summary = bandit_engine::summary::render_dry_run(&one);
+        assert!(summary.contains("held back as immature"), "{summary}");
+        let summary = bandit_engine::summary::render_dry_run(&three);
+        assert!(
+            summary.contains("warning: this run's first exposure"),
+            "{summary}"
+        );
         // The report says what was held back.
         let json = serde_json::to_value(&one.report).unwrap();
         let p = json["policies"]
