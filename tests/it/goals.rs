@@ -903,3 +903,69 @@ fn metrics_json_rows_carry_the_fields_and_breakdowns_name_their_dimension() {
     assert!(table.contains("by payment_method"), "{table}");
     assert!(table.contains("paypal ="), "{table}");
 }
+
+#[test]
+fn mean_goal_metrics_average_over_units_with_a_reward_and_count_every_exposure() {
+    let events = shop(vec![
+        purchase("u1", "d1", 1, json!({"value": 10.0})),
+        purchase("u1", "d1", 2, json!({"value": 30.0})),
+        purchase("u2", "d2", 1, json!({"value": 40.0})),
+    ]);
+    let g = goal(GoalType::Mean, ValueSource::Value);
+    let (valued, _) = goal_value_tables(&tables(&events), &g).unwrap();
+    let raw = decision_rewards(&valued.lazy(), &attribution_goal(&g)).unwrap();
+    let (rewards, _) = goal_rewards(raw, &g).unwrap();
+    let m = policy_metrics_against(rewards, &policy_pq(), None).unwrap();
+    let (c, t) = (&m.allocations[0], &m.allocations[1]);
+    // Control: d1 averages 20, d2 40; treatment's d3 bought nothing: no mean.
+    assert_eq!((c.exposures, c.conversions), (2, 2));
+    assert_abs_diff_eq!(c.mean.unwrap(), 30.0);
+    assert_abs_diff_eq!(c.variance.unwrap(), 200.0);
+    assert_abs_diff_eq!(c.value_sum, 80.0);
+    assert_eq!((t.exposures, t.conversions, t.mean), (1, 0, None));
+}
+
+mod capping {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn capped_rewards_are_the_minimum_of_value_and_a_per_policy_quantile(
+            rows in prop::collection::vec((0usize..2, 0u8..3, 0u32..1000), 1..60),
+            q in 0.05f64..0.95,
+        ) {
+            let policies = ["a", "b"];
+            let df = df!(
+                "policy_id" => rows.iter().map(|r| policies[r.0]).collect::<Vec<_>>(),
+                "goal_events" => rows.iter().map(|r| f64::from(r.1)).collect::<Vec<_>>(),
+                "goal_value" => rows.iter().map(|r| if r.1 > 0 { f64::from(r.2) } else { 0.0 }).collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let mut g = goal(GoalType::Sum, ValueSource::Value);
+            g.cap = Some(Cap { quantile: q });
+            let (capped, caps) = goal_rewards(df.clone().lazy(), &g).unwrap();
+            let out = capped.collect().unwrap();
+            let reward = out.column("reward").unwrap().f64().unwrap();
+            for (i, r) in rows.iter().enumerate() {
+                let value = if r.1 > 0 { f64::from(r.2) } else { 0.0 };
+                let cap = caps.iter().find(|c| c.policy_id == policies[r.0]);
+                let want = cap.map_or(value, |c| value.min(c.value));
+                prop_assert_eq!(reward.get(i), Some(want));
+            }
+            for c in &caps {
+                let converted: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| policies[r.0] == c.policy_id && r.1 > 0)
+                    .map(|r| f64::from(r.2))
+                    .collect();
+                let lo = converted.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = converted.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                prop_assert!(c.value >= lo && c.value <= hi);
+                let above = converted.iter().filter(|&&v| v > c.value).count();
+                prop_assert_eq!(above as u64, c.capped_units);
+                prop_assert!(above as f64 <= (1.0 - q) * converted.len() as f64 + 1.0);
+            }
+        }
+    }
+}
