@@ -290,6 +290,10 @@ mod tests {
             last_exposure_at: None,
             statistics_through: None,
             health: vec![],
+            goal: None,
+            matured_through: None,
+            immature_exposures: 0,
+            maturity_warning: None,
             counted: true,
         }
     }
