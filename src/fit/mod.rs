@@ -1,0 +1,647 @@
+//! The researcher's entry point: fit one bandit algorithm to a table of rows
+//! (arm, reward, optional features, optional entity), as `bandit-engine fit` does.
+//!
+//! The fit goes through the same library code as a retrain — [`fit_multi_armed`] for
+//! the multi-armed algorithms, [`LinearStats`] and [`LinUcbParams`] / [`LinTsParams`]
+//! for the linear ones — so a model fitted here is the model the engine would fit
+//! from the same statistics. With an entity column, one model per entity, fitted in
+//! parallel (rayon) over the entities, all with the arms of the whole table.
+//!
+//! ```
+//! use bandit_engine::fit::{fit_table, FitAlgorithm, FitParams, Table};
+//!
+//! let table = Table::from_csv_reader("arm,reward\na,1\na,0\nb,1\nb,1\n".as_bytes(), "t.csv")?;
+//! let params = FitParams::new(FitAlgorithm::ThompsonBernoulli, "arm", "reward").check()?;
+//! let fitted = fit_table(&table, &params)?;
+//! let model = fitted.global.as_ref().expect("no entity column");
+//! assert_eq!(model.arms[1].name, "b");
+//! assert!(model.arms[1].weight.unwrap() > model.arms[0].weight.unwrap());
+//! # Ok::<(), bandit_engine::Error>(())
+//! ```
+
+mod model;
+mod table;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::Array2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub use model::{ArmModel, FittedModel, FittedTable, LinearArmModel, Posterior};
+pub use table::Table;
+
+use crate::config::OptimizationSpec;
+use crate::error::{Error, Result};
+use crate::policy::linear::LinearError;
+use crate::policy::{
+    fit_multi_armed, LinTsParams, LinUcbParams, LinearStats, ThompsonBernoulliParams,
+    ThompsonGaussianParams, Ucb1Params,
+};
+use crate::reward::ArmStats;
+
+/// The algorithms `fit` knows, by their platform names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FitAlgorithm {
+    /// Beta-Bernoulli Thompson sampling (rewards 0 or 1).
+    ThompsonBernoulli,
+    /// Normal-Inverse-Gamma Thompson sampling (any finite reward).
+    ThompsonGaussian,
+    /// UCB1.
+    Ucb1,
+    /// ε-greedy.
+    EpsilonGreedy,
+    /// Disjoint LinUCB on the feature columns.
+    Linucb,
+    /// Linear Thompson sampling on the feature columns.
+    Lints,
+}
+
+impl FitAlgorithm {
+    /// Every algorithm, in the order of the docs.
+    pub const ALL: [FitAlgorithm; 6] = [
+        Self::ThompsonBernoulli,
+        Self::ThompsonGaussian,
+        Self::Ucb1,
+        Self::EpsilonGreedy,
+        Self::Linucb,
+        Self::Lints,
+    ];
+
+    /// The platform's name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ThompsonBernoulli => "thompson_bernoulli",
+            Self::ThompsonGaussian => "thompson_gaussian",
+            Self::Ucb1 => "ucb1",
+            Self::EpsilonGreedy => "epsilon_greedy",
+            Self::Linucb => "linucb",
+            Self::Lints => "lints",
+        }
+    }
+
+    /// Whether it fits on feature columns.
+    #[must_use]
+    pub fn is_linear(self) -> bool {
+        matches!(self, Self::Linucb | Self::Lints)
+    }
+}
+
+impl fmt::Display for FitAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FitAlgorithm {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let names = Self::ALL.map(Self::as_str);
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                let hint = crate::text::did_you_mean(s, names.iter().copied(), 4)
+                    .map(|c| format!(" (did you mean \"{c}\"?)"))
+                    .unwrap_or_default();
+                format!(
+                    "unknown algorithm \"{s}\"{hint}; expected one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// What to fit and how: the table's columns and the algorithm's parameters. Unset
+/// parameters take the algorithm's defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FitParams {
+    /// The algorithm.
+    pub algorithm: FitAlgorithm,
+    /// Column naming the arm (allocation) of each row.
+    pub arm: String,
+    /// Column of the reward.
+    pub reward: String,
+    /// Numeric feature columns (`linucb`, `lints` only).
+    pub features: Vec<String>,
+    /// Column naming the entity: one model per entity.
+    pub entity: Option<String>,
+    /// Whether linear models get an intercept column (default true).
+    pub intercept: bool,
+    /// LinUCB's `α` (default 1), or UCB1's exploration constant `c` (default 2).
+    pub alpha: Option<f64>,
+    /// Ridge `λ` of the linear algorithms (default 1).
+    pub lambda: Option<f64>,
+    /// Posterior scale `v` of linear Thompson sampling (default 1).
+    pub v: Option<f64>,
+    /// ε of ε-greedy (default 0.1).
+    pub epsilon: Option<f64>,
+    /// Prior `α₀` of the Thompson algorithms (default 1).
+    pub prior_alpha: Option<f64>,
+    /// Prior `β₀` of the Thompson algorithms (default 1).
+    pub prior_beta: Option<f64>,
+    /// Monte Carlo draws where probability-of-best is sampled (default 10 000).
+    pub draws: u32,
+    /// Master seed; each entity's stream is derived from it and the entity.
+    pub seed: u64,
+}
+
+impl FitParams {
+    /// Parameters with defaults for `algorithm` on columns `arm` and `reward`.
+    #[must_use]
+    pub fn new(algorithm: FitAlgorithm, arm: &str, reward: &str) -> Self {
+        Self {
+            algorithm,
+            arm: arm.to_owned(),
+            reward: reward.to_owned(),
+            features: Vec::new(),
+            entity: None,
+            intercept: true,
+            alpha: None,
+            lambda: None,
+            v: None,
+            epsilon: None,
+            prior_alpha: None,
+            prior_beta: None,
+            draws: 10_000,
+            seed: 0,
+        }
+    }
+
+    /// Sets the feature columns.
+    #[must_use]
+    pub fn features(mut self, cols: &[&str]) -> Self {
+        self.features = cols.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    /// Sets the entity column.
+    #[must_use]
+    pub fn entity(mut self, col: &str) -> Self {
+        self.entity = Some(col.to_owned());
+        self
+    }
+
+    /// Validates the combination: parameters must apply to the algorithm (a `--v`
+    /// given to LinUCB is a mistake worth saying), features go with the linear
+    /// algorithms only, and values are checked by the algorithm's own `check()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming the parameter.
+    pub fn check(self) -> Result<CheckedFitParams> {
+        use FitAlgorithm as A;
+        let a = self.algorithm;
+        let applies: [(&'static str, bool, &[A]); 6] = [
+            ("alpha", self.alpha.is_some(), &[A::Linucb, A::Ucb1]),
+            ("lambda", self.lambda.is_some(), &[A::Linucb, A::Lints]),
+            ("v", self.v.is_some(), &[A::Lints]),
+            ("epsilon", self.epsilon.is_some(), &[A::EpsilonGreedy]),
+            (
+                "prior_alpha",
+                self.prior_alpha.is_some(),
+                &[A::ThompsonBernoulli, A::ThompsonGaussian],
+            ),
+            (
+                "prior_beta",
+                self.prior_beta.is_some(),
+                &[A::ThompsonBernoulli, A::ThompsonGaussian],
+            ),
+        ];
+        for (name, set, to) in applies {
+            if set && !to.contains(&a) {
+                let names: Vec<&str> = to.iter().map(|t| t.as_str()).collect();
+                return Err(Error::InvalidParameter {
+                    name,
+                    reason: format!("applies to {}, not {a}", names.join(" and ")),
+                });
+            }
+        }
+        if a.is_linear() && self.features.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "features",
+                reason: format!("{a} needs feature columns (--features a,b,c)"),
+            });
+        }
+        if !a.is_linear() && !self.features.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "features",
+                reason: format!("{a} does not use features: use linucb or lints"),
+            });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &self.features {
+            if !seen.insert(f.as_str()) || *f == self.arm || *f == self.reward {
+                return Err(Error::InvalidParameter {
+                    name: "features",
+                    reason: format!("column \"{f}\" is listed twice or is the arm or reward"),
+                });
+            }
+        }
+        let linear = |e: LinearError| Error::InvalidParameter {
+            name: "parameters",
+            reason: e.to_string(),
+        };
+        match a {
+            A::Linucb => {
+                LinUcbParams::default()
+                    .alpha(self.alpha.unwrap_or(1.0))
+                    .lambda(self.lambda.unwrap_or(1.0))
+                    .check()
+                    .map_err(linear)?;
+            }
+            A::Lints => {
+                LinTsParams::default()
+                    .v(self.v.unwrap_or(1.0))
+                    .lambda(self.lambda.unwrap_or(1.0))
+                    .check()
+                    .map_err(linear)?;
+            }
+            // The multi-armed parameters are checked by `fit_multi_armed` itself; a
+            // fit on empty statistics makes it say so before any data is read.
+            _ => {
+                let spec = self.spec()?;
+                fit_multi_armed(&spec, &[ArmStats::default()], "check", 0)?;
+            }
+        }
+        Ok(CheckedFitParams { params: self })
+    }
+
+    /// The `optimization:` spec the multi-armed algorithms read their parameters
+    /// from (built through serde, so it gets the config's defaults).
+    fn spec(&self) -> Result<OptimizationSpec> {
+        let goal = if self.algorithm == FitAlgorithm::ThompsonBernoulli {
+            "conversion_rate"
+        } else {
+            "sum"
+        };
+        let algorithm = match self.algorithm {
+            FitAlgorithm::Linucb | FitAlgorithm::Lints => "linear_contextual",
+            other => other.as_str(),
+        };
+        let v = json!({
+            "algorithm": algorithm,
+            "goal": {"event": "fit", "type": goal},
+            "draws": self.draws,
+            "alpha": self.alpha,
+            "epsilon": self.epsilon,
+            "priorAlpha": self.prior_alpha,
+            "priorBeta": self.prior_beta,
+        });
+        serde_json::from_value(v).map_err(|e| Error::InvalidParameter {
+            name: "parameters",
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Validated [`FitParams`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedFitParams {
+    params: FitParams,
+}
+
+impl CheckedFitParams {
+    /// The parameters.
+    #[must_use]
+    pub fn params(&self) -> &FitParams {
+        &self.params
+    }
+}
+
+/// Reads `path` and fits it; see [`fit_table`].
+///
+/// # Errors
+///
+/// As [`Table::read`] and [`fit_table`].
+pub fn fit_file(
+    path: impl AsRef<std::path::Path>,
+    params: &CheckedFitParams,
+) -> Result<FittedTable> {
+    fit_table(&Table::read(path)?, params)
+}
+
+/// The columns of a table a fit reads, checked cell by cell.
+struct Columns {
+    arm_names: Vec<String>,
+    arms: Vec<u32>,
+    rewards: Vec<f64>,
+    features: Option<Array2<f64>>,
+    feature_names: Vec<String>,
+    entities: Option<Vec<String>>,
+}
+
+fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
+    let labels = table.labels(&p.arm, "arm")?;
+    let rewards = table.numbers(&p.reward, "reward")?;
+    if p.algorithm == FitAlgorithm::ThompsonBernoulli {
+        if let Some(i) = rewards.iter().position(|&r| r != 0.0 && r != 1.0) {
+            return Err(Error::InvalidRecord {
+                file: table.file().to_owned(),
+                line: table.place(i),
+                field: p.reward.clone(),
+                reason: format!(
+                    "thompson_bernoulli needs rewards of 0 or 1, found {}: use thompson_gaussian for other rewards",
+                    rewards[i]
+                ),
+            });
+        }
+    }
+    let arm_names: Vec<String> = labels
+        .iter()
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let arms = labels
+        .iter()
+        .map(|l| {
+            arm_names
+                .binary_search(l)
+                .expect("every label is among the sorted labels") as u32
+        })
+        .collect();
+    let (features, feature_names) = if p.algorithm.is_linear() {
+        let cols = p
+            .features
+            .iter()
+            .map(|f| table.numbers(f, "feature"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut names: Vec<String> = Vec::new();
+        if p.intercept {
+            names.push("intercept".into());
+        }
+        names.extend(p.features.iter().cloned());
+        let d = names.len();
+        let offset = usize::from(p.intercept);
+        let x = Array2::from_shape_fn((table.height(), d), |(i, j)| {
+            if j < offset {
+                1.0
+            } else {
+                cols[j - offset][i]
+            }
+        });
+        (Some(x), names)
+    } else {
+        (None, Vec::new())
+    };
+    let entities = p
+        .entity
+        .as_deref()
+        .map(|e| table.labels(e, "entity"))
+        .transpose()?;
+    Ok(Columns {
+        arm_names,
+        arms,
+        rewards,
+        features,
+        feature_names,
+        entities,
+    })
+}
+
+/// Rows per chunk of the multi-armed sums: fixed, so the sums do not depend on the
+/// thread count.
+const CHUNK_ROWS: usize = 65_536;
+
+fn arm_stats(k: usize, rows: &[usize], arms: &[u32], rewards: &[f64]) -> Vec<ArmStats> {
+    let chunks: Vec<Vec<ArmStats>> = rows
+        .par_chunks(CHUNK_ROWS)
+        .map(|chunk| {
+            let mut s = vec![ArmStats::default(); k];
+            for &i in chunk {
+                let a = &mut s[arms[i] as usize];
+                a.n += 1;
+                a.sum += rewards[i];
+                a.sum_sq += rewards[i] * rewards[i];
+            }
+            s
+        })
+        .collect();
+    chunks
+        .into_iter()
+        .fold(vec![ArmStats::default(); k], |acc, c| {
+            acc.into_iter().zip(c).map(|(a, b)| a.merge(b)).collect()
+        })
+}
+
+/// Fits `table` with `params`: one model, or one per entity (in parallel, entities
+/// sorted by name). Deterministic: the same table, parameters and seed give the same
+/// model on any number of threads.
+///
+/// # Errors
+///
+/// [`Error::InvalidTable`] for a missing column (naming the file and listing its
+/// columns), [`Error::InvalidRecord`] for an empty, non-numeric or non-finite cell
+/// (naming its line or row), [`Error::InvalidParameter`] if a linear model cannot be
+/// fitted (an `A` that is not positive definite or too ill-conditioned, naming the
+/// entity and arm).
+pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable> {
+    let p = &params.params;
+    let cols = columns(table, p)?;
+    let fit_rows = |label: &str, rows: &[usize]| -> Result<FittedModel> {
+        fit_group(p, &cols, label, rows).map_err(|e| match e {
+            Error::InvalidParameter { name, reason } if !label.is_empty() => {
+                Error::InvalidParameter {
+                    name,
+                    reason: format!("entity \"{label}\": {reason}"),
+                }
+            }
+            other => other,
+        })
+    };
+    let (global, entities) = match &cols.entities {
+        None => {
+            let all: Vec<usize> = (0..table.height()).collect();
+            (Some(fit_rows("", &all)?), BTreeMap::new())
+        }
+        Some(ents) => {
+            let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (i, e) in ents.iter().enumerate() {
+                groups.entry(e.as_str()).or_default().push(i);
+            }
+            let groups: Vec<(&str, Vec<usize>)> = groups.into_iter().collect();
+            let fitted = groups
+                .par_iter()
+                .map(|(e, rows)| Ok(((*e).to_owned(), fit_rows(e, rows)?)))
+                .collect::<Result<Vec<_>>>()?;
+            (None, fitted.into_iter().collect())
+        }
+    };
+    Ok(FittedTable {
+        algorithm: p.algorithm,
+        source: table.file().to_owned(),
+        rows: table.height() as u64,
+        arms: cols.arm_names.clone(),
+        features: cols.feature_names.clone(),
+        params: p.clone(),
+        global,
+        entities,
+    })
+}
+
+fn fit_group(p: &FitParams, cols: &Columns, label: &str, rows: &[usize]) -> Result<FittedModel> {
+    let k = cols.arm_names.len();
+    if let Some(x) = &cols.features {
+        return fit_linear(p, cols, x, rows);
+    }
+    let stats = arm_stats(k, rows, &cols.arms, &cols.rewards);
+    let spec = p.spec()?;
+    let stream = if label.is_empty() {
+        "fit".to_owned()
+    } else {
+        format!("fit:{label}")
+    };
+    let fit = fit_multi_armed(&spec, &stats, &stream, p.seed)?;
+    let posteriors: Vec<Option<Posterior>> = match p.algorithm {
+        FitAlgorithm::ThompsonBernoulli => ThompsonBernoulliParams::default()
+            .prior(p.prior_alpha.unwrap_or(1.0), p.prior_beta.unwrap_or(1.0))
+            .check()?
+            .posteriors(&stats)?
+            .into_iter()
+            .map(|(alpha, beta)| Some(Posterior::Beta { alpha, beta }))
+            .collect(),
+        FitAlgorithm::ThompsonGaussian => ThompsonGaussianParams {
+            prior_alpha: p.prior_alpha.unwrap_or(1.0),
+            prior_beta: p.prior_beta.unwrap_or(1.0),
+            ..ThompsonGaussianParams::default()
+        }
+        .check()?
+        .posteriors(&stats)?
+        .into_iter()
+        .map(|q| {
+            Some(Posterior::NormalInverseGamma {
+                mean: q.mean,
+                kappa: q.kappa,
+                alpha: q.alpha,
+                beta: q.beta,
+            })
+        })
+        .collect(),
+        _ => vec![None; k],
+    };
+    let ucb: Vec<Option<f64>> = if p.algorithm == FitAlgorithm::Ucb1 {
+        let mut u = Ucb1Params::default();
+        if let Some(c) = p.alpha {
+            u = u.exploration(c);
+        }
+        u.check()?.indices(&stats)?.into_iter().map(Some).collect()
+    } else {
+        vec![None; k]
+    };
+    let arms = (0..k)
+        .map(|a| ArmModel {
+            name: cols.arm_names[a].clone(),
+            n: stats[a].n,
+            sum: stats[a].sum,
+            sum_sq: stats[a].sum_sq,
+            mean: stats[a].mean(),
+            posterior: posteriors[a],
+            ucb: ucb[a],
+            probability_best: fit.probability_best.as_ref().map(|pb| pb[a]),
+            weight: Some(fit.weights[a]),
+        })
+        .collect();
+    Ok(FittedModel {
+        rows: rows.len() as u64,
+        arms,
+        linear: Vec::new(),
+    })
+}
+
+fn fit_linear(
+    p: &FitParams,
+    cols: &Columns,
+    x: &Array2<f64>,
+    rows: &[usize],
+) -> Result<FittedModel> {
+    let k = cols.arm_names.len();
+    let linear = |e: LinearError| {
+        Error::InvalidParameter {
+        name: "linear fit",
+        reason: match e {
+            LinearError::Linalg { arm, source } => {
+                format!("arm \"{}\": {source}", cols.arm_names[arm])
+            }
+            LinearError::IllConditioned { arm, estimate, limit } => format!(
+                "arm \"{}\": condition number of A is at least {estimate:.3e}, above {limit:.0e}: rescale the features or raise --lambda",
+                cols.arm_names[arm]
+            ),
+            other => other.to_string(),
+        },
+    }
+    };
+    let sub;
+    let (xv, arms, rewards) = if rows.len() == x.nrows() {
+        (x.view(), cols.arms.clone(), cols.rewards.clone())
+    } else {
+        sub = x.select(ndarray::Axis(0), rows);
+        (
+            sub.view(),
+            rows.iter().map(|&i| cols.arms[i]).collect(),
+            rows.iter().map(|&i| cols.rewards[i]).collect(),
+        )
+    };
+    let stats = LinearStats::from_rows(k, xv, &arms, &rewards).map_err(linear)?;
+    let lambda = p.lambda.unwrap_or(1.0);
+    let fitted = if p.algorithm == FitAlgorithm::Linucb {
+        LinUcbParams::default()
+            .alpha(p.alpha.unwrap_or(1.0))
+            .lambda(lambda)
+            .check()
+            .map_err(linear)?
+            .fit(&stats)
+            .map_err(linear)?
+            .arms()
+            .to_vec()
+    } else {
+        LinTsParams::default()
+            .v(p.v.unwrap_or(1.0))
+            .lambda(lambda)
+            .check()
+            .map_err(linear)?
+            .fit(&stats)
+            .map_err(linear)?
+            .arms()
+            .to_vec()
+    };
+    let summary = arm_stats(k, rows, &cols.arms, &cols.rewards);
+    let arms_out = (0..k)
+        .map(|a| ArmModel {
+            name: cols.arm_names[a].clone(),
+            n: summary[a].n,
+            sum: summary[a].sum,
+            sum_sq: summary[a].sum_sq,
+            mean: summary[a].mean(),
+            posterior: None,
+            ucb: None,
+            probability_best: None,
+            weight: None,
+        })
+        .collect();
+    let linear_out = fitted
+        .iter()
+        .map(|arm| LinearArmModel {
+            theta: arm.theta().to_vec(),
+            cholesky: arm
+                .cholesky()
+                .rows()
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| r.iter().take(i + 1).copied().collect())
+                .collect(),
+        })
+        .collect();
+    Ok(FittedModel {
+        rows: rows.len() as u64,
+        arms: arms_out,
+        linear: linear_out,
+    })
+}
