@@ -46,7 +46,8 @@ pub use event::{
     SchemaEnforcement, ValueType,
 };
 pub use optimization::{
-    Algorithm, AttributionMode, DesiredDirection, Goal, GoalType, OptimizationSpec, ValueSource,
+    Algorithm, AttributionMode, ContextFeatures, DesiredDirection, Goal, GoalType, LinearMethod,
+    OptimizationSpec, ValueSource,
 };
 pub use parameter::{
     Constraints, IdAndKey, Namespace, Parameter, ParameterType, ProjectBlock, ProjectFile,
@@ -88,6 +89,10 @@ pub struct ProjectConfig {
     /// [`ProjectConfig::from_path`] and present.
     #[serde(skip)]
     pub project_file: Option<ProjectFile>,
+    /// Where each key path is in the file, for errors found later (the cross-check
+    /// against a bundle).
+    #[serde(skip)]
+    pub(crate) spans: yaml::Spans,
 }
 
 impl ProjectConfig {
@@ -118,9 +123,12 @@ impl ProjectConfig {
     ///
     /// [`Error::InvalidConfig`] as [`ProjectConfig::from_path`].
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
-        let located = |l: yaml::Located| invalid(source, l);
-        let (mut cfg, spans) = yaml::parse::<ProjectConfig>(text).map_err(located)?;
-        cfg.schemas = check::check(&cfg, &spans).map_err(located)?;
+        let (mut cfg, spans) = match yaml::parse::<ProjectConfig>(text) {
+            Ok(parsed) => parsed,
+            Err(first) => return Err(many(source, type_errors(text, first))),
+        };
+        cfg.schemas = check::check(&cfg, &spans).map_err(|e| many(source, e))?;
+        cfg.spans = spans;
         Ok(cfg)
     }
 
@@ -183,6 +191,88 @@ impl ProjectFile {
             return Err(invalid(source, spans.locate(key, reason)));
         }
         Ok(file)
+    }
+}
+
+/// The top-level keys of the file, for "did you mean" on an unknown one.
+const TOP_LEVEL: &[&str] = &[
+    "version",
+    "project",
+    "parameters",
+    "namespaces",
+    "propertyGroups",
+    "events",
+    "optimization",
+];
+
+/// Every type error of a file whose whole-file deserialization failed with `first`:
+/// each top-level entry, and each named entry of the sections keyed by name, is
+/// deserialized on its own, so that one bad node does not hide the others. Checks
+/// across nodes ([`check::check`]) need a well-typed file and run only once there are
+/// no type errors.
+fn type_errors(text: &str, first: yaml::Located) -> Vec<yaml::Located> {
+    fn each<T: serde::de::DeserializeOwned>(
+        node: &saphyr::MarkedYaml<'_>,
+        section: &str,
+        errs: &mut Vec<yaml::Located>,
+    ) {
+        match yaml::entries(node) {
+            Some(entries) => {
+                for (name, _, n) in entries {
+                    if let Err(e) = yaml::deserialize_at::<T>(n, &yaml::join(section, &name)) {
+                        errs.push(e);
+                    }
+                }
+            }
+            None => {
+                if let Err(e) = yaml::deserialize_at::<IndexMap<String, T>>(node, section) {
+                    errs.push(e);
+                }
+            }
+        }
+    }
+    let mut errs = Vec::new();
+    if let Some(top) = yaml::load(text).ok().as_ref().and_then(yaml::entries) {
+        for (key, (line, column), node) in top {
+            let mut single = |r: std::result::Result<(), yaml::Located>| {
+                if let Err(e) = r {
+                    errs.push(e);
+                }
+            };
+            match key.as_str() {
+                "version" => single(yaml::deserialize_at::<Option<String>>(node, &key).map(drop)),
+                "project" => {
+                    single(yaml::deserialize_at::<Option<ProjectBlock>>(node, &key).map(drop));
+                }
+                "parameters" => each::<Parameter>(node, &key, &mut errs),
+                "namespaces" => each::<Namespace>(node, &key, &mut errs),
+                "propertyGroups" => each::<PropertyGroup>(node, &key, &mut errs),
+                "events" => each::<EventDefinition>(node, &key, &mut errs),
+                "optimization" => each::<OptimizationSpec>(node, &key, &mut errs),
+                other => errs.push(yaml::Located {
+                    path: other.to_owned(),
+                    line,
+                    column,
+                    reason: yaml::unknown("key", other, TOP_LEVEL),
+                }),
+            }
+        }
+    }
+    if !errs.contains(&first) {
+        errs.push(first);
+    }
+    errs.sort_by_key(|e| (e.line, e.column));
+    errs.dedup();
+    errs
+}
+
+/// One problem as [`Error::InvalidConfig`], several as [`Error::InvalidConfigs`].
+fn many(source: &str, mut errs: Vec<yaml::Located>) -> Error {
+    if errs.len() == 1 {
+        return invalid(source, errs.remove(0));
+    }
+    Error::InvalidConfigs {
+        errors: errs.into_iter().map(|l| invalid(source, l)).collect(),
     }
 }
 
