@@ -1,6 +1,7 @@
 //! Scenario tests, in one binary so the suite links once.
 
 mod attribution;
+mod backends;
 mod bundle_io;
 mod cli;
 mod cli_config;
@@ -9,6 +10,7 @@ mod config;
 mod config_reference;
 mod end_to_end;
 mod enforcement;
+mod fit;
 mod metrics;
 mod ope;
 mod policies;
