@@ -239,11 +239,12 @@ pub(crate) fn deserialize_at<T: DeserializeOwned>(
     T::deserialize(Node::new(node, path.to_owned(), false)).map_err(DeError::into_located)
 }
 
+/// One entry of a mapping: the key as text, the key's position, the value.
+pub(crate) type Entry<'a, 'i> = (String, (usize, usize), &'a MarkedYaml<'i>);
+
 /// The entries of a mapping node (keys as text, in file order) with the position of
 /// each key; `None` if the node is not a mapping.
-pub(crate) fn entries<'a, 'i>(
-    node: &'a MarkedYaml<'i>,
-) -> Option<Vec<(String, (usize, usize), &'a MarkedYaml<'i>)>> {
+pub(crate) fn entries<'a, 'i>(node: &'a MarkedYaml<'i>) -> Option<Vec<Entry<'a, 'i>>> {
     match &resolve(node).data {
         YamlData::Mapping(map) => Some(
             map.iter()
