@@ -370,3 +370,28 @@ fn fit_command_is_deterministic_per_entity_and_explains_itself() {
     assert!(err.contains("no column \"rewards\""), "{err}");
     assert!(err.contains("the columns are: shop, arm, reward"), "{err}");
 }
+
+#[test]
+fn non_finite_event_values_are_quarantined_with_file_line_and_field() {
+    // The retrain path: a NaN or infinite track value is refused at ingest, so it never
+    // reaches a reward, a sum or a model.
+    use bandit_engine::events::{load_events, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "e.csv",
+        "type,unitKey,timestamp,event,value\n\
+         track,u1,2026-05-21T10:30:00Z,purchase,NaN\n\
+         track,u2,2026-05-21T10:31:00Z,purchase,12.5\n\
+         track,u3,2026-05-21T10:32:00Z,purchase,-inf\n",
+    );
+    let loaded = load_events(&[path], LoadOptions::default()).unwrap();
+    assert_eq!(loaded.report.accepted(), 1);
+    let got: Vec<(u64, &str)> = loaded
+        .rejected
+        .iter()
+        .map(|r| (r.line, r.field.as_str()))
+        .collect();
+    assert_eq!(got, vec![(2, "value"), (4, "value")]);
+    assert!(loaded.rejected[0].file.ends_with("e.csv"));
+}
