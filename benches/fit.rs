@@ -44,9 +44,7 @@ fn table(n: usize, arms: u32, features: usize, entities: Option<u32>) -> Table {
     if let Some(e) = entities {
         columns.push(Column::new(
             "entity".into(),
-            (0..n)
-                .map(|_| rng.random_range(0..e))
-                .collect::<Vec<u32>>(),
+            (0..n).map(|_| rng.random_range(0..e)).collect::<Vec<u32>>(),
         ));
     }
     Table::from_frame(
