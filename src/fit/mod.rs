@@ -63,6 +63,12 @@ struct Columns {
 }
 
 fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
+    if table.height() == 0 {
+        return Err(Error::InvalidTable {
+            file: table.file().to_owned(),
+            reason: "the table has no data rows: nothing to fit".into(),
+        });
+    }
     let labels = table.labels(&p.arm, "arm")?;
     let rewards = table.numbers(&p.reward, "reward")?;
     if p.algorithm == FitAlgorithm::ThompsonBernoulli {

@@ -395,3 +395,23 @@ fn non_finite_event_values_are_quarantined_with_file_line_and_field() {
     assert_eq!(got, vec![(2, "value"), (4, "value")]);
     assert!(loaded.rejected[0].file.ends_with("e.csv"));
 }
+
+#[test]
+fn an_empty_table_is_an_error_not_an_empty_model() {
+    let params = FitParams::new(FitAlgorithm::Ucb1, "arm", "reward")
+        .check()
+        .unwrap();
+    let e = fit_table(&csv("arm,reward\n"), &params).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "rows.csv: the table has no data rows: nothing to fit"
+    );
+}
+
+#[test]
+fn fit_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Table>();
+    send_sync::<bandit_engine::fit::CheckedFitParams>();
+    send_sync::<bandit_engine::fit::FittedTable>();
+}
