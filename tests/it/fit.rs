@@ -2,7 +2,6 @@
 //! file, line and column, and the command's JSON.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use approx::assert_relative_eq;
 use bandit_engine::fit::{fit_table, FitAlgorithm, FitParams, FittedModel, Posterior, Table};
@@ -264,111 +263,119 @@ fn an_ill_conditioned_design_is_refused_with_the_arm_and_what_to_do() {
     assert!(e.contains("raise --lambda"), "{e}");
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
 
-#[test]
-fn fit_command_writes_the_model_and_prints_rows_and_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let rows = write(dir.path(), "rows.csv", LINEAR);
-    let out = dir.path().join("model.json");
-    let run = bin()
-        .args(["fit", "--rewards"])
-        .arg(&rows)
-        .args(["--algorithm", "lints", "--arm", "arm", "--reward", "reward"])
-        .args(["--features", "x", "--v", "0.5", "--json", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(printed["rows"], 4);
-    assert!(printed["seconds"].as_f64().unwrap() >= 0.0);
-    let model: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(printed["model"], model);
-    assert_eq!(model["algorithm"], "lints");
-    assert_eq!(model["arms"], serde_json::json!(["a", "b"]));
-    assert_eq!(model["features"], serde_json::json!(["intercept", "x"]));
-    assert_eq!(model["params"]["v"], 0.5);
-    let arm = &model["model"]["linear"][0];
-    assert_eq!(arm["theta"].as_array().unwrap().len(), 2);
-    assert_eq!(arm["cholesky"][1].as_array().unwrap().len(), 2);
-    assert_eq!(model["model"]["arms"][0]["n"], 3);
-}
+/// The command, as a person runs it.
+#[cfg(feature = "cli")]
+mod command {
+    use std::process::Command;
 
-#[test]
-fn fit_command_is_deterministic_per_entity_and_explains_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut text = String::from("shop,arm,reward\n");
-    for i in 0..300 {
-        text.push_str(&format!(
-            "s{},{},{}\n",
-            i % 7,
-            ["a", "b", "c"][i % 3],
-            i % 2
-        ));
+    use super::*;
+
+    fn bin() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
     }
-    let rows = write(dir.path(), "rows.csv", &text);
-    let run = |threads: &str, out: &str| {
-        let o = bin()
-            .env("RAYON_NUM_THREADS", threads)
+
+    #[test]
+    fn fit_command_writes_the_model_and_prints_rows_and_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = write(dir.path(), "rows.csv", LINEAR);
+        let out = dir.path().join("model.json");
+        let run = bin()
             .args(["fit", "--rewards"])
             .arg(&rows)
-            .args(["--algorithm", "thompson_gaussian", "--arm", "arm"])
-            .args([
-                "--reward", "reward", "--entity", "shop", "--seed", "7", "--out",
-            ])
-            .arg(dir.path().join(out))
+            .args(["--algorithm", "lints", "--arm", "arm", "--reward", "reward"])
+            .args(["--features", "x", "--v", "0.5", "--json", "--out"])
+            .arg(&out)
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let summary = String::from_utf8(o.stdout).unwrap();
-        assert!(summary.contains("7 entities"), "{summary}");
-        std::fs::read(dir.path().join(out)).unwrap()
-    };
-    assert_eq!(run("1", "one.json"), run("2", "two.json"));
-    let help = bin().args(["fit", "--help"]).output().unwrap();
-    let help = String::from_utf8(help.stdout).unwrap();
-    for word in [
-        "thompson_bernoulli",
-        "epsilon_greedy",
-        "--prior-alpha",
-        "--entity",
-        "Cholesky",
-        "condition number",
-    ] {
-        assert!(help.contains(word), "{word} missing from fit --help");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let printed: Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(printed["rows"], 4);
+        assert!(printed["seconds"].as_f64().unwrap() >= 0.0);
+        let model: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(printed["model"], model);
+        assert_eq!(model["algorithm"], "lints");
+        assert_eq!(model["arms"], serde_json::json!(["a", "b"]));
+        assert_eq!(model["features"], serde_json::json!(["intercept", "x"]));
+        assert_eq!(model["params"]["v"], 0.5);
+        let arm = &model["model"]["linear"][0];
+        assert_eq!(arm["theta"].as_array().unwrap().len(), 2);
+        assert_eq!(arm["cholesky"][1].as_array().unwrap().len(), 2);
+        assert_eq!(model["model"]["arms"][0]["n"], 3);
     }
-    let bad = bin()
-        .args(["fit", "--rewards"])
-        .arg(&rows)
-        .args([
-            "--algorithm",
-            "ucb1",
-            "--arm",
-            "arm",
-            "--reward",
-            "rewards",
-            "--out",
-        ])
-        .arg(dir.path().join("x.json"))
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(1));
-    let err = String::from_utf8(bad.stderr).unwrap();
-    assert!(err.contains("no column \"rewards\""), "{err}");
-    assert!(err.contains("the columns are: shop, arm, reward"), "{err}");
+
+    #[test]
+    fn fit_command_is_deterministic_per_entity_and_explains_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("shop,arm,reward\n");
+        for i in 0..300 {
+            text.push_str(&format!(
+                "s{},{},{}\n",
+                i % 7,
+                ["a", "b", "c"][i % 3],
+                i % 2
+            ));
+        }
+        let rows = write(dir.path(), "rows.csv", &text);
+        let run = |threads: &str, out: &str| {
+            let o = bin()
+                .env("RAYON_NUM_THREADS", threads)
+                .args(["fit", "--rewards"])
+                .arg(&rows)
+                .args(["--algorithm", "thompson_gaussian", "--arm", "arm"])
+                .args([
+                    "--reward", "reward", "--entity", "shop", "--seed", "7", "--out",
+                ])
+                .arg(dir.path().join(out))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let summary = String::from_utf8(o.stdout).unwrap();
+            assert!(summary.contains("7 entities"), "{summary}");
+            std::fs::read(dir.path().join(out)).unwrap()
+        };
+        assert_eq!(run("1", "one.json"), run("2", "two.json"));
+        let help = bin().args(["fit", "--help"]).output().unwrap();
+        let help = String::from_utf8(help.stdout).unwrap();
+        for word in [
+            "thompson_bernoulli",
+            "epsilon_greedy",
+            "--prior-alpha",
+            "--entity",
+            "Cholesky",
+            "condition number",
+        ] {
+            assert!(help.contains(word), "{word} missing from fit --help");
+        }
+        let bad = bin()
+            .args(["fit", "--rewards"])
+            .arg(&rows)
+            .args([
+                "--algorithm",
+                "ucb1",
+                "--arm",
+                "arm",
+                "--reward",
+                "rewards",
+                "--out",
+            ])
+            .arg(dir.path().join("x.json"))
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(1));
+        let err = String::from_utf8(bad.stderr).unwrap();
+        assert!(err.contains("no column \"rewards\""), "{err}");
+        assert!(err.contains("the columns are: shop, arm, reward"), "{err}");
+    }
 }
 
 #[test]
