@@ -65,9 +65,12 @@ impl From<Algorithm> for FitAlgorithm {
 /// condition number exceeds 1e12 (rescale the features or raise --lambda).
 ///
 /// Examples:
-///   bandit-engine fit --rewards rows.csv --algorithm thompson_bernoulli --arm arm --reward converted --out model.json
-///   bandit-engine fit --rewards rows.parquet --algorithm lints --arm action --reward reward --features age,score --v 0.5 --out model.json --json
-///   bandit-engine fit --rewards rows.csv --algorithm thompson_bernoulli --arm arm --reward y --entity product_id --out per_product.json
+///   bandit-engine fit --rewards rows.csv --algorithm thompson_bernoulli \
+///       --arm arm --reward converted --out model.json
+///   bandit-engine fit --rewards rows.parquet --algorithm lints --arm action \
+///       --reward reward --features age,score --v 0.5 --out model.json --json
+///   bandit-engine fit --rewards rows.csv --algorithm thompson_bernoulli --arm arm \
+///       --reward y --entity product_id --out per_product.json
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct FitArgs {
