@@ -125,7 +125,7 @@ impl ProjectConfig {
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
         let (mut cfg, spans) = match yaml::parse::<ProjectConfig>(text) {
             Ok(parsed) => parsed,
-            Err(first) => return Err(many(source, type_errors(text, first))),
+            Err(first) => return Err(many(source, all_errors(text, first))),
         };
         cfg.schemas = check::check(&cfg, &spans).map_err(|e| many(source, e))?;
         cfg.spans = spans;
@@ -205,22 +205,30 @@ const TOP_LEVEL: &[&str] = &[
     "optimization",
 ];
 
-/// Every type error of a file whose whole-file deserialization failed with `first`:
-/// each top-level entry, and each named entry of the sections keyed by name, is
-/// deserialized on its own, so that one bad node does not hide the others. Checks
-/// across nodes ([`check::check`]) need a well-typed file and run only once there are
-/// no type errors.
-fn type_errors(text: &str, first: yaml::Located) -> Vec<yaml::Located> {
+/// Every problem of a file whose whole-file deserialization failed with `first`.
+///
+/// Each top-level entry, and each named entry of the sections keyed by name, is
+/// deserialized on its own, so that one bad node does not hide the others. The
+/// entries that deserialize are then checked across nodes ([`check::check`]) as a
+/// file of their own, with a stand-in for each event and property group that did
+/// not deserialize (so that references to it are not reported as undefined: its
+/// own error says what is wrong).
+fn all_errors(text: &str, first: yaml::Located) -> Vec<yaml::Located> {
     fn each<T: serde::de::DeserializeOwned>(
         node: &saphyr::MarkedYaml<'_>,
         section: &str,
         errs: &mut Vec<yaml::Located>,
+        mut keep: impl FnMut(String, Option<T>),
     ) {
         match yaml::entries(node) {
             Some(entries) => {
                 for (name, _, n) in entries {
-                    if let Err(e) = yaml::deserialize_at::<T>(n, &yaml::join(section, &name)) {
-                        errs.push(e);
+                    match yaml::deserialize_at::<T>(n, &yaml::join(section, &name)) {
+                        Ok(v) => keep(name, Some(v)),
+                        Err(e) => {
+                            errs.push(e);
+                            keep(name, None);
+                        }
                     }
                 }
             }
@@ -232,31 +240,70 @@ fn type_errors(text: &str, first: yaml::Located) -> Vec<yaml::Located> {
         }
     }
     let mut errs = Vec::new();
-    if let Some(top) = yaml::load(text).ok().as_ref().and_then(yaml::entries) {
-        for (key, (line, column), node) in top {
-            let mut single = |r: std::result::Result<(), yaml::Located>| {
-                if let Err(e) = r {
-                    errs.push(e);
-                }
-            };
-            match key.as_str() {
-                "version" => single(yaml::deserialize_at::<Option<String>>(node, &key).map(drop)),
-                "project" => {
-                    single(yaml::deserialize_at::<Option<ProjectBlock>>(node, &key).map(drop));
-                }
-                "parameters" => each::<Parameter>(node, &key, &mut errs),
-                "namespaces" => each::<Namespace>(node, &key, &mut errs),
-                "propertyGroups" => each::<PropertyGroup>(node, &key, &mut errs),
-                "events" => each::<EventDefinition>(node, &key, &mut errs),
-                "optimization" => each::<OptimizationSpec>(node, &key, &mut errs),
-                other => errs.push(yaml::Located {
-                    path: other.to_owned(),
-                    line,
-                    column,
-                    reason: yaml::unknown("key", other, TOP_LEVEL),
-                }),
+    let root = yaml::load(text).ok();
+    let (Some(root), Ok((mut partial, _))) = (root, yaml::parse::<ProjectConfig>("{}")) else {
+        return vec![first];
+    };
+    // Stand-ins for entries that failed: they reference nothing and break no rule.
+    let stand_in_event = || {
+        yaml::parse::<EventDefinition>("valueType: count")
+            .map(|(e, _)| e)
+            .ok()
+    };
+    let stand_in_group = || {
+        yaml::parse::<PropertyGroup>("properties: {}")
+            .map(|(g, _)| g)
+            .ok()
+    };
+    for (key, (line, column), node) in yaml::entries(&root).unwrap_or_default() {
+        let mut single = |r: std::result::Result<(), yaml::Located>| {
+            if let Err(e) = r {
+                errs.push(e);
             }
+        };
+        match key.as_str() {
+            "version" => single(
+                yaml::deserialize_at::<Option<String>>(node, &key).map(|v| partial.version = v),
+            ),
+            "project" => single(
+                yaml::deserialize_at::<Option<ProjectBlock>>(node, &key)
+                    .map(|v| partial.project = v),
+            ),
+            "parameters" => each::<Parameter>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v {
+                    partial.parameters.insert(k, v);
+                }
+            }),
+            "namespaces" => each::<Namespace>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v {
+                    partial.namespaces.insert(k, v);
+                }
+            }),
+            "propertyGroups" => each::<PropertyGroup>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v.or_else(stand_in_group) {
+                    partial.property_groups.insert(k, v);
+                }
+            }),
+            "events" => each::<EventDefinition>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v.or_else(stand_in_event) {
+                    partial.events.insert(k, v);
+                }
+            }),
+            "optimization" => each::<OptimizationSpec>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v {
+                    partial.optimization.insert(k, v);
+                }
+            }),
+            other => errs.push(yaml::Located {
+                path: other.to_owned(),
+                line,
+                column,
+                reason: yaml::unknown("key", other, TOP_LEVEL),
+            }),
         }
+    }
+    if let Err(more) = check::check(&partial, &yaml::spans(&root)) {
+        errs.extend(more);
     }
     if !errs.contains(&first) {
         errs.push(first);

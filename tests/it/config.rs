@@ -732,3 +732,35 @@ fn the_linear_method_is_named_or_follows_from_v() {
         "config.yaml:7:13 optimization.p.method: applies to linear_contextual only, not ucb1"
     );
 }
+
+#[test]
+fn type_errors_do_not_hide_cross_node_errors_elsewhere() {
+    let yaml = "\
+propertyGroups:
+  geo:
+    properties:
+      country: { type: strin }
+events:
+  a:
+    valueType: count
+    propertyGroups: [geo]
+  b:
+    valueType: count
+    properties:
+      n: { type: integer, minimum: 5, maximum: 1 }
+optimization:
+  p:
+    algorithm: ucb1
+    goal: { event: c }
+";
+    // The broken group is reported once; event `a`, which uses it, is not also
+    // reported for an undefined group.
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "config.yaml:4:24 propertyGroups.geo.properties.country.type: unknown value \"strin\" (did you mean \"string\"?)",
+            "config.yaml:12:36 events.b.properties.n.minimum: minimum 5 is above maximum 1",
+            "config.yaml:16:20 optimization.p.goal.event: event \"c\" is not defined under events: (did you mean \"a\"?)",
+        ]
+    );
+}

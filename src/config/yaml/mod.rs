@@ -255,11 +255,16 @@ pub(crate) fn entries<'a, 'i>(node: &'a MarkedYaml<'i>) -> Option<Vec<Entry<'a, 
     }
 }
 
+/// The key-path index of a loaded document.
+pub(crate) fn spans(root: &MarkedYaml<'_>) -> Spans {
+    let mut at = HashMap::new();
+    Spans::index(root, "", &mut at);
+    Spans { at }
+}
+
 /// Parses one YAML document into `T`, with spans for later checks.
 pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, Spans), Located> {
     let root = load(text)?;
     let value = deserialize_at::<T>(&root, "")?;
-    let mut at = HashMap::new();
-    Spans::index(&root, "", &mut at);
-    Ok((value, Spans { at }))
+    Ok((value, spans(&root)))
 }
