@@ -101,7 +101,8 @@ impl ProjectConfig {
     /// # Errors
     ///
     /// [`Error::Io`] if unreadable, [`Error::InvalidConfig`] with line, column and key
-    /// path if either file does not parse or validate.
+    /// path if either file does not parse or validate, [`Error::InvalidConfigs`] (each
+    /// an `InvalidConfig`, in file order) when the config has several problems.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
