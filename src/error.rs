@@ -100,6 +100,24 @@ pub enum Error {
         /// What holds it and what to do.
         reason: String,
     },
+    /// A table given to `fit` that cannot be used: unknown extension, malformed csv,
+    /// a missing column (the message lists the columns there are), a column of the
+    /// wrong type.
+    #[error("{file}: {reason}")]
+    InvalidTable {
+        /// The table file.
+        file: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// Several problems in one config file, each an [`Error::InvalidConfig`], in
+    /// file order (line, then column). A single problem is an
+    /// [`Error::InvalidConfig`] itself.
+    #[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    InvalidConfigs {
+        /// The problems, sorted by line and column.
+        errors: Vec<Error>,
+    },
     /// A failure inside polars while building or querying event tables.
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),

@@ -26,7 +26,8 @@
 //! [`attribution`] (track events to rewards) → [`policy`] (fit and allocate) →
 //! [`bundle`] (rewrite and publish). [`engine`] strings them together; [`synth`]
 //! makes seeded synthetic worlds to test them on; [`codegen`] writes TypeScript types
-//! for the config's events; [`replay`] evaluates policies off-policy on logged data.
+//! for the config's events; [`replay`] evaluates policies off-policy on logged data;
+//! [`fit`] fits one algorithm to a researcher's csv or parquet table.
 #![warn(missing_docs)]
 
 pub mod attribution;
@@ -37,6 +38,7 @@ pub mod enforce;
 pub mod engine;
 mod error;
 pub mod events;
+pub mod fit;
 pub mod goal;
 pub mod linalg;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! Command-line interface: a thin layer over the library's calls.
 
 mod evaluate;
+mod fit;
 mod inspect;
 mod plot;
 mod progress;
@@ -290,6 +291,8 @@ enum Command {
     },
     // Help text: the doc comment of `EvaluateArgs` (src/cli/evaluate.rs).
     Evaluate(evaluate::EvaluateArgs),
+    // Help text: the doc comment of `FitArgs` (src/cli/fit.rs).
+    Fit(fit::FitArgs),
 }
 
 /// Runs the CLI.
@@ -495,6 +498,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Evaluate(args) => evaluate::run(args, &progress, cli.quiet)?,
+        Command::Fit(args) => fit::run(args, cli.quiet)?,
     }
     Ok(ExitCode::SUCCESS)
 }

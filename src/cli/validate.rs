@@ -31,7 +31,7 @@ pub fn validate(config: &Path, bundle: Option<&Path>, events: &[PathBuf]) -> Val
     };
     match ProjectConfig::from_path(config) {
         Ok(c) => v.config = Some(c),
-        Err(e) => v.problems.push(e.to_string()),
+        Err(e) => v.problems.extend(problems(&e)),
     }
     if let Some(path) = bundle {
         match BundleDocument::from_path(path) {
@@ -39,7 +39,7 @@ pub fn validate(config: &Path, bundle: Option<&Path>, events: &[PathBuf]) -> Val
                 if let Some(c) = &v.config {
                     match cross_check(c, &doc, &config.display().to_string()) {
                         Ok(()) => v.bundle_checked = true,
-                        Err(e) => v.problems.push(e.to_string()),
+                        Err(e) => v.problems.extend(problems(&e)),
                     }
                 }
             }
@@ -56,6 +56,16 @@ pub fn validate(config: &Path, bundle: Option<&Path>, events: &[PathBuf]) -> Val
         }
     }
     v
+}
+
+/// One message per problem: a config with several gives several.
+fn problems(e: &bandit_engine::Error) -> Vec<String> {
+    match e {
+        bandit_engine::Error::InvalidConfigs { errors } => {
+            errors.iter().map(ToString::to_string).collect()
+        }
+        other => vec![other.to_string()],
+    }
 }
 
 impl Validation {

@@ -16,71 +16,122 @@ use super::ProjectConfig;
 
 type Checked<T = ()> = Result<T, Located>;
 
-/// Runs every check and resolves each event's schema.
-pub(super) fn check(cfg: &ProjectConfig, spans: &Spans) -> Checked<BTreeMap<String, EventSchema>> {
+/// Runs every check and resolves each event's schema. Every problem is reported, not
+/// only the first: checks run per parameter, group property, event and optimised
+/// policy, and one failing does not stop the others (within one of them the first
+/// problem is reported). Sorted by position.
+pub(super) fn check(
+    cfg: &ProjectConfig,
+    spans: &Spans,
+) -> Result<BTreeMap<String, EventSchema>, Vec<Located>> {
+    let mut errs: Vec<Located> = Vec::new();
+    let mut keep = |r: Checked| {
+        if let Err(e) = r {
+            errs.push(e);
+        }
+    };
     if let Some(v) = &cfg.version {
         if v != "1.0" {
-            return Err(spans.locate(
+            keep(Err(spans.locate(
                 "version",
                 format!("unsupported version {v:?} (this engine reads \"1.0\")"),
-            ));
+            )));
         }
     }
     if let Some(p) = &cfg.project {
-        id_prefix(spans, "project.id", &p.id, "proj_")?;
-        id_prefix(spans, "project.orgId", &p.org_id, "org_")?;
+        keep(id_prefix(spans, "project.id", &p.id, "proj_"));
+        keep(id_prefix(spans, "project.orgId", &p.org_id, "org_"));
     }
-    check_parameters(cfg, spans)?;
+    check_parameters(cfg, spans, &mut keep);
     for (name, group) in &cfg.property_groups {
         let path = join("propertyGroups", name);
-        schema_version(spans, &path, group.schema_version.as_deref())?;
+        keep(schema_version(
+            spans,
+            &path,
+            group.schema_version.as_deref(),
+        ));
         for (prop, schema) in &group.properties {
-            check_schema(spans, &join(&join(&path, "properties"), prop), schema)?;
+            keep(check_schema(
+                spans,
+                &join(&join(&path, "properties"), prop),
+                schema,
+            ));
         }
     }
     let mut schemas = BTreeMap::new();
     for (name, event) in &cfg.events {
         let path = join("events", name);
-        schema_version(spans, &path, event.schema_version.as_deref())?;
+        keep(schema_version(
+            spans,
+            &path,
+            event.schema_version.as_deref(),
+        ));
         for (prop, schema) in &event.properties {
-            check_schema(spans, &join(&join(&path, "properties"), prop), schema)?;
+            keep(check_schema(
+                spans,
+                &join(&join(&path, "properties"), prop),
+                schema,
+            ));
         }
-        let mut merged: IndexMap<String, ResolvedProperty> = IndexMap::new();
-        for (i, group) in event.property_groups.iter().enumerate() {
-            let at = format!("{path}.propertyGroups[{i}]");
-            let Some(def) = cfg.property_groups.get(group) else {
-                let names: Vec<&str> = cfg.property_groups.keys().map(String::as_str).collect();
-                return Err(spans.locate(at, unknown("property group", group, &names)));
-            };
-            for (prop, schema) in &def.properties {
-                merge(
-                    &mut merged,
-                    prop,
-                    schema,
-                    PropertySource::Group(group.clone()),
-                )
-                .map_err(|reason| spans.locate(at.clone(), reason))?;
+        match resolve_event(cfg, spans, &path, event) {
+            Ok(properties) => {
+                schemas.insert(
+                    name.clone(),
+                    EventSchema {
+                        value_type: event.value_type,
+                        enforcement: event.schema_enforcement,
+                        properties,
+                    },
+                );
             }
+            Err(e) => keep(Err(e)),
         }
-        for (prop, schema) in &event.properties {
-            merge(&mut merged, prop, schema, PropertySource::Event)
-                .map_err(|reason| spans.locate(format!("{path}.properties.{prop}.type"), reason))?;
-        }
-        schemas.insert(
-            name.clone(),
-            EventSchema {
-                value_type: event.value_type,
-                enforcement: event.schema_enforcement,
-                properties: merged,
-            },
-        );
     }
     for (policy, spec) in &cfg.optimization {
-        spec.validate(policy, &cfg.events, spans)?;
-        spec.goal
-            .validate_source(policy, schemas.get(&spec.goal.event), spans)?;
+        keep(spec.validate(policy, &cfg.events, spans));
+        keep(
+            spec.goal
+                .validate_source(policy, schemas.get(&spec.goal.event), spans),
+        );
     }
-    Ok(schemas)
+    if errs.is_empty() {
+        Ok(schemas)
+    } else {
+        errs.sort_by_key(|e| (e.line, e.column));
+        errs.dedup();
+        Err(errs)
+    }
+}
+
+/// An event's properties with its groups merged in (see [`EventSchema`]).
+fn resolve_event(
+    cfg: &ProjectConfig,
+    spans: &Spans,
+    path: &str,
+    event: &super::EventDefinition,
+) -> Checked<IndexMap<String, ResolvedProperty>> {
+    let mut merged: IndexMap<String, ResolvedProperty> = IndexMap::new();
+    for (i, group) in event.property_groups.iter().enumerate() {
+        let at = format!("{path}.propertyGroups[{i}]");
+        let Some(def) = cfg.property_groups.get(group) else {
+            let names: Vec<&str> = cfg.property_groups.keys().map(String::as_str).collect();
+            return Err(spans.locate(at, unknown("property group", group, &names)));
+        };
+        for (prop, schema) in &def.properties {
+            merge(
+                &mut merged,
+                prop,
+                schema,
+                PropertySource::Group(group.clone()),
+            )
+            .map_err(|reason| spans.locate(at.clone(), reason))?;
+        }
+    }
+    for (prop, schema) in &event.properties {
+        merge(&mut merged, prop, schema, PropertySource::Event)
+            .map_err(|reason| spans.locate(format!("{path}.properties.{prop}.type"), reason))?;
+    }
+    Ok(merged)
 }
 
 fn merge(
@@ -145,31 +196,30 @@ fn schema_version(spans: &Spans, path: &str, v: Option<&str>) -> Checked {
     }
 }
 
-fn check_parameters(cfg: &ProjectConfig, spans: &Spans) -> Checked {
+fn check_parameters(cfg: &ProjectConfig, spans: &Spans, keep: &mut impl FnMut(Checked)) {
     for (key, p) in &cfg.parameters {
-        check_parameter(spans, &join("parameters", key), p)?;
+        keep(check_parameter(spans, &join("parameters", key), p));
     }
     for (ns, block) in &cfg.namespaces {
         let path = join(&join("namespaces", ns), "parameters");
         for (key, p) in &block.parameters {
             let at = join(&path, key);
-            check_parameter(spans, &at, p)?;
+            keep(check_parameter(spans, &at, p));
             if let Some(declared) = p.namespace.as_deref().filter(|d| d != ns) {
-                return Err(spans.locate(
+                keep(Err(spans.locate(
                     join(&at, "namespace"),
                     format!("namespace {declared:?} contradicts the enclosing namespace {ns:?}"),
-                ));
+                )));
             }
             let full = format!("{ns}.{key}");
             if cfg.parameters.contains_key(&full) {
-                return Err(spans.locate(
+                keep(Err(spans.locate(
                     at,
                     format!("parameter \"{full}\" is also declared under parameters:"),
-                ));
+                )));
             }
         }
     }
-    Ok(())
 }
 
 fn check_parameter(spans: &Spans, path: &str, p: &Parameter) -> Checked {

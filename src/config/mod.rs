@@ -46,8 +46,8 @@ pub use event::{
     SchemaEnforcement, ValueType,
 };
 pub use optimization::{
-    Algorithm, AttributionMode, Cap, DesiredDirection, Goal, GoalType, OptimizationSpec,
-    ValueSource,
+    Algorithm, AttributionMode, Cap, ContextFeatures, DesiredDirection, Goal, GoalType,
+    LinearMethod, OptimizationSpec, ValueSource,
 };
 pub use parameter::{
     Constraints, IdAndKey, Namespace, Parameter, ParameterType, ProjectBlock, ProjectFile,
@@ -89,6 +89,10 @@ pub struct ProjectConfig {
     /// [`ProjectConfig::from_path`] and present.
     #[serde(skip)]
     pub project_file: Option<ProjectFile>,
+    /// Where each key path is in the file, for errors found later (the cross-check
+    /// against a bundle).
+    #[serde(skip)]
+    pub(crate) spans: yaml::Spans,
 }
 
 impl ProjectConfig {
@@ -97,7 +101,8 @@ impl ProjectConfig {
     /// # Errors
     ///
     /// [`Error::Io`] if unreadable, [`Error::InvalidConfig`] with line, column and key
-    /// path if either file does not parse or validate.
+    /// path if either file does not parse or validate, [`Error::InvalidConfigs`] (each
+    /// an `InvalidConfig`, in file order) when the config has several problems.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -119,9 +124,12 @@ impl ProjectConfig {
     ///
     /// [`Error::InvalidConfig`] as [`ProjectConfig::from_path`].
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
-        let located = |l: yaml::Located| invalid(source, l);
-        let (mut cfg, spans) = yaml::parse::<ProjectConfig>(text).map_err(located)?;
-        cfg.schemas = check::check(&cfg, &spans).map_err(located)?;
+        let (mut cfg, spans) = match yaml::parse::<ProjectConfig>(text) {
+            Ok(parsed) => parsed,
+            Err(first) => return Err(many(source, all_errors(text, first))),
+        };
+        cfg.schemas = check::check(&cfg, &spans).map_err(|e| many(source, e))?;
+        cfg.spans = spans;
         Ok(cfg)
     }
 
@@ -184,6 +192,135 @@ impl ProjectFile {
             return Err(invalid(source, spans.locate(key, reason)));
         }
         Ok(file)
+    }
+}
+
+/// The top-level keys of the file, for "did you mean" on an unknown one.
+const TOP_LEVEL: &[&str] = &[
+    "version",
+    "project",
+    "parameters",
+    "namespaces",
+    "propertyGroups",
+    "events",
+    "optimization",
+];
+
+/// Every problem of a file whose whole-file deserialization failed with `first`.
+///
+/// Each top-level entry, and each named entry of the sections keyed by name, is
+/// deserialized on its own, so that one bad node does not hide the others. The
+/// entries that deserialize are then checked across nodes ([`check::check`]) as a
+/// file of their own, with a stand-in for each event and property group that did
+/// not deserialize (so that references to it are not reported as undefined: its
+/// own error says what is wrong).
+fn all_errors(text: &str, first: yaml::Located) -> Vec<yaml::Located> {
+    fn each<T: serde::de::DeserializeOwned>(
+        node: &saphyr::MarkedYaml<'_>,
+        section: &str,
+        errs: &mut Vec<yaml::Located>,
+        mut keep: impl FnMut(String, Option<T>),
+    ) {
+        match yaml::entries(node) {
+            Some(entries) => {
+                for (name, _, n) in entries {
+                    match yaml::deserialize_at::<T>(n, &yaml::join(section, &name)) {
+                        Ok(v) => keep(name, Some(v)),
+                        Err(e) => {
+                            errs.push(e);
+                            keep(name, None);
+                        }
+                    }
+                }
+            }
+            None => {
+                if let Err(e) = yaml::deserialize_at::<IndexMap<String, T>>(node, section) {
+                    errs.push(e);
+                }
+            }
+        }
+    }
+    let mut errs = Vec::new();
+    let root = yaml::load(text).ok();
+    let (Some(root), Ok((mut partial, _))) = (root, yaml::parse::<ProjectConfig>("{}")) else {
+        return vec![first];
+    };
+    // Stand-ins for entries that failed: they reference nothing and break no rule.
+    let stand_in_event = || {
+        yaml::parse::<EventDefinition>("valueType: count")
+            .map(|(e, _)| e)
+            .ok()
+    };
+    let stand_in_group = || {
+        yaml::parse::<PropertyGroup>("properties: {}")
+            .map(|(g, _)| g)
+            .ok()
+    };
+    for (key, (line, column), node) in yaml::entries(&root).unwrap_or_default() {
+        let mut single = |r: std::result::Result<(), yaml::Located>| {
+            if let Err(e) = r {
+                errs.push(e);
+            }
+        };
+        match key.as_str() {
+            "version" => single(
+                yaml::deserialize_at::<Option<String>>(node, &key).map(|v| partial.version = v),
+            ),
+            "project" => single(
+                yaml::deserialize_at::<Option<ProjectBlock>>(node, &key)
+                    .map(|v| partial.project = v),
+            ),
+            "parameters" => each::<Parameter>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v {
+                    partial.parameters.insert(k, v);
+                }
+            }),
+            "namespaces" => each::<Namespace>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v {
+                    partial.namespaces.insert(k, v);
+                }
+            }),
+            "propertyGroups" => each::<PropertyGroup>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v.or_else(stand_in_group) {
+                    partial.property_groups.insert(k, v);
+                }
+            }),
+            "events" => each::<EventDefinition>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v.or_else(stand_in_event) {
+                    partial.events.insert(k, v);
+                }
+            }),
+            "optimization" => each::<OptimizationSpec>(node, &key, &mut errs, |k, v| {
+                if let Some(v) = v {
+                    partial.optimization.insert(k, v);
+                }
+            }),
+            other => errs.push(yaml::Located {
+                path: other.to_owned(),
+                line,
+                column,
+                reason: yaml::unknown("key", other, TOP_LEVEL),
+            }),
+        }
+    }
+    if let Err(more) = check::check(&partial, &yaml::spans(&root)) {
+        errs.extend(more);
+    }
+    if !errs.contains(&first) {
+        errs.push(first);
+    }
+    errs.sort_by_key(|e| (e.line, e.column));
+    errs.dedup();
+    errs
+}
+
+/// One problem as [`Error::InvalidConfig`], several as [`Error::InvalidConfigs`].
+fn many(source: &str, mut errs: Vec<yaml::Located>) -> Error {
+    if errs.len() == 1 {
+        return invalid(source, errs.remove(0));
+    }
+    Error::InvalidConfigs {
+        errors: errs.into_iter().map(|l| invalid(source, l)).collect(),
     }
 }
 

@@ -12,6 +12,13 @@
 //!     explorationFloor: 0.01
 //!     priorAlpha: 1          # algorithm parameters, where they apply:
 //!     priorBeta: 1           # epsilon, alpha, lambda, v, priorAlpha, priorBeta
+//!   policy_homepage:
+//!     algorithm: linear_contextual
+//!     method: lints          # linucb (default) | lints | ridge
+//!     goal: { event: signup }
+//!     contextFeatures:       # optional: default, every contextLogging.allowedFields key
+//!       numeric: [user.engagement_score]
+//!       categorical: [user.device_type]
 //! ```
 
 use std::collections::BTreeMap;
@@ -186,6 +193,83 @@ pub struct OptimizationSpec {
     pub maturity_minutes: Option<f64>,
     /// The allocation lifts are measured against (default: the policy's first).
     pub control: Option<String>,
+    /// `linear_contextual` only: `linucb`, `lints` or `ridge`. Default: `lints` when
+    /// `v` is set, else `linucb`.
+    pub method: Option<LinearMethod>,
+    /// `linear_contextual` only: which context keys become features and how. Absent:
+    /// every field of the bundle policy's `contextLogging.allowedFields`, numeric or
+    /// categorical as learned from the data.
+    pub context_features: Option<ContextFeatures>,
+}
+
+/// How a `linear_contextual` policy is fitted. All three publish the ridge posterior
+/// mean `θ̂ = A⁻¹b` as the bundle's coefficients (the SDK scores `θᵀx` and softmaxes);
+/// they differ in what an exact scorer does with the posterior: LinUCB adds
+/// `α‖L⁻¹x‖`, LinTS draws `θ̂ + v L⁻ᵀz`, ridge uses `θ̂` alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinearMethod {
+    /// Disjoint LinUCB (Li et al. 2010), width `alpha`.
+    Linucb,
+    /// Linear Thompson sampling (Agrawal & Goyal 2013), scale `v`.
+    Lints,
+    /// Ridge regression, no exploration term.
+    Ridge,
+}
+
+impl OptimizationSpec {
+    /// The linear method in force: `method`, else `lints` when `v` is set, else
+    /// `linucb`.
+    #[must_use]
+    pub fn linear_method(&self) -> LinearMethod {
+        match (self.method, self.v) {
+            (Some(m), _) => m,
+            (None, Some(_)) => LinearMethod::Lints,
+            (None, None) => LinearMethod::Linucb,
+        }
+    }
+}
+
+/// The context keys a `linear_contextual` policy learns from. Each must be in the
+/// bundle policy's `contextLogging.allowedFields` (only those are logged), checked by
+/// [`crate::engine::cross_check`].
+///
+/// ```yaml
+/// contextFeatures:
+///   numeric: [user.engagement_score, user.days_since_signup]   # value × coef
+///   categorical: [user.device_type]                            # one coef per value
+/// ```
+///
+/// A numeric key whose value is not a number counts as missing; a categorical key
+/// takes one coefficient per value seen in training (numbers by their JavaScript
+/// text), as the SDK scores them. Both get a learned `missing` term.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextFeatures {
+    /// Keys used as numbers.
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    /// Keys used as categories.
+    #[serde(default)]
+    pub categorical: Vec<String>,
+}
+
+impl ContextFeatures {
+    /// Every key with its list name and index, numeric first.
+    #[must_use]
+    pub fn keys(&self) -> Vec<(&'static str, usize, &str)> {
+        let numeric = self
+            .numeric
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ("numeric", i, k.as_str()));
+        let categorical = self
+            .categorical
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ("categorical", i, k.as_str()));
+        numeric.chain(categorical).collect()
+    }
 }
 
 impl OptimizationSpec {
@@ -267,6 +351,50 @@ impl OptimizationSpec {
             if let Some(x) = value {
                 if !(x > 0.0 && x.is_finite()) {
                     return Err(err(key, format!("must be a positive number, found {x}")));
+                }
+            }
+        }
+        if self.method.is_some() && self.algorithm != Algorithm::LinearContextual {
+            return Err(err(
+                "method",
+                format!(
+                    "applies to linear_contextual only, not {}",
+                    self.algorithm.as_str()
+                ),
+            ));
+        }
+        if let (Some(m), Some(_)) = (self.method, self.v) {
+            if m != LinearMethod::Lints {
+                return Err(err(
+                    "v",
+                    "applies to method: lints only (it is linear Thompson sampling's scale)".into(),
+                ));
+            }
+        }
+        if let Some(features) = &self.context_features {
+            if self.algorithm != Algorithm::LinearContextual {
+                return Err(err(
+                    "contextFeatures",
+                    format!(
+                        "applies to linear_contextual only, not {}",
+                        self.algorithm.as_str()
+                    ),
+                ));
+            }
+            let keys = features.keys();
+            if keys.is_empty() {
+                return Err(err(
+                    "contextFeatures",
+                    "lists no keys: list numeric and/or categorical keys, or remove it to use every allowed field".into(),
+                ));
+            }
+            let mut seen = std::collections::BTreeMap::new();
+            for (list, i, key) in keys {
+                if let Some(first) = seen.insert(key, format!("{list}[{i}]")) {
+                    return Err(err(
+                        &format!("contextFeatures.{list}[{i}]"),
+                        format!("\"{key}\" is already listed at contextFeatures.{first}"),
+                    ));
                 }
             }
         }

@@ -120,16 +120,14 @@ impl Pattern {
         &self.source
     }
 
-    /// Whether the expression matches somewhere in `text`.
+    /// Whether the expression matches somewhere in `text`, as JavaScript's
+    /// `new RegExp(pattern).test(text)` does in the SDKs: without the `u` flag the
+    /// subject is a sequence of UTF-16 code units, so `.` matches one half of a
+    /// surrogate pair and `/^.$/` does not match "😀". The same matcher as the
+    /// bundle's `regex` conditions ([`crate::bundle::conditions::regex_test`]).
     #[must_use]
     pub fn is_match(&self, text: &str) -> bool {
-        // The byte matcher is several times faster and, on ASCII text, matches the
-        // same strings as the code-point one.
-        if text.is_ascii() {
-            self.regex.find_ascii(text).is_some()
-        } else {
-            self.regex.find(text).is_some()
-        }
+        crate::bundle::conditions::regex_test(&self.regex, text)
     }
 }
 

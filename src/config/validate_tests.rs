@@ -367,3 +367,19 @@ fn public_config_types_cross_threads() {
     send_sync::<EventSchema>();
     send_sync::<Violation>();
 }
+
+#[test]
+fn pattern_matches_like_javascript_on_utf16_code_units() {
+    // In JavaScript, /^.$/.test("😀") is false and /^..$/.test("😀") is true: without
+    // the `u` flag "😀" is two UTF-16 code units and `.` matches one of them.
+    let one_char = one("count", r#"{ type: string, pattern: "^.$" }"#);
+    assert_eq!(check(&one_char, json!({"p": "é"})), vec![]);
+    let broken = check(&one_char, json!({"p": "😀"}));
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert_eq!(broken[0].1, Rule::Pattern);
+    let two_units = one("count", r#"{ type: string, pattern: "^..$" }"#);
+    assert_eq!(check(&two_units, json!({"p": "😀"})), vec![]);
+    // A lone high surrogate escape matches the first half of the pair, as in JS.
+    let high = one("count", r#"{ type: string, pattern: "^\\uD83D" }"#);
+    assert_eq!(check(&high, json!({"p": "😀 ok"})), vec![]);
+}

@@ -128,6 +128,38 @@ impl FeatureSpace {
         Self { features }
     }
 
+    /// A space over declared keys (a policy's `contextFeatures`): `numeric` keys as
+    /// numbers, `categorical` keys one-hot over the labels seen in `contexts` (numbers
+    /// by their JavaScript text), in that order.
+    #[must_use]
+    pub fn declared<'a>(
+        numeric: &[String],
+        categorical: &[String],
+        contexts: impl IntoIterator<Item = &'a Map<String, Value>>,
+    ) -> Self {
+        let mut labels: Vec<BTreeSet<String>> = vec![BTreeSet::new(); categorical.len()];
+        for ctx in contexts {
+            for (f, key) in categorical.iter().enumerate() {
+                if let Some(l) = ctx.get(key).and_then(category) {
+                    labels[f].insert(l);
+                }
+            }
+        }
+        let numeric = numeric.iter().map(|key| Feature {
+            key: key.clone(),
+            kind: FeatureKind::Numeric,
+        });
+        let categorical = categorical.iter().zip(labels).map(|(key, values)| Feature {
+            key: key.clone(),
+            kind: FeatureKind::Categorical {
+                values: values.into_iter().collect(),
+            },
+        });
+        Self {
+            features: numeric.chain(categorical).collect(),
+        }
+    }
+
     /// The fields, in allowlist order.
     #[must_use]
     pub fn features(&self) -> &[Feature] {
@@ -293,6 +325,30 @@ mod tests {
             .encode(&obj(json!({"age": "old", "device": "android"})), 1, &mut x)
             .unwrap();
         assert_eq!(x, vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn declared_kinds_override_what_the_data_suggests() {
+        let rows = [
+            obj(json!({"age": 30, "tier": 2, "device": "ios"})),
+            obj(json!({"age": "n/a", "tier": 3})),
+        ];
+        let space = FeatureSpace::declared(&["age".to_owned()], &["tier".to_owned()], &rows);
+        // `tier` is all numbers but declared categorical; `device` is not declared.
+        assert_eq!(
+            space.names(),
+            vec![
+                "intercept",
+                "age",
+                "age:missing",
+                "tier=2",
+                "tier=3",
+                "tier:missing"
+            ]
+        );
+        let mut x = vec![0.0; space.dim()];
+        space.encode(&rows[1], 1, &mut x).unwrap();
+        assert_eq!(x, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]

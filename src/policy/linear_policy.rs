@@ -1,6 +1,7 @@
 //! A `linear_contextual` policy from its rows: features over the policy's
-//! `contextLogging.allowedFields`, statistics, LinUCB (default) or linear Thompson
-//! sampling (when the spec sets `v`), and the bundle's `contextualModel`.
+//! `contextLogging.allowedFields` (or the spec's `contextFeatures`, which must be
+//! among them), statistics, LinUCB (default), linear Thompson sampling (`method:
+//! lints`, or `v` set) or ridge, and the bundle's `contextualModel`.
 //!
 //! Published: the ridge posterior mean `θ̂` of each allocation (see
 //! [`super::contextual`]); `gamma`, `actionProbabilityFloor` and
@@ -14,7 +15,7 @@ use super::contextual::{ContextualModel, ContextualSettings};
 use super::features::{parse_context, FeatureSpace};
 use super::linear::{LinearError, LinearStats};
 use super::linear_fit::{LinTsParams, LinUcbParams};
-use crate::config::OptimizationSpec;
+use crate::config::{LinearMethod, OptimizationSpec};
 use crate::reward::ContextualRows;
 
 /// A fitted `linear_contextual` policy.
@@ -53,15 +54,32 @@ pub fn fit_linear_policy(
         .iter()
         .map(|&i| parse_context(rows.contexts[i].as_deref(), i))
         .collect::<Result<Vec<_>, _>>()?;
-    let space = FeatureSpace::learn(allowed, &parsed);
+    let space = match &spec.context_features {
+        None => FeatureSpace::learn(allowed, &parsed),
+        Some(declared) => {
+            if let Some((_, _, key)) = declared
+                .keys()
+                .into_iter()
+                .find(|(_, _, k)| !allowed.iter().any(|a| a == k))
+            {
+                return Err(LinearError::InvalidParameter {
+                    name: "contextFeatures",
+                    reason: format!(
+                        "\"{key}\" is not in the policy's contextLogging.allowedFields"
+                    ),
+                });
+            }
+            FeatureSpace::declared(&declared.numeric, &declared.categorical, &parsed)
+        }
+    };
     let texts: Vec<Option<&str>> = keep.iter().map(|&i| rows.contexts[i].as_deref()).collect();
     let x = space.design(&texts)?;
     let rewards: Vec<f64> = keep.iter().map(|&i| rows.rewards[i]).collect();
     let stats = LinearStats::from_rows(allocations.len(), x.view(), &arms, &rewards)?;
     let lambda = spec.lambda.unwrap_or(1.0);
-    let thetas: Vec<ndarray::Array1<f64>> = match spec.v {
-        Some(v) => LinTsParams::default()
-            .v(v)
+    let thetas: Vec<ndarray::Array1<f64>> = match spec.linear_method() {
+        LinearMethod::Lints => LinTsParams::default()
+            .v(spec.v.unwrap_or(1.0))
             .lambda(lambda)
             .check()?
             .fit(&stats)?
@@ -69,7 +87,8 @@ pub fn fit_linear_policy(
             .iter()
             .map(|a| a.theta().to_owned())
             .collect(),
-        None => LinUcbParams::default()
+        // Ridge publishes the same posterior mean; LinUCB's fit with its width unused.
+        LinearMethod::Linucb | LinearMethod::Ridge => LinUcbParams::default()
             .alpha(spec.alpha.unwrap_or(1.0))
             .lambda(lambda)
             .check()?
@@ -89,4 +108,74 @@ pub fn fit_linear_policy(
         counts: (0..allocations.len()).map(|a| stats.count(a)).collect(),
         unknown_rows: (rows.allocations.len() - keep.len()) as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn spec(features: Value) -> OptimizationSpec {
+        serde_json::from_value(json!({
+            "algorithm": "linear_contextual",
+            "goal": {"event": "signup"},
+            "contextFeatures": features,
+        }))
+        .expect("a valid spec")
+    }
+
+    fn rows() -> ContextualRows {
+        ContextualRows {
+            allocations: vec!["a".into(), "b".into(), "a".into()],
+            rewards: vec![1.0, 0.0, 0.5],
+            contexts: vec![
+                Some(r#"{"tier": 2, "score": 0.5, "device": "ios"}"#.into()),
+                Some(r#"{"tier": 3, "score": 1.5}"#.into()),
+                None,
+            ],
+        }
+    }
+
+    #[test]
+    fn context_features_choose_the_keys_and_their_kinds() {
+        let allowed: Vec<String> = ["tier", "score", "device"].map(String::from).to_vec();
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let fit = fit_linear_policy(
+            &spec(json!({"numeric": ["score"], "categorical": ["tier"]})),
+            &allowed,
+            &names,
+            &rows(),
+            None,
+        )
+        .unwrap();
+        let a = &fit.model.coefficients["a"];
+        // `tier` holds numbers but is declared categorical; `device` is not used.
+        assert_eq!(
+            a.numeric.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(),
+            ["score"]
+        );
+        assert_eq!(a.categorical.len(), 1);
+        assert_eq!(a.categorical[0].key, "tier");
+        assert_eq!(
+            a.categorical[0].values.keys().collect::<Vec<_>>(),
+            ["2", "3"]
+        );
+        // Without contextFeatures, every allowed field, kinds learned from the data.
+        let all = fit_linear_policy(&spec(Value::Null), &allowed, &names, &rows(), None).unwrap();
+        assert_eq!(all.model.coefficients["a"].numeric.len(), 2);
+        let e = fit_linear_policy(
+            &spec(json!({"numeric": ["age"]})),
+            &allowed,
+            &names,
+            &rows(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"age\" is not in the policy's contextLogging.allowedFields"),
+            "{e}"
+        );
+    }
 }

@@ -215,3 +215,35 @@ fn generate_types_exits_1_for_a_bad_config() {
     );
     assert!(!dir.path().join("t.ts").exists());
 }
+
+#[test]
+fn validate_prints_every_config_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "events:\n  a:\n    valueType: cont\n  b:\n    valueType: count\n    unitt: x\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("validate")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out);
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 2, "{stdout}");
+    assert!(
+        errors[0].contains("config.yaml:3:16 events.a.valueType: unknown value \"cont\""),
+        "{stdout}"
+    );
+    assert!(
+        errors[1].contains("config.yaml:6:5 events.b.unitt: unknown key \"unitt\""),
+        "{stdout}"
+    );
+}

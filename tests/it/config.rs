@@ -574,3 +574,193 @@ proptest::proptest! {
         let _ = ProjectConfig::from_str_named(&parts.concat(), "fuzz.yaml");
     }
 }
+
+/// Every line of the error for `yaml`.
+fn errors(yaml: &str) -> Vec<String> {
+    error(yaml).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn every_type_error_is_reported_in_file_order() {
+    let yaml = "\
+events:
+  purchase:
+    valueType: currency
+    properties:
+      total: { type: number, minimum: zero }
+  signup:
+    valueType: boolan
+parameters:
+  ui.color: { type: string, default: red, constraints: { minn: 1 } }
+metrics: {}
+";
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "config.yaml:5:39 events.purchase.properties.total.minimum: expected a number, found \"zero\"",
+            "config.yaml:7:16 events.signup.valueType: unknown value \"boolan\" (did you mean \"boolean\"?)",
+            "config.yaml:9:58 parameters.ui.color.constraints.minn: unknown key \"minn\" (did you mean \"min\"?)",
+            "config.yaml:10:1 metrics: unknown key \"metrics\" (expected one of: version, project, parameters, namespaces, propertyGroups, events, optimization)",
+        ]
+    );
+    let e = ProjectConfig::from_str_named(yaml, "config.yaml").unwrap_err();
+    assert!(
+        matches!(&e, bandit_engine::Error::InvalidConfigs { errors } if errors.len() == 4),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn every_cross_node_error_is_reported_in_file_order() {
+    let yaml = "\
+events:
+  a:
+    valueType: count
+    propertyGroups: [nope]
+  b:
+    valueType: count
+    properties:
+      n: { type: integer, minimum: 5, maximum: 1 }
+optimization:
+  policy_x:
+    algorithm: ucb1
+    goal: { event: purchse }
+  policy_y:
+    algorithm: ucb1
+    goal: { event: a }
+    maxShiftPerUpdate: 2
+";
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "config.yaml:4:22 events.a.propertyGroups[0]: unknown property group \"nope\"",
+            "config.yaml:8:36 events.b.properties.n.minimum: minimum 5 is above maximum 1",
+            "config.yaml:12:20 optimization.policy_x.goal.event: event \"purchse\" is not defined under events:",
+            "config.yaml:16:24 optimization.policy_y.maxShiftPerUpdate: must be in (0, 1], found 2",
+        ]
+    );
+}
+
+#[test]
+fn context_features_apply_to_linear_contextual_and_list_each_key_once() {
+    let base = "events:\n  signup: { valueType: boolean }\noptimization:\n  p:\n    goal: { event: signup }\n";
+    let ok = format!(
+        "{base}    algorithm: linear_contextual\n    contextFeatures:\n      numeric: [engagement_score]\n      categorical: [device_type]\n"
+    );
+    let cfg = ProjectConfig::from_str_named(&ok, "config.yaml").unwrap();
+    let f = cfg.optimization["p"].context_features.as_ref().unwrap();
+    assert_eq!((f.numeric.len(), f.categorical.len()), (1, 1));
+    assert_eq!(
+        error(&format!(
+            "{base}    algorithm: ucb1\n    contextFeatures: {{ numeric: [a] }}\n"
+        )),
+        "config.yaml:7:22 optimization.p.contextFeatures: applies to linear_contextual only, not ucb1"
+    );
+    assert_eq!(
+        error(&format!(
+            "{base}    algorithm: linear_contextual\n    contextFeatures: {{ numeric: [a], categorical: [b, a] }}\n"
+        )),
+        "config.yaml:7:55 optimization.p.contextFeatures.categorical[1]: \"a\" is already listed at contextFeatures.numeric[0]"
+    );
+}
+
+#[test]
+fn context_features_must_be_logged_by_the_bundle_policy() {
+    use bandit_engine::bundle::BundleDocument;
+    use bandit_engine::engine::cross_check;
+    let bundle = BundleDocument::from_path(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sdk-sha256/bundle_contextual.json"
+    ))
+    .unwrap();
+    let yaml = "\
+events:
+  signup: { valueType: boolean }
+optimization:
+  policy_contextual:
+    algorithm: linear_contextual
+    goal: { event: signup }
+    contextFeatures:
+      numeric: [engagement_scor]
+      categorical: [device_type, country]
+  policy_gone:
+    algorithm: ucb1
+    goal: { event: signup }
+";
+    let cfg = ProjectConfig::from_str_named(yaml, "config.yaml").unwrap();
+    let e = cross_check(&cfg, &bundle, "config.yaml")
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(lines[0].starts_with("config.yaml:8:17 optimization.policy_contextual.contextFeatures.numeric[0]: \"engagement_scor\" is not in the bundle policy's contextLogging.allowedFields, so it is never logged (did you mean \"engagement_score\"?); allowed: engagement_score, device_type"), "{e}");
+    assert!(lines[1].starts_with("config.yaml:9:34 optimization.policy_contextual.contextFeatures.categorical[1]: \"country\""), "{e}");
+    assert!(
+        lines[2].starts_with(
+            "config.yaml:11:5 optimization.policy_gone: policy \"policy_gone\" is not in bundle"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_linear_method_is_named_or_follows_from_v() {
+    use bandit_engine::config::LinearMethod;
+    let base = "events:\n  signup: { valueType: boolean }\noptimization:\n  p:\n    goal: { event: signup }\n";
+    let method = |extra: &str| {
+        let cfg = ProjectConfig::from_str_named(&format!("{base}{extra}"), "config.yaml").unwrap();
+        cfg.optimization["p"].linear_method()
+    };
+    assert_eq!(
+        method("    algorithm: linear_contextual\n"),
+        LinearMethod::Linucb
+    );
+    assert_eq!(
+        method("    algorithm: linear_contextual\n    v: 0.5\n"),
+        LinearMethod::Lints
+    );
+    assert_eq!(
+        method("    algorithm: linear_contextual\n    method: ridge\n"),
+        LinearMethod::Ridge
+    );
+    assert_eq!(
+        error(&format!("{base}    algorithm: linear_contextual\n    method: ridge\n    v: 1\n")),
+        "config.yaml:8:8 optimization.p.v: applies to method: lints only (it is linear Thompson sampling's scale)"
+    );
+    assert_eq!(
+        error(&format!("{base}    algorithm: ucb1\n    method: lints\n")),
+        "config.yaml:7:13 optimization.p.method: applies to linear_contextual only, not ucb1"
+    );
+}
+
+#[test]
+fn type_errors_do_not_hide_cross_node_errors_elsewhere() {
+    let yaml = "\
+propertyGroups:
+  geo:
+    properties:
+      country: { type: strin }
+events:
+  a:
+    valueType: count
+    propertyGroups: [geo]
+  b:
+    valueType: count
+    properties:
+      n: { type: integer, minimum: 5, maximum: 1 }
+optimization:
+  p:
+    algorithm: ucb1
+    goal: { event: c }
+";
+    // The broken group is reported once; event `a`, which uses it, is not also
+    // reported for an undefined group.
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "config.yaml:4:24 propertyGroups.geo.properties.country.type: unknown value \"strin\" (did you mean \"string\"?)",
+            "config.yaml:12:36 events.b.properties.n.minimum: minimum 5 is above maximum 1",
+            "config.yaml:16:20 optimization.p.goal.event: event \"c\" is not defined under events: (did you mean \"a\"?)",
+        ]
+    );
+}

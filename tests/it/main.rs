@@ -1,6 +1,7 @@
 //! Scenario tests, in one binary so the suite links once.
 
 mod attribution;
+mod backends;
 mod bundle_io;
 mod cli;
 mod cli_config;
@@ -10,6 +11,7 @@ mod config_reference;
 mod end_to_end;
 mod enforcement;
 mod goals;
+mod fit;
 mod metrics;
 mod ope;
 mod policies;

@@ -119,7 +119,7 @@ fn describe_unexpected(u: &Unexpected<'_>) -> String {
 }
 
 /// Key path → position of the node at that path, for checks after deserialization.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Spans {
     at: HashMap<String, (usize, usize)>,
 }
@@ -203,37 +203,68 @@ pub(super) fn key_text(node: &MarkedYaml<'_>) -> String {
     }
 }
 
-/// Parses one YAML document into `T`, with spans for later checks.
-pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, Spans), Located> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| Located {
+/// Loads one YAML document, keeping spans.
+pub(crate) fn load(text: &str) -> Result<MarkedYaml<'_>, Located> {
+    let mut docs = MarkedYaml::load_from_str(text).map_err(|e| Located {
         path: String::new(),
         line: e.marker().line(),
         column: e.marker().col() + 1,
         reason: format!("not valid YAML: {}", e.info()),
     })?;
-    let root = match docs.as_slice() {
-        [] => {
-            return Err(Located {
-                path: String::new(),
-                line: 1,
-                column: 1,
-                reason: "the file is empty".to_owned(),
-            })
-        }
-        [root] => root,
-        [_, second, ..] => {
-            let (line, column) = position(second);
-            return Err(Located {
+    match docs.len() {
+        0 => Err(Located {
+            path: String::new(),
+            line: 1,
+            column: 1,
+            reason: "the file is empty".to_owned(),
+        }),
+        1 => Ok(docs.remove(0)),
+        _ => {
+            let (line, column) = position(&docs[1]);
+            Err(Located {
                 path: String::new(),
                 line,
                 column,
                 reason: "expected one YAML document, found several".to_owned(),
-            });
+            })
         }
-    };
-    let value =
-        T::deserialize(Node::new(root, String::new(), false)).map_err(DeError::into_located)?;
+    }
+}
+
+/// Deserializes `node`, found at key path `path`, into `T`.
+pub(crate) fn deserialize_at<T: DeserializeOwned>(
+    node: &MarkedYaml<'_>,
+    path: &str,
+) -> Result<T, Located> {
+    T::deserialize(Node::new(node, path.to_owned(), false)).map_err(DeError::into_located)
+}
+
+/// One entry of a mapping: the key as text, the key's position, the value.
+pub(crate) type Entry<'a, 'i> = (String, (usize, usize), &'a MarkedYaml<'i>);
+
+/// The entries of a mapping node (keys as text, in file order) with the position of
+/// each key; `None` if the node is not a mapping.
+pub(crate) fn entries<'a, 'i>(node: &'a MarkedYaml<'i>) -> Option<Vec<Entry<'a, 'i>>> {
+    match &resolve(node).data {
+        YamlData::Mapping(map) => Some(
+            map.iter()
+                .map(|(k, v)| (key_text(k), position(k), v))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The key-path index of a loaded document.
+pub(crate) fn spans(root: &MarkedYaml<'_>) -> Spans {
     let mut at = HashMap::new();
     Spans::index(root, "", &mut at);
-    Ok((value, Spans { at }))
+    Spans { at }
+}
+
+/// Parses one YAML document into `T`, with spans for later checks.
+pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, Spans), Located> {
+    let root = load(text)?;
+    let value = deserialize_at::<T>(&root, "")?;
+    Ok((value, spans(&root)))
 }

@@ -1,0 +1,377 @@
+//! The researcher's entry point: fit one bandit algorithm to a table of rows
+//! (arm, reward, optional features, optional entity), as `bandit-engine fit` does.
+//!
+//! The fit goes through the same library code as a retrain — [`fit_multi_armed`] for
+//! the multi-armed algorithms, [`LinearStats`] and [`LinUcbParams`] / [`LinTsParams`]
+//! for the linear ones — so a model fitted here is the model the engine would fit
+//! from the same statistics. With an entity column, one model per entity, fitted in
+//! parallel (rayon) over the entities, all with the arms of the whole table.
+//!
+//! ```
+//! use bandit_engine::fit::{fit_table, FitAlgorithm, FitParams, Table};
+//!
+//! let table = Table::from_csv_reader("arm,reward\na,1\na,0\nb,1\nb,1\n".as_bytes(), "t.csv")?;
+//! let params = FitParams::new(FitAlgorithm::ThompsonBernoulli, "arm", "reward").check()?;
+//! let fitted = fit_table(&table, &params)?;
+//! let model = fitted.global.as_ref().expect("no entity column");
+//! assert_eq!(model.arms[1].name, "b");
+//! assert!(model.arms[1].weight.unwrap() > model.arms[0].weight.unwrap());
+//! # Ok::<(), bandit_engine::Error>(())
+//! ```
+
+mod model;
+mod params;
+mod table;
+
+use std::collections::BTreeMap;
+
+use ndarray::Array2;
+use rayon::prelude::*;
+
+pub use model::{ArmModel, FittedModel, FittedTable, LinearArmModel, Posterior};
+pub use params::{CheckedFitParams, FitAlgorithm, FitParams};
+pub use table::Table;
+
+use crate::error::{Error, Result};
+use crate::policy::linear::LinearError;
+use crate::policy::{
+    fit_multi_armed, LinTsParams, LinUcbParams, LinearStats, ThompsonBernoulliParams,
+    ThompsonGaussianParams, Ucb1Params,
+};
+use crate::reward::ArmStats;
+
+/// Reads `path` and fits it; see [`fit_table`].
+///
+/// # Errors
+///
+/// As [`Table::read`] and [`fit_table`].
+pub fn fit_file(
+    path: impl AsRef<std::path::Path>,
+    params: &CheckedFitParams,
+) -> Result<FittedTable> {
+    fit_table(&Table::read(path)?, params)
+}
+
+/// The columns of a table a fit reads, checked cell by cell.
+struct Columns {
+    arm_names: Vec<String>,
+    arms: Vec<u32>,
+    rewards: Vec<f64>,
+    features: Option<Array2<f64>>,
+    feature_names: Vec<String>,
+    entities: Option<Vec<String>>,
+}
+
+fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
+    if table.height() == 0 {
+        return Err(Error::InvalidTable {
+            file: table.file().to_owned(),
+            reason: "the table has no data rows: nothing to fit".into(),
+        });
+    }
+    let labels = table.labels(&p.arm, "arm")?;
+    let rewards = table.numbers(&p.reward, "reward")?;
+    if p.algorithm == FitAlgorithm::ThompsonBernoulli {
+        if let Some(i) = rewards.iter().position(|&r| r != 0.0 && r != 1.0) {
+            return Err(Error::InvalidRecord {
+                file: table.file().to_owned(),
+                line: table.place(i),
+                field: p.reward.clone(),
+                reason: format!(
+                    "thompson_bernoulli needs rewards of 0 or 1, found {}: use thompson_gaussian for other rewards",
+                    rewards[i]
+                ),
+            });
+        }
+    }
+    let arm_names: Vec<String> = labels
+        .iter()
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let arms = labels
+        .iter()
+        .map(|l| {
+            arm_names
+                .binary_search(l)
+                .expect("every label is among the sorted labels") as u32
+        })
+        .collect();
+    let (features, feature_names) = if p.algorithm.is_linear() {
+        let cols = p
+            .features
+            .iter()
+            .map(|f| table.numbers(f, "feature"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut names: Vec<String> = Vec::new();
+        if p.intercept {
+            names.push("intercept".into());
+        }
+        names.extend(p.features.iter().cloned());
+        let d = names.len();
+        let offset = usize::from(p.intercept);
+        let x = Array2::from_shape_fn((table.height(), d), |(i, j)| {
+            if j < offset {
+                1.0
+            } else {
+                cols[j - offset][i]
+            }
+        });
+        (Some(x), names)
+    } else {
+        (None, Vec::new())
+    };
+    let entities = p
+        .entity
+        .as_deref()
+        .map(|e| table.labels(e, "entity"))
+        .transpose()?;
+    Ok(Columns {
+        arm_names,
+        arms,
+        rewards,
+        features,
+        feature_names,
+        entities,
+    })
+}
+
+/// Rows per chunk of the multi-armed sums: fixed, so the sums do not depend on the
+/// thread count.
+const CHUNK_ROWS: usize = 65_536;
+
+fn arm_stats(k: usize, rows: &[usize], arms: &[u32], rewards: &[f64]) -> Vec<ArmStats> {
+    let chunks: Vec<Vec<ArmStats>> = rows
+        .par_chunks(CHUNK_ROWS)
+        .map(|chunk| {
+            let mut s = vec![ArmStats::default(); k];
+            for &i in chunk {
+                let a = &mut s[arms[i] as usize];
+                a.n += 1;
+                a.sum += rewards[i];
+                a.sum_sq += rewards[i] * rewards[i];
+            }
+            s
+        })
+        .collect();
+    chunks
+        .into_iter()
+        .fold(vec![ArmStats::default(); k], |acc, c| {
+            acc.into_iter().zip(c).map(|(a, b)| a.merge(b)).collect()
+        })
+}
+
+/// Fits `table` with `params`: one model, or one per entity (in parallel, entities
+/// sorted by name). Deterministic: the same table, parameters and seed give the same
+/// model on any number of threads.
+///
+/// # Errors
+///
+/// [`Error::InvalidTable`] for a missing column (naming the file and listing its
+/// columns), [`Error::InvalidRecord`] for an empty, non-numeric or non-finite cell
+/// (naming its line or row), [`Error::InvalidParameter`] if a linear model cannot be
+/// fitted (an `A` that is not positive definite or too ill-conditioned, naming the
+/// entity and arm).
+pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable> {
+    let p = &params.params;
+    let cols = columns(table, p)?;
+    let fit_rows = |label: &str, rows: &[usize]| -> Result<FittedModel> {
+        fit_group(p, &cols, label, rows).map_err(|e| match e {
+            Error::InvalidParameter { name, reason } if !label.is_empty() => {
+                Error::InvalidParameter {
+                    name,
+                    reason: format!("entity \"{label}\": {reason}"),
+                }
+            }
+            other => other,
+        })
+    };
+    let (global, entities) = match &cols.entities {
+        None => {
+            let all: Vec<usize> = (0..table.height()).collect();
+            (Some(fit_rows("", &all)?), BTreeMap::new())
+        }
+        Some(ents) => {
+            let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (i, e) in ents.iter().enumerate() {
+                groups.entry(e.as_str()).or_default().push(i);
+            }
+            let groups: Vec<(&str, Vec<usize>)> = groups.into_iter().collect();
+            let fitted = groups
+                .par_iter()
+                .map(|(e, rows)| Ok(((*e).to_owned(), fit_rows(e, rows)?)))
+                .collect::<Result<Vec<_>>>()?;
+            (None, fitted.into_iter().collect())
+        }
+    };
+    Ok(FittedTable {
+        algorithm: p.algorithm,
+        source: table.file().to_owned(),
+        rows: table.height() as u64,
+        arms: cols.arm_names.clone(),
+        features: cols.feature_names.clone(),
+        params: p.clone(),
+        global,
+        entities,
+    })
+}
+
+fn fit_group(p: &FitParams, cols: &Columns, label: &str, rows: &[usize]) -> Result<FittedModel> {
+    let k = cols.arm_names.len();
+    if let Some(x) = &cols.features {
+        return fit_linear(p, cols, x, rows);
+    }
+    let stats = arm_stats(k, rows, &cols.arms, &cols.rewards);
+    let spec = p.spec()?;
+    let stream = if label.is_empty() {
+        "fit".to_owned()
+    } else {
+        format!("fit:{label}")
+    };
+    let fit = fit_multi_armed(&spec, &stats, &stream, p.seed)?;
+    let posteriors: Vec<Option<Posterior>> = match p.algorithm {
+        FitAlgorithm::ThompsonBernoulli => ThompsonBernoulliParams::default()
+            .prior(p.prior_alpha.unwrap_or(1.0), p.prior_beta.unwrap_or(1.0))
+            .check()?
+            .posteriors(&stats)?
+            .into_iter()
+            .map(|(alpha, beta)| Some(Posterior::Beta { alpha, beta }))
+            .collect(),
+        FitAlgorithm::ThompsonGaussian => ThompsonGaussianParams {
+            prior_alpha: p.prior_alpha.unwrap_or(1.0),
+            prior_beta: p.prior_beta.unwrap_or(1.0),
+            ..ThompsonGaussianParams::default()
+        }
+        .check()?
+        .posteriors(&stats)?
+        .into_iter()
+        .map(|q| {
+            Some(Posterior::NormalInverseGamma {
+                mean: q.mean,
+                kappa: q.kappa,
+                alpha: q.alpha,
+                beta: q.beta,
+            })
+        })
+        .collect(),
+        _ => vec![None; k],
+    };
+    let ucb: Vec<Option<f64>> = if p.algorithm == FitAlgorithm::Ucb1 {
+        let mut u = Ucb1Params::default();
+        if let Some(c) = p.alpha {
+            u = u.exploration(c);
+        }
+        u.check()?.indices(&stats)?.into_iter().map(Some).collect()
+    } else {
+        vec![None; k]
+    };
+    let arms = (0..k)
+        .map(|a| ArmModel {
+            name: cols.arm_names[a].clone(),
+            n: stats[a].n,
+            sum: stats[a].sum,
+            sum_sq: stats[a].sum_sq,
+            mean: stats[a].mean(),
+            posterior: posteriors[a],
+            ucb: ucb[a],
+            probability_best: fit.probability_best.as_ref().map(|pb| pb[a]),
+            weight: Some(fit.weights[a]),
+        })
+        .collect();
+    Ok(FittedModel {
+        rows: rows.len() as u64,
+        arms,
+        linear: Vec::new(),
+    })
+}
+
+fn fit_linear(
+    p: &FitParams,
+    cols: &Columns,
+    x: &Array2<f64>,
+    rows: &[usize],
+) -> Result<FittedModel> {
+    let k = cols.arm_names.len();
+    let linear = |e: LinearError| {
+        Error::InvalidParameter {
+        name: "linear fit",
+        reason: match e {
+            LinearError::Linalg { arm, source } => {
+                format!("arm \"{}\": {source}", cols.arm_names[arm])
+            }
+            LinearError::IllConditioned { arm, estimate, limit } => format!(
+                "arm \"{}\": condition number of A is at least {estimate:.3e}, above {limit:.0e}: rescale the features or raise --lambda",
+                cols.arm_names[arm]
+            ),
+            other => other.to_string(),
+        },
+    }
+    };
+    let sub;
+    let (xv, arms, rewards) = if rows.len() == x.nrows() {
+        (x.view(), cols.arms.clone(), cols.rewards.clone())
+    } else {
+        sub = x.select(ndarray::Axis(0), rows);
+        (
+            sub.view(),
+            rows.iter().map(|&i| cols.arms[i]).collect(),
+            rows.iter().map(|&i| cols.rewards[i]).collect(),
+        )
+    };
+    let stats = LinearStats::from_rows(k, xv, &arms, &rewards).map_err(linear)?;
+    let lambda = p.lambda.unwrap_or(1.0);
+    let fitted = if p.algorithm == FitAlgorithm::Linucb {
+        LinUcbParams::default()
+            .alpha(p.alpha.unwrap_or(1.0))
+            .lambda(lambda)
+            .check()
+            .map_err(linear)?
+            .fit(&stats)
+            .map_err(linear)?
+            .arms()
+            .to_vec()
+    } else {
+        LinTsParams::default()
+            .v(p.v.unwrap_or(1.0))
+            .lambda(lambda)
+            .check()
+            .map_err(linear)?
+            .fit(&stats)
+            .map_err(linear)?
+            .arms()
+            .to_vec()
+    };
+    let summary = arm_stats(k, rows, &cols.arms, &cols.rewards);
+    let arms_out = (0..k)
+        .map(|a| ArmModel {
+            name: cols.arm_names[a].clone(),
+            n: summary[a].n,
+            sum: summary[a].sum,
+            sum_sq: summary[a].sum_sq,
+            mean: summary[a].mean(),
+            posterior: None,
+            ucb: None,
+            probability_best: None,
+            weight: None,
+        })
+        .collect();
+    let linear_out = fitted
+        .iter()
+        .map(|arm| LinearArmModel {
+            theta: arm.theta().to_vec(),
+            cholesky: arm
+                .cholesky()
+                .rows()
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| r.iter().take(i + 1).copied().collect())
+                .collect(),
+        })
+        .collect();
+    Ok(FittedModel {
+        rows: rows.len() as u64,
+        arms: arms_out,
+        linear: linear_out,
+    })
+}
