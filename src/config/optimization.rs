@@ -169,6 +169,9 @@ pub struct OptimizationSpec {
     pub prior_alpha: Option<f64>,
     /// Prior `β₀`, as `priorAlpha` (> 0, default 1).
     pub prior_beta: Option<f64>,
+    /// Per-entity learning ([`super::EntityOptimization`]); the bundle's
+    /// `entityConfig` makes a policy per-entity even without it.
+    pub entity_config: Option<super::EntityOptimization>,
 }
 
 impl OptimizationSpec {
@@ -243,6 +246,16 @@ impl OptimizationSpec {
                     return Err(err(key, format!("must be a positive number, found {x}")));
                 }
             }
+        }
+        if let Some(e) = &self.entity_config {
+            if self.algorithm == Algorithm::LinearContextual {
+                return Err(err(
+                    "entityConfig",
+                    "per-entity policies are multi-armed; linear_contextual has no per-entity form"
+                        .into(),
+                ));
+            }
+            e.validate(policy, spans)?;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ mod config;
 mod config_reference;
 mod end_to_end;
 mod enforcement;
+mod entities;
 mod metrics;
 mod ope;
 mod policies;
