@@ -269,6 +269,56 @@ mod tests {
     }
 
     #[test]
+    fn fitted_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<EntityInput>();
+        send_sync::<EntitiesFit>();
+        send_sync::<EntityKnobs>();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_published_entity_gets_a_floored_distribution(
+            stats in proptest::collection::vec(
+                proptest::collection::vec((0u64..200, 0.0f64..1.0), 3),
+                1..20,
+            ),
+            floor in 0.0f64..0.3,
+            strength in 0.0f64..50.0,
+        ) {
+            let mut global = vec![ArmStats::default(); 3];
+            let entities: Vec<EntityInput> = stats
+                .iter()
+                .enumerate()
+                .map(|(i, arms)| EntityInput {
+                    id: format!("e{i}"),
+                    arms: arms
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &(n, rate))| {
+                            let a = arm(n, (n as f64 * rate).floor());
+                            global[k] = global[k].merge(a);
+                            a
+                        })
+                        .collect(),
+                    served: None,
+                })
+                .collect();
+            let s = spec(serde_json::json!({ "explorationFloor": floor }));
+            let knobs = EntityKnobs { min_entity_exposures: 10, prior_strength: strength };
+            let fit = fit_entities(&s, knobs, &global, None, &entities, "pol", 3).unwrap();
+            let floor = floor.min(1.0 / 3.0);
+            for (e, w) in entities.iter().zip(&fit.entities) {
+                proptest::prop_assert_eq!(w.is_some(), e.exposures() >= 10);
+                for w in w.iter().chain(std::iter::once(&fit.global)) {
+                    proptest::prop_assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+                    proptest::prop_assert!(w.iter().all(|&x| x >= floor - 1e-12));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_result_does_not_depend_on_the_thread_count() {
         let global: Vec<ArmStats> = (0..4).map(|k| arm(4000, 400.0 + 10.0 * k as f64)).collect();
         let entities: Vec<EntityInput> = (0..300)

@@ -347,6 +347,41 @@ fn a_second_run_without_new_data_changes_nothing() {
     assert_eq!(again.bundle.to_json_pretty(), first.bundle.to_json_pretty());
 }
 
+#[test]
+fn rows_whose_logged_context_lacks_the_entity_are_reported_and_count_in_global() {
+    let mut w = world();
+    // An SDK whose policy did not list productId in contextLogging.allowedFields.
+    for e in &mut w.events {
+        if let Some(c) = &mut e.context {
+            c.remove("productId");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    w.write(dir.path()).unwrap();
+    let o = retrain(dir.path(), &["events.ndjson"], None);
+    let p = o
+        .report
+        .policies
+        .iter()
+        .find(|p| p.policy_id == ORDER)
+        .unwrap();
+    let er = p.entities.as_ref().unwrap();
+    assert_eq!(er.entities, 0);
+    assert_eq!(
+        er.rows_without_entity,
+        p.arms.iter().map(|a| a.new_exposures).sum::<u64>()
+    );
+    assert!(er.rows_without_entity > 10_000);
+    let reason = p.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("no entity id in their logged context")
+            && reason.contains("list productId in the policy's contextLogging.allowedFields"),
+        "{reason}"
+    );
+    assert_eq!(p.status, RunStatus::Updated);
+    assert!(entity_state(&o, ORDER).entities.is_empty());
+}
+
 fn config_with(entity: &str) -> String {
     format!(
         "events:\n  purchase:\n    valueType: currency\noptimization:\n  policy_image_order:\n    algorithm: thompson_bernoulli\n    goal: {{ event: purchase, type: conversion_rate }}\n{entity}"
@@ -458,4 +493,41 @@ fn the_state_of_ten_thousand_entities_stays_small_and_round_trips() {
         EngineState::from_str_named(&text, "state.json").unwrap(),
         state
     );
+}
+
+#[test]
+fn the_retrain_command_summarises_entities_and_names_the_weights_file() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    w.write(dir.path()).unwrap();
+    let out = dir.path().join("out");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+        .args(["retrain", "--seed", "5", "--config"])
+        .arg(dir.path().join(".traffical/config.yaml"))
+        .arg("--bundle")
+        .arg(dir.path().join("bundle.json"))
+        .arg("--events")
+        .arg(dir.path().join("events.ndjson"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("  entities: 200 with data (200 this run), "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("entity weights: "), "{stdout}");
+    let weights: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("current/entity_weights.json")).unwrap(),
+    )
+    .unwrap();
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bundle.json")).unwrap()).unwrap();
+    assert_eq!(weights, bundle["entityState"]);
 }
