@@ -226,6 +226,9 @@ pub fn entity_world(params: &EntityWorldParams) -> Result<EntityWorld> {
         let ts = params.start + (f64::from(v) / f64::from(params.views) * span) as i64;
         let decision_id = next("dec");
         let base = |kind: EventType, at: Millis| Event {
+            org_id: Some("org_demo".to_owned()),
+            project_id: Some("proj_shop".to_owned()),
+            env: Some("production".to_owned()),
             session_id: Some(format!("sess_{user}_{}", v / 50)),
             config_version: Some(bundle.version.clone()),
             decision_id: Some(decision_id.clone()),
