@@ -406,6 +406,12 @@ impl Engine<'_> {
             ..EntityReport::default()
         };
         let mut notes = Vec::new();
+        if prior.is_some_and(|(p, _)| p.entities.is_some()) && previous.is_none() {
+            notes.push(
+                "the previous state's per-entity statistics were recorded for other entity keys, countKey or allocations; counted afresh from this run's events"
+                    .to_owned(),
+            );
+        }
         if c.rows_without_entity > 0 {
             notes.push(format!(
                 "{} reward rows had no entity id in their logged context (counted in _global only): list {} in the policy's contextLogging.allowedFields",

@@ -534,3 +534,55 @@ fn the_retrain_command_summarises_entities_and_names_the_weights_file() {
         serde_json::from_str(&std::fs::read_to_string(out.join("bundle.json")).unwrap()).unwrap();
     assert_eq!(weights, bundle["entityState"]);
 }
+
+#[test]
+fn statistics_of_other_entity_keys_are_not_reused() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    w.write(dir.path()).unwrap();
+    let first = retrain(dir.path(), &["events.ndjson"], None);
+    let mut bundle: Value = serde_json::from_str(&first.bundle.to_json_pretty()).unwrap();
+    bundle["layers"][0]["policies"][0]["entityConfig"]["entityKeys"] =
+        json!(["productId", "imageCount"]);
+    std::fs::write(
+        dir.path().join("bundle.json"),
+        serde_json::to_string_pretty(&bundle).unwrap(),
+    )
+    .unwrap();
+    // The config names the old keys: it must follow the bundle (or name none).
+    let config = dir.path().join(".traffical/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "entityKeys: [productId]",
+            "entityKeys: [productId, imageCount]",
+        ),
+    )
+    .unwrap();
+    let again = retrain(dir.path(), &["events.ndjson"], Some(first.state.clone()));
+    let p = again
+        .report
+        .policies
+        .iter()
+        .find(|p| p.policy_id == ORDER)
+        .unwrap();
+    assert!(
+        p.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("counted afresh"),
+        "{:?}",
+        p.reason
+    );
+    let totals = again.state.policies[ORDER].entities.as_ref().unwrap();
+    assert_eq!(totals.entity_keys, ["productId", "imageCount"]);
+    let id = format!("prod-000_{}", w.truth["prod-000"].images);
+    // Counted once, from this run's events: the same exposures as the first run's.
+    let before = &first.state.policies[ORDER]
+        .entities
+        .as_ref()
+        .unwrap()
+        .entities["prod-000"];
+    assert_eq!(totals.entities[&id], *before);
+}
