@@ -406,6 +406,14 @@ impl Engine<'_> {
             ..EntityReport::default()
         };
         let mut notes = Vec::new();
+        if self.options.attribution.unwrap_or(spec.attribution)
+            == crate::config::AttributionMode::Cumulative
+        {
+            notes.push(
+                "cumulative attribution counts each unit × allocation once, for the entity of its first exposure; use attribution: decision so each decision counts for its own entity"
+                    .to_owned(),
+            );
+        }
         if prior.is_some_and(|(p, _)| p.entities.is_some()) && previous.is_none() {
             notes.push(
                 "the previous state's per-entity statistics were recorded for other entity keys, countKey or allocations; counted afresh from this run's events"
