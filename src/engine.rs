@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use polars::prelude::{col, lit, IntoLazy, LazyFrame};
 use serde::Serialize;
 
 mod contextual;
@@ -26,6 +27,9 @@ use crate::config::{Algorithm, AttributionMode, OptimizationSpec, ProjectConfig}
 use crate::enforce::{enforce, Discovered, EnforcementReport};
 use crate::error::{Error, Result};
 use crate::events::{load_events_with_progress, LoadOptions, LoadReport, Loaded, Rejected};
+use crate::goal::{
+    attribution_goal, goal_rewards_with, goal_value_tables, CapReport, GoalValueReport,
+};
 use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges};
 use crate::progress::{NoProgress, Progress};
 use crate::reward::{arm_stats, ArmStats};
@@ -161,10 +165,35 @@ pub struct PolicyReport {
     /// Per-entity policies: entities seen, published, falling back ([`entities`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entities: Option<EntityReport>,
+    /// How the goal's values were read, and the cap applied, in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goal: Option<GoalReport>,
+    /// Outcome maturity (`maturityMinutes`): exposures after this instant were too
+    /// recent to count in this update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matured_through: Option<String>,
+    /// Reward units (exposed units, or decisions) held back as immature: not counted
+    /// now, counted by a later run that sees their exposure again.
+    pub immature_exposures: u64,
+    /// Set when exposures held back by the previous run may be missing from this
+    /// run's events (they start after the state's watermark).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maturity_warning: Option<String>,
     /// Whether the policy's statistics were computed in this run (it passed the
     /// state and window gates).
     #[serde(skip)]
     pub(crate) counted: bool,
+}
+
+/// How a policy's goal was computed in a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoalReport {
+    /// Where values came from and how many goal events had none.
+    pub values: GoalValueReport,
+    /// The cap, when the goal has one and there were rewards to cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<CapReport>,
 }
 
 /// The run report.
@@ -598,6 +627,10 @@ impl<'p> Engine<'p> {
             statistics_through: None,
             health: Vec::new(),
             entities: None,
+            goal: None,
+            matured_through: None,
+            immature_exposures: 0,
+            maturity_warning: None,
             counted: false,
         };
         let fail = |mut r: PolicyReport, status: RunStatus, reason: String| {
@@ -658,15 +691,29 @@ impl<'p> Engine<'p> {
             learning::statistics_key(spec, self.options.attribution.unwrap_or(spec.attribution));
         let prior = learning::reusable(self.previous.as_ref(), &policy.id, &key);
         let watermark = prior.map(|(_, t)| t);
-        let counted = self.rewards(tables, spec).and_then(|r| {
-            let new = learning::since(r, watermark);
-            let latest = learning::latest_exposed(new.clone(), &policy.id)?;
-            Ok((arm_stats(new)?, latest))
-        });
-        let (stats, latest) = match counted {
+        let cutoff = learning::maturity_cutoff(spec, as_of);
+        let counted = self
+            .rewards_with_report(tables, spec)
+            .and_then(|(r, values, caps)| {
+                let warning = learning::held_back_warning(r.clone(), &policy.id, spec, watermark)?;
+                let new = learning::since(r, watermark);
+                let (mature, immature) = learning::mature(new, &policy.id, cutoff)?;
+                let latest = learning::latest_exposed(mature.clone(), &policy.id)?;
+                let rewarded = mature.filter(col("reward").is_not_null());
+                let goal = GoalReport {
+                    values,
+                    cap: caps.into_iter().find(|c| c.policy_id == policy.id),
+                };
+                Ok((arm_stats(rewarded)?, latest, immature, goal, warning))
+            });
+        let (stats, latest, immature, goal, warning) = match counted {
             Ok(s) => s,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
+        report.goal = Some(goal);
+        report.immature_exposures = immature;
+        report.matured_through = cutoff.map(format_rfc3339);
+        report.maturity_warning = warning;
         let empty = Default::default();
         let by_name = stats.get(&policy.id).unwrap_or(&empty);
         let new_arms: Vec<ArmStats> = policy
@@ -758,12 +805,47 @@ impl Engine<'_> {
         &self,
         tables: &crate::events::EventTables,
         spec: &OptimizationSpec,
-    ) -> Result<polars::prelude::LazyFrame> {
+    ) -> Result<LazyFrame> {
+        Ok(self.rewards_with_report(tables, spec)?.0)
+    }
+
+    /// [`Engine::rewards`] with the goal stage's report ([`crate::goal`]): goal values
+    /// read before the credit join, rewards of the goal type (capped) after it.
+    fn rewards_with_report(
+        &self,
+        tables: &crate::events::EventTables,
+        spec: &OptimizationSpec,
+    ) -> Result<(LazyFrame, GoalValueReport, Vec<CapReport>)> {
+        self.rewards_capped(tables, spec, None)
+    }
+
+    /// [`Engine::rewards_with_report`] with the caps fixed (`Some`) instead of
+    /// computed from these tables.
+    fn rewards_capped(
+        &self,
+        tables: &crate::events::EventTables,
+        spec: &OptimizationSpec,
+        caps: Option<&[CapReport]>,
+    ) -> Result<(LazyFrame, GoalValueReport, Vec<CapReport>)> {
+        let (valued, values) = goal_value_tables(tables, &spec.goal)?;
+        let raw = self.attributed(&valued, spec, &attribution_goal(&spec.goal))?;
+        let (rewards, caps) = goal_rewards_with(raw, &spec.goal, caps)?;
+        Ok((rewards, values, caps))
+    }
+
+    /// The credit join of the run's attribution mode, for a goal whose `value` is
+    /// already the goal's value.
+    fn attributed(
+        &self,
+        tables: &crate::events::EventTables,
+        spec: &OptimizationSpec,
+        goal: &crate::config::Goal,
+    ) -> Result<LazyFrame> {
         match self.options.attribution.unwrap_or(spec.attribution) {
-            AttributionMode::Decision => decision_rewards(&tables.lazy(), &spec.goal),
+            AttributionMode::Decision => decision_rewards(&tables.lazy(), goal),
             AttributionMode::Cumulative => cumulative_rewards(
                 tables,
-                &spec.goal,
+                goal,
                 self.options
                     .session_gap_ms
                     .unwrap_or(DEFAULT_SESSION_GAP_MS),
@@ -780,6 +862,21 @@ impl Engine<'_> {
         &self,
         inputs: &RetrainInputs,
     ) -> Result<(Vec<crate::metrics::PolicyMetrics>, LoadReport)> {
+        self.metrics_by_context(inputs, &[])
+    }
+
+    /// [`Engine::metrics`] with further breakdowns by exposure-context keys
+    /// (`country`, `device`): each value's rows count only the units exposed in that
+    /// context, numerator and denominator alike ([`crate::metrics::with_context_dimension`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::metrics`].
+    pub fn metrics_by_context(
+        &self,
+        inputs: &RetrainInputs,
+        context_keys: &[String],
+    ) -> Result<(Vec<crate::metrics::PolicyMetrics>, LoadReport)> {
         let (config, doc, mut loaded) = self.load(inputs)?;
         enforce(&config, &mut loaded)?;
         let mut out = Vec::new();
@@ -787,11 +884,86 @@ impl Engine<'_> {
             let (li, pi) = doc
                 .find_policy(policy_id)
                 .expect("cross-checked: optimised policies exist");
-            let rewards = self.rewards(&loaded.tables, spec)?;
-            out.push(crate::metrics::policy_metrics(
-                rewards,
-                &doc.bundle().layers[li].policies[pi],
-            )?);
+            let policy = &doc.bundle().layers[li].policies[pi];
+            let control = spec.control.as_deref();
+            let (rewards, _, caps) = self.rewards_with_report(&loaded.tables, spec)?;
+            let mut metrics =
+                crate::metrics::policy_metrics_against(rewards.clone(), policy, control)?;
+            for key in context_keys {
+                let sliced = crate::metrics::with_context_dimension(
+                    rewards.clone(),
+                    loaded.tables.lazy().exposures,
+                    policy_id,
+                    key,
+                )?;
+                let column = sliced.column("dimension_value")?.str()?;
+                let mut values: Vec<Option<String>> = (0..column.len())
+                    .map(|i| column.get(i).map(str::to_owned))
+                    .collect();
+                values.sort_by(|a, b| (a.is_none(), a).cmp(&(b.is_none(), b)));
+                values.dedup();
+                for value in values {
+                    let slice = match &value {
+                        Some(v) => col("dimension_value").eq(lit(v.as_str())),
+                        None => col("dimension_value").is_null(),
+                    };
+                    let split = crate::metrics::policy_metrics_against(
+                        sliced.clone().lazy().filter(slice),
+                        policy,
+                        control,
+                    )?;
+                    metrics
+                        .breakdowns
+                        .extend(split.allocations.into_iter().map(|mut a| {
+                            a.breakdown = Some(crate::metrics::Breakdown {
+                                dimension: format!("context.{key}"),
+                                dimension_value: value.clone(),
+                            });
+                            a
+                        }));
+                }
+            }
+            let dimensions: Vec<&str> = config
+                .schema(&spec.goal.event)
+                .map(|s| {
+                    s.properties
+                        .iter()
+                        .filter(|(_, p)| p.schema.dimension)
+                        .map(|(k, _)| k.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for dimension in dimensions {
+                let mut values: Vec<Option<String>> =
+                    crate::goal::dimension_values(&loaded.tables, &spec.goal.event, dimension)?
+                        .into_iter()
+                        .map(|(_, v)| v)
+                        .collect();
+                // Sorted, events without the property last.
+                values.sort_by(|a, b| (a.is_none(), a).cmp(&(b.is_none(), b)));
+                values.dedup();
+                for value in values {
+                    let restricted = crate::goal::restrict_to_dimension(
+                        &loaded.tables,
+                        &spec.goal.event,
+                        dimension,
+                        value.as_deref(),
+                    )?;
+                    // The whole run's cap, so that the slices are capped alike.
+                    let (rewards, _, _) = self.rewards_capped(&restricted, spec, Some(&caps))?;
+                    let split = crate::metrics::policy_metrics_against(rewards, policy, control)?;
+                    metrics
+                        .breakdowns
+                        .extend(split.allocations.into_iter().map(|mut a| {
+                            a.breakdown = Some(crate::metrics::Breakdown {
+                                dimension: dimension.to_owned(),
+                                dimension_value: value.clone(),
+                            });
+                            a
+                        }));
+                }
+            }
+            out.push(metrics);
         }
         Ok((out, loaded.report))
     }
@@ -832,7 +1004,27 @@ pub fn cross_check(config: &ProjectConfig, doc: &BundleDocument, source: &str) -
             Some((li, pi)) if doc.bundle().layers[li].policies[pi].kind != PolicyKind::Adaptive => {
                 return Err(err(format!("policy \"{policy_id}\" is static in the bundle; only adaptive policies can be optimised")));
             }
-            Some(_) => {}
+            Some((li, pi)) => {
+                let spec = &config.optimization[policy_id];
+                let allocations = &doc.bundle().layers[li].policies[pi].allocations;
+                if let Some(control) = spec.control.as_deref() {
+                    if !allocations.iter().any(|a| a.name == control) {
+                        let names = allocations.iter().map(|a| a.name.as_str());
+                        let hint = crate::text::did_you_mean(control, names, 4)
+                            .map(|c| format!(" (did you mean \"{c}\"?)"))
+                            .unwrap_or_default();
+                        return Err(Error::InvalidConfig {
+                            file: source.to_owned(),
+                            line: 0,
+                            column: 0,
+                            key: format!("optimization.{policy_id}.control"),
+                            reason: format!(
+                                "policy \"{policy_id}\" has no allocation \"{control}\"{hint}"
+                            ),
+                        });
+                    }
+                }
+            }
         }
     }
     cross_check_entities(config, doc, source)

@@ -37,6 +37,7 @@ pub mod enforce;
 pub mod engine;
 mod error;
 pub mod events;
+pub mod goal;
 pub mod linalg;
 pub mod metrics;
 pub mod policy;

@@ -2,12 +2,26 @@
 //!
 //! For each allocation of a policy: exposed units (the reward table's rows: exposed
 //! units in cumulative mode, decisions in decision mode), converted units (rows with
-//! at least one credited goal event), the sum of credited `value`, the mean reward per
-//! exposed unit with its variance and a 95% normal interval, and the difference
-//! ("lift") against the control (the policy's first allocation) with a 95% interval
-//! and a two-sided Welch z-test p-value. Per policy, the sample-ratio-mismatch check:
-//! a chi-square test of the exposures against the shares of buckets in force.
-
+//! at least one credited goal event), the sum of credited goal values (before any
+//! cap), the mean reward per exposed unit with its variance and a 95% normal
+//! interval, and the difference ("lift") against the control (the allocation named by
+//! `control:` in the config, else the policy's first) with a 95% interval and a
+//! two-sided Welch z-test p-value. Rewards are in the goal's own units: a
+//! `desiredDirection: decrease` goal is not negated here. For `mean` goals, the mean,
+//! variance and interval are over the reward units that have a reward (at least one
+//! valued goal event); `exposures` still counts every exposed unit. Per policy, the
+//! sample-ratio-mismatch check: a chi-square test of the exposures against the shares
+//! of buckets in force.
+//!
+//! **Breakdowns** by an event dimension (a `dimension: true` property of the goal
+//! event) split the *numerator only*: the row for `payment_method = paypal` is the
+//! metric computed as if only goal events with that value were goal events, over
+//! the same exposed units. Event properties happen after the exposure, so
+//! restricting the denominator to units with a paypal purchase would condition on an
+//! outcome of the treatment and break the randomisation; splitting the numerator
+//! keeps every row a fair comparison ("paypal revenue per exposed unit"). Value sums
+//! of the rows of one dimension add up to the total; converted units need not
+//! (a unit with purchases of two kinds counts in both rows).
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -48,6 +62,19 @@ pub struct AllocationMetrics {
     pub lift_ci_high: Option<f64>,
     /// Two-sided p-value of the lift (Welch z-test).
     pub p_value: Option<f64>,
+    /// For breakdown rows: the dimension and its value.
+    #[serde(flatten)]
+    pub breakdown: Option<Breakdown>,
+}
+
+/// Which slice of the goal events a breakdown row measures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Breakdown {
+    /// The dimension: the goal event's property name.
+    pub dimension: String,
+    /// Its value (JSON text for non-strings); `null` for goal events without it.
+    pub dimension_value: Option<String>,
 }
 
 /// Sample-ratio mismatch of one policy.
@@ -76,11 +103,16 @@ pub struct PolicyMetrics {
     pub allocations: Vec<AllocationMetrics>,
     /// The SRM check, when there are exposures.
     pub sample_ratio: Option<SampleRatio>,
+    /// Breakdown rows by event dimension: per dimension, per value, per allocation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakdowns: Vec<AllocationMetrics>,
 }
 
 #[derive(Default, Clone, Copy)]
 struct Sums {
     n: u64,
+    /// Rows with a reward (all but `mean`-goal rows without a goal event).
+    rewarded: u64,
     conversions: u64,
     value: f64,
     sum: f64,
@@ -89,27 +121,98 @@ struct Sums {
 
 impl Sums {
     fn mean(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum / self.n as f64)
+        (self.rewarded > 0).then(|| self.sum / self.rewarded as f64)
     }
     fn variance(&self) -> Option<f64> {
-        (self.n > 1).then(|| {
-            let n = self.n as f64;
+        (self.rewarded > 1).then(|| {
+            let n = self.rewarded as f64;
             ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0)
         })
     }
 }
 
-/// Computes a policy's metrics from a reward table (any attribution mode).
+/// The reward rows of `policy_id` with `dimension_value`: the value of `key` in the
+/// context of the exposure that opened each row (the unit's first exposure to the
+/// allocation, or the decision's), as text (JSON text for non-strings), null when
+/// absent. Exposure context is set before the treatment, so a breakdown by it splits
+/// the denominator too: a fair comparison within each slice.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if a table lacks the reward-table or exposure columns.
+pub fn with_context_dimension(
+    rewards: LazyFrame,
+    exposures: LazyFrame,
+    policy_id: &str,
+    key: &str,
+) -> Result<DataFrame> {
+    let contexts = exposures
+        .filter(
+            col("kind")
+                .eq(lit("exposure"))
+                .and(col("policy_id").eq(lit(policy_id))),
+        )
+        .sort(
+            ["ts"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .group_by([col("unit_key"), col("ts")])
+        .agg([col("context").first().alias("__context")]);
+    let mut df = rewards
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .join(
+            contexts,
+            [col("unit_key"), col("exposed_at")],
+            [col("unit_key"), col("ts")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .collect()?;
+    let contexts = df.column("__context")?.str()?;
+    let values: Vec<Option<String>> = (0..contexts.len())
+        .map(|i| {
+            let v: serde_json::Value = serde_json::from_str(contexts.get(i)?).ok()?;
+            match v.get(key)? {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            }
+        })
+        .collect();
+    df.with_column(Column::new("dimension_value".into(), values))?;
+    Ok(df.drop("__context")?)
+}
+
+/// Computes a policy's metrics from a reward table (any attribution mode), with the
+/// first allocation as the control.
 ///
 /// # Errors
 ///
 /// [`crate::Error::Polars`] if the table lacks the reward-table columns.
 pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetrics> {
+    policy_metrics_against(rewards, policy, None)
+}
+
+/// [`policy_metrics`] with lifts against the allocation named `control` (the first
+/// when `None` or not an allocation of the policy).
+///
+/// # Errors
+///
+/// As [`policy_metrics`].
+pub fn policy_metrics_against(
+    rewards: LazyFrame,
+    policy: &Policy,
+    control: Option<&str>,
+) -> Result<PolicyMetrics> {
     let df = rewards
         .filter(col("policy_id").eq(lit(policy.id.as_str())))
         .group_by([col("allocation_name")])
         .agg([
             len().cast(DataType::UInt64).alias("n"),
+            col("reward")
+                .is_not_null()
+                .cast(DataType::UInt64)
+                .sum()
+                .alias("rewarded"),
             col("goal_events")
                 .gt(lit(0.0))
                 .cast(DataType::UInt64)
@@ -122,6 +225,7 @@ pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetri
         .collect()?;
     let names = df.column("allocation_name")?.str()?;
     let n = df.column("n")?.u64()?;
+    let rewarded = df.column("rewarded")?.u64()?;
     let conv = df.column("conversions")?.u64()?;
     let value = df.column("value")?.f64()?;
     let sum = df.column("sum")?.f64()?;
@@ -134,6 +238,7 @@ pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetri
                 .find(|&i| names.get(i) == Some(a.name.as_str()))
                 .map(|i| Sums {
                     n: n.get(i).unwrap_or(0),
+                    rewarded: rewarded.get(i).unwrap_or(0),
                     conversions: conv.get(i).unwrap_or(0),
                     value: value.get(i).unwrap_or(0.0),
                     sum: sum.get(i).unwrap_or(0.0),
@@ -142,7 +247,10 @@ pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetri
                 .unwrap_or_default()
         })
         .collect();
-    let control = sums.first().copied().unwrap_or_default();
+    let control_index = control
+        .and_then(|c| policy.allocations.iter().position(|a| a.name == c))
+        .unwrap_or(0);
+    let control = sums.get(control_index).copied().unwrap_or_default();
     let allocations = policy
         .allocations
         .iter()
@@ -151,11 +259,11 @@ pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetri
         .map(|(i, (a, s))| {
             let mean = s.mean();
             let half = match (mean, s.variance()) {
-                (Some(_), Some(v)) => Some(Z95 * (v / s.n as f64).sqrt()),
+                (Some(_), Some(v)) => Some(Z95 * (v / s.rewarded as f64).sqrt()),
                 _ => None,
             };
             let (lift, lift_ci_low, lift_ci_high, p_value) = match (
-                i > 0,
+                i != control_index,
                 mean,
                 control.mean(),
                 s.variance(),
@@ -163,7 +271,7 @@ pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetri
             ) {
                 (true, Some(m), Some(mc), Some(v), Some(vc)) => {
                     let diff = m - mc;
-                    let se = (v / s.n as f64 + vc / control.n as f64).sqrt();
+                    let se = (v / s.rewarded as f64 + vc / control.rewarded as f64).sqrt();
                     let p = if se > 0.0 {
                         two_sided_p(diff / se)
                     } else if diff == 0.0 {
@@ -195,6 +303,7 @@ pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetri
                 lift_ci_low,
                 lift_ci_high,
                 p_value,
+                breakdown: None,
             }
         })
         .collect();
@@ -228,5 +337,6 @@ pub fn policy_metrics(rewards: LazyFrame, policy: &Policy) -> Result<PolicyMetri
     Ok(PolicyMetrics {
         allocations,
         sample_ratio,
+        breakdowns: Vec::new(),
     })
 }

@@ -3,7 +3,7 @@
 //!
 //! Units of the synthetic shop ([`crate::synth`]) arrive one after another. Each is
 //! resolved through the bundle that is live at its arrival, exactly as an SDK would
-//! ([`crate::bundle::resolve`]), logs a decision and an exposure, and converts with the
+//! ([`crate::bundle::Resolver`], compiled once per live bundle), logs a decision and an exposure, and converts with the
 //! world's true probability for its context and allocations, after a delay of one to
 //! thirty minutes. Every `batch` units the engine retrains on every event it could have
 //! seen by then ([`Engine::retrain_loaded`]: the same code path and the same knobs as
@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{resolve, BundleDocument, HashContract};
+use crate::bundle::{BundleDocument, HashContract, Resolver};
 use crate::config::ProjectConfig;
 use crate::engine::{Engine, RetrainOptions};
 use crate::error::{Error, Result};
@@ -239,17 +239,18 @@ struct Tally {
 
 /// Serves one unit through `doc`: its events, and the regret it adds per policy.
 fn serve(
-    doc: &BundleDocument,
+    resolver: &Resolver<'_>,
     a: &Arrival,
     fx: &Effects,
-    contract: HashContract,
     policies: &BTreeMap<String, Vec<String>>,
     tallies: &mut BTreeMap<String, Tally>,
 ) -> Result<Vec<Event>> {
-    let r = resolve(doc.bundle(), &a.context, contract).map_err(|e| Error::InvalidParameter {
-        name: "bundle",
-        reason: format!("the simulated SDK cannot resolve it: {e}"),
-    })?;
+    let r = resolver
+        .resolve(&a.context)
+        .map_err(|e| Error::InvalidParameter {
+            name: "bundle",
+            reason: format!("the simulated SDK cannot resolve it: {e}"),
+        })?;
     let (layers, picks) = logged_layers(&r);
     let p = sigmoid(fx.logit(&a.context, &picks));
     for (i, (policy, served)) in picks.iter().enumerate() {
@@ -276,7 +277,7 @@ fn serve(
     let base = |kind: EventType, ts: Millis, tag: &str| Event {
         id: Some(format!("evt_{}_{tag}", a.user)),
         session_id: Some(format!("sess_{}", a.user)),
-        config_version: Some(doc.bundle().version.clone()),
+        config_version: Some(resolver.bundle().version.clone()),
         decision_id: Some(decision_id.clone()),
         ..Event::new(kind, a.user.clone(), ts)
     };
@@ -396,8 +397,13 @@ fn run_one(
     let mut rows = rows_for(algorithm, 0, 0, opts.start, &doc, &statuses, &tallies);
     let mut events: Vec<Event> = Vec::new();
     for (b, chunk) in arrivals.chunks(opts.batch as usize).enumerate() {
+        let resolver =
+            Resolver::new(doc.bundle(), opts.contract).map_err(|e| Error::InvalidParameter {
+                name: "bundle",
+                reason: format!("the simulated SDK cannot compile it: {e}"),
+            })?;
         for a in chunk {
-            events.extend(serve(&doc, a, &fx, opts.contract, &policies, &mut tallies)?);
+            events.extend(serve(&resolver, a, &fx, &policies, &mut tallies)?);
         }
         let last = chunk.last().expect("chunks are never empty");
         let as_of = last.at + opts.arrival_interval_ms;

@@ -63,6 +63,36 @@ fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
         if let Some(reason) = &pol.reason {
             let _ = writeln!(s, "  {reason}");
         }
+        if let Some(g) = &pol.goal {
+            let without = g.values.missing_values + g.values.non_numeric_values;
+            if without > 0 {
+                let _ = writeln!(
+                    s,
+                    "  {without} goal events without a usable {} ({}; first at {})",
+                    g.values.source,
+                    g.values.without_value,
+                    g.values.first_without_value.as_deref().unwrap_or("?")
+                );
+            }
+            if let Some(c) = &g.cap {
+                let _ = writeln!(
+                    s,
+                    "  rewards capped at {:.4} (quantile {}): {} units",
+                    c.value, c.quantile, c.capped_units
+                );
+            }
+        }
+        if pol.immature_exposures > 0 {
+            let _ = writeln!(
+                s,
+                "  {} exposures after {} held back as immature; a later run counts them",
+                pol.immature_exposures,
+                pol.matured_through.as_deref().unwrap_or("?")
+            );
+        }
+        if let Some(w) = &pol.maturity_warning {
+            let _ = writeln!(s, "  warning: {w}");
+        }
         let _ = writeln!(
             s,
             "  {:<14} {:>9} {:>8} {:>7} {:>7}  {:>7} → {:<7} {:>13} → {:<13}",

@@ -3,7 +3,7 @@
 //!
 //! Units arrive over `days` days with a context (country, device, visits), have one
 //! to three sessions, and in each session one or two page views. Every page view is
-//! resolved against the bundle exactly as an SDK would ([`crate::bundle::resolve()`],
+//! resolved against the bundle exactly as an SDK would ([`crate::bundle::Resolver`],
 //! under the chosen hash contract) and logged as a decision event and an exposure
 //! event (repeat views in a session repeat the exposure, as SDKs without dedup do).
 //! A purchase follows with a probability from a logistic model with per-allocation and
@@ -26,7 +26,7 @@ use rand_distr::{Distribution, LogNormal};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{resolve, Bundle, HashContract, Resolution};
+use crate::bundle::{Bundle, HashContract, Resolution, Resolver};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, Layer};
 use crate::time::{parse_rfc3339, Millis};
@@ -431,6 +431,8 @@ pub fn generate(params: &SynthParams) -> Result<World> {
         next_id += 1;
         format!("{prefix}_{next_id:08}")
     };
+    let resolver = Resolver::new(&bundle, params.contract)
+        .expect("the demo bundle compiles: it is built here");
     for u in 0..params.units {
         let user = format!("user_{u:06}");
         let country = *pick(&mut rng, &COUNTRIES);
@@ -448,7 +450,8 @@ pub fn generate(params: &SynthParams) -> Result<World> {
             let session = format!("sess_{u:06}_{s}");
             let views = 1 + u32::from(rng.random::<f64>() < 0.35);
             for _ in 0..views {
-                let r = resolve(&bundle, &ctx, params.contract)
+                let r = resolver
+                    .resolve(&ctx)
                     .expect("the demo bundle has only bucket-based policies");
                 let decision_id = id("dec");
                 let (layers, picks) = logged_layers(&r);

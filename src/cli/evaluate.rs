@@ -55,8 +55,11 @@ pub enum ModelKind {
 ///     attributed per decision with the policy's goal, propensities are the
 ///     exposures' logged probability or, where missing, recovered from the bundle
 ///     (--live-bundle, repeatable) whose version is the exposure's configVersion.
-///     The evaluation policy is that policy in --bundle (bucket-based policies);
-///     the reward model sees only the allocation (no context features yet).
+///     The evaluation policy is that policy in --bundle, resolved per decision
+///     from the exposure's logged context as an SDK would (bucket ranges,
+///     contextual model or per-entity weights); decisions it would not serve with
+///     that policy are left out and counted. The reward model sees the policy's
+///     contextLogging.allowedFields and the allocation.
 ///
 /// Example (the standard Open Bandit Dataset experiment):
 ///   bandit-engine evaluate --obd datasets/obd/random/all --policy bts \
@@ -93,6 +96,10 @@ pub struct EvaluateArgs {
     /// probabilities by configVersion (for --events; repeatable).
     #[arg(long, value_name = "FILE")]
     live_bundle: Vec<PathBuf>,
+    /// Hash contract the bundles are resolved with (for --events): sha256-v2
+    /// (current SDKs) or fnv1a-v1.
+    #[arg(long, value_enum, default_value = "sha256-v2")]
+    hash: super::Contract,
     /// The evaluation policy.
     #[arg(long, value_enum, default_value = "bts")]
     policy: PolicyKind,
@@ -258,7 +265,7 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
     use bandit_engine::bundle::BundleDocument;
     use bandit_engine::config::ProjectConfig;
     use bandit_engine::events::{load_events_with_progress, LoadOptions};
-    use bandit_engine::replay::events::{bucket_policy, logged_from_rewards};
+    use bandit_engine::replay::events::policy_log;
 
     let (Some(config), Some(id), Some(bundle)) = (&args.config, &args.policy_id, &args.bundle)
     else {
@@ -280,9 +287,15 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
     let loaded = load_events_with_progress(&args.events, LoadOptions::default(), progress)?;
     let tables = loaded.tables.lazy();
     let rewards = decision_rewards(&tables, &spec.goal)?;
-    let policy = bucket_policy(eval.bundle(), id)?;
-    let log = logged_from_rewards(rewards, tables.exposures.clone(), &policy, &live)?;
-    let dist = policy.action_dist()?;
+    let log = policy_log(
+        rewards,
+        tables.exposures.clone(),
+        eval.bundle(),
+        id,
+        &live,
+        args.hash.into(),
+    )?;
+    let shares = log.mean_shares();
     let params = OpeParams {
         bootstrap: BootstrapParams {
             n_resamples: args.resamples,
@@ -292,15 +305,16 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
         reward_model: model_params(args),
         top_weights: 5,
     };
-    // The model sees only the allocation (one-hot): DM is the policy's mix of
-    // per-allocation means, DR corrects it with the weighted residuals.
+    // The model sees the policy's allowed context fields and the allocation: for a
+    // context-free policy DM is its mix of per-allocation means, DR corrects it with
+    // the weighted residuals.
     let q = match &params.reward_model {
         Some(p) => Some(p.clone().check()?.fit_predict(&log.data).context(
             "fitting the reward model on the event log (--reward-model none skips dm, dr and sndr)",
         )?),
         None => None,
     };
-    let report = evaluate_with(&log.data, &dist, q.as_ref(), &params, progress)?;
+    let report = evaluate_with(&log.data, &log.dist, q.as_ref(), &params, progress)?;
     if args.json {
         let mut estimates = Map::new();
         for e in &report.estimates {
@@ -311,8 +325,9 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
         }
         let doc = json!({
             "policyId": id,
-            "allocations": policy.allocations,
-            "evaluatedShares": policy.probs,
+            "allocations": log.allocations,
+            "evaluatedShares": shares,
+            "notServed": log.not_served,
             "rows": report.n,
             "loggedValue": report.logged_value,
             "loggedPropensities": log.logged_propensities,
@@ -324,16 +339,19 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if !quiet {
         println!(
-            "{id}: {} decisions ({} logged propensities, {} recovered from live bundles)",
-            report.n, log.logged_propensities, log.recovered_propensities
+            "{id}: {} decisions ({} logged propensities, {} recovered from live bundles; {} the evaluated bundle would not serve with this policy, left out)",
+            report.n, log.logged_propensities, log.recovered_propensities, log.not_served
         );
-        let shares: Vec<String> = policy
+        let shares: Vec<String> = log
             .allocations
             .iter()
-            .zip(&policy.probs)
+            .zip(&shares)
             .map(|(a, p)| format!("{a} {:.1}%", 100.0 * p))
             .collect();
-        println!("evaluated allocation: {}\n", shares.join(", "));
+        println!(
+            "evaluated allocation (mean over decisions): {}\n",
+            shares.join(", ")
+        );
         print!("{}", report.table(None));
     }
     Ok(())

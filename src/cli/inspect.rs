@@ -172,6 +172,87 @@ fn state_block(s: &mut String, st: &EngineState) {
     }
 }
 
+/// One policy as `inspect --json` shows it: what the SDK serves, without the
+/// model's coefficients (they are in the bundle itself).
+fn policy_json(p: &Policy) -> serde_json::Value {
+    let counts = p.effective_counts();
+    let served: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+    let allocations: Vec<serde_json::Value> = p
+        .allocations
+        .iter()
+        .zip(&counts)
+        .map(|(a, &c)| {
+            serde_json::json!({
+                "name": a.name,
+                "bucketRange": a.bucket_range,
+                "buckets": c,
+                "share": if served == 0 { 0.0 } else { f64::from(c) / served as f64 },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": p.id,
+        "kind": p.kind,
+        "state": p.state,
+        "stateVersion": p.state_version,
+        "eligibleBucketRange": p.eligible_bucket_range,
+        "allocations": allocations,
+        "contextual": p.contextual_model.is_some(),
+        "entityConfig": p.entity_config,
+    })
+}
+
+/// `inspect PATH --json`: one object with the bundle's layers and policies, its
+/// entity state summary and, for an output directory, its versions and state.
+pub fn inspect_json(path: &Path) -> Result<String> {
+    let (doc, store) = open(path)?;
+    let b = doc.bundle();
+    let layers: Vec<serde_json::Value> = b
+        .layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "id": l.id,
+                "unitKey": l.unit_key,
+                "policies": l.policies.iter().map(policy_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let entity_state: serde_json::Map<String, serde_json::Value> = b
+        .entity_state
+        .iter()
+        .flatten()
+        .map(|(id, e)| {
+            (
+                id.clone(),
+                serde_json::json!({
+                    "entities": e.entities.len(),
+                    "globalWeights": e.global.weights,
+                    "computedAt": e.global.computed_at,
+                }),
+            )
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "source": doc.source(),
+        "version": b.version,
+        "orgId": b.org_id,
+        "projectId": b.project_id,
+        "env": b.env,
+        "hashing": {"unitKey": b.hashing.unit_key, "bucketCount": b.hashing.bucket_count},
+        "layers": layers,
+        "entityState": entity_state,
+    });
+    if let Some((store, id, state)) = store {
+        out["versions"] = serde_json::json!(store.versions()?);
+        out["current"] = serde_json::json!(id);
+        out["state"] = serde_json::to_value(state)?;
+    }
+    let mut s = serde_json::to_string_pretty(&out)?;
+    s.push('\n');
+    Ok(s)
+}
+
 /// `inspect PATH`.
 pub fn inspect(path: &Path) -> Result<String> {
     let (doc, store) = open(path)?;

@@ -131,8 +131,13 @@ enum Command {
         session_gap_minutes: f64,
     },
     /// Per-allocation metrics of every optimised policy: exposed units, conversions,
-    /// value sum, mean with 95% interval, lift against the first (control) allocation
-    /// with interval and p-value, and the sample-ratio-mismatch check.
+    /// value sum, mean with 95% interval, lift against the control allocation (the
+    /// config's `control:`, else the first) with interval and p-value, and the
+    /// sample-ratio-mismatch check; then the same per value of each `dimension: true`
+    /// property of the goal event (goal events split, exposed units kept whole).
+    /// `--json` rows: policyId, allocationName, exposures, conversions, valueSum,
+    /// mean, variance, ciLow, ciHigh, lift, liftCiLow, liftCiHigh, pValue, and
+    /// dimension, dimensionValue on breakdown rows.
     Metrics {
         /// The project's .traffical/config.yaml.
         #[arg(long, value_name = "FILE")]
@@ -149,6 +154,11 @@ enum Command {
         /// Print a JSON array of allocation rows instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also break results down by this key of the exposure context (repeatable):
+        /// rows named `context.<key>`, each counting only the units exposed with that
+        /// value.
+        #[arg(long = "by-context", value_name = "KEY")]
+        by_context: Vec<String>,
     },
     /// Generate a seeded synthetic project: bundle, config, events and the truth behind them.
     Synth {
@@ -241,6 +251,11 @@ enum Command {
         /// A bundle file, or an output directory of `retrain`.
         #[arg(value_name = "BUNDLE|DIR")]
         path: PathBuf,
+        /// One JSON object instead of text: layers, policies (ranges, buckets,
+        /// shares), entity state summary, and for a directory its versions and the
+        /// whole state (statistics, watermark, allocation history).
+        #[arg(long)]
+        json: bool,
     },
     /// Compare two bundles: per policy the ranges and shares, buckets that changed
     /// allocation, contextual-model coefficients; and any other value that differs.
@@ -357,7 +372,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{text}");
             }
         }
-        Command::Inspect { path } => print!("{}", inspect::inspect(&path)?),
+        Command::Inspect { path, json: false } => print!("{}", inspect::inspect(&path)?),
+        Command::Inspect { path, json: true } => print!("{}", inspect::inspect_json(&path)?),
         Command::Diff { old, new, json } => print!("{}", inspect::diff(&old, &new, json)?),
         Command::PublishLoop {
             dir,
@@ -371,21 +387,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             events,
             attribution,
             json,
+            by_context,
         } => {
             let options = RetrainOptions {
                 attribution: attribution.map(Mode::into),
                 ..RetrainOptions::default()
             };
-            let (policies, _) =
-                Engine::new(options)
-                    .with_progress(&progress)
-                    .metrics(&RetrainInputs {
+            let (policies, _) = Engine::new(options)
+                .with_progress(&progress)
+                .metrics_by_context(
+                    &RetrainInputs {
                         config,
                         bundle,
                         events,
-                    })?;
+                    },
+                    &by_context,
+                )?;
             if json {
-                let rows: Vec<_> = policies.iter().flat_map(|p| p.allocations.iter()).collect();
+                let rows: Vec<_> = policies
+                    .iter()
+                    .flat_map(|p| p.allocations.iter().chain(&p.breakdowns))
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if !cli.quiet {
                 print!("{}", render_metrics(&policies));
@@ -512,6 +534,44 @@ fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String 
             let _ = writeln!(
                 s,
                 "  {:<14} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>7}",
+                a.allocation_name,
+                a.exposures,
+                a.conversions,
+                a.value_sum,
+                opt(a.mean, 4),
+                format!("[{}, {}]", opt(a.ci_low, 4), opt(a.ci_high, 4)),
+                opt(a.lift, 4),
+                if a.lift.is_some() {
+                    format!("[{}, {}]", opt(a.lift_ci_low, 4), opt(a.lift_ci_high, 4))
+                } else {
+                    "(control)".into()
+                },
+                opt(a.p_value, 3)
+            );
+        }
+        let mut last_dimension: Option<(&str, Option<&str>)> = None;
+        for a in &p.breakdowns {
+            let Some(b) = &a.breakdown else { continue };
+            let key = (b.dimension.as_str(), b.dimension_value.as_deref());
+            if last_dimension.map(|(d, _)| d) != Some(key.0) {
+                let _ = writeln!(
+                    s,
+                    "  by {}{}:",
+                    b.dimension,
+                    if b.dimension.starts_with("context.") {
+                        " (units exposed with that value)"
+                    } else {
+                        " (goal events with that value; all exposed units)"
+                    }
+                );
+            }
+            if last_dimension != Some(key) {
+                let _ = writeln!(s, "    {} =", key.1.unwrap_or("(not set)"));
+            }
+            last_dimension = Some(key);
+            let _ = writeln!(
+                s,
+                "    {:<12} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>7}",
                 a.allocation_name,
                 a.exposures,
                 a.conversions,

@@ -77,6 +77,8 @@ pub(super) fn check(cfg: &ProjectConfig, spans: &Spans) -> Checked<BTreeMap<Stri
     }
     for (policy, spec) in &cfg.optimization {
         spec.validate(policy, &cfg.events, spans)?;
+        spec.goal
+            .validate_source(policy, schemas.get(&spec.goal.event), spans)?;
     }
     Ok(schemas)
 }

@@ -48,7 +48,8 @@ pub use event::{
     SchemaEnforcement, ValueType,
 };
 pub use optimization::{
-    Algorithm, AttributionMode, DesiredDirection, Goal, GoalType, OptimizationSpec, ValueSource,
+    Algorithm, AttributionMode, Cap, DesiredDirection, Goal, GoalType, OptimizationSpec,
+    ValueSource,
 };
 pub use parameter::{
     Constraints, IdAndKey, Namespace, Parameter, ParameterType, ProjectBlock, ProjectFile,

@@ -116,6 +116,18 @@ pub struct Goal {
     /// Whether more is better.
     #[serde(default)]
     pub desired_direction: DesiredDirection,
+    /// Winsorising of per-unit rewards (`sum`, `count` and `mean` goals).
+    pub cap: Option<Cap>,
+}
+
+/// Caps each reward unit's reward at a quantile of the run's rewards of the policy
+/// (`cap: { quantile: 0.99 }`), computed over the reward units with at least one
+/// goal event, all allocations pooled, so one outlier cannot swing a fit.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cap {
+    /// The quantile, in (0, 1).
+    pub quantile: f64,
 }
 
 fn default_min_exposures() -> u64 {
@@ -172,6 +184,11 @@ pub struct OptimizationSpec {
     /// Per-entity learning ([`super::EntityOptimization`]); the bundle's
     /// `entityConfig` makes a policy per-entity even without it.
     pub entity_config: Option<super::EntityOptimization>,
+    /// Outcome maturity: exposures younger than this at the run's instant are left
+    /// out of this update and counted in a later one (≥ 0; default 0, none held back).
+    pub maturity_minutes: Option<f64>,
+    /// The allocation lifts are measured against (default: the policy's first).
+    pub control: Option<String>,
 }
 
 impl OptimizationSpec {
@@ -197,6 +214,15 @@ impl OptimizationSpec {
                 ),
             ));
         }
+        if let Some(m) = self.maturity_minutes {
+            if !(m >= 0.0 && m.is_finite()) {
+                return Err(err(
+                    "maturityMinutes",
+                    format!("must be a non-negative number, found {m}"),
+                ));
+            }
+        }
+        self.goal.validate_shape().map_err(|(k, r)| err(k, r))?;
         if let Some(m) = self.max_shift_per_update {
             if !(m > 0.0 && m <= 1.0) {
                 return Err(err(
@@ -258,5 +284,88 @@ impl OptimizationSpec {
             e.validate(policy, spans)?;
         }
         Ok(())
+    }
+}
+
+impl Goal {
+    /// Checks that the goal's parts fit together: a value source only where a value is
+    /// read, a cap only on goals with a value. `Err((key under the spec, reason))`.
+    fn validate_shape(&self) -> Result<(), (&'static str, String)> {
+        let reads_value = matches!(self.goal_type, GoalType::Sum | GoalType::Mean);
+        if !reads_value && self.value != ValueSource::Value {
+            let what = match self.goal_type {
+                GoalType::Count => "a count goal counts goal events",
+                _ => "a conversion_rate goal counts converted units",
+            };
+            return Err((
+                "goal.value",
+                format!(
+                    "{what} and reads no value; use type: sum or mean to add or average values"
+                ),
+            ));
+        }
+        if let Some(cap) = self.cap {
+            if self.goal_type == GoalType::ConversionRate {
+                return Err((
+                    "goal.cap",
+                    "a conversion_rate reward is 0 or 1 and cannot be capped".into(),
+                ));
+            }
+            if !(cap.quantile > 0.0 && cap.quantile < 1.0) {
+                return Err((
+                    "goal.cap.quantile",
+                    format!("must be in (0, 1), found {}", cap.quantile),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a property value source against the goal event's merged schema: the
+    /// property must be declared there with a numeric type.
+    pub(super) fn validate_source(
+        &self,
+        policy: &str,
+        schema: Option<&super::EventSchema>,
+        spans: &Spans,
+    ) -> Result<(), Located> {
+        let (ValueSource::Property(name), Some(schema)) = (&self.value, schema) else {
+            return Ok(());
+        };
+        let at = format!("optimization.{policy}.goal.value.property");
+        match schema.properties.get(name) {
+            Some(p)
+                if matches!(
+                    p.schema.property_type,
+                    super::PropertyType::Number | super::PropertyType::Integer
+                ) =>
+            {
+                Ok(())
+            }
+            Some(p) => Err(spans.locate(
+                at,
+                format!(
+                    "property \"{name}\" of event \"{}\" is of type {}, not a number",
+                    self.event,
+                    p.schema.property_type.as_str()
+                ),
+            )),
+            None => {
+                let hint = crate::text::did_you_mean(
+                    name,
+                    schema.properties.keys().map(String::as_str),
+                    3,
+                )
+                .map(|c| format!(" (did you mean \"{c}\"?)"))
+                .unwrap_or_default();
+                Err(spans.locate(
+                    at,
+                    format!(
+                        "event \"{}\" declares no property \"{name}\"{hint}",
+                        self.event
+                    ),
+                ))
+            }
+        }
     }
 }

@@ -2,14 +2,15 @@
 //! contexts, a linear fit, and a new `contextualModel` (bucket ranges stay as they
 //! are: SDKs serve the model instead).
 
+use polars::prelude::col;
 use serde_json::Value;
 
 use super::{Engine, PolicyReport, RunStatus};
 use crate::bundle::BundleDocument;
-use crate::config::OptimizationSpec;
+use crate::config::{DesiredDirection, OptimizationSpec};
 use crate::events::EventTables;
 use crate::policy::fit_linear_policy;
-use crate::reward::contextual_rows;
+use crate::reward::{contextual_rows, ContextualRows};
 use crate::time::Millis;
 
 impl Engine<'_> {
@@ -39,19 +40,40 @@ impl Engine<'_> {
             .as_ref()
             .map(|c| c.allowed_fields.clone())
             .unwrap_or_default();
-        let rows = match self
-            .rewards(tables, spec)
-            .and_then(|r| contextual_rows(r, tables.lazy().exposures, &policy.id))
-        {
-            Ok(r) => r,
+        // Outcome maturity as for multi-armed policies; contextual fits use this
+        // run's rows only, so held-back rows simply wait for a later run.
+        let cutoff = super::learning::maturity_cutoff(spec, as_of);
+        let rows = match self.rewards(tables, spec).and_then(|r| {
+            let (mature, held) = super::learning::mature(r, &policy.id, cutoff)?;
+            let rewarded = mature.filter(col("reward").is_not_null());
+            Ok((
+                contextual_rows(rewarded, tables.lazy().exposures, &policy.id)?,
+                held,
+            ))
+        }) {
+            Ok((r, held)) => {
+                report.immature_exposures = held;
+                report.matured_through = cutoff.map(crate::time::format_rfc3339);
+                r
+            }
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
         let names: Vec<String> = policy.allocations.iter().map(|a| a.name.clone()).collect();
+        // Rewards stay in the goal's units for the report; the model maximises, so a
+        // goal to decrease is fitted on negated rewards.
+        let fit_rows = if spec.goal.desired_direction == DesiredDirection::Decrease {
+            std::borrow::Cow::Owned(ContextualRows {
+                rewards: rows.rewards.iter().map(|r| -r).collect(),
+                ..rows.clone()
+            })
+        } else {
+            std::borrow::Cow::Borrowed(&rows)
+        };
         let fit = match fit_linear_policy(
             spec,
             &allowed,
             &names,
-            &rows,
+            &fit_rows,
             policy.contextual_model.as_ref(),
         ) {
             Ok(f) => f,

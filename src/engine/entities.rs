@@ -27,7 +27,7 @@ use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{learning, Engine, PolicyReport, RunStatus};
+use super::{learning, Engine, GoalReport, PolicyReport, RunStatus};
 use crate::bundle::entity_totals::EntityTotals;
 use crate::bundle::model::{EntityPolicyState, EntityWeights, Policy};
 use crate::bundle::{js, BundleDocument};
@@ -144,7 +144,6 @@ struct Counted {
     unknown_rows: u64,
     active: u64,
     new_global: Vec<ArmStats>,
-    latest: Option<Millis>,
 }
 
 /// Reward rows of `policy_id` with the context of the exposure that opened each,
@@ -201,7 +200,6 @@ fn count_rows(
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
     let mut new_global = Vec::new();
     let (mut without, mut unknown) = (0u64, 0u64);
-    let mut latest = None;
     for i in 0..df.height() {
         let Some(k) = alloc.get(i).and_then(|a| layout.arm(a)) else {
             unknown += 1;
@@ -218,7 +216,6 @@ fn count_rows(
                 ),
             });
         }
-        latest = latest.max(at.get(i));
         let s = ArmStats {
             n: 1,
             sum: r,
@@ -265,7 +262,6 @@ fn count_rows(
         unknown_rows: unknown,
         active,
         new_global,
-        latest,
     })
 }
 
@@ -368,16 +364,38 @@ impl Engine<'_> {
             .and_then(|(p, _)| p.entities.as_ref())
             .filter(|t| t.compatible(layout.keys, layout.count_key.as_deref(), &layout.names));
         let watermark = prior.filter(|_| previous.is_some()).map(|(_, t)| t);
-        let counted = self.rewards(tables, spec).and_then(|r| {
-            let df = rows_with_context(
-                learning::since(r, watermark),
-                tables.lazy().exposures,
-                &policy.id,
-            )?;
-            count_rows(&df, &layout, previous)
-        });
-        let c = match counted {
-            Ok(c) => c,
+        // Goal values, caps, outcome maturity and the watermark as for multi-armed
+        // policies (`Engine::fit_multi`).
+        let cutoff = learning::maturity_cutoff(spec, as_of);
+        let counted = self
+            .rewards_with_report(tables, spec)
+            .and_then(|(r, values, caps)| {
+                let warning = learning::held_back_warning(r.clone(), &policy.id, spec, watermark)?;
+                let new = learning::since(r, watermark);
+                let (mature, immature) = learning::mature(new, &policy.id, cutoff)?;
+                let latest = learning::latest_exposed(mature.clone(), &policy.id)?;
+                let rewarded = mature.filter(col("reward").is_not_null());
+                let df = rows_with_context(rewarded, tables.lazy().exposures, &policy.id)?;
+                let goal = GoalReport {
+                    values,
+                    cap: caps.into_iter().find(|c| c.policy_id == policy.id),
+                };
+                Ok((
+                    count_rows(&df, &layout, previous)?,
+                    latest,
+                    immature,
+                    goal,
+                    warning,
+                ))
+            });
+        let (c, latest) = match counted {
+            Ok((c, latest, immature, goal, warning)) => {
+                report.goal = Some(goal);
+                report.immature_exposures = immature;
+                report.matured_through = cutoff.map(format_rfc3339);
+                report.maturity_warning = warning;
+                (c, latest)
+            }
             Err(e) => {
                 report.status = RunStatus::Errored;
                 report.reason = Some(e.to_string());
@@ -397,7 +415,7 @@ impl Engine<'_> {
             }
         }
         report.counted = true;
-        report.statistics_through = learning::advance(watermark, c.latest);
+        report.statistics_through = learning::advance(watermark, latest);
         let mut entity_report = EntityReport {
             entities: c.totals.entities.len() as u64,
             active: c.active,

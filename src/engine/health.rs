@@ -291,6 +291,10 @@ mod tests {
             statistics_through: None,
             health: vec![],
             entities: None,
+            goal: None,
+            matured_through: None,
+            immature_exposures: 0,
+            maturity_warning: None,
             counted: true,
         }
     }

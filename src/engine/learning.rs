@@ -8,7 +8,9 @@
 //!
 //! Known limit: a reward row is counted in the run that first sees its exposure, with
 //! the reward attributed by then; goal events for that exposure arriving after the
-//! watermark are not added to it later.
+//! watermark are not added to it later. Outcome maturity (`maturityMinutes`) narrows
+//! it: rows exposed less than that before the run's instant are held back
+//! ([`mature`]) and counted by a later run, once their outcomes had time to arrive.
 
 use std::collections::BTreeMap;
 
@@ -24,11 +26,16 @@ use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
 /// The key naming what a policy's statistics measure.
 pub(super) fn statistics_key(spec: &OptimizationSpec, mode: AttributionMode) -> String {
-    format!(
+    let key = format!(
         "{}/{:?}/{:?}/{:?}",
         spec.goal.event, spec.goal.goal_type, spec.goal.value, mode
     )
-    .to_lowercase()
+    .to_lowercase();
+    // A cap changes what a reward is; keys without one stay as they were.
+    match spec.goal.cap {
+        Some(c) => format!("{key}/cap{}", c.quantile),
+        None => key,
+    }
 }
 
 /// The previous statistics of a policy that this run can add to: same statistics
@@ -49,6 +56,67 @@ pub(super) fn since(rewards: LazyFrame, watermark: Option<Millis>) -> LazyFrame 
         Some(t) => rewards.filter(col("exposed_at").gt(lit(t))),
         None => rewards,
     }
+}
+
+/// The run's maturity cutoff: `as_of − maturityMinutes`, `None` when the policy sets
+/// no maturity (every exposure counts at once).
+pub(super) fn maturity_cutoff(spec: &OptimizationSpec, as_of: Millis) -> Option<Millis> {
+    spec.maturity_minutes
+        .map(|m| as_of - (m * 60_000.0).round() as Millis)
+}
+
+/// A policy's reward rows exposed at or before `cutoff` (all without one), and how
+/// many of its rows are younger and held back. Held-back rows stay after the
+/// watermark ([`advance`] only moves to the latest row counted), so the next run
+/// that sees their exposure counts them, once.
+pub(super) fn mature(
+    rewards: LazyFrame,
+    policy_id: &str,
+    cutoff: Option<Millis>,
+) -> Result<(LazyFrame, u64)> {
+    let Some(t) = cutoff else {
+        return Ok((rewards, 0));
+    };
+    let held = rewards
+        .clone()
+        .filter(
+            col("policy_id")
+                .eq(lit(policy_id))
+                .and(col("exposed_at").gt(lit(t))),
+        )
+        .select([len().alias("n")])
+        .collect()?;
+    let n = held.column("n")?.u32()?.get(0).unwrap_or(0);
+    Ok((
+        rewards.filter(col("exposed_at").lt_eq(lit(t))),
+        u64::from(n),
+    ))
+}
+
+/// A warning when exposures held back by the previous run may be missing from this
+/// one: the policy uses maturity, warm starts from a watermark, and this run's reward
+/// rows all start after it (the input does not reach back to the watermark).
+pub(super) fn held_back_warning(
+    rewards: LazyFrame,
+    policy_id: &str,
+    spec: &OptimizationSpec,
+    watermark: Option<Millis>,
+) -> Result<Option<String>> {
+    let (Some(_), Some(w)) = (spec.maturity_minutes, watermark) else {
+        return Ok(None);
+    };
+    let df = rewards
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([col("exposed_at").min()])
+        .collect()?;
+    let earliest = df.column("exposed_at")?.i64()?.get(0);
+    Ok(earliest.filter(|&e| e > w).map(|e| {
+        format!(
+            "this run's first exposure ({}) is after the state's watermark ({}): exposures the previous run held back as immature are not in these events and will not be counted; give each run events from the watermark on",
+            format_rfc3339(e),
+            format_rfc3339(w)
+        )
+    }))
 }
 
 /// The latest `exposed_at` of a policy's reward rows.

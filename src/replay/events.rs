@@ -10,16 +10,33 @@
 //! evaluation bundle's shares. Rows logged without `probability` get it from the bundle
 //! whose `version` equals the exposure's `configVersion`.
 //!
-//! [`bucket_policy`] is the one place that turns a bundle into `π_e` over a policy's
-//! allocations; contextual and per-entity policies are refused until the resolver
-//! exposes their per-allocation probabilities.
+//! [`policy_log`] evaluates any policy a bundle can hold: for every logged decision it
+//! rebuilds the exposure's context (with the unit key the layer buckets on) and asks
+//! the reference [`Resolver`] for the evaluated policy's distribution over its
+//! allocations, so bucket ranges, contextual models (floored softmax of the linear
+//! scores) and per-entity weights all enter as `π_e(a | context)`, exactly as an SDK
+//! would serve them. Contextual and per-entity policies log the served probability
+//! itself, so their logged value is the propensity as it is; rows logged without one
+//! get it from the live bundle's resolver in the same way. Decisions the evaluated
+//! policy would not serve (another policy of the layer takes them, its conditions or
+//! `eligibleBucketRange` exclude them, or the context lacks the unit key) are left out
+//! and counted. The reward model sees the policy's `contextLogging.allowedFields`,
+//! encoded as the linear policies encode them ([`FeatureSpace`]), plus the allocation.
+//!
+//! [`bucket_policy`] is the context-free view of a bucket-based policy: its shares.
+
+use std::collections::HashMap;
 
 use polars::prelude::*;
+use serde_json::{Map, Value};
 
 use super::logged::{LoggedBandit, LoggedBanditParts};
 use super::policies::ActionDist;
 use crate::bundle::model::Bundle;
+use crate::bundle::resolve::{DistributionKind, PolicyDistribution, ResolveOptions};
+use crate::bundle::{HashContract, Resolver};
 use crate::error::{Error, Result};
+use crate::policy::features::{parse_context, FeatureSpace};
 
 /// A bucket-based policy's allocations and their shares.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,44 +106,158 @@ pub fn bucket_policy(bundle: &Bundle, policy_id: &str) -> Result<BucketPolicy> {
     })
 }
 
-/// A log read from events, with where its propensities came from.
+/// A policy's decisions read from events, with the evaluated policy's distribution
+/// for each of them and where the logged propensities came from.
 #[derive(Clone, Debug, PartialEq)]
-pub struct EventLog {
-    /// The log: action = allocation index in the evaluation policy's order, one slot,
-    /// no context columns.
+pub struct PolicyLog {
+    /// The log: action = allocation index in the evaluated policy's order, one slot,
+    /// context = the policy's allowed fields encoded as [`FeatureSpace`] does.
     pub data: LoggedBandit,
+    /// `π_e(a | context)` of every row.
+    pub dist: ActionDist,
+    /// The evaluated policy's allocation names (the action indices).
+    pub allocations: Vec<String>,
+    /// How the evaluated policy chooses.
+    pub kind: DistributionKind,
     /// Rows whose propensity is the exposure's logged `probability`.
     pub logged_propensities: usize,
     /// Rows whose propensity was recovered from the bundle of their `configVersion`.
     pub recovered_propensities: usize,
+    /// Decisions of the policy that the evaluated bundle would not serve with it
+    /// (left out of `data`).
+    pub not_served: usize,
 }
 
-/// The rows of `policy` in a reward table (`policy_id`, `allocation_name`,
+impl PolicyLog {
+    /// The evaluated policy's mean probability of each allocation over the rows.
+    #[must_use]
+    pub fn mean_shares(&self) -> Vec<f64> {
+        let n = self.data.len();
+        (0..self.allocations.len())
+            .map(|a| (0..n).map(|i| self.dist.prob(i, a, 0)).sum::<f64>() / n.max(1) as f64)
+            .collect()
+    }
+}
+
+/// The context an SDK resolved for a decision: the logged exposure context with the
+/// unit key values put back where the bundle reads them (SDKs may log the context
+/// without them).
+fn decision_context(
+    text: Option<&str>,
+    row: usize,
+    unit: (&str, Option<&str>),
+    layer_unit: (Option<&str>, Option<&str>),
+) -> Result<Map<String, Value>> {
+    let mut ctx = parse_context(text, row).map_err(|e| Error::InvalidParameter {
+        name: "events",
+        reason: format!("exposure context: {e}"),
+    })?;
+    let mut put = |k: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            if !ctx.contains_key(k) {
+                ctx.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+        }
+    };
+    put(unit.0, unit.1);
+    if let (Some(k), v) = layer_unit {
+        put(k, v);
+    }
+    Ok(ctx)
+}
+
+/// `π(· | ctx)` of `policy_id` in `resolver`'s bundle, normalised to the allocations
+/// the policy serves; `None` when the bundle would not serve `ctx` with that policy.
+fn served_distribution(
+    resolver: &Resolver<'_>,
+    policy_id: &str,
+    ctx: &Map<String, Value>,
+) -> Result<Option<(PolicyDistribution, f64)>> {
+    let Some(layer) = resolver
+        .bundle()
+        .layers
+        .iter()
+        .position(|l| l.policies.iter().any(|p| p.id == policy_id))
+    else {
+        return Ok(None);
+    };
+    let dist = resolver
+        .distribution(layer, ctx, &ResolveOptions::default())
+        .map_err(|e| Error::InvalidBundle {
+            file: format!("bundle version {}", resolver.bundle().version),
+            key: format!("policy {policy_id}"),
+            reason: e.to_string(),
+        })?;
+    Ok(dist.filter(|d| d.policy_id == policy_id).and_then(|d| {
+        let total: f64 = d.probabilities.iter().sum();
+        (total > 0.0).then_some((d, total))
+    }))
+}
+
+/// The decisions of `policy_id` in a reward table (`policy_id`, `allocation_name`,
 /// `decision_id`, `probability`, `reward`, as [`crate::attribution::decision_rewards`]
-/// makes it), their propensities taken from `probability` or, where it is missing,
-/// from the bundle in `bundles` whose version is the exposure's `configVersion`
-/// (looked up in `exposures` by `decision_id`).
+/// makes it), joined by `decision_id` to their first exposure (`context`,
+/// `config_version`, unit keys) in `exposures`, with the distribution the policy of
+/// `eval` gives each of them. Propensities are the logged `probability` (over the
+/// policy's coverage for bucket policies) or, where it is missing, the probability the
+/// bundle in `live` whose version is the exposure's `configVersion` gave the logged
+/// allocation in that context.
 ///
 /// # Errors
 ///
+/// [`Error::InvalidBundle`] if `eval` lacks the policy or cannot be compiled;
 /// [`Error::InvalidParameter`] naming the decision for an allocation the policy does
-/// not have, a missing propensity that no bundle explains, or a propensity above 1;
-/// [`Error::Polars`] if the tables lack those columns.
-pub fn logged_from_rewards(
+/// not have, a missing propensity that no bundle explains, a propensity outside
+/// (0, 1], or a context that is not a JSON object; [`Error::Polars`] if the tables
+/// lack those columns.
+pub fn policy_log(
     rewards: LazyFrame,
     exposures: LazyFrame,
-    policy: &BucketPolicy,
-    bundles: &[Bundle],
-) -> Result<EventLog> {
-    let id = policy.policy_id.as_str();
-    let versions = exposures
+    eval: &Bundle,
+    policy_id: &str,
+    live: &[Bundle],
+    contract: HashContract,
+) -> Result<PolicyLog> {
+    let id = policy_id;
+    let bad_bundle = |b: &Bundle, reason: String| Error::InvalidBundle {
+        file: format!("bundle version {}", b.version),
+        key: format!("policy {id}"),
+        reason,
+    };
+    let policy = eval
+        .layers
+        .iter()
+        .flat_map(|l| l.policies.iter())
+        .find(|p| p.id == id)
+        .ok_or_else(|| {
+            bad_bundle(
+                eval,
+                "no policy with this id in the bundle; pass the bundle that serves it".into(),
+            )
+        })?;
+    fn compile<'b>(b: &'b Bundle, contract: HashContract, id: &str) -> Result<Resolver<'b>> {
+        Resolver::new(b, contract).map_err(|e| Error::InvalidBundle {
+            file: format!("bundle version {}", b.version),
+            key: format!("policy {id}"),
+            reason: format!("cannot be resolved: {e}"),
+        })
+    }
+    let resolver = compile(eval, contract, id)?;
+    let first = |c: &str| col(c).first().alias(c);
+    let per_decision = exposures
         .filter(
             col("policy_id")
                 .eq(lit(id))
                 .and(col("decision_id").is_not_null()),
         )
         .group_by([col("decision_id")])
-        .agg([col("config_version").first().alias("config_version")]);
+        .agg([
+            first("config_version"),
+            first("context"),
+            first("unit_key"),
+            first("layer_unit_key"),
+            first("layer_unit_key_value"),
+        ]);
     let df = rewards
         .filter(col("policy_id").eq(lit(id)))
         .select([
@@ -136,7 +267,7 @@ pub fn logged_from_rewards(
             col("reward"),
         ])
         .join(
-            versions,
+            per_decision,
             [col("decision_id")],
             [col("decision_id")],
             JoinArgs::new(JoinType::Left),
@@ -146,81 +277,155 @@ pub fn logged_from_rewards(
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .collect()?;
-    let alloc = df.column("allocation_name")?.str()?.clone();
-    let decision = df.column("decision_id")?.str()?.clone();
-    let prob = df
-        .column("probability")?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .clone();
-    let reward = df
-        .column("reward")?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .clone();
-    let version = df.column("config_version")?.str()?.clone();
+    let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
+    let float = |c: &str| -> Result<Float64Chunked> {
+        Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.clone())
+    };
+    let (alloc, decision, version, context) = (
+        text("allocation_name")?,
+        text("decision_id")?,
+        text("config_version")?,
+        text("context")?,
+    );
+    let (unit, layer_key, layer_value) = (
+        text("unit_key")?,
+        text("layer_unit_key")?,
+        text("layer_unit_key_value")?,
+    );
+    let (prob, reward) = (float("probability")?, float("reward")?);
     let bad = |reason: String| Error::InvalidParameter {
         name: "events",
         reason,
     };
+    let k = policy.allocations.len();
+    let mut live_resolvers: HashMap<&str, Resolver<'_>> = HashMap::new();
     let mut parts = LoggedBanditParts {
-        n_actions: policy.allocations.len(),
+        n_actions: k,
         len_list: 1,
-        context: ndarray::Array2::zeros((df.height(), 0)),
         ..LoggedBanditParts::default()
     };
-    let (mut logged, mut recovered) = (0, 0);
+    let (mut probs, mut contexts) = (Vec::new(), Vec::new());
+    let (mut logged, mut recovered, mut not_served) = (0, 0, 0);
+    let mut kind = None;
     for i in 0..df.height() {
         let d = decision.get(i).unwrap_or("?");
         let name = alloc.get(i).unwrap_or("");
+        let ctx = decision_context(
+            context.get(i),
+            i,
+            (&eval.hashing.unit_key, unit.get(i)),
+            (layer_key.get(i), layer_value.get(i)),
+        )
+        .map_err(|e| bad(format!("decision {d}: {e}")))?;
+        let Some((served, total)) = served_distribution(&resolver, id, &ctx)? else {
+            not_served += 1;
+            continue;
+        };
+        if served.probabilities.len() != k {
+            return Err(bad_bundle(
+                eval,
+                format!(
+                    "decision {d}: the policy served {} dynamic allocations; evaluating dynamic allocations is not supported",
+                    served.probabilities.len()
+                ),
+            ));
+        }
+        kind.get_or_insert(served.kind);
         let a = policy
             .allocations
             .iter()
-            .position(|n| n == name)
+            .position(|a| a.name == name)
             .ok_or_else(|| bad(format!(
                 "decision {d}: allocation {name:?} is not one of policy {id}'s allocations {:?}; evaluate with a bundle that has it",
-                policy.allocations
+                policy.allocations.iter().map(|a| &a.name).collect::<Vec<_>>()
             )))?;
         let p = match prob.get(i) {
+            Some(p) if served.kind == DistributionKind::BucketShares => {
+                logged += 1;
+                p / total
+            }
             Some(p) => {
                 logged += 1;
-                p / policy.coverage
+                p
             }
             None => {
                 let v = version.get(i).ok_or_else(|| bad(format!(
                     "decision {d}: no logged probability and no configVersion to recover it from; log exposures with probability"
                 )))?;
-                let b = bundles.iter().find(|b| b.version == v).ok_or_else(|| bad(format!(
-                    "decision {d}: no logged probability, and bundle version {v:?} was not given; pass the bundle that was live"
-                )))?;
-                let live = bucket_policy(b, id)?;
-                let k = live
-                    .allocations
+                if !live_resolvers.contains_key(v) {
+                    let b = live.iter().find(|b| b.version == v).ok_or_else(|| bad(format!(
+                        "decision {d}: no logged probability, and bundle version {v:?} was not given; pass the bundle that was live"
+                    )))?;
+                    live_resolvers.insert(v, compile(b, contract, id)?);
+                }
+                let r = &live_resolvers[v];
+                let (then, then_total) = served_distribution(r, id, &ctx)?.ok_or_else(|| {
+                    bad(format!(
+                        "decision {d}: bundle version {v} would not serve this context with policy {id}, so it cannot explain the exposure"
+                    ))
+                })?;
+                let j = r
+                    .bundle()
+                    .layers
                     .iter()
-                    .position(|n| n == name)
+                    .flat_map(|l| l.policies.iter())
+                    .find(|p| p.id == id)
+                    .and_then(|p| p.allocations.iter().position(|x| x.name == name))
                     .ok_or_else(|| {
                         bad(format!(
                             "decision {d}: allocation {name:?} is not in bundle version {v}"
                         ))
                     })?;
                 recovered += 1;
-                live.probs[k]
+                then.probabilities.get(j).copied().unwrap_or(0.0) / then_total
             }
         };
         if !(p > 0.0 && p <= 1.0 + 1e-9) {
             return Err(bad(format!(
-                "decision {d}: propensity {p} (logged probability over the policy's coverage {}) is not in (0, 1]",
-                policy.coverage
+                "decision {d}: propensity {p} (logged probability{}) is not in (0, 1]",
+                if served.kind == DistributionKind::BucketShares {
+                    format!(" over the policy's coverage {total}")
+                } else {
+                    String::new()
+                }
             )));
         }
+        probs.extend(served.probabilities.iter().map(|q| q / total));
+        contexts.push(ctx);
         parts.action.push(a as u32);
         parts.position.push(0);
         parts.pscore.push(p.min(1.0));
         parts.reward.push(reward.get(i).unwrap_or(0.0));
     }
-    Ok(EventLog {
+    let allowed = policy
+        .context_logging
+        .as_ref()
+        .map(|c| c.allowed_fields.clone())
+        .unwrap_or_default();
+    let space = FeatureSpace::learn(&allowed, &contexts);
+    let mut x = ndarray::Array2::<f64>::zeros((contexts.len(), space.dim()));
+    for (row, (ctx, mut out)) in contexts.iter().zip(x.rows_mut()).enumerate() {
+        let out = out
+            .as_slice_mut()
+            .expect("rows of a standard array are contiguous");
+        space.encode(ctx, row, out).map_err(|e| {
+            bad(format!(
+                "decision {}: {e}",
+                decision.get(row).unwrap_or("?")
+            ))
+        })?;
+    }
+    // Column 0 is the intercept; the reward model has its own.
+    parts.context = x.slice(ndarray::s![.., 1..]).to_owned();
+    parts.context_names = space.names().into_iter().skip(1).collect();
+    let n = parts.action.len();
+    Ok(PolicyLog {
         data: LoggedBandit::new(parts)?,
+        dist: ActionDist::per_row(n, k, 1, probs)?,
+        allocations: policy.allocations.iter().map(|a| a.name.clone()).collect(),
+        kind: kind.unwrap_or(DistributionKind::BucketShares),
         logged_propensities: logged,
         recovered_propensities: recovered,
+        not_served,
     })
 }

@@ -61,6 +61,7 @@ fn goal(goal_type: GoalType) -> Goal {
         goal_type,
         value: ValueSource::Value,
         desired_direction: Default::default(),
+        cap: None,
     }
 }
 

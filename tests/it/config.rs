@@ -473,7 +473,7 @@ optimization:
 fn a_goal_value_names_its_source() {
     let yaml = "\
 events:
-  purchase: { valueType: currency }
+  purchase: { valueType: currency, properties: { order_total: { type: number } } }
 optimization:
   by_value:
     algorithm: thompson_gaussian

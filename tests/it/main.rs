@@ -10,6 +10,7 @@ mod config_reference;
 mod end_to_end;
 mod enforcement;
 mod entities;
+mod goals;
 mod metrics;
 mod ope;
 mod policies;

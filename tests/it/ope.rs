@@ -52,6 +52,26 @@ fn obd_reader_builds_the_pipelines_features() {
 }
 
 #[test]
+fn obd_reader_reads_the_men_and_women_campaigns() {
+    // Sizes and clicks from the data set's README (../shared/data/obd/README.md).
+    for (dir, actions, clicks) in [
+        ("random/men", 34, 46.0),
+        ("random/women", 46, 46.0),
+        ("bts/men", 34, 69.0),
+        ("bts/women", 46, 46.0),
+    ] {
+        let d = read_obd(obd(dir)).unwrap().data;
+        assert_eq!(
+            (d.len(), d.n_actions(), d.len_list()),
+            (10_000, actions, 3),
+            "{dir}"
+        );
+        assert_eq!(d.reward().iter().sum::<f64>(), clicks, "{dir}");
+        assert_eq!(d.action_context().unwrap().dim(), (actions, 4), "{dir}");
+    }
+}
+
+#[test]
 fn obd_reader_names_a_missing_directory_and_a_bad_cell() {
     let err = read_obd(obd("random/nowhere")).unwrap_err().to_string();
     assert!(err.contains("nowhere/item_context.csv"), "{err}");
@@ -355,9 +375,10 @@ fn the_logging_bundle_evaluated_on_its_own_events_returns_the_mean_reward() {
     // bundle named by each exposure's configVersion.
     use bandit_engine::attribution::decision_rewards;
     use bandit_engine::bundle::BundleDocument;
+    use bandit_engine::bundle::HashContract;
     use bandit_engine::config::ProjectConfig;
     use bandit_engine::events::{load_events, LoadOptions};
-    use bandit_engine::replay::events::{bucket_policy, logged_from_rewards};
+    use bandit_engine::replay::events::{bucket_policy, policy_log};
     use polars::prelude::{lit, DataType, NULL};
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
@@ -372,12 +393,25 @@ fn the_logging_bundle_evaluated_on_its_own_events_returns_the_mean_reward() {
     let policy = bucket_policy(&bundle, id).unwrap();
     assert_eq!(policy.allocations, ["control", "buy_now", "urgency"]);
     assert_abs_diff_eq!(policy.coverage, 0.9, epsilon = 1e-12);
-    let dist = policy.action_dist().unwrap();
-
-    let log = logged_from_rewards(rewards.clone(), tables.exposures.clone(), &policy, &[]).unwrap();
+    let sha = HashContract::Sha256V2;
+    let log = policy_log(
+        rewards.clone(),
+        tables.exposures.clone(),
+        &bundle,
+        id,
+        &[],
+        sha,
+    )
+    .unwrap();
     assert_eq!(log.recovered_propensities, 0);
+    assert_eq!(log.not_served, 0);
     assert!(log.logged_propensities > 1000);
-    let sums = OpeInputs::new(&log.data, &dist, None, 0).unwrap().sums();
+    for (a, b) in log.mean_shares().iter().zip(&policy.probs) {
+        assert_abs_diff_eq!(a, b, epsilon = 1e-12);
+    }
+    let sums = OpeInputs::new(&log.data, &log.dist, None, 0)
+        .unwrap()
+        .sums();
     let mean = log.data.mean_reward();
     assert_abs_diff_eq!(
         Estimator::Ipw.from_sums(&sums).unwrap(),
@@ -391,12 +425,26 @@ fn the_logging_bundle_evaluated_on_its_own_events_returns_the_mean_reward() {
     );
 
     let stripped = rewards.with_column(lit(NULL).cast(DataType::Float64).alias("probability"));
-    let err = logged_from_rewards(stripped.clone(), tables.exposures.clone(), &policy, &[])
-        .unwrap_err()
-        .to_string();
+    let err = policy_log(
+        stripped.clone(),
+        tables.exposures.clone(),
+        &bundle,
+        id,
+        &[],
+        sha,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("pass the bundle that was live"), "{err}");
-    let recovered =
-        logged_from_rewards(stripped, tables.exposures.clone(), &policy, &[bundle]).unwrap();
+    let recovered = policy_log(
+        stripped,
+        tables.exposures.clone(),
+        &bundle,
+        id,
+        std::slice::from_ref(&bundle),
+        sha,
+    )
+    .unwrap();
     assert_eq!(recovered.recovered_propensities, log.logged_propensities);
     for (a, b) in recovered.data.pscore().iter().zip(log.data.pscore()) {
         assert_abs_diff_eq!(a, b, epsilon = 1e-12);
@@ -483,4 +531,180 @@ fn public_ope_types_cross_threads() {
     send_sync::<bandit_engine::replay::OpeReport>();
     send_sync::<bandit_engine::replay::BernoulliTs>();
     send_sync::<bandit_engine::replay::events::BucketPolicy>();
+}
+
+/// A contextual policy's log: contexts drawn at random, each resolved by the logging
+/// bundle as an SDK would (chosen allocation and its probability), and a reward that
+/// favours `treatment_a` on mobile. Returns the reward table and exposures frames.
+fn contextual_log(
+    logging: &bandit_engine::bundle::Bundle,
+    n: usize,
+) -> (polars::prelude::LazyFrame, polars::prelude::LazyFrame) {
+    use bandit_engine::bundle::resolve::ResolveOptions;
+    use bandit_engine::bundle::{HashContract, Resolver};
+    use polars::prelude::*;
+
+    let resolver = Resolver::new(logging, HashContract::Sha256V2).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let devices = ["mobile", "desktop", "tablet"];
+    let (mut alloc, mut decision, mut prob, mut reward) = (vec![], vec![], vec![], vec![]);
+    let (mut context, mut unit) = (vec![], vec![]);
+    for i in 0..n {
+        let device = devices[rng.random_range(0..3)];
+        let score: f64 = rng.random_range(0.0..3.0);
+        let user = format!("u{i}");
+        // The logged context carries only the allowed fields: the unit key comes
+        // from the exposure's unit_key column.
+        let logged = serde_json::json!({"engagement_score": score, "device_type": device});
+        let mut ctx = logged.as_object().unwrap().clone();
+        ctx.insert("userId".into(), user.clone().into());
+        let d = resolver
+            .distribution(0, &ctx, &ResolveOptions::default())
+            .unwrap()
+            .unwrap();
+        let a = d.chosen.unwrap();
+        let name = &logging.layers[0].policies[0].allocations[a].name;
+        let p_click = if name == "treatment_a" && device == "mobile" {
+            0.6
+        } else {
+            0.2
+        };
+        alloc.push(name.clone());
+        decision.push(format!("d{i:05}"));
+        prob.push(d.probabilities[a]);
+        reward.push(f64::from(u8::from(rng.random_bool(p_click))));
+        context.push(logged.to_string());
+        unit.push(user);
+    }
+    let policy = vec!["policy_contextual"; n];
+    let rewards = df!(
+        "policy_id" => policy.clone(),
+        "allocation_name" => alloc,
+        "decision_id" => decision.clone(),
+        "probability" => prob,
+        "reward" => reward,
+    )
+    .unwrap();
+    let none: Vec<Option<&str>> = vec![None; n];
+    let exposures = df!(
+        "policy_id" => policy,
+        "decision_id" => decision,
+        "config_version" => vec![logging.version.as_str(); n],
+        "context" => context,
+        "unit_key" => unit,
+        "layer_unit_key" => none.clone(),
+        "layer_unit_key_value" => none,
+    )
+    .unwrap();
+    (rewards.lazy(), exposures.lazy())
+}
+
+#[test]
+fn own_log_of_a_contextual_policy_is_evaluated_per_context() {
+    use bandit_engine::bundle::resolve::{DistributionKind, ResolveOptions};
+    use bandit_engine::bundle::{Bundle, HashContract, Resolver};
+    use bandit_engine::replay::events::policy_log;
+    use polars::prelude::{lit, DataType, NULL};
+
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sdk-sha256/bundle_contextual.json");
+    let logging: Bundle = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let (rewards, exposures) = contextual_log(&logging, 3000);
+    let sha = HashContract::Sha256V2;
+    let id = "policy_contextual";
+
+    // The logging policy evaluated on its own log: every weight is 1.
+    let log = policy_log(rewards.clone(), exposures.clone(), &logging, id, &[], sha).unwrap();
+    assert_eq!(log.kind, DistributionKind::Contextual);
+    assert_eq!((log.data.len(), log.not_served), (3000, 0));
+    let sums = OpeInputs::new(&log.data, &log.dist, None, 0)
+        .unwrap()
+        .sums();
+    assert_abs_diff_eq!(
+        Estimator::Ipw.from_sums(&sums).unwrap(),
+        log.data.mean_reward(),
+        epsilon = 1e-12
+    );
+    // The reward model sees the allowed fields, encoded as the linear policies do.
+    let names = log.data.context_names();
+    assert!(names.iter().any(|n| n == "engagement_score"), "{names:?}");
+    assert!(names.iter().any(|n| n == "device_type=mobile"), "{names:?}");
+
+    // A candidate that favours treatment_a on mobile: IPW is Σ π_e(a_i|x_i)/p_i r_i / n
+    // with π_e from the resolver on each row's context.
+    let mut candidate = logging.clone();
+    let model = candidate.layers[0].policies[0]
+        .contextual_model
+        .as_mut()
+        .unwrap();
+    model["coefficients"]["treatment_a"]["categorical"][0]["values"]["mobile"] = 3.0.into();
+    let log_c = policy_log(rewards.clone(), exposures.clone(), &candidate, id, &[], sha).unwrap();
+    let resolver = Resolver::new(&candidate, sha).unwrap();
+    let ex = exposures.clone().collect().unwrap();
+    let (ctx_col, unit_col) = (
+        ex.column("context").unwrap().str().unwrap().clone(),
+        ex.column("unit_key").unwrap().str().unwrap().clone(),
+    );
+    let mut expected = 0.0;
+    for i in 0..log_c.data.len() {
+        let mut ctx: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(ctx_col.get(i).unwrap()).unwrap();
+        ctx.insert("userId".into(), unit_col.get(i).unwrap().into());
+        let d = resolver
+            .distribution(0, &ctx, &ResolveOptions::default())
+            .unwrap()
+            .unwrap();
+        let a = log_c.data.action()[i] as usize;
+        assert_abs_diff_eq!(
+            log_c.dist.prob(i, a, 0),
+            d.probabilities[a],
+            epsilon = 1e-12
+        );
+        expected += d.probabilities[a] / log_c.data.pscore()[i] * log_c.data.reward()[i];
+    }
+    expected /= log_c.data.len() as f64;
+    let sums = OpeInputs::new(&log_c.data, &log_c.dist, None, 0)
+        .unwrap()
+        .sums();
+    assert_abs_diff_eq!(
+        Estimator::Ipw.from_sums(&sums).unwrap(),
+        expected,
+        epsilon = 1e-12
+    );
+    assert!(
+        expected > log.data.mean_reward(),
+        "the candidate serves the better arm more"
+    );
+
+    // Missing probabilities are recovered from the live bundle through the resolver.
+    let stripped = rewards
+        .clone()
+        .with_column(lit(NULL).cast(DataType::Float64).alias("probability"));
+    let recovered = policy_log(
+        stripped,
+        exposures.clone(),
+        &candidate,
+        id,
+        std::slice::from_ref(&logging),
+        sha,
+    )
+    .unwrap();
+    assert_eq!(recovered.recovered_propensities, 3000);
+    for (a, b) in recovered.data.pscore().iter().zip(log.data.pscore()) {
+        assert_abs_diff_eq!(a, b, epsilon = 1e-12);
+    }
+
+    // Decisions the candidate would not serve (desktop excluded) are left out, counted.
+    let mut narrowed = logging.clone();
+    narrowed.layers[0].policies[0].conditions = serde_json::from_value(serde_json::json!([
+        {"field": "device_type", "op": "neq", "value": "desktop"}
+    ]))
+    .unwrap();
+    let log_n = policy_log(rewards, exposures.clone(), &narrowed, id, &[], sha).unwrap();
+    let desktop = (0..ctx_col.len())
+        .filter(|&i| ctx_col.get(i).unwrap().contains("desktop"))
+        .count();
+    assert!(desktop > 500);
+    assert_eq!(log_n.not_served, desktop);
+    assert_eq!(log_n.data.len(), 3000 - desktop);
 }

@@ -418,6 +418,25 @@ fn inspect_and_diff_describe_an_output_directory() {
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
+    let json = run_ok(bin().args(["inspect", "--json"]).arg(&out));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["current"], 1, "{json}");
+    let policy = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["policies"].as_array().unwrap())
+        .find(|p| p["id"] == "policy_checkout_cta")
+        .unwrap();
+    let shares: f64 = policy["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["share"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-12, "{json}");
+    let history = &v["state"]["policies"]["policy_checkout_cta"]["allocationHistory"];
+    assert!(!history.as_array().unwrap().is_empty(), "{json}");
     let text = run_ok(bin().arg("diff").arg(w.join("bundle.json")).arg(&out));
     assert!(text.contains("buckets moved"), "{text}");
     assert!(!text.contains("other values changed"), "{text}");
