@@ -11,9 +11,11 @@ use polars::prelude::{col, lit, IntoLazy, LazyFrame};
 use serde::Serialize;
 
 mod contextual;
+mod entities;
 pub mod health;
 mod learning;
 
+pub use entities::{cross_check_entities, EntityReport};
 pub use health::{HealthCheck, HealthStatus};
 
 use crate::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
@@ -160,6 +162,9 @@ pub struct PolicyReport {
     pub statistics_through: Option<String>,
     /// Policy-health checks ([`health`]).
     pub health: Vec<HealthCheck>,
+    /// Per-entity policies: entities seen, published, falling back ([`entities`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entities: Option<EntityReport>,
     /// How the goal's values were read, and the cap applied, in this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub goal: Option<GoalReport>,
@@ -253,6 +258,10 @@ pub struct Published {
     pub discovered: PathBuf,
     /// The engine state.
     pub state: PathBuf,
+    /// `entity_weights.json` in the current version's directory, when the bundle
+    /// has an `entityState` (the same object, in the shape the platform's edge
+    /// resolution and the SDK spec's fixtures use).
+    pub entity_weights: Option<PathBuf>,
     /// The version number in the output directory ([`Store`]).
     pub version: u64,
 }
@@ -289,27 +298,39 @@ impl RetrainOutcome {
         report.push('\n');
         let quarantine = quarantine_bytes(&self.rejected);
         let discovered = self.discovered.to_yaml();
+        let entity_weights = self.entity_weights_json();
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("report.json", report.as_bytes()),
+            ("quarantine.ndjson", &quarantine),
+            ("discovered.yaml", discovered.as_bytes()),
+        ];
+        if let Some(w) = &entity_weights {
+            files.push(("entity_weights.json", w.as_bytes()));
+        }
         let store = Store::new(dir);
         let lock = store.lock()?;
-        let manifest = store.publish(
-            &lock,
-            &bundle_text,
-            Some(&state_text),
-            &[
-                ("report.json", report.as_bytes()),
-                ("quarantine.ndjson", &quarantine),
-                ("discovered.yaml", discovered.as_bytes()),
-            ],
-            options,
-        )?;
+        let manifest = store.publish(&lock, &bundle_text, Some(&state_text), &files, options)?;
         Ok(Published {
             bundle: dir.join("bundle.json"),
             report: dir.join("report.json"),
             quarantine: dir.join("quarantine.ndjson"),
             discovered: dir.join("discovered.yaml"),
             state: dir.join("state.json"),
+            entity_weights: entity_weights
+                .is_some()
+                .then(|| dir.join("current").join("entity_weights.json")),
             version: manifest.version,
         })
+    }
+
+    /// The bundle's top-level `entityState` as `entity_weights.json` text (policy id →
+    /// `{_global, entities}`), `None` when the bundle has none.
+    #[must_use]
+    pub fn entity_weights_json(&self) -> Option<String> {
+        let v = self.bundle.raw().get("entityState")?;
+        let mut s = serde_json::to_string_pretty(v).expect("a JSON value serialises");
+        s.push('\n');
+        Some(s)
     }
 
     /// The bundle's text after every publishing guard, as `target` would receive it.
@@ -437,6 +458,7 @@ impl<'p> Engine<'p> {
         let latest = health::latest_exposures(&loaded.tables)?;
         let mut keys = std::collections::BTreeMap::new();
         let mut live_since = std::collections::BTreeMap::new();
+        let mut entity_totals = std::collections::BTreeMap::new();
         let mut policies = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let (li, pi) = doc
@@ -453,12 +475,25 @@ impl<'p> Engine<'p> {
                 policy_id.clone(),
                 doc.bundle().layers[li].policies[pi].state_version.clone(),
             );
-            let (mut report, model) = self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of);
+            let per_entity = entities::is_per_entity(&doc.bundle().layers[li].policies[pi]);
+            let (mut report, model) = if per_entity {
+                let o = self.fit_entities(&doc, li, pi, spec, &loaded.tables, as_of, &stamp);
+                if let Some(t) = o.totals {
+                    entity_totals.insert(policy_id.clone(), t);
+                }
+                if let Some(state) = o.state {
+                    doc.set_entity_state(policy_id, state);
+                    doc.set_state_version(li, pi, &stamp);
+                }
+                (o.report, None)
+            } else {
+                self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of)
+            };
             report.last_exposure_at = latest.get(policy_id).copied().map(format_rfc3339);
             if let (RunStatus::Updated, Some(model)) = (report.status, model) {
                 doc.set_contextual_model(li, pi, model);
                 doc.set_state_version(li, pi, &stamp);
-            } else if report.status == RunStatus::Updated {
+            } else if report.status == RunStatus::Updated && !per_entity {
                 let ranges: Vec<[u32; 2]> = report.arms.iter().map(|a| a.new_range).collect();
                 if let Err(e) = doc.set_bucket_ranges(li, pi, &ranges) {
                     report.status = RunStatus::Errored;
@@ -473,8 +508,15 @@ impl<'p> Engine<'p> {
                 as_of,
                 latest.get(policy_id).copied(),
                 latest_event,
-                spec.algorithm == Algorithm::LinearContextual,
+                spec.algorithm == Algorithm::LinearContextual || per_entity,
             );
+            if per_entity {
+                for h in &mut report.health {
+                    if h.check == "sample_ratio" {
+                        h.detail = "per-entity: each entity is served its own weights; no fixed shares to compare with".into();
+                    }
+                }
+            }
             policies.push(report);
         }
         if policies.iter().any(|p| p.status == RunStatus::Updated) {
@@ -506,6 +548,7 @@ impl<'p> Engine<'p> {
                 seed: self.options.seed,
                 bundle_version: &doc.bundle().version,
                 bundle_sha256: sha256_hex(doc.to_json_pretty().as_bytes()),
+                entities: entity_totals,
             },
             &report,
         );
@@ -583,6 +626,7 @@ impl<'p> Engine<'p> {
             last_exposure_at: None,
             statistics_through: None,
             health: Vec::new(),
+            entities: None,
             goal: None,
             matured_through: None,
             immature_exposures: 0,
@@ -1016,6 +1060,9 @@ pub fn cross_check(config: &ProjectConfig, doc: &BundleDocument, source: &str) -
                 }
             }
         }
+    }
+    if let Err(e) = cross_check_entities(config, doc, source) {
+        errors.push(e);
     }
     errors.sort_by_key(|e| match e {
         Error::InvalidConfig { line, column, .. } => (*line, *column),

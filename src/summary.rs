@@ -123,6 +123,22 @@ fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
                 range(a.new_range)
             );
         }
+        if let Some(e) = &pol.entities {
+            let global: Vec<String> = e
+                .global_weights
+                .iter()
+                .map(|w| format!("{:.1}%", 100.0 * w))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  entities: {} with data ({} this run), {} published, {} on _global [{}]",
+                e.entities,
+                e.active,
+                e.published,
+                e.below_minimum,
+                global.join(", ")
+            );
+        }
         let problems: Vec<String> = pol
             .health
             .iter()
@@ -160,6 +176,9 @@ fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
             );
             let _ = writeln!(s, "state: {}", p.state.display());
             let _ = writeln!(s, "report: {}", p.report.display());
+            if let Some(w) = &p.entity_weights {
+                let _ = writeln!(s, "entity weights: {}", w.display());
+            }
         }
         None => {
             let _ = writeln!(

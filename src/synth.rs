@@ -14,6 +14,8 @@
 //! The truth (model coefficients and each allocation's expected conversion rate over
 //! the generated population) is written beside the data.
 
+pub mod entities;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;

@@ -166,6 +166,29 @@ impl BundleDocument {
             .insert("contextualModel".into(), model);
     }
 
+    /// Sets one policy's entry of the top-level `entityState` (the object is added
+    /// after the last key when absent; other policies' entries stay as they are).
+    pub fn set_entity_state(&mut self, policy_id: &str, state: super::model::EntityPolicyState) {
+        let value = serde_json::to_value(&state).expect("entity state serialises");
+        self.bundle
+            .entity_state
+            .get_or_insert_with(Default::default)
+            .insert(policy_id.to_owned(), state);
+        let root = self
+            .raw
+            .as_object_mut()
+            .expect("a checked bundle is an object");
+        let slot = root
+            .entry("entityState")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(serde_json::Map::new());
+        }
+        slot.as_object_mut()
+            .expect("made an object above")
+            .insert(policy_id.to_owned(), value);
+    }
+
     /// Sets the bundle `version`.
     pub fn set_version(&mut self, version: &str) {
         self.bundle.version = version.to_owned();

@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod contextual;
 pub mod diff;
 pub mod document;
+pub mod entity_totals;
 pub mod guard;
 pub mod hash;
 pub mod js;

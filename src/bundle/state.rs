@@ -37,6 +37,8 @@
 //!   after it, so feeding the whole event history every time and feeding only new
 //!   events give the same statistics. `statistics` names the goal and attribution
 //!   they were computed under; when the config changes either, they are discarded.
+//! * `entities` (per-entity policies only) holds each entity's statistics, one line
+//!   per entity ([`super::entity_totals`]), added to like `arms`.
 //! * `allocationHistory` holds the weights each time they changed (the first entry
 //!   is the weights found live), the last [`HISTORY_LIMIT`] entries.
 
@@ -99,6 +101,9 @@ pub struct PolicyLearning {
     pub arms: BTreeMap<String, ArmTotals>,
     /// Weights over time, oldest first.
     pub allocation_history: Vec<HistoryEntry>,
+    /// Per-entity statistics of a per-entity policy ([`super::entity_totals`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entities: Option<super::entity_totals::EntityTotals>,
 }
 
 /// Cumulative statistics of one allocation.
@@ -169,6 +174,12 @@ impl EngineState {
                 .iter()
                 .find(|(_, a)| !(a.reward_sum.is_finite() && a.reward_sum_sq.is_finite()))
                 .map(|(n, _)| format!("policies.{id}.arms.{n}"))
+                .or_else(|| {
+                    p.entities
+                        .as_ref()
+                        .and_then(super::entity_totals::EntityTotals::first_non_finite)
+                        .map(|k| format!("policies.{id}.entities.{k}"))
+                })
                 .or_else(|| {
                     p.allocation_history.iter().enumerate().find_map(|(i, h)| {
                         h.weights

@@ -143,6 +143,18 @@ fn state_block(s: &mut String, st: &EngineState) {
                 a.exposures, a.reward_sum
             );
         }
+        if let Some(e) = &p.entities {
+            let _ = writeln!(
+                s,
+                "    entities: {} with statistics, keyed by {}{}",
+                e.entities.len(),
+                e.entity_keys.join(" + "),
+                e.count_key
+                    .as_deref()
+                    .map(|k| format!(", allocations counted by {k}"))
+                    .unwrap_or_default()
+            );
+        }
         if let Some(last) = p.allocation_history.last() {
             let w: Vec<String> = last
                 .weights

@@ -28,6 +28,7 @@
 //! here, so that files holding only events, like the product page's examples, load.
 
 mod check;
+mod entities;
 mod event;
 mod optimization;
 mod parameter;
@@ -41,6 +42,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+pub use entities::{DynamicAllocations, EntityOptimization};
 pub use event::{
     EventDefinition, EventSchema, PropertyGroup, PropertySource, ResolvedProperty,
     SchemaEnforcement, ValueType,

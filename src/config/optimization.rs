@@ -188,6 +188,9 @@ pub struct OptimizationSpec {
     pub prior_alpha: Option<f64>,
     /// Prior `β₀`, as `priorAlpha` (> 0, default 1).
     pub prior_beta: Option<f64>,
+    /// Per-entity learning ([`super::EntityOptimization`]); the bundle's
+    /// `entityConfig` makes a policy per-entity even without it.
+    pub entity_config: Option<super::EntityOptimization>,
     /// Outcome maturity: exposures younger than this at the run's instant are left
     /// out of this update and counted in a later one (≥ 0; default 0, none held back).
     pub maturity_minutes: Option<f64>,
@@ -397,6 +400,16 @@ impl OptimizationSpec {
                     ));
                 }
             }
+        }
+        if let Some(e) = &self.entity_config {
+            if self.algorithm == Algorithm::LinearContextual {
+                return Err(err(
+                    "entityConfig",
+                    "per-entity policies are multi-armed; linear_contextual has no per-entity form"
+                        .into(),
+                ));
+            }
+            e.validate(policy, spans)?;
         }
         Ok(())
     }

@@ -290,6 +290,7 @@ mod tests {
             last_exposure_at: None,
             statistics_through: None,
             health: vec![],
+            entities: None,
             goal: None,
             matured_through: None,
             immature_exposures: 0,

@@ -148,6 +148,8 @@ pub(super) struct NextState<'a> {
     pub seed: u64,
     pub bundle_version: &'a str,
     pub bundle_sha256: String,
+    /// Per-entity statistics of the per-entity policies counted in this run.
+    pub entities: BTreeMap<String, crate::bundle::entity_totals::EntityTotals>,
 }
 
 /// The state after a run: policies that were counted take this run's totals and
@@ -182,6 +184,7 @@ pub(super) fn next_state(n: NextState<'_>, report: &RunReport) -> EngineState {
                 allocation_history: prev
                     .map(|p| p.allocation_history.clone())
                     .unwrap_or_default(),
+                entities: n.entities.get(&pr.policy_id).cloned(),
             }
         } else {
             prev.cloned().unwrap_or_else(|| PolicyLearning {

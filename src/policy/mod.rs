@@ -23,6 +23,7 @@
 pub mod allocate;
 pub mod argmax;
 pub mod contextual;
+pub mod entity;
 pub mod epsilon;
 pub mod features;
 pub mod gaussian;
@@ -39,6 +40,7 @@ pub mod ucb;
 
 pub use allocate::{apply_floor, cap_shift, ranges_for_weights, AllocateError};
 pub use contextual::{ContextualModel, ContextualSettings};
+pub use entity::{fit_entities, EntitiesFit, EntityInput, EntityKnobs};
 pub use epsilon::{EpsilonGreedy, EpsilonGreedyParams};
 pub use features::{Feature, FeatureKind, FeatureSpace};
 pub use gaussian::{NormalInverseGamma, ThompsonGaussian, ThompsonGaussianParams};

@@ -10,6 +10,7 @@ mod config;
 mod config_reference;
 mod end_to_end;
 mod enforcement;
+mod entities;
 mod fit;
 mod goals;
 mod metrics;

@@ -1,0 +1,733 @@
+//! The per-entity step of a retrain: reward rows joined to the context of the
+//! exposure that opened them, grouped by entity, added to the previous state, fitted
+//! one bandit per entity ([`crate::policy::entity`]) and published as the bundle's
+//! top-level `entityState` (bucket ranges stay as they are: SDKs in bundle mode
+//! select by entity weights, not buckets).
+//!
+//! * **Entity id**: the SDK's rule, `String(context[key])` of each of the bundle's
+//!   `entityKeys` joined by `_`, read from the exposure's logged context. SDKs log
+//!   only the fields some matched policy lists in `contextLogging.allowedFields`, so
+//!   the entity keys (and `countKey`) must be listed there. Rows whose context lacks
+//!   an entity key still count in the pooled `_global` statistics and are reported
+//!   (`rowsWithoutEntity`).
+//! * **Arms**: fixed allocations by name; dynamic allocations by the logged
+//!   `allocationName`, which is the index (`"0"`, `"1"`, ...). Rows naming anything
+//!   else are reported (`unknownRows`) and not used.
+//! * **Allocation count of a dynamic entity**: `countKey` of its latest exposure (the
+//!   SDK uses an entity's weights only when their length equals the decision's
+//!   count), else one more than the largest index seen. `_global` gets the count most
+//!   entities have (the smaller on ties).
+//! * **Gates**: the policy's `minExposuresBeforeShift` applies to the pooled arms,
+//!   `windowSizeMinutes` and the running state as for any policy; an entity gets its
+//!   own weights from `minEntityExposures` exposures on.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{learning, Engine, GoalReport, PolicyReport, RunStatus};
+use crate::bundle::entity_totals::EntityTotals;
+use crate::bundle::model::{EntityPolicyState, EntityWeights, Policy};
+use crate::bundle::{js, BundleDocument};
+use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
+use crate::error::{Error, Result};
+use crate::events::EventTables;
+use crate::policy::{fit_entities, EntityInput, EntityKnobs};
+use crate::reward::ArmStats;
+use crate::time::{format_rfc3339, Millis};
+
+/// Per-entity part of a policy's run report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityReport {
+    /// Entities with statistics (this run and previous ones).
+    pub entities: u64,
+    /// Of those, entities published with their own weights.
+    pub published: u64,
+    /// Entities below `minEntityExposures`, served `_global`.
+    pub below_minimum: u64,
+    /// Entities with exposures in this run.
+    pub active: u64,
+    /// This run's reward rows whose logged context lacked an entity key (counted in
+    /// `_global` only): list the keys in `contextLogging.allowedFields`.
+    pub rows_without_entity: u64,
+    /// This run's reward rows naming no allocation of the policy (not used).
+    pub unknown_rows: u64,
+    /// `_global` weights after this run.
+    pub global_weights: Vec<f64>,
+}
+
+/// The bundle's view of a per-entity policy.
+struct Layout<'a> {
+    keys: &'a [String],
+    count_key: Option<String>,
+    /// Fixed allocation names (empty for dynamic allocations).
+    names: Vec<String>,
+}
+
+impl<'a> Layout<'a> {
+    fn of(policy: &'a Policy) -> Option<Self> {
+        let e = policy.entity_config.as_ref()?;
+        let count_key = count_key(e.dynamic_allocations.as_ref());
+        Some(Self {
+            keys: &e.entity_keys,
+            names: if count_key.is_some() {
+                Vec::new()
+            } else {
+                policy.allocations.iter().map(|a| a.name.clone()).collect()
+            },
+            count_key,
+        })
+    }
+
+    fn arm(&self, name: &str) -> Option<usize> {
+        if self.count_key.is_some() {
+            name.parse::<usize>().ok().filter(|i| i.to_string() == name)
+        } else {
+            self.names.iter().position(|n| n == name)
+        }
+    }
+}
+
+/// `dynamicAllocations.countKey` as the SDK reads it.
+fn count_key(dynamic: Option<&Value>) -> Option<String> {
+    dynamic.filter(|v| !v.is_null()).map(|d| {
+        d.get("countKey")
+            .map_or_else(|| "undefined".to_owned(), |k| js::to_string(k).into_owned())
+    })
+}
+
+/// Whether a bundle policy is per-entity (it has an `entityConfig`).
+pub(super) fn is_per_entity(policy: &Policy) -> bool {
+    policy.entity_config.is_some()
+}
+
+/// The entity id of a logged context, as the SDK builds it; `None` when a key is
+/// missing or null, or the id is empty.
+fn entity_id(ctx: &Map<String, Value>, keys: &[String]) -> Option<String> {
+    let mut id = String::new();
+    for (i, k) in keys.iter().enumerate() {
+        let v = ctx.get(k).filter(|v| !v.is_null())?;
+        if i > 0 {
+            id.push('_');
+        }
+        id.push_str(&js::to_string(v));
+    }
+    (!id.is_empty()).then_some(id)
+}
+
+/// The allocation count a logged context gives, as the SDK reads it.
+fn allocation_count(ctx: &Map<String, Value>, key: &str) -> Option<u32> {
+    let n = js::object_get(ctx, key).as_number()?;
+    (n > 0.0 && n.floor() <= f64::from(u32::MAX)).then(|| n.floor() as u32)
+}
+
+fn add_at(arms: &mut Vec<ArmStats>, k: usize, s: ArmStats) {
+    if arms.len() <= k {
+        arms.resize(k + 1, ArmStats::default());
+    }
+    arms[k] = arms[k].merge(s);
+}
+
+fn add_row(into: &mut Vec<ArmStats>, row: &[ArmStats]) {
+    for (k, s) in row.iter().enumerate() {
+        add_at(into, k, *s);
+    }
+}
+
+/// A policy's per-entity statistics, this run's rows added.
+struct Counted {
+    totals: EntityTotals,
+    rows_without_entity: u64,
+    unknown_rows: u64,
+    active: u64,
+    new_global: Vec<ArmStats>,
+}
+
+/// Reward rows of `policy_id` with the context of the exposure that opened each,
+/// ordered by exposure time, unit and allocation (so the result does not depend on
+/// the input order).
+fn rows_with_context(
+    rewards: LazyFrame,
+    exposures: LazyFrame,
+    policy_id: &str,
+) -> Result<DataFrame> {
+    let contexts = exposures
+        .filter(
+            col("kind")
+                .eq(lit("exposure"))
+                .and(col("policy_id").eq(lit(policy_id))),
+        )
+        .sort(
+            ["ts"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .group_by([col("unit_key"), col("ts")])
+        .agg([col("context").first().alias("context")]);
+    Ok(rewards
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([
+            col("allocation_name"),
+            col("unit_key"),
+            col("exposed_at"),
+            col("reward"),
+        ])
+        .join(
+            contexts,
+            [col("unit_key"), col("exposed_at")],
+            [col("unit_key"), col("ts")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(
+            ["exposed_at", "unit_key", "allocation_name"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?)
+}
+
+fn count_rows(
+    df: &DataFrame,
+    layout: &Layout<'_>,
+    previous: Option<&EntityTotals>,
+) -> Result<Counted> {
+    let alloc = df.column("allocation_name")?.str()?;
+    let at = df.column("exposed_at")?.i64()?;
+    let reward = df.column("reward")?.f64()?;
+    let context = df.column("context")?.str()?;
+    let mut entities: BTreeMap<String, Vec<ArmStats>> = BTreeMap::new();
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut new_global = Vec::new();
+    let (mut without, mut unknown) = (0u64, 0u64);
+    for i in 0..df.height() {
+        let Some(k) = alloc.get(i).and_then(|a| layout.arm(a)) else {
+            unknown += 1;
+            continue;
+        };
+        let r = reward.get(i).unwrap_or(f64::NAN);
+        if !r.is_finite() {
+            return Err(Error::InvalidParameter {
+                name: "reward",
+                reason: format!(
+                    "a reward row of allocation {} exposed at {} is {r}, not a finite number",
+                    alloc.get(i).unwrap_or_default(),
+                    at.get(i).map(format_rfc3339).unwrap_or_default()
+                ),
+            });
+        }
+        let s = ArmStats {
+            n: 1,
+            sum: r,
+            sum_sq: r * r,
+        };
+        add_at(&mut new_global, k, s);
+        let ctx: Option<Map<String, Value>> =
+            context.get(i).and_then(|t| serde_json::from_str(t).ok());
+        let Some(id) = ctx.as_ref().and_then(|c| entity_id(c, layout.keys)) else {
+            without += 1;
+            continue;
+        };
+        if let (Some(ck), Some(c)) = (layout.count_key.as_deref(), ctx.as_ref()) {
+            // Rows are in exposure-time order: the last count seen is the latest.
+            if let Some(n) = allocation_count(c, ck) {
+                counts.insert(id.clone(), n);
+            }
+        }
+        add_at(entities.entry(id).or_default(), k, s);
+    }
+    let active = entities.len() as u64;
+    let mut totals = previous.cloned().unwrap_or_else(|| EntityTotals {
+        entity_keys: layout.keys.to_vec(),
+        count_key: layout.count_key.clone(),
+        allocations: layout.names.clone(),
+        ..EntityTotals::default()
+    });
+    add_row(&mut totals.global.0, &new_global);
+    for (id, row) in entities {
+        add_row(&mut totals.entities.entry(id).or_default().0, &row);
+    }
+    totals.counts.extend(counts);
+    if layout.count_key.is_none() {
+        // Fixed allocations: every row has one entry per allocation.
+        let k = layout.names.len();
+        totals.global.0.resize(k, ArmStats::default());
+        for r in totals.entities.values_mut() {
+            r.0.resize(k, ArmStats::default());
+        }
+    }
+    Ok(Counted {
+        totals,
+        rows_without_entity: without,
+        unknown_rows: unknown,
+        active,
+        new_global,
+    })
+}
+
+/// Each entity's number of allocations, and `_global`'s.
+fn sizes(totals: &EntityTotals, fixed: Option<usize>) -> (BTreeMap<&str, usize>, usize) {
+    let per: BTreeMap<&str, usize> = totals
+        .entities
+        .iter()
+        .map(|(id, row)| {
+            let k = fixed
+                .or_else(|| totals.counts.get(id).map(|&c| c as usize))
+                .unwrap_or(row.0.len());
+            (id.as_str(), k)
+        })
+        .collect();
+    if let Some(k) = fixed {
+        return (per, k);
+    }
+    let mut freq: BTreeMap<usize, u64> = BTreeMap::new();
+    for &k in per.values() {
+        *freq.entry(k).or_default() += 1;
+    }
+    // Most frequent; `max_by_key` keeps the last maximum, so iterate from the largest
+    // count down to make ties go to the smaller one.
+    let global = freq
+        .iter()
+        .rev()
+        .max_by_key(|&(_, f)| *f)
+        .map_or(totals.global.0.len(), |(&k, _)| k);
+    (per, global)
+}
+
+fn resized(row: &[ArmStats], k: usize) -> Vec<ArmStats> {
+    let mut v: Vec<ArmStats> = row.iter().take(k).copied().collect();
+    v.resize(k, ArmStats::default());
+    v
+}
+
+/// The weights the SDK served: the entity's when their length matches, else
+/// `_global`'s, else uniform.
+fn served(state: Option<&EntityPolicyState>, id: Option<&str>, k: usize) -> Vec<f64> {
+    state
+        .and_then(|s| {
+            id.and_then(|id| s.entities.get(id))
+                .filter(|w| w.weights.len() == k)
+                .or(Some(&s.global).filter(|w| w.weights.len() == k))
+        })
+        .map_or_else(|| vec![1.0 / k as f64; k], |w| w.weights.clone())
+}
+
+fn same_weights(a: Option<&EntityPolicyState>, b: &EntityPolicyState) -> bool {
+    a.is_some_and(|a| {
+        a.global.weights == b.global.weights
+            && a.entities.len() == b.entities.len()
+            && a.entities
+                .iter()
+                .zip(&b.entities)
+                .all(|((ia, wa), (ib, wb))| ia == ib && wa.weights == wb.weights)
+    })
+}
+
+/// What the per-entity step hands back to the run.
+pub(super) struct EntityOutcome {
+    pub report: PolicyReport,
+    /// The policy's new `entityState` entry, when updated.
+    pub state: Option<EntityPolicyState>,
+    /// The statistics for `state.json`, when counted.
+    pub totals: Option<EntityTotals>,
+}
+
+impl Engine<'_> {
+    /// Fits a per-entity policy.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fit_entities(
+        &self,
+        doc: &BundleDocument,
+        li: usize,
+        pi: usize,
+        spec: &OptimizationSpec,
+        tables: &EventTables,
+        as_of: Millis,
+        stamp: &str,
+    ) -> EntityOutcome {
+        let done = |report: PolicyReport| EntityOutcome {
+            report,
+            state: None,
+            totals: None,
+        };
+        let (mut report, _, _) = match self.gate(doc, li, pi, spec, as_of) {
+            Ok(g) => g,
+            Err(r) => return done(r),
+        };
+        let policy = &doc.bundle().layers[li].policies[pi];
+        let layout = Layout::of(policy).expect("only per-entity policies come here");
+        let knobs = spec.entity_config.clone().unwrap_or_default();
+        let key =
+            learning::statistics_key(spec, self.options.attribution.unwrap_or(spec.attribution));
+        let prior = learning::reusable(self.previous.as_ref(), &policy.id, &key);
+        let previous = prior
+            .and_then(|(p, _)| p.entities.as_ref())
+            .filter(|t| t.compatible(layout.keys, layout.count_key.as_deref(), &layout.names));
+        let watermark = prior.filter(|_| previous.is_some()).map(|(_, t)| t);
+        // Goal values, caps, outcome maturity and the watermark as for multi-armed
+        // policies (`Engine::fit_multi`).
+        let cutoff = learning::maturity_cutoff(spec, as_of);
+        let counted = self
+            .rewards_with_report(tables, spec)
+            .and_then(|(r, values, caps)| {
+                let warning = learning::held_back_warning(r.clone(), &policy.id, spec, watermark)?;
+                let new = learning::since(r, watermark);
+                let (mature, immature) = learning::mature(new, &policy.id, cutoff)?;
+                let latest = learning::latest_exposed(mature.clone(), &policy.id)?;
+                let rewarded = mature.filter(col("reward").is_not_null());
+                let df = rows_with_context(rewarded, tables.lazy().exposures, &policy.id)?;
+                let goal = GoalReport {
+                    values,
+                    cap: caps.into_iter().find(|c| c.policy_id == policy.id),
+                };
+                Ok((
+                    count_rows(&df, &layout, previous)?,
+                    latest,
+                    immature,
+                    goal,
+                    warning,
+                ))
+            });
+        let (c, latest) = match counted {
+            Ok((c, latest, immature, goal, warning)) => {
+                report.goal = Some(goal);
+                report.immature_exposures = immature;
+                report.matured_through = cutoff.map(format_rfc3339);
+                report.maturity_warning = warning;
+                (c, latest)
+            }
+            Err(e) => {
+                report.status = RunStatus::Errored;
+                report.reason = Some(e.to_string());
+                return done(report);
+            }
+        };
+        let fixed = layout.count_key.is_none().then_some(layout.names.len());
+        let (per, k_global) = sizes(&c.totals, fixed);
+        let global = resized(&c.totals.global.0, k_global);
+        for (i, r) in report.arms.iter_mut().enumerate() {
+            if fixed.is_some() {
+                r.exposures = global[i].n;
+                r.new_exposures = c.new_global.get(i).map_or(0, |s| s.n);
+                r.reward_sum = global[i].sum;
+                r.reward_sum_sq = global[i].sum_sq;
+                r.mean = global[i].mean();
+            }
+        }
+        report.counted = true;
+        report.statistics_through = learning::advance(watermark, latest);
+        let mut entity_report = EntityReport {
+            entities: c.totals.entities.len() as u64,
+            active: c.active,
+            rows_without_entity: c.rows_without_entity,
+            unknown_rows: c.unknown_rows,
+            ..EntityReport::default()
+        };
+        let mut notes = Vec::new();
+        if self.options.attribution.unwrap_or(spec.attribution)
+            == crate::config::AttributionMode::Cumulative
+        {
+            notes.push(
+                "cumulative attribution counts each unit × allocation once, for the entity of its first exposure; use attribution: decision so each decision counts for its own entity"
+                    .to_owned(),
+            );
+        }
+        if prior.is_some_and(|(p, _)| p.entities.is_some()) && previous.is_none() {
+            notes.push(
+                "the previous state's per-entity statistics were recorded for other entity keys, countKey or allocations; counted afresh from this run's events"
+                    .to_owned(),
+            );
+        }
+        if c.rows_without_entity > 0 {
+            notes.push(format!(
+                "{} reward rows had no entity id in their logged context (counted in _global only): list {} in the policy's contextLogging.allowedFields",
+                c.rows_without_entity,
+                layout.keys.join(", ")
+            ));
+        }
+        if c.unknown_rows > 0 {
+            notes.push(format!(
+                "{} reward rows name no allocation of the policy, ignored",
+                c.unknown_rows
+            ));
+        }
+        let outcome = |mut report: PolicyReport,
+                       status: RunStatus,
+                       reason: Option<String>,
+                       er: EntityReport,
+                       state: Option<EntityPolicyState>| {
+            report.status = status;
+            let mut all = notes.clone();
+            all.extend(reason);
+            report.reason = (!all.is_empty()).then(|| all.join("; "));
+            report.entities = Some(er);
+            EntityOutcome {
+                report,
+                state,
+                totals: Some(c.totals.clone()),
+            }
+        };
+        if let Some((i, s)) = global
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.n < spec.min_exposures_before_shift)
+        {
+            let name = layout
+                .names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| i.to_string());
+            let reason = format!(
+                "allocation {name} has {} exposures over all entities, minExposuresBeforeShift is {}",
+                s.n, spec.min_exposures_before_shift
+            );
+            return outcome(
+                report,
+                RunStatus::InsufficientExposures,
+                Some(reason),
+                entity_report,
+                None,
+            );
+        }
+        let live = doc
+            .bundle()
+            .entity_state
+            .as_ref()
+            .and_then(|s| s.get(&policy.id));
+        let inputs: Vec<EntityInput> = c
+            .totals
+            .entities
+            .iter()
+            .map(|(id, row)| {
+                let k = per[id.as_str()];
+                EntityInput {
+                    id: id.clone(),
+                    arms: resized(&row.0, k),
+                    served: Some(served(live, Some(id), k)),
+                }
+            })
+            .collect();
+        let served_global = served(live, None, k_global);
+        let fit = match fit_entities(
+            spec,
+            knobs_of(&knobs),
+            &global,
+            Some(&served_global),
+            &inputs,
+            &policy.id,
+            self.options.seed,
+        ) {
+            Ok(f) => f,
+            Err(e) => {
+                return outcome(
+                    report,
+                    RunStatus::Errored,
+                    Some(e.to_string()),
+                    entity_report,
+                    None,
+                )
+            }
+        };
+        let weights = |id: &str, w: Vec<f64>| EntityWeights {
+            entity_id: id.to_owned(),
+            weights: w,
+            computed_at: stamp.to_owned(),
+        };
+        let state = EntityPolicyState {
+            global: weights("_global", fit.global.clone()),
+            entities: inputs
+                .iter()
+                .zip(fit.entities)
+                .filter_map(|(e, w)| Some((e.id.clone(), weights(&e.id, w?))))
+                .collect(),
+        };
+        let bad = std::iter::once(&state.global)
+            .chain(state.entities.values())
+            .find_map(|w| {
+                crate::bundle::guard::check_weights(&w.weights)
+                    .err()
+                    .map(|r| format!("entity {}: {r}", w.entity_id))
+            });
+        if let Some(reason) = bad {
+            return outcome(
+                report,
+                RunStatus::Errored,
+                Some(reason),
+                entity_report,
+                None,
+            );
+        }
+        if fixed.is_some() {
+            if let Some(p) = &fit.global_probability_best {
+                for (r, &p) in report.arms.iter_mut().zip(p) {
+                    r.probability_best = Some(p);
+                }
+            }
+        }
+        entity_report.published = state.entities.len() as u64;
+        entity_report.below_minimum = entity_report.entities - entity_report.published;
+        entity_report.global_weights = state.global.weights.clone();
+        if same_weights(live, &state) {
+            return outcome(report, RunStatus::NoChange, None, entity_report, None);
+        }
+        outcome(report, RunStatus::Updated, None, entity_report, Some(state))
+    }
+}
+
+fn knobs_of(e: &EntityOptimization) -> EntityKnobs {
+    EntityKnobs {
+        min_entity_exposures: e.min_entity_exposures,
+        prior_strength: e.prior_strength,
+    }
+}
+
+/// Checks each optimised policy's `entityConfig` against the bundle's: the bundle
+/// policy must be per-entity, and keys and `countKey` given in the config must equal
+/// the bundle's.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] at `optimization.<policy>.entityConfig...`.
+pub fn cross_check_entities(
+    config: &ProjectConfig,
+    doc: &crate::bundle::BundleDocument,
+    source: &str,
+) -> Result<()> {
+    for (policy_id, spec) in &config.optimization {
+        let Some((li, pi)) = doc.find_policy(policy_id) else {
+            continue;
+        };
+        let policy = &doc.bundle().layers[li].policies[pi];
+        let err = |key: &str, reason: String| {
+            let key = format!("optimization.{policy_id}.entityConfig{key}");
+            let (line, column) = config.spans.position(&key);
+            Error::InvalidConfig {
+                file: source.to_owned(),
+                line,
+                column,
+                key,
+                reason,
+            }
+        };
+        let Some(e) = &spec.entity_config else {
+            if is_per_entity(policy) && spec.algorithm == crate::config::Algorithm::LinearContextual
+            {
+                return Err(err("", format!("policy \"{policy_id}\" is per-entity in the bundle; linear_contextual has no per-entity form")));
+            }
+            continue;
+        };
+        let Some(layout) = Layout::of(policy) else {
+            return Err(err(
+                "",
+                format!("policy \"{policy_id}\" has no entityConfig in bundle {}; per-entity learning needs the bundle's entityConfig, which the SDKs read", doc.source()),
+            ));
+        };
+        if let Some(keys) = &e.entity_keys {
+            if keys.as_slice() != layout.keys {
+                return Err(err(
+                    ".entityKeys",
+                    format!(
+                        "{keys:?} differs from the bundle's entityKeys {:?}",
+                        layout.keys
+                    ),
+                ));
+            }
+        }
+        if let Some(d) = &e.dynamic_allocations {
+            if layout.count_key.as_deref() != Some(d.count_key.as_str()) {
+                return Err(err(
+                    ".dynamicAllocations.countKey",
+                    match &layout.count_key {
+                        Some(k) => format!(
+                            "\"{}\" differs from the bundle's countKey \"{k}\"",
+                            d.count_key
+                        ),
+                        None => "the bundle's policy has fixed allocations (no dynamicAllocations)"
+                            .to_owned(),
+                    },
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::entity_totals::ArmRow;
+
+    fn ctx(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn entity_ids_join_the_sdk_strings_of_the_keys() {
+        let keys = vec!["productId".to_owned(), "region".to_owned()];
+        assert_eq!(
+            entity_id(
+                &ctx(serde_json::json!({"productId": 42, "region": "eu"})),
+                &keys
+            )
+            .as_deref(),
+            Some("42_eu")
+        );
+        assert_eq!(
+            entity_id(
+                &ctx(serde_json::json!({"productId": 1.0, "region": true})),
+                &keys
+            )
+            .as_deref(),
+            Some("1_true")
+        );
+        assert_eq!(
+            entity_id(&ctx(serde_json::json!({"productId": 42})), &keys),
+            None
+        );
+        assert_eq!(
+            entity_id(&ctx(serde_json::json!({"productId": ""})), &keys[..1]),
+            None
+        );
+    }
+
+    #[test]
+    fn dynamic_counts_are_floored_positive_numbers() {
+        let c = ctx(serde_json::json!({"n": 4.7, "z": 0, "s": "3"}));
+        assert_eq!(allocation_count(&c, "n"), Some(4));
+        assert_eq!(allocation_count(&c, "z"), None);
+        assert_eq!(allocation_count(&c, "s"), None);
+    }
+
+    #[test]
+    fn the_global_count_is_the_most_common_and_the_smaller_on_ties() {
+        let mut t = EntityTotals::default();
+        for (id, k) in [("a", 3), ("b", 4), ("c", 4), ("d", 3)] {
+            t.entities
+                .insert(id.into(), ArmRow(vec![ArmStats::default(); k]));
+            t.counts.insert(id.into(), k as u32);
+        }
+        assert_eq!(sizes(&t, None).1, 3);
+        t.counts.insert("a".into(), 4);
+        assert_eq!(sizes(&t, None).1, 4);
+        assert_eq!(sizes(&t, Some(2)).1, 2);
+    }
+
+    #[test]
+    fn the_sdk_serves_entity_then_global_then_uniform_weights() {
+        let w = |id: &str, v: Vec<f64>| EntityWeights {
+            entity_id: id.into(),
+            weights: v,
+            computed_at: String::new(),
+        };
+        let s = EntityPolicyState {
+            global: w("_global", vec![0.5, 0.5]),
+            entities: [("p".to_owned(), w("p", vec![0.9, 0.1]))]
+                .into_iter()
+                .collect(),
+        };
+        assert_eq!(served(Some(&s), Some("p"), 2), vec![0.9, 0.1]);
+        assert_eq!(served(Some(&s), Some("q"), 2), vec![0.5, 0.5]);
+        assert_eq!(served(Some(&s), Some("p"), 4), vec![0.25; 4]);
+        assert_eq!(served(None, Some("p"), 2), vec![0.5, 0.5]);
+    }
+}
