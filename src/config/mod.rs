@@ -48,6 +48,7 @@ pub use event::{
 pub use optimization::{
     Algorithm, AttributionMode, DesiredDirection, Goal, GoalType, OptimizationSpec, ValueSource,
 };
+pub use optimization::{AttributionModel, PositionWeights};
 pub use parameter::{
     Constraints, IdAndKey, Namespace, Parameter, ParameterType, ProjectBlock, ProjectFile,
     ProjectLink,
