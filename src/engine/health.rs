@@ -290,6 +290,7 @@ mod tests {
             last_exposure_at: None,
             statistics_through: None,
             health: vec![],
+            attribution: None,
             counted: true,
         }
     }
