@@ -1,6 +1,7 @@
 //! Scenario tests, in one binary so the suite links once.
 
 mod attribution;
+mod attribution_rules;
 mod bundle_io;
 mod cli;
 mod cli_config;
