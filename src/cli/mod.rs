@@ -67,8 +67,9 @@ enum Mode {
     Cumulative,
 }
 
-/// The events schema's multi-touch attribution models.
+/// The events schema's multi-touch attribution models, under their schema names.
 #[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
 enum TouchModelArg {
     /// All credit to the earliest touch.
     FirstTouch,

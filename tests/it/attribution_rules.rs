@@ -758,3 +758,120 @@ mod properties {
         }
     }
 }
+
+#[cfg(feature = "cli")]
+mod command_line {
+    use std::path::Path;
+    use std::process::Command;
+
+    fn bin() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+    }
+
+    fn synth(dir: &Path) {
+        let out = bin()
+            .args(["synth", "--units", "300", "--seed", "5", "--out"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn inputs(cmd: &mut Command, world: &Path) {
+        cmd.arg("--config")
+            .arg(world.join(".traffical/config.yaml"))
+            .arg("--bundle")
+            .arg(world.join("bundle.json"))
+            .arg("--events")
+            .arg(world.join("events.ndjson"));
+    }
+
+    fn check_partition(r: &serde_json::Value) {
+        let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+        assert_eq!(
+            n("credited")
+                + n("unattributedBeforeExposure")
+                + n("outsideWindow")
+                + n("unlinked")
+                + n("notExposed"),
+            n("goalEvents"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn metrics_keeps_its_json_array_and_writes_the_attribution_report_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let world = dir.path().join("w");
+        synth(&world);
+        let report = dir.path().join("attribution.json");
+        let mut cmd = bin();
+        cmd.args([
+            "metrics",
+            "--json",
+            "--attribution-model",
+            "linear",
+            "--attribution-report",
+        ])
+        .arg(&report);
+        inputs(&mut cmd, &world);
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["allocationName"].is_string()));
+        let reports: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let reports = reports.as_array().unwrap();
+        assert!(!reports.is_empty());
+        for r in reports {
+            assert_eq!(r["model"], "linear", "{r}");
+            assert!(r["credited"].as_u64().unwrap() > 0, "{r}");
+            check_partition(r);
+        }
+    }
+
+    #[test]
+    fn retrain_reports_attribution_per_policy_in_report_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let world = dir.path().join("w");
+        synth(&world);
+        let run = dir.path().join("run");
+        let mut cmd = bin();
+        cmd.args([
+            "retrain",
+            "--quiet",
+            "--attribution-model",
+            "time_decay",
+            "--out",
+        ])
+        .arg(&run);
+        inputs(&mut cmd, &world);
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap())
+                .unwrap();
+        for p in report["policies"].as_array().unwrap() {
+            let a = &p["attribution"];
+            assert_eq!(a["model"], "time_decay", "{p}");
+            assert_eq!(a["policyId"], p["policyId"]);
+            check_partition(a);
+        }
+    }
+}
