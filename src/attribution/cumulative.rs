@@ -58,12 +58,14 @@ fn deduplicated_exposures(x: LazyFrame) -> LazyFrame {
     ])
 }
 
-fn touch_columns() -> [Expr; 7] {
+fn touch_columns() -> [Expr; 9] {
     [
         col("track_row"),
         col("unit_key"),
         col("policy_id"),
         col("allocation_name"),
+        col("pcode"),
+        col("pa"),
         col("exposed_at"),
         col("event_ts"),
         col("linked"),
@@ -164,7 +166,8 @@ pub fn cumulative_credits(
     let xs = sessionize_exposures(&tables.exposures, params.session_gap_ms)?;
     let ts = sessionize_tracks(&tables.tracks, &xs, params.session_gap_ms)?;
     let all = xs.lazy();
-    let dedup = deduplicated_exposures(all.clone()).cache();
+    let dict = touch::Dictionaries::of(all.clone());
+    let dedup = dict.encode(deduplicated_exposures(all.clone())).cache();
     let arrays = tables.attributions.clone().lazy();
     let has_array = arrays
         .clone()
@@ -224,11 +227,13 @@ pub fn cumulative_credits(
         .clone()
         .select([col("track_row"), col("decision_id"), col("event_ts")])
         .join(
-            decision_exposures(all).select([
+            dict.encode(decision_exposures(all)).select([
                 col("decision_id"),
                 col("unit_key"),
                 col("policy_id"),
                 col("allocation_name"),
+                col("pcode"),
+                col("pa"),
                 col("exposed_at"),
             ]),
             [col("decision_id")],
@@ -253,6 +258,8 @@ pub fn cumulative_credits(
                 col("session"),
                 col("policy_id"),
                 col("allocation_name"),
+                col("pcode"),
+                col("pa"),
                 col("exposed_at"),
             ]),
             [col("unit_key"), col("session")],
@@ -274,6 +281,8 @@ pub fn cumulative_credits(
                 col("unit_key"),
                 col("policy_id"),
                 col("allocation_name"),
+                col("pcode"),
+                col("pa"),
                 col("exposed_at"),
             ]),
             [col("unit_key")],
@@ -283,10 +292,10 @@ pub fn cumulative_credits(
         .with_column(lit(0i32).alias("linked"))
         .select(touch_columns());
 
-    let touches = concat(
+    let touches = touch::keyed(concat(
         [from_decision, from_session, from_unit],
         UnionArgs::default(),
-    )?
+    )?)
     .cache();
     let array_outcomes = from_array
         .clone()

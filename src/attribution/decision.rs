@@ -112,28 +112,34 @@ pub fn decision_credits(
     goal_event: &str,
     params: &AttributionParams,
 ) -> Result<Credits> {
-    let exposures = decision_exposures(tables.exposures.clone()).cache();
+    let exposures = touch::Dictionaries::of(tables.exposures.clone())
+        .encode(decision_exposures(tables.exposures.clone()))
+        .cache();
     let goals =
         goals_with_known_decision(tables.tracks.clone(), tables.exposures.clone(), goal_event)
             .cache();
-    let touches = goals
-        .clone()
-        .filter(col("decision_id").is_not_null())
-        .select([col("track_row"), col("decision_id"), col("event_ts")])
-        .join(
-            exposures.clone().select([
-                col("decision_id"),
-                col("unit_key"),
-                col("policy_id"),
-                col("allocation_name"),
-                col("exposed_at"),
-            ]),
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column(lit(1i32).alias("linked"))
-        .cache();
+    let touches = touch::keyed(
+        goals
+            .clone()
+            .filter(col("decision_id").is_not_null())
+            .select([col("track_row"), col("decision_id"), col("event_ts")])
+            .join(
+                exposures.clone().select([
+                    col("decision_id"),
+                    col("unit_key"),
+                    col("policy_id"),
+                    col("allocation_name"),
+                    col("pcode"),
+                    col("pa"),
+                    col("exposed_at"),
+                ]),
+                [col("decision_id")],
+                [col("decision_id")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .with_column(lit(1i32).alias("linked")),
+    )
+    .cache();
     Ok(Credits {
         credits: touch::credit(touches.clone(), params, &["decision_id"]),
         outcomes: touch::outcomes(touches, params),
