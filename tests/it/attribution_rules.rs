@@ -550,6 +550,48 @@ fn an_sdk_array_keeps_its_own_weights_whatever_the_model() {
     assert_eq!(w, vec![0.25, 0.75]);
 }
 
+#[test]
+fn a_decision_exposed_layer_by_layer_credits_each_layer_once() {
+    // One decision, two layers read at different times (two exposure events).
+    let t = tables(&[
+        exposure("u1", Some("s1"), "d1", 0, &[("layer_a", "p_a", "x")]),
+        exposure(
+            "u1",
+            Some("s1"),
+            "d1",
+            5 * MINUTE,
+            &[("layer_b", "p_b", "y")],
+        ),
+        purchase("u1", Some("s1"), Some("d1"), 10 * MINUTE),
+    ]);
+    for p in [
+        cumulative(TouchModel::LastTouch),
+        decision(TouchModel::LastTouch),
+    ] {
+        let df = rewards(&t, &count_goal(), &p)
+            .unwrap()
+            .sort(["policy_id"], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+        let reward: Vec<Option<f64>> = df
+            .column("reward")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(reward, vec![Some(1.0), Some(1.0)], "{df}");
+    }
+}
+
+#[test]
+fn attribution_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<AttributionParams>();
+    send_sync::<TouchModel>();
+    send_sync::<AttributionReport>();
+}
+
 fn config(extra: &str) -> Result<ProjectConfig, String> {
     let yaml = format!(
         "events:\n  purchase: {{ valueType: currency }}\noptimization:\n  policy_cta:\n    algorithm: thompson_bernoulli\n    goal: {{ event: purchase }}\n{extra}"
