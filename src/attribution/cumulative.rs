@@ -14,8 +14,8 @@
 //!    in any session (webhooks, batch pipelines).
 //!
 //! Rules 2 to 4 produce **touches**; [`super::touch`] applies the time rules (clock
-//! skew, window), keeps the event's own decision where it has a layer of the policy
-//! (an explicit link beats inference), and splits the credit with the multi-touch
+//! skew, window), keeps the event's own decision where it has an in-time touch of the
+//! policy (an explicit link beats inference), and splits the credit with the multi-touch
 //! model, so one event's credit sums to at most 1 per policy. An event naming a
 //! `decisionId` that matches no exposure or decision row is treated as having none
 //! (rule 4) and counted in the report. Times are `eventTimestamp` when present. The

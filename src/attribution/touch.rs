@@ -7,7 +7,7 @@
 //! 1. [`in_time`] (a filter): the touch is at most `skew` after the event, and the
 //!    event at most `window` after the touch;
 //! 2. [`strongest_link`] (a window max per event and policy): where the event's own
-//!    decision has a touch of a policy, only those touches are kept for it;
+//!    decision has an in-time touch of a policy, only those touches are kept for it;
 //! 3. [`weigh`] (window aggregates per event and policy): the model's weights, which
 //!    sum to 1 per event and policy; then one group-by sums them per allocation.
 //!

@@ -402,6 +402,26 @@ fn the_email_pattern_falls_outside_a_short_window_but_counts_without_one() {
 }
 
 #[test]
+fn a_linked_decision_outside_the_window_leaves_the_sessions_recent_touch_the_credit() {
+    // The purchase names d1 (two days old); the same session saw b an hour earlier.
+    let t = tables(&[
+        exposure("u1", Some("s1"), "d1", 0, &[("layer", "p", "a")]),
+        exposure("u1", Some("s1"), "d2", 47 * HOUR, &[("layer", "p", "b")]),
+        purchase("u1", Some("s1"), Some("d1"), 48 * HOUR),
+    ]);
+    let cum = cumulative(TouchModel::LastTouch);
+    assert_eq!(
+        weights(&t, &cum, "p", &["a", "b"]),
+        vec![1.0, 0.0],
+        "the link wins"
+    );
+    let day = cum.with_window_ms(Some(DAY));
+    assert_eq!(weights(&t, &day, "p", &["a", "b"]), vec![0.0, 1.0]);
+    let r = report(&t, &day.with_mode(AttributionMode::Decision), "p");
+    assert_eq!((r.credited, r.outside_window), (0, 1), "{r:?}");
+}
+
+#[test]
 fn events_before_any_exposure_are_unattributed_and_counted() {
     let t = tables(&[
         purchase("u1", None, None, 0),
@@ -573,13 +593,7 @@ fn a_decision_exposed_layer_by_layer_credits_each_layer_once() {
             .sort(["policy_id"], SortMultipleOptions::default())
             .collect()
             .unwrap();
-        let reward: Vec<Option<f64>> = df
-            .column("reward")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .iter()
-            .collect();
+        let reward: Vec<Option<f64>> = df.column("reward").unwrap().f64().unwrap().iter().collect();
         assert_eq!(reward, vec![Some(1.0), Some(1.0)], "{df}");
     }
 }
