@@ -24,7 +24,7 @@
 use polars::prelude::*;
 
 use super::params::AttributionParams;
-use super::sessions::{sessionize_exposures, sessionize_tracks};
+use super::sessions::sessionize;
 use super::touch;
 use crate::config::Goal;
 use crate::error::Result;
@@ -163,8 +163,7 @@ pub fn cumulative_credits(
     goal_event: &str,
     params: &AttributionParams,
 ) -> Result<Credits> {
-    let xs = sessionize_exposures(&tables.exposures, params.session_gap_ms)?;
-    let ts = sessionize_tracks(&tables.tracks, &xs, params.session_gap_ms)?;
+    let (xs, ts) = sessionize(&tables.exposures, &tables.tracks, params.session_gap_ms)?;
     let all = xs.lazy();
     let dict = touch::Dictionaries::of(all.clone());
     let dedup = dict.encode(deduplicated_exposures(all.clone())).cache();
