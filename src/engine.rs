@@ -18,12 +18,14 @@ mod learning;
 pub use entities::{cross_check_entities, EntityReport};
 pub use health::{HealthCheck, HealthStatus};
 
-use crate::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
+use crate::attribution::{AttributionParams, AttributionReport, TouchModel};
 use crate::bundle::state::sha256_hex;
 use crate::bundle::{
     self, BundleDocument, EngineState, PolicyKind, PolicyState, PublishOptions, Store,
 };
-use crate::config::{Algorithm, AttributionMode, OptimizationSpec, ProjectConfig};
+use crate::config::{
+    Algorithm, AttributionMode, AttributionModel, OptimizationSpec, ProjectConfig,
+};
 use crate::enforce::{enforce, Discovered, EnforcementReport};
 use crate::error::{Error, Result};
 use crate::events::{load_events_with_progress, LoadOptions, LoadReport, Loaded, Rejected};
@@ -72,6 +74,9 @@ pub struct RetrainOptions {
     pub strict: bool,
     /// Attribution mode for every policy, overriding the config.
     pub attribution: Option<AttributionMode>,
+    /// Multi-touch model for every policy, overriding the config (the config's
+    /// half-life and position weights still apply).
+    pub attribution_model: Option<AttributionModel>,
     /// Inactivity gap that ends a session for events without `sessionId`;
     /// `None` is 30 minutes.
     pub session_gap_ms: Option<i64>,
@@ -179,6 +184,9 @@ pub struct PolicyReport {
     /// run's events (they start after the state's watermark).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maturity_warning: Option<String>,
+    /// What attribution did with the goal's events ([`AttributionReport`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionReport>,
     /// Whether the policy's statistics were computed in this run (it passed the
     /// state and window gates).
     #[serde(skip)]
@@ -466,10 +474,9 @@ impl<'p> Engine<'p> {
                 .expect("cross-checked: optimised policies exist");
             keys.insert(
                 policy_id.clone(),
-                learning::statistics_key(
-                    spec,
-                    self.options.attribution.unwrap_or(spec.attribution),
-                ),
+                self.params(spec)
+                    .map(|p| learning::statistics_key(spec, &p))
+                    .unwrap_or_default(),
             );
             live_since.insert(
                 policy_id.clone(),
@@ -515,6 +522,16 @@ impl<'p> Engine<'p> {
                     if h.check == "sample_ratio" {
                         h.detail = "per-entity: each entity is served its own weights; no fixed shares to compare with".into();
                     }
+                }
+            }
+            match self.attribution_report(&loaded.tables, policy_id, spec) {
+                Ok(a) => report.attribution = Some(a),
+                Err(e) => {
+                    let note = format!("attribution report: {e}");
+                    report.reason = Some(match report.reason.take() {
+                        Some(r) => format!("{r}; {note}"),
+                        None => note,
+                    });
                 }
             }
             policies.push(report);
@@ -631,6 +648,7 @@ impl<'p> Engine<'p> {
             matured_through: None,
             immature_exposures: 0,
             maturity_warning: None,
+            attribution: None,
             counted: false,
         };
         let fail = |mut r: PolicyReport, status: RunStatus, reason: String| {
@@ -687,8 +705,10 @@ impl<'p> Engine<'p> {
             r.reason = Some(reason);
             r
         };
-        let key =
-            learning::statistics_key(spec, self.options.attribution.unwrap_or(spec.attribution));
+        let key = match self.params(spec) {
+            Ok(p) => learning::statistics_key(spec, &p),
+            Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
+        };
         let prior = learning::reusable(self.previous.as_ref(), &policy.id, &key);
         let watermark = prior.map(|(_, t)| t);
         let cutoff = learning::maturity_cutoff(spec, as_of);
@@ -800,7 +820,7 @@ impl<'p> Engine<'p> {
 
 impl Engine<'_> {
     /// The reward table of one optimised policy's goal, under the run's attribution
-    /// mode (the option, else the policy's config).
+    /// settings (the options, else the policy's config).
     fn rewards(
         &self,
         tables: &crate::events::EventTables,
@@ -828,29 +848,50 @@ impl Engine<'_> {
         caps: Option<&[CapReport]>,
     ) -> Result<(LazyFrame, GoalValueReport, Vec<CapReport>)> {
         let (valued, values) = goal_value_tables(tables, &spec.goal)?;
-        let raw = self.attributed(&valued, spec, &attribution_goal(&spec.goal))?;
+        let raw = crate::attribution::rewards(
+            &valued,
+            &attribution_goal(&spec.goal),
+            &self.params(spec)?,
+        )?;
         let (rewards, caps) = goal_rewards_with(raw, &spec.goal, caps)?;
         Ok((rewards, values, caps))
     }
 
-    /// The credit join of the run's attribution mode, for a goal whose `value` is
-    /// already the goal's value.
-    fn attributed(
+    /// The attribution params of a policy: its config, with the run's overrides.
+    fn params(&self, spec: &OptimizationSpec) -> Result<AttributionParams> {
+        let mut p = AttributionParams::from_spec(spec)?;
+        if let Some(mode) = self.options.attribution {
+            p = p.with_mode(mode);
+        }
+        if let Some(name) = self.options.attribution_model {
+            p = p.with_model(TouchModel::new(
+                name,
+                spec.half_life_days,
+                spec.position_weights,
+            )?);
+        }
+        if let Some(gap) = self.options.session_gap_ms {
+            p = p.with_session_gap_ms(gap);
+        }
+        Ok(p)
+    }
+
+    /// The attribution report of one optimised policy's goal.
+    fn attribution_report(
         &self,
         tables: &crate::events::EventTables,
+        policy_id: &str,
         spec: &OptimizationSpec,
-        goal: &crate::config::Goal,
-    ) -> Result<LazyFrame> {
-        match self.options.attribution.unwrap_or(spec.attribution) {
-            AttributionMode::Decision => decision_rewards(&tables.lazy(), goal),
-            AttributionMode::Cumulative => cumulative_rewards(
-                tables,
-                goal,
-                self.options
-                    .session_gap_ms
-                    .unwrap_or(DEFAULT_SESSION_GAP_MS),
-            ),
-        }
+    ) -> Result<AttributionReport> {
+        let params = self.params(spec)?;
+        let credits = crate::attribution::credits(tables, &spec.goal.event, &params)?;
+        crate::attribution::attribution_report(
+            tables,
+            &credits,
+            &spec.goal.event,
+            policy_id,
+            &params,
+        )
     }
 
     /// Per-allocation metrics of every optimised policy, with the load report.
@@ -862,7 +903,8 @@ impl Engine<'_> {
         &self,
         inputs: &RetrainInputs,
     ) -> Result<(Vec<crate::metrics::PolicyMetrics>, LoadReport)> {
-        self.metrics_by_context(inputs, &[])
+        let (out, _, load) = self.metrics_with_attribution(inputs, &[])?;
+        Ok((out, load))
     }
 
     /// [`Engine::metrics`] with further breakdowns by exposure-context keys
@@ -877,9 +919,29 @@ impl Engine<'_> {
         inputs: &RetrainInputs,
         context_keys: &[String],
     ) -> Result<(Vec<crate::metrics::PolicyMetrics>, LoadReport)> {
+        let (out, _, load) = self.metrics_with_attribution(inputs, context_keys)?;
+        Ok((out, load))
+    }
+
+    /// [`Engine::metrics_by_context`], with the attribution report of every optimised
+    /// policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::metrics`].
+    pub fn metrics_with_attribution(
+        &self,
+        inputs: &RetrainInputs,
+        context_keys: &[String],
+    ) -> Result<(
+        Vec<crate::metrics::PolicyMetrics>,
+        Vec<AttributionReport>,
+        LoadReport,
+    )> {
         let (config, doc, mut loaded) = self.load(inputs)?;
         enforce(&config, &mut loaded)?;
         let mut out = Vec::new();
+        let mut attribution = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let (li, pi) = doc
                 .find_policy(policy_id)
@@ -964,8 +1026,9 @@ impl Engine<'_> {
                 }
             }
             out.push(metrics);
+            attribution.push(self.attribution_report(&loaded.tables, policy_id, spec)?);
         }
-        Ok((out, loaded.report))
+        Ok((out, attribution, loaded.report))
     }
 }
 

@@ -5,7 +5,7 @@
 //! 1. **SDK-built array.** If the event carries an `attribution` array, it is used as
 //!    sent, weights included (missing weight = 1).
 //! 2. **Its decision.** Otherwise, if it names a `decisionId`, it counts for the layers
-//!    of that decision, looked up among *all* exposure and decision rows (not only the
+//!    of that decision, looked up among *all* its exposure rows (not only the
 //!    first exposure kept per session), however late it arrives (the email pattern).
 //! 3. **Its session.** Also, it counts for every layer the unit was exposed to in the
 //!    event's session up to the event's time.
@@ -13,17 +13,19 @@
 //!    allocation whose first exposure of the unit is at or before the event's time,
 //!    in any session (webhooks, batch pipelines).
 //!
-//! Times are `eventTimestamp` when present; nothing is credited to an exposure after
-//! the event (no clock-skew tolerance yet). When an event is credited to several
-//! allocations of one policy by rules 2 to 4, its own decision's allocation wins;
-//! otherwise the last touch (latest exposure at or before the event) takes the
-//! credit, and exact ties share it, so one event's credit sums
-//! to at most 1 per policy. The reward unit is the unit × allocation: exposed units
-//! are the denominator.
+//! Rules 2 to 4 produce **touches**; [`super::touch`] applies the time rules (clock
+//! skew, window), keeps the event's own decision where it has an in-time touch of the
+//! policy (an explicit link beats inference), and splits the credit with the multi-touch
+//! model, so one event's credit sums to at most 1 per policy. An event naming a
+//! `decisionId` that matches no exposure or decision row is treated as having none
+//! (rule 4) and counted in the report. Times are `eventTimestamp` when present. The
+//! reward unit is the unit × allocation: exposed units are the denominator.
 
 use polars::prelude::*;
 
-use super::sessions::{sessionize_exposures, sessionize_tracks};
+use super::params::AttributionParams;
+use super::sessions::sessionize;
+use super::touch;
 use crate::config::Goal;
 use crate::error::Result;
 use crate::events::EventTables;
@@ -56,13 +58,17 @@ fn deduplicated_exposures(x: LazyFrame) -> LazyFrame {
     ])
 }
 
-fn touch_columns() -> [Expr; 5] {
+fn touch_columns() -> [Expr; 9] {
     [
         col("track_row"),
         col("unit_key"),
         col("policy_id"),
         col("allocation_name"),
+        col("pcode"),
+        col("pa"),
         col("exposed_at"),
+        col("event_ts"),
+        col("linked"),
     ]
 }
 
@@ -77,9 +83,77 @@ fn credit_columns() -> [Expr; 6] {
     ]
 }
 
-/// The credit table: one row per goal event, policy and allocation credited, with a
-/// weight in [0, 1]. Columns `track_row`, `unit_key`, `policy_id`,
-/// `allocation_name`, `exposed_at`, `weight`.
+/// What attribution produced for one goal: the credit table, and what the attribution
+/// report counts.
+#[derive(Clone)]
+pub struct Credits {
+    /// One row per goal event, policy and allocation credited: `track_row`,
+    /// `unit_key`, `policy_id`, `allocation_name`, `exposed_at` (the latest credited
+    /// touch), `weight` (in [0, 1], summing to at most 1 per event and policy), plus
+    /// `decision_id` in decision mode.
+    pub credits: LazyFrame,
+    /// One row per goal event and policy with a touch: `track_row`, `policy_id`,
+    /// `outcome` (`credited`, `outside_window`, `before_exposure`).
+    pub outcomes: LazyFrame,
+    /// The goal events, once per `id`: `track_row`, `decision_id`, `known_decision`
+    /// (the id names some exposure or decision row), `has_array`.
+    pub goals: LazyFrame,
+    /// Exposure rows (kind `exposure`, not attribution-only) with a policy and an
+    /// allocation: `unit_key`, `policy_id`, `allocation_name`, `exposed_at`,
+    /// `decision_id`, `probability` (deduplicated per session in cumulative mode).
+    pub exposures: LazyFrame,
+}
+
+/// Exposures of each decision: one row per `(decision_id, policy_id,
+/// allocation_name)` among exposure rows (not decision events, not attribution-only
+/// layers), with the `unit_key`, time (`exposed_at`) and `probability` of its first
+/// exposure. Every exposure row is looked at, not only the first one kept per session.
+pub(super) fn decision_exposures(exposures: LazyFrame) -> LazyFrame {
+    exposures
+        .filter(
+            col("kind")
+                .eq(lit("exposure"))
+                .and(col("policy_id").is_not_null())
+                .and(col("allocation_name").is_not_null())
+                .and(col("decision_id").is_not_null())
+                .and(col("attribution_only").not()),
+        )
+        .sort(
+            ["ts"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .group_by([col("decision_id"), col("policy_id"), col("allocation_name")])
+        .agg([
+            col("unit_key").first().alias("unit_key"),
+            col("ts").first().alias("exposed_at"),
+            col("probability").first().alias("probability"),
+        ])
+}
+
+/// The goal's events (once per `id`) with `known_decision`: whether their
+/// `decisionId` names any exposure or decision row.
+pub(super) fn goals_with_known_decision(
+    tracks: LazyFrame,
+    exposures: LazyFrame,
+    goal_event: &str,
+) -> LazyFrame {
+    let known = exposures
+        .filter(col("decision_id").is_not_null())
+        .select([col("decision_id")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .with_column(lit(true).alias("known_decision"));
+    super::decision::goal_events(tracks, goal_event)
+        .join(
+            known,
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(col("known_decision").fill_null(lit(false)))
+}
+
+/// Cumulative-mode attribution of one goal event name, as relational steps (see the
+/// module docs); the model, skew and window come from `params`.
 ///
 /// # Errors
 ///
@@ -87,18 +161,18 @@ fn credit_columns() -> [Expr; 6] {
 pub fn cumulative_credits(
     tables: &EventTables,
     goal_event: &str,
-    session_gap_ms: i64,
-) -> Result<(LazyFrame, LazyFrame)> {
-    let xs = sessionize_exposures(&tables.exposures, session_gap_ms)?;
-    let ts = sessionize_tracks(&tables.tracks, &xs, session_gap_ms)?;
+    params: &AttributionParams,
+) -> Result<Credits> {
+    let (xs, ts) = sessionize(&tables.exposures, &tables.tracks, params.session_gap_ms)?;
     let all = xs.lazy();
-    let dedup = deduplicated_exposures(all.clone()).cache();
+    let dict = touch::Dictionaries::of(all.clone());
+    let dedup = dict.encode(deduplicated_exposures(all.clone())).cache();
     let arrays = tables.attributions.clone().lazy();
     let has_array = arrays
         .clone()
         .group_by([col("track_row")])
         .agg([len().alias("array_len")]);
-    let goals = super::decision::goal_events(ts.lazy(), goal_event)
+    let goals = goals_with_known_decision(ts.lazy(), all.clone(), goal_event)
         .join(
             has_array,
             [col("track_row")],
@@ -111,6 +185,7 @@ pub fn cumulative_credits(
             col("unit_key"),
             col("session"),
             col("decision_id"),
+            col("known_decision"),
             col("event_ts"),
             col("has_array"),
         ])
@@ -133,36 +208,41 @@ pub fn cumulative_credits(
         )
         .with_columns([
             col("event_ts").alias("exposed_at"),
-            col("weight").fill_null(lit(1.0)),
+            col("weight").fill_null(lit(1.0)).cast(DataType::Float64),
         ])
-        .select(credit_columns());
+        .group_by([
+            col("track_row"),
+            col("unit_key"),
+            col("policy_id"),
+            col("allocation_name"),
+        ])
+        .agg([col("exposed_at").max(), col("weight").sum()]);
 
-    // 2. The decision's layers, from every exposure and decision row.
-    let decisions = all
-        .filter(
-            col("decision_id")
-                .is_not_null()
-                .and(col("policy_id").is_not_null())
-                .and(col("allocation_name").is_not_null()),
-        )
-        .group_by([col("decision_id"), col("policy_id"), col("allocation_name")])
-        .agg([col("ts").min().alias("exposed_at")]);
+    // 2. The decision's layers, from every exposure row of the decision.
     let linked = goals
         .clone()
-        .filter(col("has_array").not().and(col("decision_id").is_not_null()));
+        .filter(col("has_array").not().and(col("known_decision")));
     let from_decision = linked
         .clone()
+        .select([col("track_row"), col("decision_id"), col("event_ts")])
         .join(
-            decisions,
+            dict.encode(decision_exposures(all)).select([
+                col("decision_id"),
+                col("unit_key"),
+                col("policy_id"),
+                col("allocation_name"),
+                col("pcode"),
+                col("pa"),
+                col("exposed_at"),
+            ]),
             [col("decision_id")],
             [col("decision_id")],
             JoinArgs::new(JoinType::Inner),
         )
-        .filter(col("exposed_at").lt_eq(col("event_ts")))
-        .select(touch_columns())
-        .with_column(lit(1u8).alias("linked"));
+        .with_column(lit(1i32).alias("linked"))
+        .select(touch_columns());
 
-    // 3. Every exposure of the unit in the event's session, up to the event's time.
+    // 3. Every exposure of the unit in the event's session.
     let from_session = linked
         .filter(col("session").is_not_null())
         .select([
@@ -177,94 +257,72 @@ pub fn cumulative_credits(
                 col("session"),
                 col("policy_id"),
                 col("allocation_name"),
+                col("pcode"),
+                col("pa"),
                 col("exposed_at"),
             ]),
             [col("unit_key"), col("session")],
             [col("unit_key"), col("session")],
             JoinArgs::new(JoinType::Inner),
         )
-        .filter(col("exposed_at").lt_eq(col("event_ts")))
-        .select(touch_columns())
-        .with_column(lit(0u8).alias("linked"));
+        .with_column(lit(0i32).alias("linked"))
+        .select(touch_columns());
 
-    // 4. Unit-key rule: first exposure of the unit to an allocation, any session.
-    let first_exposure = dedup
-        .clone()
-        .group_by([col("unit_key"), col("policy_id"), col("allocation_name")])
-        .agg([col("exposed_at").min()]);
+    // 4. Unit-key rule, for events with neither an array nor a known decision: every
+    //    exposure of the unit, any session (the time rule keeps those up to the event,
+    //    so an allocation counts from the unit's first exposure to it on).
     let from_unit = goals
-        .filter(col("has_array").not().and(col("decision_id").is_null()))
+        .clone()
+        .filter(col("has_array").not().and(col("known_decision").not()))
         .select([col("track_row"), col("unit_key"), col("event_ts")])
         .join(
-            first_exposure,
+            dedup.clone().select([
+                col("unit_key"),
+                col("policy_id"),
+                col("allocation_name"),
+                col("pcode"),
+                col("pa"),
+                col("exposed_at"),
+            ]),
             [col("unit_key")],
             [col("unit_key")],
             JoinArgs::new(JoinType::Inner),
         )
-        .filter(col("exposed_at").lt_eq(col("event_ts")))
-        .select(touch_columns())
-        .with_column(lit(0u8).alias("linked"));
+        .with_column(lit(0i32).alias("linked"))
+        .select(touch_columns());
 
-    // Last touch per event and policy; exact ties share the credit.
-    // An explicit decision link beats inference: where the event's own decision has
-    // a layer of a policy, only that layer's allocation is a candidate for it.
-    let touches = concat(
+    let touches = touch::keyed(concat(
         [from_decision, from_session, from_unit],
         UnionArgs::default(),
-    )?
-    .group_by([
-        col("track_row"),
-        col("unit_key"),
-        col("policy_id"),
-        col("allocation_name"),
-    ])
-    .agg([col("exposed_at").max(), col("linked").max()]);
-    let strongest = touches
+    )?)
+    .cache();
+    let array_outcomes = from_array
         .clone()
-        .group_by([col("track_row"), col("policy_id")])
-        .agg([col("linked").max().alias("strongest")]);
-    let touches = touches
-        .join(
-            strongest,
-            [col("track_row"), col("policy_id")],
-            [col("track_row"), col("policy_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(col("linked").eq(col("strongest")))
-        .select(touch_columns());
-    let last = touches
-        .clone()
-        .group_by([col("track_row"), col("policy_id")])
-        .agg([col("exposed_at").max().alias("last_touch")]);
-    let ruled = touches
-        .join(
-            last,
-            [col("track_row"), col("policy_id")],
-            [col("track_row"), col("policy_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(col("exposed_at").eq(col("last_touch")));
-    let ties = ruled
-        .clone()
-        .group_by([col("track_row"), col("policy_id")])
-        .agg([len().alias("ties")]);
-    let ruled = ruled
-        .join(
-            ties,
-            [col("track_row"), col("policy_id")],
-            [col("track_row"), col("policy_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column((lit(1.0) / col("ties").cast(DataType::Float64)).alias("weight"))
-        .select(credit_columns());
+        .select([col("track_row"), col("policy_id")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .with_column(lit("credited").alias("outcome"));
+    let outcomes = concat(
+        [touch::outcomes(touches.clone(), params), array_outcomes],
+        UnionArgs::default(),
+    )?;
     let credits = concat(
         [
-            from_array.with_column(col("weight").cast(DataType::Float64)),
-            ruled,
+            from_array.select(credit_columns()),
+            touch::credit(touches, params, &[]).select(credit_columns()),
         ],
         UnionArgs::default(),
     )?;
-    Ok((credits, dedup))
+    Ok(Credits {
+        credits,
+        outcomes,
+        goals: goals.select([
+            col("track_row"),
+            col("decision_id"),
+            col("known_decision"),
+            col("has_array"),
+        ]),
+        exposures: dedup,
+    })
 }
 
 /// The reward table of cumulative attribution: one row per exposed unit × policy ×
@@ -282,8 +340,23 @@ pub fn cumulative_rewards(
     goal: &Goal,
     session_gap_ms: i64,
 ) -> Result<LazyFrame> {
+    let params = AttributionParams::default().with_session_gap_ms(session_gap_ms);
+    cumulative_rewards_with(tables, goal, &params)
+}
+
+/// [`cumulative_rewards`] with a multi-touch model, clock skew and window.
+///
+/// # Errors
+///
+/// As [`cumulative_rewards`].
+pub fn cumulative_rewards_with(
+    tables: &EventTables,
+    goal: &Goal,
+    params: &AttributionParams,
+) -> Result<LazyFrame> {
     super::decision::check_goal(goal)?;
-    let (credits, dedup) = cumulative_credits(tables, &goal.event, session_gap_ms)?;
+    let attributed = cumulative_credits(tables, &goal.event, params)?;
+    let (credits, dedup) = (attributed.credits, attributed.exposures);
     let values = tables
         .tracks
         .clone()

@@ -6,6 +6,10 @@ use crate::config::{Goal, GoalType, ValueSource};
 use crate::error::{Error, Result};
 use crate::events::LazyEventTables;
 
+use super::cumulative::{decision_exposures, goals_with_known_decision, Credits};
+use super::params::AttributionParams;
+use super::touch;
+
 /// The goal's track events, once each: a repeated event `id` (an SDK retry, an
 /// overlapping export) keeps its first row. Events without an `id` are all kept.
 pub(super) fn goal_events(tracks: LazyFrame, event: &str) -> LazyFrame {
@@ -77,7 +81,8 @@ pub(super) fn check_goal(goal: &Goal) -> Result<()> {
 /// name a policy, an allocation and a decision (attribution-only layers excluded),
 /// with columns `policy_id`, `allocation_name`, `decision_id`, `unit_key`,
 /// `exposed_at` (first exposure, ms), `probability` (logged propensity of the first
-/// exposure), `goal_events` (goal events carrying that decision id) and `reward`:
+/// exposure), `goal_events` (goal events carrying that decision id, weighted by the
+/// multi-touch model) and `reward`:
 ///
 /// * `conversion_rate`: 1.0 if at least one goal event, else 0.0;
 /// * `count`: the number of goal events;
@@ -91,52 +96,97 @@ pub(super) fn check_goal(goal: &Goal) -> Result<()> {
 /// [`Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
 /// values read from `values` or `properties`); [`Error::Polars`] if the query fails.
 pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFrame> {
+    decision_rewards_with(tables, goal, &AttributionParams::default())
+}
+
+/// Decision-mode attribution of one goal event name: each goal event naming a
+/// `decisionId` is paired with that decision's exposures (one touch per policy and
+/// allocation), then the time rules and the model of [`super::touch`] apply. Events
+/// without a `decisionId`, or naming one with no exposure, are not credited.
+///
+/// # Errors
+///
+/// [`Error::Polars`] if a query fails.
+pub fn decision_credits(
+    tables: &LazyEventTables,
+    goal_event: &str,
+    params: &AttributionParams,
+) -> Result<Credits> {
+    let exposures = touch::Dictionaries::of(tables.exposures.clone())
+        .encode(decision_exposures(tables.exposures.clone()))
+        .cache();
+    let goals =
+        goals_with_known_decision(tables.tracks.clone(), tables.exposures.clone(), goal_event)
+            .cache();
+    let touches = touch::keyed(
+        goals
+            .clone()
+            .filter(col("decision_id").is_not_null())
+            .select([col("track_row"), col("decision_id"), col("event_ts")])
+            .join(
+                exposures.clone().select([
+                    col("decision_id"),
+                    col("unit_key"),
+                    col("policy_id"),
+                    col("allocation_name"),
+                    col("pcode"),
+                    col("pa"),
+                    col("exposed_at"),
+                ]),
+                [col("decision_id")],
+                [col("decision_id")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .with_column(lit(1i32).alias("linked")),
+    )
+    .cache();
+    Ok(Credits {
+        credits: touch::credit(touches.clone(), params, &["decision_id"]),
+        outcomes: touch::outcomes(touches, params),
+        goals: goals.select([
+            col("track_row"),
+            col("decision_id"),
+            col("known_decision"),
+            lit(false).alias("has_array"),
+        ]),
+        exposures,
+    })
+}
+
+/// [`decision_rewards`] with a multi-touch model, clock skew and window.
+///
+/// # Errors
+///
+/// As [`decision_rewards`].
+pub fn decision_rewards_with(
+    tables: &LazyEventTables,
+    goal: &Goal,
+    params: &AttributionParams,
+) -> Result<LazyFrame> {
     check_goal(goal)?;
-    let exposures = tables
-        .exposures
+    let attributed = decision_credits(tables, &goal.event, params)?;
+    let values = tables
+        .tracks
         .clone()
-        .filter(
-            col("kind")
-                .eq(lit("exposure"))
-                .and(col("policy_id").is_not_null())
-                .and(col("allocation_name").is_not_null())
-                .and(col("decision_id").is_not_null())
-                .and(col("attribution_only").not()),
-        )
-        .sort(
-            ["ts"],
-            SortMultipleOptions::default().with_maintain_order(true),
+        .select([col("track_row"), col("value").fill_null(lit(0.0))]);
+    let earned = attributed
+        .credits
+        .join(
+            values,
+            [col("track_row")],
+            [col("track_row")],
+            JoinArgs::new(JoinType::Left),
         )
         .group_by([col("policy_id"), col("allocation_name"), col("decision_id")])
         .agg([
-            col("unit_key").first().alias("unit_key"),
-            col("ts").first().alias("exposed_at"),
-            col("probability").first().alias("probability"),
-        ]);
-    // Goal events of each exposed decision, not before its first exposure.
-    let goals = goal_events(tables.tracks.clone(), &goal.event)
-        .filter(col("decision_id").is_not_null())
-        .select([col("decision_id"), col("event_ts"), col("value")])
-        .join(
-            exposures
-                .clone()
-                .select([col("decision_id"), col("exposed_at")])
-                .unique(None, UniqueKeepStrategy::First),
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(col("event_ts").gt_eq(col("exposed_at")))
-        .group_by([col("decision_id")])
-        .agg([
-            len().cast(DataType::Float64).alias("goal_events"),
-            col("value").fill_null(lit(0.0)).sum().alias("goal_value"),
+            col("weight").sum().alias("goal_events"),
+            (col("weight") * col("value")).sum().alias("goal_value"),
         ]);
     Ok(finish_rewards(
-        exposures.join(
-            goals,
-            [col("decision_id")],
-            [col("decision_id")],
+        attributed.exposures.join(
+            earned,
+            [col("policy_id"), col("allocation_name"), col("decision_id")],
+            [col("policy_id"), col("allocation_name"), col("decision_id")],
             JoinArgs::new(JoinType::Left),
         ),
         goal,

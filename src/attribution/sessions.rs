@@ -8,9 +8,9 @@
 //!   earlier; otherwise to no session (it can still be credited through its
 //!   `decisionId` or the unit-key rule).
 //!
-//! Session keys are strings: the `sessionId` itself, or `~<unitKey>~<start ms>` for a
-//! derived session (`~` marks them so they cannot collide with SDK session ids in
-//! practice). The pass is one sort plus a linear scan per unit.
+//! Session keys are `u32` codes, not strings: one per distinct `sessionId`, then one
+//! per derived session, so the joins on `(unit, session)` compare integers. The pass is
+//! one sort plus a linear scan per unit.
 
 use std::collections::HashMap;
 
@@ -21,21 +21,37 @@ use crate::error::Result;
 /// Default inactivity gap that ends a derived session.
 pub const DEFAULT_SESSION_GAP_MS: i64 = 30 * 60 * 1000;
 
-fn derived(unit: &str, start: i64) -> String {
-    format!("~{unit}~{start}")
-}
-
-/// Adds a `session` column to the exposures table (exposure and decision rows).
+/// Adds a `session` column (`u32`) to the exposures table (exposure and decision
+/// rows) and to the tracks table (null where the event belongs to no session).
 ///
 /// # Errors
 ///
-/// [`crate::Error::Polars`] if the table lacks `unit_key`, `session_id` or `ts`.
-pub fn sessionize_exposures(exposures: &DataFrame, gap_ms: i64) -> Result<DataFrame> {
+/// [`crate::Error::Polars`] if a table lacks `unit_key`, `session_id` or its time
+/// (`ts` for exposures, `event_ts` for tracks).
+pub fn sessionize(
+    exposures: &DataFrame,
+    tracks: &DataFrame,
+    gap_ms: i64,
+) -> Result<(DataFrame, DataFrame)> {
     let units = exposures.column("unit_key")?.str()?;
     let sids = exposures.column("session_id")?.str()?;
     let ts = exposures.column("ts")?.i64()?;
     let n = exposures.height();
-    let mut order: Vec<usize> = (0..n).filter(|&i| sids.get(i).is_none()).collect();
+    let mut codes: HashMap<&str, u32> = HashMap::new();
+    let mut next = 0u32;
+    let mut session: Vec<u32> = vec![0; n];
+    let mut order = Vec::new();
+    for (i, sid) in sids.iter().enumerate() {
+        match sid {
+            Some(s) => {
+                session[i] = *codes.entry(s).or_insert_with(|| {
+                    next += 1;
+                    next - 1
+                });
+            }
+            None => order.push(i),
+        }
+    }
     order.sort_by(|&a, &b| {
         units
             .get(a)
@@ -43,60 +59,51 @@ pub fn sessionize_exposures(exposures: &DataFrame, gap_ms: i64) -> Result<DataFr
             .then(ts.get(a).cmp(&ts.get(b)))
             .then(a.cmp(&b))
     });
-    let mut session: Vec<Option<String>> = (0..n).map(|i| sids.get(i).map(str::to_owned)).collect();
-    let mut current: Option<(&str, i64, i64)> = None; // unit, start, last
+    let mut derived = next;
+    let mut current: Option<(&str, u32, i64)> = None; // unit, code, last time
     for &i in &order {
         let (u, t) = (units.get(i).unwrap_or(""), ts.get(i).unwrap_or(0));
-        current = match current {
-            Some((cu, start, last)) if cu == u && t - last <= gap_ms => Some((cu, start, t)),
-            _ => Some((u, t, t)),
+        let code = match current {
+            Some((cu, code, last)) if cu == u && t - last <= gap_ms => code,
+            _ => {
+                derived += 1;
+                derived - 1
+            }
         };
-        let (cu, start, _) = current.expect("set just above");
-        session[i] = Some(derived(cu, start));
+        current = Some((u, code, t));
+        session[i] = code;
     }
-    let mut out = exposures.clone();
-    out.with_column(Column::from(Series::new("session".into(), session)))?;
-    Ok(out)
-}
-
-/// Adds a `session` column to the tracks table, given sessionized exposures.
-///
-/// # Errors
-///
-/// [`crate::Error::Polars`] if a table lacks its columns.
-pub fn sessionize_tracks(
-    tracks: &DataFrame,
-    exposures: &DataFrame,
-    gap_ms: i64,
-) -> Result<DataFrame> {
-    let x_units = exposures.column("unit_key")?.str()?;
-    let x_ts = exposures.column("ts")?.i64()?;
-    let x_sess = exposures.column("session")?.str()?;
-    let mut by_unit: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
-    for i in 0..exposures.height() {
-        if let (Some(u), Some(t), Some(s)) = (x_units.get(i), x_ts.get(i), x_sess.get(i)) {
-            by_unit.entry(u).or_default().push((t, s));
+    let mut by_unit: HashMap<&str, Vec<(i64, u32)>> = HashMap::new();
+    for (i, &code) in session.iter().enumerate() {
+        if let (Some(u), Some(t)) = (units.get(i), ts.get(i)) {
+            by_unit.entry(u).or_default().push((t, code));
         }
     }
     for v in by_unit.values_mut() {
         v.sort_unstable();
     }
-    let units = tracks.column("unit_key")?.str()?;
-    let sids = tracks.column("session_id")?.str()?;
+    let t_units = tracks.column("unit_key")?.str()?;
+    let t_sids = tracks.column("session_id")?.str()?;
     let at = tracks.column("event_ts")?.i64()?;
-    let session: Vec<Option<String>> = (0..tracks.height())
+    let mut unseen = derived; // sessions only tracks name: no exposure joins them
+    let t_session: Vec<Option<u32>> = (0..tracks.height())
         .map(|i| {
-            if let Some(s) = sids.get(i) {
-                return Some(s.to_owned());
+            if let Some(s) = t_sids.get(i) {
+                return Some(codes.get(s).copied().unwrap_or_else(|| {
+                    unseen += 1;
+                    unseen - 1
+                }));
             }
-            let (u, t) = (units.get(i)?, at.get(i)?);
+            let (u, t) = (t_units.get(i)?, at.get(i)?);
             let rows = by_unit.get(u)?;
             let k = rows.partition_point(|(x, _)| *x <= t);
-            let (x, s) = rows.get(k.checked_sub(1)?)?;
-            (t - x <= gap_ms).then(|| (*s).to_owned())
+            let (x, code) = rows.get(k.checked_sub(1)?)?;
+            (t - x <= gap_ms).then_some(*code)
         })
         .collect();
+    let mut xs = exposures.clone();
+    xs.with_column(Column::from(Series::new("session".into(), session)))?;
     let mut out = tracks.clone();
-    out.with_column(Column::from(Series::new("session".into(), session)))?;
-    Ok(out)
+    out.with_column(Column::from(Series::new("session".into(), t_session)))?;
+    Ok((xs, out))
 }

@@ -68,6 +68,35 @@ enum Mode {
     Cumulative,
 }
 
+/// The events schema's multi-touch attribution models, under their schema names.
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum TouchModelArg {
+    /// All credit to the earliest touch.
+    FirstTouch,
+    /// All credit to the latest touch (the default).
+    LastTouch,
+    /// Equal shares.
+    Linear,
+    /// Shares halving every half-life (config halfLifeDays, default 7 days).
+    TimeDecay,
+    /// First and last touch 40% each, the rest shared (config positionWeights).
+    PositionBased,
+}
+
+impl From<TouchModelArg> for bandit_engine::config::AttributionModel {
+    fn from(m: TouchModelArg) -> Self {
+        use bandit_engine::config::AttributionModel as M;
+        match m {
+            TouchModelArg::FirstTouch => M::FirstTouch,
+            TouchModelArg::LastTouch => M::LastTouch,
+            TouchModelArg::Linear => M::Linear,
+            TouchModelArg::TimeDecay => M::TimeDecay,
+            TouchModelArg::PositionBased => M::PositionBased,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Retrain adaptive policies and write a new bundle.
@@ -127,6 +156,9 @@ enum Command {
         /// Attribution mode for every policy, overriding the config.
         #[arg(long, value_enum)]
         attribution: Option<Mode>,
+        /// Multi-touch attribution model for every policy, overriding the config.
+        #[arg(long, value_enum)]
+        attribution_model: Option<TouchModelArg>,
         /// Inactivity gap that ends a session for events without sessionId.
         #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
         session_gap_minutes: f64,
@@ -152,6 +184,9 @@ enum Command {
         /// Attribution mode for every policy, overriding the config.
         #[arg(long, value_enum)]
         attribution: Option<Mode>,
+        /// Multi-touch attribution model for every policy, overriding the config.
+        #[arg(long, value_enum)]
+        attribution_model: Option<TouchModelArg>,
         /// Print a JSON array of allocation rows instead of a table.
         #[arg(long)]
         json: bool,
@@ -160,6 +195,11 @@ enum Command {
         /// value.
         #[arg(long = "by-context", value_name = "KEY")]
         by_context: Vec<String>,
+        /// Write the attribution report (a JSON array, one object per policy: goal
+        /// events credited, before exposure, outside the window, duplicates...) here.
+        /// Without it, a one-line summary per policy goes to stderr.
+        #[arg(long, value_name = "FILE")]
+        attribution_report: Option<PathBuf>,
     },
     /// Generate a seeded synthetic project: bundle, config, events and the truth behind them.
     Synth {
@@ -327,6 +367,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             strict,
             attribution,
+            attribution_model,
             session_gap_minutes,
         } => {
             let as_of = as_of
@@ -343,6 +384,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seed,
                 strict,
                 attribution: attribution.map(Mode::into),
+                attribution_model: attribution_model.map(Into::into),
                 session_gap_ms: Some((session_gap_minutes * 60_000.0) as i64),
             };
             let inputs = RetrainInputs {
@@ -389,16 +431,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bundle,
             events,
             attribution,
+            attribution_model,
             json,
             by_context,
+            attribution_report,
         } => {
             let options = RetrainOptions {
                 attribution: attribution.map(Mode::into),
+                attribution_model: attribution_model.map(Into::into),
                 ..RetrainOptions::default()
             };
-            let (policies, _) = Engine::new(options)
+            let (policies, reports, _) = Engine::new(options)
                 .with_progress(&progress)
-                .metrics_by_context(
+                .metrics_with_attribution(
                     &RetrainInputs {
                         config,
                         bundle,
@@ -406,6 +451,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     },
                     &by_context,
                 )?;
+            match attribution_report {
+                Some(path) => {
+                    let mut text = serde_json::to_string_pretty(&reports)?;
+                    text.push('\n');
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                None if !cli.quiet => {
+                    for r in &reports {
+                        eprintln!("{}", attribution_summary(r));
+                    }
+                }
+                None => {}
+            }
             if json {
                 let rows: Vec<_> = policies
                     .iter()
@@ -510,6 +569,26 @@ impl From<Mode> for AttributionMode {
             Mode::Cumulative => AttributionMode::Cumulative,
         }
     }
+}
+
+/// One line per policy: where its goal's events went.
+fn attribution_summary(r: &bandit_engine::attribution::AttributionReport) -> String {
+    format!(
+        "attribution {} ({} {}, {}): {} goal events, {} credited, {} before exposure, {} outside window, {} unlinked, {} not exposed; {} duplicates, {} unknown decisions, {} units in several allocations",
+        r.policy_id,
+        r.mode,
+        r.model,
+        r.goal_event,
+        r.goal_events,
+        r.credited,
+        r.unattributed_before_exposure,
+        r.outside_window,
+        r.unlinked,
+        r.not_exposed,
+        r.duplicates,
+        r.unknown_decision,
+        r.multi_allocation_units
+    )
 }
 
 fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String {

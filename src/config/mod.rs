@@ -51,6 +51,7 @@ pub use optimization::{
     Algorithm, AttributionMode, Cap, ContextFeatures, DesiredDirection, Goal, GoalType,
     LinearMethod, OptimizationSpec, ValueSource,
 };
+pub use optimization::{AttributionModel, PositionWeights};
 pub use parameter::{
     Constraints, IdAndKey, Namespace, Parameter, ParameterType, ProjectBlock, ProjectFile,
     ProjectLink,

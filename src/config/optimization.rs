@@ -19,6 +19,11 @@
 //!     contextFeatures:       # optional: default, every contextLogging.allowedFields key
 //!       numeric: [user.engagement_score]
 //!       categorical: [user.device_type]
+//!     attributionModel: time_decay   # multi-touch credit split (default last_touch)
+//!     halfLifeDays: 7                # time_decay only
+//!     positionWeights: { first: 0.4, last: 0.4 }   # position_based only
+//!     clockSkewSeconds: 5            # an event this much before its exposure still counts
+//!     attributionWindowHours: 72     # the goal's window: later events are not credited
 //! ```
 
 use std::collections::BTreeMap;
@@ -27,6 +32,7 @@ use serde::Deserialize;
 
 use super::yaml::{Located, Spans};
 use super::EventDefinition;
+pub use crate::events::AttributionModel;
 
 /// The platform's algorithm names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -137,6 +143,26 @@ pub struct Cap {
     pub quantile: f64,
 }
 
+/// `position_based` shares of the first and the last touch; the touches between
+/// share the rest (`1 − first − last`).
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionWeights {
+    /// Share of the first touch, in [0, 1].
+    pub first: f64,
+    /// Share of the last touch, in [0, 1], with `first + last ≤ 1`.
+    pub last: f64,
+}
+
+impl Default for PositionWeights {
+    fn default() -> Self {
+        Self {
+            first: 0.4,
+            last: 0.4,
+        }
+    }
+}
+
 fn default_min_exposures() -> u64 {
     100
 }
@@ -203,6 +229,19 @@ pub struct OptimizationSpec {
     /// every field of the bundle policy's `contextLogging.allowedFields`, numeric or
     /// categorical as learned from the data.
     pub context_features: Option<ContextFeatures>,
+    /// How one event's credit is split among several touches (exposures, decisions)
+    /// of this policy; the events schema's model names. Default `last_touch`.
+    pub attribution_model: Option<AttributionModel>,
+    /// Half-life of `time_decay`, in days (> 0, default 7).
+    pub half_life_days: Option<f64>,
+    /// Shares of `position_based` (default 0.4 / 0.4, the middle shares 0.2).
+    pub position_weights: Option<PositionWeights>,
+    /// Clock-skew tolerance: a track event up to this many seconds before an exposure
+    /// still counts for it (≥ 0, default 0).
+    pub clock_skew_seconds: Option<f64>,
+    /// The goal's attribution window: an event more than this many hours after an
+    /// exposure is not credited to it (> 0; default none, as on the platform).
+    pub attribution_window_hours: Option<f64>,
 }
 
 /// How a `linear_contextual` policy is fitted. All three publish the ridge posterior
@@ -345,6 +384,7 @@ impl OptimizationSpec {
                 ));
             }
         }
+        self.validate_attribution(&err)?;
         for (key, value) in [
             ("lambda", self.lambda),
             ("v", self.v),
@@ -410,6 +450,75 @@ impl OptimizationSpec {
                 ));
             }
             e.validate(policy, spans)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the multi-touch model, its parameters, the skew and the window.
+    fn validate_attribution(&self, err: &dyn Fn(&str, String) -> Located) -> Result<(), Located> {
+        let model = self
+            .attribution_model
+            .unwrap_or(AttributionModel::LastTouch);
+        if let Some(h) = self.half_life_days {
+            if model != AttributionModel::TimeDecay {
+                return Err(err(
+                    "halfLifeDays",
+                    format!(
+                        "applies to attributionModel time_decay only, found {}",
+                        model.as_str()
+                    ),
+                ));
+            }
+            if !(h > 0.0 && h.is_finite()) {
+                return Err(err(
+                    "halfLifeDays",
+                    format!("must be a positive number of days, found {h}"),
+                ));
+            }
+        }
+        if let Some(w) = self.position_weights {
+            if model != AttributionModel::PositionBased {
+                return Err(err(
+                    "positionWeights",
+                    format!(
+                        "applies to attributionModel position_based only, found {}",
+                        model.as_str()
+                    ),
+                ));
+            }
+            for (key, x) in [("first", w.first), ("last", w.last)] {
+                if !(0.0..=1.0).contains(&x) {
+                    return Err(err(
+                        &format!("positionWeights.{key}"),
+                        format!("must be in [0, 1], found {x}"),
+                    ));
+                }
+            }
+            if w.first + w.last > 1.0 + 1e-12 {
+                return Err(err(
+                    "positionWeights",
+                    format!(
+                        "first + last must be at most 1, found {} + {}",
+                        w.first, w.last
+                    ),
+                ));
+            }
+        }
+        if let Some(s) = self.clock_skew_seconds {
+            if !(s >= 0.0 && s.is_finite()) {
+                return Err(err(
+                    "clockSkewSeconds",
+                    format!("must be a non-negative number, found {s}"),
+                ));
+            }
+        }
+        if let Some(h) = self.attribution_window_hours {
+            if !(h > 0.0 && h.is_finite()) {
+                return Err(err(
+                    "attributionWindowHours",
+                    format!("must be a positive number of hours, found {h}"),
+                ));
+            }
         }
         Ok(())
     }

@@ -357,8 +357,14 @@ impl Engine<'_> {
         let policy = &doc.bundle().layers[li].policies[pi];
         let layout = Layout::of(policy).expect("only per-entity policies come here");
         let knobs = spec.entity_config.clone().unwrap_or_default();
-        let key =
-            learning::statistics_key(spec, self.options.attribution.unwrap_or(spec.attribution));
+        let key = match self.params(spec) {
+            Ok(p) => learning::statistics_key(spec, &p),
+            Err(e) => {
+                report.status = RunStatus::Errored;
+                report.reason = Some(e.to_string());
+                return done(report);
+            }
+        };
         let prior = learning::reusable(self.previous.as_ref(), &policy.id, &key);
         let previous = prior
             .and_then(|(p, _)| p.entities.as_ref())

@@ -295,6 +295,7 @@ mod tests {
             matured_through: None,
             immature_exposures: 0,
             maturity_warning: None,
+            attribution: None,
             counted: true,
         }
     }

@@ -17,21 +17,31 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use super::{PolicyReport, RunReport, RunStatus};
+use crate::attribution::AttributionParams;
 use crate::bundle::state::{sha256_hex, ArmTotals, EngineState, HistoryEntry, PolicyLearning};
 use crate::bundle::BundleDocument;
-use crate::config::{AttributionMode, OptimizationSpec};
+use crate::config::OptimizationSpec;
 use crate::error::Result;
 use crate::reward::ArmStats;
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
-/// The key naming what a policy's statistics measure.
-pub(super) fn statistics_key(spec: &OptimizationSpec, mode: AttributionMode) -> String {
-    let key = format!(
+/// The key naming what a policy's statistics measure. Attribution settings other
+/// than the defaults (last touch, no skew, no window) are part of it, so statistics
+/// credited another way are not added to; so is a cap, which changes what a reward is
+/// (keys without one stay as they were).
+pub(super) fn statistics_key(spec: &OptimizationSpec, params: &AttributionParams) -> String {
+    let mut key = format!(
         "{}/{:?}/{:?}/{:?}",
-        spec.goal.event, spec.goal.goal_type, spec.goal.value, mode
-    )
-    .to_lowercase();
-    // A cap changes what a reward is; keys without one stay as they were.
+        spec.goal.event, spec.goal.goal_type, spec.goal.value, params.mode
+    );
+    let defaults = AttributionParams::default();
+    if params.model != defaults.model || params.clock_skew_ms != 0 || params.window_ms.is_some() {
+        key.push_str(&format!(
+            "/{:?}/skew{}/window{:?}",
+            params.model, params.clock_skew_ms, params.window_ms
+        ));
+    }
+    let key = key.to_lowercase();
     match spec.goal.cap {
         Some(c) => format!("{key}/cap{}", c.quantile),
         None => key,

@@ -40,8 +40,9 @@ impl EventType {
     }
 }
 
-/// Attribution models an SDK may name on a track event's attribution entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// Attribution models an SDK may name on a track event's attribution entry; the
+/// config's `attributionModel` uses the same names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributionModel {
     /// All credit to the first touch.

@@ -385,7 +385,7 @@ mod properties {
                     prop_assert!(cum.contains(&(p.clone(), a.clone(), u.clone(), 1.0)), "{p} {a} {u} in {cum:?}");
                 }
             }
-            let (credits, _) = bandit_engine::attribution::cumulative_credits(&t, "purchase", DEFAULT_SESSION_GAP_MS).unwrap();
+            let credits = bandit_engine::attribution::cumulative_credits(&t, "purchase", &bandit_engine::attribution::AttributionParams::default()).unwrap().credits;
             let df = credits
                 .join(
                     t.tracks.clone().lazy().select([col("track_row"), col("event_ts")]),
@@ -398,7 +398,7 @@ mod properties {
                 .unwrap();
             prop_assert_eq!(df.height(), 0, "credited after the event: {}", df);
             // Credit per event and policy sums to at most 1.
-            let (credits, _) = bandit_engine::attribution::cumulative_credits(&t, "purchase", DEFAULT_SESSION_GAP_MS).unwrap();
+            let credits = bandit_engine::attribution::cumulative_credits(&t, "purchase", &bandit_engine::attribution::AttributionParams::default()).unwrap().credits;
             let over = credits
                 .group_by([col("track_row"), col("policy_id")])
                 .agg([col("weight").sum()])

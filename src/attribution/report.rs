@@ -1,0 +1,152 @@
+//! The attribution report: what happened to each goal event, per policy.
+//!
+//! Every goal event (once per `id`) lands in exactly one of `credited`,
+//! `unattributedBeforeExposure`, `outsideWindow`, `unlinked` and `notExposed` for a
+//! policy, so those five add up to `goalEvents`. `duplicates`, `unknownDecision` and
+//! `multiAllocationUnits` are counted beside that partition.
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::cumulative::Credits;
+use super::params::AttributionParams;
+use crate::config::AttributionMode;
+use crate::error::Result;
+use crate::events::EventTables;
+
+/// Counts of one policy's goal events by what attribution did with them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributionReport {
+    /// The policy.
+    pub policy_id: String,
+    /// Its goal's track event name.
+    pub goal_event: String,
+    /// `cumulative` or `decision`.
+    pub mode: &'static str,
+    /// The multi-touch model's schema name.
+    pub model: &'static str,
+    /// Goal events considered (a repeated `id` once).
+    pub goal_events: u64,
+    /// Goal events credited to at least one allocation of the policy.
+    pub credited: u64,
+    /// Their total credit (≤ `credited`: an SDK array may send weights below 1).
+    pub credit_sum: f64,
+    /// Not credited: every candidate exposure came after the event (beyond the
+    /// clock-skew tolerance).
+    pub unattributed_before_exposure: u64,
+    /// Not credited: candidate exposures at or before the event, but all more than the
+    /// attribution window before it.
+    pub outside_window: u64,
+    /// Not credited, decision mode: no `decisionId`, or one no exposure or decision
+    /// row carries.
+    pub unlinked: u64,
+    /// Not credited: the unit (decision mode: the decision) was never exposed to the
+    /// policy, or the SDK array does not name it.
+    pub not_exposed: u64,
+    /// Rows of the goal event dropped as repeats of an `id` already seen.
+    pub duplicates: u64,
+    /// Goal events naming a `decisionId` that no exposure or decision row carries (in
+    /// cumulative mode they fall back to the unit-key rule).
+    pub unknown_decision: u64,
+    /// Units exposed to two or more allocations of the policy (each allocation keeps
+    /// its reward unit; a sign of a changed layout or of a unit key shared by people).
+    pub multi_allocation_units: u64,
+}
+
+fn count(lf: LazyFrame) -> Result<u64> {
+    let df = lf
+        .select([len().cast(DataType::UInt64).alias("n")])
+        .collect()?;
+    Ok(df.column("n")?.u64()?.get(0).unwrap_or(0))
+}
+
+/// The report of one policy, from the credits of its goal.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if a query fails.
+pub fn attribution_report(
+    tables: &EventTables,
+    credits: &Credits,
+    goal_event: &str,
+    policy_id: &str,
+    params: &AttributionParams,
+) -> Result<AttributionReport> {
+    let named = tables
+        .tracks
+        .clone()
+        .lazy()
+        .filter(col("event").eq(lit(goal_event)));
+    let goals = credits.goals.clone();
+    let goal_events = count(goals.clone())?;
+    let duplicates = count(named)?.saturating_sub(goal_events);
+    let unknown = col("decision_id")
+        .is_not_null()
+        .and(col("known_decision").not());
+    let unknown_decision = count(goals.clone().filter(unknown.clone()))?;
+    let unlinked = match params.mode {
+        AttributionMode::Decision => count(goals.filter(col("decision_id").is_null().or(unknown)))?,
+        AttributionMode::Cumulative => 0,
+    };
+    let outcomes = credits
+        .outcomes
+        .clone()
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .group_by([col("outcome")])
+        .agg([len().cast(DataType::UInt64).alias("n")])
+        .collect()?;
+    let (mut credited, mut before, mut outside) = (0, 0, 0);
+    let names = outcomes.column("outcome")?.str()?;
+    let ns = outcomes.column("n")?.u64()?;
+    for (name, n) in names.iter().zip(ns.iter()) {
+        let n = n.unwrap_or(0);
+        match name {
+            Some("credited") => credited += n,
+            Some("outside_window") => outside += n,
+            Some("before_exposure") => before += n,
+            other => unreachable!("outcomes are one of three names, found {other:?}"),
+        }
+    }
+    let credit_sum = credits
+        .credits
+        .clone()
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([col("weight").sum()])
+        .collect()?
+        .column("weight")?
+        .f64()?
+        .get(0)
+        .unwrap_or(0.0);
+    let multi_allocation_units = count(
+        credits
+            .exposures
+            .clone()
+            .filter(col("policy_id").eq(lit(policy_id)))
+            .group_by([col("unit_key")])
+            .agg([col("allocation_name")
+                .n_unique()
+                .cast(DataType::UInt32)
+                .alias("k")])
+            .filter(col("k").gt(lit(1u32))),
+    )?;
+    Ok(AttributionReport {
+        policy_id: policy_id.to_owned(),
+        goal_event: goal_event.to_owned(),
+        mode: match params.mode {
+            AttributionMode::Cumulative => "cumulative",
+            AttributionMode::Decision => "decision",
+        },
+        model: params.model.name().as_str(),
+        goal_events,
+        credited,
+        credit_sum,
+        unattributed_before_exposure: before,
+        outside_window: outside,
+        unlinked,
+        not_exposed: goal_events.saturating_sub(credited + before + outside + unlinked),
+        duplicates,
+        unknown_decision,
+        multi_allocation_units,
+    })
+}
