@@ -15,6 +15,7 @@ use super::contextual::{ContextualModel, ContextualSettings};
 use super::features::{parse_context, FeatureSpace};
 use super::linear::{LinearError, LinearStats};
 use super::linear_fit::{LinTsParams, LinUcbParams};
+use super::linear_state::LinearTotals;
 use crate::config::{LinearMethod, OptimizationSpec};
 use crate::reward::ContextualRows;
 
@@ -25,11 +26,19 @@ pub struct LinearPolicyFit {
     pub model: ContextualModel,
     /// Rows per allocation, in the given allocation order.
     pub counts: Vec<u64>,
+    /// Of `counts`, the rows of this run (the rest came from `previous`).
+    pub new_counts: Vec<u64>,
     /// Rows naming allocations not in the list (left out).
     pub unknown_rows: u64,
+    /// The statistics to carry to the next run (saved and new rows together).
+    pub totals: LinearTotals,
+    /// Set when saved statistics were given but could not be used, with why: the
+    /// caller should refit on every row (see [`super::linear_state`]).
+    pub previous_dropped: Option<String>,
 }
 
-/// Fits a `linear_contextual` policy.
+/// Fits a `linear_contextual` policy on `rows` plus the statistics saved by an
+/// earlier run (`previous`, see [`super::linear_state`]).
 ///
 /// # Errors
 ///
@@ -41,6 +50,7 @@ pub fn fit_linear_policy(
     allocations: &[String],
     rows: &ContextualRows,
     current: Option<&Value>,
+    previous: Option<&LinearTotals>,
 ) -> Result<LinearPolicyFit, LinearError> {
     let mut keep = Vec::new();
     let mut arms = Vec::new();
@@ -72,10 +82,41 @@ pub fn fit_linear_policy(
             FeatureSpace::declared(&declared.numeric, &declared.categorical, &parsed)
         }
     };
+    // The saved layout joins this run's; when they cannot be joined the saved sums are
+    // dropped (the caller refits on every row).
+    let (space, saved, previous_dropped) = match previous {
+        None => (space, None, None),
+        Some(p) => match p.space().union(&space) {
+            None => (
+                space,
+                None,
+                Some("the saved feature layout differs in its fields or their kinds".to_owned()),
+            ),
+            Some(u) => match p.stats_in(&u, allocations)? {
+                Some(s) => (u, Some(s), None),
+                None => (
+                    space,
+                    None,
+                    Some(format!(
+                        "the saved statistics are for allocations {:?}",
+                        p.allocations
+                    )),
+                ),
+            },
+        },
+    };
     let texts: Vec<Option<&str>> = keep.iter().map(|&i| rows.contexts[i].as_deref()).collect();
     let x = space.design(&texts)?;
     let rewards: Vec<f64> = keep.iter().map(|&i| rows.rewards[i]).collect();
-    let stats = LinearStats::from_rows(allocations.len(), x.view(), &arms, &rewards)?;
+    let new = LinearStats::from_rows(allocations.len(), x.view(), &arms, &rewards)?;
+    let new_counts: Vec<u64> = (0..allocations.len()).map(|a| new.count(a)).collect();
+    let stats = match saved {
+        Some(mut s) => {
+            s.add(&new)?;
+            s
+        }
+        None => new,
+    };
     let lambda = spec.lambda.unwrap_or(1.0);
     let thetas: Vec<ndarray::Array1<f64>> = match spec.linear_method() {
         LinearMethod::Lints => LinTsParams::default()
@@ -106,7 +147,10 @@ pub fn fit_linear_policy(
     Ok(LinearPolicyFit {
         model,
         counts: (0..allocations.len()).map(|a| stats.count(a)).collect(),
+        new_counts,
         unknown_rows: (rows.allocations.len() - keep.len()) as u64,
+        totals: LinearTotals::capture(&space, allocations, &stats),
+        previous_dropped,
     })
 }
 
@@ -147,6 +191,7 @@ mod tests {
             &names,
             &rows(),
             None,
+            None,
         )
         .unwrap();
         let a = &fit.model.coefficients["a"];
@@ -162,13 +207,15 @@ mod tests {
             ["2", "3"]
         );
         // Without contextFeatures, every allowed field, kinds learned from the data.
-        let all = fit_linear_policy(&spec(Value::Null), &allowed, &names, &rows(), None).unwrap();
+        let all =
+            fit_linear_policy(&spec(Value::Null), &allowed, &names, &rows(), None, None).unwrap();
         assert_eq!(all.model.coefficients["a"].numeric.len(), 2);
         let e = fit_linear_policy(
             &spec(json!({"numeric": ["age"]})),
             &allowed,
             &names,
             &rows(),
+            None,
             None,
         )
         .unwrap_err();
