@@ -11,10 +11,10 @@
 use ndarray::ArrayView1;
 use serde_json::Value;
 
-use super::contextual::{ContextualModel, ContextualSettings};
+use super::contextual::{ContextualModel, ContextualSettings, ExactArm, ExactScorer};
 use super::features::{parse_context, FeatureSpace};
 use super::linear::{LinearError, LinearStats};
-use super::linear_fit::{LinTsParams, LinUcbParams};
+use super::linear_fit::{LinTsParams, LinUcbParams, LinearArm};
 use super::linear_state::LinearTotals;
 use crate::config::{LinearMethod, OptimizationSpec};
 use crate::reward::ContextualRows;
@@ -118,32 +118,62 @@ pub fn fit_linear_policy(
         None => new,
     };
     let lambda = spec.lambda.unwrap_or(1.0);
-    let thetas: Vec<ndarray::Array1<f64>> = match spec.linear_method() {
-        LinearMethod::Lints => LinTsParams::default()
-            .v(spec.v.unwrap_or(1.0))
-            .lambda(lambda)
-            .check()?
-            .fit(&stats)?
-            .arms()
-            .iter()
-            .map(|a| a.theta().to_owned())
-            .collect(),
+    let method = spec.linear_method();
+    let (fitted, alpha, v): (Vec<LinearArm>, _, _) = match method {
+        LinearMethod::Lints => {
+            let v = spec.v.unwrap_or(1.0);
+            let m = LinTsParams::default()
+                .v(v)
+                .lambda(lambda)
+                .check()?
+                .fit(&stats)?;
+            (m.arms().to_vec(), None, Some(v))
+        }
         // Ridge publishes the same posterior mean; LinUCB's fit with its width unused.
-        LinearMethod::Linucb | LinearMethod::Ridge => LinUcbParams::default()
-            .alpha(spec.alpha.unwrap_or(1.0))
-            .lambda(lambda)
-            .check()?
-            .fit(&stats)?
-            .arms()
-            .iter()
-            .map(|a| a.theta().to_owned())
-            .collect(),
+        LinearMethod::Linucb | LinearMethod::Ridge => {
+            let alpha = spec.alpha.unwrap_or(1.0);
+            let m = LinUcbParams::default()
+                .alpha(alpha)
+                .lambda(lambda)
+                .check()?
+                .fit(&stats)?;
+            let alpha = (method == LinearMethod::Linucb).then_some(alpha);
+            (m.arms().to_vec(), alpha, None)
+        }
     };
+    let thetas: Vec<ndarray::Array1<f64>> = fitted.iter().map(|a| a.theta().to_owned()).collect();
     let settings = current
         .and_then(|v| serde_json::from_value::<ContextualSettings>(v.clone()).ok())
         .unwrap_or_default();
     let views: Vec<ArrayView1<'_, f64>> = thetas.iter().map(|t| t.view()).collect();
-    let model = ContextualModel::from_coefficients(&space, allocations, &views, settings)?;
+    let mut model = ContextualModel::from_coefficients(&space, allocations, &views, settings)?;
+    model.exact = Some(ExactScorer {
+        method: match method {
+            LinearMethod::Linucb => "linucb",
+            LinearMethod::Lints => "lints",
+            LinearMethod::Ridge => "ridge",
+        }
+        .to_owned(),
+        alpha,
+        v,
+        lambda,
+        features: space.names(),
+        allocations: allocations
+            .iter()
+            .zip(&fitted)
+            .map(|(name, arm)| {
+                let l = arm.cholesky();
+                let arm_out = ExactArm {
+                    rows: arm.rows(),
+                    theta: arm.theta().to_vec(),
+                    cholesky_lower: (0..l.nrows())
+                        .map(|i| (0..=i).map(|j| l[[i, j]]).collect())
+                        .collect(),
+                };
+                (name.clone(), arm_out)
+            })
+            .collect(),
+    });
     Ok(LinearPolicyFit {
         model,
         counts: (0..allocations.len()).map(|a| stats.count(a)).collect(),
@@ -224,5 +254,50 @@ mod tests {
                 .contains("\"age\" is not in the policy's contextLogging.allowedFields"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_exact_scorer_block_holds_the_ridge_posterior_of_each_allocation() {
+        let allowed = vec!["tier".to_owned(), "score".to_owned(), "device".to_owned()];
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let mut s = spec(Value::Null);
+        s.lambda = Some(0.5);
+        s.alpha = Some(0.7);
+        let fit = fit_linear_policy(&s, &allowed, &names, &rows(), None, None).unwrap();
+        let exact = fit.model.exact.as_ref().expect("published with the model");
+        assert_eq!(
+            (exact.method.as_str(), exact.alpha, exact.v),
+            ("linucb", Some(0.7), None)
+        );
+        let d = exact.features.len();
+        for (k, name) in names.iter().enumerate() {
+            let arm = &exact.allocations[name];
+            let (g, b) = (&fit.totals.gram[k], &fit.totals.b[k]);
+            // A = λI + Σxxᵀ from the saved upper triangle.
+            let mut a = vec![vec![0.0; d]; d];
+            let mut at = 0;
+            for i in 0..d {
+                for j in i..d {
+                    a[i][j] = g[at];
+                    a[j][i] = g[at];
+                    at += 1;
+                }
+                a[i][i] += 0.5;
+            }
+            let l = &arm.cholesky_lower;
+            for i in 0..d {
+                assert_eq!(l[i].len(), i + 1);
+                for j in 0..d {
+                    let llt: f64 = (0..=i.min(j)).map(|m| l[i][m] * l[j][m]).sum();
+                    assert!((llt - a[i][j]).abs() < 1e-12, "A[{i}][{j}]");
+                }
+                let a_theta: f64 = (0..d).map(|j| a[i][j] * arm.theta[j]).sum();
+                assert!((a_theta - b[i]).abs() < 1e-12, "row {i} of A θ = b");
+            }
+            assert_eq!(arm.rows, fit.counts[k]);
+            assert_eq!(arm.theta[0], fit.model.coefficients[name].intercept);
+        }
+        let text = serde_json::to_string(&fit.model.to_value()).unwrap();
+        assert!(text.contains("\"x-banditEngine\""), "{text}");
     }
 }

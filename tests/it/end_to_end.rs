@@ -311,6 +311,31 @@ fn linear_contextual_publishes_a_valid_contextual_model() {
         served(&before.bundle().layers[li].policies[pi])
     );
     assert_eq!(bundle_schema_errors(raw), Vec::<String>::new());
+    // The exact-scorer extension is there and changes no decision: the same contexts
+    // resolve identically without it.
+    assert!(model["x-banditEngine"]["allocations"]["urgency"]["choleskyLower"].is_array());
+    let mut stripped = raw.clone();
+    stripped["layers"][0]["policies"][0]["contextualModel"]
+        .as_object_mut()
+        .unwrap()
+        .remove("x-banditEngine");
+    let with: bandit_engine::bundle::Bundle = serde_json::from_value(raw.clone()).unwrap();
+    let without: bandit_engine::bundle::Bundle = serde_json::from_value(stripped).unwrap();
+    let contract = bandit_engine::bundle::HashContract::Sha256V2;
+    let (r1, r2) = (
+        bandit_engine::bundle::Resolver::new(&with, contract).unwrap(),
+        bandit_engine::bundle::Resolver::new(&without, contract).unwrap(),
+    );
+    for i in 0..300 {
+        let ctx: serde_json::Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "userId": format!("u{i}"),
+            "country": (["US", "DE", "FR"][i % 3]),
+            "device": (["mobile", "desktop"][i % 2]),
+            "visits": i % 17,
+        }))
+        .unwrap();
+        assert_eq!(r1.resolve(&ctx).unwrap(), r2.resolve(&ctx).unwrap());
+    }
 }
 
 /// The world's config with `policy_checkout_cta` (decision attribution) learned by
