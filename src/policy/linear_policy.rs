@@ -257,6 +257,8 @@ mod tests {
     }
 
     #[test]
+    // Matrix indices read more plainly than iterator chains here.
+    #[allow(clippy::needless_range_loop)]
     fn the_exact_scorer_block_holds_the_ridge_posterior_of_each_allocation() {
         let allowed = vec!["tier".to_owned(), "score".to_owned(), "device".to_owned()];
         let names = vec!["a".to_owned(), "b".to_owned()];
