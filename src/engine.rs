@@ -80,6 +80,9 @@ pub struct RetrainOptions {
     /// Inactivity gap that ends a session for events without `sessionId`;
     /// `None` is 30 minutes.
     pub session_gap_ms: Option<i64>,
+    /// Who counts as treated in `metrics` (exposed units, or assigned units: intent to
+    /// treat). Retrains always learn from exposed units.
+    pub population: crate::attribution::Population,
 }
 
 /// Outcome of one policy in a run.
@@ -947,6 +950,8 @@ impl Engine<'_> {
     )> {
         let (config, doc, mut loaded) = self.load(inputs)?;
         enforce(&config, &mut loaded)?;
+        loaded.tables =
+            crate::attribution::for_population(&loaded.tables, self.options.population)?;
         let mut out = Vec::new();
         let mut attribution = Vec::new();
         for (policy_id, spec) in &config.optimization {
