@@ -146,18 +146,7 @@ pub fn with_context_dimension(
     policy_id: &str,
     key: &str,
 ) -> Result<DataFrame> {
-    let contexts = exposures
-        .filter(
-            col("kind")
-                .eq(lit("exposure"))
-                .and(col("policy_id").eq(lit(policy_id))),
-        )
-        .sort(
-            ["ts"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .group_by([col("unit_key"), col("ts")])
-        .agg([col("context").first().alias("__context")]);
+    let contexts = crate::reward::exposure_contexts(exposures, policy_id, "__context");
     let mut df = rewards
         .filter(col("policy_id").eq(lit(policy_id)))
         .join(

@@ -94,6 +94,24 @@ pub struct ContextualRows {
     pub contexts: Vec<Option<String>>,
 }
 
+/// The context of each exposure of `policy_id`, one row per `(unit_key, ts)` (the
+/// first logged, in time order), in a column named `alias`: what reward rows join on
+/// (`unit_key`, `exposed_at`) to recover the context their decision was made in.
+pub fn exposure_contexts(exposures: LazyFrame, policy_id: &str, alias: &str) -> LazyFrame {
+    exposures
+        .filter(
+            col("kind")
+                .eq(lit("exposure"))
+                .and(col("policy_id").eq(lit(policy_id))),
+        )
+        .sort(
+            ["ts"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .group_by([col("unit_key"), col("ts")])
+        .agg([col("context").first().alias(alias)])
+}
+
 /// Joins a reward table (`policy_id`, `allocation_name`, `unit_key`, `exposed_at`,
 /// `reward`) to the exposures' `context` (`unit_key`, `ts`, `context`) of `policy_id`,
 /// matching each reward row to the exposure that opened it. Rows are sorted by unit,
@@ -107,18 +125,7 @@ pub fn contextual_rows(
     exposures: LazyFrame,
     policy_id: &str,
 ) -> Result<ContextualRows> {
-    let contexts = exposures
-        .filter(
-            col("kind")
-                .eq(lit("exposure"))
-                .and(col("policy_id").eq(lit(policy_id))),
-        )
-        .sort(
-            ["ts"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .group_by([col("unit_key"), col("ts")])
-        .agg([col("context").first().alias("context")]);
+    let contexts = exposure_contexts(exposures, policy_id, "context");
     let df = rewards
         .filter(col("policy_id").eq(lit(policy_id)))
         .select([

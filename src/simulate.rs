@@ -289,10 +289,7 @@ fn serve(
     out.push(decision);
     let mut exposure = base(EventType::Exposure, a.at + 150, "x");
     exposure.assignments = Some(r.assignments);
-    exposure.layers = layers
-        .into_iter()
-        .filter(|l| !l.attribution_only && l.policy_id.is_some())
-        .collect();
+    exposure.layers = crate::synth::exposed_layers(layers);
     exposure.context = Some(logged);
     if !exposure.layers.is_empty() {
         out.push(exposure);

@@ -290,6 +290,15 @@ impl Effects {
     }
 }
 
+/// Of the layers a decision logged, those an exposure event repeats: served by a
+/// policy and not attribution-only.
+pub(crate) fn exposed_layers(layers: Vec<Layer>) -> Vec<Layer> {
+    layers
+        .into_iter()
+        .filter(|l| !l.attribution_only && l.policy_id.is_some())
+        .collect()
+}
+
 /// The layers an SDK logs for a resolution (those with a bucket), and the
 /// (policy, allocation) pairs it served.
 pub(crate) fn logged_layers(r: &Resolution) -> (Vec<Layer>, Vec<(String, String)>) {
@@ -486,10 +495,7 @@ pub fn generate(params: &SynthParams) -> Result<World> {
                 let mut exposure = base(EventType::Exposure, t + 150);
                 exposure.id = Some(id("evt"));
                 exposure.assignments = Some(r.assignments);
-                exposure.layers = layers
-                    .into_iter()
-                    .filter(|l| !l.attribution_only && l.policy_id.is_some())
-                    .collect();
+                exposure.layers = exposed_layers(layers);
                 exposure.context = Some(logged);
                 if !exposure.layers.is_empty() {
                     events.push(exposure);

@@ -616,9 +616,32 @@ fn attribution_summary(r: &bandit_engine::attribution::AttributionReport) -> Str
     )
 }
 
+fn opt(x: Option<f64>, d: usize) -> String {
+    x.map_or("-".to_owned(), |v| format!("{v:.d$}"))
+}
+
+/// One allocation's line of the metrics table, its name padded to `width`.
+fn metrics_row(a: &bandit_engine::metrics::AllocationMetrics, width: usize) -> String {
+    format!(
+        "{:<width$} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>7}",
+        a.allocation_name,
+        a.exposures,
+        a.conversions,
+        a.value_sum,
+        opt(a.mean, 4),
+        format!("[{}, {}]", opt(a.ci_low, 4), opt(a.ci_high, 4)),
+        opt(a.lift, 4),
+        if a.lift.is_some() {
+            format!("[{}, {}]", opt(a.lift_ci_low, 4), opt(a.lift_ci_high, 4))
+        } else {
+            "(control)".into()
+        },
+        opt(a.p_value, 3)
+    )
+}
+
 fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String {
     use std::fmt::Write;
-    let opt = |x: Option<f64>, d: usize| x.map_or("-".to_owned(), |v| format!("{v:.d$}"));
     let mut s = String::new();
     for p in policies {
         let Some(first) = p.allocations.first() else {
@@ -639,23 +662,7 @@ fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String 
             "p"
         );
         for a in &p.allocations {
-            let _ = writeln!(
-                s,
-                "  {:<14} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>7}",
-                a.allocation_name,
-                a.exposures,
-                a.conversions,
-                a.value_sum,
-                opt(a.mean, 4),
-                format!("[{}, {}]", opt(a.ci_low, 4), opt(a.ci_high, 4)),
-                opt(a.lift, 4),
-                if a.lift.is_some() {
-                    format!("[{}, {}]", opt(a.lift_ci_low, 4), opt(a.lift_ci_high, 4))
-                } else {
-                    "(control)".into()
-                },
-                opt(a.p_value, 3)
-            );
+            let _ = writeln!(s, "  {}", metrics_row(a, 14));
         }
         let mut last_dimension: Option<(&str, Option<&str>)> = None;
         for a in &p.breakdowns {
@@ -677,23 +684,7 @@ fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String 
                 let _ = writeln!(s, "    {} =", key.1.unwrap_or("(not set)"));
             }
             last_dimension = Some(key);
-            let _ = writeln!(
-                s,
-                "    {:<12} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>7}",
-                a.allocation_name,
-                a.exposures,
-                a.conversions,
-                a.value_sum,
-                opt(a.mean, 4),
-                format!("[{}, {}]", opt(a.ci_low, 4), opt(a.ci_high, 4)),
-                opt(a.lift, 4),
-                if a.lift.is_some() {
-                    format!("[{}, {}]", opt(a.lift_ci_low, 4), opt(a.lift_ci_high, 4))
-                } else {
-                    "(control)".into()
-                },
-                opt(a.p_value, 3)
-            );
+            let _ = writeln!(s, "    {}", metrics_row(a, 12));
         }
         if let Some(srm) = &p.sample_ratio {
             let _ = writeln!(

@@ -154,18 +154,7 @@ fn rows_with_context(
     exposures: LazyFrame,
     policy_id: &str,
 ) -> Result<DataFrame> {
-    let contexts = exposures
-        .filter(
-            col("kind")
-                .eq(lit("exposure"))
-                .and(col("policy_id").eq(lit(policy_id))),
-        )
-        .sort(
-            ["ts"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .group_by([col("unit_key"), col("ts")])
-        .agg([col("context").first().alias("context")]);
+    let contexts = crate::reward::exposure_contexts(exposures, policy_id, "context");
     Ok(rewards
         .filter(col("policy_id").eq(lit(policy_id)))
         .select([

@@ -243,10 +243,7 @@ pub fn entity_world(params: &EntityWorldParams) -> Result<EntityWorld> {
         let mut exposure = base(EventType::Exposure, ts + 100);
         exposure.id = Some(next("evt"));
         exposure.assignments = Some(r.assignments);
-        exposure.layers = layers
-            .into_iter()
-            .filter(|l| !l.attribution_only && l.policy_id.is_some())
-            .collect();
+        exposure.layers = crate::synth::exposed_layers(layers);
         exposure.context = Some(logged);
         if !exposure.layers.is_empty() {
             events.push(exposure);
