@@ -150,7 +150,7 @@ fn the_cli_writes_csv_json_and_both_plot_formats() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "algorithm,batch,units,as_of,policy_id,status,allocation,weight,served,cumulative_regret"
+        "algorithm,batch,units,as_of,policy_id,status,allocation,weight,served,cumulative_regret,best_share"
     );
     // 2 algorithms × (3 batches + initial) × 7 allocations.
     assert_eq!(lines.count(), 2 * 4 * 7);
