@@ -242,7 +242,7 @@ fn allocation_figure(sim: &Simulation, algorithms: &[String]) -> Figure {
             panels.push(Panel {
                 title: format!("{a}: {p}"),
                 x_desc: "units served".into(),
-                y_desc: "share of buckets".into(),
+                y_desc: "share of traffic".into(),
                 y_range: Some((0.0, 1.0)),
                 lines: names
                     .iter()
