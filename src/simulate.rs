@@ -1,10 +1,11 @@
 //! Batched-retrain simulation: the production loop, run against a world whose truth
 //! is known.
 //!
-//! Units of the synthetic shop ([`crate::synth`]) arrive one after another. Each is
-//! resolved through the bundle that is live at its arrival, exactly as an SDK would
-//! ([`crate::bundle::Resolver`], compiled once per live bundle), logs a decision and an exposure, and converts with the
-//! world's true probability for its context and allocations, after a delay of one to
+//! Units of a synthetic world ([`World`]: the shop of [`crate::synth`] by default)
+//! arrive one after another. Each is resolved through the bundle that is live at its
+//! arrival, exactly as an SDK would ([`crate::bundle::Resolver`], compiled once per
+//! live bundle), logs a decision and an exposure, and converts with the world's true
+//! probability for its context and allocations, after a delay of one to
 //! thirty minutes. Every `batch` units the engine retrains on every event it could have
 //! seen by then ([`Engine::retrain_loaded`]: the same code path and the same knobs as
 //! the production job, `--as-of` the end of the batch, so conversions still in flight
@@ -14,10 +15,13 @@
 //! allocation served against the best allocation for that unit, everything else equal:
 //! `max_a p(x, a) − p(x, served)`, with `p` the true conversion probability. It is an
 //! expectation, not a realised outcome, so curves are smooth and comparisons between
-//! algorithms are not blurred by the conversion draws. In this world every allocation
+//! algorithms are not blurred by the conversion draws. In the shop every allocation
 //! effect is additive on the logit scale and the best allocation is the same for every
 //! context, so it equals the regret against the best fixed allocation, the benchmark
-//! of non-contextual bandits.
+//! of non-contextual bandits. In [`World::Contextual`] (a hero banner whose best
+//! variant depends on device and visits, [`crate::synth::contextual`]) it is the
+//! regret against the best allocation per context, which `linucb` and `lints`
+//! (`linear_contextual`) can approach and a non-contextual policy cannot.
 //!
 //! Every algorithm sees the same units, contexts and conversion draws (common random
 //! numbers: unit `i`'s stream depends only on the seed and `i`), so differences
