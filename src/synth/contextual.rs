@@ -1,7 +1,7 @@
 //! A seeded world where the best allocation depends on the context: a home-page hero
 //! banner whose best variant differs by device and by the visitor's number of visits.
 //!
-//! It stands beside the demo shop ([`super::effects`], [`super::demo_bundle`]) without
+//! It stands beside the demo shop (`effects()`, [`super::demo_bundle`]) without
 //! changing it, so `datasets/demo` and the quickstart numbers stay as they are. The
 //! batched-retrain simulator ([`crate::simulate`]) runs on it to show what a
 //! contextual bandit learns that a multi-armed one cannot.
