@@ -356,3 +356,11 @@ fn the_cli_simulates_the_contextual_world_with_its_default_algorithms() {
         .unwrap();
     assert!(oracle > fixed, "{oracle} vs {fixed}");
 }
+
+#[test]
+fn simulation_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<World>();
+    send_sync::<SimulateOptions>();
+    send_sync::<Simulation>();
+}
