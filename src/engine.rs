@@ -80,6 +80,9 @@ pub struct RetrainOptions {
     /// Inactivity gap that ends a session for events without `sessionId`;
     /// `None` is 30 minutes.
     pub session_gap_ms: Option<i64>,
+    /// Who counts as treated in `metrics` (exposed units, or assigned units: intent to
+    /// treat). Retrains always learn from exposed units.
+    pub population: crate::attribution::Population,
 }
 
 /// Outcome of one policy in a run.
@@ -467,6 +470,7 @@ impl<'p> Engine<'p> {
         let mut keys = std::collections::BTreeMap::new();
         let mut live_since = std::collections::BTreeMap::new();
         let mut entity_totals = std::collections::BTreeMap::new();
+        let mut linear_totals = std::collections::BTreeMap::new();
         let mut policies = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let (li, pi) = doc
@@ -494,7 +498,12 @@ impl<'p> Engine<'p> {
                 }
                 (o.report, None)
             } else {
-                self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of)
+                let (report, model, linear) =
+                    self.fit_policy(&doc, li, pi, spec, &loaded.tables, as_of);
+                if let Some(t) = linear {
+                    linear_totals.insert(policy_id.clone(), t);
+                }
+                (report, model)
             };
             report.last_exposure_at = latest.get(policy_id).copied().map(format_rfc3339);
             if let (RunStatus::Updated, Some(model)) = (report.status, model) {
@@ -566,6 +575,7 @@ impl<'p> Engine<'p> {
                 bundle_version: &doc.bundle().version,
                 bundle_sha256: sha256_hex(doc.to_json_pretty().as_bytes()),
                 entities: entity_totals,
+                linear: linear_totals,
             },
             &report,
         );
@@ -588,11 +598,11 @@ impl<'p> Engine<'p> {
         spec: &OptimizationSpec,
         tables: &crate::events::EventTables,
         as_of: Millis,
-    ) -> (PolicyReport, Option<serde_json::Value>) {
+    ) -> contextual::ContextualOutcome {
         if spec.algorithm == Algorithm::LinearContextual {
             return self.fit_contextual(doc, li, pi, spec, tables, as_of);
         }
-        (self.fit_multi(doc, li, pi, spec, tables, as_of), None)
+        (self.fit_multi(doc, li, pi, spec, tables, as_of), None, None)
     }
 
     /// The report of a policy before fitting, with its old shares and covered buckets;
@@ -940,6 +950,8 @@ impl Engine<'_> {
     )> {
         let (config, doc, mut loaded) = self.load(inputs)?;
         enforce(&config, &mut loaded)?;
+        loaded.tables =
+            crate::attribution::for_population(&loaded.tables, self.options.population)?;
         let mut out = Vec::new();
         let mut attribution = Vec::new();
         for (policy_id, spec) in &config.optimization {

@@ -21,6 +21,7 @@
 mod cumulative;
 mod decision;
 mod params;
+pub mod population;
 mod report;
 pub mod sessions;
 mod touch;
@@ -28,6 +29,7 @@ mod touch;
 pub use cumulative::{cumulative_credits, cumulative_rewards, cumulative_rewards_with, Credits};
 pub use decision::{decision_credits, decision_rewards, decision_rewards_with};
 pub use params::{AttributionParams, TouchModel, DEFAULT_HALF_LIFE_MS};
+pub use population::{for_population, Population};
 pub use report::{attribution_report, AttributionReport};
 pub use sessions::DEFAULT_SESSION_GAP_MS;
 

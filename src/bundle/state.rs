@@ -104,6 +104,10 @@ pub struct PolicyLearning {
     /// Per-entity statistics of a per-entity policy ([`super::entity_totals`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entities: Option<super::entity_totals::EntityTotals>,
+    /// Linear statistics of a `linear_contextual` policy, with their feature layout
+    /// ([`crate::policy::linear_state`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<crate::policy::linear_state::LinearTotals>,
 }
 
 /// Cumulative statistics of one allocation.

@@ -61,6 +61,23 @@ impl From<Contract> for HashContract {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum PopulationArg {
+    /// Units with an exposure.
+    Exposed,
+    /// Units with a decision, exposed or not (intent to treat).
+    Assigned,
+}
+
+impl From<PopulationArg> for bandit_engine::attribution::Population {
+    fn from(p: PopulationArg) -> Self {
+        match p {
+            PopulationArg::Exposed => Self::Exposed,
+            PopulationArg::Assigned => Self::Assigned,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Mode {
     /// Only the layers of the event's decisionId.
     Decision,
@@ -190,6 +207,11 @@ enum Command {
         /// Print a JSON array of allocation rows instead of a table.
         #[arg(long)]
         json: bool,
+        /// Who counts as treated: `exposed` units (the platform's denominator) or
+        /// `assigned` units, every unit a decision event assigned an allocation,
+        /// exposed or not (intent to treat).
+        #[arg(long, value_enum, default_value = "exposed")]
+        population: PopulationArg,
         /// Also break results down by this key of the exposure context (repeatable):
         /// rows named `context.<key>`, each counting only the units exposed with that
         /// value.
@@ -386,6 +408,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 attribution: attribution.map(Mode::into),
                 attribution_model: attribution_model.map(Into::into),
                 session_gap_ms: Some((session_gap_minutes * 60_000.0) as i64),
+                ..RetrainOptions::default()
             };
             let inputs = RetrainInputs {
                 config,
@@ -433,12 +456,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             attribution,
             attribution_model,
             json,
+            population,
             by_context,
             attribution_report,
         } => {
             let options = RetrainOptions {
                 attribution: attribution.map(Mode::into),
                 attribution_model: attribution_model.map(Into::into),
+                population: population.into(),
                 ..RetrainOptions::default()
             };
             let (policies, reports, _) = Engine::new(options)

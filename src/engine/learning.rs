@@ -160,6 +160,8 @@ pub(super) struct NextState<'a> {
     pub bundle_sha256: String,
     /// Per-entity statistics of the per-entity policies counted in this run.
     pub entities: BTreeMap<String, crate::bundle::entity_totals::EntityTotals>,
+    /// Linear statistics of the `linear_contextual` policies counted in this run.
+    pub linear: BTreeMap<String, crate::policy::linear_state::LinearTotals>,
 }
 
 /// The state after a run: policies that were counted take this run's totals and
@@ -195,6 +197,7 @@ pub(super) fn next_state(n: NextState<'_>, report: &RunReport) -> EngineState {
                     .map(|p| p.allocation_history.clone())
                     .unwrap_or_default(),
                 entities: n.entities.get(&pr.policy_id).cloned(),
+                linear: n.linear.get(&pr.policy_id).cloned(),
             }
         } else {
             prev.cloned().unwrap_or_else(|| PolicyLearning {

@@ -106,6 +106,51 @@ pub struct ContextualModel {
     pub settings: ContextualSettings,
     /// Coefficients per allocation name.
     pub coefficients: IndexMap<String, AllocationCoefficients>,
+    /// What an exact LinUCB / LinTS scorer needs beyond the coefficients. SDKs do not
+    /// read it (the bundle schema allows extra fields), so their results are those of
+    /// the coefficients alone.
+    #[serde(
+        rename = "x-banditEngine",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exact: Option<ExactScorer>,
+}
+
+/// The posterior of a `linear_contextual` fit, for a scorer that wants the exact
+/// LinUCB score `θ̂ᵀx + α‖L⁻¹x‖` or a LinTS draw `θ̂ + v L⁻ᵀz` instead of the
+/// published mean `θ̂ᵀx`. `A = λI + Σ x xᵀ = L Lᵀ` per allocation, over the columns
+/// named in `features` (the coefficients' layout flattened: `intercept`, a numeric
+/// `key` and `key:missing`, a categorical `key=value` per value and `key:missing`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExactScorer {
+    /// `linucb`, `lints` or `ridge`.
+    pub method: String,
+    /// LinUCB's width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// LinTS's scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v: Option<f64>,
+    /// Ridge penalty.
+    pub lambda: f64,
+    /// Column names of `x`.
+    pub features: Vec<String>,
+    /// Per allocation name.
+    pub allocations: IndexMap<String, ExactArm>,
+}
+
+/// One allocation's posterior.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExactArm {
+    /// Rows behind the fit.
+    pub rows: u64,
+    /// `θ̂ = A⁻¹ b`, in `features` order.
+    pub theta: Vec<f64>,
+    /// The lower Cholesky factor of `A`, row by row (row `i` holds `i + 1` entries).
+    pub cholesky_lower: Vec<Vec<f64>>,
 }
 
 impl ContextualModel {
@@ -176,6 +221,7 @@ impl ContextualModel {
         Ok(Self {
             settings,
             coefficients,
+            exact: None,
         })
     }
 

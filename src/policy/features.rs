@@ -160,6 +160,44 @@ impl FeatureSpace {
         }
     }
 
+    /// The layout that holds both `self` and `other`: the same fields in the same
+    /// order, each of the same kind, categorical values merged (sorted). `None` when
+    /// the fields or their kinds differ.
+    #[must_use]
+    pub fn union(&self, other: &FeatureSpace) -> Option<FeatureSpace> {
+        if self.features.len() != other.features.len() {
+            return None;
+        }
+        let features = self
+            .features
+            .iter()
+            .zip(&other.features)
+            .map(|(a, b)| {
+                if a.key != b.key {
+                    return None;
+                }
+                let kind = match (&a.kind, &b.kind) {
+                    (FeatureKind::Numeric, FeatureKind::Numeric) => FeatureKind::Numeric,
+                    (
+                        FeatureKind::Categorical { values: x },
+                        FeatureKind::Categorical { values: y },
+                    ) => {
+                        let all: BTreeSet<&String> = x.iter().chain(y).collect();
+                        FeatureKind::Categorical {
+                            values: all.into_iter().cloned().collect(),
+                        }
+                    }
+                    _ => return None,
+                };
+                Some(Feature {
+                    key: a.key.clone(),
+                    kind,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FeatureSpace { features })
+    }
+
     /// The fields, in allowlist order.
     #[must_use]
     pub fn features(&self) -> &[Feature] {

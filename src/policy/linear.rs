@@ -286,6 +286,36 @@ impl LinearStats {
         Ok(())
     }
 
+    /// Statistics from their parts: `gram` holds `k` full symmetric `d × d` matrices
+    /// of `Σ x xᵀ` (row-major, one after another), `b` holds `k` vectors `Σ r x`, `n`
+    /// the row counts.
+    ///
+    /// # Errors
+    ///
+    /// [`LinearError::ShapeMismatch`] when a length does not match `k` and `d`.
+    pub fn from_parts(
+        k: usize,
+        d: usize,
+        gram: Vec<f64>,
+        b: Vec<f64>,
+        n: Vec<u64>,
+    ) -> Result<Self, LinearError> {
+        for (what, expected, got) in [
+            ("gram entries", k * d * d, gram.len()),
+            ("b entries", k * d, b.len()),
+            ("counts", k, n.len()),
+        ] {
+            if expected != got {
+                return Err(LinearError::ShapeMismatch {
+                    what,
+                    expected,
+                    got,
+                });
+            }
+        }
+        Ok(Self { k, d, gram, b, n })
+    }
+
     /// The statistics scaled by `factor` (decay of old data before adding new).
     /// Counts are kept: they say how many rows were seen, not how much they weigh.
     #[must_use]

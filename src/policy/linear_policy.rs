@@ -11,10 +11,11 @@
 use ndarray::ArrayView1;
 use serde_json::Value;
 
-use super::contextual::{ContextualModel, ContextualSettings};
+use super::contextual::{ContextualModel, ContextualSettings, ExactArm, ExactScorer};
 use super::features::{parse_context, FeatureSpace};
 use super::linear::{LinearError, LinearStats};
-use super::linear_fit::{LinTsParams, LinUcbParams};
+use super::linear_fit::{LinTsParams, LinUcbParams, LinearArm};
+use super::linear_state::LinearTotals;
 use crate::config::{LinearMethod, OptimizationSpec};
 use crate::reward::ContextualRows;
 
@@ -25,11 +26,19 @@ pub struct LinearPolicyFit {
     pub model: ContextualModel,
     /// Rows per allocation, in the given allocation order.
     pub counts: Vec<u64>,
+    /// Of `counts`, the rows of this run (the rest came from `previous`).
+    pub new_counts: Vec<u64>,
     /// Rows naming allocations not in the list (left out).
     pub unknown_rows: u64,
+    /// The statistics to carry to the next run (saved and new rows together).
+    pub totals: LinearTotals,
+    /// Set when saved statistics were given but could not be used, with why: the
+    /// caller should refit on every row (see [`super::linear_state`]).
+    pub previous_dropped: Option<String>,
 }
 
-/// Fits a `linear_contextual` policy.
+/// Fits a `linear_contextual` policy on `rows` plus the statistics saved by an
+/// earlier run (`previous`, see [`super::linear_state`]).
 ///
 /// # Errors
 ///
@@ -41,6 +50,7 @@ pub fn fit_linear_policy(
     allocations: &[String],
     rows: &ContextualRows,
     current: Option<&Value>,
+    previous: Option<&LinearTotals>,
 ) -> Result<LinearPolicyFit, LinearError> {
     let mut keep = Vec::new();
     let mut arms = Vec::new();
@@ -72,41 +82,105 @@ pub fn fit_linear_policy(
             FeatureSpace::declared(&declared.numeric, &declared.categorical, &parsed)
         }
     };
+    // The saved layout joins this run's; when they cannot be joined the saved sums are
+    // dropped (the caller refits on every row).
+    let (space, saved, previous_dropped) = match previous {
+        None => (space, None, None),
+        Some(p) => match p.space().union(&space) {
+            None => (
+                space,
+                None,
+                Some("the saved feature layout differs in its fields or their kinds".to_owned()),
+            ),
+            Some(u) => match p.stats_in(&u, allocations)? {
+                Some(s) => (u, Some(s), None),
+                None => (
+                    space,
+                    None,
+                    Some(format!(
+                        "the saved statistics are for allocations {:?}",
+                        p.allocations
+                    )),
+                ),
+            },
+        },
+    };
     let texts: Vec<Option<&str>> = keep.iter().map(|&i| rows.contexts[i].as_deref()).collect();
     let x = space.design(&texts)?;
     let rewards: Vec<f64> = keep.iter().map(|&i| rows.rewards[i]).collect();
-    let stats = LinearStats::from_rows(allocations.len(), x.view(), &arms, &rewards)?;
-    let lambda = spec.lambda.unwrap_or(1.0);
-    let thetas: Vec<ndarray::Array1<f64>> = match spec.linear_method() {
-        LinearMethod::Lints => LinTsParams::default()
-            .v(spec.v.unwrap_or(1.0))
-            .lambda(lambda)
-            .check()?
-            .fit(&stats)?
-            .arms()
-            .iter()
-            .map(|a| a.theta().to_owned())
-            .collect(),
-        // Ridge publishes the same posterior mean; LinUCB's fit with its width unused.
-        LinearMethod::Linucb | LinearMethod::Ridge => LinUcbParams::default()
-            .alpha(spec.alpha.unwrap_or(1.0))
-            .lambda(lambda)
-            .check()?
-            .fit(&stats)?
-            .arms()
-            .iter()
-            .map(|a| a.theta().to_owned())
-            .collect(),
+    let new = LinearStats::from_rows(allocations.len(), x.view(), &arms, &rewards)?;
+    let new_counts: Vec<u64> = (0..allocations.len()).map(|a| new.count(a)).collect();
+    let stats = match saved {
+        Some(mut s) => {
+            s.add(&new)?;
+            s
+        }
+        None => new,
     };
+    let lambda = spec.lambda.unwrap_or(1.0);
+    let method = spec.linear_method();
+    let (fitted, alpha, v): (Vec<LinearArm>, _, _) = match method {
+        LinearMethod::Lints => {
+            let v = spec.v.unwrap_or(1.0);
+            let m = LinTsParams::default()
+                .v(v)
+                .lambda(lambda)
+                .check()?
+                .fit(&stats)?;
+            (m.arms().to_vec(), None, Some(v))
+        }
+        // Ridge publishes the same posterior mean; LinUCB's fit with its width unused.
+        LinearMethod::Linucb | LinearMethod::Ridge => {
+            let alpha = spec.alpha.unwrap_or(1.0);
+            let m = LinUcbParams::default()
+                .alpha(alpha)
+                .lambda(lambda)
+                .check()?
+                .fit(&stats)?;
+            let alpha = (method == LinearMethod::Linucb).then_some(alpha);
+            (m.arms().to_vec(), alpha, None)
+        }
+    };
+    let thetas: Vec<ndarray::Array1<f64>> = fitted.iter().map(|a| a.theta().to_owned()).collect();
     let settings = current
         .and_then(|v| serde_json::from_value::<ContextualSettings>(v.clone()).ok())
         .unwrap_or_default();
     let views: Vec<ArrayView1<'_, f64>> = thetas.iter().map(|t| t.view()).collect();
-    let model = ContextualModel::from_coefficients(&space, allocations, &views, settings)?;
+    let mut model = ContextualModel::from_coefficients(&space, allocations, &views, settings)?;
+    model.exact = Some(ExactScorer {
+        method: match method {
+            LinearMethod::Linucb => "linucb",
+            LinearMethod::Lints => "lints",
+            LinearMethod::Ridge => "ridge",
+        }
+        .to_owned(),
+        alpha,
+        v,
+        lambda,
+        features: space.names(),
+        allocations: allocations
+            .iter()
+            .zip(&fitted)
+            .map(|(name, arm)| {
+                let l = arm.cholesky();
+                let arm_out = ExactArm {
+                    rows: arm.rows(),
+                    theta: arm.theta().to_vec(),
+                    cholesky_lower: (0..l.nrows())
+                        .map(|i| (0..=i).map(|j| l[[i, j]]).collect())
+                        .collect(),
+                };
+                (name.clone(), arm_out)
+            })
+            .collect(),
+    });
     Ok(LinearPolicyFit {
         model,
         counts: (0..allocations.len()).map(|a| stats.count(a)).collect(),
+        new_counts,
         unknown_rows: (rows.allocations.len() - keep.len()) as u64,
+        totals: LinearTotals::capture(&space, allocations, &stats),
+        previous_dropped,
     })
 }
 
@@ -147,6 +221,7 @@ mod tests {
             &names,
             &rows(),
             None,
+            None,
         )
         .unwrap();
         let a = &fit.model.coefficients["a"];
@@ -162,13 +237,15 @@ mod tests {
             ["2", "3"]
         );
         // Without contextFeatures, every allowed field, kinds learned from the data.
-        let all = fit_linear_policy(&spec(Value::Null), &allowed, &names, &rows(), None).unwrap();
+        let all =
+            fit_linear_policy(&spec(Value::Null), &allowed, &names, &rows(), None, None).unwrap();
         assert_eq!(all.model.coefficients["a"].numeric.len(), 2);
         let e = fit_linear_policy(
             &spec(json!({"numeric": ["age"]})),
             &allowed,
             &names,
             &rows(),
+            None,
             None,
         )
         .unwrap_err();
@@ -177,5 +254,52 @@ mod tests {
                 .contains("\"age\" is not in the policy's contextLogging.allowedFields"),
             "{e}"
         );
+    }
+
+    #[test]
+    // Matrix indices read more plainly than iterator chains here.
+    #[allow(clippy::needless_range_loop)]
+    fn the_exact_scorer_block_holds_the_ridge_posterior_of_each_allocation() {
+        let allowed = vec!["tier".to_owned(), "score".to_owned(), "device".to_owned()];
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let mut s = spec(Value::Null);
+        s.lambda = Some(0.5);
+        s.alpha = Some(0.7);
+        let fit = fit_linear_policy(&s, &allowed, &names, &rows(), None, None).unwrap();
+        let exact = fit.model.exact.as_ref().expect("published with the model");
+        assert_eq!(
+            (exact.method.as_str(), exact.alpha, exact.v),
+            ("linucb", Some(0.7), None)
+        );
+        let d = exact.features.len();
+        for (k, name) in names.iter().enumerate() {
+            let arm = &exact.allocations[name];
+            let (g, b) = (&fit.totals.gram[k], &fit.totals.b[k]);
+            // A = λI + Σxxᵀ from the saved upper triangle.
+            let mut a = vec![vec![0.0; d]; d];
+            let mut at = 0;
+            for i in 0..d {
+                for j in i..d {
+                    a[i][j] = g[at];
+                    a[j][i] = g[at];
+                    at += 1;
+                }
+                a[i][i] += 0.5;
+            }
+            let l = &arm.cholesky_lower;
+            for i in 0..d {
+                assert_eq!(l[i].len(), i + 1);
+                for j in 0..d {
+                    let llt: f64 = (0..=i.min(j)).map(|m| l[i][m] * l[j][m]).sum();
+                    assert!((llt - a[i][j]).abs() < 1e-12, "A[{i}][{j}]");
+                }
+                let a_theta: f64 = (0..d).map(|j| a[i][j] * arm.theta[j]).sum();
+                assert!((a_theta - b[i]).abs() < 1e-12, "row {i} of A θ = b");
+            }
+            assert_eq!(arm.rows, fit.counts[k]);
+            assert_eq!(arm.theta[0], fit.model.coefficients[name].intercept);
+        }
+        let text = serde_json::to_string(&fit.model.to_value()).unwrap();
+        assert!(text.contains("\"x-banditEngine\""), "{text}");
     }
 }

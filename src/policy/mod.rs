@@ -32,6 +32,7 @@ pub mod layout;
 pub mod linear;
 pub mod linear_fit;
 pub mod linear_policy;
+pub mod linear_state;
 pub mod montecarlo;
 pub mod multi_armed;
 pub mod seed;

@@ -311,4 +311,148 @@ fn linear_contextual_publishes_a_valid_contextual_model() {
         served(&before.bundle().layers[li].policies[pi])
     );
     assert_eq!(bundle_schema_errors(raw), Vec::<String>::new());
+    // The exact-scorer extension is there and changes no decision: the same contexts
+    // resolve identically without it.
+    assert!(model["x-banditEngine"]["allocations"]["urgency"]["choleskyLower"].is_array());
+    let mut stripped = raw.clone();
+    stripped["layers"][0]["policies"][0]["contextualModel"]
+        .as_object_mut()
+        .unwrap()
+        .remove("x-banditEngine");
+    let with: bandit_engine::bundle::Bundle = serde_json::from_value(raw.clone()).unwrap();
+    let without: bandit_engine::bundle::Bundle = serde_json::from_value(stripped).unwrap();
+    let contract = bandit_engine::bundle::HashContract::Sha256V2;
+    let (r1, r2) = (
+        bandit_engine::bundle::Resolver::new(&with, contract).unwrap(),
+        bandit_engine::bundle::Resolver::new(&without, contract).unwrap(),
+    );
+    for i in 0..300 {
+        let ctx: serde_json::Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "userId": format!("u{i}"),
+            "country": (["US", "DE", "FR"][i % 3]),
+            "device": (["mobile", "desktop"][i % 2]),
+            "visits": i % 17,
+        }))
+        .unwrap();
+        assert_eq!(r1.resolve(&ctx).unwrap(), r2.resolve(&ctx).unwrap());
+    }
+}
+
+/// The world's config with `policy_checkout_cta` (decision attribution) learned by
+/// `linear_contextual`.
+fn linear_config(dir: &Path) {
+    let config = dir.join(".traffical/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let at = text.find("policy_checkout_cta:").unwrap();
+    let (head, tail) = text.split_at(at);
+    let tail = tail.replacen(
+        "algorithm: thompson_bernoulli",
+        "algorithm: linear_contextual\n    lambda: 2",
+        1,
+    );
+    std::fs::write(&config, format!("{head}{tail}")).unwrap();
+}
+
+fn write_ndjson(path: &Path, events: &[bandit_engine::events::Event]) {
+    let text: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_warm_started_linear_policy_equals_a_full_refit_on_the_union() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path(), 2000, 7);
+    linear_config(dir.path());
+    // Split by decision: each decision's exposure and purchases go to one file, so no
+    // purchase of an early exposure arrives only in the late file.
+    let mid = w.events[w.events.len() / 2].timestamp;
+    let early_decisions: std::collections::BTreeSet<_> = w
+        .events
+        .iter()
+        .filter(|e| e.timestamp < mid && e.event.is_none())
+        .map(|e| e.decision_id.clone())
+        .collect();
+    let (early, late): (Vec<_>, Vec<_>) = w
+        .events
+        .iter()
+        .cloned()
+        .partition(|e| early_decisions.contains(&e.decision_id));
+    write_ndjson(&dir.path().join("early.ndjson"), &early);
+    write_ndjson(&dir.path().join("late.ndjson"), &late);
+    let run = |events: &str, bundle: &Path, state| {
+        Engine::new(RetrainOptions::default())
+            .with_state(state)
+            .retrain(&RetrainInputs::from_paths(
+                dir.path().join(".traffical/config.yaml"),
+                bundle,
+                &[dir.path().join(events)],
+            ))
+            .unwrap()
+    };
+    let first = run("early.ndjson", &dir.path().join("bundle.json"), None);
+    let saved = first.state.policies["policy_checkout_cta"].linear.clone();
+    assert!(saved.is_some(), "the state keeps the linear statistics");
+    let first_bundle = dir.path().join("first.json");
+    std::fs::write(&first_bundle, first.bundle.to_json_pretty()).unwrap();
+    let second = run("late.ndjson", &first_bundle, Some(first.state.clone()));
+    let full = run("events.ndjson", &dir.path().join("bundle.json"), None);
+    assert_eq!(second.report.as_of, full.report.as_of);
+
+    let policy = |o: &bandit_engine::engine::RetrainOutcome| {
+        o.report
+            .policies
+            .iter()
+            .find(|p| p.policy_id == "policy_checkout_cta")
+            .unwrap()
+            .clone()
+    };
+    let (p2, pf) = (policy(&second), policy(&full));
+    assert_eq!(p2.status, RunStatus::Updated, "{:?}", p2.reason);
+    assert!(p2.reason.is_none(), "{:?}", p2.reason);
+    for (a, b) in p2.arms.iter().zip(&pf.arms) {
+        assert_eq!(a.exposures, b.exposures, "{}", a.name);
+        assert!(
+            a.new_exposures < a.exposures,
+            "{}: only late rows are new",
+            a.name
+        );
+        assert!((a.reward_sum - b.reward_sum).abs() < 1e-9, "{}", a.name);
+    }
+    let (s2, sf) = (
+        second.state.policies["policy_checkout_cta"]
+            .linear
+            .as_ref()
+            .unwrap(),
+        full.state.policies["policy_checkout_cta"]
+            .linear
+            .as_ref()
+            .unwrap(),
+    );
+    assert_eq!(s2.features, sf.features);
+    assert_eq!(s2.counts, sf.counts);
+    let coefficients = |o: &bandit_engine::engine::RetrainOutcome| -> Vec<f64> {
+        fn numbers(v: &Value, out: &mut Vec<f64>) {
+            match v {
+                Value::Number(n) => out.push(n.as_f64().unwrap()),
+                Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
+                Value::Object(m) => m.values().for_each(|x| numbers(x, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        numbers(
+            &o.bundle.raw()["layers"][0]["policies"][0]["contextualModel"]["coefficients"],
+            &mut out,
+        );
+        out
+    };
+    let (c2, cf) = (coefficients(&second), coefficients(&full));
+    assert_eq!(c2.len(), cf.len());
+    assert!(c2.len() > 10);
+    for (x, y) in c2.iter().zip(&cf) {
+        assert!((x - y).abs() <= 1e-9 * (1.0 + y.abs()), "{x} vs {y}");
+    }
 }

@@ -81,3 +81,66 @@ fn sample_ratio_mismatch_uses_the_bucket_shares() {
     assert_abs_diff_eq!(srm.p_value, 0.157_299_207_050_285_13, epsilon = 1e-9);
     assert_eq!(srm.observed, vec![6, 2]);
 }
+
+/// Per policy and allocation: (exposed or assigned units, converted units).
+fn demo_counts(
+    events: &std::path::Path,
+    population: bandit_engine::attribution::Population,
+) -> Vec<(String, String, u64, u64)> {
+    use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let (policies, _) = Engine::new(RetrainOptions {
+        population,
+        ..RetrainOptions::default()
+    })
+    .metrics(&RetrainInputs::from_paths(
+        root.join(".traffical/config.yaml"),
+        root.join("bundle.json"),
+        &[events.to_path_buf()],
+    ))
+    .unwrap();
+    policies
+        .iter()
+        .flat_map(|p| {
+            p.allocations.iter().map(|a| {
+                (
+                    a.policy_id.clone(),
+                    a.allocation_name.clone(),
+                    a.exposures,
+                    a.conversions,
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn intent_to_treat_counts_assigned_units_whether_or_not_they_were_exposed() {
+    use bandit_engine::attribution::Population;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let full = root.join("events.ndjson");
+    // The demo logs an exposure for every decision: both views agree on it.
+    let exposed = demo_counts(&full, Population::Exposed);
+    assert_eq!(exposed, demo_counts(&full, Population::Assigned));
+    // Without the exposures of the units whose key ends in 7, those units leave the
+    // exposed population but stay assigned.
+    let dir = tempfile::tempdir().unwrap();
+    let thinned = dir.path().join("events.ndjson");
+    let text: String = std::fs::read_to_string(&full)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let v: serde_json::Value = match serde_json::from_str(l) {
+                Ok(v) => v,
+                Err(_) => return true,
+            };
+            !(v["type"] == "exposure" && v["unitKey"].as_str().is_some_and(|u| u.ends_with('7')))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&thinned, text).unwrap();
+    let fewer = demo_counts(&thinned, Population::Exposed);
+    let total = |rows: &[(String, String, u64, u64)]| rows.iter().map(|r| r.2).sum::<u64>();
+    assert!(total(&fewer) < total(&exposed) * 95 / 100, "{fewer:?}");
+    assert_eq!(demo_counts(&thinned, Population::Assigned), exposed);
+}
