@@ -227,8 +227,8 @@ fn linear_contextual_beats_thompson_sampling_where_the_best_banner_depends_on_th
             "{linear} {last}, TS at most {ts_max}"
         );
     }
-    // Both publish the ridge posterior mean (docs/simulation.md): same bundles, same
-    // curves.
+    // Both publish the ridge posterior mean as the coefficients SDKs score
+    // (docs/simulation.md): same decisions, same curves.
     let rows = |a: &str| -> Vec<(u32, String, f64, f64)> {
         sim.rows
             .iter()
