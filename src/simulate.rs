@@ -1,10 +1,11 @@
 //! Batched-retrain simulation: the production loop, run against a world whose truth
 //! is known.
 //!
-//! Units of the synthetic shop ([`crate::synth`]) arrive one after another. Each is
-//! resolved through the bundle that is live at its arrival, exactly as an SDK would
-//! ([`crate::bundle::Resolver`], compiled once per live bundle), logs a decision and an exposure, and converts with the
-//! world's true probability for its context and allocations, after a delay of one to
+//! Units of a synthetic world ([`World`]: the shop of [`crate::synth`] by default)
+//! arrive one after another. Each is resolved through the bundle that is live at its
+//! arrival, exactly as an SDK would ([`crate::bundle::Resolver`], compiled once per
+//! live bundle), logs a decision and an exposure, and converts with the world's true
+//! probability for its context and allocations, after a delay of one to
 //! thirty minutes. Every `batch` units the engine retrains on every event it could have
 //! seen by then ([`Engine::retrain_loaded`]: the same code path and the same knobs as
 //! the production job, `--as-of` the end of the batch, so conversions still in flight
@@ -14,10 +15,13 @@
 //! allocation served against the best allocation for that unit, everything else equal:
 //! `max_a p(x, a) − p(x, served)`, with `p` the true conversion probability. It is an
 //! expectation, not a realised outcome, so curves are smooth and comparisons between
-//! algorithms are not blurred by the conversion draws. In this world every allocation
+//! algorithms are not blurred by the conversion draws. In the shop every allocation
 //! effect is additive on the logit scale and the best allocation is the same for every
 //! context, so it equals the regret against the best fixed allocation, the benchmark
-//! of non-contextual bandits.
+//! of non-contextual bandits. In [`World::Contextual`] (a hero banner whose best
+//! variant depends on device and visits, [`crate::synth::contextual`]) it is the
+//! regret against the best allocation per context, which `linucb` and `lints`
+//! (`linear_contextual`) can approach and a non-contextual policy cannot.
 //!
 //! Every algorithm sees the same units, contexts and conversion draws (common random
 //! numbers: unit `i`'s stream depends only on the seed and `i`), so differences
@@ -35,39 +39,32 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{BundleDocument, HashContract, Resolver};
-use crate::config::ProjectConfig;
+use crate::bundle::{BundleDocument, HashContract, ResolveOptions, Resolver};
 use crate::engine::{Engine, RetrainOptions};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, LoadReport, Loaded, TableBuilder};
 use crate::policy::seed::derive;
 use crate::progress::{NoProgress, Progress};
-use crate::synth::{
-    demo_bundle, effects, logged_layers, pick, sigmoid, uuid, Effects, COUNTRIES, DEMO_CONFIG,
-    DEVICES, PAYMENTS,
-};
+use crate::synth::{logged_layers, pick, sigmoid, uuid, COUNTRIES, DEVICES, PAYMENTS};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
-/// The arms a simulation can compare: `uniform` (no retraining) and the multi-armed
-/// algorithms of the `optimization:` section.
-pub const ALGORITHMS: [&str; 5] = [
-    "uniform",
-    "thompson_bernoulli",
-    "thompson_gaussian",
-    "ucb1",
-    "epsilon_greedy",
-];
+mod world;
+
+use world::Truth;
+pub use world::{World, ALGORITHMS};
 
 /// What to simulate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimulateOptions {
+    /// The world units come from.
+    pub world: World,
     /// Units arriving in all, per algorithm.
     pub units: u32,
     /// Units between two retrains.
     pub batch: u32,
     /// Master seed: units, contexts and conversions, and each retrain's seed.
     pub seed: u64,
-    /// Algorithms to run, from [`ALGORITHMS`].
+    /// Algorithms to run, from [`ALGORITHMS`] (default: [`World::default_algorithms`]).
     pub algorithms: Vec<String>,
     /// Time between two arrivals.
     pub arrival_interval_ms: i64,
@@ -75,18 +72,23 @@ pub struct SimulateOptions {
     pub start: Millis,
     /// Hash contract the simulated SDK resolves with.
     pub contract: HashContract,
+    /// Softmax temperature of the `contextualModel` the linear algorithms start with
+    /// (`None`: the engine's default, published by the first fit).
+    pub gamma: Option<f64>,
 }
 
 impl Default for SimulateOptions {
     fn default() -> Self {
         Self {
+            world: World::Shop,
             units: 20_000,
             batch: 1_000,
             seed: 42,
-            algorithms: ALGORITHMS.iter().map(|a| (*a).to_owned()).collect(),
+            algorithms: World::Shop.default_algorithms(),
             arrival_interval_ms: 30_000,
             start: parse_rfc3339("2026-11-01T00:00:00Z").expect("a valid constant"),
             contract: HashContract::Sha256V2,
+            gamma: None,
         }
     }
 }
@@ -110,12 +112,18 @@ pub struct SimRow {
     pub status: String,
     /// Allocation name.
     pub allocation: String,
-    /// Its share of the policy's buckets, live from now on.
+    /// Its share of the policy's traffic live from now on: its share of the buckets,
+    /// or for a policy served by a `contextualModel`, the mean probability the live
+    /// model gives it over the units of the batch just served (of the first batch, at
+    /// batch 0), a sample of the contexts it will see.
     pub weight: f64,
     /// Units of this policy served this allocation so far.
     pub served: u64,
     /// Cumulative expected regret of the policy so far.
     pub cumulative_regret: f64,
+    /// Share of this batch's units of the policy that were served their best
+    /// allocation (`None` at batch 0).
+    pub best_share: Option<f64>,
 }
 
 /// A finished simulation.
@@ -135,6 +143,11 @@ pub struct Simulation {
     /// True conversion probability of each allocation, averaged over the units the
     /// policy served.
     pub expected_conversion: BTreeMap<String, BTreeMap<String, f64>>,
+    /// True conversion probability of the best allocation for each unit, averaged
+    /// over the units the policy served: what an oracle that knows the best
+    /// allocation per context converts. Above the best of `expected_conversion` only
+    /// when the best allocation depends on the context.
+    pub oracle_conversion: BTreeMap<String, f64>,
     /// Rows, by algorithm (in the order asked), batch, policy, allocation.
     pub rows: Vec<SimRow>,
 }
@@ -161,11 +174,11 @@ impl Simulation {
     /// [`Error::Io`] if the file cannot be written.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         let mut text = String::from(
-            "algorithm,batch,units,as_of,policy_id,status,allocation,weight,served,cumulative_regret\n",
+            "algorithm,batch,units,as_of,policy_id,status,allocation,weight,served,cumulative_regret,best_share\n",
         );
         for r in &self.rows {
             text.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
                 r.algorithm,
                 r.batch,
                 r.units,
@@ -175,7 +188,8 @@ impl Simulation {
                 r.allocation,
                 r.weight,
                 r.served,
-                r.cumulative_regret
+                r.cumulative_regret,
+                r.best_share.map(|b| b.to_string()).unwrap_or_default()
             ));
         }
         let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
@@ -183,15 +197,6 @@ impl Simulation {
             .map_err(|e| Error::io(path, e))?;
         Ok(())
     }
-}
-
-/// The demo config with every optimised policy switched to `algorithm`.
-fn config_for(algorithm: &str) -> Result<ProjectConfig> {
-    let text = DEMO_CONFIG.replace(
-        "algorithm: thompson_bernoulli",
-        &format!("algorithm: {algorithm}"),
-    );
-    ProjectConfig::from_str_named(&text, &format!("simulated config ({algorithm})"))
 }
 
 /// One arriving unit: everything drawn for it, the same whatever the algorithm.
@@ -235,13 +240,18 @@ struct Tally {
     served: BTreeMap<String, u64>,
     /// Sum over the policy's units of each allocation's true conversion probability.
     expected: BTreeMap<String, f64>,
+    /// Sum over the policy's units of the best allocation's true probability.
+    oracle: f64,
+    /// Units of the policy in the current batch, and those served their best.
+    batch_units: u64,
+    batch_best: u64,
 }
 
 /// Serves one unit through `doc`: its events, and the regret it adds per policy.
 fn serve(
     resolver: &Resolver<'_>,
     a: &Arrival,
-    fx: &Effects,
+    fx: &Truth,
     policies: &BTreeMap<String, Vec<String>>,
     tallies: &mut BTreeMap<String, Tally>,
 ) -> Result<Vec<Event>> {
@@ -267,6 +277,11 @@ fn serve(
             best = best.max(q);
         }
         t.regret += best - p;
+        t.oracle += best;
+        t.batch_units += 1;
+        // The served allocation's probability is computed the same way as its
+        // alternative's, so a best one compares equal (ties count as best).
+        t.batch_best += u64::from(p >= best);
         *t.served.entry(served.clone()).or_default() += 1;
     }
     let logged: Map<String, Value> = ["country", "device", "visits"]
@@ -308,17 +323,41 @@ fn serve(
     Ok(out)
 }
 
-/// Shares of the buckets a policy really serves, per allocation, in allocation order.
-fn weights(doc: &BundleDocument, policy_id: &str) -> Vec<(String, f64)> {
+/// Shares of a policy's traffic live in `doc`, per allocation, in allocation order:
+/// the bucket shares, or for a policy with a `contextualModel` the mean probability
+/// the model gives each allocation over `sample`'s contexts.
+fn weights(
+    doc: &BundleDocument,
+    contract: HashContract,
+    policy_id: &str,
+    sample: &[Arrival],
+) -> Result<Vec<(String, f64)>> {
     let Some((li, pi)) = doc.find_policy(policy_id) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let policy = &doc.bundle().layers[li].policies[pi];
+    let names = policy.allocations.iter().map(|a| a.name.clone());
+    if policy.contextual_model.is_some() {
+        let resolver = compile(doc, contract)?;
+        let mut sums = vec![0.0; policy.allocations.len()];
+        let mut n = 0u64;
+        for a in sample {
+            let d = resolver
+                .distribution(li, &a.context, &ResolveOptions::default())
+                .map_err(|e| cannot_resolve(&e))?;
+            if let Some(d) = d.filter(|d| d.policy_id == policy.id) {
+                for (s, p) in sums.iter_mut().zip(&d.probabilities) {
+                    *s += p;
+                }
+                n += 1;
+            }
+        }
+        let n = n.max(1) as f64;
+        return Ok(names.zip(sums).map(|(a, s)| (a, s / n)).collect());
+    }
     let counts = policy.effective_counts();
     let total: f64 = counts.iter().map(|&n| f64::from(n)).sum();
-    policy
-        .allocations
-        .iter()
+    Ok(names
         .zip(counts)
         .map(|(a, n)| {
             let share = if total > 0.0 {
@@ -326,39 +365,64 @@ fn weights(doc: &BundleDocument, policy_id: &str) -> Vec<(String, f64)> {
             } else {
                 0.0
             };
-            (a.name.clone(), share)
+            (a, share)
         })
-        .collect()
+        .collect())
+}
+
+fn cannot_resolve(e: &dyn std::fmt::Display) -> Error {
+    Error::InvalidParameter {
+        name: "bundle",
+        reason: format!("the simulated SDK cannot resolve it: {e}"),
+    }
+}
+
+fn compile(doc: &BundleDocument, contract: HashContract) -> Result<Resolver<'_>> {
+    Resolver::new(doc.bundle(), contract).map_err(|e| Error::InvalidParameter {
+        name: "bundle",
+        reason: format!("the simulated SDK cannot compile it: {e}"),
+    })
+}
+
+/// What the rows of one batch are made from.
+struct BatchPoint<'a> {
+    batch: u32,
+    units: u64,
+    as_of: Millis,
+    /// Contexts that weigh a contextual policy's probabilities.
+    sample: &'a [Arrival],
 }
 
 fn rows_for(
     algorithm: &str,
-    batch: u32,
-    units: u64,
-    as_of: Millis,
+    at: &BatchPoint<'_>,
     doc: &BundleDocument,
+    contract: HashContract,
     statuses: &BTreeMap<String, String>,
     tallies: &BTreeMap<String, Tally>,
-) -> Vec<SimRow> {
+) -> Result<Vec<SimRow>> {
     let mut rows = Vec::new();
     for (policy, status) in statuses {
         let tally = tallies.get(policy).cloned().unwrap_or_default();
-        for (allocation, weight) in weights(doc, policy) {
+        let best_share = (at.batch > 0 && tally.batch_units > 0)
+            .then(|| tally.batch_best as f64 / tally.batch_units as f64);
+        for (allocation, weight) in weights(doc, contract, policy, at.sample)? {
             rows.push(SimRow {
                 algorithm: algorithm.to_owned(),
-                batch,
-                units,
-                as_of: format_rfc3339(as_of),
+                batch: at.batch,
+                units: at.units,
+                as_of: format_rfc3339(at.as_of),
                 policy_id: policy.clone(),
                 status: status.clone(),
                 served: tally.served.get(&allocation).copied().unwrap_or(0),
                 allocation,
                 weight,
                 cumulative_regret: tally.regret,
+                best_share,
             });
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// The rows of one algorithm and its final tallies per policy.
@@ -371,18 +435,27 @@ fn run_one(
     arrivals: &[Arrival],
     progress: &dyn Progress,
 ) -> Result<AlgorithmRun> {
-    let config = config_for(if algorithm == "uniform" {
-        "thompson_bernoulli"
-    } else {
-        algorithm
-    })?;
-    let fx = effects();
-    let mut doc = BundleDocument::from_value(demo_bundle(), "the demo bundle")?;
+    let config = opts.world.config(algorithm)?;
+    let fx = opts.world.truth();
+    let mut doc = BundleDocument::from_value(
+        opts.world.bundle(algorithm, opts.gamma),
+        "the world's bundle",
+    )?;
+    let batch_size = opts.batch as usize;
     let policies: BTreeMap<String, Vec<String>> = config
         .optimization
         .keys()
         .map(|id| {
-            let names = weights(&doc, id).into_iter().map(|(n, _)| n).collect();
+            let names = doc
+                .find_policy(id)
+                .map(|(li, pi)| {
+                    doc.bundle().layers[li].policies[pi]
+                        .allocations
+                        .iter()
+                        .map(|a| a.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
             (id.clone(), names)
         })
         .collect();
@@ -391,21 +464,27 @@ fn run_one(
         .map(|p| (p.clone(), "initial".to_owned()))
         .collect();
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut rows = rows_for(algorithm, 0, 0, opts.start, &doc, &statuses, &tallies);
+    let first = BatchPoint {
+        batch: 0,
+        units: 0,
+        as_of: opts.start,
+        sample: &arrivals[..batch_size.min(arrivals.len())],
+    };
+    let mut rows = rows_for(algorithm, &first, &doc, opts.contract, &statuses, &tallies)?;
     let mut events: Vec<Event> = Vec::new();
-    for (b, chunk) in arrivals.chunks(opts.batch as usize).enumerate() {
-        let resolver =
-            Resolver::new(doc.bundle(), opts.contract).map_err(|e| Error::InvalidParameter {
-                name: "bundle",
-                reason: format!("the simulated SDK cannot compile it: {e}"),
-            })?;
+    for (b, chunk) in arrivals.chunks(batch_size).enumerate() {
+        for t in tallies.values_mut() {
+            t.batch_units = 0;
+            t.batch_best = 0;
+        }
+        let resolver = compile(&doc, opts.contract)?;
         for a in chunk {
             events.extend(serve(&resolver, a, &fx, &policies, &mut tallies)?);
         }
         let last = chunk.last().expect("chunks are never empty");
         let as_of = last.at + opts.arrival_interval_ms;
         let batch = u32::try_from(b + 1).expect("batches fit in u32");
-        let served = (b * opts.batch as usize + chunk.len()) as u64;
+        let served = (b * batch_size + chunk.len()) as u64;
         if algorithm == "uniform" {
             for s in statuses.values_mut() {
                 "not_retrained".clone_into(s);
@@ -431,9 +510,20 @@ fn run_one(
             }
             doc = outcome.bundle;
         }
+        let at = BatchPoint {
+            batch,
+            units: served,
+            as_of,
+            sample: chunk,
+        };
         rows.extend(rows_for(
-            algorithm, batch, served, as_of, &doc, &statuses, &tallies,
-        ));
+            algorithm,
+            &at,
+            &doc,
+            opts.contract,
+            &statuses,
+            &tallies,
+        )?);
         progress.advance(1);
     }
     Ok((rows, tallies))
@@ -470,6 +560,12 @@ pub fn simulate_with_progress(
             reason: "must be positive".into(),
         });
     }
+    if let Some(g) = opts.gamma.filter(|g| !(g.is_finite() && *g > 0.0)) {
+        return Err(Error::InvalidParameter {
+            name: "gamma",
+            reason: format!("must be a positive number, found {g}"),
+        });
+    }
     if let Some(bad) = opts
         .algorithms
         .iter()
@@ -500,6 +596,7 @@ pub fn simulate_with_progress(
     progress.finish();
     let mut rows = Vec::new();
     let mut expected_conversion: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut oracle_conversion: BTreeMap<String, f64> = BTreeMap::new();
     for r in per_algorithm {
         let (r, tallies) = r?;
         rows.extend(r);
@@ -508,6 +605,7 @@ pub fn simulate_with_progress(
             // every algorithm up to which units fall in the policy's holdout.
             for (policy, t) in tallies {
                 let n: u64 = t.served.values().sum();
+                oracle_conversion.insert(policy.clone(), t.oracle / n.max(1) as f64);
                 let means = t
                     .expected
                     .into_iter()
@@ -524,7 +622,9 @@ pub fn simulate_with_progress(
             Some((p.clone(), a.clone()))
         })
         .collect();
-    let policies = config_for("thompson_bernoulli")?
+    let policies = opts
+        .world
+        .config("uniform")?
         .optimization
         .keys()
         .cloned()
@@ -536,6 +636,7 @@ pub fn simulate_with_progress(
         policies,
         best,
         expected_conversion,
+        oracle_conversion,
         rows,
     })
 }

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
-use bandit_engine::simulate::{simulate_with_progress, SimulateOptions, Simulation, ALGORITHMS};
+use bandit_engine::simulate::{
+    simulate_with_progress, SimulateOptions, Simulation, World, ALGORITHMS,
+};
 
 use super::plot::{Figure, Line, Panel};
 use super::progress::Bars;
@@ -23,16 +25,24 @@ use super::Contract;
 ///
 /// Regret per unit is the expected loss of the allocation served against the best
 /// allocation for that unit: max_a p(x, a) - p(x, served), with p the true conversion
-/// probability; the curves show its running sum.
+/// probability; the curves show its running sum. In the shop world the best
+/// allocation is the same for every unit; in the contextual world (--world
+/// contextual: a hero banner whose best variant depends on device and visits) it is
+/// the best per context, which no non-contextual policy can reach.
 ///
 /// Writes DIR/simulation.csv (one row per algorithm, batch, policy and allocation:
 /// weight, units served, cumulative regret, retrain status), DIR/regret.svg and .png
 /// (cumulative regret per policy), DIR/allocations.svg and .png (allocation weights
 /// over time, one panel per algorithm and policy) and DIR/simulation.json (truth and
-/// final regret). Prints final regret per algorithm.
+/// final regret). Prints final regret per algorithm. For a policy served by a
+/// contextualModel (linucb, lints), an allocation's weight is the mean probability
+/// the live model gives it over the units of the batch just served.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct SimulateArgs {
+    /// World with known truth: the demo shop, or the contextual hero banner.
+    #[arg(long, value_enum, default_value = "shop")]
+    world: WorldArg,
     /// Units arriving in all (per algorithm).
     #[arg(long, default_value_t = 20_000)]
     units: u32,
@@ -43,13 +53,17 @@ pub struct SimulateArgs {
     /// which `windowSizeMinutes` may refuse as too soon).
     #[arg(long, default_value_t = 30.0)]
     interval_seconds: f64,
-    /// Comma-separated algorithms to compare.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "uniform,thompson_bernoulli,thompson_gaussian,ucb1,epsilon_greedy"
-    )]
-    algorithms: Vec<String>,
+    /// Comma-separated algorithms to compare, from uniform, thompson_bernoulli,
+    /// thompson_gaussian, ucb1, epsilon_greedy, linucb, lints (the last two:
+    /// linear_contextual with that method). Default: the first five in the shop
+    /// world; uniform, thompson_bernoulli, linucb, lints in the contextual world.
+    #[arg(long, value_delimiter = ',')]
+    algorithms: Option<Vec<String>>,
+    /// Softmax temperature the linear algorithms' contextualModel starts with (kept
+    /// by every retrain). Lower exploits harder. Default: the engine's (0.1),
+    /// published by the first fit.
+    #[arg(long)]
+    gamma: Option<f64>,
     /// Master seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -61,14 +75,35 @@ pub struct SimulateArgs {
     out: PathBuf,
 }
 
+/// `--world`.
+#[derive(Clone, Copy, ValueEnum)]
+enum WorldArg {
+    Shop,
+    Contextual,
+}
+
+impl From<WorldArg> for World {
+    fn from(w: WorldArg) -> Self {
+        match w {
+            WorldArg::Shop => Self::Shop,
+            WorldArg::Contextual => Self::Contextual,
+        }
+    }
+}
+
 pub fn run(args: SimulateArgs, progress: &Bars, quiet: bool) -> Result<ExitCode> {
+    let world = World::from(args.world);
     let options = SimulateOptions {
+        world,
         units: args.units,
         batch: args.batch,
         seed: args.seed,
-        algorithms: args.algorithms,
+        algorithms: args
+            .algorithms
+            .unwrap_or_else(|| world.default_algorithms()),
         arrival_interval_ms: (args.interval_seconds * 1000.0).round() as i64,
         contract: args.hash.into(),
+        gamma: args.gamma,
         ..SimulateOptions::default()
     };
     let sim = simulate_with_progress(&options, progress).with_context(|| {
@@ -86,6 +121,7 @@ pub fn run(args: SimulateArgs, progress: &Bars, quiet: bool) -> Result<ExitCode>
         "batch": sim.batch,
         "best": sim.best,
         "expectedConversion": sim.expected_conversion,
+        "oracleConversion": sim.oracle_conversion,
         "finalRegret": sim.final_regret().into_iter()
             .map(|((a, p), r)| serde_json::json!({"algorithm": a, "policyId": p, "cumulativeRegret": r}))
             .collect::<Vec<_>>(),
@@ -121,7 +157,20 @@ fn print_table(sim: &Simulation, algorithms: &[String]) {
         println!();
     }
     for (p, best) in &sim.best {
+        let fixed = sim
+            .expected_conversion
+            .get(p)
+            .and_then(|m| m.get(best))
+            .copied()
+            .unwrap_or(0.0);
+        let oracle = sim.oracle_conversion.get(p).copied().unwrap_or(0.0);
         println!("best allocation of {p}: {best}");
+        // Only when the best allocation depends on the context.
+        if oracle > fixed {
+            println!(
+                "  it converts {fixed:.4} on average; the best allocation per context, {oracle:.4}"
+            );
+        }
     }
 }
 
@@ -193,7 +242,7 @@ fn allocation_figure(sim: &Simulation, algorithms: &[String]) -> Figure {
             panels.push(Panel {
                 title: format!("{a}: {p}"),
                 x_desc: "units served".into(),
-                y_desc: "share of buckets".into(),
+                y_desc: "share of traffic".into(),
                 y_range: Some((0.0, 1.0)),
                 lines: names
                     .iter()
