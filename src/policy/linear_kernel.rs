@@ -147,12 +147,12 @@ fn accumulate_block(
         b,
     } = scratch;
 
-    // Validate, count rows per allocation.
+    // Count rows per allocation (arms only: 4 bytes a row).
     starts.clear();
     starts.resize(k + 1, 0);
-    for (r, ((row, &arm), &y)) in xs.chunks_exact(d).zip(arms).zip(rewards).enumerate() {
-        if arm as usize >= k || !y.is_finite() || any_non_finite(row) {
-            check_row(k, first_row + r, arm, y, row)?;
+    for (r, &arm) in arms.iter().enumerate() {
+        if arm as usize >= k {
+            return Err(first_error(k, d, first_row, xs, arms, rewards, r));
         }
         starts[arm as usize + 1] += 1;
     }
@@ -161,15 +161,23 @@ fn accumulate_block(
         n[a] += (starts[a + 1] - starts[a]) as u64;
     }
 
-    // Stable scatter of rows into allocation order.
+    // Stable scatter of rows into allocation order, checking values on the way (one
+    // read of the rows from memory).
     rew.clear();
     rew.resize(arms.len(), 0.0);
     next.clear();
     next.extend_from_slice(&starts[..k]);
-    for ((row, &arm), &y) in xs.chunks_exact(d).zip(arms).zip(rewards) {
+    for (r, ((row, &arm), &y)) in xs.chunks_exact(d).zip(arms).zip(rewards).enumerate() {
         let at = next[arm as usize];
         next[arm as usize] = at + 1;
-        packed[at * stride..at * stride + d].copy_from_slice(row);
+        let mut bad = y.to_bits() & EXPONENT == EXPONENT;
+        for (p, &v) in packed[at * stride..at * stride + d].iter_mut().zip(row) {
+            *p = v;
+            bad |= v.to_bits() & EXPONENT == EXPONENT;
+        }
+        if bad {
+            return Err(first_error(k, d, first_row, xs, arms, rewards, r));
+        }
         rew[at] = y;
     }
 
@@ -187,11 +195,23 @@ fn accumulate_block(
     Ok(())
 }
 
-/// True if any value is NaN or infinite (exponent bits all ones); written as a
-/// bitwise fold so it vectorises.
-fn any_non_finite(row: &[f64]) -> bool {
-    row.iter()
-        .fold(false, |bad, v| bad | (v.to_bits() & EXPONENT == EXPONENT))
+/// The error of the first bad row among rows `..=last` of a block (`last` is bad).
+fn first_error(
+    k: usize,
+    d: usize,
+    first_row: usize,
+    xs: &[f64],
+    arms: &[u32],
+    rewards: &[f64],
+    last: usize,
+) -> LinearError {
+    xs.chunks_exact(d)
+        .zip(arms)
+        .zip(rewards)
+        .take(last + 1)
+        .enumerate()
+        .find_map(|(r, ((row, &arm), &y))| check_row(k, first_row + r, arm, y, row).err())
+        .expect("the row that triggered the slow path is bad")
 }
 
 /// The slow path of the checks, for a row already known to be bad (or `d = 0`).
@@ -237,30 +257,44 @@ fn sums_avx2(rows: &[f64], rewards: &[f64], stride: usize, g: &mut [f64], b: &mu
     sums_portable(rows, rewards, stride, g, b);
 }
 
+/// Adds the products of `x[bi·TILE..][..TILE]` and `x[bj·TILE..][..W]` over `rows` into
+/// the matching entries of `g`.
+#[inline(always)]
+fn tile<const W: usize>(rows: &[f64], stride: usize, bi: usize, bj: usize, g: &mut [f64]) {
+    let (i0, j0) = (bi * TILE, bj * TILE);
+    let mut acc = [[0.0f64; W]; TILE];
+    for (ii, acc_i) in acc.iter_mut().enumerate() {
+        let at = (i0 + ii) * stride + j0;
+        acc_i.copy_from_slice(&g[at..at + W]);
+    }
+    for row in rows.chunks_exact(stride) {
+        let xi: &[f64; TILE] = row[i0..i0 + TILE].try_into().expect("TILE values");
+        let xj: &[f64; W] = row[j0..j0 + W].try_into().expect("W values");
+        for (acc_i, &x) in acc.iter_mut().zip(xi) {
+            for (s, &y) in acc_i.iter_mut().zip(xj) {
+                *s += x * y;
+            }
+        }
+    }
+    for (ii, acc_i) in acc.iter().enumerate() {
+        let at = (i0 + ii) * stride + j0;
+        g[at..at + W].copy_from_slice(acc_i);
+    }
+}
+
 #[inline(always)]
 fn sums_portable(rows: &[f64], rewards: &[f64], stride: usize, g: &mut [f64], b: &mut [f64]) {
     let blocks = stride / TILE;
     for bi in 0..blocks {
-        for bj in bi..blocks {
-            let mut acc = [[0.0f64; TILE]; TILE];
-            for (ii, acc_i) in acc.iter_mut().enumerate() {
-                let at = (bi * TILE + ii) * stride + bj * TILE;
-                acc_i.copy_from_slice(&g[at..at + TILE]);
-            }
-            for row in rows.chunks_exact(stride) {
-                let (tiles, _) = row.as_chunks::<TILE>();
-                let xi = tiles[bi];
-                let xj = tiles[bj];
-                for (acc_i, &x) in acc.iter_mut().zip(&xi) {
-                    for (s, &y) in acc_i.iter_mut().zip(&xj) {
-                        *s += x * y;
-                    }
-                }
-            }
-            for (ii, acc_i) in acc.iter().enumerate() {
-                let at = (bi * TILE + ii) * stride + bj * TILE;
-                g[at..at + TILE].copy_from_slice(acc_i);
-            }
+        let mut bj = bi;
+        // Two blocks side by side where they fit: eight independent sums per row hide
+        // the latency of the adds, and each broadcast of x_i serves eight products.
+        while bj + 1 < blocks {
+            tile::<{ 2 * TILE }>(rows, stride, bi, bj, g);
+            bj += 2;
+        }
+        if bj < blocks {
+            tile::<TILE>(rows, stride, bi, bj, g);
         }
     }
     for bj in 0..blocks {
