@@ -6,12 +6,12 @@
 //! stores, not arithmetic. Instead, the chunk's rows are first grouped by allocation (a
 //! stable counting sort that copies each row once into a scratch buffer, with a stride
 //! padded to a multiple of [`TILE`]); then, per allocation, each `TILE × TILE` block of
-//! the upper triangle is summed over all of the allocation's rows with its 16 partial
-//! sums held in registers, the blocking of a GEMM micro-kernel (Goto & van de Geijn,
+//! the upper triangle (`TILE × 2·TILE` where it fits) is summed over the allocation's
+//! rows of a [`BLOCK_ROWS`] block with its partial sums held in registers, the blocking of a GEMM micro-kernel (Goto & van de Geijn,
 //! "Anatomy of High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008, §5) for
 //! `Xₐᵀ Xₐ`. The block is written with fixed-size arrays so the compiler vectorises it
-//! for the baseline target (SSE2: 8 of the 16 registers hold the block); no
-//! `target-cpu` is assumed.
+//! for the baseline target (SSE2), and, on x86-64, again for AVX2, chosen at run time;
+//! no `target-cpu` is assumed.
 //!
 //! Every entry is still the sum of its products in row order, started from zero, with
 //! separate multiply and add (no fused multiply-add): the same floating-point result as
@@ -362,6 +362,25 @@ mod tests {
                 .collect();
             assert_eq!(n, counts);
         }
+    }
+
+    #[test]
+    fn the_portable_and_dispatched_sums_give_the_same_bits() {
+        // On an AVX2 machine `sums` takes the AVX2 copy; both must match exactly.
+        let (stride, m) = (8usize, 37usize);
+        let rows: Vec<f64> = (0..m * stride)
+            .map(|i| ((i * 53 % 89) as f64 - 44.0) / 3.0)
+            .collect();
+        let rs: Vec<f64> = (0..m).map(|i| (i % 4) as f64 * 0.7).collect();
+        let (mut g1, mut b1) = (vec![0.5; stride * stride], vec![0.25; stride]);
+        let (mut g2, mut b2) = (g1.clone(), b1.clone());
+        sums(&rows, &rs, stride, &mut g1, &mut b1);
+        sums_portable(&rows, &rs, stride, &mut g2, &mut b2);
+        assert_eq!(g1, g2);
+        assert_eq!(b1, b2);
+        // And the upper blocks hold 0.5 + Σ xᵢxⱼ in row order.
+        let want: f64 = rows.chunks_exact(stride).fold(0.5, |s, r| s + r[1] * r[6]);
+        assert_eq!(g2[stride + 6], want);
     }
 
     #[test]
