@@ -3,13 +3,14 @@
 //! Per allocation `a`, `Gₐ = Σ x xᵀ` and `bₐ = Σ r x` over its rows (and the row
 //! count). The ridge term is added only when fitting (`Aₐ = λI + Gₐ`), so statistics
 //! of chunks, days or warehouse partitions add exactly and `λ` stays a fit-time choice.
-//! [`LinearStats::from_rows`] splits rows into fixed chunks of [`CHUNK_ROWS`], fits them
-//! with rayon and adds the chunk statistics in chunk order: the result does not depend
-//! on the thread count.
+//! [`LinearStats::from_rows`] splits rows into fixed chunks of [`CHUNK_ROWS`], sums them
+//! with rayon (the register-blocked inner loop is in `linear_kernel`) and adds the
+//! chunk statistics in chunk order: the result does not depend on the thread count.
 
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
+use super::linear_kernel::{accumulate_chunk, ChunkIn, ChunkOut, Scratch};
 use crate::linalg::LinalgError;
 
 /// Rows per chunk of [`LinearStats::from_rows`]: fixed, so the split (and thus the
@@ -175,83 +176,42 @@ impl LinearStats {
         }
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout is contiguous");
-        let chunks: Vec<LinearStats> = (0..rows.div_ceil(CHUNK_ROWS))
+        let chunks: Vec<Result<LinearStats, LinearError>> = (0..rows.div_ceil(CHUNK_ROWS))
             .into_par_iter()
-            .map(|c| {
+            .map_init(Scratch::default, |scratch, c| {
                 let start = c * CHUNK_ROWS;
                 let end = (start + CHUNK_ROWS).min(rows);
                 let mut s = LinearStats::zeros(k, d);
-                s.accumulate(
-                    start,
-                    &xs[start * d..end * d],
-                    &arms[start..end],
-                    &rewards[start..end],
-                )?;
+                let input = ChunkIn {
+                    first_row: start,
+                    xs: &xs[start * d..end * d],
+                    arms: &arms[start..end],
+                    rewards: &rewards[start..end],
+                };
+                let out = ChunkOut {
+                    gram: &mut s.gram,
+                    b: &mut s.b,
+                    n: &mut s.n,
+                };
+                accumulate_chunk(k, d, input, scratch, out)?;
                 Ok(s)
             })
-            .collect::<Result<_, LinearError>>()?;
+            .collect();
+        // Chunk order, not completion order: the sums and the error reported (the first
+        // bad row) do not depend on the thread count.
         let mut total = LinearStats::zeros(k, d);
-        for c in &chunks {
-            total.add(c)?;
+        for c in chunks {
+            total.add(&c?)?;
         }
-        Ok(total)
-    }
-
-    /// Adds rows (row-major `xs`), mirroring the upper triangle at the end.
-    fn accumulate(
-        &mut self,
-        first_row: usize,
-        xs: &[f64],
-        arms: &[u32],
-        rewards: &[f64],
-    ) -> Result<(), LinearError> {
-        let (k, d) = (self.k, self.d);
-        for (r, ((row, &arm), &y)) in xs.chunks_exact(d).zip(arms).zip(rewards).enumerate() {
-            let at = first_row + r;
-            let a = arm as usize;
-            if a >= k {
-                return Err(LinearError::ArmOutOfRange {
-                    row: at,
-                    arm,
-                    arms: k,
-                });
-            }
-            if !y.is_finite() {
-                return Err(LinearError::NonFinite {
-                    input: "reward".into(),
-                    row: at,
-                });
-            }
-            if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-                return Err(LinearError::NonFinite {
-                    input: format!("feature column {j}"),
-                    row: at,
-                });
-            }
-            let g = &mut self.gram[a * d * d..(a + 1) * d * d];
-            for (i, &xi) in row.iter().enumerate() {
-                // One-hot features are mostly zero; skipping them adds exactly nothing.
-                if xi == 0.0 {
-                    continue;
-                }
-                for (gij, &xj) in g[i * d + i..(i + 1) * d].iter_mut().zip(&row[i..]) {
-                    *gij += xi * xj;
-                }
-            }
-            for (bi, &xi) in self.b[a * d..(a + 1) * d].iter_mut().zip(row) {
-                *bi += y * xi;
-            }
-            self.n[a] += 1;
-        }
-        for a in 0..k {
-            let g = &mut self.gram[a * d * d..(a + 1) * d * d];
+        // Chunks fill upper triangles only; mirror once.
+        for g in total.gram.chunks_exact_mut((d * d).max(1)) {
             for i in 0..d {
                 for j in 0..i {
                     g[i * d + j] = g[j * d + i];
                 }
             }
         }
-        Ok(())
+        Ok(total)
     }
 
     /// Adds another set of statistics of the same shape.
@@ -272,8 +232,7 @@ impl LinearStats {
                 });
             }
         }
-        // Chunk statistics add upper triangles mirrored; adding full matrices keeps
-        // them symmetric.
+        // Adding full symmetric matrices keeps them symmetric.
         for (s, o) in self.gram.iter_mut().zip(&other.gram) {
             *s += o;
         }

@@ -31,6 +31,7 @@ pub mod integrate;
 pub mod layout;
 pub mod linear;
 pub mod linear_fit;
+mod linear_kernel;
 pub mod linear_policy;
 pub mod linear_state;
 pub mod montecarlo;
