@@ -86,26 +86,30 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
 /// Rejected rows per parallel task: fixed, so the split does not depend on threads.
 const REJECT_CHUNK: usize = 2048;
 
-/// The rejected rows in the order given, built in parallel over fixed chunks.
+/// The rejected rows in the order given: gathered with one `take` (polars spreads it
+/// over columns), then turned into records in parallel over fixed chunks of the
+/// gathered frame (zero-copy slices), so no rayon task waits on polars' own pool.
 fn rejected(tracks: &DataFrame, rejects: &[(usize, Vec<Violation>)]) -> Result<Vec<Rejected>> {
-    let parts = rejects
-        .par_chunks(REJECT_CHUNK)
-        .map(|chunk| rejected_chunk(tracks, chunk))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(parts.into_iter().flatten().collect())
-}
-
-/// Some rejected rows, gathered once and read column by column: source, violated
-/// paths, every message, and the row as a JSON object of its event columns.
-fn rejected_chunk(
-    tracks: &DataFrame,
-    rejects: &[(usize, Vec<Violation>)],
-) -> Result<Vec<Rejected>> {
     let idx: Vec<IdxSize> = rejects
         .iter()
         .map(|(r, _)| IdxSize::try_from(*r).expect("row indices fit the index type"))
         .collect();
     let taken = tracks.take(&IdxCa::from_vec("row".into(), idx))?;
+    let parts = rejects
+        .par_chunks(REJECT_CHUNK)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let rows = taken.slice((k * REJECT_CHUNK) as i64, chunk.len());
+            rejected_chunk(&rows, chunk)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// Records of some rejected rows (`taken`, in the order of `rejects`), read column by
+/// column: source, violated paths, every message, and the row as a JSON object of its
+/// event columns.
+fn rejected_chunk(taken: &DataFrame, rejects: &[(usize, Vec<Violation>)]) -> Result<Vec<Rejected>> {
     let n = rejects.len();
     let mut records = vec![Map::new(); n];
     let mut files: Vec<Option<String>> = vec![None; n];
