@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::config::Violation;
@@ -31,7 +32,7 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
             dropped_rows.insert(id);
         }
     }
-    let records = rejected(tracks, rejects)?;
+    let records = rejected(tracks, &rejects)?;
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
     loaded.tables.tracks = tracks.filter(&mask)?;
     let attributions = &loaded.tables.attributions;
@@ -82,14 +83,33 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
     Ok(())
 }
 
-/// The rejected rows, gathered once and read column by column: source, violated
-/// paths, every message, and the row as a JSON object of its event columns.
-fn rejected(tracks: &DataFrame, rejects: Vec<(usize, Vec<Violation>)>) -> Result<Vec<Rejected>> {
+/// Rejected rows per parallel task: fixed, so the split does not depend on threads.
+const REJECT_CHUNK: usize = 2048;
+
+/// The rejected rows in the order given: gathered with one `take` (polars spreads it
+/// over columns), then turned into records in parallel over fixed chunks of the
+/// gathered frame (zero-copy slices), so no rayon task waits on polars' own pool.
+fn rejected(tracks: &DataFrame, rejects: &[(usize, Vec<Violation>)]) -> Result<Vec<Rejected>> {
     let idx: Vec<IdxSize> = rejects
         .iter()
         .map(|(r, _)| IdxSize::try_from(*r).expect("row indices fit the index type"))
         .collect();
     let taken = tracks.take(&IdxCa::from_vec("row".into(), idx))?;
+    let parts = rejects
+        .par_chunks(REJECT_CHUNK)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let rows = taken.slice((k * REJECT_CHUNK) as i64, chunk.len());
+            rejected_chunk(&rows, chunk)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// Records of some rejected rows (`taken`, in the order of `rejects`), read column by
+/// column: source, violated paths, every message, and the row as a JSON object of its
+/// event columns.
+fn rejected_chunk(taken: &DataFrame, rejects: &[(usize, Vec<Violation>)]) -> Result<Vec<Rejected>> {
     let n = rejects.len();
     let mut records = vec![Map::new(); n];
     let mut files: Vec<Option<String>> = vec![None; n];
@@ -109,6 +129,20 @@ fn rejected(tracks: &DataFrame, rejects: Vec<(usize, Vec<Violation>)>) -> Result
                 }
             }
             _ if BOOKKEEPING.contains(&name) => {}
+            _ if s.dtype() == &DataType::String => {
+                // Read as text, without a per-cell `AnyValue`.
+                let json_text = JSON_TEXT.contains(&name);
+                for (record, v) in records.iter_mut().zip(s.str()?.iter()) {
+                    let json = match v {
+                        None => None,
+                        Some(t) if json_text => serde_json::from_str(t).ok(),
+                        Some(t) => Some(Value::String(t.to_owned())),
+                    };
+                    if let Some(json) = json {
+                        record.insert(name.to_owned(), json);
+                    }
+                }
+            }
             _ => {
                 let json_text = JSON_TEXT.contains(&name);
                 for (i, record) in records.iter_mut().enumerate() {
@@ -120,12 +154,12 @@ fn rejected(tracks: &DataFrame, rejects: Vec<(usize, Vec<Violation>)>) -> Result
         }
     }
     let out = rejects
-        .into_iter()
+        .iter()
         .zip(records)
         .zip(files.into_iter().zip(lines))
         .map(|(((_, violations), record), (file, line))| {
             let mut fields: Vec<&str> = Vec::new();
-            for v in &violations {
+            for v in violations {
                 if !fields.contains(&v.path.as_str()) {
                     fields.push(&v.path);
                 }

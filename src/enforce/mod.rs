@@ -37,6 +37,7 @@
 mod apply;
 mod discover;
 mod fast;
+mod raw;
 mod report;
 mod scan;
 

@@ -14,6 +14,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::discover::EventShape;
 use super::fast::{scalar_ok, Found, FoundSeed};
+use super::raw;
 use crate::config::{
     check_value, missing, validate_property, EventSchema, ResolvedProperty, Rule,
     SchemaEnforcement, Violation,
@@ -127,6 +128,8 @@ fn scan_chunk(
 ) -> Scan {
     let mut out = Scan::sized(plan.schemas.len());
     let mut found: Vec<(usize, Found<'_>)> = Vec::new();
+    let mut slots: Vec<raw::Slot> = Vec::new();
+    let mut cache = raw::PatternCache::default();
     let mut violations: Vec<Violation> = Vec::new();
     let mut last: Option<(&str, Option<usize>)> = None;
     let rows = event.iter().zip(value.iter()).zip(props.iter());
@@ -155,7 +158,20 @@ fn scan_chunk(
         }
         out.checked[i] += 1;
         violations.clear();
-        check_row(schema, value, props, &mut found, &mut violations);
+        if raw::check_row(
+            schema,
+            value,
+            props,
+            &mut slots,
+            &mut cache,
+            &mut violations,
+        )
+        .is_none()
+        {
+            // Text the byte scanner does not judge: the serde path says what is wrong.
+            violations.clear();
+            check_row(schema, value, props, &mut found, &mut violations);
+        }
         if violations.is_empty() {
             continue;
         }
