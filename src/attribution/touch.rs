@@ -161,9 +161,9 @@ pub(super) fn weigh(touches: LazyFrame, model: TouchModel) -> LazyFrame {
     match model {
         TouchModel::FirstTouch => end_share(col("exposed_at").min()),
         TouchModel::LastTouch => end_share(col("exposed_at").max()),
-        TouchModel::Linear => touches.with_column(
-            (lit(1.0) / per(len().cast(DataType::Float64))).alias("weight"),
-        ),
+        TouchModel::Linear => {
+            touches.with_column((lit(1.0) / per(len().cast(DataType::Float64))).alias("weight"))
+        }
         TouchModel::TimeDecay { half_life_ms } => {
             let age = when(col("event_ts").gt(col("exposed_at")))
                 .then(col("event_ts") - col("exposed_at"))
