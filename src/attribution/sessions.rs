@@ -120,3 +120,46 @@ pub fn sessionize(
     out.with_column(Column::from(Series::new("unit".into(), t_unit)))?;
     Ok((xs, out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_codes_are_shared_by_exposures_and_tracks_and_sessions_follow_the_gap() {
+        let exposures = df!(
+            "unit_key" => ["a", "b", "a"],
+            "session_id" => [None::<&str>, None, None],
+            "ts" => [0i64, 0, 10 * 60_000],
+        )
+        .unwrap();
+        let tracks = df!(
+            "unit_key" => ["b", "c", "a"],
+            "session_id" => [None::<&str>, None, None],
+            "event_ts" => [60_000i64, 0, 50 * 60_000],
+        )
+        .unwrap();
+        let (xs, ts) = sessionize(&exposures, &tracks, DEFAULT_SESSION_GAP_MS).unwrap();
+        let unit = |df: &DataFrame| -> Vec<Option<u32>> {
+            df.column("unit").unwrap().u32().unwrap().iter().collect()
+        };
+        // Exposures' units first, then units only tracks name.
+        assert_eq!(unit(&xs), vec![Some(0), Some(1), Some(0)]);
+        assert_eq!(unit(&ts), vec![Some(1), Some(2), Some(0)]);
+        let session = |df: &DataFrame| -> Vec<Option<u32>> {
+            df.column("session")
+                .unwrap()
+                .u32()
+                .unwrap()
+                .iter()
+                .collect()
+        };
+        let xs_session = session(&xs);
+        // Unit a's two exposures are 10 minutes apart: one session.
+        assert_eq!(xs_session[0], xs_session[2]);
+        assert_ne!(xs_session[0], xs_session[1]);
+        // b's event a minute after its exposure joins its session; c was never
+        // exposed; a's event 40 minutes after its last exposure is past the gap.
+        assert_eq!(session(&ts), vec![xs_session[1], None, None]);
+    }
+}
