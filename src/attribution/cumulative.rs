@@ -45,13 +45,14 @@ fn deduplicated_exposures(x: LazyFrame) -> LazyFrame {
         SortMultipleOptions::default().with_maintain_order(true),
     )
     .group_by_stable([
-        col("unit_key"),
+        col("unit"),
         col("session"),
         col("layer_id"),
         col("policy_id"),
         col("allocation_name"),
     ])
     .agg([
+        col("unit_key").first().alias("unit_key"),
         col("ts").first().alias("exposed_at"),
         col("decision_id").first().alias("decision_id"),
         col("probability").first().alias("probability"),
@@ -183,6 +184,7 @@ pub fn cumulative_credits(
         .select([
             col("track_row"),
             col("unit_key"),
+            col("unit"),
             col("session"),
             col("decision_id"),
             col("known_decision"),
@@ -248,12 +250,13 @@ pub fn cumulative_credits(
         .select([
             col("track_row"),
             col("unit_key"),
+            col("unit"),
             col("session"),
             col("event_ts"),
         ])
         .join(
             dedup.clone().select([
-                col("unit_key"),
+                col("unit"),
                 col("session"),
                 col("policy_id"),
                 col("allocation_name"),
@@ -261,8 +264,8 @@ pub fn cumulative_credits(
                 col("pa"),
                 col("exposed_at"),
             ]),
-            [col("unit_key"), col("session")],
-            [col("unit_key"), col("session")],
+            [col("unit"), col("session")],
+            [col("unit"), col("session")],
             JoinArgs::new(JoinType::Inner),
         )
         .with_column(lit(0i32).alias("linked"))
@@ -274,18 +277,23 @@ pub fn cumulative_credits(
     let from_unit = goals
         .clone()
         .filter(col("has_array").not().and(col("known_decision").not()))
-        .select([col("track_row"), col("unit_key"), col("event_ts")])
+        .select([
+            col("track_row"),
+            col("unit_key"),
+            col("unit"),
+            col("event_ts"),
+        ])
         .join(
             dedup.clone().select([
-                col("unit_key"),
+                col("unit"),
                 col("policy_id"),
                 col("allocation_name"),
                 col("pcode"),
                 col("pa"),
                 col("exposed_at"),
             ]),
-            [col("unit_key")],
-            [col("unit_key")],
+            [col("unit")],
+            [col("unit")],
             JoinArgs::new(JoinType::Inner),
         )
         .with_column(lit(0i32).alias("linked"))

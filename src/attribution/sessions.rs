@@ -22,7 +22,9 @@ use crate::error::Result;
 pub const DEFAULT_SESSION_GAP_MS: i64 = 30 * 60 * 1000;
 
 /// Adds a `session` column (`u32`) to the exposures table (exposure and decision
-/// rows) and to the tracks table (null where the event belongs to no session).
+/// rows) and to the tracks table (null where the event belongs to no session), and a
+/// `unit` column (`u32`): one code per distinct `unit_key`, shared by both tables, so
+/// that the later joins on the unit compare integers.
 ///
 /// # Errors
 ///
@@ -33,10 +35,27 @@ pub fn sessionize(
     tracks: &DataFrame,
     gap_ms: i64,
 ) -> Result<(DataFrame, DataFrame)> {
-    let units = exposures.column("unit_key")?.str()?;
-    let sids = exposures.column("session_id")?.str()?;
-    let ts = exposures.column("ts")?.i64()?;
-    let n = exposures.height();
+    // Columns are read once into plain vectors: random access into a chunked array
+    // inside a sort comparator was most of this step's time.
+    let units: Vec<Option<&str>> = exposures.column("unit_key")?.str()?.iter().collect();
+    let sids: Vec<Option<&str>> = exposures.column("session_id")?.str()?.iter().collect();
+    let ts: Vec<Option<i64>> = exposures.column("ts")?.i64()?.iter().collect();
+    let t_units: Vec<Option<&str>> = tracks.column("unit_key")?.str()?.iter().collect();
+    let t_sids: Vec<Option<&str>> = tracks.column("session_id")?.str()?.iter().collect();
+    let at: Vec<Option<i64>> = tracks.column("event_ts")?.i64()?.iter().collect();
+    let n = units.len();
+    // Unit codes: exposures first, then units only tracks name.
+    let mut unit_codes: HashMap<&str, u32> = HashMap::with_capacity(n / 2);
+    let mut unit: Vec<Option<u32>> = Vec::with_capacity(n);
+    let mut t_unit: Vec<Option<u32>> = Vec::with_capacity(t_units.len());
+    for (keys, out) in [(&units, &mut unit), (&t_units, &mut t_unit)] {
+        for u in keys {
+            out.push(u.map(|u| {
+                let next = u32::try_from(unit_codes.len()).expect("fewer than 2^32 units");
+                *unit_codes.entry(u).or_insert(next)
+            }));
+        }
+    }
     let mut codes: HashMap<&str, u32> = HashMap::new();
     let mut next = 0u32;
     let mut session: Vec<u32> = vec![0; n];
@@ -52,17 +71,11 @@ pub fn sessionize(
             None => order.push(i),
         }
     }
-    order.sort_by(|&a, &b| {
-        units
-            .get(a)
-            .cmp(&units.get(b))
-            .then(ts.get(a).cmp(&ts.get(b)))
-            .then(a.cmp(&b))
-    });
+    order.sort_unstable_by_key(|&i| (unit[i], ts[i], i));
     let mut derived = next;
-    let mut current: Option<(&str, u32, i64)> = None; // unit, code, last time
+    let mut current: Option<(Option<u32>, u32, i64)> = None; // unit, code, last time
     for &i in &order {
-        let (u, t) = (units.get(i).unwrap_or(""), ts.get(i).unwrap_or(0));
+        let (u, t) = (unit[i], ts[i].unwrap_or(0));
         let code = match current {
             Some((cu, code, last)) if cu == u && t - last <= gap_ms => code,
             _ => {
@@ -73,29 +86,27 @@ pub fn sessionize(
         current = Some((u, code, t));
         session[i] = code;
     }
-    let mut by_unit: HashMap<&str, Vec<(i64, u32)>> = HashMap::new();
+    // Per unit code, its exposure and decision rows' (time, session), sorted.
+    let mut by_unit: Vec<Vec<(i64, u32)>> = vec![Vec::new(); unit_codes.len()];
     for (i, &code) in session.iter().enumerate() {
-        if let (Some(u), Some(t)) = (units.get(i), ts.get(i)) {
-            by_unit.entry(u).or_default().push((t, code));
+        if let (Some(u), Some(t)) = (unit[i], ts[i]) {
+            by_unit[u as usize].push((t, code));
         }
     }
-    for v in by_unit.values_mut() {
+    for v in &mut by_unit {
         v.sort_unstable();
     }
-    let t_units = tracks.column("unit_key")?.str()?;
-    let t_sids = tracks.column("session_id")?.str()?;
-    let at = tracks.column("event_ts")?.i64()?;
     let mut unseen = derived; // sessions only tracks name: no exposure joins them
-    let t_session: Vec<Option<u32>> = (0..tracks.height())
+    let t_session: Vec<Option<u32>> = (0..t_units.len())
         .map(|i| {
-            if let Some(s) = t_sids.get(i) {
+            if let Some(s) = t_sids[i] {
                 return Some(codes.get(s).copied().unwrap_or_else(|| {
                     unseen += 1;
                     unseen - 1
                 }));
             }
-            let (u, t) = (t_units.get(i)?, at.get(i)?);
-            let rows = by_unit.get(u)?;
+            let (u, t) = (t_unit[i]?, at[i]?);
+            let rows = &by_unit[u as usize];
             let k = rows.partition_point(|(x, _)| *x <= t);
             let (x, code) = rows.get(k.checked_sub(1)?)?;
             (t - x <= gap_ms).then_some(*code)
@@ -103,7 +114,52 @@ pub fn sessionize(
         .collect();
     let mut xs = exposures.clone();
     xs.with_column(Column::from(Series::new("session".into(), session)))?;
+    xs.with_column(Column::from(Series::new("unit".into(), unit)))?;
     let mut out = tracks.clone();
     out.with_column(Column::from(Series::new("session".into(), t_session)))?;
+    out.with_column(Column::from(Series::new("unit".into(), t_unit)))?;
     Ok((xs, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_codes_are_shared_by_exposures_and_tracks_and_sessions_follow_the_gap() {
+        let exposures = df!(
+            "unit_key" => ["a", "b", "a"],
+            "session_id" => [None::<&str>, None, None],
+            "ts" => [0i64, 0, 10 * 60_000],
+        )
+        .unwrap();
+        let tracks = df!(
+            "unit_key" => ["b", "c", "a"],
+            "session_id" => [None::<&str>, None, None],
+            "event_ts" => [60_000i64, 0, 50 * 60_000],
+        )
+        .unwrap();
+        let (xs, ts) = sessionize(&exposures, &tracks, DEFAULT_SESSION_GAP_MS).unwrap();
+        let unit = |df: &DataFrame| -> Vec<Option<u32>> {
+            df.column("unit").unwrap().u32().unwrap().iter().collect()
+        };
+        // Exposures' units first, then units only tracks name.
+        assert_eq!(unit(&xs), vec![Some(0), Some(1), Some(0)]);
+        assert_eq!(unit(&ts), vec![Some(1), Some(2), Some(0)]);
+        let session = |df: &DataFrame| -> Vec<Option<u32>> {
+            df.column("session")
+                .unwrap()
+                .u32()
+                .unwrap()
+                .iter()
+                .collect()
+        };
+        let xs_session = session(&xs);
+        // Unit a's two exposures are 10 minutes apart: one session.
+        assert_eq!(xs_session[0], xs_session[2]);
+        assert_ne!(xs_session[0], xs_session[1]);
+        // b's event a minute after its exposure joins its session; c was never
+        // exposed; a's event 40 minutes after its last exposure is past the gap.
+        assert_eq!(session(&ts), vec![xs_session[1], None, None]);
+    }
 }

@@ -141,43 +141,55 @@ pub(super) fn strongest_link(touches: LazyFrame) -> LazyFrame {
 pub(super) fn weigh(touches: LazyFrame, model: TouchModel) -> LazyFrame {
     // Window aggregates of plain columns only, in stages: a window over an expression
     // that holds another window is evaluated group by group, orders of magnitude slower.
-    let is_first = col("exposed_at").eq(col("t_first"));
-    let is_last = col("exposed_at").eq(col("t_last"));
-    let staged = touches
-        .with_columns([
-            per(col("exposed_at").min()).alias("t_first"),
-            per(col("exposed_at").max()).alias("t_last"),
-            per(len().cast(DataType::Float64)).alias("n"),
-        ])
-        .with_columns([
-            is_first.clone().alias("is_first"),
-            is_last.clone().alias("is_last"),
-        ])
-        .with_columns([
-            per(col("is_first").cast(DataType::Float64).sum()).alias("n_first"),
-            per(col("is_last").cast(DataType::Float64).sum()).alias("n_last"),
-        ]);
+    // Each model computes only the aggregates its formula reads: every window is a
+    // group-by over all touches plus a scatter back.
     let share = |is: &str, count: &str| {
         when(col(is))
             .then(lit(1.0) / col(count))
             .otherwise(lit(0.0))
     };
-    let weighted = match model {
-        TouchModel::FirstTouch => staged.with_column(share("is_first", "n_first").alias("weight")),
-        TouchModel::LastTouch => staged.with_column(share("is_last", "n_last").alias("weight")),
-        TouchModel::Linear => staged.with_column((lit(1.0) / col("n")).alias("weight")),
+    // `t` is the first (`min`) or last (`max`) touch time; ties share.
+    let end_share = |t: Expr| {
+        touches
+            .clone()
+            .with_column(per(t).alias("t_end"))
+            .with_column(col("exposed_at").eq(col("t_end")).alias("is_end"))
+            .with_column(per(col("is_end").cast(DataType::Float64).sum()).alias("n_end"))
+            .with_column(share("is_end", "n_end").alias("weight"))
+            .drop(cols(["t_end", "is_end", "n_end"]))
+    };
+    match model {
+        TouchModel::FirstTouch => end_share(col("exposed_at").min()),
+        TouchModel::LastTouch => end_share(col("exposed_at").max()),
+        TouchModel::Linear => {
+            touches.with_column((lit(1.0) / per(len().cast(DataType::Float64))).alias("weight"))
+        }
         TouchModel::TimeDecay { half_life_ms } => {
             let age = when(col("event_ts").gt(col("exposed_at")))
                 .then(col("event_ts") - col("exposed_at"))
                 .otherwise(lit(0i64))
                 .cast(DataType::Float64);
-            staged
+            touches
                 .with_column(lit(0.5).pow(age / lit(half_life_ms)).alias("raw"))
                 .with_column(per(col("raw").sum()).alias("raw_sum"))
                 .with_column((col("raw") / col("raw_sum")).alias("weight"))
                 .drop(cols(["raw", "raw_sum"]))
         }
         TouchModel::PositionBased { first: f, last: l } => {
+            let staged = touches
+                .with_columns([
+                    per(col("exposed_at").min()).alias("t_first"),
+                    per(col("exposed_at").max()).alias("t_last"),
+                    per(len().cast(DataType::Float64)).alias("n"),
+                ])
+                .with_columns([
+                    col("exposed_at").eq(col("t_first")).alias("is_first"),
+                    col("exposed_at").eq(col("t_last")).alias("is_last"),
+                ])
+                .with_columns([
+                    per(col("is_first").cast(DataType::Float64).sum()).alias("n_first"),
+                    per(col("is_last").cast(DataType::Float64).sum()).alias("n_last"),
+                ]);
             let n_mid = col("n") - col("n_first") - col("n_last");
             // Two distinct times: the middle share goes to the ends in ratio f : l.
             let (f2, l2) = if f + l > 0.0 {
@@ -186,25 +198,26 @@ pub(super) fn weigh(touches: LazyFrame, model: TouchModel) -> LazyFrame {
                 (0.5, 0.5)
             };
             let ends_only = n_mid.clone().eq(lit(0.0));
-            staged.with_column(
-                when(col("is_first").and(col("is_last")))
-                    .then(lit(1.0) / col("n"))
-                    .when(col("is_first").and(ends_only.clone()))
-                    .then(lit(f2) / col("n_first"))
-                    .when(col("is_last").and(ends_only))
-                    .then(lit(l2) / col("n_last"))
-                    .when(col("is_first"))
-                    .then(lit(f) / col("n_first"))
-                    .when(col("is_last"))
-                    .then(lit(l) / col("n_last"))
-                    .otherwise(lit(1.0 - f - l) / n_mid)
-                    .alias("weight"),
-            )
+            staged
+                .with_column(
+                    when(col("is_first").and(col("is_last")))
+                        .then(lit(1.0) / col("n"))
+                        .when(col("is_first").and(ends_only.clone()))
+                        .then(lit(f2) / col("n_first"))
+                        .when(col("is_last").and(ends_only))
+                        .then(lit(l2) / col("n_last"))
+                        .when(col("is_first"))
+                        .then(lit(f) / col("n_first"))
+                        .when(col("is_last"))
+                        .then(lit(l) / col("n_last"))
+                        .otherwise(lit(1.0 - f - l) / n_mid)
+                        .alias("weight"),
+                )
+                .drop(cols([
+                    "t_first", "t_last", "n", "is_first", "is_last", "n_first", "n_last",
+                ]))
         }
-    };
-    weighted.drop(cols([
-        "t_first", "t_last", "n", "is_first", "is_last", "n_first", "n_last",
-    ]))
+    }
 }
 
 /// The credit table from touches: in time, strongest link, weighted, summed per
