@@ -46,45 +46,9 @@ pub fn sha256_u64(input: &[u8]) -> u64 {
     )
 }
 
-/// First 64 bits of SHA-256 of `traffical:assignment:v2|u:{len}:{unit}|l:{len}:{layer}`.
-/// Typical keys fit a stack buffer hashed in one call (no incremental buffering);
-/// longer ones are fed piece by piece. Same digest either way.
-fn assignment_hash(unit: &[u8], layer: &[u8]) -> u64 {
-    const PREFIX: &[u8] = b"traffical:assignment:v2|u:";
-    let mut buf = [0u8; 160];
-    let mut at = 0;
-    let mut put = |bytes: &[u8], at: &mut usize| -> bool {
-        let end = *at + bytes.len();
-        if end > buf.len() {
-            return false;
-        }
-        buf[*at..end].copy_from_slice(bytes);
-        *at = end;
-        true
-    };
-    let (mut ul, mut ll) = ([0u8; 20], [0u8; 20]);
-    let (ud, ld) = (decimal(unit.len(), &mut ul), decimal(layer.len(), &mut ll));
-    let fits = [PREFIX, ud, b":", unit, b"|l:", ld, b":", layer]
-        .iter()
-        .all(|p| put(p, &mut at));
-    let digest = if fits {
-        Sha256::digest(&buf[..at])
-    } else {
-        let mut h = Sha256::new();
-        for p in [PREFIX, ud, b":", unit, b"|l:", ld, b":", layer] {
-            h.update(p);
-        }
-        h.finalize()
-    };
-    u64::from_be_bytes(
-        digest[..8]
-            .try_into()
-            .expect("a SHA-256 digest has 32 bytes"),
-    )
-}
-
-/// The decimal digits of `n`, written at the end of `buf`.
-fn decimal(n: usize, buf: &mut [u8; 20]) -> &[u8] {
+/// Appends the decimal digits of `n` to a hasher without allocating.
+fn update_decimal(h: &mut Sha256, n: usize) {
+    let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut n = n;
     loop {
@@ -95,7 +59,7 @@ fn decimal(n: usize, buf: &mut [u8; 20]) -> &[u8] {
             break;
         }
     }
-    &buf[i..]
+    h.update(&buf[i..]);
 }
 
 fn fnv1a32_parts(parts: &[&[u8]]) -> u32 {
@@ -128,7 +92,21 @@ impl HashContract {
     pub fn bucket(self, unit_key: &str, layer_id: &str, bucket_count: u32) -> u32 {
         match self {
             Self::Sha256V2 => {
-                let first = assignment_hash(unit_key.as_bytes(), layer_id.as_bytes());
+                let mut h = Sha256::new();
+                h.update(b"traffical:assignment:v2|u:");
+                update_decimal(&mut h, unit_key.len());
+                h.update(b":");
+                h.update(unit_key.as_bytes());
+                h.update(b"|l:");
+                update_decimal(&mut h, layer_id.len());
+                h.update(b":");
+                h.update(layer_id.as_bytes());
+                let digest = h.finalize();
+                let first = u64::from_be_bytes(
+                    digest[..8]
+                        .try_into()
+                        .expect("a SHA-256 digest has 32 bytes"),
+                );
                 (first % u64::from(bucket_count)) as u32
             }
             Self::Fnv1aV1 => {
@@ -216,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn the_assignment_hash_is_that_of_the_formatted_input_for_short_and_long_keys() {
+    fn the_bucket_hash_is_that_of_the_formatted_input_for_short_and_long_keys() {
         for (unit, layer) in [
             ("u", "l"),
             ("user-abc", "layer_ui"),
@@ -229,8 +207,8 @@ mod tests {
                 layer.len()
             );
             assert_eq!(
-                assignment_hash(unit.as_bytes(), layer.as_bytes()),
-                sha256_u64(text.as_bytes()),
+                u64::from(HashContract::Sha256V2.bucket(unit, layer, 1_000_003)),
+                sha256_u64(text.as_bytes()) % 1_000_003,
                 "{unit} / {layer}"
             );
         }
