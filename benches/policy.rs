@@ -6,6 +6,8 @@
 //!
 //! * `linucb_fit/rows`: sufficient statistics and LinUCB fit, N = 1 M rows, d = 16,
 //!   K = 10, rows in memory (rows per second).
+//! * `beta_ts_fit/rows`: Beta Thompson sampling's statistics from a 10 M-row reward
+//!   table with string columns, K = 10 (rows per second).
 //! * `beta_ts_pbest/arms`: Beta Thompson probability of being best by Monte Carlo,
 //!   K = 10, 10 000 draws (draws per second).
 //! * `entities_pbest_quadrature/entities`: 10 000 entities × 5 arms, probability of
@@ -53,6 +55,35 @@ fn linucb_fit(c: &mut Criterion) {
                 .expect("generated rows are finite");
             params.fit(&stats).expect("ridge keeps A positive definite")
         })
+    });
+    g.finish();
+}
+
+/// Beta Thompson sampling's fit: the per-allocation statistics (count, sum, sum of
+/// squares) of a reward table, which is all the posterior needs. 10 M rows, one
+/// policy, K = 10 allocations, as the engine reads them (string columns).
+fn beta_ts_fit(c: &mut Criterion) {
+    use polars::prelude::*;
+    let n = 10_000_000usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let names: Vec<String> = (0..10).map(|a| format!("allocation_{a}")).collect();
+    let alloc: Vec<&str> = (0..n)
+        .map(|_| names[rng.random_range(0..10usize)].as_str())
+        .collect();
+    let reward: Vec<f64> = (0..n)
+        .map(|_| f64::from(u8::from(rng.random_bool(0.05))))
+        .collect();
+    let table = df!(
+        "policy_id" => vec!["policy"; n],
+        "allocation_name" => alloc,
+        "reward" => reward,
+    )
+    .expect("equal column lengths");
+    let mut g = c.benchmark_group("beta_ts_fit");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_with_input(BenchmarkId::new("rows", n), &table, |b, t| {
+        b.iter(|| bandit_engine::reward::arm_stats(t.clone().lazy()).expect("valid table"))
     });
     g.finish();
 }
@@ -113,6 +144,7 @@ fn entities_pbest_quadrature(c: &mut Criterion) {
 criterion_group!(
     benches,
     linucb_fit,
+    beta_ts_fit,
     beta_ts_pbest,
     entities_pbest_quadrature
 );
