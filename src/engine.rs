@@ -723,27 +723,17 @@ impl<'p> Engine<'p> {
         let watermark = prior.map(|(_, t)| t);
         let cutoff = learning::maturity_cutoff(spec, as_of);
         let counted = self
-            .rewards_with_report(tables, spec)
-            .and_then(|(r, values, caps)| {
-                let warning = learning::held_back_warning(r.clone(), &policy.id, spec, watermark)?;
-                let new = learning::since(r, watermark);
-                let (mature, immature) = learning::mature(new, &policy.id, cutoff)?;
-                let latest = learning::latest_exposed(mature.clone(), &policy.id)?;
-                let rewarded = mature.filter(col("reward").is_not_null());
-                let goal = GoalReport {
-                    values,
-                    cap: caps.into_iter().find(|c| c.policy_id == policy.id),
-                };
-                Ok((arm_stats(rewarded)?, latest, immature, goal, warning))
-            });
-        let (stats, latest, immature, goal, warning) = match counted {
+            .counted_rewards(tables, spec, &policy.id, watermark, cutoff)
+            .and_then(|c| Ok((arm_stats(c.rewarded.clone())?, c)));
+        let (stats, c) = match counted {
             Ok(s) => s,
             Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
         };
-        report.goal = Some(goal);
-        report.immature_exposures = immature;
+        let latest = c.latest;
+        report.goal = Some(c.goal);
+        report.immature_exposures = c.immature;
         report.matured_through = cutoff.map(format_rfc3339);
-        report.maturity_warning = warning;
+        report.maturity_warning = c.warning;
         let empty = Default::default();
         let by_name = stats.get(&policy.id).unwrap_or(&empty);
         let new_arms: Vec<ArmStats> = policy
@@ -865,6 +855,34 @@ impl Engine<'_> {
         )?;
         let (rewards, caps) = goal_rewards_with(raw, &spec.goal, caps)?;
         Ok((rewards, values, caps))
+    }
+
+    /// The reward rows of `policy_id` this run counts: exposed after the state's
+    /// `watermark`, mature at `cutoff` (outcome maturity), with a reward; and what
+    /// the report says of them. Shared by multi-armed and per-entity policies.
+    fn counted_rewards(
+        &self,
+        tables: &crate::events::EventTables,
+        spec: &OptimizationSpec,
+        policy_id: &str,
+        watermark: Option<Millis>,
+        cutoff: Option<Millis>,
+    ) -> Result<learning::Counted> {
+        let (r, values, caps) = self.rewards_with_report(tables, spec)?;
+        let warning = learning::held_back_warning(r.clone(), policy_id, spec, watermark)?;
+        let (mature, immature) =
+            learning::mature(learning::since(r, watermark), policy_id, cutoff)?;
+        let latest = learning::latest_exposed(mature.clone(), policy_id)?;
+        Ok(learning::Counted {
+            rewarded: mature.filter(col("reward").is_not_null()),
+            latest,
+            immature,
+            goal: GoalReport {
+                values,
+                cap: caps.into_iter().find(|c| c.policy_id == policy_id),
+            },
+            warning,
+        })
     }
 
     /// The attribution params of a policy: its config, with the run's overrides.

@@ -146,6 +146,30 @@ pub fn exposure_contexts(exposures: LazyFrame, policy_id: &str, alias: &str) -> 
         .agg([col("context").first().alias(alias)])
 }
 
+/// The rows of `policy_id` in a reward table (`allocation_name`, `unit_key`,
+/// `exposed_at`, `reward`), each with the `context` of the exposure that opened it
+/// ([`exposure_contexts`]), unsorted.
+pub fn rewards_with_context(
+    rewards: LazyFrame,
+    exposures: LazyFrame,
+    policy_id: &str,
+) -> LazyFrame {
+    rewards
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([
+            col("allocation_name"),
+            col("unit_key"),
+            col("exposed_at"),
+            col("reward"),
+        ])
+        .join(
+            exposure_contexts(exposures, policy_id, "context"),
+            [col("unit_key"), col("exposed_at")],
+            [col("unit_key"), col("ts")],
+            JoinArgs::new(JoinType::Left),
+        )
+}
+
 /// Joins a reward table (`policy_id`, `allocation_name`, `unit_key`, `exposed_at`,
 /// `reward`) to the exposures' `context` (`unit_key`, `ts`, `context`) of `policy_id`,
 /// matching each reward row to the exposure that opened it. Rows are sorted by unit,
@@ -159,21 +183,7 @@ pub fn contextual_rows(
     exposures: LazyFrame,
     policy_id: &str,
 ) -> Result<ContextualRows> {
-    let contexts = exposure_contexts(exposures, policy_id, "context");
-    let df = rewards
-        .filter(col("policy_id").eq(lit(policy_id)))
-        .select([
-            col("allocation_name"),
-            col("unit_key"),
-            col("exposed_at"),
-            col("reward"),
-        ])
-        .join(
-            contexts,
-            [col("unit_key"), col("exposed_at")],
-            [col("unit_key"), col("ts")],
-            JoinArgs::new(JoinType::Left),
-        )
+    let df = rewards_with_context(rewards, exposures, policy_id)
         .sort(
             ["unit_key", "exposed_at", "allocation_name"],
             SortMultipleOptions::default().with_maintain_order(true),

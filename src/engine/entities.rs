@@ -27,7 +27,7 @@ use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{learning, Engine, GoalReport, PolicyReport, RunStatus};
+use super::{learning, Engine, PolicyReport, RunStatus};
 use crate::bundle::entity_totals::EntityTotals;
 use crate::bundle::model::{EntityPolicyState, EntityWeights, Policy};
 use crate::bundle::{js, BundleDocument};
@@ -154,26 +154,14 @@ fn rows_with_context(
     exposures: LazyFrame,
     policy_id: &str,
 ) -> Result<DataFrame> {
-    let contexts = crate::reward::exposure_contexts(exposures, policy_id, "context");
-    Ok(rewards
-        .filter(col("policy_id").eq(lit(policy_id)))
-        .select([
-            col("allocation_name"),
-            col("unit_key"),
-            col("exposed_at"),
-            col("reward"),
-        ])
-        .join(
-            contexts,
-            [col("unit_key"), col("exposed_at")],
-            [col("unit_key"), col("ts")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .sort(
-            ["exposed_at", "unit_key", "allocation_name"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .collect()?)
+    Ok(
+        crate::reward::rewards_with_context(rewards, exposures, policy_id)
+            .sort(
+                ["exposed_at", "unit_key", "allocation_name"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .collect()?,
+    )
 }
 
 fn count_rows(
@@ -363,33 +351,19 @@ impl Engine<'_> {
         // policies (`Engine::fit_multi`).
         let cutoff = learning::maturity_cutoff(spec, as_of);
         let counted = self
-            .rewards_with_report(tables, spec)
-            .and_then(|(r, values, caps)| {
-                let warning = learning::held_back_warning(r.clone(), &policy.id, spec, watermark)?;
-                let new = learning::since(r, watermark);
-                let (mature, immature) = learning::mature(new, &policy.id, cutoff)?;
-                let latest = learning::latest_exposed(mature.clone(), &policy.id)?;
-                let rewarded = mature.filter(col("reward").is_not_null());
-                let df = rows_with_context(rewarded, tables.lazy().exposures, &policy.id)?;
-                let goal = GoalReport {
-                    values,
-                    cap: caps.into_iter().find(|c| c.policy_id == policy.id),
-                };
-                Ok((
-                    count_rows(&df, &layout, previous)?,
-                    latest,
-                    immature,
-                    goal,
-                    warning,
-                ))
+            .counted_rewards(tables, spec, &policy.id, watermark, cutoff)
+            .and_then(|n| {
+                let df =
+                    rows_with_context(n.rewarded.clone(), tables.lazy().exposures, &policy.id)?;
+                Ok((count_rows(&df, &layout, previous)?, n))
             });
         let (c, latest) = match counted {
-            Ok((c, latest, immature, goal, warning)) => {
-                report.goal = Some(goal);
-                report.immature_exposures = immature;
+            Ok((c, n)) => {
+                report.goal = Some(n.goal);
+                report.immature_exposures = n.immature;
                 report.matured_through = cutoff.map(format_rfc3339);
-                report.maturity_warning = warning;
-                (c, latest)
+                report.maturity_warning = n.warning;
+                (c, n.latest)
             }
             Err(e) => {
                 report.status = RunStatus::Errored;

@@ -60,6 +60,21 @@ pub(super) fn reusable<'s>(
     (p.statistics == key).then_some((p, through))
 }
 
+/// The reward rows a run counts for one policy, and what its report says of them
+/// ([`super::Engine::counted_rewards`]).
+pub(super) struct Counted {
+    /// Mature rows after the watermark, with a reward.
+    pub rewarded: LazyFrame,
+    /// The latest exposure among them.
+    pub latest: Option<Millis>,
+    /// Rows held back as immature.
+    pub immature: u64,
+    /// How the goal's values were read, and the cap.
+    pub goal: super::GoalReport,
+    /// Held-back exposures of an earlier run that may be missing.
+    pub warning: Option<String>,
+}
+
 /// Reward rows exposed after `watermark` (all rows without one).
 pub(super) fn since(rewards: LazyFrame, watermark: Option<Millis>) -> LazyFrame {
     match watermark {
