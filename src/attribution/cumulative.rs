@@ -333,30 +333,15 @@ pub fn cumulative_credits(
     })
 }
 
-/// The reward table of cumulative attribution: one row per exposed unit × policy ×
-/// allocation, with `unit_key`, `decision_id` and `probability` of its first
-/// exposure, `exposed_at`, `goal_events` (credited goal events, weighted) and
-/// `reward`: converted (0/1) for conversion rates, the weighted count for counts, the
-/// weighted sum of `value` for sums.
+/// The reward table of cumulative attribution, as relational steps: one row per
+/// exposed unit × policy × allocation, with `unit_key`, `decision_id` and
+/// `probability` of its first exposure, `exposed_at`, `goal_events` and `reward` (see
+/// [`crate::attribution::rewards`]).
 ///
 /// # Errors
 ///
 /// [`crate::Error::Polars`] if a query fails; [`crate::Error::InvalidParameter`] for
-/// goals not computed yet (as in decision mode).
-pub fn cumulative_rewards(
-    tables: &EventTables,
-    goal: &Goal,
-    session_gap_ms: i64,
-) -> Result<LazyFrame> {
-    let params = AttributionParams::default().with_session_gap_ms(session_gap_ms);
-    cumulative_rewards_with(tables, goal, &params)
-}
-
-/// [`cumulative_rewards`] with a multi-touch model, clock skew and window.
-///
-/// # Errors
-///
-/// As [`cumulative_rewards`].
+/// goals not computed (as in decision mode).
 pub fn cumulative_rewards_with(
     tables: &EventTables,
     goal: &Goal,

@@ -75,30 +75,6 @@ pub(super) fn check_goal(goal: &Goal) -> Result<()> {
     Ok(())
 }
 
-/// The reward table of decision-mode attribution for one goal.
-///
-/// One row per `(policy_id, allocation_name, decision_id)` among exposure rows that
-/// name a policy, an allocation and a decision (attribution-only layers excluded),
-/// with columns `policy_id`, `allocation_name`, `decision_id`, `unit_key`,
-/// `exposed_at` (first exposure, ms), `probability` (logged propensity of the first
-/// exposure), `goal_events` (goal events carrying that decision id, weighted by the
-/// multi-touch model) and `reward`:
-///
-/// * `conversion_rate`: 1.0 if at least one goal event, else 0.0;
-/// * `count`: the number of goal events;
-/// * `sum`: the sum of their `value` (missing values count as 0).
-///
-/// The table is sorted by policy, allocation and decision so that it, and everything
-/// computed from it, is the same from run to run.
-///
-/// # Errors
-///
-/// [`Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
-/// values read from `values` or `properties`); [`Error::Polars`] if the query fails.
-pub fn decision_rewards(tables: &LazyEventTables, goal: &Goal) -> Result<LazyFrame> {
-    decision_rewards_with(tables, goal, &AttributionParams::default())
-}
-
 /// Decision-mode attribution of one goal event name: each goal event naming a
 /// `decisionId` is paired with that decision's exposures (one touch per policy and
 /// allocation), then the time rules and the model of [`super::touch`] apply. Events
@@ -153,11 +129,27 @@ pub fn decision_credits(
     })
 }
 
-/// [`decision_rewards`] with a multi-touch model, clock skew and window.
+/// The reward table of decision-mode attribution for one goal, as relational steps.
+///
+/// One row per `(policy_id, allocation_name, decision_id)` among exposure rows that
+/// name a policy, an allocation and a decision (attribution-only layers excluded),
+/// with columns `policy_id`, `allocation_name`, `decision_id`, `unit_key`,
+/// `exposed_at` (first exposure, ms), `probability` (logged propensity of the first
+/// exposure), `goal_events` (goal events carrying that decision id, weighted by the
+/// multi-touch model) and `reward`:
+///
+/// * `conversion_rate`: 1.0 if at least one goal event, else 0.0;
+/// * `count`: the number of goal events;
+/// * `sum`: the sum of their `value` (missing values count as 0).
+///
+/// The table is sorted by policy, allocation and decision so that it, and everything
+/// computed from it, is the same from run to run.
 ///
 /// # Errors
 ///
-/// As [`decision_rewards`].
+/// [`Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
+/// values read from `values` or `properties`); [`Error::Polars`] if the query fails.
+
 pub fn decision_rewards_with(
     tables: &LazyEventTables,
     goal: &Goal,

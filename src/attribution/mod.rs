@@ -20,20 +20,29 @@
 
 mod cumulative;
 mod decision;
+mod kernel;
 mod params;
 pub mod population;
 mod report;
 pub mod sessions;
 mod touch;
 
-pub use cumulative::{cumulative_credits, cumulative_rewards, cumulative_rewards_with, Credits};
-pub use decision::{decision_credits, decision_rewards, decision_rewards_with};
+pub use cumulative::Credits;
 pub use params::{AttributionParams, TouchModel, DEFAULT_HALF_LIFE_MS};
 pub use population::{for_population, Population};
 pub use report::{attribution_report, AttributionReport};
 pub use sessions::DEFAULT_SESSION_GAP_MS;
 
-use polars::prelude::LazyFrame;
+/// The rules as relational steps (polars lazy joins and group-bys, one step per rule):
+/// the specification the fused [`credits`] and [`rewards`] are tested against, and
+/// the template of the warehouse SQL. Same inputs, same tables (up to float rounding
+/// in the last bits of summed weights).
+pub mod relational {
+    pub use super::cumulative::{cumulative_credits, cumulative_rewards_with};
+    pub use super::decision::{decision_credits, decision_rewards_with};
+}
+
+use polars::prelude::{IntoLazy, LazyFrame};
 
 use crate::config::{AttributionMode, Goal};
 use crate::error::Result;
@@ -43,26 +52,62 @@ use crate::events::EventTables;
 ///
 /// # Errors
 ///
-/// [`crate::Error::Polars`] if a query fails.
+/// [`crate::Error::Polars`] if a table lacks a column the rules read.
 pub fn credits(
     tables: &EventTables,
     goal_event: &str,
     params: &AttributionParams,
 ) -> Result<Credits> {
-    match params.mode {
-        AttributionMode::Decision => decision_credits(&tables.lazy(), goal_event, params),
-        AttributionMode::Cumulative => cumulative_credits(tables, goal_event, params),
-    }
+    kernel::attribute(tables, goal_event, params)?.credits()
 }
 
-/// The reward table of one goal under `params` (its mode included).
+/// The reward table of one goal under `params` (its mode included): one row per
+/// reward unit (the decision × allocation in decision mode, the unit × allocation in
+/// cumulative mode) with `policy_id`, `allocation_name`, `unit_key`, `decision_id`,
+/// `exposed_at`, `probability` of its first exposure, `goal_events` (credited goal
+/// events, weighted), `goal_value` (credited `value`) and `reward`: converted (0/1)
+/// for conversion rates, the weighted count for counts, the weighted sum of `value`
+/// for sums. Sorted by policy, allocation, then decision id or unit key, so it and
+/// everything computed from it is the same from run to run.
 ///
 /// # Errors
 ///
-/// As [`decision_rewards`] and [`cumulative_rewards`].
+/// [`crate::Error::InvalidParameter`] for goals attribution does not compute
+/// (`mean`, or values read from `values` or `properties`: [`crate::goal`] maps those
+/// onto `value` first); [`crate::Error::Polars`] if a table lacks a column.
 pub fn rewards(tables: &EventTables, goal: &Goal, params: &AttributionParams) -> Result<LazyFrame> {
-    match params.mode {
-        AttributionMode::Decision => decision_rewards_with(&tables.lazy(), goal, params),
-        AttributionMode::Cumulative => cumulative_rewards_with(tables, goal, params),
-    }
+    decision::check_goal(goal)?;
+    Ok(kernel::attribute(tables, &goal.event, params)?
+        .rewards(goal)?
+        .lazy())
+}
+
+/// [`rewards`] in decision mode with the default model (last touch).
+///
+/// # Errors
+///
+/// As [`rewards`].
+pub fn decision_rewards(tables: &EventTables, goal: &Goal) -> Result<LazyFrame> {
+    rewards(
+        tables,
+        goal,
+        &AttributionParams::default().with_mode(AttributionMode::Decision),
+    )
+}
+
+/// [`rewards`] in cumulative mode with the default model and a session gap.
+///
+/// # Errors
+///
+/// As [`rewards`].
+pub fn cumulative_rewards(
+    tables: &EventTables,
+    goal: &Goal,
+    session_gap_ms: i64,
+) -> Result<LazyFrame> {
+    rewards(
+        tables,
+        goal,
+        &AttributionParams::default().with_session_gap_ms(session_gap_ms),
+    )
 }

@@ -4,8 +4,8 @@
 //! * An exposure or decision row without `sessionId` starts a new session when more
 //!   than `gap` passed since the unit's previous session-less row.
 //! * A track event without `sessionId` belongs to the session of the unit's latest
-//!   exposure or decision at or before the event's time, if that was at most `gap`
-//!   earlier; otherwise to no session (it can still be credited through its
+//!   exposure or decision at or before the event's time (of rows at the same time, the
+//!   later in the table), if that was at most `gap` earlier; otherwise to no session (it can still be credited through its
 //!   `decisionId` or the unit-key rule).
 //!
 //! Session keys are `u32` codes, not strings: one per distinct `sessionId`, then one
@@ -86,11 +86,12 @@ pub fn sessionize(
         current = Some((u, code, t));
         session[i] = code;
     }
-    // Per unit code, its exposure and decision rows' (time, session), sorted.
-    let mut by_unit: Vec<Vec<(i64, u32)>> = vec![Vec::new(); unit_codes.len()];
+    // Per unit code, its exposure and decision rows' (time, row, session), sorted: of
+    // rows at the same time, the later one in the table is the latest.
+    let mut by_unit: Vec<Vec<(i64, usize, u32)>> = vec![Vec::new(); unit_codes.len()];
     for (i, &code) in session.iter().enumerate() {
         if let (Some(u), Some(t)) = (unit[i], ts[i]) {
-            by_unit[u as usize].push((t, code));
+            by_unit[u as usize].push((t, i, code));
         }
     }
     for v in &mut by_unit {
@@ -107,8 +108,8 @@ pub fn sessionize(
             }
             let (u, t) = (t_unit[i]?, at[i]?);
             let rows = &by_unit[u as usize];
-            let k = rows.partition_point(|(x, _)| *x <= t);
-            let (x, code) = rows.get(k.checked_sub(1)?)?;
+            let k = rows.partition_point(|(x, _, _)| *x <= t);
+            let (x, _, code) = rows.get(k.checked_sub(1)?)?;
             (t - x <= gap_ms).then_some(*code)
         })
         .collect();

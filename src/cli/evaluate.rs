@@ -286,7 +286,7 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
         .collect::<Result<Vec<_>>>()?;
     let loaded = load_events_with_progress(&args.events, LoadOptions::default(), progress)?;
     let tables = loaded.tables.lazy();
-    let rewards = decision_rewards(&tables, &spec.goal)?;
+    let rewards = decision_rewards(&loaded.tables, &spec.goal)?;
     let log = policy_log(
         rewards,
         tables.exposures.clone(),

@@ -90,7 +90,7 @@ fn cumulative(t: &EventTables, g: GoalType) -> Vec<(String, String, String, f64)
 }
 
 fn decision(t: &EventTables) -> Vec<(String, String, String, f64)> {
-    rows(decision_rewards(&t.lazy(), &goal(GoalType::ConversionRate)).unwrap())
+    rows(decision_rewards(t, &goal(GoalType::ConversionRate)).unwrap())
 }
 
 fn r(p: &str, a: &str, u: &str, x: f64) -> (String, String, String, f64) {
@@ -385,7 +385,7 @@ mod properties {
                     prop_assert!(cum.contains(&(p.clone(), a.clone(), u.clone(), 1.0)), "{p} {a} {u} in {cum:?}");
                 }
             }
-            let credits = bandit_engine::attribution::cumulative_credits(&t, "purchase", &bandit_engine::attribution::AttributionParams::default()).unwrap().credits;
+            let credits = bandit_engine::attribution::credits(&t, "purchase", &bandit_engine::attribution::AttributionParams::default()).unwrap().credits;
             let df = credits
                 .join(
                     t.tracks.clone().lazy().select([col("track_row"), col("event_ts")]),
@@ -398,7 +398,7 @@ mod properties {
                 .unwrap();
             prop_assert_eq!(df.height(), 0, "credited after the event: {}", df);
             // Credit per event and policy sums to at most 1.
-            let credits = bandit_engine::attribution::cumulative_credits(&t, "purchase", &bandit_engine::attribution::AttributionParams::default()).unwrap().credits;
+            let credits = bandit_engine::attribution::credits(&t, "purchase", &bandit_engine::attribution::AttributionParams::default()).unwrap().credits;
             let over = credits
                 .group_by([col("track_row"), col("policy_id")])
                 .agg([col("weight").sum()])
@@ -426,7 +426,7 @@ fn a_track_event_sent_twice_counts_once() {
         cumulative(&t, GoalType::Count),
         vec![r("p_a", "x", "u1", 2.0)]
     );
-    let df = decision_rewards(&t.lazy(), &goal(GoalType::Count))
+    let df = decision_rewards(&t, &goal(GoalType::Count))
         .unwrap()
         .collect()
         .unwrap();

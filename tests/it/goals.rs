@@ -67,7 +67,7 @@ fn goal(goal_type: GoalType, value: ValueSource) -> Goal {
 /// The goal stage around decision-mode attribution, as the engine strings it.
 fn decision_table(events: &[Value], goal: &Goal) -> (DataFrame, GoalValueReport) {
     let (valued, report) = goal_value_tables(&tables(events), goal).unwrap();
-    let raw = decision_rewards(&valued.lazy(), &attribution_goal(goal)).unwrap();
+    let raw = decision_rewards(&valued, &attribution_goal(goal)).unwrap();
     let (rewards, _) = goal_rewards(raw, goal).unwrap();
     (rewards.collect().unwrap(), report)
 }
@@ -253,7 +253,7 @@ fn a_cap_winsorises_each_reward_at_the_quantile_of_converted_units() {
     let mut g = goal(GoalType::Sum, ValueSource::Value);
     g.cap = Some(Cap { quantile: 0.5 });
     let (valued, _) = goal_value_tables(&tables(&events), &g).unwrap();
-    let raw = decision_rewards(&valued.lazy(), &attribution_goal(&g)).unwrap();
+    let raw = decision_rewards(&valued, &attribution_goal(&g)).unwrap();
     let (rewards, caps) = goal_rewards(raw, &g).unwrap();
     // Median of the converted units' sums [10, 20, 30, 1000] is 25 (the unit that
     // bought nothing is not in the quantile: at low conversion rates it would pull
@@ -284,7 +284,7 @@ fn a_cap_winsorises_each_reward_at_the_quantile_of_converted_units() {
     // A breakdown reuses the whole run's threshold instead of its own quantile.
     let mut fixed = caps.clone();
     fixed[0].value = 15.0;
-    let raw = decision_rewards(&valued.lazy(), &attribution_goal(&g)).unwrap();
+    let raw = decision_rewards(&valued, &attribution_goal(&g)).unwrap();
     let (rewards, applied) = goal_rewards_with(raw, &g, Some(&fixed)).unwrap();
     assert_eq!((applied[0].value, applied[0].capped_units), (15.0, 3));
     let capped = by_decision(&rewards.collect().unwrap());
@@ -335,7 +335,7 @@ fn decrease_flips_the_optimiser_but_not_the_reported_metrics() {
         "ucb1",
     );
     let (valued, _) = goal_value_tables(&tables(&events), &down.goal).unwrap();
-    let raw = decision_rewards(&valued.lazy(), &attribution_goal(&down.goal)).unwrap();
+    let raw = decision_rewards(&valued, &attribution_goal(&down.goal)).unwrap();
     let (rewards, _) = goal_rewards(raw, &down.goal).unwrap();
     let m = policy_metrics_against(rewards.clone(), &policy_pq(), None).unwrap();
     assert!(m.allocations[0].mean.unwrap() > 30.0);
@@ -406,7 +406,7 @@ fn a_dimension_restriction_keeps_every_exposed_unit_and_only_matching_goal_event
     let g = goal(GoalType::Sum, ValueSource::Value);
     let split = |value: Option<&str>| {
         let only = restrict_to_dimension(&t, "purchase", "pay", value).unwrap();
-        let raw = decision_rewards(&only.lazy(), &attribution_goal(&g)).unwrap();
+        let raw = decision_rewards(&only, &attribution_goal(&g)).unwrap();
         by_decision(&goal_rewards(raw, &g).unwrap().0.collect().unwrap())
     };
     let all = |d1: f64, d2: f64, d3: f64| {
@@ -440,7 +440,7 @@ fn lifts_are_measured_against_the_named_control() {
     }
     let g = goal(GoalType::ConversionRate, ValueSource::Value);
     let (valued, _) = goal_value_tables(&tables(&events), &g).unwrap();
-    let raw = decision_rewards(&valued.lazy(), &attribution_goal(&g)).unwrap();
+    let raw = decision_rewards(&valued, &attribution_goal(&g)).unwrap();
     let (rewards, _) = goal_rewards(raw, &g).unwrap();
     let m = policy_metrics_against(rewards, &policy_pq(), Some("treatment")).unwrap();
     // Control converts 1 of 4, treatment 4 of 4: against treatment, control is −0.75.
@@ -913,7 +913,7 @@ fn mean_goal_metrics_average_over_units_with_a_reward_and_count_every_exposure()
     ]);
     let g = goal(GoalType::Mean, ValueSource::Value);
     let (valued, _) = goal_value_tables(&tables(&events), &g).unwrap();
-    let raw = decision_rewards(&valued.lazy(), &attribution_goal(&g)).unwrap();
+    let raw = decision_rewards(&valued, &attribution_goal(&g)).unwrap();
     let (rewards, _) = goal_rewards(raw, &g).unwrap();
     let m = policy_metrics_against(rewards, &policy_pq(), None).unwrap();
     let (c, t) = (&m.allocations[0], &m.allocations[1]);

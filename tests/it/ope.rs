@@ -389,7 +389,7 @@ fn the_logging_bundle_evaluated_on_its_own_events_returns_the_mean_reward() {
     let tables = loaded.tables.lazy();
     let id = "policy_checkout_cta";
     let goal = &config.optimization[id].goal;
-    let rewards = decision_rewards(&tables, goal).unwrap();
+    let rewards = decision_rewards(&loaded.tables, goal).unwrap();
     let policy = bucket_policy(&bundle, id).unwrap();
     assert_eq!(policy.allocations, ["control", "buy_now", "urgency"]);
     assert_abs_diff_eq!(policy.coverage, 0.9, epsilon = 1e-12);
