@@ -44,43 +44,120 @@ const NONE: u32 = u32::MAX;
 /// Units per parallel task.
 const UNIT_CHUNK: usize = 4096;
 
-/// Interns strings into dense `u32` codes, in order of first appearance.
-struct Interner<'a> {
-    codes: Map<&'a str, u32>,
+/// Dense `u32` codes of string keys (`NONE` for a null key) and the key of each code.
+struct Dict<'a> {
+    codes: Vec<u32>,
     keys: Vec<&'a str>,
 }
 
-impl<'a> Interner<'a> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            codes: map(capacity),
-            keys: Vec::with_capacity(capacity),
-        }
-    }
+/// Partitions of [`intern`]: enough for both cores and for each partition's table to
+/// stay in cache.
+const PARTITIONS: usize = 64;
 
-    fn code(&mut self, key: &'a str) -> u32 {
-        let next = u32::try_from(self.keys.len()).expect("fewer than 2^32 distinct keys");
-        let keys = &mut self.keys;
-        *self.codes.entry(key).or_insert_with(|| {
-            keys.push(key);
-            next
+/// A key with its precomputed hash: tables compare the hash before the bytes, and
+/// never hash again.
+#[derive(Clone, Copy, Eq)]
+struct Hashed<'a>(u64, &'a str);
+
+impl PartialEq for Hashed<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 && self.1 == other.1
+    }
+}
+
+impl std::hash::Hash for Hashed<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
+
+/// A hasher that passes a precomputed `u64` through.
+#[derive(Default)]
+struct Passthrough(u64);
+
+impl std::hash::Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only precomputed hashes are written")
+    }
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h;
+    }
+}
+
+/// Interns `keys` in parallel: every key is hashed once, rows are split into
+/// partitions by hash bits that the tables themselves do not use (32 to 37), and each
+/// partition is interned by one task in row order. Codes are dense, partition by
+/// partition; the result does not depend on the thread count.
+fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
+    use std::hash::BuildHasher;
+    let state = FixedState::with_seed(0x5eed_ba4d_17);
+    let hashes: Vec<u64> = keys
+        .par_iter()
+        .with_min_len(1 << 14)
+        .map(|k| k.map_or(0, |s| state.hash_one(s)))
+        .collect();
+    let part = |h: u64| ((h >> 32) as usize) % PARTITIONS;
+    let (offsets, rows) = buckets(
+        keys.iter()
+            .zip(&hashes)
+            .map(|(k, &h)| if k.is_some() { part(h) as u32 } else { NONE }),
+        PARTITIONS,
+    );
+    type Table<'a> = HashMap<Hashed<'a>, u32, std::hash::BuildHasherDefault<Passthrough>>;
+    let local: Vec<(Vec<u32>, Vec<&'a str>)> = (0..PARTITIONS)
+        .into_par_iter()
+        .map(|p| {
+            let rows = &rows[offsets[p] as usize..offsets[p + 1] as usize];
+            let mut table: Table<'a> = Table::default();
+            let mut names: Vec<&'a str> = Vec::new();
+            let codes = rows
+                .iter()
+                .map(|&r| {
+                    let key = keys[r as usize].expect("null keys have no partition");
+                    let next = names.len() as u32;
+                    *table.entry(Hashed(hashes[r as usize], key)).or_insert_with(|| {
+                        names.push(key);
+                        next
+                    })
+                })
+                .collect();
+            (codes, names)
         })
+        .collect();
+    let mut codes = vec![NONE; keys.len()];
+    let mut names = Vec::with_capacity(local.iter().map(|l| l.1.len()).sum());
+    for (p, (local_codes, local_names)) in local.into_iter().enumerate() {
+        let base = names.len() as u32;
+        for (&r, c) in rows[offsets[p] as usize..offsets[p + 1] as usize]
+            .iter()
+            .zip(local_codes)
+        {
+            codes[r as usize] = base + c;
+        }
+        names.extend(local_names);
     }
+    Dict { codes, keys: names }
+}
 
-    fn get(&self, key: &str) -> Option<u32> {
-        self.codes.get(key).copied()
-    }
-
+impl Dict<'_> {
     /// Rank of each code in the keys' byte order.
     fn ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
-        order.par_sort_unstable_by(|&a, &b| self.keys[a as usize].cmp(self.keys[b as usize]));
-        let mut rank = vec![0u32; order.len()];
-        for (r, &c) in order.iter().enumerate() {
-            rank[c as usize] = r as u32;
-        }
-        rank
+        ranks_of(&self.keys)
     }
+}
+
+/// Rank of each key in byte order.
+fn ranks_of<K: Ord + Sync>(keys: &[K]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+    let mut rank = vec![0u32; order.len()];
+    for (r, &c) in order.iter().enumerate() {
+        rank[c as usize] = r as u32;
+    }
+    rank
 }
 
 fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
@@ -96,7 +173,8 @@ fn ints(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
 struct Pairs<'a> {
     pairs: Map<(&'a str, &'a str), u32>,
     keys: Vec<(&'a str, &'a str)>,
-    policies: Interner<'a>,
+    policy_codes: Map<&'a str, u32>,
+    policies: Vec<&'a str>,
     policy_of: Vec<u32>,
 }
 
@@ -105,7 +183,8 @@ impl<'a> Pairs<'a> {
         Self {
             pairs: map(16),
             keys: Vec::new(),
-            policies: Interner::new(4),
+            policy_codes: map(4),
+            policies: Vec::new(),
             policy_of: Vec::new(),
         }
     }
@@ -117,20 +196,18 @@ impl<'a> Pairs<'a> {
         let c = self.keys.len() as u32;
         self.pairs.insert((policy, allocation), c);
         self.keys.push((policy, allocation));
-        let p = self.policies.code(policy);
+        let next = self.policies.len() as u32;
+        let p = *self.policy_codes.entry(policy).or_insert(next);
+        if p == next {
+            self.policies.push(policy);
+        }
         self.policy_of.push(p);
         c
     }
 
     /// Rank of each pair in (policy, allocation) order.
     fn ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.keys[a as usize].cmp(&self.keys[b as usize]));
-        let mut rank = vec![0u32; order.len()];
-        for (r, &c) in order.iter().enumerate() {
-            rank[c as usize] = r as u32;
-        }
-        rank
+        ranks_of(&self.keys)
     }
 }
 
@@ -138,6 +215,8 @@ impl<'a> Pairs<'a> {
 #[derive(Clone, Copy)]
 struct XRow {
     unit: u32,
+    /// Explicit session code, `NONE` without `sessionId`.
+    session: u32,
     decision: u32,
     /// Layer × policy × allocation code, `NONE` without policy or allocation.
     lpa: u32,
@@ -152,6 +231,8 @@ struct XRow {
 struct Goal0 {
     track: u32,
     unit: u32,
+    /// Explicit session code, `NONE` without `sessionId`.
+    session: u32,
     decision: u32,
     ts: i64,
     has_array: bool,
@@ -400,15 +481,15 @@ fn buckets(codes: impl Iterator<Item = u32> + Clone, n_codes: usize) -> (Vec<u32
 
 /// The coded input of one run.
 struct Coded<'a> {
-    units: Interner<'a>,
-    decisions: Interner<'a>,
+    units: Dict<'a>,
+    decisions: Vec<&'a str>,
+    /// Distinct explicit `sessionId`s: derived sessions are numbered from here.
+    explicit_sessions: u32,
     pairs: Pairs<'a>,
     /// Layer × policy × allocation → pair.
     lpa_pair: Vec<u32>,
     xs: Vec<XRow>,
-    x_sid: Vec<Option<&'a str>>,
     goals: Vec<Goal0>,
-    t_sid: Vec<Option<&'a str>>,
     /// For the array rule: `(track, pair, weight)` of every array entry of a goal
     /// event.
     arrays: Vec<(u32, u32, f64)>,
@@ -417,13 +498,18 @@ struct Coded<'a> {
     dx: Vec<Touch>,
 }
 
+/// `a` then `b`, as one key list.
+fn chained<'a>(a: &[Option<&'a str>], b: &[Option<&'a str>]) -> Vec<Option<&'a str>> {
+    let mut v = Vec::with_capacity(a.len() + b.len());
+    v.extend_from_slice(a);
+    v.extend_from_slice(b);
+    v
+}
+
 fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) -> Result<Coded<'a>> {
     let x = &tables.exposures;
     let t = &tables.tracks;
     let n = x.height();
-    let x_unit = strs(x, "unit_key")?;
-    let x_sid = strs(x, "session_id")?;
-    let x_dec = strs(x, "decision_id")?;
     let x_ts = ints(x, "ts")?;
     let layer = strs(x, "layer_id")?;
     let policy = strs(x, "policy_id")?;
@@ -431,8 +517,34 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     let kind = strs(x, "kind")?;
     let only: Vec<Option<bool>> = x.column("attribution_only")?.bool()?.iter().collect();
 
-    let mut units = Interner::new(n / 2 + 16);
-    let mut decisions = Interner::new(n + 16);
+    // Goal events, once per `id` (the first row in table order).
+    let event = strs(t, "event")?;
+    let goal_rows: Vec<u32> = (0..t.height() as u32)
+        .filter(|&i| event[i as usize] == Some(goal_event))
+        .collect();
+    let pick = |name: &str| -> Result<Vec<Option<&'a str>>> {
+        let all = strs(t, name)?;
+        Ok(goal_rows.iter().map(|&i| all[i as usize]).collect())
+    };
+    let ids = intern(&pick("event_id")?);
+    let mut first = vec![true; ids.keys.len()];
+    let kept_goals: Vec<usize> = (0..goal_rows.len())
+        .filter(|&k| match ids.codes[k] {
+            NONE => true,
+            c => std::mem::replace(&mut first[c as usize], false),
+        })
+        .collect();
+
+    let units = intern(&chained(&strs(x, "unit_key")?, &pick("unit_key")?));
+    let sessions = intern(&chained(&strs(x, "session_id")?, &pick("session_id")?));
+    let decisions = intern(&chained(&strs(x, "decision_id")?, &pick("decision_id")?));
+    let mut known = vec![false; decisions.keys.len()];
+    for &d in &decisions.codes[..n] {
+        if d != NONE {
+            known[d as usize] = true;
+        }
+    }
+
     let mut pairs = Pairs::new();
     let mut lpas: Map<(&str, u32), u32> = map(64);
     let mut lpa_pair: Vec<u32> = Vec::new();
@@ -452,71 +564,58 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         };
         let eligible = lpa != NONE && kind[i] == Some("exposure") && only[i] != Some(true);
         xs.push(XRow {
-            unit: x_unit[i].map_or(NONE, |u| units.code(u)),
-            decision: x_dec[i].map_or(NONE, |d| decisions.code(d)),
+            unit: units.codes[i],
+            session: sessions.codes[i],
+            decision: decisions.codes[i],
             lpa,
             ts: x_ts[i].unwrap_or(0),
             eligible,
         });
     }
 
-    // Goal events, once per `id` (the first row in table order).
-    let event = strs(t, "event")?;
-    let event_id = strs(t, "event_id")?;
-    let t_unit = strs(t, "unit_key")?;
-    let t_sid_all = strs(t, "session_id")?;
-    let t_dec = strs(t, "decision_id")?;
-    let event_ts = ints(t, "event_ts")?;
-    let mut array_rows = vec![false; t.height()];
     let track_row: Vec<Option<u32>> = t.column("track_row")?.u32()?.iter().collect();
     let a = &tables.attributions;
     let a_row: Vec<Option<u32>> = a.column("track_row")?.u32()?.iter().collect();
-    // `track_row` → position in the tracks table.
-    let max_row = track_row
+    let max_row = track_row.iter().flatten().max().map_or(0, |&m| m as usize + 1);
+    // `track_row` → the goal event it is (first row with it), for the array rule.
+    let mut goal_of = vec![NONE; max_row];
+    for &k in &kept_goals {
+        if let Some(r) = track_row[goal_rows[k] as usize] {
+            if goal_of[r as usize] == NONE {
+                goal_of[r as usize] = goal_rows[k];
+            }
+        }
+    }
+    let mut has_array = vec![false; t.height()];
+    if mode == AttributionMode::Cumulative {
+        for r in a_row.iter().flatten() {
+            if let Some(&g) = goal_of.get(*r as usize) {
+                if g != NONE {
+                    has_array[g as usize] = true;
+                }
+            }
+        }
+    }
+    let event_ts = ints(t, "event_ts")?;
+    let mut goals: Vec<Goal0> = kept_goals
         .iter()
-        .flatten()
-        .max()
-        .map_or(0, |&m| m as usize + 1);
-    let mut position = vec![NONE; max_row];
-    for (i, r) in track_row.iter().enumerate() {
-        if let Some(r) = r {
-            if position[*r as usize] == NONE {
-                position[*r as usize] = i as u32;
+        .map(|&k| {
+            let i = goal_rows[k] as usize;
+            let d = decisions.codes[n + k];
+            Goal0 {
+                track: i as u32,
+                unit: units.codes[n + k],
+                session: sessions.codes[n + k],
+                decision: if d != NONE && known[d as usize] { d } else { NONE },
+                ts: event_ts[i].unwrap_or(0),
+                has_array: has_array[i],
             }
-        }
-    }
-    for r in a_row.iter().flatten() {
-        if let Some(&p) = position.get(*r as usize) {
-            if p != NONE {
-                array_rows[p as usize] = true;
-            }
-        }
-    }
-    let mut seen: Map<&str, ()> = map(1024);
-    let mut goals = Vec::new();
-    let mut t_sid = Vec::new();
-    for i in 0..t.height() {
-        if event[i] != Some(goal_event) {
-            continue;
-        }
-        if let Some(id) = event_id[i] {
-            if seen.insert(id, ()).is_some() {
-                continue;
-            }
-        }
-        goals.push(Goal0 {
-            track: i as u32,
-            unit: t_unit[i].map_or(NONE, |u| units.code(u)),
-            decision: t_dec[i].and_then(|d| decisions.get(d)).unwrap_or(NONE),
-            ts: event_ts[i].unwrap_or(0),
-            has_array: mode == AttributionMode::Cumulative && array_rows[i],
-        });
-        t_sid.push(t_sid_all[i]);
-    }
+        })
+        .collect();
     goals.sort_by_key(|g| track_row[g.track as usize]);
 
     let mut arrays = Vec::new();
-    if mode == AttributionMode::Cumulative {
+    if mode == AttributionMode::Cumulative && a.height() > 0 {
         let a_policy = strs(a, "policy_id")?;
         let a_alloc = strs(a, "allocation_name")?;
         let a_weight: Vec<Option<f64>> = a
@@ -525,12 +624,6 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
             .f64()?
             .iter()
             .collect();
-        let mut goal_of = vec![NONE; max_row];
-        for g in goals.iter().filter(|g| g.has_array) {
-            if let Some(r) = track_row[g.track as usize] {
-                goal_of[r as usize] = g.track;
-            }
-        }
         for j in 0..a.height() {
             let (Some(r), Some(p), Some(al)) = (a_row[j], a_policy[j], a_alloc[j]) else {
                 continue;
@@ -544,8 +637,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
 
     // The decisions' first eligible exposure per pair.
     let (offsets, rows) = buckets(
-        xs.iter()
-            .map(|r| if r.eligible { r.decision } else { NONE }),
+        xs.iter().map(|r| if r.eligible { r.decision } else { NONE }),
         decisions.keys.len(),
     );
     let mut dx_offsets = Vec::with_capacity(offsets.len());
@@ -578,13 +670,12 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     }
     Ok(Coded {
         units,
-        decisions,
+        decisions: decisions.keys,
+        explicit_sessions: sessions.keys.len() as u32,
         pairs,
         lpa_pair,
         xs,
-        x_sid,
         goals,
-        t_sid,
         arrays,
         dx_offsets,
         dx,
@@ -621,7 +712,7 @@ fn decision<'a>(
     } = c;
     // Reward units: every (decision, pair), sorted by policy, allocation, decision id.
     let pa_rank = pairs.ranks();
-    let dec_rank = decisions.ranks();
+    let dec_rank = ranks_of(&decisions);
     let mut order: Vec<u32> = (0..dx.len() as u32).collect();
     let decision_of = {
         let mut v = vec![0u32; dx.len()];
@@ -726,13 +817,6 @@ fn track_values(tables: &EventTables) -> Vec<f64> {
         .unwrap_or_else(|| vec![0.0; tables.tracks.height()])
 }
 
-/// Session of a row within its unit: an explicit `sessionId` or a derived one.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Session<'a> {
-    Explicit(&'a str),
-    Derived(u32),
-}
-
 fn cumulative<'a>(
     tables: &'a EventTables,
     c: Coded<'a>,
@@ -740,12 +824,11 @@ fn cumulative<'a>(
 ) -> Attributed<'a> {
     let Coded {
         units,
+        explicit_sessions,
         pairs,
         lpa_pair,
         xs,
-        x_sid,
         goals,
-        t_sid,
         arrays,
         dx_offsets,
         dx,
@@ -757,72 +840,52 @@ fn cumulative<'a>(
     for (u, &r) in unit_rank.iter().enumerate() {
         by_rank[r as usize] = u as u32;
     }
+    let rank_of = |u: u32| if u == NONE { NONE } else { unit_rank[u as usize] };
     // Buckets by unit rank, so units are visited in key order.
-    let (x_off, x_rows) = buckets(
-        xs.iter().map(|r| {
-            if r.unit == NONE {
-                NONE
-            } else {
-                unit_rank[r.unit as usize]
-            }
-        }),
-        n_units,
-    );
-    let goal_sid: Vec<Option<&str>> = t_sid;
-    let (g_off, g_rows) = buckets(
-        goals.iter().map(|g| {
-            if g.unit == NONE {
-                NONE
-            } else {
-                unit_rank[g.unit as usize]
-            }
-        }),
-        n_units,
-    );
+    let (x_off, x_rows) = buckets(xs.iter().map(|r| rank_of(r.unit)), n_units);
+    let (g_off, g_rows) = buckets(goals.iter().map(|g| rank_of(g.unit)), n_units);
+    let values = track_values(tables);
     let gap = params.session_gap_ms;
-    let chunks: Vec<Out> = (0..n_units.div_ceil(UNIT_CHUNK))
+    let chunks: Vec<(Out, Vec<Credit>)> = (0..n_units.div_ceil(UNIT_CHUNK))
         .into_par_iter()
         .map(|chunk| {
             let mut out = Out::default();
-            // Scratch per unit.
-            let mut rows: Vec<(i64, u32)> = Vec::new();
-            let mut sess: Vec<Session<'_>> = Vec::new();
-            let mut dedup: Vec<(Session<'_>, u32, i64, u32)> = Vec::new();
-            let mut kept: Vec<(Session<'_>, Touch)> = Vec::new();
+            // Credits to another unit's reward rows (a decision exposed under another
+            // unit key), summed after all units are done.
+            let mut foreign: Vec<Credit> = Vec::new();
+            // Scratch per unit: rows in time order (time, row, session), dedup keys.
+            let mut rows: Vec<(i64, u32, u32)> = Vec::new();
+            let mut dedup: Vec<(u32, u32, i64, u32)> = Vec::new();
+            let mut kept: Vec<(u32, Touch)> = Vec::new();
             let start = chunk * UNIT_CHUNK;
             for rank in start..(start + UNIT_CHUNK).min(n_units) {
                 let u = by_rank[rank];
-                // The unit's rows in time order, and their sessions.
                 rows.clear();
                 rows.extend(
                     x_rows[x_off[rank] as usize..x_off[rank + 1] as usize]
                         .iter()
-                        .map(|&r| (xs[r as usize].ts, r)),
+                        .map(|&r| (xs[r as usize].ts, r, xs[r as usize].session)),
                 );
                 rows.sort_unstable();
-                sess.clear();
-                let mut derived = 0u32;
+                // Derived sessions: a row without `sessionId` more than `gap` after
+                // the unit's previous such row starts a new one.
+                let mut derived = explicit_sessions;
                 let mut last: Option<i64> = None;
-                for &(ts, r) in &rows {
-                    sess.push(match x_sid[r as usize] {
-                        Some(s) => Session::Explicit(s),
-                        None => {
-                            if !last.is_some_and(|l| ts - l <= gap) {
-                                derived += 1;
-                            }
-                            last = Some(ts);
-                            Session::Derived(derived - 1)
+                for row in rows.iter_mut() {
+                    if row.2 == NONE {
+                        if !last.is_some_and(|l| row.0 - l <= gap) {
+                            derived += 1;
                         }
-                    });
+                        last = Some(row.0);
+                        row.2 = derived - 1;
+                    }
                 }
                 // Dedup: first per (session, layer × policy × allocation).
                 dedup.clear();
-                for (k, &(ts, r)) in rows.iter().enumerate() {
+                dedup.extend(rows.iter().filter_map(|&(ts, r, session)| {
                     let x = xs[r as usize];
-                    if x.eligible {
-                        dedup.push((sess[k], x.lpa, ts, r));
-                    }
-                }
+                    x.eligible.then_some((session, x.lpa, ts, r))
+                }));
                 dedup.sort_unstable();
                 kept.clear();
                 for (k, d) in dedup.iter().enumerate() {
@@ -862,55 +925,65 @@ fn cumulative<'a>(
                     }
                 }
                 // The unit's goal events.
+                let credited = out.credits.len();
                 for &gi in &g_rows[g_off[rank] as usize..g_off[rank + 1] as usize] {
                     let g = goals[gi as usize];
                     if g.has_array {
                         continue;
                     }
                     out.touches.clear();
-                    if g.decision != NONE {
+                    if g.decision == NONE {
+                        out.touches.extend(kept.iter().map(|(_, t)| *t));
+                    } else {
                         let d = g.decision as usize;
                         out.touches.extend_from_slice(
                             &dx[dx_offsets[d] as usize..dx_offsets[d + 1] as usize],
                         );
                         // Its session: explicit, or the unit's latest row within the gap.
-                        let s = match goal_sid[gi as usize] {
-                            Some(s) => Some(Session::Explicit(s)),
-                            None => {
-                                let k = rows.partition_point(|&(ts, _)| ts <= g.ts);
-                                k.checked_sub(1)
-                                    .filter(|&k| g.ts - rows[k].0 <= gap)
-                                    .map(|k| sess[k])
-                            }
+                        let s = if g.session != NONE {
+                            Some(g.session)
+                        } else {
+                            let k = rows.partition_point(|&(ts, _, _)| ts <= g.ts);
+                            k.checked_sub(1)
+                                .filter(|&k| g.ts - rows[k].0 <= gap)
+                                .map(|k| rows[k].2)
                         };
                         if let Some(s) = s {
                             out.touches
                                 .extend(kept.iter().filter(|(ks, _)| *ks == s).map(|(_, t)| *t));
                         }
-                    } else {
-                        out.touches.extend(kept.iter().map(|(_, t)| *t));
                     }
                     if !out.touches.is_empty() {
                         out.settle(&g, params);
                     }
                 }
+                // The unit's credits into its reward rows.
+                for cr in &out.credits[credited..] {
+                    if cr.unit != u {
+                        foreign.push(*cr);
+                    } else if let Some(r) = out.rewards[first..].iter_mut().find(|r| r.pa == cr.pa)
+                    {
+                        r.goal_events += cr.weight;
+                        r.goal_value += cr.weight * values[cr.track as usize];
+                    }
+                }
             }
-            out
+            (out, foreign)
         })
         .collect();
-    let values = track_values(tables);
-    let (mut rewards, mut credits, mut outcomes, mut kept) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for o in chunks {
+    let (mut rewards, mut credits, mut outcomes, mut kept, mut foreign) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (o, f) in chunks {
         rewards.extend(o.rewards);
         credits.extend(o.credits);
         outcomes.extend(o.outcomes);
         kept.extend(o.kept);
+        foreign.extend(f);
     }
     // The SDK's arrays, as sent: one credit per (event, pair), weights summed.
     let mut array_credits: Vec<Credit> = Vec::new();
     let mut array_outcomes: Vec<(u32, u32, Outcome)> = Vec::new();
-    {
+    if !arrays.is_empty() {
         let ts_of: Map<u32, (i64, u32)> = goals
             .iter()
             .filter(|g| g.has_array)
@@ -944,24 +1017,26 @@ fn cumulative<'a>(
             }
         }
     }
-    // Credited sums into the reward units of the credit's unit: units are bucketed
-    // by rank, each unit's reward rows are contiguous.
-    let mut unit_start = vec![0u32; n_units + 1];
-    for r in &rewards {
-        unit_start[unit_rank[xs[r.row as usize].unit as usize] as usize + 1] += 1;
-    }
-    for k in 0..n_units {
-        unit_start[k + 1] += unit_start[k];
-    }
-    for cr in credits.iter().chain(&array_credits) {
-        if cr.unit == NONE {
-            continue;
+    // Credits of arrays and of other units' decisions, into the reward rows of their
+    // unit: rows are in unit-rank order, each unit's contiguous.
+    if !(foreign.is_empty() && array_credits.is_empty()) {
+        let mut unit_start = vec![0u32; n_units + 1];
+        for r in &rewards {
+            unit_start[unit_rank[xs[r.row as usize].unit as usize] as usize + 1] += 1;
         }
-        let rank = unit_rank[cr.unit as usize] as usize;
-        let span = unit_start[rank] as usize..unit_start[rank + 1] as usize;
-        if let Some(r) = rewards[span].iter_mut().find(|r| r.pa == cr.pa) {
-            r.goal_events += cr.weight;
-            r.goal_value += cr.weight * values[cr.track as usize];
+        for k in 0..n_units {
+            unit_start[k + 1] += unit_start[k];
+        }
+        for cr in foreign.iter().chain(&array_credits) {
+            if cr.unit == NONE {
+                continue;
+            }
+            let rank = unit_rank[cr.unit as usize] as usize;
+            let span = unit_start[rank] as usize..unit_start[rank + 1] as usize;
+            if let Some(r) = rewards[span].iter_mut().find(|r| r.pa == cr.pa) {
+                r.goal_events += cr.weight;
+                r.goal_value += cr.weight * values[cr.track as usize];
+            }
         }
     }
     // Output order: policy, allocation, then unit key (rows are in unit-key order).
@@ -1080,7 +1155,7 @@ impl Attributed<'_> {
         }
         let o = &self.outcomes;
         let o_tracks: Vec<u32> = o.iter().map(|o| o.0).collect();
-        let policies = &self.pairs.policies.keys;
+        let policies = &self.pairs.policies;
         let outcomes = DataFrame::new(
             o.len(),
             vec![
