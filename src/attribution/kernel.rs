@@ -54,18 +54,14 @@ struct Dict<'a> {
 /// stay in cache.
 const PARTITIONS: usize = 64;
 
-/// A key with its precomputed hash: tables compare the hash before the bytes, and
-/// never hash again.
-#[derive(Clone, Copy, Eq)]
-struct Hashed<'a>(u64, &'a str);
+/// A key's identity: two independent 64-bit hashes of its bytes, with per-run random
+/// seeds. Two distinct keys share one with probability 2⁻¹²⁸ per pair (below 10⁻²⁰
+/// for a billion distinct keys), so tables compare 16 bytes and never the strings,
+/// whose bytes are scattered in memory: reading them was most of this step's time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Identity(u64, u64);
 
-impl PartialEq for Hashed<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0 && self.1 == other.1
-    }
-}
-
-impl std::hash::Hash for Hashed<'_> {
+impl std::hash::Hash for Identity {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.0);
     }
@@ -87,39 +83,42 @@ impl std::hash::Hasher for Passthrough {
     }
 }
 
-/// Interns `keys` in parallel: every key is hashed once, rows are split into
-/// partitions by hash bits that the tables themselves do not use (32 to 37), and each
+/// Interns `keys` in parallel: every key is hashed once (sequential reads), rows are
+/// split into partitions by hash bits that the tables do not use (32 to 37), and each
 /// partition is interned by one task in row order. Codes are dense, partition by
-/// partition; the result does not depend on the thread count.
+/// partition; nothing downstream depends on their numbering (outputs are ordered by
+/// the keys themselves, through [`Dict::ranks`]).
 fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
     use std::hash::BuildHasher;
-    let state = FixedState::with_seed(0x5eed_ba4d_17);
-    let hashes: Vec<u64> = keys
+    let (s1, s2) = (
+        foldhash::fast::RandomState::default(),
+        foldhash::fast::RandomState::default(),
+    );
+    let ids: Vec<Identity> = keys
         .par_iter()
         .with_min_len(1 << 14)
-        .map(|k| k.map_or(0, |s| state.hash_one(s)))
+        .map(|k| k.map_or(Identity(0, 0), |s| Identity(s1.hash_one(s), s2.hash_one(s))))
         .collect();
     let part = |h: u64| ((h >> 32) as usize) % PARTITIONS;
     let (offsets, rows) = buckets(
         keys.iter()
-            .zip(&hashes)
-            .map(|(k, &h)| if k.is_some() { part(h) as u32 } else { NONE }),
+            .zip(&ids)
+            .map(|(k, id)| if k.is_some() { part(id.0) as u32 } else { NONE }),
         PARTITIONS,
     );
-    type Table<'a> = HashMap<Hashed<'a>, u32, std::hash::BuildHasherDefault<Passthrough>>;
+    type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
     let local: Vec<(Vec<u32>, Vec<&'a str>)> = (0..PARTITIONS)
         .into_par_iter()
         .map(|p| {
             let rows = &rows[offsets[p] as usize..offsets[p + 1] as usize];
-            let mut table: Table<'a> = Table::default();
+            let mut table = Table::default();
             let mut names: Vec<&'a str> = Vec::new();
             let codes = rows
                 .iter()
                 .map(|&r| {
-                    let key = keys[r as usize].expect("null keys have no partition");
                     let next = names.len() as u32;
-                    *table.entry(Hashed(hashes[r as usize], key)).or_insert_with(|| {
-                        names.push(key);
+                    *table.entry(ids[r as usize]).or_insert_with(|| {
+                        names.push(keys[r as usize].expect("null keys have no partition"));
                         next
                     })
                 })
@@ -235,6 +234,8 @@ struct Goal0 {
     session: u32,
     decision: u32,
     ts: i64,
+    /// `value`, null as 0.
+    value: f64,
     has_array: bool,
 }
 
@@ -597,6 +598,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         }
     }
     let event_ts = ints(t, "event_ts")?;
+    let values = track_values(tables);
     let mut goals: Vec<Goal0> = kept_goals
         .iter()
         .map(|&k| {
@@ -608,6 +610,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
                 session: sessions.codes[n + k],
                 decision: if d != NONE && known[d as usize] { d } else { NONE },
                 ts: event_ts[i].unwrap_or(0),
+                value: values[i],
                 has_array: has_array[i],
             }
         })
@@ -842,9 +845,16 @@ fn cumulative<'a>(
     }
     let rank_of = |u: u32| if u == NONE { NONE } else { unit_rank[u as usize] };
     // Buckets by unit rank, so units are visited in key order.
+    // Rows and goal events in unit-rank order, copied (a gather whose reads overlap)
+    // so that each unit's work reads contiguous memory.
     let (x_off, x_rows) = buckets(xs.iter().map(|r| rank_of(r.unit)), n_units);
+    let x_sorted: Vec<(i64, u32, u32)> = x_rows
+        .par_iter()
+        .with_min_len(1 << 14)
+        .map(|&r| (xs[r as usize].ts, r, xs[r as usize].session))
+        .collect();
     let (g_off, g_rows) = buckets(goals.iter().map(|g| rank_of(g.unit)), n_units);
-    let values = track_values(tables);
+    let g_sorted: Vec<Goal0> = g_rows.iter().map(|&g| goals[g as usize]).collect();
     let gap = params.session_gap_ms;
     let chunks: Vec<(Out, Vec<Credit>)> = (0..n_units.div_ceil(UNIT_CHUNK))
         .into_par_iter()
@@ -861,11 +871,7 @@ fn cumulative<'a>(
             for rank in start..(start + UNIT_CHUNK).min(n_units) {
                 let u = by_rank[rank];
                 rows.clear();
-                rows.extend(
-                    x_rows[x_off[rank] as usize..x_off[rank + 1] as usize]
-                        .iter()
-                        .map(|&r| (xs[r as usize].ts, r, xs[r as usize].session)),
-                );
+                rows.extend_from_slice(&x_sorted[x_off[rank] as usize..x_off[rank + 1] as usize]);
                 rows.sort_unstable();
                 // Derived sessions: a row without `sessionId` more than `gap` after
                 // the unit's previous such row starts a new one.
@@ -925,9 +931,7 @@ fn cumulative<'a>(
                     }
                 }
                 // The unit's goal events.
-                let credited = out.credits.len();
-                for &gi in &g_rows[g_off[rank] as usize..g_off[rank + 1] as usize] {
-                    let g = goals[gi as usize];
+                for g in &g_sorted[g_off[rank] as usize..g_off[rank + 1] as usize] {
                     if g.has_array {
                         continue;
                     }
@@ -953,18 +957,21 @@ fn cumulative<'a>(
                                 .extend(kept.iter().filter(|(ks, _)| *ks == s).map(|(_, t)| *t));
                         }
                     }
-                    if !out.touches.is_empty() {
-                        out.settle(&g, params);
+                    if out.touches.is_empty() {
+                        continue;
                     }
-                }
-                // The unit's credits into its reward rows.
-                for cr in &out.credits[credited..] {
-                    if cr.unit != u {
-                        foreign.push(*cr);
-                    } else if let Some(r) = out.rewards[first..].iter_mut().find(|r| r.pa == cr.pa)
-                    {
-                        r.goal_events += cr.weight;
-                        r.goal_value += cr.weight * values[cr.track as usize];
+                    let credited = out.credits.len();
+                    out.settle(g, params);
+                    // Its credits into the unit's reward rows.
+                    for cr in &out.credits[credited..] {
+                        if cr.unit != u {
+                            foreign.push(*cr);
+                        } else if let Some(r) =
+                            out.rewards[first..].iter_mut().find(|r| r.pa == cr.pa)
+                        {
+                            r.goal_events += cr.weight;
+                            r.goal_value += cr.weight * g.value;
+                        }
                     }
                 }
             }
@@ -1020,6 +1027,7 @@ fn cumulative<'a>(
     // Credits of arrays and of other units' decisions, into the reward rows of their
     // unit: rows are in unit-rank order, each unit's contiguous.
     if !(foreign.is_empty() && array_credits.is_empty()) {
+        let values = track_values(tables);
         let mut unit_start = vec![0u32; n_units + 1];
         for r in &rewards {
             unit_start[unit_rank[xs[r.row as usize].unit as usize] as usize + 1] += 1;
