@@ -100,35 +100,45 @@ fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
         .map(|k| k.map_or(Identity(0, 0), |s| Identity(s1.hash_one(s), s2.hash_one(s))))
         .collect();
     let part = |h: u64| ((h >> 32) as usize) % PARTITIONS;
+    // Identities copied into partition order with their rows, so each partition's
+    // task reads contiguous memory (reading them in place was a cache miss each).
     let (offsets, rows) = buckets(
         keys.iter()
             .zip(&ids)
             .map(|(k, id)| if k.is_some() { part(id.0) as u32 } else { NONE }),
         PARTITIONS,
     );
+    let parted: Vec<Identity> = rows
+        .par_iter()
+        .with_min_len(1 << 14)
+        .map(|&r| ids[r as usize])
+        .collect();
+    drop(ids);
     type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
-    let local: Vec<(Vec<u32>, Vec<&'a str>)> = (0..PARTITIONS)
+    let local: Vec<(Vec<u32>, Vec<u32>)> = (0..PARTITIONS)
         .into_par_iter()
         .map(|p| {
-            let rows = &rows[offsets[p] as usize..offsets[p + 1] as usize];
-            let mut table = Table::default();
-            let mut names: Vec<&'a str> = Vec::new();
-            let codes = rows
+            let span = offsets[p] as usize..offsets[p + 1] as usize;
+            let mut table = Table::with_capacity_and_hasher(span.len() / 4, Default::default());
+            // First row of each new code.
+            let mut firsts: Vec<u32> = Vec::new();
+            let codes = parted[span.clone()]
                 .iter()
-                .map(|&r| {
-                    let next = names.len() as u32;
-                    *table.entry(ids[r as usize]).or_insert_with(|| {
-                        names.push(keys[r as usize].expect("null keys have no partition"));
+                .zip(&rows[span])
+                .map(|(id, &r)| {
+                    let next = firsts.len() as u32;
+                    *table.entry(*id).or_insert_with(|| {
+                        firsts.push(r);
                         next
                     })
                 })
                 .collect();
-            (codes, names)
+            (codes, firsts)
         })
         .collect();
     let mut codes = vec![NONE; keys.len()];
     let mut names = Vec::with_capacity(local.iter().map(|l| l.1.len()).sum());
-    for (p, (local_codes, local_names)) in local.into_iter().enumerate() {
+    for (p, (local_codes, firsts)) in local.into_iter().enumerate() {
         let base = names.len() as u32;
         for (&r, c) in rows[offsets[p] as usize..offsets[p + 1] as usize]
             .iter()
@@ -136,7 +146,11 @@ fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
         {
             codes[r as usize] = base + c;
         }
-        names.extend(local_names);
+        names.extend(
+            firsts
+                .iter()
+                .map(|&r| keys[r as usize].expect("null keys have no partition")),
+        );
     }
     Dict { codes, keys: names }
 }
