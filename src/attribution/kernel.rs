@@ -58,8 +58,24 @@ const PARTITIONS: usize = 64;
 /// seeds. Two distinct keys share one with probability 2⁻¹²⁸ per pair (below 10⁻²⁰
 /// for a billion distinct keys), so tables compare 16 bytes and never the strings,
 /// whose bytes are scattered in memory: reading them was most of this step's time.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Debug)]
 struct Identity(u64, u64);
+
+/// A row's session within its unit: [`NO_SESSION`], an explicit `sessionId` (its
+/// identity with the top bit set) or a derived one (`(0, n + 1)`).
+type Session = Identity;
+
+/// No session.
+const NO_SESSION: Session = Identity(0, 0);
+
+/// The session of an explicit `sessionId` identity.
+fn explicit(id: Identity) -> Session {
+    if id == Identity(0, 0) {
+        NO_SESSION
+    } else {
+        Identity(id.0 | 1 << 63, id.1)
+    }
+}
 
 impl std::hash::Hash for Identity {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -83,22 +99,26 @@ impl std::hash::Hasher for Passthrough {
     }
 }
 
+/// The [`Identity`] of each key (`(0, 0)` for null), in parallel.
+fn identities(keys: &[Option<&str>]) -> Vec<Identity> {
+    use std::hash::BuildHasher;
+    let (s1, s2) = (
+        foldhash::fast::RandomState::default(),
+        foldhash::fast::RandomState::default(),
+    );
+    keys.par_iter()
+        .with_min_len(1 << 14)
+        .map(|k| k.map_or(Identity(0, 0), |s| Identity(s1.hash_one(s), s2.hash_one(s))))
+        .collect()
+}
+
 /// Interns `keys` in parallel: every key is hashed once (sequential reads), rows are
 /// split into partitions by hash bits that the tables do not use (32 to 37), and each
 /// partition is interned by one task in row order. Codes are dense, partition by
 /// partition; nothing downstream depends on their numbering (outputs are ordered by
 /// the keys themselves, through [`Dict::ranks`]).
 fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
-    use std::hash::BuildHasher;
-    let (s1, s2) = (
-        foldhash::fast::RandomState::default(),
-        foldhash::fast::RandomState::default(),
-    );
-    let ids: Vec<Identity> = keys
-        .par_iter()
-        .with_min_len(1 << 14)
-        .map(|k| k.map_or(Identity(0, 0), |s| Identity(s1.hash_one(s), s2.hash_one(s))))
-        .collect();
+    let ids = identities(keys);
     let part = |h: u64| ((h >> 32) as usize) % PARTITIONS;
     // Identities copied into partition order with their rows, so each partition's
     // task reads contiguous memory (reading them in place was a cache miss each).
@@ -158,8 +178,41 @@ fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
 impl Dict<'_> {
     /// Rank of each code in the keys' byte order.
     fn ranks(&self) -> Vec<u32> {
-        ranks_of(&self.keys)
+        str_ranks(&self.keys)
     }
+}
+
+/// Rank of each of `keys` (distinct) in byte order: sorted by their first 16 bytes as
+/// one big-endian integer (zero-padded), then runs of equal prefixes by all their
+/// bytes. Comparing prefixes agrees with byte order wherever they differ, and most
+/// ids differ in their first 16 bytes, so few strings are ever read twice.
+fn str_ranks(keys: &[&str]) -> Vec<u32> {
+    let prefix = |s: &str| {
+        let (b, mut buf) = (s.as_bytes(), [0u8; 16]);
+        let k = b.len().min(16);
+        buf[..k].copy_from_slice(&b[..k]);
+        u128::from_be_bytes(buf)
+    };
+    let mut order: Vec<(u128, u32)> = keys
+        .par_iter()
+        .with_min_len(1 << 14)
+        .enumerate()
+        .map(|(i, k)| (prefix(k), i as u32))
+        .collect();
+    order.par_sort_unstable();
+    let mut i = 0;
+    while i < order.len() {
+        let j = i + order[i..].iter().take_while(|o| o.0 == order[i].0).count();
+        if j - i > 1 {
+            order[i..j].sort_unstable_by(|a, b| keys[a.1 as usize].cmp(keys[b.1 as usize]));
+        }
+        i = j;
+    }
+    let mut rank = vec![0u32; order.len()];
+    for (r, &(_, c)) in order.iter().enumerate() {
+        rank[c as usize] = r as u32;
+    }
+    rank
 }
 
 /// Rank of each key in byte order.
@@ -228,8 +281,8 @@ impl<'a> Pairs<'a> {
 #[derive(Clone, Copy)]
 struct XRow {
     unit: u32,
-    /// Explicit session code, `NONE` without `sessionId`.
-    session: u32,
+    /// Explicit session, [`NO_SESSION`] without `sessionId`.
+    session: Session,
     decision: u32,
     /// Layer × policy × allocation code, `NONE` without policy or allocation.
     lpa: u32,
@@ -244,8 +297,8 @@ struct XRow {
 struct Goal0 {
     track: u32,
     unit: u32,
-    /// Explicit session code, `NONE` without `sessionId`.
-    session: u32,
+    /// Explicit session, [`NO_SESSION`] without `sessionId`.
+    session: Session,
     decision: u32,
     ts: i64,
     /// `value`, null as 0.
@@ -254,7 +307,7 @@ struct Goal0 {
 }
 
 /// One candidate exposure of a goal event.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Touch {
     pa: u32,
     policy: u32,
@@ -311,7 +364,6 @@ struct RewardUnit {
 pub(super) struct Attributed<'a> {
     tables: &'a EventTables,
     mode: AttributionMode,
-    units: Vec<&'a str>,
     pairs: Pairs<'a>,
     /// Reward units, in output order.
     rewards: Vec<RewardUnit>,
@@ -494,12 +546,33 @@ fn buckets(codes: impl Iterator<Item = u32> + Clone, n_codes: usize) -> (Vec<u32
     (offsets, rows)
 }
 
+/// `items` grouped by their code (a counting sort; `NONE` left out), as CSR
+/// offsets and the items in code order, each group in input order.
+fn grouped<T: Copy + Default>(items: &[T], codes: &[u32], n_codes: usize) -> (Vec<u32>, Vec<T>) {
+    let mut offsets = vec![0u32; n_codes + 1];
+    for &c in codes {
+        if c != NONE {
+            offsets[c as usize + 1] += 1;
+        }
+    }
+    for k in 0..n_codes {
+        offsets[k + 1] += offsets[k];
+    }
+    let mut next = offsets.clone();
+    let mut out = vec![T::default(); offsets[n_codes] as usize];
+    for (item, &c) in items.iter().zip(codes) {
+        if c != NONE {
+            out[next[c as usize] as usize] = *item;
+            next[c as usize] += 1;
+        }
+    }
+    (offsets, out)
+}
+
 /// The coded input of one run.
 struct Coded<'a> {
     units: Dict<'a>,
     decisions: Vec<&'a str>,
-    /// Distinct explicit `sessionId`s: derived sessions are numbered from here.
-    explicit_sessions: u32,
     pairs: Pairs<'a>,
     /// Layer × policy × allocation → pair.
     lpa_pair: Vec<u32>,
@@ -550,8 +623,23 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         })
         .collect();
 
-    let units = intern(&chained(&strs(x, "unit_key")?, &pick("unit_key")?));
-    let sessions = intern(&chained(&strs(x, "session_id")?, &pick("session_id")?));
+    // Decision mode joins on the decision only: no unit or session keys.
+    let cumulative = mode == AttributionMode::Cumulative;
+    let (units, sessions) = if cumulative {
+        (
+            intern(&chained(&strs(x, "unit_key")?, &pick("unit_key")?)),
+            identities(&chained(&strs(x, "session_id")?, &pick("session_id")?)),
+        )
+    } else {
+        let none = n + goal_rows.len();
+        (
+            Dict {
+                codes: vec![NONE; none],
+                keys: Vec::new(),
+            },
+            vec![NO_SESSION; none],
+        )
+    };
     let decisions = intern(&chained(&strs(x, "decision_id")?, &pick("decision_id")?));
     let mut known = vec![false; decisions.keys.len()];
     for &d in &decisions.codes[..n] {
@@ -580,7 +668,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         let eligible = lpa != NONE && kind[i] == Some("exposure") && only[i] != Some(true);
         xs.push(XRow {
             unit: units.codes[i],
-            session: sessions.codes[i],
+            session: explicit(sessions[i]),
             decision: decisions.codes[i],
             lpa,
             ts: x_ts[i].unwrap_or(0),
@@ -591,7 +679,11 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     let track_row: Vec<Option<u32>> = t.column("track_row")?.u32()?.iter().collect();
     let a = &tables.attributions;
     let a_row: Vec<Option<u32>> = a.column("track_row")?.u32()?.iter().collect();
-    let max_row = track_row.iter().flatten().max().map_or(0, |&m| m as usize + 1);
+    let max_row = track_row
+        .iter()
+        .flatten()
+        .max()
+        .map_or(0, |&m| m as usize + 1);
     // `track_row` → the goal event it is (first row with it), for the array rule.
     let mut goal_of = vec![NONE; max_row];
     for &k in &kept_goals {
@@ -621,8 +713,12 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
             Goal0 {
                 track: i as u32,
                 unit: units.codes[n + k],
-                session: sessions.codes[n + k],
-                decision: if d != NONE && known[d as usize] { d } else { NONE },
+                session: explicit(sessions[n + k]),
+                decision: if d != NONE && known[d as usize] {
+                    d
+                } else {
+                    NONE
+                },
                 ts: event_ts[i].unwrap_or(0),
                 value: values[i],
                 has_array: has_array[i],
@@ -652,35 +748,51 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         }
     }
 
-    // The decisions' first eligible exposure per pair.
-    let (offsets, rows) = buckets(
-        xs.iter().map(|r| if r.eligible { r.decision } else { NONE }),
-        decisions.keys.len(),
-    );
-    let mut dx_offsets = Vec::with_capacity(offsets.len());
-    let mut dx = Vec::with_capacity(rows.len());
-    let mut scratch: Vec<Touch> = Vec::new();
-    dx_offsets.push(0u32);
-    for d in 0..decisions.keys.len() {
-        scratch.clear();
-        for &r in &rows[offsets[d] as usize..offsets[d + 1] as usize] {
-            let x = xs[r as usize];
-            let pa = lpa_pair[x.lpa as usize];
-            scratch.push(Touch {
+    // The decisions' first eligible exposure per pair: touches grouped by decision
+    // (most decisions have one row), then the first per pair in (time, row) order.
+    let touches: Vec<Touch> = xs
+        .iter()
+        .enumerate()
+        .map(|(r, x)| {
+            let pa = if x.eligible {
+                lpa_pair[x.lpa as usize]
+            } else {
+                0
+            };
+            Touch {
                 pa,
-                policy: pairs.policy_of[pa as usize],
-                row: r,
+                policy: pairs.policy_of.get(pa as usize).copied().unwrap_or(0),
+                row: r as u32,
                 unit: x.unit,
                 at: x.ts,
                 linked: true,
-            });
-        }
-        scratch.sort_unstable_by_key(|t| (t.pa, t.at, t.row));
-        let mut last = NONE;
-        for t in &scratch {
-            if t.pa != last {
-                dx.push(*t);
-                last = t.pa;
+            }
+        })
+        .collect();
+    let eligible_decision: Vec<u32> = xs
+        .iter()
+        .map(|x| if x.eligible { x.decision } else { NONE })
+        .collect();
+    let (offsets, by_decision) = grouped(&touches, &eligible_decision, decisions.keys.len());
+    drop(touches);
+    let mut dx_offsets = Vec::with_capacity(offsets.len());
+    let mut dx = Vec::with_capacity(by_decision.len());
+    let mut scratch: Vec<Touch> = Vec::new();
+    dx_offsets.push(0u32);
+    for d in 0..decisions.keys.len() {
+        let group = &by_decision[offsets[d] as usize..offsets[d + 1] as usize];
+        if group.len() == 1 {
+            dx.push(group[0]);
+        } else if !group.is_empty() {
+            scratch.clear();
+            scratch.extend_from_slice(group);
+            scratch.sort_unstable_by_key(|t| (t.pa, t.at, t.row));
+            let mut last = NONE;
+            for t in &scratch {
+                if t.pa != last {
+                    dx.push(*t);
+                    last = t.pa;
+                }
             }
         }
         dx_offsets.push(dx.len() as u32);
@@ -688,7 +800,6 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     Ok(Coded {
         units,
         decisions: decisions.keys,
-        explicit_sessions: sessions.keys.len() as u32,
         pairs,
         lpa_pair,
         xs,
@@ -718,7 +829,6 @@ fn decision<'a>(
     params: &AttributionParams,
 ) -> Attributed<'a> {
     let Coded {
-        units,
         decisions,
         pairs,
         goals,
@@ -729,23 +839,16 @@ fn decision<'a>(
     } = c;
     // Reward units: every (decision, pair), sorted by policy, allocation, decision id.
     let pa_rank = pairs.ranks();
-    let dec_rank = ranks_of(&decisions);
-    let mut order: Vec<u32> = (0..dx.len() as u32).collect();
-    let decision_of = {
-        let mut v = vec![0u32; dx.len()];
-        for d in 0..dx_offsets.len() - 1 {
-            for k in dx_offsets[d]..dx_offsets[d + 1] {
-                v[k as usize] = d as u32;
-            }
+    let dec_rank = str_ranks(&decisions);
+    let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(dx.len());
+    for d in 0..dx_offsets.len() - 1 {
+        for k in dx_offsets[d]..dx_offsets[d + 1] {
+            let pa = u64::from(pa_rank[dx[k as usize].pa as usize]);
+            keyed.push((pa << 32 | u64::from(dec_rank[d]), k));
         }
-        v
-    };
-    order.par_sort_unstable_by_key(|&k| {
-        (
-            pa_rank[dx[k as usize].pa as usize],
-            dec_rank[decision_of[k as usize] as usize],
-        )
-    });
+    }
+    keyed.par_sort_unstable();
+    let order: Vec<u32> = keyed.into_iter().map(|(_, k)| k).collect();
     let mut slot = vec![0u32; dx.len()];
     for (s, &k) in order.iter().enumerate() {
         slot[k as usize] = s as u32;
@@ -804,7 +907,6 @@ fn decision<'a>(
     Attributed {
         tables,
         mode: AttributionMode::Decision,
-        units: units.keys,
         pairs,
         rewards,
         credits,
@@ -841,7 +943,6 @@ fn cumulative<'a>(
 ) -> Attributed<'a> {
     let Coded {
         units,
-        explicit_sessions,
         pairs,
         lpa_pair,
         xs,
@@ -857,12 +958,18 @@ fn cumulative<'a>(
     for (u, &r) in unit_rank.iter().enumerate() {
         by_rank[r as usize] = u as u32;
     }
-    let rank_of = |u: u32| if u == NONE { NONE } else { unit_rank[u as usize] };
+    let rank_of = |u: u32| {
+        if u == NONE {
+            NONE
+        } else {
+            unit_rank[u as usize]
+        }
+    };
     // Buckets by unit rank, so units are visited in key order.
     // Rows and goal events in unit-rank order, copied (a gather whose reads overlap)
     // so that each unit's work reads contiguous memory.
     let (x_off, x_rows) = buckets(xs.iter().map(|r| rank_of(r.unit)), n_units);
-    let x_sorted: Vec<(i64, u32, u32)> = x_rows
+    let x_sorted: Vec<(i64, u32, Session)> = x_rows
         .par_iter()
         .with_min_len(1 << 14)
         .map(|&r| (xs[r as usize].ts, r, xs[r as usize].session))
@@ -878,9 +985,9 @@ fn cumulative<'a>(
             // unit key), summed after all units are done.
             let mut foreign: Vec<Credit> = Vec::new();
             // Scratch per unit: rows in time order (time, row, session), dedup keys.
-            let mut rows: Vec<(i64, u32, u32)> = Vec::new();
-            let mut dedup: Vec<(u32, u32, i64, u32)> = Vec::new();
-            let mut kept: Vec<(u32, Touch)> = Vec::new();
+            let mut rows: Vec<(i64, u32, Session)> = Vec::new();
+            let mut dedup: Vec<(Session, u32, i64, u32)> = Vec::new();
+            let mut kept: Vec<(Session, Touch)> = Vec::new();
             let start = chunk * UNIT_CHUNK;
             for rank in start..(start + UNIT_CHUNK).min(n_units) {
                 let u = by_rank[rank];
@@ -889,15 +996,15 @@ fn cumulative<'a>(
                 rows.sort_unstable();
                 // Derived sessions: a row without `sessionId` more than `gap` after
                 // the unit's previous such row starts a new one.
-                let mut derived = explicit_sessions;
+                let mut derived = 0u64;
                 let mut last: Option<i64> = None;
                 for row in rows.iter_mut() {
-                    if row.2 == NONE {
+                    if row.2 == NO_SESSION {
                         if !last.is_some_and(|l| row.0 - l <= gap) {
                             derived += 1;
                         }
                         last = Some(row.0);
-                        row.2 = derived - 1;
+                        row.2 = Identity(0, derived);
                     }
                 }
                 // Dedup: first per (session, layer × policy × allocation).
@@ -958,7 +1065,7 @@ fn cumulative<'a>(
                             &dx[dx_offsets[d] as usize..dx_offsets[d + 1] as usize],
                         );
                         // Its session: explicit, or the unit's latest row within the gap.
-                        let s = if g.session != NONE {
+                        let s = if g.session != NO_SESSION {
                             Some(g.session)
                         } else {
                             let k = rows.partition_point(|&(ts, _, _)| ts <= g.ts);
@@ -1072,7 +1179,6 @@ fn cumulative<'a>(
     Attributed {
         tables,
         mode: AttributionMode::Cumulative,
-        units: units.keys,
         pairs,
         rewards: by_pa.into_iter().flatten().collect(),
         credits,
@@ -1147,13 +1253,15 @@ impl Attributed<'_> {
         let t = &self.tables.tracks;
         let c = &self.credits;
         let tracks: Vec<u32> = c.iter().map(|c| c.track).collect();
-        let unit_key: Vec<&str> = c
+        // The unit key of the credited exposure, or the event's own (SDK arrays).
+        let (x_units, t_units) = (strs(x, "unit_key")?, strs(t, "unit_key")?);
+        let unit_key: Vec<Option<&str>> = c
             .iter()
             .map(|c| {
-                if c.unit == NONE {
-                    ""
+                if c.row == NONE {
+                    t_units[c.track as usize]
                 } else {
-                    self.units[c.unit as usize]
+                    x_units[c.row as usize]
                 }
             })
             .collect();
