@@ -30,6 +30,29 @@ use crate::config::Goal;
 use crate::error::Result;
 use crate::events::EventTables;
 
+/// Per group, the columns `carried` and `exposed_at` of its first row by time, ties
+/// broken by table order (`x_row`): an explicit order, as SQL has no table order.
+fn first_by_time(carried: &[&str]) -> Vec<Expr> {
+    let by = || [col("ts"), col("x_row")];
+    let mut out: Vec<Expr> = carried
+        .iter()
+        .map(|c| {
+            col(*c)
+                .sort_by(by(), SortMultipleOptions::default())
+                .first()
+                .alias(*c)
+        })
+        .collect();
+    out.push(col("ts").min().alias("exposed_at"));
+    out
+}
+
+/// The exposures table with `x_row`, each row's position: the tie-break of
+/// [`first_by_time`].
+pub(super) fn numbered(exposures: LazyFrame) -> LazyFrame {
+    exposures.with_row_index("x_row", None)
+}
+
 /// Exposures kept once per unit, session, layer, policy and allocation: the first
 /// one, with its time, decision id and propensity.
 fn deduplicated_exposures(x: LazyFrame) -> LazyFrame {
@@ -40,10 +63,6 @@ fn deduplicated_exposures(x: LazyFrame) -> LazyFrame {
             .and(col("allocation_name").is_not_null())
             .and(col("attribution_only").not()),
     )
-    .sort(
-        ["ts"],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )
     .group_by_stable([
         col("unit"),
         col("session"),
@@ -51,12 +70,12 @@ fn deduplicated_exposures(x: LazyFrame) -> LazyFrame {
         col("policy_id"),
         col("allocation_name"),
     ])
-    .agg([
-        col("unit_key").first().alias("unit_key"),
-        col("ts").first().alias("exposed_at"),
-        col("decision_id").first().alias("decision_id"),
-        col("probability").first().alias("probability"),
-    ])
+    .agg(first_by_time(&[
+        "unit_key",
+        "decision_id",
+        "probability",
+        "x_row",
+    ]))
 }
 
 fn touch_columns() -> [Expr; 9] {
@@ -119,16 +138,8 @@ pub(super) fn decision_exposures(exposures: LazyFrame) -> LazyFrame {
                 .and(col("decision_id").is_not_null())
                 .and(col("attribution_only").not()),
         )
-        .sort(
-            ["ts"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
         .group_by([col("decision_id"), col("policy_id"), col("allocation_name")])
-        .agg([
-            col("unit_key").first().alias("unit_key"),
-            col("ts").first().alias("exposed_at"),
-            col("probability").first().alias("probability"),
-        ])
+        .agg(first_by_time(&["unit_key", "probability", "x_row"]))
 }
 
 /// The goal's events (once per `id`) with `known_decision`: whether their
@@ -165,7 +176,7 @@ pub fn cumulative_credits(
     params: &AttributionParams,
 ) -> Result<Credits> {
     let (xs, ts) = sessionize(&tables.exposures, &tables.tracks, params.session_gap_ms)?;
-    let all = xs.lazy();
+    let all = numbered(xs.lazy());
     let dict = touch::Dictionaries::of(all.clone());
     let dedup = dict.encode(deduplicated_exposures(all.clone())).cache();
     let arrays = tables.attributions.clone().lazy();
@@ -368,16 +379,9 @@ pub fn cumulative_rewards_with(
             (col("weight") * col("value")).sum().alias("goal_value"),
         ]);
     let exposed = dedup
-        .sort(
-            ["exposed_at"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
+        .rename(["exposed_at"], ["ts"], true)
         .group_by([col("policy_id"), col("allocation_name"), col("unit_key")])
-        .agg([
-            col("exposed_at").first(),
-            col("decision_id").first(),
-            col("probability").first(),
-        ]);
+        .agg(first_by_time(&["decision_id", "probability"]));
     Ok(super::decision::finish_rewards(
         exposed.join(
             earned,

@@ -6,7 +6,7 @@ use crate::config::{Goal, GoalType, ValueSource};
 use crate::error::{Error, Result};
 use crate::events::LazyEventTables;
 
-use super::cumulative::{decision_exposures, goals_with_known_decision, Credits};
+use super::cumulative::{decision_exposures, goals_with_known_decision, numbered, Credits};
 use super::params::AttributionParams;
 use super::touch;
 
@@ -89,7 +89,7 @@ pub fn decision_credits(
     params: &AttributionParams,
 ) -> Result<Credits> {
     let exposures = touch::Dictionaries::of(tables.exposures.clone())
-        .encode(decision_exposures(tables.exposures.clone()))
+        .encode(decision_exposures(numbered(tables.exposures.clone())))
         .cache();
     let goals =
         goals_with_known_decision(tables.tracks.clone(), tables.exposures.clone(), goal_event)
@@ -149,7 +149,6 @@ pub fn decision_credits(
 ///
 /// [`Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
 /// values read from `values` or `properties`); [`Error::Polars`] if the query fails.
-
 pub fn decision_rewards_with(
     tables: &LazyEventTables,
     goal: &Goal,

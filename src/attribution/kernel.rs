@@ -35,7 +35,7 @@ use crate::events::EventTables;
 type Map<K, V> = HashMap<K, V, FixedState>;
 
 fn map<K, V>(capacity: usize) -> Map<K, V> {
-    HashMap::with_capacity_and_hasher(capacity, FixedState::with_seed(0x5eed_ba4d_17))
+    HashMap::with_capacity_and_hasher(capacity, FixedState::with_seed(0x005e_edba_4d17))
 }
 
 /// No code (a null key).
@@ -1000,7 +1000,7 @@ fn cumulative<'a>(
                 let mut last: Option<i64> = None;
                 for row in rows.iter_mut() {
                     if row.2 == NO_SESSION {
-                        if !last.is_some_and(|l| row.0 - l <= gap) {
+                        if last.is_none_or(|l| row.0 - l > gap) {
                             derived += 1;
                         }
                         last = Some(row.0);

@@ -1,6 +1,7 @@
 //! Scenario tests, in one binary so the suite links once.
 
 mod attribution;
+mod attribution_kernel;
 mod attribution_rules;
 mod backends;
 mod bundle_io;
