@@ -186,8 +186,10 @@ enum Command {
     /// sample-ratio-mismatch check; then the same per value of each `dimension: true`
     /// property of the goal event (goal events split, exposed units kept whole).
     /// `--json` rows: policyId, allocationName, exposures, conversions, valueSum,
-    /// mean, variance, ciLow, ciHigh, lift, liftCiLow, liftCiHigh, pValue, and
-    /// dimension, dimensionValue on breakdown rows.
+    /// mean, variance, ciLow, ciHigh, lift, liftCiLow, liftCiHigh, pValue,
+    /// relativeLift, relativeLiftCiLow, relativeLiftCiHigh (a fraction: 0.042 is
+    /// +4.2%; Fieller's interval, null when unbounded), and dimension, dimensionValue
+    /// on breakdown rows.
     Metrics {
         /// The project's .traffical/config.yaml.
         #[arg(long, value_name = "FILE")]
@@ -620,10 +622,32 @@ fn opt(x: Option<f64>, d: usize) -> String {
     x.map_or("-".to_owned(), |v| format!("{v:.d$}"))
 }
 
+/// A relative lift as a signed percentage with one decimal (`0.042` → `+4.2%`).
+fn pct(x: Option<f64>) -> String {
+    x.map_or("-".to_owned(), |v| format!("{:+.1}%", v * 100.0))
+}
+
+/// The relative-lift cell: `+4.2% [-1.0%, +9.8%]`; `[unbounded]` when the control
+/// mean is within its noise of zero (the row has a variance but no interval), `[-, -]`
+/// when the row has too few units for a variance; `-` for the control and where the
+/// relative lift is undefined.
+fn relative_lift_cell(a: &bandit_engine::metrics::AllocationMetrics) -> String {
+    let Some(r) = a.relative_lift else {
+        return "-".into();
+    };
+    match (a.relative_lift_ci_low, a.relative_lift_ci_high) {
+        (Some(low), Some(high)) => {
+            format!("{} [{}, {}]", pct(Some(r)), pct(Some(low)), pct(Some(high)))
+        }
+        _ if a.variance.is_some() => format!("{} [unbounded]", pct(Some(r))),
+        _ => format!("{} [-, -]", pct(Some(r))),
+    }
+}
+
 /// One allocation's line of the metrics table, its name padded to `width`.
 fn metrics_row(a: &bandit_engine::metrics::AllocationMetrics, width: usize) -> String {
     format!(
-        "{:<width$} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>7}",
+        "{:<width$} {:>9} {:>11} {:>10.2} {:>8} {:>19} {:>9} {:>21} {:>26} {:>7}",
         a.allocation_name,
         a.exposures,
         a.conversions,
@@ -636,6 +660,7 @@ fn metrics_row(a: &bandit_engine::metrics::AllocationMetrics, width: usize) -> S
         } else {
             "(control)".into()
         },
+        relative_lift_cell(a),
         opt(a.p_value, 3)
     )
 }
@@ -650,7 +675,7 @@ fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String 
         let _ = writeln!(s, "{}", first.policy_id);
         let _ = writeln!(
             s,
-            "  {:<14} {:>9} {:>11} {:>10} {:>8} {:>19} {:>9} {:>21} {:>7}",
+            "  {:<14} {:>9} {:>11} {:>10} {:>8} {:>19} {:>9} {:>21} {:>26} {:>7}",
             "allocation",
             "exposures",
             "conversions",
@@ -659,6 +684,7 @@ fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String 
             "95% CI",
             "lift",
             "lift 95% CI",
+            "relative lift [95% CI]",
             "p"
         );
         for a in &p.allocations {

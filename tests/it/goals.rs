@@ -343,6 +343,16 @@ fn decrease_flips_the_optimiser_but_not_the_reported_metrics() {
         m.allocations[1].lift.unwrap() < -15.0,
         "metrics keep the goal's sign"
     );
+    // The relative lift is the plain ratio of means: negative, the good direction here.
+    let (c, t) = (&m.allocations[0], &m.allocations[1]);
+    let relative = t.relative_lift.unwrap();
+    assert!(relative < -0.5, "{relative}");
+    assert_abs_diff_eq!(
+        relative,
+        t.mean.unwrap() / c.mean.unwrap() - 1.0,
+        epsilon = 1e-12
+    );
+    assert!(t.relative_lift_ci_high.unwrap() < 0.0);
     let stats = arm_stats(rewards).unwrap();
     let arms = [stats["p"]["control"], stats["p"]["treatment"]];
     assert!(arms[0].sum > 0.0, "the reward table keeps the goal's sign");

@@ -144,3 +144,190 @@ fn intent_to_treat_counts_assigned_units_whether_or_not_they_were_exposed() {
     assert!(total(&fewer) < total(&exposed) * 95 / 100, "{fewer:?}");
     assert_eq!(demo_counts(&thinned, Population::Assigned), exposed);
 }
+
+/// `converted` of `n` units converted in each allocation.
+fn conversions(control: (usize, usize), treatment: (usize, usize)) -> LazyFrame {
+    let mut rows = Vec::new();
+    for (name, (converted, n)) in [("control", control), ("treatment", treatment)] {
+        rows.extend((0..n).map(|i| (name, if i < converted { 1.0 } else { 0.0 })));
+    }
+    rewards(&rows)
+}
+
+#[test]
+fn relative_lift_of_conversion_rates_matches_fiellers_interval() {
+    // 120 of 1000 against 100 of 1000: +20 %. Variances of the means p(1 − p)/(n − 1).
+    // Golden ends, Python 3.11 + numpy 2.4, the roots of Fieller's quadratic minus one:
+    // v, vc = .12*.88/999, .1*.9/999
+    // sorted(np.roots([.1**2 - z*z*vc, -2*.12*.1, .12**2 - z*z*v]) - 1)
+    let m = policy_metrics(conversions((100, 1000), (120, 1000)), &policy()).unwrap();
+    let (c, t) = (&m.allocations[0], &m.allocations[1]);
+    assert_eq!(
+        (
+            c.relative_lift,
+            c.relative_lift_ci_low,
+            c.relative_lift_ci_high
+        ),
+        (None, None, None),
+        "the control has no relative lift, as it has no lift"
+    );
+    assert_abs_diff_eq!(t.relative_lift.unwrap(), 0.2, epsilon = 1e-12);
+    assert_abs_diff_eq!(
+        t.relative_lift_ci_low.unwrap(),
+        -0.066_068_171_264_334_84,
+        epsilon = 1e-10
+    );
+    assert_abs_diff_eq!(
+        t.relative_lift_ci_high.unwrap(),
+        0.552_104_254_512_604_5,
+        epsilon = 1e-10
+    );
+    // It is the lift over the control mean, and agrees with the Welch test (p > 0.05,
+    // the interval holds 0).
+    assert_abs_diff_eq!(
+        t.relative_lift.unwrap(),
+        t.lift.unwrap() / c.mean.unwrap(),
+        epsilon = 1e-12
+    );
+    assert!(t.p_value.unwrap() > 0.05);
+}
+
+#[test]
+fn a_control_without_conversions_or_with_one_unit_has_a_null_relative_lift() {
+    let zero = policy_metrics(conversions((0, 50), (5, 50)), &policy()).unwrap();
+    let t = &zero.allocations[1];
+    assert!(t.lift.is_some(), "the absolute lift is still defined");
+    assert_eq!(
+        (
+            t.relative_lift,
+            t.relative_lift_ci_low,
+            t.relative_lift_ci_high
+        ),
+        (None, None, None)
+    );
+    let json = serde_json::to_value(t).unwrap();
+    for key in ["relativeLift", "relativeLiftCiLow", "relativeLiftCiHigh"] {
+        assert!(json[key].is_null(), "{key} in {json}");
+    }
+    let single = policy_metrics(conversions((1, 1), (5, 50)), &policy()).unwrap();
+    assert_eq!(single.allocations[1].relative_lift, None);
+}
+
+#[test]
+fn a_control_mean_within_its_noise_of_zero_gives_the_relative_lift_without_an_interval() {
+    // Control 1 of 4: mean 0.25, standard error √(0.25/4) = 0.25, one standard error
+    // from 0; g = z²·v_c/m_c² = z² ≈ 3.84 > 1: every ratio is compatible with the data.
+    let m = policy_metrics(conversions((1, 4), (2, 4)), &policy()).unwrap();
+    let t = &m.allocations[1];
+    assert_abs_diff_eq!(t.relative_lift.unwrap(), 1.0, epsilon = 1e-12);
+    assert_eq!(
+        (t.relative_lift_ci_low, t.relative_lift_ci_high),
+        (None, None)
+    );
+    assert!(
+        t.lift_ci_low.is_some(),
+        "the absolute interval is still there"
+    );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn metrics_json_rows_carry_the_relative_lift_and_it_agrees_with_the_means() {
+    use serde_json::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world");
+    let bin = || std::process::Command::new(env!("CARGO_BIN_EXE_bandit-engine"));
+    let out = bin()
+        .args(["synth", "--units", "400", "--seed", "5", "--out"])
+        .arg(&world)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = |json: bool| {
+        let mut c = bin();
+        c.arg("metrics")
+            .arg("--config")
+            .arg(world.join(".traffical/config.yaml"))
+            .arg("--bundle")
+            .arg(world.join("bundle.json"))
+            .arg("--events")
+            .arg(world.join("events.ndjson"));
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let rows: Vec<Value> = serde_json::from_str(&run(true)).unwrap();
+    let f = |r: &Value, k: &str| r[k].as_f64();
+    let (mut with_interval, mut unbounded) = (0, 0);
+    for r in &rows {
+        for key in ["relativeLift", "relativeLiftCiLow", "relativeLiftCiHigh"] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        // The control of the same policy and slice: the row without a lift.
+        let control = rows
+            .iter()
+            .find(|c| {
+                c["policyId"] == r["policyId"]
+                    && c.get("dimensionValue") == r.get("dimensionValue")
+                    && c["lift"].is_null()
+            })
+            .unwrap();
+        if r["lift"].is_null() {
+            assert!(r["relativeLift"].is_null(), "control row {r}");
+            assert!(r["relativeLiftCiLow"].is_null() && r["relativeLiftCiHigh"].is_null());
+            continue;
+        }
+        let (mean, mean_c) = (f(r, "mean").unwrap(), f(control, "mean").unwrap());
+        assert!(control["exposures"].as_u64().unwrap() >= 2);
+        if mean_c == 0.0 {
+            assert!(r["relativeLift"].is_null(), "{r}");
+            continue;
+        }
+        let rel = f(r, "relativeLift").unwrap();
+        assert!(
+            (rel - (mean - mean_c) / mean_c).abs() < 1e-9,
+            "{r} against {control}"
+        );
+        assert!((rel - f(r, "lift").unwrap() / mean_c).abs() < 1e-9, "{r}");
+        match (f(r, "relativeLiftCiLow"), f(r, "relativeLiftCiHigh")) {
+            (Some(low), Some(high)) => {
+                with_interval += 1;
+                assert!(low <= rel && rel <= high, "{r}");
+                // Significant in relative terms exactly when the Welch test says so.
+                let p = f(r, "pValue").unwrap();
+                if (p - 0.05).abs() > 1e-4 {
+                    assert_eq!(low > 0.0 || high < 0.0, p < 0.05, "{r}");
+                }
+            }
+            (None, None) => unbounded += 1,
+            _ => panic!("one end without the other: {r}"),
+        }
+    }
+    assert!(
+        with_interval > 0 && unbounded > 0,
+        "{with_interval} {unbounded}"
+    );
+    let table = run(false);
+    assert!(table.contains("relative lift [95% CI]"), "{table}");
+    assert!(table.contains("[unbounded]"), "{table}");
+    // The table shows the first treatment row's relative lift in percent.
+    let first = rows
+        .iter()
+        .find(|r| !r["lift"].is_null() && r.get("dimension").is_none());
+    let pct = format!(
+        "{:+.1}%",
+        f(first.unwrap(), "relativeLift").unwrap() * 100.0
+    );
+    assert!(table.contains(&pct), "{pct} in {table}");
+}
