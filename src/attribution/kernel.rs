@@ -1191,6 +1191,19 @@ fn cumulative<'a>(
     }
 }
 
+/// Rows `idx` of the string `column` of `df`. A column of many chunks (as a parquet
+/// reader leaves it) is rebuilt from its values: polars' gather copied each string
+/// through a growing buffer there, most of this step's time.
+fn gather_str(df: &DataFrame, column: &str, idx: &[u32]) -> Result<Column> {
+    let all = df.column(column)?.str()?;
+    if all.chunks().len() == 1 {
+        return gather(df, column, idx);
+    }
+    let all = strs(df, column)?;
+    let values: Vec<Option<&str>> = idx.iter().map(|&i| all[i as usize]).collect();
+    Ok(Column::new(column.into(), values))
+}
+
 /// Rows `idx` of `column` of `df`.
 fn gather(df: &DataFrame, column: &str, idx: &[u32]) -> Result<Column> {
     let idx = IdxCa::from_vec("".into(), idx.iter().map(|&i| i as IdxSize).collect());
@@ -1233,8 +1246,8 @@ impl Attributed<'_> {
             vec![
                 policy,
                 allocation,
-                gather(x, "unit_key", &rows)?,
-                gather(x, "decision_id", &rows)?,
+                gather_str(x, "unit_key", &rows)?,
+                gather_str(x, "decision_id", &rows)?,
                 Column::new(
                     "exposed_at".into(),
                     self.rewards.iter().map(|r| r.at).collect::<Vec<_>>(),
