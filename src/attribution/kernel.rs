@@ -293,7 +293,7 @@ struct XRow {
 }
 
 /// A goal event (a track row named by the goal, once per `id`), coded.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Goal0 {
     track: u32,
     unit: u32,
@@ -464,6 +464,27 @@ impl Out {
     /// (one goal event's), and pushes its outcomes and credits.
     fn settle(&mut self, g: &Goal0, p: &AttributionParams) {
         let touches = &mut self.touches;
+        if let [t] = touches[..] {
+            // One touch: its time rules decide; the model gives it everything.
+            let (ok, old) = time_rules(p, t.at, g.ts);
+            let outcome = match (ok, old) {
+                (true, _) => Outcome::Credited,
+                (false, true) => Outcome::OutsideWindow,
+                (false, false) => Outcome::BeforeExposure,
+            };
+            self.outcomes.push((g.track, t.policy, outcome));
+            if ok {
+                self.credits.push(Credit {
+                    track: g.track,
+                    unit: t.unit,
+                    row: t.row,
+                    pa: t.pa,
+                    at: t.at,
+                    weight: 1.0,
+                });
+            }
+            return;
+        }
         touches.sort_unstable_by_key(|t| (t.policy, t.pa, t.at, t.row));
         let mut i = 0;
         while i < touches.len() {
@@ -966,16 +987,18 @@ fn cumulative<'a>(
         }
     };
     // Buckets by unit rank, so units are visited in key order.
-    // Rows and goal events in unit-rank order, copied (a gather whose reads overlap)
-    // so that each unit's work reads contiguous memory.
-    let (x_off, x_rows) = buckets(xs.iter().map(|r| rank_of(r.unit)), n_units);
-    let x_sorted: Vec<(i64, u32, Session)> = x_rows
-        .par_iter()
-        .with_min_len(1 << 14)
-        .map(|&r| (xs[r as usize].ts, r, xs[r as usize].session))
+    // Rows and goal events copied into unit-rank order (a counting sort), so that
+    // each unit's work reads contiguous memory.
+    let x_rank: Vec<u32> = xs.iter().map(|r| rank_of(r.unit)).collect();
+    let x_items: Vec<(i64, u32, Session)> = xs
+        .iter()
+        .enumerate()
+        .map(|(r, x)| (x.ts, r as u32, x.session))
         .collect();
-    let (g_off, g_rows) = buckets(goals.iter().map(|g| rank_of(g.unit)), n_units);
-    let g_sorted: Vec<Goal0> = g_rows.iter().map(|&g| goals[g as usize]).collect();
+    let (x_off, x_sorted) = grouped(&x_items, &x_rank, n_units);
+    drop(x_items);
+    let g_rank: Vec<u32> = goals.iter().map(|g| rank_of(g.unit)).collect();
+    let (g_off, g_sorted) = grouped(&goals, &g_rank, n_units);
     let gap = params.session_gap_ms;
     let chunks: Vec<(Out, Vec<Credit>)> = (0..n_units.div_ceil(UNIT_CHUNK))
         .into_par_iter()
@@ -993,7 +1016,9 @@ fn cumulative<'a>(
                 let u = by_rank[rank];
                 rows.clear();
                 rows.extend_from_slice(&x_sorted[x_off[rank] as usize..x_off[rank + 1] as usize]);
-                rows.sort_unstable();
+                if rows.len() > 1 {
+                    rows.sort_unstable();
+                }
                 // Derived sessions: a row without `sessionId` more than `gap` after
                 // the unit's previous such row starts a new one.
                 let mut derived = 0u64;
@@ -1013,7 +1038,9 @@ fn cumulative<'a>(
                     let x = xs[r as usize];
                     x.eligible.then_some((session, x.lpa, ts, r))
                 }));
-                dedup.sort_unstable();
+                if dedup.len() > 1 {
+                    dedup.sort_unstable();
+                }
                 kept.clear();
                 for (k, d) in dedup.iter().enumerate() {
                     if k > 0 && dedup[k - 1].0 == d.0 && dedup[k - 1].1 == d.1 {
