@@ -6,8 +6,9 @@
 //!
 //! A seeded log (ChaCha8) of `n` exposure rows and `n` track events is written to
 //! parquet in a temp directory and read back with the engine's reader in the setup;
-//! the measured step is attribution (sessions, dedup, the mode's joins, the
-//! multi-touch model), the reward table and the per-allocation metrics. Units see
+//! the measured step is attribution (key interning, sessions, dedup, the mode's joins,
+//! the multi-touch model), the reward table and the per-allocation metrics, through
+//! the engine's entry point (`attribution::rewards`, the fused kernel). Units see
 //! three exposures on average, over two sessions a day; a third of the purchases name
 //! their decision, a third come from a webhook (no decision, no session), a third name
 //! only their session. Throughput counts exposure rows plus track events.

@@ -9,9 +9,13 @@
 //!   session up to its time, else the unit-key temporal rule; the reward unit is the
 //!   exposed unit × allocation.
 //! * [`AttributionParams`]: the multi-touch model ([`TouchModel`]), clock-skew
-//!   tolerance and attribution window, applied by both modes in the same relational
-//!   steps (`touch`).
+//!   tolerance and attribution window, applied by both modes in the same steps
+//!   (`touch`).
 //! * [`attribution_report`]: what happened to each goal event.
+//! * [`relational`]: the rules as polars lazy steps, one per rule: the specification
+//!   (and the warehouse SQL's template). [`rewards`] and [`credits`] compute the same
+//!   tables with a fused kernel over integer codes (`kernel.rs`), tested equal to
+//!   them on random logs; `docs/attribution.md` maps each step to its kernel loop.
 //!
 //! Both reward tables have the columns `policy_id`, `allocation_name`, `unit_key`,
 //! `decision_id`, `exposed_at`, `probability`, `goal_events` (credited goal events,
