@@ -26,3 +26,54 @@ pub fn bundle_schema_errors(instance: &Value) -> Vec<String> {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+
+/// Runs the command-line tool with `args`, asserting it succeeds; its standard output.
+#[cfg(feature = "cli")]
+pub fn run_cli<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A synthetic world (`synth --units N --seed S`) written under `dir/world`.
+#[cfg(feature = "cli")]
+pub fn synth_world(dir: &std::path::Path, units: u32, seed: u64) -> PathBuf {
+    let world = dir.join("world");
+    let (units, seed) = (units.to_string(), seed.to_string());
+    run_cli([
+        "synth".as_ref(),
+        "--units".as_ref(),
+        units.as_ref(),
+        "--seed".as_ref(),
+        seed.as_ref(),
+        "--out".as_ref(),
+        world.as_os_str(),
+    ]);
+    world
+}
+
+/// `metrics` on a synthetic world's config, bundle and events (`--json` or the table).
+#[cfg(feature = "cli")]
+pub fn world_metrics(world: &std::path::Path, json: bool) -> String {
+    let mut args: Vec<std::ffi::OsString> = vec!["metrics".into(), "--config".into()];
+    args.push(world.join(".traffical/config.yaml").into());
+    args.push("--bundle".into());
+    args.push(world.join("bundle.json").into());
+    args.push("--events".into());
+    args.push(world.join("events.ndjson").into());
+    if json {
+        args.push("--json".into());
+    }
+    run_cli(args)
+}

@@ -849,38 +849,8 @@ mod engine {
 #[test]
 fn metrics_json_rows_carry_the_fields_and_breakdowns_name_their_dimension() {
     let dir = tempfile::tempdir().unwrap();
-    let world = dir.path().join("world");
-    let bin = || std::process::Command::new(env!("CARGO_BIN_EXE_bandit-engine"));
-    let out = bin()
-        .args(["synth", "--units", "400", "--seed", "5", "--out"])
-        .arg(&world)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = |json: bool| {
-        let mut c = bin();
-        c.arg("metrics")
-            .arg("--config")
-            .arg(world.join(".traffical/config.yaml"))
-            .arg("--bundle")
-            .arg(world.join("bundle.json"))
-            .arg("--events")
-            .arg(world.join("events.ndjson"));
-        if json {
-            c.arg("--json");
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let world = crate::common::synth_world(dir.path(), 400, 5);
+    let run = |json: bool| crate::common::world_metrics(&world, json);
     let rows: Vec<Value> = serde_json::from_str(&run(true)).unwrap();
     let (plain, split): (Vec<&Value>, Vec<&Value>) =
         rows.iter().partition(|r| r.get("dimension").is_none());

@@ -235,38 +235,8 @@ fn a_control_mean_within_its_noise_of_zero_gives_the_relative_lift_without_an_in
 fn metrics_json_rows_carry_the_relative_lift_and_it_agrees_with_the_means() {
     use serde_json::Value;
     let dir = tempfile::tempdir().unwrap();
-    let world = dir.path().join("world");
-    let bin = || std::process::Command::new(env!("CARGO_BIN_EXE_bandit-engine"));
-    let out = bin()
-        .args(["synth", "--units", "400", "--seed", "5", "--out"])
-        .arg(&world)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = |json: bool| {
-        let mut c = bin();
-        c.arg("metrics")
-            .arg("--config")
-            .arg(world.join(".traffical/config.yaml"))
-            .arg("--bundle")
-            .arg(world.join("bundle.json"))
-            .arg("--events")
-            .arg(world.join("events.ndjson"));
-        if json {
-            c.arg("--json");
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let world = crate::common::synth_world(dir.path(), 400, 5);
+    let run = |json: bool| crate::common::world_metrics(&world, json);
     let rows: Vec<Value> = serde_json::from_str(&run(true)).unwrap();
     let f = |r: &Value, k: &str| r[k].as_f64();
     let (mut with_interval, mut unbounded) = (0, 0);
