@@ -41,6 +41,9 @@ fn map<K, V>(capacity: usize) -> Map<K, V> {
 /// No code (a null key).
 const NONE: u32 = u32::MAX;
 
+/// Dictionaries up to this size are searched by comparison, not hashing.
+const SMALL: usize = 16;
+
 /// Units per parallel task.
 const UNIT_CHUNK: usize = 4096;
 
@@ -256,7 +259,16 @@ impl<'a> Pairs<'a> {
     }
 
     fn code(&mut self, policy: &'a str, allocation: &'a str) -> u32 {
-        if let Some(&c) = self.pairs.get(&(policy, allocation)) {
+        // A bundle has a few pairs: comparing them beats hashing two strings per row.
+        if self.keys.len() <= SMALL {
+            if let Some(c) = self
+                .keys
+                .iter()
+                .position(|&(p, a)| a == allocation && p == policy)
+            {
+                return c as u32;
+            }
+        } else if let Some(&c) = self.pairs.get(&(policy, allocation)) {
             return c;
         }
         let c = self.keys.len() as u32;
@@ -631,9 +643,14 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     let goal_rows: Vec<u32> = (0..t.height() as u32)
         .filter(|&i| event[i as usize] == Some(goal_event))
         .collect();
+    let every = goal_rows.len() == t.height();
     let pick = |name: &str| -> Result<Vec<Option<&'a str>>> {
         let all = strs(t, name)?;
-        Ok(goal_rows.iter().map(|&i| all[i as usize]).collect())
+        Ok(if every {
+            all
+        } else {
+            goal_rows.iter().map(|&i| all[i as usize]).collect()
+        })
     };
     let ids = intern(&pick("event_id")?);
     let mut first = vec![true; ids.keys.len()];
@@ -671,18 +688,28 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
 
     let mut pairs = Pairs::new();
     let mut lpas: Map<(&str, u32), u32> = map(64);
+    let mut lpa_keys: Vec<(&str, u32)> = Vec::new();
     let mut lpa_pair: Vec<u32> = Vec::new();
     let mut xs = Vec::with_capacity(n);
     for i in 0..n {
         let lpa = match (layer[i], policy[i], alloc[i]) {
             (l, Some(p), Some(a)) => {
-                let pa = pairs.code(p, a);
-                let next = lpa_pair.len() as u32;
-                let c = *lpas.entry((l.unwrap_or(""), pa)).or_insert(next);
-                if c == next {
-                    lpa_pair.push(pa);
+                let key = (l.unwrap_or(""), pairs.code(p, a));
+                let small = (lpa_keys.len() <= SMALL)
+                    .then(|| lpa_keys.iter().position(|&k| k == key))
+                    .flatten();
+                match small {
+                    Some(c) => c as u32,
+                    None => {
+                        let next = lpa_pair.len() as u32;
+                        let c = *lpas.entry(key).or_insert(next);
+                        if c == next {
+                            lpa_pair.push(key.1);
+                            lpa_keys.push(key);
+                        }
+                        c
+                    }
                 }
-                c
             }
             _ => NONE,
         };
