@@ -432,3 +432,20 @@ fn the_kernel_agrees_on_a_unit_with_thousands_of_rows_in_arbitrary_order() {
         }
     }
 }
+
+#[test]
+fn the_kernel_agrees_on_exposure_layers_missing_an_allocation() {
+    let mut no_alloc = exposure("u", 0, "d", "p", "a");
+    no_alloc["layers"] = json!([
+        {"layerId": "lp", "policyId": "p", "bucket": 1},
+    ]);
+    let mut array = track("u", 30, None, Some("x"));
+    array["attribution"] = json!([{"layerId": "lp", "policyId": "p", "allocationName": "a"}]);
+    check_all(&[
+        no_alloc,
+        exposure("u", 10, "d2", "p", "a"),
+        track("u", 20, Some("d"), None),
+        array,
+        track("u", 40, None, None),
+    ]);
+}
