@@ -316,7 +316,7 @@ fn check_all(events: &[serde_json::Value]) {
                 for window in [None, Some(0), Some(MINUTE)] {
                     let params = AttributionParams::default()
                         .with_mode(mode)
-                        .with_model(model.clone())
+                        .with_model(model)
                         .with_clock_skew_ms(skew)
                         .with_window_ms(window);
                     for g in [GoalType::ConversionRate, GoalType::Count, GoalType::Sum] {
