@@ -295,3 +295,157 @@ fn the_kernel_and_the_relational_steps_agree_on_an_empty_log_and_one_without_goa
         }
     }
 }
+
+/// Every mode and model on one hand-written log.
+fn check_all(events: &[serde_json::Value]) {
+    let t = tables(events);
+    for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
+        for model in [
+            TouchModel::FirstTouch,
+            TouchModel::LastTouch,
+            TouchModel::Linear,
+            TouchModel::TimeDecay {
+                half_life_ms: 3_600_000.0,
+            },
+            TouchModel::PositionBased {
+                first: 0.4,
+                last: 0.4,
+            },
+        ] {
+            for skew in [0, MINUTE] {
+                for window in [None, Some(0), Some(MINUTE)] {
+                    let params = AttributionParams::default()
+                        .with_mode(mode)
+                        .with_model(model)
+                        .with_clock_skew_ms(skew)
+                        .with_window_ms(window);
+                    for g in [GoalType::ConversionRate, GoalType::Count, GoalType::Sum] {
+                        check(&t, &params, g);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn exposure(unit: &str, ms: i64, decision: &str, policy: &str, alloc: &str) -> serde_json::Value {
+    json!({"type": "exposure", "unitKey": unit, "timestamp": at(ms), "decisionId": decision,
+        "layers": [{"layerId": format!("l{policy}"), "policyId": policy, "allocationName": alloc, "bucket": 1}]})
+}
+
+fn track(unit: &str, ms: i64, decision: Option<&str>, id: Option<&str>) -> serde_json::Value {
+    let mut e = json!({"type": "track", "event": "purchase", "unitKey": unit,
+        "timestamp": at(ms), "value": 3.0});
+    if let Some(d) = decision {
+        e["decisionId"] = json!(d);
+    }
+    if let Some(i) = id {
+        e["id"] = json!(i);
+    }
+    e
+}
+
+#[test]
+fn the_kernel_agrees_on_two_exposures_of_one_decision_at_the_same_ms_and_goals_at_equal_times() {
+    check_all(&[
+        exposure("u", 0, "d", "p", "a"),
+        exposure("u", 0, "d", "p", "b"),
+        exposure("u", 0, "d2", "p", "c"),
+        track("u", 0, Some("d"), None),
+        track("u", 0, None, None),
+        track("u", MINUTE, Some("d2"), None),
+        track("u", MINUTE, Some("d2"), None),
+    ]);
+}
+
+#[test]
+fn the_kernel_agrees_when_decision_events_share_a_decision_id_with_exposures() {
+    let mut dec = exposure("u", 0, "d", "p", "a");
+    dec["type"] = json!("decision");
+    check_all(&[
+        dec,
+        exposure("u", 10, "d", "p", "b"),
+        track("u", 20, Some("d"), None),
+        track("u", 30, None, None),
+    ]);
+}
+
+#[test]
+fn the_kernel_agrees_on_sdk_arrays_naming_unexposed_policies_and_null_weights() {
+    let mut t1 = track("u", 50, Some("d"), Some("x1"));
+    t1["attribution"] = json!([
+        {"layerId": "lq", "policyId": "q", "allocationName": "z", "weight": null},
+        {"layerId": "lp", "policyId": "p", "allocationName": "never", "weight": 0.25},
+    ]);
+    let mut t2 = track("u", 60, None, Some("x2"));
+    t2["attribution"] = json!([{"layerId": "lp", "policyId": "p", "allocationName": "a"}]);
+    check_all(&[exposure("u", 0, "d", "p", "a"), t1, t2]);
+}
+
+#[test]
+fn the_kernel_agrees_on_a_duplicate_id_whose_first_row_has_an_array_and_the_second_not() {
+    let mut first = track("u", 50, Some("d"), Some("dup"));
+    first["attribution"] =
+        json!([{"layerId": "lp", "policyId": "p", "allocationName": "b", "weight": 1.0}]);
+    let second = track("u", 40, Some("d"), Some("dup"));
+    let mut third = track("u", 70, None, Some("dup2"));
+    let fourth = track("u", 70, None, Some("dup2"));
+    third["attribution"] = json!([{"layerId": "lp", "policyId": "p", "allocationName": "a"}]);
+    check_all(&[
+        exposure("u", 0, "d", "p", "a"),
+        first,
+        second,
+        fourth,
+        third,
+    ]);
+}
+
+#[test]
+fn the_kernel_agrees_on_a_unit_with_thousands_of_rows_in_arbitrary_order() {
+    let mut events = Vec::new();
+    for i in 0..1500i64 {
+        // Times out of order; every fifth pair shares a millisecond.
+        let ms = (i * 7919) % 3000 / 5 * 5 * MINUTE / 10;
+        if i % 3 == 0 {
+            events.push(exposure(
+                "u",
+                ms,
+                &format!("d{}", i % 40),
+                "p",
+                &format!("a{}", i % 3),
+            ));
+        } else {
+            let d = format!("d{}", i % 41);
+            events.push(track("u", ms, (i % 2 == 0).then_some(d.as_str()), None));
+        }
+    }
+    let t = tables(&events);
+    for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
+        for model in [TouchModel::Linear, TouchModel::LastTouch] {
+            check(
+                &t,
+                &AttributionParams::default()
+                    .with_mode(mode)
+                    .with_model(model),
+                GoalType::Sum,
+            );
+        }
+    }
+}
+
+#[test]
+fn the_kernel_agrees_on_exposure_layers_missing_an_allocation() {
+    let mut no_alloc = exposure("u", 0, "d", "p", "a");
+    no_alloc["layers"] = json!([
+        {"layerId": "lp", "policyId": "p", "bucket": 1},
+    ]);
+    let mut array = track("u", 30, None, Some("x"));
+    array["attribution"] = json!([{"layerId": "lp", "policyId": "p", "allocationName": "a"}]);
+    check_all(&[
+        no_alloc,
+        exposure("u", 10, "d2", "p", "a"),
+        track("u", 20, Some("d"), None),
+        array,
+        track("u", 40, None, None),
+    ]);
+}
