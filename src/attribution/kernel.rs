@@ -631,6 +631,17 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     let x = &tables.exposures;
     let t = &tables.tracks;
     let n = x.height();
+    // Rows and codes are `u32`, with `u32::MAX` reserved for "none".
+    let rows = n + t.height() + tables.attributions.height();
+    if rows >= NONE as usize {
+        return Err(crate::Error::InvalidParameter {
+            name: "events",
+            reason: format!(
+                "{rows} rows in one attribution run; the limit is {}: split the input by day or by unit",
+                NONE - 1
+            ),
+        });
+    }
     let x_ts = ints(x, "ts")?;
     let layer = strs(x, "layer_id")?;
     let policy = strs(x, "policy_id")?;
