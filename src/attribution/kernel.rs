@@ -9,7 +9,7 @@
 //!
 //! | relational step | here |
 //! |---|---|
-//! | string keys in joins and group-bys | `u32` codes: unit, decision, layer × policy × allocation (one hash lookup per row, once) |
+//! | string keys in joins and group-bys | `u32` codes for units, decisions and event ids (each key hashed once into a 128-bit [`Identity`], interned in parallel); sessions compared by identity within their unit; layer × policy × allocation codes |
 //! | `group_by(unit, session, layer, policy, allocation).first()` (dedup) | rows bucketed by unit (a counting sort), then a sort of each unit's few rows |
 //! | `join(decision_id)` to the decision's exposures | a CSR index: decision code → its first exposure per policy × allocation |
 //! | `join(unit, session)`, `join(unit)` | the unit's bucket, already at hand |
