@@ -125,18 +125,19 @@ fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
     let part = |h: u64| ((h >> 32) as usize) % PARTITIONS;
     // Identities copied into partition order with their rows, so each partition's
     // task reads contiguous memory (reading them in place was a cache miss each).
-    let (offsets, rows) = buckets(
-        keys.iter()
-            .zip(&ids)
-            .map(|(k, id)| if k.is_some() { part(id.0) as u32 } else { NONE }),
-        PARTITIONS,
-    );
-    let parted: Vec<Identity> = rows
-        .par_iter()
-        .with_min_len(1 << 14)
-        .map(|&r| ids[r as usize])
+    let parts: Vec<u32> = keys
+        .iter()
+        .zip(&ids)
+        .map(|(k, id)| if k.is_some() { part(id.0) as u32 } else { NONE })
+        .collect();
+    let items: Vec<(Identity, u32)> = ids
+        .iter()
+        .enumerate()
+        .map(|(r, &id)| (id, r as u32))
         .collect();
     drop(ids);
+    let (offsets, parted) = grouped(&items, &parts, PARTITIONS);
+    drop(items);
     type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
     let local: Vec<(Vec<u32>, Vec<u32>)> = (0..PARTITIONS)
         .into_par_iter()
@@ -145,12 +146,11 @@ fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
             let mut table = Table::with_capacity_and_hasher(span.len() / 4, Default::default());
             // First row of each new code.
             let mut firsts: Vec<u32> = Vec::new();
-            let codes = parted[span.clone()]
+            let codes = parted[span]
                 .iter()
-                .zip(&rows[span])
-                .map(|(id, &r)| {
+                .map(|&(id, r)| {
                     let next = firsts.len() as u32;
-                    *table.entry(*id).or_insert_with(|| {
+                    *table.entry(id).or_insert_with(|| {
                         firsts.push(r);
                         next
                     })
@@ -163,7 +163,7 @@ fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
     let mut names = Vec::with_capacity(local.iter().map(|l| l.1.len()).sum());
     for (p, (local_codes, firsts)) in local.into_iter().enumerate() {
         let base = names.len() as u32;
-        for (&r, c) in rows[offsets[p] as usize..offsets[p + 1] as usize]
+        for (&(_, r), c) in parted[offsets[p] as usize..offsets[p + 1] as usize]
             .iter()
             .zip(local_codes)
         {
@@ -557,28 +557,6 @@ impl Out {
     }
 }
 
-/// Rows of `codes` bucketed by code (a counting sort), as CSR offsets and row ids.
-fn buckets(codes: impl Iterator<Item = u32> + Clone, n_codes: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut offsets = vec![0u32; n_codes + 1];
-    for c in codes.clone() {
-        if c != NONE {
-            offsets[c as usize + 1] += 1;
-        }
-    }
-    for k in 0..n_codes {
-        offsets[k + 1] += offsets[k];
-    }
-    let mut next = offsets.clone();
-    let mut rows = vec![0u32; offsets[n_codes] as usize];
-    for (i, c) in codes.enumerate() {
-        if c != NONE {
-            rows[next[c as usize] as usize] = i as u32;
-            next[c as usize] += 1;
-        }
-    }
-    (offsets, rows)
-}
-
 /// `items` grouped by their code (a counting sort; `NONE` left out), as CSR
 /// offsets and the items in code order, each group in input order.
 fn grouped<T: Copy + Default>(items: &[T], codes: &[u32], n_codes: usize) -> (Vec<u32>, Vec<T>) {
@@ -617,6 +595,8 @@ struct Coded<'a> {
     /// Per decision code, its first eligible exposure row per pair (CSR).
     dx_offsets: Vec<u32>,
     dx: Vec<Touch>,
+    /// `value` per track row, null as 0.
+    values: Vec<f64>,
 }
 
 /// `a` then `b`, as one key list.
@@ -763,7 +743,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         }
     }
     let event_ts = ints(t, "event_ts")?;
-    let values = track_values(tables);
+    let values = track_values(t);
     let mut goals: Vec<Goal0> = kept_goals
         .iter()
         .map(|&k| {
@@ -866,6 +846,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         arrays,
         dx_offsets,
         dx,
+        values,
     })
 }
 
@@ -891,6 +872,7 @@ fn decision<'a>(
         decisions,
         pairs,
         goals,
+        values,
         dx_offsets,
         dx,
         xs,
@@ -944,7 +926,6 @@ fn decision<'a>(
             out
         })
         .collect();
-    let values = track_values(tables);
     let mut credits = Vec::new();
     let mut outcomes = Vec::new();
     for o in outs {
@@ -979,9 +960,8 @@ fn decision<'a>(
 }
 
 /// `value` per track row, null as 0.
-fn track_values(tables: &EventTables) -> Vec<f64> {
-    tables
-        .tracks
+fn track_values(tracks: &DataFrame) -> Vec<f64> {
+    tracks
         .column("value")
         .ok()
         .and_then(|c| c.cast(&DataType::Float64).ok())
@@ -992,7 +972,7 @@ fn track_values(tables: &EventTables) -> Vec<f64> {
                 .map(|v| v.unwrap_or(0.0))
                 .collect()
         })
-        .unwrap_or_else(|| vec![0.0; tables.tracks.height()])
+        .unwrap_or_else(|| vec![0.0; tracks.height()])
 }
 
 fn cumulative<'a>(
@@ -1004,6 +984,7 @@ fn cumulative<'a>(
         units,
         pairs,
         lpa_pair,
+        values,
         xs,
         goals,
         arrays,
@@ -1213,7 +1194,6 @@ fn cumulative<'a>(
     // Credits of arrays and of other units' decisions, into the reward rows of their
     // unit: rows are in unit-rank order, each unit's contiguous.
     if !(foreign.is_empty() && array_credits.is_empty()) {
-        let values = track_values(tables);
         let mut unit_start = vec![0u32; n_units + 1];
         for r in &rewards {
             unit_start[unit_rank[xs[r.row as usize].unit as usize] as usize + 1] += 1;
