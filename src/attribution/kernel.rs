@@ -47,9 +47,11 @@ const SMALL: usize = 16;
 /// Units per parallel task.
 const UNIT_CHUNK: usize = 4096;
 
-/// Dense `u32` codes of string keys (`NONE` for a null key) and the key of each code.
+/// Dense `u32` codes of string keys (`NONE` for a null key), their number, and the
+/// key of each code when asked for.
 struct Dict<'a> {
     codes: Vec<u32>,
+    len: usize,
     keys: Vec<&'a str>,
 }
 
@@ -102,80 +104,192 @@ impl std::hash::Hasher for Passthrough {
     }
 }
 
-/// The [`Identity`] of each key (`(0, 0)` for null), in parallel.
-fn identities(keys: &[Option<&str>]) -> Vec<Identity> {
-    use std::hash::BuildHasher;
-    let (s1, s2) = (
-        foldhash::fast::RandomState::default(),
-        foldhash::fast::RandomState::default(),
-    );
-    keys.par_iter()
-        .with_min_len(1 << 14)
-        .map(|k| k.map_or(Identity(0, 0), |s| Identity(s1.hash_one(s), s2.hash_one(s))))
-        .collect()
+type StrArray = <StringType as PolarsDataType>::Array;
+
+/// A string column's chunks, read by row or by span of rows without copying.
+struct StrCol<'a> {
+    chunks: Vec<&'a StrArray>,
+    /// Row after each chunk.
+    ends: Vec<usize>,
 }
 
-/// Interns `keys` in parallel: every key is hashed once (sequential reads), rows are
-/// split into partitions by hash bits that the tables do not use (32 to 37), and each
-/// partition is interned by one task in row order. Codes are dense, partition by
-/// partition; nothing downstream depends on their numbering (outputs are ordered by
-/// the keys themselves, through [`Dict::ranks`]).
-fn intern<'a>(keys: &[Option<&'a str>]) -> Dict<'a> {
-    let ids = identities(keys);
-    let part = |h: u64| ((h >> 32) as usize) % PARTITIONS;
-    // Identities copied into partition order with their rows, so each partition's
-    // task reads contiguous memory (reading them in place was a cache miss each).
-    let parts: Vec<u32> = keys
-        .iter()
-        .zip(&ids)
-        .map(|(k, id)| if k.is_some() { part(id.0) as u32 } else { NONE })
-        .collect();
-    let items: Vec<(Identity, u32)> = ids
-        .iter()
+impl<'a> StrCol<'a> {
+    fn new(df: &'a DataFrame, name: &str) -> Result<Self> {
+        let chunks: Vec<&'a StrArray> = df.column(name)?.str()?.downcast_iter().collect();
+        let mut end = 0;
+        let ends = chunks
+            .iter()
+            .map(|c| {
+                end += c.len();
+                end
+            })
+            .collect();
+        Ok(Self { chunks, ends })
+    }
+
+    fn get(&self, row: usize) -> Option<&'a str> {
+        let k = self.ends.partition_point(|&e| e <= row);
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        let chunk: &'a StrArray = self.chunks[k];
+        chunk.get(row - start)
+    }
+}
+
+/// One run's key list: string columns one after the other, each over all its rows or
+/// over the rows listed.
+struct Keys<'a, 'r> {
+    parts: Vec<(StrCol<'a>, Option<&'r [u32]>)>,
+    /// Key after each part.
+    ends: Vec<usize>,
+}
+
+impl<'a, 'r> Keys<'a, 'r> {
+    fn new(parts: Vec<(StrCol<'a>, Option<&'r [u32]>)>) -> Self {
+        let mut end = 0;
+        let ends = parts
+            .iter()
+            .map(|(c, rows)| {
+                end += rows.map_or(c.ends.last().copied().unwrap_or(0), <[u32]>::len);
+                end
+            })
+            .collect();
+        Self { parts, ends }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        let k = self.ends.partition_point(|&e| e <= i);
+        let local = i - if k == 0 { 0 } else { self.ends[k - 1] };
+        let (col, rows) = &self.parts[k];
+        col.get(rows.map_or(local, |r| r[local] as usize))
+    }
+
+    /// `f(i, key)` for every key of span `k` of [`ROW_SPAN`] keys.
+    fn for_span(&self, k: usize, mut f: impl FnMut(usize, Option<&'a str>)) {
+        for i in k * ROW_SPAN..((k + 1) * ROW_SPAN).min(self.len()) {
+            f(i, self.get(i));
+        }
+    }
+
+    fn spans(&self) -> usize {
+        self.len().div_ceil(ROW_SPAN)
+    }
+}
+
+/// The two seeded hashes of one run, for [`Identity`].
+struct Hashers(foldhash::fast::RandomState, foldhash::fast::RandomState);
+
+impl Hashers {
+    fn new() -> Self {
+        Self(Default::default(), Default::default())
+    }
+
+    fn identity(&self, key: Option<&str>) -> Identity {
+        use std::hash::BuildHasher;
+        key.map_or(Identity(0, 0), |s| {
+            Identity(self.0.hash_one(s), self.1.hash_one(s))
+        })
+    }
+}
+
+/// The [`Identity`] of each key (`(0, 0)` for null), in parallel.
+fn identities(keys: &Keys<'_, '_>) -> Vec<Identity> {
+    let hash = Hashers::new();
+    let mut out = vec![Identity(0, 0); keys.len()];
+    out.par_chunks_mut(ROW_SPAN)
         .enumerate()
-        .map(|(r, &id)| (id, r as u32))
-        .collect();
-    drop(ids);
-    let (offsets, parted) = grouped(&items, &parts, PARTITIONS);
-    drop(items);
-    type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
-    let local: Vec<(Vec<u32>, Vec<u32>)> = (0..PARTITIONS)
+        .for_each(|(k, out)| keys.for_span(k, |i, key| out[i % ROW_SPAN] = hash.identity(key)));
+    out
+}
+
+/// Interns `keys` in parallel, in three passes. Spans of rows hash their keys once
+/// and bucket `(identity, row)` by partition (hash bits the tables do not use: 32 to
+/// 37); each partition is interned by one task, reading the spans' buckets in row
+/// order (contiguous memory; reading identities in place was a cache miss each);
+/// spans then write their rows' codes. Codes are dense, partition by partition;
+/// nothing downstream depends on their numbering (outputs are ordered by the keys
+/// themselves, through [`Dict::ranks`]).
+fn intern<'a>(keys: &Keys<'a, '_>, with_names: bool) -> Dict<'a> {
+    let hash = Hashers::new();
+    let part = |id: Identity| ((id.0 >> 32) as usize) % PARTITIONS;
+    // Per span and partition: `(identity, row)`, and the keys if names are wanted
+    // (carried along: looking them up later by row was a cache miss each).
+    type Bucket<'a> = (Vec<(Identity, u32)>, Vec<&'a str>);
+    let buckets: Vec<Vec<Bucket<'a>>> = (0..keys.spans())
         .into_par_iter()
-        .map(|p| {
-            let span = offsets[p] as usize..offsets[p + 1] as usize;
-            let mut table = Table::with_capacity_and_hasher(span.len() / 4, Default::default());
-            // First row of each new code.
-            let mut firsts: Vec<u32> = Vec::new();
-            let codes = parted[span]
-                .iter()
-                .map(|&(id, r)| {
-                    let next = firsts.len() as u32;
-                    *table.entry(id).or_insert_with(|| {
-                        firsts.push(r);
-                        next
-                    })
-                })
-                .collect();
-            (codes, firsts)
+        .map(|k| {
+            let mut buckets = vec![(Vec::new(), Vec::new()); PARTITIONS];
+            keys.for_span(k, |i, key| {
+                if let Some(s) = key {
+                    let id = hash.identity(key);
+                    let b = &mut buckets[part(id)];
+                    b.0.push((id, i as u32));
+                    if with_names {
+                        b.1.push(s);
+                    }
+                }
+            });
+            buckets
         })
         .collect();
-    let mut codes = vec![NONE; keys.len()];
-    let mut names = Vec::with_capacity(local.iter().map(|l| l.1.len()).sum());
-    for (p, (local_codes, firsts)) in local.into_iter().enumerate() {
-        let base = names.len() as u32;
-        for (&(_, r), c) in parted[offsets[p] as usize..offsets[p + 1] as usize]
-            .iter()
-            .zip(local_codes)
-        {
-            codes[r as usize] = base + c;
-        }
-        names.extend(
-            firsts
-                .iter()
-                .map(|&r| keys[r as usize].expect("null keys have no partition")),
-        );
+    type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
+    // Per partition: the local code of each of its rows (spans in order), and the
+    // key of each local code.
+    let local: Vec<(Vec<u32>, u32, Vec<&'a str>)> = (0..PARTITIONS)
+        .into_par_iter()
+        .map(|p| {
+            let len = buckets.iter().map(|b| b[p].0.len()).sum::<usize>();
+            let mut table = Table::with_capacity_and_hasher(len / 2, Default::default());
+            let mut names = Vec::new();
+            let mut codes = Vec::with_capacity(len);
+            for (ids, keys) in buckets.iter().map(|b| &b[p]) {
+                for (j, &(id, _)) in ids.iter().enumerate() {
+                    let next = table.len() as u32;
+                    codes.push(*table.entry(id).or_insert_with(|| {
+                        if with_names {
+                            names.push(keys[j]);
+                        }
+                        next
+                    }));
+                }
+            }
+            (codes, table.len() as u32, names)
+        })
+        .collect();
+    let mut base = Vec::with_capacity(PARTITIONS);
+    let mut len = 0;
+    for l in &local {
+        base.push(len);
+        len += l.1;
     }
-    Dict { codes, keys: names }
+    let names = local.iter().flat_map(|l| l.2.iter().copied()).collect();
+    // Where span `k`'s rows start in each partition's codes.
+    let mut starts = vec![[0u32; PARTITIONS]; buckets.len()];
+    for k in 1..buckets.len() {
+        for p in 0..PARTITIONS {
+            starts[k][p] = starts[k - 1][p] + buckets[k - 1][p].0.len() as u32;
+        }
+    }
+    let mut codes = vec![NONE; keys.len()];
+    codes
+        .par_chunks_mut(ROW_SPAN)
+        .enumerate()
+        .for_each(|(k, out)| {
+            for p in 0..PARTITIONS {
+                let local_codes = &local[p].0[starts[k][p] as usize..];
+                for (&(_, r), &c) in buckets[k][p].0.iter().zip(local_codes) {
+                    out[r as usize % ROW_SPAN] = base[p] + c;
+                }
+            }
+        });
+    Dict {
+        codes,
+        len: len as usize,
+        keys: names,
+    }
 }
 
 impl Dict<'_> {
@@ -185,34 +299,42 @@ impl Dict<'_> {
     }
 }
 
-/// Rank of each of `keys` (distinct) in byte order: sorted by their first 16 bytes as
-/// one big-endian integer (zero-padded), then runs of equal prefixes by all their
-/// bytes. Comparing prefixes agrees with byte order wherever they differ, and most
-/// ids differ in their first 16 bytes, so few strings are ever read twice.
-fn str_ranks(keys: &[&str]) -> Vec<u32> {
-    let prefix = |s: &str| {
-        let (b, mut buf) = (s.as_bytes(), [0u8; 16]);
-        let k = b.len().min(16);
-        buf[..k].copy_from_slice(&b[..k]);
-        u128::from_be_bytes(buf)
-    };
-    let mut order: Vec<(u128, u32)> = keys
-        .par_iter()
-        .with_min_len(1 << 14)
-        .enumerate()
-        .map(|(i, k)| (prefix(k), i as u32))
-        .collect();
-    order.par_sort_unstable();
+/// A key's first 16 bytes as one big-endian integer (zero-padded): comparing these
+/// agrees with byte order wherever they differ.
+fn prefix(s: &str) -> u128 {
+    let (b, mut buf) = (s.as_bytes(), [0u8; 16]);
+    let k = b.len().min(16);
+    buf[..k].copy_from_slice(&b[..k]);
+    u128::from_be_bytes(buf)
+}
+
+/// Sorts `(group, prefix of key, id)` by group, then key bytes: by prefix, then runs
+/// of equal prefixes by all their bytes (`key(id)`). Most ids differ in their first
+/// 16 bytes, so few strings are ever read twice.
+fn sort_by_bytes<'a>(items: &mut [(u32, u128, u32)], key: impl Fn(u32) -> &'a str) {
+    items.par_sort_unstable();
     let mut i = 0;
-    while i < order.len() {
-        let j = i + order[i..].iter().take_while(|o| o.0 == order[i].0).count();
+    while i < items.len() {
+        let head = (items[i].0, items[i].1);
+        let j = i + items[i..].iter().take_while(|o| (o.0, o.1) == head).count();
         if j - i > 1 {
-            order[i..j].sort_unstable_by(|a, b| keys[a.1 as usize].cmp(keys[b.1 as usize]));
+            items[i..j].sort_unstable_by(|a, b| key(a.2).cmp(key(b.2)));
         }
         i = j;
     }
+}
+
+/// Rank of each of `keys` (distinct) in byte order.
+fn str_ranks(keys: &[&str]) -> Vec<u32> {
+    let mut order: Vec<(u32, u128, u32)> = keys
+        .par_iter()
+        .with_min_len(1 << 14)
+        .enumerate()
+        .map(|(i, k)| (0, prefix(k), i as u32))
+        .collect();
+    sort_by_bytes(&mut order, |i| keys[i as usize]);
     let mut rank = vec![0u32; order.len()];
-    for (r, &(_, c)) in order.iter().enumerate() {
+    for (r, &(_, _, c)) in order.iter().enumerate() {
         rank[c as usize] = r as u32;
     }
     rank
@@ -290,7 +412,7 @@ impl<'a> Pairs<'a> {
 }
 
 /// An exposure-table row, coded.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct XRow {
     unit: u32,
     /// Explicit session, [`NO_SESSION`] without `sessionId`.
@@ -362,7 +484,7 @@ impl Outcome {
 
 /// One reward unit: the first eligible exposure row of a unit × allocation
 /// (cumulative) or of a decision × allocation (decision mode), and its credited sums.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct RewardUnit {
     row: u32,
     pa: u32,
@@ -379,13 +501,15 @@ pub(super) struct Attributed<'a> {
     pairs: Pairs<'a>,
     /// Reward units, in output order.
     rewards: Vec<RewardUnit>,
-    credits: Vec<Credit>,
+    // The rest is read only by [`Attributed::credits`], so it stays as the parallel
+    // tasks left it: parts to concatenate in order.
+    credits: Vec<Vec<Credit>>,
     /// (track, policy code, outcome).
-    outcomes: Vec<(u32, u32, Outcome)>,
-    /// (track, known decision, has array), in track order.
-    goals: Vec<(u32, bool, bool)>,
+    outcomes: Vec<Vec<(u32, u32, Outcome)>>,
+    /// The goal events, in track order.
+    goals: Vec<Goal0>,
     /// Eligible exposure rows kept by the mode's dedup.
-    kept: Vec<u32>,
+    kept: Vec<Vec<u32>>,
 }
 
 /// The event's time rules: `(in time, older than the window)`.
@@ -580,10 +704,123 @@ fn grouped<T: Copy + Default>(items: &[T], codes: &[u32], n_codes: usize) -> (Ve
     (offsets, out)
 }
 
+/// Rows per task of the row-coding passes.
+const ROW_SPAN: usize = 1 << 16;
+
+/// The exposure rows, coded in parallel over spans of rows (`units`, `sessions` and
+/// `decisions` are the rows' key codes). Each span numbers its layer × policy ×
+/// allocation keys with its own small dictionary; the spans' dictionaries are then
+/// merged in row order, so keys are numbered by first appearance, as one serial pass
+/// would, and policy × allocation pairs are coded in that same order. Also returns
+/// each layer × policy × allocation code's pair.
+fn exposure_rows<'a>(
+    x: &'a DataFrame,
+    units: &[u32],
+    sessions: &[Identity],
+    decisions: &[u32],
+    pairs: &mut Pairs<'a>,
+) -> Result<(Vec<XRow>, Vec<u32>)> {
+    let n = x.height();
+    let str_col = |name: &str| -> Result<&'a StringChunked> { Ok(x.column(name)?.str()?) };
+    let (layer, policy, alloc) = (
+        str_col("layer_id")?,
+        str_col("policy_id")?,
+        str_col("allocation_name")?,
+    );
+    let kind = str_col("kind")?;
+    let ts = x.column("ts")?.i64()?;
+    let only = x.column("attribution_only")?.bool()?;
+    let mut xs = vec![XRow::default(); n];
+    // Per span: the first row of each span-local code.
+    let firsts: Vec<Vec<u32>> = xs
+        .par_chunks_mut(ROW_SPAN)
+        .enumerate()
+        .map(|(k, out)| {
+            let (lo, len) = (k * ROW_SPAN, out.len());
+            let cut = |c: &StringChunked| c.slice(lo as i64, len);
+            let (l, p, a, kind) = (cut(layer), cut(policy), cut(alloc), cut(kind));
+            let (ts, only) = (ts.slice(lo as i64, len), only.slice(lo as i64, len));
+            let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+            let mut index: Map<(&str, &str, &str), u32> = map(0);
+            let mut firsts = Vec::new();
+            let cells = l.iter().zip(p.iter()).zip(a.iter()).zip(kind.iter());
+            for (j, ((((l, p), a), kind), (ts, only))) in
+                cells.zip(ts.iter().zip(only.iter())).enumerate()
+            {
+                let i = lo + j;
+                let lpa = match (p, a) {
+                    (Some(p), Some(a)) => {
+                        let key = (l.unwrap_or(""), p, a);
+                        let small = (keys.len() <= SMALL)
+                            .then(|| keys.iter().position(|&k| k == key))
+                            .flatten();
+                        match small {
+                            Some(c) => c as u32,
+                            None => {
+                                let next = keys.len() as u32;
+                                let c = *index.entry(key).or_insert(next);
+                                if c == next {
+                                    keys.push(key);
+                                    firsts.push(i as u32);
+                                }
+                                c
+                            }
+                        }
+                    }
+                    _ => NONE,
+                };
+                out[j] = XRow {
+                    unit: units[i],
+                    session: explicit(sessions[i]),
+                    decision: decisions[i],
+                    lpa,
+                    ts: ts.unwrap_or(0),
+                    eligible: lpa != NONE && kind == Some("exposure") && only != Some(true),
+                };
+            }
+            firsts
+        })
+        .collect();
+    // Span-local codes → global ones, in row order.
+    let mut global: Map<(&'a str, u32), u32> = map(64);
+    let mut lpa_pair: Vec<u32> = Vec::new();
+    let remaps: Vec<Vec<u32>> = firsts
+        .iter()
+        .map(|firsts| {
+            firsts
+                .iter()
+                .map(|&r| {
+                    let r = r as usize;
+                    let (p, a) = (policy.get(r), alloc.get(r));
+                    let pa = pairs.code(
+                        p.expect("a coded row has a policy"),
+                        a.expect("a coded row has an allocation"),
+                    );
+                    let next = lpa_pair.len() as u32;
+                    let c = *global
+                        .entry((layer.get(r).unwrap_or(""), pa))
+                        .or_insert(next);
+                    if c == next {
+                        lpa_pair.push(pa);
+                    }
+                    c
+                })
+                .collect()
+        })
+        .collect();
+    xs.par_chunks_mut(ROW_SPAN)
+        .zip(&remaps)
+        .for_each(|(rows, remap)| {
+            for x in rows.iter_mut().filter(|x| x.lpa != NONE) {
+                x.lpa = remap[x.lpa as usize];
+            }
+        });
+    Ok((xs, lpa_pair))
+}
+
 /// The coded input of one run.
 struct Coded<'a> {
     units: Dict<'a>,
-    decisions: Vec<&'a str>,
     pairs: Pairs<'a>,
     /// Layer × policy × allocation → pair.
     lpa_pair: Vec<u32>,
@@ -597,14 +834,6 @@ struct Coded<'a> {
     dx: Vec<Touch>,
     /// `value` per track row, null as 0.
     values: Vec<f64>,
-}
-
-/// `a` then `b`, as one key list.
-fn chained<'a>(a: &[Option<&'a str>], b: &[Option<&'a str>]) -> Vec<Option<&'a str>> {
-    let mut v = Vec::with_capacity(a.len() + b.len());
-    v.extend_from_slice(a);
-    v.extend_from_slice(b);
-    v
 }
 
 fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) -> Result<Coded<'a>> {
@@ -622,29 +851,34 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
             ),
         });
     }
-    let x_ts = ints(x, "ts")?;
-    let layer = strs(x, "layer_id")?;
-    let policy = strs(x, "policy_id")?;
-    let alloc = strs(x, "allocation_name")?;
-    let kind = strs(x, "kind")?;
-    let only: Vec<Option<bool>> = x.column("attribution_only")?.bool()?.iter().collect();
-
     // Goal events, once per `id` (the first row in table order).
-    let event = strs(t, "event")?;
-    let goal_rows: Vec<u32> = (0..t.height() as u32)
-        .filter(|&i| event[i as usize] == Some(goal_event))
-        .collect();
-    let every = goal_rows.len() == t.height();
-    let pick = |name: &str| -> Result<Vec<Option<&'a str>>> {
-        let all = strs(t, name)?;
-        Ok(if every {
-            all
-        } else {
-            goal_rows.iter().map(|&i| all[i as usize]).collect()
+    let events = Keys::new(vec![(StrCol::new(t, "event")?, None)]);
+    let goal_rows: Vec<u32> = (0..events.spans())
+        .into_par_iter()
+        .map(|k| {
+            let mut rows = Vec::new();
+            events.for_span(k, |i, e| {
+                if e == Some(goal_event) {
+                    rows.push(i as u32);
+                }
+            });
+            rows
         })
+        .collect::<Vec<_>>()
+        .concat();
+    let every = goal_rows.len() == t.height();
+    let goal_keys = |name: &str| -> Result<(StrCol<'a>, Option<&[u32]>)> {
+        Ok((StrCol::new(t, name)?, (!every).then_some(&goal_rows[..])))
     };
-    let ids = intern(&pick("event_id")?);
-    let mut first = vec![true; ids.keys.len()];
+    // A key of the exposures, then of the goal events.
+    let both = |name: &str| -> Result<Keys<'a, '_>> {
+        Ok(Keys::new(vec![
+            (StrCol::new(x, name)?, None),
+            goal_keys(name)?,
+        ]))
+    };
+    let ids = intern(&Keys::new(vec![goal_keys("event_id")?]), false);
+    let mut first = vec![true; ids.len];
     let kept_goals: Vec<usize> = (0..goal_rows.len())
         .filter(|&k| match ids.codes[k] {
             NONE => true,
@@ -656,21 +890,22 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     let cumulative = mode == AttributionMode::Cumulative;
     let (units, sessions) = if cumulative {
         (
-            intern(&chained(&strs(x, "unit_key")?, &pick("unit_key")?)),
-            identities(&chained(&strs(x, "session_id")?, &pick("session_id")?)),
+            intern(&both("unit_key")?, true),
+            identities(&both("session_id")?),
         )
     } else {
         let none = n + goal_rows.len();
         (
             Dict {
                 codes: vec![NONE; none],
+                len: 0,
                 keys: Vec::new(),
             },
             vec![NO_SESSION; none],
         )
     };
-    let decisions = intern(&chained(&strs(x, "decision_id")?, &pick("decision_id")?));
-    let mut known = vec![false; decisions.keys.len()];
+    let decisions = intern(&both("decision_id")?, false);
+    let mut known = vec![false; decisions.len];
     for &d in &decisions.codes[..n] {
         if d != NONE {
             known[d as usize] = true;
@@ -678,42 +913,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     }
 
     let mut pairs = Pairs::new();
-    let mut lpas: Map<(&str, u32), u32> = map(64);
-    let mut lpa_keys: Vec<(&str, u32)> = Vec::new();
-    let mut lpa_pair: Vec<u32> = Vec::new();
-    let mut xs = Vec::with_capacity(n);
-    for i in 0..n {
-        let lpa = match (layer[i], policy[i], alloc[i]) {
-            (l, Some(p), Some(a)) => {
-                let key = (l.unwrap_or(""), pairs.code(p, a));
-                let small = (lpa_keys.len() <= SMALL)
-                    .then(|| lpa_keys.iter().position(|&k| k == key))
-                    .flatten();
-                match small {
-                    Some(c) => c as u32,
-                    None => {
-                        let next = lpa_pair.len() as u32;
-                        let c = *lpas.entry(key).or_insert(next);
-                        if c == next {
-                            lpa_pair.push(key.1);
-                            lpa_keys.push(key);
-                        }
-                        c
-                    }
-                }
-            }
-            _ => NONE,
-        };
-        let eligible = lpa != NONE && kind[i] == Some("exposure") && only[i] != Some(true);
-        xs.push(XRow {
-            unit: units.codes[i],
-            session: explicit(sessions[i]),
-            decision: decisions.codes[i],
-            lpa,
-            ts: x_ts[i].unwrap_or(0),
-            eligible,
-        });
-    }
+    let (xs, lpa_pair) = exposure_rows(x, &units.codes, &sessions, &decisions.codes, &mut pairs)?;
 
     let track_row: Vec<Option<u32>> = t.column("track_row")?.u32()?.iter().collect();
     let a = &tables.attributions;
@@ -812,13 +1012,13 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         .iter()
         .map(|x| if x.eligible { x.decision } else { NONE })
         .collect();
-    let (offsets, by_decision) = grouped(&touches, &eligible_decision, decisions.keys.len());
+    let (offsets, by_decision) = grouped(&touches, &eligible_decision, decisions.len);
     drop(touches);
     let mut dx_offsets = Vec::with_capacity(offsets.len());
     let mut dx = Vec::with_capacity(by_decision.len());
     let mut scratch: Vec<Touch> = Vec::new();
     dx_offsets.push(0u32);
-    for d in 0..decisions.keys.len() {
+    for d in 0..decisions.len {
         let group = &by_decision[offsets[d] as usize..offsets[d + 1] as usize];
         if group.len() == 1 {
             dx.push(group[0]);
@@ -838,7 +1038,6 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     }
     Ok(Coded {
         units,
-        decisions: decisions.keys,
         pairs,
         lpa_pair,
         xs,
@@ -858,7 +1057,7 @@ pub(super) fn attribute<'a>(
 ) -> Result<Attributed<'a>> {
     let c = code(tables, goal_event, params.mode)?;
     match params.mode {
-        AttributionMode::Decision => Ok(decision(tables, c, params)),
+        AttributionMode::Decision => decision(tables, c, params),
         AttributionMode::Cumulative => Ok(cumulative(tables, c, params)),
     }
 }
@@ -867,9 +1066,8 @@ fn decision<'a>(
     tables: &'a EventTables,
     c: Coded<'a>,
     params: &AttributionParams,
-) -> Attributed<'a> {
+) -> Result<Attributed<'a>> {
     let Coded {
-        decisions,
         pairs,
         goals,
         values,
@@ -879,17 +1077,33 @@ fn decision<'a>(
         ..
     } = c;
     // Reward units: every (decision, pair), sorted by policy, allocation, decision id.
+    // The ids are read in row order (the rows of `dx` are scattered in the table).
     let pa_rank = pairs.ranks();
-    let dec_rank = str_ranks(&decisions);
-    let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(dx.len());
-    for d in 0..dx_offsets.len() - 1 {
-        for k in dx_offsets[d]..dx_offsets[d + 1] {
-            let pa = u64::from(pa_rank[dx[k as usize].pa as usize]);
-            keyed.push((pa << 32 | u64::from(dec_rank[d]), k));
-        }
+    let mut unit_at = vec![NONE; xs.len()];
+    for (k, t) in dx.iter().enumerate() {
+        unit_at[t.row as usize] = k as u32;
     }
-    keyed.par_sort_unstable();
-    let order: Vec<u32> = keyed.into_iter().map(|(_, k)| k).collect();
+    let ids = Keys::new(vec![(StrCol::new(&tables.exposures, "decision_id")?, None)]);
+    let mut keyed: Vec<(u32, u128, u32)> = (0..ids.spans())
+        .into_par_iter()
+        .map(|span| {
+            let mut keyed = Vec::new();
+            ids.for_span(span, |r, id| {
+                let k = unit_at[r];
+                if k != NONE {
+                    let id = id.expect("an exposure with a decision has an id");
+                    keyed.push((pa_rank[dx[k as usize].pa as usize], prefix(id), k));
+                }
+            });
+            keyed
+        })
+        .collect::<Vec<_>>()
+        .concat();
+    sort_by_bytes(&mut keyed, |k| {
+        ids.get(dx[k as usize].row as usize)
+            .expect("an exposure with a decision has an id")
+    });
+    let order: Vec<u32> = keyed.into_iter().map(|(_, _, k)| k).collect();
     let mut slot = vec![0u32; dx.len()];
     for (s, &k) in order.iter().enumerate() {
         slot[k as usize] = s as u32;
@@ -926,37 +1140,26 @@ fn decision<'a>(
             out
         })
         .collect();
-    let mut credits = Vec::new();
-    let mut outcomes = Vec::new();
-    for o in outs {
-        credits.extend(o.credits);
-        outcomes.extend(o.outcomes);
-    }
+    let (credits, outcomes): (Vec<_>, Vec<_>) =
+        outs.into_iter().map(|o| (o.credits, o.outcomes)).unzip();
     // A credit's exposure row is its decision's first exposure of the pair: the
     // reward unit's row.
-    let mut unit_of_row = vec![NONE; xs.len()];
-    for (k, t) in dx.iter().enumerate() {
-        unit_of_row[t.row as usize] = slot[k];
-    }
-    for cr in &credits {
-        let r = &mut rewards[unit_of_row[cr.row as usize] as usize];
+    for cr in credits.iter().flatten() {
+        let r = &mut rewards[slot[unit_at[cr.row as usize] as usize] as usize];
         r.goal_events += cr.weight;
         r.goal_value += cr.weight * values[cr.track as usize];
     }
-    let kept = order.iter().map(|&k| dx[k as usize].row).collect();
-    Attributed {
+    let kept = vec![order.iter().map(|&k| dx[k as usize].row).collect()];
+    Ok(Attributed {
         tables,
         mode: AttributionMode::Decision,
         pairs,
         rewards,
         credits,
         outcomes,
-        goals: goals
-            .iter()
-            .map(|g| (g.track, g.decision != NONE, false))
-            .collect(),
+        goals,
         kept,
-    }
+    })
 }
 
 /// `value` per track row, null as 0.
@@ -992,7 +1195,7 @@ fn cumulative<'a>(
         dx,
         ..
     } = c;
-    let n_units = units.keys.len();
+    let n_units = units.len;
     let unit_rank = units.ranks();
     let mut by_rank = vec![0u32; n_units];
     for (u, &r) in unit_rank.iter().enumerate() {
@@ -1145,13 +1348,14 @@ fn cumulative<'a>(
             (out, foreign)
         })
         .collect();
-    let (mut rewards, mut credits, mut outcomes, mut kept, mut foreign) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rewards = Vec::with_capacity(chunks.iter().map(|c| c.0.rewards.len()).sum());
+    let (mut credits, mut outcomes, mut kept, mut foreign) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (o, f) in chunks {
         rewards.extend(o.rewards);
-        credits.extend(o.credits);
-        outcomes.extend(o.outcomes);
-        kept.extend(o.kept);
+        credits.push(o.credits);
+        outcomes.push(o.outcomes);
+        kept.push(o.kept);
         foreign.extend(f);
     }
     // The SDK's arrays, as sent: one credit per (event, pair), weights summed.
@@ -1215,66 +1419,51 @@ fn cumulative<'a>(
     }
     // Output order: policy, allocation, then unit key (rows are in unit-key order).
     let pa_rank = pairs.ranks();
-    let mut by_pa: Vec<Vec<RewardUnit>> = vec![Vec::new(); pa_rank.len()];
-    for r in rewards {
-        by_pa[pa_rank[r.pa as usize] as usize].push(r);
-    }
-    credits.extend(array_credits);
-    outcomes.extend(array_outcomes);
+    let ranks: Vec<u32> = rewards.iter().map(|r| pa_rank[r.pa as usize]).collect();
+    let (_, rewards) = grouped(&rewards, &ranks, pa_rank.len());
+    credits.push(array_credits);
+    outcomes.push(array_outcomes);
     Attributed {
         tables,
         mode: AttributionMode::Cumulative,
         pairs,
-        rewards: by_pa.into_iter().flatten().collect(),
+        rewards,
         credits,
         outcomes,
-        goals: goals
-            .iter()
-            .map(|g| (g.track, g.decision != NONE, g.has_array))
-            .collect(),
+        goals,
         kept,
     }
 }
 
-/// Rows `idx` of the string `column` of `df`. A column of many chunks (as a parquet
-/// reader leaves it) is rebuilt from its values: polars' gather copied each string
-/// through a growing buffer there, most of this step's time.
-fn gather_str(df: &DataFrame, column: &str, idx: &[u32]) -> Result<Column> {
-    let all = df.column(column)?.str()?;
-    if all.chunks().len() == 1 {
-        return gather(df, column, idx);
-    }
-    let all = strs(df, column)?;
-    let values: Vec<Option<&str>> = idx.iter().map(|&i| all[i as usize]).collect();
-    Ok(Column::new(column.into(), values))
-}
-
-/// Rows `idx` of `column` of `df`.
+/// Rows `idx` of `column` of `df`. The column is made one chunk first: for strings
+/// that concatenates the chunks' views and shares their bytes, and the gather then
+/// copies 16-byte views. (Gathering across the chunks a parquet reader leaves copied
+/// every string through a growing buffer: ten times slower.)
 fn gather(df: &DataFrame, column: &str, idx: &[u32]) -> Result<Column> {
     let idx = IdxCa::from_vec("".into(), idx.iter().map(|&i| i as IdxSize).collect());
-    Ok(df.column(column)?.take(&idx)?)
+    Ok(df.column(column)?.rechunk().take(&idx)?)
 }
 
 impl Attributed<'_> {
-    fn pair_columns(&self, pas: impl Iterator<Item = u32> + Clone) -> [Column; 2] {
+    /// `policy_id` and `allocation_name` of pair codes `pas`: the few names gathered
+    /// as views, their bytes stored once.
+    fn pair_columns(&self, pas: impl Iterator<Item = u32>) -> Result<[Column; 2]> {
         let k = &self.pairs.keys;
-        [
-            Column::new(
-                "policy_id".into(),
-                pas.clone().map(|p| k[p as usize].0).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "allocation_name".into(),
-                pas.map(|p| k[p as usize].1).collect::<Vec<_>>(),
-            ),
-        ]
+        let idx = IdxCa::from_vec("".into(), pas.map(|p| p as IdxSize).collect());
+        let names = |name: &str, all: Vec<&str>| -> Result<Column> {
+            Ok(Column::new(name.into(), all).take(&idx)?)
+        };
+        Ok([
+            names("policy_id", k.iter().map(|p| p.0).collect())?,
+            names("allocation_name", k.iter().map(|p| p.1).collect())?,
+        ])
     }
 
     /// The reward table of `goal` (see [`super::relational`] for its columns).
     pub(super) fn rewards(&self, goal: &Goal) -> Result<DataFrame> {
         let x = &self.tables.exposures;
         let rows: Vec<u32> = self.rewards.iter().map(|r| r.row).collect();
-        let [policy, allocation] = self.pair_columns(self.rewards.iter().map(|r| r.pa));
+        let [policy, allocation] = self.pair_columns(self.rewards.iter().map(|r| r.pa))?;
         let events: Vec<f64> = self.rewards.iter().map(|r| r.goal_events).collect();
         let value: Vec<f64> = self.rewards.iter().map(|r| r.goal_value).collect();
         let reward: Vec<f64> = match goal.goal_type {
@@ -1286,13 +1475,13 @@ impl Attributed<'_> {
             GoalType::Sum | GoalType::Mean => value.clone(),
         };
         let probability = gather(x, "probability", &rows)?.cast(&DataType::Float64)?;
-        Ok(DataFrame::new(
+        let r = DataFrame::new(
             rows.len(),
             vec![
                 policy,
                 allocation,
-                gather_str(x, "unit_key", &rows)?,
-                gather_str(x, "decision_id", &rows)?,
+                gather(x, "unit_key", &rows)?,
+                gather(x, "decision_id", &rows)?,
                 Column::new(
                     "exposed_at".into(),
                     self.rewards.iter().map(|r| r.at).collect::<Vec<_>>(),
@@ -1302,14 +1491,15 @@ impl Attributed<'_> {
                 Column::new("goal_value".into(), value),
                 Column::new("reward".into(), reward),
             ],
-        )?)
+        )?;
+        Ok(r)
     }
 
     /// The credit, outcome, goal and exposure tables of [`super::Credits`].
     pub(super) fn credits(&self) -> Result<super::Credits> {
         let x = &self.tables.exposures;
         let t = &self.tables.tracks;
-        let c = &self.credits;
+        let c = &self.credits.concat();
         let tracks: Vec<u32> = c.iter().map(|c| c.track).collect();
         // The unit key of the credited exposure, or the event's own (SDK arrays).
         let (x_units, t_units) = (strs(x, "unit_key")?, strs(t, "unit_key")?);
@@ -1323,7 +1513,7 @@ impl Attributed<'_> {
                 }
             })
             .collect();
-        let [policy, allocation] = self.pair_columns(c.iter().map(|c| c.pa));
+        let [policy, allocation] = self.pair_columns(c.iter().map(|c| c.pa))?;
         let mut credit_cols = vec![
             gather(t, "track_row", &tracks)?,
             Column::new("unit_key".into(), unit_key),
@@ -1341,7 +1531,7 @@ impl Attributed<'_> {
         if self.mode == AttributionMode::Decision {
             credit_cols.push(gather(t, "decision_id", &tracks)?);
         }
-        let o = &self.outcomes;
+        let o = &self.outcomes.concat();
         let o_tracks: Vec<u32> = o.iter().map(|o| o.0).collect();
         let policies = &self.pairs.policies;
         let outcomes = DataFrame::new(
@@ -1358,7 +1548,7 @@ impl Attributed<'_> {
                 ),
             ],
         )?;
-        let g_tracks: Vec<u32> = self.goals.iter().map(|g| g.0).collect();
+        let g_tracks: Vec<u32> = self.goals.iter().map(|g| g.track).collect();
         let goals = DataFrame::new(
             self.goals.len(),
             vec![
@@ -1366,15 +1556,18 @@ impl Attributed<'_> {
                 gather(t, "decision_id", &g_tracks)?,
                 Column::new(
                     "known_decision".into(),
-                    self.goals.iter().map(|g| g.1).collect::<Vec<_>>(),
+                    self.goals
+                        .iter()
+                        .map(|g| g.decision != NONE)
+                        .collect::<Vec<_>>(),
                 ),
                 Column::new(
                     "has_array".into(),
-                    self.goals.iter().map(|g| g.2).collect::<Vec<_>>(),
+                    self.goals.iter().map(|g| g.has_array).collect::<Vec<_>>(),
                 ),
             ],
         )?;
-        let kept = &self.kept;
+        let kept = &self.kept.concat();
         let exposures = DataFrame::new(
             kept.len(),
             vec![
@@ -1393,5 +1586,148 @@ impl Attributed<'_> {
             goals: goals.lazy(),
             exposures: exposures.lazy(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows enough for several spans of the parallel passes.
+    const ROWS: usize = 3 * ROW_SPAN + 123;
+
+    fn key(i: usize) -> Option<String> {
+        // Nulls, repeats near and far apart, and keys first seen in late spans.
+        (!i.is_multiple_of(11)).then(|| format!("key_{}", (i * 7919) % (ROW_SPAN + i / 3)))
+    }
+
+    fn frame(column: &str, keys: Vec<Option<String>>) -> DataFrame {
+        DataFrame::new_infer_height(vec![Column::new(column.into(), keys)]).unwrap()
+    }
+
+    #[test]
+    fn interning_across_spans_gives_one_dense_code_per_key() {
+        let x = frame("k", (0..ROWS).map(key).collect());
+        let t = frame("k", (0..ROWS).map(|i| key(ROWS - i)).collect());
+        let picked: Vec<u32> = (0..ROWS as u32).filter(|i| i % 3 != 1).collect();
+        let keys = Keys::new(vec![
+            (StrCol::new(&x, "k").unwrap(), None),
+            (StrCol::new(&t, "k").unwrap(), Some(&picked)),
+        ]);
+        let expected: Vec<Option<String>> = (0..ROWS)
+            .map(key)
+            .chain(picked.iter().map(|&i| key(ROWS - i as usize)))
+            .collect();
+        assert_eq!(keys.len(), expected.len());
+        let dict = intern(&keys, true);
+        let ids = identities(&keys);
+        let mut code_of: HashMap<&str, u32> = HashMap::new();
+        for (i, k) in expected.iter().enumerate() {
+            assert_eq!(keys.get(i), k.as_deref(), "key {i}");
+            match k {
+                None => {
+                    assert_eq!(dict.codes[i], NONE);
+                    assert_eq!(ids[i], Identity(0, 0));
+                }
+                Some(k) => {
+                    let c = *code_of.entry(k).or_insert(dict.codes[i]);
+                    assert_eq!(dict.codes[i], c, "one key, one code: {k}");
+                    assert_eq!(dict.keys[c as usize], k.as_str());
+                }
+            }
+        }
+        assert_eq!(dict.len, code_of.len());
+        let mut codes: Vec<u32> = code_of.values().copied().collect();
+        codes.sort_unstable();
+        assert_eq!(codes, (0..dict.len as u32).collect::<Vec<_>>(), "dense");
+        // Identities agree with keys both ways.
+        let mut id_of: HashMap<Identity, &str> = HashMap::new();
+        for (i, k) in expected.iter().enumerate() {
+            if let Some(k) = k {
+                assert_eq!(*id_of.entry(ids[i]).or_insert(k), k.as_str());
+            }
+        }
+        assert_eq!(id_of.len(), code_of.len());
+        // Without names, the same partition of rows.
+        let bare = intern(&keys, false);
+        assert!(bare.keys.is_empty());
+        assert_eq!(bare.len, dict.len);
+        let mut map: HashMap<u32, u32> = HashMap::new();
+        for (&a, &b) in dict.codes.iter().zip(&bare.codes) {
+            assert_eq!(*map.entry(a).or_insert(b), b);
+        }
+    }
+
+    #[test]
+    fn exposure_rows_number_keys_by_first_appearance_across_spans() {
+        let n = ROWS;
+        // A new layer × policy × allocation first seen in each span, rows without a
+        // policy or allocation, and decision and attribution-only rows.
+        let combo = |i: usize| -> (Option<String>, Option<String>, Option<String>) {
+            let span = i / ROW_SPAN;
+            match i % 7 {
+                0 => (Some("l".into()), None, Some("a".into())),
+                1 => (None, Some("p".into()), Some(format!("a{span}"))),
+                2 => (Some(format!("l{}", i % 2)), Some("p".into()), None),
+                k => (
+                    Some(format!("l{}", k % 2)),
+                    Some(format!("p{}", k % 3)),
+                    Some(format!("a{}", span.min(k))),
+                ),
+            }
+        };
+        let rows: Vec<_> = (0..n).map(combo).collect();
+        let col = |name: &str, f: &dyn Fn(usize) -> Option<String>| {
+            Column::new(name.into(), (0..n).map(f).collect::<Vec<_>>())
+        };
+        let x = DataFrame::new_infer_height(vec![
+            col("layer_id", &|i| rows[i].0.clone()),
+            col("policy_id", &|i| rows[i].1.clone()),
+            col("allocation_name", &|i| rows[i].2.clone()),
+            col("kind", &|i| {
+                Some(if i % 5 == 0 { "decision" } else { "exposure" }.into())
+            }),
+            Column::new("ts".into(), (0..n as i64).collect::<Vec<_>>()),
+            Column::new(
+                "attribution_only".into(),
+                (0..n).map(|i| i % 13 == 0).collect::<Vec<_>>(),
+            ),
+        ])
+        .unwrap();
+        let codes = vec![NONE; n];
+        let sessions = vec![Identity(0, 0); n];
+        let mut pairs = Pairs::new();
+        let (xs, lpa_pair) = exposure_rows(&x, &codes, &sessions, &codes, &mut pairs).unwrap();
+        // One serial pass, numbering keys by first appearance.
+        let mut lpas: Vec<(String, u32)> = Vec::new();
+        let mut pair_keys: Vec<(String, String)> = Vec::new();
+        for (i, (l, p, a)) in rows.iter().enumerate() {
+            let (Some(p), Some(a)) = (p, a) else {
+                assert_eq!(xs[i].lpa, NONE, "row {i}");
+                assert!(!xs[i].eligible);
+                continue;
+            };
+            let pa = pair_keys.iter().position(|k| (&k.0, &k.1) == (p, a));
+            let pa = pa.unwrap_or_else(|| {
+                pair_keys.push((p.clone(), a.clone()));
+                pair_keys.len() - 1
+            }) as u32;
+            let key = (l.clone().unwrap_or_default(), pa);
+            let c = lpas.iter().position(|k| *k == key).unwrap_or_else(|| {
+                lpas.push(key);
+                lpas.len() - 1
+            });
+            assert_eq!(xs[i].lpa, c as u32, "row {i}");
+            assert_eq!(xs[i].ts, i as i64);
+            assert_eq!(xs[i].eligible, i % 5 != 0 && i % 13 != 0, "row {i}");
+        }
+        assert!(lpas.len() > SMALL, "the test reaches the hashed dictionary");
+        assert_eq!(lpa_pair, lpas.iter().map(|k| k.1).collect::<Vec<_>>());
+        let coded: Vec<(String, String)> = pairs
+            .keys
+            .iter()
+            .map(|&(p, a)| (p.to_owned(), a.to_owned()))
+            .collect();
+        assert_eq!(coded, pair_keys);
     }
 }
