@@ -133,6 +133,18 @@ impl<'a> StrCol<'a> {
         let chunk: &'a StrArray = self.chunks[k];
         chunk.get(row - start)
     }
+
+    /// `f(row, value)` for rows `lo..hi`, chunk by chunk.
+    fn for_rows(&self, lo: usize, hi: usize, mut f: impl FnMut(usize, Option<&'a str>)) {
+        let mut start = 0;
+        for (&chunk, &end) in self.chunks.iter().zip(&self.ends) {
+            let (a, b) = (lo.max(start), hi.min(end));
+            for row in a..b {
+                f(row, chunk.get(row - start));
+            }
+            start = end;
+        }
+    }
 }
 
 /// One run's key list: string columns one after the other, each over all its rows or
@@ -167,10 +179,23 @@ impl<'a, 'r> Keys<'a, 'r> {
         col.get(rows.map_or(local, |r| r[local] as usize))
     }
 
-    /// `f(i, key)` for every key of span `k` of [`ROW_SPAN`] keys.
+    /// `f(i, key)` for every key of span `k` of [`ROW_SPAN`] keys, in order.
     fn for_span(&self, k: usize, mut f: impl FnMut(usize, Option<&'a str>)) {
-        for i in k * ROW_SPAN..((k + 1) * ROW_SPAN).min(self.len()) {
-            f(i, self.get(i));
+        let (lo, hi) = (k * ROW_SPAN, ((k + 1) * ROW_SPAN).min(self.len()));
+        let mut start = 0;
+        for ((col, rows), &end) in self.parts.iter().zip(&self.ends) {
+            let (a, b) = (lo.max(start), hi.min(end));
+            if a < b {
+                match rows {
+                    None => col.for_rows(a - start, b - start, |r, key| f(start + r, key)),
+                    Some(rows) => {
+                        for i in a..b {
+                            f(i, col.get(rows[i - start] as usize));
+                        }
+                    }
+                }
+            }
+            start = end;
         }
     }
 
@@ -213,64 +238,95 @@ fn identities(keys: &Keys<'_, '_>) -> Vec<Identity> {
 /// nothing downstream depends on their numbering (outputs are ordered by the keys
 /// themselves, through [`Dict::ranks`]).
 fn intern<'a>(keys: &Keys<'a, '_>, with_names: bool) -> Dict<'a> {
+    intern_tables(keys, with_names).0
+}
+
+/// The partitions' tables of [`intern`]: identity → code within the partition.
+type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
+
+/// [`intern`] of `keys`, then the code of each of `probe` among them (`NONE` for a
+/// key not in `keys`): for keys only some of which can matter, such as the decisions
+/// goal events name among all the exposures'.
+fn intern_and_look_up<'a>(keys: &Keys<'a, '_>, probe: &Keys<'a, '_>) -> (Dict<'a>, Vec<u32>) {
+    let (dict, tables, base, hash) = intern_tables(keys, false);
+    let mut codes = vec![NONE; probe.len()];
+    codes
+        .par_chunks_mut(ROW_SPAN)
+        .enumerate()
+        .for_each(|(k, out)| {
+            probe.for_span(k, |i, key| {
+                if key.is_some() {
+                    let id = hash.identity(key);
+                    let p = partition(id);
+                    if let Some(&c) = tables[p].get(&id) {
+                        out[i % ROW_SPAN] = base[p] + c;
+                    }
+                }
+            });
+        });
+    (dict, codes)
+}
+
+/// The partition of an identity: hash bits the tables do not use (32 to 37).
+fn partition(id: Identity) -> usize {
+    ((id.0 >> 32) as usize) % PARTITIONS
+}
+
+/// [`intern`], also giving its tables, each partition's first code and the hashers.
+fn intern_tables<'a>(
+    keys: &Keys<'a, '_>,
+    with_names: bool,
+) -> (Dict<'a>, Vec<Table>, Vec<u32>, Hashers) {
     let hash = Hashers::new();
-    let part = |id: Identity| ((id.0 >> 32) as usize) % PARTITIONS;
-    // Per span and partition: `(identity, row)`, and the keys if names are wanted
-    // (carried along: looking them up later by row was a cache miss each).
-    type Bucket<'a> = (Vec<(Identity, u32)>, Vec<&'a str>);
-    let buckets: Vec<Vec<Bucket<'a>>> = (0..keys.spans())
+    // Per span and partition: `(identity, row)`.
+    let buckets: Vec<Vec<Vec<(Identity, u32)>>> = (0..keys.spans())
         .into_par_iter()
         .map(|k| {
-            let mut buckets = vec![(Vec::new(), Vec::new()); PARTITIONS];
+            let mut buckets = vec![Vec::new(); PARTITIONS];
             keys.for_span(k, |i, key| {
-                if let Some(s) = key {
+                if key.is_some() {
                     let id = hash.identity(key);
-                    let b = &mut buckets[part(id)];
-                    b.0.push((id, i as u32));
-                    if with_names {
-                        b.1.push(s);
-                    }
+                    buckets[partition(id)].push((id, i as u32));
                 }
             });
             buckets
         })
         .collect();
-    type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
-    // Per partition: the local code of each of its rows (spans in order), and the
-    // key of each local code.
-    let local: Vec<(Vec<u32>, u32, Vec<&'a str>)> = (0..PARTITIONS)
+    // Per partition: the local code of each of its rows (spans in order), its
+    // table, and the key of each local code.
+    let local: Vec<(Vec<u32>, Table, Vec<&'a str>)> = (0..PARTITIONS)
         .into_par_iter()
         .map(|p| {
-            let len = buckets.iter().map(|b| b[p].0.len()).sum::<usize>();
+            let len = buckets.iter().map(|b| b[p].len()).sum::<usize>();
             let mut table = Table::with_capacity_and_hasher(len / 2, Default::default());
             let mut names = Vec::new();
             let mut codes = Vec::with_capacity(len);
-            for (ids, keys) in buckets.iter().map(|b| &b[p]) {
-                for (j, &(id, _)) in ids.iter().enumerate() {
+            for ids in buckets.iter().map(|b| &b[p]) {
+                for &(id, r) in ids {
                     let next = table.len() as u32;
                     codes.push(*table.entry(id).or_insert_with(|| {
                         if with_names {
-                            names.push(keys[j]);
+                            names.push(keys.get(r as usize).expect("null keys have no partition"));
                         }
                         next
                     }));
                 }
             }
-            (codes, table.len() as u32, names)
+            (codes, table, names)
         })
         .collect();
     let mut base = Vec::with_capacity(PARTITIONS);
     let mut len = 0;
     for l in &local {
         base.push(len);
-        len += l.1;
+        len += l.1.len() as u32;
     }
     let names = local.iter().flat_map(|l| l.2.iter().copied()).collect();
     // Where span `k`'s rows start in each partition's codes.
     let mut starts = vec![[0u32; PARTITIONS]; buckets.len()];
     for k in 1..buckets.len() {
         for p in 0..PARTITIONS {
-            starts[k][p] = starts[k - 1][p] + buckets[k - 1][p].0.len() as u32;
+            starts[k][p] = starts[k - 1][p] + buckets[k - 1][p].len() as u32;
         }
     }
     let mut codes = vec![NONE; keys.len()];
@@ -280,16 +336,17 @@ fn intern<'a>(keys: &Keys<'a, '_>, with_names: bool) -> Dict<'a> {
         .for_each(|(k, out)| {
             for p in 0..PARTITIONS {
                 let local_codes = &local[p].0[starts[k][p] as usize..];
-                for (&(_, r), &c) in buckets[k][p].0.iter().zip(local_codes) {
+                for (&(_, r), &c) in buckets[k][p].iter().zip(local_codes) {
                     out[r as usize % ROW_SPAN] = base[p] + c;
                 }
             }
         });
-    Dict {
+    let dict = Dict {
         codes,
         len: len as usize,
         keys: names,
-    }
+    };
+    (dict, local.into_iter().map(|l| l.1).collect(), base, hash)
 }
 
 impl Dict<'_> {
@@ -424,6 +481,18 @@ struct XRow {
     /// Exposure (not decision) row with a policy and an allocation, not
     /// attribution-only: what dedup, decision lookups and reward units read.
     eligible: bool,
+}
+
+/// An exposure row as the per-unit pass reads it, copied into unit order with what
+/// dedup needs, so that the pass never looks rows up in the table. Ordered by time,
+/// then row.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct UnitRow {
+    ts: i64,
+    row: u32,
+    /// Layer × policy × allocation of an eligible row, else `NONE`.
+    lpa: u32,
+    session: Session,
 }
 
 /// A goal event (a track row named by the goal, once per `id`), coded.
@@ -682,27 +751,79 @@ impl Out {
 }
 
 /// `items` grouped by their code (a counting sort; `NONE` left out), as CSR
-/// offsets and the items in code order, each group in input order.
-fn grouped<T: Copy + Default>(items: &[T], codes: &[u32], n_codes: usize) -> (Vec<u32>, Vec<T>) {
-    let mut offsets = vec![0u32; n_codes + 1];
-    for &c in codes {
-        if c != NONE {
-            offsets[c as usize + 1] += 1;
+/// offsets and the items in code order, each group in input order. The items are
+/// split into one span per thread, counted and placed in parallel: a span's items of
+/// a code go after the earlier spans' items of that code, so the result does not
+/// depend on the split.
+fn grouped<T: Copy + Send + Sync>(
+    items: &[T],
+    codes: &[u32],
+    n_codes: usize,
+) -> (Vec<u32>, Vec<T>) {
+    let span = items
+        .len()
+        .div_ceil(rayon::current_num_threads())
+        .max(1 << 14);
+    let mut next: Vec<Vec<u32>> = codes
+        .par_chunks(span)
+        .map(|codes| {
+            let mut counts = vec![0u32; n_codes];
+            for &c in codes.iter().filter(|&&c| c != NONE) {
+                counts[c as usize] += 1;
+            }
+            counts
+        })
+        .collect();
+    // Offsets per code, and where each span starts writing within its code.
+    let mut offsets = Vec::with_capacity(n_codes + 1);
+    let mut at = 0u32;
+    for c in 0..n_codes {
+        offsets.push(at);
+        for span in &mut next {
+            let n = span[c];
+            span[c] = at;
+            at += n;
         }
     }
-    for k in 0..n_codes {
-        offsets[k + 1] += offsets[k];
-    }
-    let mut next = offsets.clone();
-    let mut out = vec![T::default(); offsets[n_codes] as usize];
-    for (item, &c) in items.iter().zip(codes) {
-        if c != NONE {
-            out[next[c as usize] as usize] = *item;
-            next[c as usize] += 1;
-        }
-    }
+    offsets.push(at);
+    let total = at as usize;
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    let slots = Slots(out.as_mut_ptr());
+    items
+        .par_chunks(span)
+        .zip(codes.par_chunks(span))
+        .zip(next)
+        .for_each(|((items, codes), mut next)| {
+            for (item, &c) in items.iter().zip(codes) {
+                if c != NONE {
+                    let at = &mut next[c as usize];
+                    // SAFETY: `*at` is below `total` (the capacity), and the spans'
+                    // ranges of each code are disjoint, so every slot is written by
+                    // exactly one task, exactly once.
+                    unsafe { slots.write(*at as usize, *item) };
+                    *at += 1;
+                }
+            }
+        });
+    // SAFETY: the counts cover every slot below `total`, each written above.
+    unsafe { out.set_len(total) };
     (offsets, out)
 }
+
+/// The output of [`grouped`], written by several tasks at disjoint slots.
+struct Slots<T>(*mut T);
+
+impl<T> Slots<T> {
+    /// # Safety
+    ///
+    /// `at` is within the allocation, and no other task writes or reads it.
+    unsafe fn write(&self, at: usize, item: T) {
+        unsafe { self.0.add(at).write(item) }
+    }
+}
+
+// SAFETY: tasks write disjoint slots (see `grouped`), and `T` is sent between threads.
+unsafe impl<T: Send> Sync for Slots<T> {}
 
 /// Rows per task of the row-coding passes.
 const ROW_SPAN: usize = 1 << 16;
@@ -904,7 +1025,17 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
             vec![NO_SESSION; none],
         )
     };
-    let decisions = intern(&both("decision_id")?, false);
+    // In cumulative mode decisions are only looked up for goal events: the
+    // exposures' decisions no goal event names need no code.
+    let decisions = if cumulative {
+        let named = Keys::new(vec![goal_keys("decision_id")?]);
+        let exposed = Keys::new(vec![(StrCol::new(x, "decision_id")?, None)]);
+        let (mut dict, exposed) = intern_and_look_up(&named, &exposed);
+        dict.codes = [exposed, dict.codes].concat();
+        dict
+    } else {
+        intern(&both("decision_id")?, false)
+    };
     let mut known = vec![false; decisions.len];
     for &d in &decisions.codes[..n] {
         if d != NONE {
@@ -945,7 +1076,8 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     let event_ts = ints(t, "event_ts")?;
     let values = track_values(t);
     let mut goals: Vec<Goal0> = kept_goals
-        .iter()
+        .par_iter()
+        .with_min_len(1 << 14)
         .map(|&k| {
             let i = goal_rows[k] as usize;
             let d = decisions.codes[n + k];
@@ -964,7 +1096,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
             }
         })
         .collect();
-    goals.sort_by_key(|g| track_row[g.track as usize]);
+    goals.par_sort_by_key(|g| track_row[g.track as usize]);
 
     let mut arrays = Vec::new();
     if mode == AttributionMode::Cumulative && a.height() > 0 {
@@ -990,7 +1122,8 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     // The decisions' first eligible exposure per pair: touches grouped by decision
     // (most decisions have one row), then the first per pair in (time, row) order.
     let touches: Vec<Touch> = xs
-        .iter()
+        .par_iter()
+        .with_min_len(1 << 14)
         .enumerate()
         .map(|(r, x)| {
             let pa = if x.eligible {
@@ -1009,32 +1142,46 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
         })
         .collect();
     let eligible_decision: Vec<u32> = xs
-        .iter()
+        .par_iter()
+        .with_min_len(1 << 14)
         .map(|x| if x.eligible { x.decision } else { NONE })
         .collect();
     let (offsets, by_decision) = grouped(&touches, &eligible_decision, decisions.len);
     drop(touches);
+    // In parallel over ranges of decisions, each giving its part of `dx` and the
+    // part's ends per decision; the parts are then joined.
+    let parts: Vec<(Vec<Touch>, Vec<u32>)> = (0..decisions.len.div_ceil(ROW_SPAN))
+        .into_par_iter()
+        .map(|k| {
+            let (mut dx, mut ends, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+            for d in k * ROW_SPAN..((k + 1) * ROW_SPAN).min(decisions.len) {
+                let group = &by_decision[offsets[d] as usize..offsets[d + 1] as usize];
+                if group.len() == 1 {
+                    dx.push(group[0]);
+                } else if !group.is_empty() {
+                    scratch.clear();
+                    scratch.extend_from_slice(group);
+                    scratch.sort_unstable_by_key(|t: &Touch| (t.pa, t.at, t.row));
+                    let mut last = NONE;
+                    for t in &scratch {
+                        if t.pa != last {
+                            dx.push(*t);
+                            last = t.pa;
+                        }
+                    }
+                }
+                ends.push(dx.len() as u32);
+            }
+            (dx, ends)
+        })
+        .collect();
     let mut dx_offsets = Vec::with_capacity(offsets.len());
     let mut dx = Vec::with_capacity(by_decision.len());
-    let mut scratch: Vec<Touch> = Vec::new();
     dx_offsets.push(0u32);
-    for d in 0..decisions.len {
-        let group = &by_decision[offsets[d] as usize..offsets[d + 1] as usize];
-        if group.len() == 1 {
-            dx.push(group[0]);
-        } else if !group.is_empty() {
-            scratch.clear();
-            scratch.extend_from_slice(group);
-            scratch.sort_unstable_by_key(|t| (t.pa, t.at, t.row));
-            let mut last = NONE;
-            for t in &scratch {
-                if t.pa != last {
-                    dx.push(*t);
-                    last = t.pa;
-                }
-            }
-        }
-        dx_offsets.push(dx.len() as u32);
+    for (part, ends) in parts {
+        let base = dx.len() as u32;
+        dx_offsets.extend(ends.iter().map(|e| base + e));
+        dx.extend(part);
     }
     Ok(Coded {
         units,
@@ -1211,15 +1358,20 @@ fn cumulative<'a>(
     // Buckets by unit rank, so units are visited in key order.
     // Rows and goal events copied into unit-rank order (a counting sort), so that
     // each unit's work reads contiguous memory.
-    let x_rank: Vec<u32> = xs.iter().map(|r| rank_of(r.unit)).collect();
-    let x_items: Vec<(i64, u32, Session)> = xs
-        .iter()
+    let x_rank: Vec<u32> = xs.par_iter().map(|r| rank_of(r.unit)).collect();
+    let x_items: Vec<UnitRow> = xs
+        .par_iter()
         .enumerate()
-        .map(|(r, x)| (x.ts, r as u32, x.session))
+        .map(|(r, x)| UnitRow {
+            ts: x.ts,
+            row: r as u32,
+            lpa: if x.eligible { x.lpa } else { NONE },
+            session: x.session,
+        })
         .collect();
     let (x_off, x_sorted) = grouped(&x_items, &x_rank, n_units);
     drop(x_items);
-    let g_rank: Vec<u32> = goals.iter().map(|g| rank_of(g.unit)).collect();
+    let g_rank: Vec<u32> = goals.par_iter().map(|g| rank_of(g.unit)).collect();
     let (g_off, g_sorted) = grouped(&goals, &g_rank, n_units);
     let gap = params.session_gap_ms;
     let chunks: Vec<(Out, Vec<Credit>)> = (0..n_units.div_ceil(UNIT_CHUNK))
@@ -1230,7 +1382,7 @@ fn cumulative<'a>(
             // unit key), summed after all units are done.
             let mut foreign: Vec<Credit> = Vec::new();
             // Scratch per unit: rows in time order (time, row, session), dedup keys.
-            let mut rows: Vec<(i64, u32, Session)> = Vec::new();
+            let mut rows: Vec<UnitRow> = Vec::new();
             let mut dedup: Vec<(Session, u32, i64, u32)> = Vec::new();
             let mut kept: Vec<(Session, Touch)> = Vec::new();
             let start = chunk * UNIT_CHUNK;
@@ -1246,20 +1398,21 @@ fn cumulative<'a>(
                 let mut derived = 0u64;
                 let mut last: Option<i64> = None;
                 for row in rows.iter_mut() {
-                    if row.2 == NO_SESSION {
-                        if last.is_none_or(|l| row.0 - l > gap) {
+                    if row.session == NO_SESSION {
+                        if last.is_none_or(|l| row.ts - l > gap) {
                             derived += 1;
                         }
-                        last = Some(row.0);
-                        row.2 = Identity(0, derived);
+                        last = Some(row.ts);
+                        row.session = Identity(0, derived);
                     }
                 }
                 // Dedup: first per (session, layer × policy × allocation).
                 dedup.clear();
-                dedup.extend(rows.iter().filter_map(|&(ts, r, session)| {
-                    let x = xs[r as usize];
-                    x.eligible.then_some((session, x.lpa, ts, r))
-                }));
+                dedup.extend(
+                    rows.iter()
+                        .filter(|x| x.lpa != NONE)
+                        .map(|x| (x.session, x.lpa, x.ts, x.row)),
+                );
                 if dedup.len() > 1 {
                     dedup.sort_unstable();
                 }
@@ -1317,10 +1470,10 @@ fn cumulative<'a>(
                         let s = if g.session != NO_SESSION {
                             Some(g.session)
                         } else {
-                            let k = rows.partition_point(|&(ts, _, _)| ts <= g.ts);
+                            let k = rows.partition_point(|x| x.ts <= g.ts);
                             k.checked_sub(1)
-                                .filter(|&k| g.ts - rows[k].0 <= gap)
-                                .map(|k| rows[k].2)
+                                .filter(|&k| g.ts - rows[k].ts <= gap)
+                                .map(|k| rows[k].session)
                         };
                         if let Some(s) = s {
                             out.touches
@@ -1648,6 +1801,27 @@ mod tests {
             }
         }
         assert_eq!(id_of.len(), code_of.len());
+        // Looking keys up: the interned ones get their code, others none.
+        let probe_frame = frame("k", (0..ROWS).map(|i| key(i + ROWS / 2)).collect());
+        let probe = Keys::new(vec![(StrCol::new(&probe_frame, "k").unwrap(), None)]);
+        let (looked, found) = intern_and_look_up(&keys, &probe);
+        let mut first_row: HashMap<&str, usize> = HashMap::new();
+        for (i, k) in expected.iter().enumerate() {
+            if let Some(k) = k {
+                first_row.entry(k).or_insert(i);
+            }
+        }
+        let mut hits = 0;
+        for (i, &c) in found.iter().enumerate() {
+            match key(i + ROWS / 2).and_then(|k| first_row.get(k.as_str()).copied()) {
+                None => assert_eq!(c, NONE, "probe {i}"),
+                Some(first) => {
+                    hits += 1;
+                    assert_eq!(c, looked.codes[first], "probe {i}");
+                }
+            }
+        }
+        assert!(hits > 0 && hits < ROWS, "{hits} of {ROWS} probes found");
         // Without names, the same partition of rows.
         let bare = intern(&keys, false);
         assert!(bare.keys.is_empty());
