@@ -84,8 +84,8 @@ const PROPERTIES: usize = named(34, "properties");
 const ATTRIBUTION: usize = named(35, "attribution");
 const EVENT_TIMESTAMP: usize = named(36, "eventTimestamp");
 
-/// One column's values, cast to the shape its cells are read in. Single-chunk, so a
-/// cell is one lookup.
+/// One column's values, cast to the shape its cells are read in. Rows are read from a
+/// single-chunk window ([`Values::window`]), so a cell is one lookup.
 enum Values {
     Int(Int64Chunked),
     Float(Float64Chunked),
@@ -110,34 +110,14 @@ impl Values {
         let dtype = s.dtype();
         Ok(if dtype.is_integer() {
             let s = s.cast(&DataType::Int64).map_err(|e| bad(e.to_string()))?;
-            Self::Int(
-                s.i64()
-                    .map_err(|e| bad(e.to_string()))?
-                    .rechunk()
-                    .into_owned(),
-            )
+            Self::Int(s.i64().map_err(|e| bad(e.to_string()))?.clone())
         } else if dtype.is_float() {
             let s = s.cast(&DataType::Float64).map_err(|e| bad(e.to_string()))?;
-            Self::Float(
-                s.f64()
-                    .map_err(|e| bad(e.to_string()))?
-                    .rechunk()
-                    .into_owned(),
-            )
+            Self::Float(s.f64().map_err(|e| bad(e.to_string()))?.clone())
         } else if dtype == &DataType::Boolean {
-            Self::Bool(
-                s.bool()
-                    .map_err(|e| bad(e.to_string()))?
-                    .rechunk()
-                    .into_owned(),
-            )
+            Self::Bool(s.bool().map_err(|e| bad(e.to_string()))?.clone())
         } else if dtype == &DataType::String {
-            Self::Str(
-                s.str()
-                    .map_err(|e| bad(e.to_string()))?
-                    .rechunk()
-                    .into_owned(),
-            )
+            Self::Str(s.str().map_err(|e| bad(e.to_string()))?.clone())
         } else if dtype == &DataType::Null {
             Self::Null
         } else {
@@ -145,6 +125,20 @@ impl Values {
                 "unsupported parquet type {dtype}: use strings, integers, floats or booleans (nested values as JSON text)"
             )));
         })
+    }
+
+    /// Rows `start..start + len`, as one chunk: a window of the file's arrays, copied
+    /// only where it spans two of the file's chunks (row groups). Rechunking whole
+    /// columns instead would copy every string of the file, serially.
+    fn window(&self, start: usize, len: usize) -> Self {
+        let start = i64::try_from(start).expect("parquet row numbers fit in i64");
+        match self {
+            Self::Int(ca) => Self::Int(ca.slice(start, len).rechunk().into_owned()),
+            Self::Float(ca) => Self::Float(ca.slice(start, len).rechunk().into_owned()),
+            Self::Bool(ca) => Self::Bool(ca.slice(start, len).rechunk().into_owned()),
+            Self::Str(ca) => Self::Str(ca.slice(start, len).rechunk().into_owned()),
+            Self::Null => Self::Null,
+        }
     }
 
     fn get(&self, row: usize) -> Raw<'_> {
@@ -262,6 +256,19 @@ impl Columns {
             }
         }
         Ok(Self { cols, at, layer })
+    }
+
+    /// Rows `start..start + len` of every column.
+    fn window(&self, start: usize, len: usize) -> Self {
+        Self {
+            cols: self
+                .cols
+                .iter()
+                .map(|(i, v)| (*i, v.window(start, len)))
+                .collect(),
+            at: self.at,
+            layer: self.layer.clone(),
+        }
     }
 
     fn get(&self, i: usize, row: usize) -> Raw<'_> {
@@ -431,16 +438,18 @@ fn read_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result<Part
     let parts = (0..height.div_ceil(CHUNK_LINES))
         .into_par_iter()
         .map(|c| {
-            let rows = c * CHUNK_LINES..height.min((c + 1) * CHUNK_LINES);
+            let start = c * CHUNK_LINES;
+            let len = CHUNK_LINES.min(height - start);
+            let columns = columns.window(start, len);
             let mut part = Part::default();
-            for r in rows.clone() {
-                let line = r as u64 + 1;
+            for r in 0..len {
+                let line = (start + r) as u64 + 1;
                 match columns.fast_event(r).and_then(fast::accept) {
                     Some(ok) => part.take(file, line, || columns.record(r), Ok(ok)),
                     None => part.accept(file, line, || columns.record(r), columns.slow_row(r)),
                 }
             }
-            progress.advance(rows.len() as u64);
+            progress.advance(len as u64);
             part
         })
         .collect::<Vec<Part>>();
