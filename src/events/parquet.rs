@@ -241,14 +241,19 @@ struct Columns {
 }
 
 impl Columns {
+    /// The columns of a frame read from `file`.
+    ///
     /// # Errors
     ///
-    /// As [`Values::new`], for the first unsupported column in file order.
-    fn new(file: &str, df: &DataFrame, indices: &[usize]) -> Result<Self> {
+    /// [`Error::InvalidEventFile`] for an unknown column name (with the closest known
+    /// one), else as [`Values::new`] for the first unsupported column in file order.
+    fn of(file: &str, df: &DataFrame) -> Result<Self> {
+        let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+        let indices = header_indices(file, names.iter().copied())?;
         let mut cols = Vec::with_capacity(indices.len());
         let mut at = [None; FLAT_COLUMNS.len()];
         let mut layer = Vec::new();
-        for (p, (c, &i)) in df.columns().iter().zip(indices).enumerate() {
+        for (p, (c, &i)) in df.columns().iter().zip(&indices).enumerate() {
             cols.push((i, Values::new(file, c.as_materialized_series(), i)?));
             at[i] = Some(p);
             if matches!(FLAT_COLUMNS[i].1, Target::Layer(_)) {
@@ -408,42 +413,91 @@ impl Columns {
     }
 }
 
-/// Reads a parquet event file: every row validated, in fixed chunks in parallel.
+/// Rows decoded at a time: whole row groups, at least this many rows (but the last
+/// batch). A batch's decoded cells are dropped before the next batch is read, so a
+/// load holds one batch of them at a time (polars' writer makes row groups of 2^18
+/// rows, so a 2 M-row file is eight batches).
+const BATCH_ROWS: usize = 128 * 1024;
+
+/// Reads a parquet event file a batch of row groups at a time, every row validated, in
+/// fixed chunks in parallel.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] for an unopenable file; [`Error::InvalidEventFile`] for a file that is
 /// not parquet, an unknown column or an unsupported column type.
 pub(super) fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
-    let df = read_frame(path, file)?;
-    read_rows(&df, file, progress)
+    read_parquet_in(path, file, progress, BATCH_ROWS)
 }
 
-fn read_frame(path: &Path, file: &str) -> Result<DataFrame> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    ParquetReader::new(f)
-        .finish()
-        .map_err(|e| Error::InvalidEventFile {
-            file: file.to_owned(),
-            reason: format!("not a readable parquet file: {e}"),
-        })
+fn read_parquet_in(
+    path: &Path,
+    file: &str,
+    progress: &dyn Progress,
+    batch_rows: usize,
+) -> Result<Part> {
+    let unreadable = |e: PolarsError| Error::InvalidEventFile {
+        file: file.to_owned(),
+        reason: format!("not a readable parquet file: {e}"),
+    };
+    let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
+    let metadata = ParquetReader::new(open()?)
+        .get_metadata()
+        .map_err(unreadable)?
+        .clone();
+    let groups: Vec<usize> = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
+    let mut parts = Vec::new();
+    for (k, (start, len)) in batches(&groups, batch_rows).into_iter().enumerate() {
+        let mut reader = ParquetReader::new(open()?)
+            .with_slice(Some((start, len)))
+            // One row group at a time: spread its columns over the threads instead.
+            .read_parallel(ParallelStrategy::Columns);
+        reader.set_metadata(metadata.clone());
+        let df = reader.finish().map_err(unreadable)?;
+        let columns = Columns::of(file, &df)?;
+        if k == 0 {
+            progress.start(file, groups.iter().sum::<usize>() as u64);
+        }
+        parts.push(read_rows(&columns, df.height(), start, file, progress));
+    }
+    Ok(Part::concat(parts))
 }
 
-fn read_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result<Part> {
-    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let indices = header_indices(file, names.iter().copied())?;
-    let columns = Columns::new(file, df, &indices)?;
-    let height = df.height();
-    progress.start(file, height as u64);
+/// `(first row, rows)` of each batch: consecutive whole row groups of at least
+/// `batch_rows` rows, but the last; one empty batch for a file without rows, so that
+/// its columns are still checked.
+fn batches(groups: &[usize], batch_rows: usize) -> Vec<(usize, usize)> {
+    let mut out = vec![(0, 0)];
+    for &n in groups {
+        let last = out.last_mut().expect("out starts non-empty");
+        if last.1 >= batch_rows {
+            let next = last.0 + last.1;
+            out.push((next, n));
+        } else {
+            last.1 += n;
+        }
+    }
+    out
+}
+
+/// Validates rows `0..height` of `columns`, which are the file's rows from `start` on,
+/// in fixed chunks in parallel.
+fn read_rows(
+    columns: &Columns,
+    height: usize,
+    start: usize,
+    file: &str,
+    progress: &dyn Progress,
+) -> Part {
     let parts = (0..height.div_ceil(CHUNK_LINES))
         .into_par_iter()
         .map(|c| {
-            let start = c * CHUNK_LINES;
-            let len = CHUNK_LINES.min(height - start);
-            let columns = columns.window(start, len);
+            let first = c * CHUNK_LINES;
+            let len = CHUNK_LINES.min(height - first);
+            let columns = columns.window(first, len);
             let mut part = Part::default();
             for r in 0..len {
-                let line = (start + r) as u64 + 1;
+                let line = (start + first + r) as u64 + 1;
                 match columns.fast_event(r).and_then(fast::accept) {
                     Some(ok) => part.take(file, line, || columns.record(r), Ok(ok)),
                     None => part.accept(file, line, || columns.record(r), columns.slow_row(r)),
@@ -453,7 +507,7 @@ fn read_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result<Part
             part
         })
         .collect::<Vec<Part>>();
-    Ok(Part::concat(parts))
+    Part::concat(parts)
 }
 
 #[cfg(test)]

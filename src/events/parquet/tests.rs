@@ -7,7 +7,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::{read_frame, read_parquet, read_rows, Columns};
+use super::{batches, read_parquet, read_parquet_in, read_rows, Columns};
 use crate::error::{Error, Result};
 use crate::events::flat::{self, FLAT_COLUMNS};
 use crate::events::model::Event;
@@ -125,6 +125,20 @@ fn reference_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result
 
 const FILE: &str = "events.parquet";
 
+/// A whole frame through the new reader, as one batch.
+fn new_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result<Part> {
+    let columns = Columns::of(file, df)?;
+    progress.start(file, df.height() as u64);
+    Ok(read_rows(&columns, df.height(), 0, file, progress))
+}
+
+/// A file read whole, as the old reader did.
+fn read_frame(path: &std::path::Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap()
+}
+
 /// Asserts that two loads are the same, tables included.
 fn assert_same_parts(new: Part, old: Part) {
     assert_eq!(new.read, old.read, "rows read");
@@ -147,9 +161,7 @@ fn assert_same_parts(new: Part, old: Part) {
 
 /// Rows of `df` the fast path takes; each must be the slow path's event exactly.
 fn fast_rows(df: &DataFrame) -> usize {
-    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let indices = header_indices(FILE, names.iter().copied()).unwrap();
-    let columns = Columns::new(FILE, df, &indices).unwrap();
+    let columns = Columns::of(FILE, df).unwrap();
     let mut fast = 0;
     for r in 0..df.height() {
         if let Some(f) = columns.fast_event(r).and_then(fast::accept) {
@@ -168,7 +180,7 @@ fn fast_rows(df: &DataFrame) -> usize {
 /// Returns the rows read and the rows the fast path took.
 fn agree(df: &DataFrame) -> (u64, usize) {
     match (
-        read_rows(df, FILE, &NoProgress),
+        new_rows(df, FILE, &NoProgress),
         reference_rows(df, FILE, &NoProgress),
     ) {
         (Ok(new), Ok(old)) => {
@@ -344,7 +356,7 @@ fn the_demo_log_loads_as_before_and_every_row_takes_the_fast_path() {
     let path = dir.path().join(FILE);
     write_events(&events, &path).unwrap();
     let new = read_parquet(&path, FILE, &NoProgress).unwrap();
-    let df = read_frame(&path, FILE).unwrap();
+    let df = read_frame(&path);
     let old = reference_rows(&df, FILE, &NoProgress).unwrap();
     assert!(new.rejected.is_empty() && new.read > 3700, "{}", new.read);
     assert_same_parts(new, old);
@@ -464,7 +476,7 @@ fn malformed_rows_in_the_canonical_types_are_refused_as_before() {
     ParquetWriter::new(std::fs::File::create(&path).unwrap())
         .finish(&mut df.clone())
         .unwrap();
-    let old = reference_rows(&read_frame(&path, FILE).unwrap(), FILE, &NoProgress).unwrap();
+    let old = reference_rows(&read_frame(&path), FILE, &NoProgress).unwrap();
     assert_same_parts(read_parquet(&path, FILE, &NoProgress).unwrap(), old);
 }
 
@@ -612,8 +624,70 @@ fn whole_file_errors_are_the_same() {
         .with_column(Series::new("unitkey".into(), ["u"]).into())
         .unwrap();
     for df in [dated, unknown] {
-        let err = read_rows(&df, FILE, &NoProgress).err().unwrap().to_string();
+        let err = new_rows(&df, FILE, &NoProgress).err().unwrap().to_string();
         assert!(err.contains("column") && err.contains(FILE), "{err}");
         assert_eq!(agree(&df), (0, 0));
     }
+}
+
+#[test]
+fn batches_are_whole_row_groups_of_at_least_the_batch_size() {
+    assert_eq!(batches(&[], 8), [(0, 0)]);
+    assert_eq!(batches(&[0], 8), [(0, 0)]);
+    assert_eq!(batches(&[4, 4, 4, 4, 3], 8), [(0, 8), (8, 8), (16, 3)]);
+    assert_eq!(batches(&[20, 1, 9], 8), [(0, 20), (20, 10)]);
+}
+
+#[test]
+fn a_file_read_in_batches_of_row_groups_loads_as_before() {
+    let one = [
+        exposure(&[]),
+        decision(&[]),
+        track(&[]),
+        exposure(&[("bucket", V::I(-1))]),
+        track(&[("event", V::S(""))]),
+        exposure(&[("context", V::S("{bad"))]),
+        track(&[("value", V::F(f64::NAN))]),
+    ];
+    let rows: Vec<Row> = (0..300).flat_map(|_| one.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .with_row_group_size(Some(128))
+        .finish(&mut frame(&[], &rows))
+        .unwrap();
+    let old = reference_rows(&read_frame(&path), FILE, &NoProgress).unwrap();
+    assert_eq!(old.read, rows.len() as u64);
+    // Batches of three row groups, not a multiple of the rows' period.
+    assert_same_parts(read_parquet_in(&path, FILE, &NoProgress, 300).unwrap(), old);
+}
+
+#[test]
+fn a_file_without_rows_still_has_its_columns_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    let mut df = frame(&[], &[]);
+    df.with_column(Series::new("unitkey".into(), Vec::<&str>::new()).into())
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let new = read_parquet(&path, FILE, &NoProgress).err().unwrap();
+    let old = reference_rows(&read_frame(&path), FILE, &NoProgress)
+        .err()
+        .unwrap();
+    assert_eq!(new.to_string(), old.to_string());
+    assert!(
+        new.to_string().contains("did you mean \"unitKey\""),
+        "{new}"
+    );
+    let mut df = frame(&[], &[]);
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let new = read_parquet(&path, FILE, &NoProgress).unwrap();
+    assert_same_parts(
+        new,
+        reference_rows(&read_frame(&path), FILE, &NoProgress).unwrap(),
+    );
 }
