@@ -1,10 +1,12 @@
 //! Readers: ndjson, csv and parquet files into [`EventTables`].
 //!
-//! Every record goes through [`Event::from_json`]. A record that fails is either set
-//! aside as [`Rejected`] (the default) or, in strict mode, ends the load with an
-//! [`Error::InvalidRecord`] naming the file, line and field. ndjson is parsed in
-//! parallel over fixed chunks of lines and reassembled in file order, so the tables do
-//! not depend on the thread count.
+//! Every record is accepted or refused as [`Event::from_json`] decides. ndjson lines and
+//! parquet rows first try a typed fast path (`fast`, `parquet`) that accepts exactly
+//! what it would; the rest go through it, and it words the message. A record that
+//! fails is either set aside as [`Rejected`] (the default) or, in strict mode, ends the
+//! load with an [`Error::InvalidRecord`] naming the file, line and field. ndjson and
+//! parquet are validated in parallel over fixed chunks of records and reassembled in
+//! file order, so the tables do not depend on the thread count.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
