@@ -85,7 +85,7 @@ const ATTRIBUTION: usize = named(35, "attribution");
 const EVENT_TIMESTAMP: usize = named(36, "eventTimestamp");
 
 /// One column's values, cast to the shape its cells are read in. Rows are read from a
-/// single-chunk window ([`Values::window`]), so a cell is one lookup.
+/// window of them ([`Values::window`]).
 enum Values {
     Int(Int64Chunked),
     Float(Float64Chunked),
@@ -127,26 +127,40 @@ impl Values {
         })
     }
 
-    /// Rows `start..start + len`, as one chunk: a window of the file's arrays, copied
-    /// only where it spans two of the file's chunks (row groups). Rechunking whole
-    /// columns instead would copy every string of the file, serially.
-    fn window(&self, start: usize, len: usize) -> Self {
+    /// Rows `start..start + len` as one arrow array: a window of the file's arrays,
+    /// copied only where it spans two of the file's chunks (row groups). Rechunking
+    /// whole columns instead would copy every string of the file, serially.
+    fn window(&self, start: usize, len: usize) -> Cells {
+        fn one<T: PolarsDataType>(ca: &ChunkedArray<T>, start: i64, len: usize) -> T::Array {
+            ca.slice(start, len).rechunk().downcast_as_array().clone()
+        }
         let start = i64::try_from(start).expect("parquet row numbers fit in i64");
         match self {
-            Self::Int(ca) => Self::Int(ca.slice(start, len).rechunk().into_owned()),
-            Self::Float(ca) => Self::Float(ca.slice(start, len).rechunk().into_owned()),
-            Self::Bool(ca) => Self::Bool(ca.slice(start, len).rechunk().into_owned()),
-            Self::Str(ca) => Self::Str(ca.slice(start, len).rechunk().into_owned()),
-            Self::Null => Self::Null,
+            Self::Int(ca) => Cells::Int(one(ca, start, len)),
+            Self::Float(ca) => Cells::Float(one(ca, start, len)),
+            Self::Bool(ca) => Cells::Bool(one(ca, start, len)),
+            Self::Str(ca) => Cells::Str(one(ca, start, len)),
+            Self::Null => Cells::Null,
         }
     }
+}
 
+/// The arrow array of a window of one column: a cell is one lookup.
+enum Cells {
+    Int(<Int64Type as PolarsDataType>::Array),
+    Float(<Float64Type as PolarsDataType>::Array),
+    Bool(<BooleanType as PolarsDataType>::Array),
+    Str(<StringType as PolarsDataType>::Array),
+    Null,
+}
+
+impl Cells {
     fn get(&self, row: usize) -> Raw<'_> {
         match self {
-            Self::Int(ca) => ca.get(row).map_or(Raw::Absent, Raw::Int),
-            Self::Float(ca) => ca.get(row).map_or(Raw::Absent, Raw::Float),
-            Self::Bool(ca) => ca.get(row).map_or(Raw::Absent, Raw::Bool),
-            Self::Str(ca) => match ca.get(row) {
+            Self::Int(a) => a.get(row).map_or(Raw::Absent, Raw::Int),
+            Self::Float(a) => a.get(row).map_or(Raw::Absent, Raw::Float),
+            Self::Bool(a) => a.get(row).map_or(Raw::Absent, Raw::Bool),
+            Self::Str(a) => match a.get(row) {
                 None | Some("") => Raw::Absent,
                 Some(s) => Raw::Str(s),
             },
@@ -230,17 +244,18 @@ impl<'a> Raw<'a> {
     }
 }
 
-/// Typed views of a parquet file's columns.
-struct Columns {
+/// Typed views of a parquet file's columns: of a batch of rows ([`Values`]), or of a
+/// window of it that rows are read from ([`Cells`]).
+struct Columns<C> {
     /// `(flat column index, values)`, in file order.
-    cols: Vec<(usize, Values)>,
+    cols: Vec<(usize, C)>,
     /// Position in `cols` of each flat column the file has.
     at: [Option<usize>; FLAT_COLUMNS.len()],
     /// Positions in `cols` of the layer columns.
     layer: Vec<usize>,
 }
 
-impl Columns {
+impl Columns<Values> {
     /// The columns of a frame read from `file`.
     ///
     /// # Errors
@@ -264,8 +279,8 @@ impl Columns {
     }
 
     /// Rows `start..start + len` of every column.
-    fn window(&self, start: usize, len: usize) -> Self {
-        Self {
+    fn window(&self, start: usize, len: usize) -> Columns<Cells> {
+        Columns {
             cols: self
                 .cols
                 .iter()
@@ -275,7 +290,9 @@ impl Columns {
             layer: self.layer.clone(),
         }
     }
+}
 
+impl Columns<Cells> {
     fn get(&self, i: usize, row: usize) -> Raw<'_> {
         self.at[i].map_or(Raw::Absent, |p| self.cols[p].1.get(row))
     }
@@ -483,7 +500,7 @@ fn batches(groups: &[usize], batch_rows: usize) -> Vec<(usize, usize)> {
 /// Validates rows `0..height` of `columns`, which are the file's rows from `start` on,
 /// in fixed chunks in parallel.
 fn read_rows(
-    columns: &Columns,
+    columns: &Columns<Values>,
     height: usize,
     start: usize,
     file: &str,
