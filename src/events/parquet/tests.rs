@@ -806,3 +806,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(read, rows.len() as u64);
     }
 }
+
+#[test]
+fn a_file_that_is_not_parquet_is_refused_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    for bytes in [
+        &b""[..],
+        b"type,unitKey\ntrack,u\n",
+        b"PAR1\x00\x00\x00\x00PAR1",
+    ] {
+        std::fs::write(&path, bytes).unwrap();
+        let old = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap_err();
+        let new = read_parquet(&path, FILE, &NoProgress).err().unwrap();
+        assert_eq!(
+            new.to_string(),
+            Error::InvalidEventFile {
+                file: FILE.into(),
+                reason: format!("not a readable parquet file: {old}"),
+            }
+            .to_string()
+        );
+    }
+}
