@@ -17,6 +17,11 @@
 //! accept exactly what the slow path accepts, which the tests check against the
 //! reader this one replaced.
 //!
+//! The file is decoded a batch of whole row groups at a time ([`BATCH_ROWS`]), and a
+//! batch is validated in fixed windows of rows in parallel, each window read from one
+//! arrow array per column and reassembled in file order: memory holds one batch of
+//! decoded cells, and the tables do not depend on the thread count.
+//!
 //! [`write_events`]: super::write::write_events
 //! [`Event::from_json`]: super::model::Event::from_json
 
