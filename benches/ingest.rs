@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Each exposure event carries one layer, so events = rows. The files are generated
-//! once per size in the system temp directory.
+//! once per size in the system temp directory. Parquet rows are validated straight
+//! from the typed columns (`src/events/parquet.rs`), a batch of row groups at a time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -7,7 +7,12 @@
 //! finds the first offending field and words the message. Messages thus have one
 //! source; this module only has to accept exactly what the slow path accepts, which
 //! `tests::fast_and_slow_paths_agree` checks on valid and malformed lines.
+//!
+//! Building a [`FastEvent`] and applying the rules to it are separate steps, so the
+//! parquet reader (`super::parquet`) builds its own from typed columns and the rules
+//! exist once.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -20,24 +25,24 @@ use crate::time::parse_rfc3339;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct FastLayer {
-    layer_id: Option<String>,
-    bucket: Option<u32>,
-    policy_id: Option<String>,
-    policy_key: Option<String>,
-    allocation_id: Option<String>,
-    allocation_name: Option<String>,
-    allocation_key: Option<String>,
-    unit_key: Option<String>,
-    unit_key_value: Option<String>,
-    probability: Option<f64>,
-    model_version: Option<String>,
-    attribution_only: Option<bool>,
+pub(super) struct FastLayer {
+    pub(super) layer_id: Option<String>,
+    pub(super) bucket: Option<u32>,
+    pub(super) policy_id: Option<String>,
+    pub(super) policy_key: Option<String>,
+    pub(super) allocation_id: Option<String>,
+    pub(super) allocation_name: Option<String>,
+    pub(super) allocation_key: Option<String>,
+    pub(super) unit_key: Option<String>,
+    pub(super) unit_key_value: Option<String>,
+    pub(super) probability: Option<f64>,
+    pub(super) model_version: Option<String>,
+    pub(super) attribution_only: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct FastAttribution {
+pub(super) struct FastAttribution {
     layer_id: Option<String>,
     policy_id: Option<String>,
     policy_key: Option<String>,
@@ -49,37 +54,43 @@ struct FastAttribution {
 
 /// Every field, typed. A field the slow path ignores for this event type but that has
 /// the wrong JSON type here makes the typed parse fail: the line then simply takes
-/// the slow path, which decides.
-#[derive(Deserialize)]
+/// the slow path, which decides. The rules ([`accept`]) read only the fields of the
+/// event's type, so a builder may leave the others `None`.
+///
+/// `type` and the timestamps are only read, never kept: they borrow from the line
+/// (or the parquet column) when they can.
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct FastEvent {
-    id: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    org_id: Option<String>,
-    project_id: Option<String>,
-    env: Option<String>,
-    unit_key: Option<String>,
-    user_id: Option<String>,
-    anonymous_id: Option<String>,
-    session_id: Option<String>,
-    request_id: Option<String>,
-    timestamp: Option<String>,
-    context: Option<Map<String, Value>>,
-    sdk_name: Option<String>,
-    sdk_version: Option<String>,
-    config_version: Option<String>,
-    decision_id: Option<String>,
-    assignments: Option<Map<String, Value>>,
-    layers: Option<Vec<FastLayer>>,
-    requested_parameters: Option<Vec<String>>,
-    latency_ms: Option<i64>,
-    event: Option<String>,
-    value: Option<f64>,
-    values: Option<BTreeMap<String, f64>>,
-    properties: Option<Map<String, Value>>,
-    attribution: Option<Vec<FastAttribution>>,
-    event_timestamp: Option<String>,
+pub(super) struct FastEvent<'a> {
+    pub(super) id: Option<String>,
+    #[serde(rename = "type", borrow)]
+    pub(super) kind: Option<Cow<'a, str>>,
+    pub(super) org_id: Option<String>,
+    pub(super) project_id: Option<String>,
+    pub(super) env: Option<String>,
+    pub(super) unit_key: Option<String>,
+    pub(super) user_id: Option<String>,
+    pub(super) anonymous_id: Option<String>,
+    pub(super) session_id: Option<String>,
+    pub(super) request_id: Option<String>,
+    #[serde(borrow)]
+    pub(super) timestamp: Option<Cow<'a, str>>,
+    pub(super) context: Option<Map<String, Value>>,
+    pub(super) sdk_name: Option<String>,
+    pub(super) sdk_version: Option<String>,
+    pub(super) config_version: Option<String>,
+    pub(super) decision_id: Option<String>,
+    pub(super) assignments: Option<Map<String, Value>>,
+    pub(super) layers: Option<Vec<FastLayer>>,
+    pub(super) requested_parameters: Option<Vec<String>>,
+    pub(super) latency_ms: Option<i64>,
+    pub(super) event: Option<String>,
+    pub(super) value: Option<f64>,
+    pub(super) values: Option<BTreeMap<String, f64>>,
+    pub(super) properties: Option<Map<String, Value>>,
+    pub(super) attribution: Option<Vec<FastAttribution>>,
+    #[serde(borrow)]
+    pub(super) event_timestamp: Option<Cow<'a, str>>,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -129,7 +140,12 @@ fn attribution(a: FastAttribution) -> Option<AttributionEntry> {
 /// The event and warnings of a line the slow path would accept, or `None` to send the
 /// line to the slow path.
 pub(super) fn try_parse(line: &str) -> Option<(Event, Warnings)> {
-    let f: FastEvent = serde_json::from_str(line).ok()?;
+    accept(serde_json::from_str(line).ok()?)
+}
+
+/// The acceptance rules of [`Event::from_json`] on a typed record: the event and its
+/// warnings, or `None` where the slow path must decide (and word the message).
+pub(super) fn accept(f: FastEvent<'_>) -> Option<(Event, Warnings)> {
     let kind = match f.kind.as_deref()? {
         "exposure" => EventType::Exposure,
         "decision" => EventType::Decision,

@@ -4,6 +4,7 @@
 mod fast;
 pub mod flat;
 pub mod model;
+mod parquet;
 pub mod quarantine;
 pub mod read;
 pub mod table;

@@ -1,19 +1,20 @@
 //! Readers: ndjson, csv and parquet files into [`EventTables`].
 //!
-//! Every record goes through [`Event::from_json`]. A record that fails is either set
-//! aside as [`Rejected`] (the default) or, in strict mode, ends the load with an
-//! [`Error::InvalidRecord`] naming the file, line and field. ndjson is parsed in
-//! parallel over fixed chunks of lines and reassembled in file order, so the tables do
-//! not depend on the thread count.
+//! Every record is accepted or refused as [`Event::from_json`] decides. ndjson lines and
+//! parquet rows first try a typed fast path (`fast`, `parquet`) that accepts exactly
+//! what it would; the rest go through it, and it words the message. A record that
+//! fails is either set aside as [`Rejected`] (the default) or, in strict mode, ends the
+//! load with an [`Error::InvalidRecord`] naming the file, line and field. ndjson and
+//! parquet are validated in parallel over fixed chunks of records and reassembled in
+//! file order, so the tables do not depend on the thread count.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::flat::{self, FLAT_COLUMNS};
+use super::flat;
 use super::model::{Event, EventType, Warning};
 use super::quarantine::Rejected;
 use super::table::{EventTables, TableBuilder};
@@ -119,17 +120,18 @@ pub struct Loaded {
 
 /// Output of one chunk of records.
 #[derive(Default)]
-struct Part {
+pub(super) struct Part {
     /// One builder per chunk, in order; frames are built from them in parallel.
-    tables: Vec<TableBuilder>,
-    rejected: Vec<Rejected>,
-    read: u64,
-    by_type: [u64; 3],
-    warnings: BTreeMap<Warning, u64>,
+    pub(super) tables: Vec<TableBuilder>,
+    pub(super) rejected: Vec<Rejected>,
+    pub(super) read: u64,
+    pub(super) by_type: [u64; 3],
+    pub(super) warnings: BTreeMap<Warning, u64>,
 }
 
 impl Part {
-    fn accept(
+    /// Validates one record (the slow path) and takes it.
+    pub(super) fn accept(
         &mut self,
         file: &str,
         line: u64,
@@ -143,7 +145,7 @@ impl Part {
     }
 
     /// Counts one record and keeps its event, or sets it aside with its reason.
-    fn take(
+    pub(super) fn take(
         &mut self,
         file: &str,
         line: u64,
@@ -176,7 +178,7 @@ impl Part {
     }
 
     /// Parts in order, merged into one.
-    fn concat(parts: Vec<Part>) -> Part {
+    pub(super) fn concat(parts: Vec<Part>) -> Part {
         let mut all = Part::default();
         for p in parts {
             all.merge(p);
@@ -199,7 +201,7 @@ impl Part {
 
 /// Lines per parallel chunk of ndjson: big enough to amortise task overhead, small
 /// enough to balance two to sixteen cores.
-const CHUNK_LINES: usize = 16 * 1024;
+pub(super) const CHUNK_LINES: usize = 16 * 1024;
 
 fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -258,7 +260,10 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
 /// # Errors
 ///
 /// [`Error::InvalidEventFile`] for an unknown column, with the closest known name.
-fn header_indices<'a>(file: &str, names: impl IntoIterator<Item = &'a str>) -> Result<Vec<usize>> {
+pub(super) fn header_indices<'a>(
+    file: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<usize>> {
     names
         .into_iter()
         .map(|name| {
@@ -350,119 +355,6 @@ fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
     Ok(part)
 }
 
-/// Converts one parquet column to per-row JSON cells, by the column's kind.
-fn parquet_cells(file: &str, s: &Series, i: usize) -> Result<Vec<Option<Value>>> {
-    let (name, _, cell) = FLAT_COLUMNS[i];
-    let bad = |reason: String| Error::InvalidEventFile {
-        file: file.to_owned(),
-        reason: format!("column \"{name}\": {reason}"),
-    };
-    let dtype = s.dtype();
-    let out = if dtype.is_integer() {
-        let s = s.cast(&DataType::Int64).map_err(|e| bad(e.to_string()))?;
-        s.i64()
-            .map_err(|e| bad(e.to_string()))?
-            .iter()
-            .map(|v| v.map(|x| Value::Number(x.into())))
-            .collect()
-    } else if dtype.is_float() {
-        let s = s.cast(&DataType::Float64).map_err(|e| bad(e.to_string()))?;
-        s.f64()
-            .map_err(|e| bad(e.to_string()))?
-            .iter()
-            .map(|v| {
-                v.map(|x| {
-                    serde_json::Number::from_f64(x)
-                        .map_or_else(|| Value::String(x.to_string()), Value::Number)
-                })
-            })
-            .collect()
-    } else if dtype == &DataType::Boolean {
-        s.bool()
-            .map_err(|e| bad(e.to_string()))?
-            .iter()
-            .map(|v| v.map(Value::Bool))
-            .collect()
-    } else if dtype == &DataType::String {
-        let ca = s.str().map_err(|e| bad(e.to_string()))?;
-        let mut out = Vec::with_capacity(ca.len());
-        for v in ca.iter() {
-            out.push(match v {
-                None | Some("") => None,
-                Some(text) => match cell {
-                    // JSON text is parsed per row below so a bad cell names its row.
-                    flat::Cell::Json => Some(Value::String(text.to_owned())),
-                    _ => flat::text_cell(i, text).ok().flatten(),
-                },
-            });
-        }
-        out
-    } else if dtype == &DataType::Null {
-        vec![None; s.len()]
-    } else {
-        return Err(bad(format!(
-            "unsupported parquet type {dtype}: use strings, integers, floats or booleans (nested values as JSON text)"
-        )));
-    };
-    Ok(out)
-}
-
-fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let df = ParquetReader::new(f)
-        .finish()
-        .map_err(|e| Error::InvalidEventFile {
-            file: file.to_owned(),
-            reason: format!("not a readable parquet file: {e}"),
-        })?;
-    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let indices = header_indices(file, names.iter().copied())?;
-    let mut columns = Vec::with_capacity(indices.len());
-    for (c, &i) in df.columns().iter().zip(&indices) {
-        columns.push((i, parquet_cells(file, c.as_materialized_series(), i)?));
-    }
-    let height = df.height();
-    progress.start(file, height as u64);
-    let rows: Vec<usize> = (0..height).collect();
-    let parts = rows
-        .par_chunks(CHUNK_LINES)
-        .map(|chunk| {
-            let mut part = Part::default();
-            for &r in chunk {
-                let cells = columns
-                    .iter()
-                    .filter_map(|(i, col)| col[r].clone().map(|v| (*i, v)));
-                let raw = || {
-                    Value::Object(
-                        columns
-                            .iter()
-                            .map(|(i, col)| {
-                                (
-                                    FLAT_COLUMNS[*i].0.to_owned(),
-                                    col[r].clone().unwrap_or(Value::Null),
-                                )
-                            })
-                            .collect(),
-                    )
-                };
-                let parsed = cells
-                    .map(|(i, v)| match (FLAT_COLUMNS[i].2, v) {
-                        (flat::Cell::Json, Value::String(text)) => {
-                            flat::text_cell(i, &text).map(|v| (i, v.unwrap_or(Value::Null)))
-                        }
-                        (_, v) => Ok((i, v)),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .and_then(flat::row_to_json);
-                part.accept(file, r as u64 + 1, raw, parsed);
-            }
-            progress.advance(chunk.len() as u64);
-            part
-        })
-        .collect::<Vec<Part>>();
-    Ok(Part::concat(parts))
-}
-
 /// Loads event files of any supported format into tables.
 ///
 /// # Errors
@@ -491,7 +383,7 @@ pub fn load_events_with_progress(
         let part = match Format::from_path(path)? {
             Format::Ndjson => read_ndjson(path, &file, progress)?,
             Format::Csv => read_csv(path, &file, progress)?,
-            Format::Parquet => read_parquet(path, &file, progress)?,
+            Format::Parquet => super::parquet::read_parquet(path, &file, progress)?,
         };
         progress.finish();
         if opts.strict {
