@@ -17,9 +17,14 @@
 //! | `group_by(unit, policy, allocation)` of credits, left join to exposed units | the unit's reward rows, found by a scan of its bucket |
 //! | `sort(policy, allocation, unit_key)` | units ranked by key once; rows bucketed by policy × allocation in rank order |
 //!
-//! Units are processed in parallel (rayon), in fixed chunks concatenated in order, so
-//! the output does not depend on the thread count. `tests/it/attribution_kernel.rs`
-//! checks on random logs that both implementations give the same tables.
+//! Every pass over rows is parallel (rayon) over fixed spans or chunks whose results
+//! are joined in order, so the output does not depend on the thread count. Key
+//! columns are read in place from their arrow chunks, never copied into vectors of
+//! strings. In cumulative mode only the decisions goal events name get codes (the
+//! exposures' ids are looked up among them), since no other decision is ever looked
+//! up. `tests/it/attribution_kernel.rs` checks on random logs that both
+//! implementations give the same tables; the unit tests below check the passes that
+//! split rows into spans on inputs of several spans.
 
 use std::collections::HashMap;
 
@@ -760,7 +765,17 @@ fn grouped<T: Copy + Send + Sync>(
     codes: &[u32],
     n_codes: usize,
 ) -> (Vec<u32>, Vec<T>) {
-    let span = items
+    grouped_by(|i| items[i], codes, n_codes)
+}
+
+/// [`grouped`] of `item(i)` for each `i` of `codes`, made only for the rows placed
+/// (no copy of the whole input first: a few large buffers fewer per run).
+fn grouped_by<T: Send>(
+    item: impl Fn(usize) -> T + Sync,
+    codes: &[u32],
+    n_codes: usize,
+) -> (Vec<u32>, Vec<T>) {
+    let span = codes
         .len()
         .div_ceil(rayon::current_num_threads())
         .max(1 << 14);
@@ -789,18 +804,18 @@ fn grouped<T: Copy + Send + Sync>(
     let total = at as usize;
     let mut out: Vec<T> = Vec::with_capacity(total);
     let slots = Slots(out.as_mut_ptr());
-    items
+    codes
         .par_chunks(span)
-        .zip(codes.par_chunks(span))
+        .enumerate()
         .zip(next)
-        .for_each(|((items, codes), mut next)| {
-            for (item, &c) in items.iter().zip(codes) {
+        .for_each(|((k, codes), mut next)| {
+            for (j, &c) in codes.iter().enumerate() {
                 if c != NONE {
                     let at = &mut next[c as usize];
                     // SAFETY: `*at` is below `total` (the capacity), and the spans'
                     // ranges of each code are disjoint, so every slot is written by
                     // exactly one task, exactly once.
-                    unsafe { slots.write(*at as usize, *item) };
+                    unsafe { slots.write(*at as usize, item(k * span + j)) };
                     *at += 1;
                 }
             }
@@ -1121,33 +1136,25 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
 
     // The decisions' first eligible exposure per pair: touches grouped by decision
     // (most decisions have one row), then the first per pair in (time, row) order.
-    let touches: Vec<Touch> = xs
-        .par_iter()
-        .with_min_len(1 << 14)
-        .enumerate()
-        .map(|(r, x)| {
-            let pa = if x.eligible {
-                lpa_pair[x.lpa as usize]
-            } else {
-                0
-            };
-            Touch {
-                pa,
-                policy: pairs.policy_of.get(pa as usize).copied().unwrap_or(0),
-                row: r as u32,
-                unit: x.unit,
-                at: x.ts,
-                linked: true,
-            }
-        })
-        .collect();
+    // Only eligible rows are placed, and they have a pair.
+    let touch = |r: usize| {
+        let x = &xs[r];
+        let pa = lpa_pair[x.lpa as usize];
+        Touch {
+            pa,
+            policy: pairs.policy_of[pa as usize],
+            row: r as u32,
+            unit: x.unit,
+            at: x.ts,
+            linked: true,
+        }
+    };
     let eligible_decision: Vec<u32> = xs
         .par_iter()
         .with_min_len(1 << 14)
         .map(|x| if x.eligible { x.decision } else { NONE })
         .collect();
-    let (offsets, by_decision) = grouped(&touches, &eligible_decision, decisions.len);
-    drop(touches);
+    let (offsets, by_decision) = grouped_by(touch, &eligible_decision, decisions.len);
     // In parallel over ranges of decisions, each giving its part of `dx` and the
     // part's ends per decision; the parts are then joined.
     let parts: Vec<(Vec<Touch>, Vec<u32>)> = (0..decisions.len.div_ceil(ROW_SPAN))
@@ -1359,18 +1366,16 @@ fn cumulative<'a>(
     // Rows and goal events copied into unit-rank order (a counting sort), so that
     // each unit's work reads contiguous memory.
     let x_rank: Vec<u32> = xs.par_iter().map(|r| rank_of(r.unit)).collect();
-    let x_items: Vec<UnitRow> = xs
-        .par_iter()
-        .enumerate()
-        .map(|(r, x)| UnitRow {
+    let unit_row = |r: usize| {
+        let x = &xs[r];
+        UnitRow {
             ts: x.ts,
             row: r as u32,
             lpa: if x.eligible { x.lpa } else { NONE },
             session: x.session,
-        })
-        .collect();
-    let (x_off, x_sorted) = grouped(&x_items, &x_rank, n_units);
-    drop(x_items);
+        }
+    };
+    let (x_off, x_sorted) = grouped_by(unit_row, &x_rank, n_units);
     let g_rank: Vec<u32> = goals.par_iter().map(|g| rank_of(g.unit)).collect();
     let (g_off, g_sorted) = grouped(&goals, &g_rank, n_units);
     let gap = params.session_gap_ms;
@@ -1612,40 +1617,67 @@ impl Attributed<'_> {
         ])
     }
 
-    /// The reward table of `goal` (see [`super::relational`] for its columns).
+    /// The reward table of `goal` (see [`super::relational`] for its columns). Its
+    /// columns are built in parallel: gathers of views from the exposures, and
+    /// numbers moved into columns without a copy.
     pub(super) fn rewards(&self, goal: &Goal) -> Result<DataFrame> {
         let x = &self.tables.exposures;
         let rows: Vec<u32> = self.rewards.iter().map(|r| r.row).collect();
-        let [policy, allocation] = self.pair_columns(self.rewards.iter().map(|r| r.pa))?;
-        let events: Vec<f64> = self.rewards.iter().map(|r| r.goal_events).collect();
-        let value: Vec<f64> = self.rewards.iter().map(|r| r.goal_value).collect();
-        let reward: Vec<f64> = match goal.goal_type {
-            GoalType::ConversionRate => events
-                .iter()
-                .map(|&e| if e > 0.0 { 1.0 } else { 0.0 })
-                .collect(),
-            GoalType::Count => events.clone(),
-            GoalType::Sum | GoalType::Mean => value.clone(),
+        let numbers = |name: &str, f: fn(&RewardUnit) -> f64| {
+            let v: Vec<f64> = self.rewards.par_iter().map(f).collect();
+            Float64Chunked::from_vec(name.into(), v).into_column()
         };
-        let probability = gather(x, "probability", &rows)?.cast(&DataType::Float64)?;
-        let r = DataFrame::new(
+        let reward: fn(&RewardUnit) -> f64 = match goal.goal_type {
+            GoalType::ConversionRate => |r| if r.goal_events > 0.0 { 1.0 } else { 0.0 },
+            GoalType::Count => |r| r.goal_events,
+            GoalType::Sum | GoalType::Mean => |r| r.goal_value,
+        };
+        let ((pairs, keys), (probability, numbers)) = rayon::join(
+            || {
+                rayon::join(
+                    || self.pair_columns(self.rewards.iter().map(|r| r.pa)),
+                    || -> Result<[Column; 2]> {
+                        let (u, d) = rayon::join(
+                            || gather(x, "unit_key", &rows),
+                            || gather(x, "decision_id", &rows),
+                        );
+                        Ok([u?, d?])
+                    },
+                )
+            },
+            || {
+                rayon::join(
+                    || -> Result<Column> {
+                        Ok(gather(x, "probability", &rows)?.cast(&DataType::Float64)?)
+                    },
+                    || {
+                        let at: Vec<i64> = self.rewards.par_iter().map(|r| r.at).collect();
+                        [
+                            Int64Chunked::from_vec("exposed_at".into(), at).into_column(),
+                            numbers("goal_events", |r| r.goal_events),
+                            numbers("goal_value", |r| r.goal_value),
+                            numbers("reward", reward),
+                        ]
+                    },
+                )
+            },
+        );
+        let ([policy, allocation], [unit_key, decision_id]) = (pairs?, keys?);
+        let [exposed_at, events, value, reward] = numbers;
+        Ok(DataFrame::new(
             rows.len(),
             vec![
                 policy,
                 allocation,
-                gather(x, "unit_key", &rows)?,
-                gather(x, "decision_id", &rows)?,
-                Column::new(
-                    "exposed_at".into(),
-                    self.rewards.iter().map(|r| r.at).collect::<Vec<_>>(),
-                ),
-                probability,
-                Column::new("goal_events".into(), events),
-                Column::new("goal_value".into(), value),
-                Column::new("reward".into(), reward),
+                unit_key,
+                decision_id,
+                exposed_at,
+                probability?,
+                events,
+                value,
+                reward,
             ],
-        )?;
-        Ok(r)
+        )?)
     }
 
     /// The credit, outcome, goal and exposure tables of [`super::Credits`].
@@ -1830,6 +1862,36 @@ mod tests {
         for (&a, &b) in dict.codes.iter().zip(&bare.codes) {
             assert_eq!(*map.entry(a).or_insert(b), b);
         }
+    }
+
+    #[test]
+    fn parallel_grouping_is_a_stable_counting_sort() {
+        // Several spans whatever the thread count, codes dense and sparse, some none.
+        let n = ROWS;
+        let codes: Vec<u32> = (0..n)
+            .map(|i| {
+                if i % 17 == 0 {
+                    NONE
+                } else {
+                    ((i * 31) % 1000) as u32
+                }
+            })
+            .collect();
+        let (offsets, items) = grouped_by(|i| i as u32, &codes, 1001);
+        let mut expected: Vec<(u32, u32)> = codes
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c != NONE)
+            .map(|(i, &c)| (c, i as u32))
+            .collect();
+        expected.sort(); // by code, then input order
+        assert_eq!(items, expected.iter().map(|e| e.1).collect::<Vec<_>>());
+        assert_eq!(offsets.len(), 1002);
+        for c in 0..1001 {
+            let n_c = expected.iter().filter(|e| e.0 == c as u32).count() as u32;
+            assert_eq!(offsets[c + 1] - offsets[c], n_c, "code {c}");
+        }
+        assert_eq!(grouped(&items, &vec![NONE; items.len()], 3).1.len(), 0);
     }
 
     #[test]
