@@ -20,6 +20,8 @@ use bandit_engine::events::{load_events, LoadOptions};
 use bandit_engine::metrics::policy_metrics;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the CLI does: buffers reused from run to run instead of mapped afresh.
+    bandit_engine::memory::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(path) = args.first() else {
         eprintln!("usage: attribution_timing EVENTS [cumulative|decision] [RUNS] [GOAL_EVENT]");

@@ -41,6 +41,7 @@ pub mod events;
 pub mod fit;
 pub mod goal;
 pub mod linalg;
+pub mod memory;
 pub mod metrics;
 pub mod policy;
 pub mod progress;

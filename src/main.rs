@@ -11,5 +11,7 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Attribution's buffers are reused from run to run instead of mapped afresh.
+    bandit_engine::memory::keep_freed_memory();
     cli::main()
 }
