@@ -775,10 +775,10 @@ fn grouped_by<T: Send>(
     codes: &[u32],
     n_codes: usize,
 ) -> (Vec<u32>, Vec<T>) {
-    let span = codes
-        .len()
-        .div_ceil(rayon::current_num_threads())
-        .max(1 << 14);
+    // One span per thread, but each span counts into an array of `n_codes`: spans are
+    // capped so those arrays hold at most about four counts per item.
+    let spans = rayon::current_num_threads().min((4 * codes.len() / n_codes.max(1)).max(1));
+    let span = codes.len().div_ceil(spans).max(1 << 14);
     let mut next: Vec<Vec<u32>> = codes
         .par_chunks(span)
         .map(|codes| {
