@@ -12,8 +12,8 @@
 //! timing example, so that they measure what the CLI runs.
 
 /// Lets glibc's malloc keep freed memory for reuse instead of returning it to the
-/// system: every allocation below 1 GiB comes from the heap, and the heap is never
-/// trimmed. The process's resident memory then stays at its peak, which suits a
+/// system: allocations below 1 GiB come from its heaps wherever they fit (a thread's
+/// heap holds at most 64 MiB), and the heaps are never trimmed. The process's resident memory then stays at its peak, which suits a
 /// command that runs a job and exits. Call it once, at the start of `main`, before
 /// other threads start. It does nothing where the C library is not glibc.
 pub fn keep_freed_memory() {
