@@ -207,6 +207,38 @@ impl<'a, 'r> Keys<'a, 'r> {
     fn spans(&self) -> usize {
         self.len().div_ceil(ROW_SPAN)
     }
+
+    /// `f(key)` of every key, in order, computed in parallel over spans.
+    fn map<T: Clone + Send + Sync>(
+        &self,
+        fill: T,
+        f: impl Fn(Option<&'a str>) -> T + Sync,
+    ) -> Vec<T> {
+        let mut out = vec![fill; self.len()];
+        out.par_chunks_mut(ROW_SPAN)
+            .enumerate()
+            .for_each(|(k, out)| self.for_span(k, |i, key| out[i % ROW_SPAN] = f(key)));
+        out
+    }
+
+    /// The `Some` of `f(i, key)` over every key, in order, computed in parallel over
+    /// spans.
+    fn filter_map<T: Send>(
+        &self,
+        f: impl Fn(usize, Option<&'a str>) -> Option<T> + Sync,
+    ) -> Vec<T> {
+        (0..self.spans())
+            .into_par_iter()
+            .map(|k| {
+                let mut part = Vec::new();
+                self.for_span(k, |i, key| part.extend(f(i, key)));
+                part
+            })
+            .collect::<Vec<Vec<T>>>()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
 }
 
 /// The two seeded hashes of one run, for [`Identity`].
@@ -228,11 +260,7 @@ impl Hashers {
 /// The [`Identity`] of each key (`(0, 0)` for null), in parallel.
 fn identities(keys: &Keys<'_, '_>) -> Vec<Identity> {
     let hash = Hashers::new();
-    let mut out = vec![Identity(0, 0); keys.len()];
-    out.par_chunks_mut(ROW_SPAN)
-        .enumerate()
-        .for_each(|(k, out)| keys.for_span(k, |i, key| out[i % ROW_SPAN] = hash.identity(key)));
-    out
+    keys.map(Identity(0, 0), |key| hash.identity(key))
 }
 
 /// Interns `keys` in parallel, in three passes. Spans of rows hash their keys once
@@ -254,21 +282,11 @@ type Table = HashMap<Identity, u32, std::hash::BuildHasherDefault<Passthrough>>;
 /// goal events name among all the exposures'.
 fn intern_and_look_up<'a>(keys: &Keys<'a, '_>, probe: &Keys<'a, '_>) -> (Dict<'a>, Vec<u32>) {
     let (dict, tables, base, hash) = intern_tables(keys, false);
-    let mut codes = vec![NONE; probe.len()];
-    codes
-        .par_chunks_mut(ROW_SPAN)
-        .enumerate()
-        .for_each(|(k, out)| {
-            probe.for_span(k, |i, key| {
-                if key.is_some() {
-                    let id = hash.identity(key);
-                    let p = partition(id);
-                    if let Some(&c) = tables[p].get(&id) {
-                        out[i % ROW_SPAN] = base[p] + c;
-                    }
-                }
-            });
-        });
+    let codes = probe.map(NONE, |key| {
+        let id = hash.identity(key);
+        let p = partition(id);
+        key.and(tables[p].get(&id)).map_or(NONE, |&c| base[p] + c)
+    });
     (dict, codes)
 }
 
@@ -989,19 +1007,7 @@ fn code<'a>(tables: &'a EventTables, goal_event: &str, mode: AttributionMode) ->
     }
     // Goal events, once per `id` (the first row in table order).
     let events = Keys::new(vec![(StrCol::new(t, "event")?, None)]);
-    let goal_rows: Vec<u32> = (0..events.spans())
-        .into_par_iter()
-        .map(|k| {
-            let mut rows = Vec::new();
-            events.for_span(k, |i, e| {
-                if e == Some(goal_event) {
-                    rows.push(i as u32);
-                }
-            });
-            rows
-        })
-        .collect::<Vec<_>>()
-        .concat();
+    let goal_rows: Vec<u32> = events.filter_map(|i, e| (e == Some(goal_event)).then_some(i as u32));
     let every = goal_rows.len() == t.height();
     let goal_keys = |name: &str| -> Result<(StrCol<'a>, Option<&[u32]>)> {
         Ok((StrCol::new(t, name)?, (!every).then_some(&goal_rows[..])))
@@ -1238,21 +1244,13 @@ fn decision<'a>(
         unit_at[t.row as usize] = k as u32;
     }
     let ids = Keys::new(vec![(StrCol::new(&tables.exposures, "decision_id")?, None)]);
-    let mut keyed: Vec<(u32, u128, u32)> = (0..ids.spans())
-        .into_par_iter()
-        .map(|span| {
-            let mut keyed = Vec::new();
-            ids.for_span(span, |r, id| {
-                let k = unit_at[r];
-                if k != NONE {
-                    let id = id.expect("an exposure with a decision has an id");
-                    keyed.push((pa_rank[dx[k as usize].pa as usize], prefix(id), k));
-                }
-            });
-            keyed
+    let mut keyed: Vec<(u32, u128, u32)> = ids.filter_map(|r, id| {
+        let k = unit_at[r];
+        (k != NONE).then(|| {
+            let id = id.expect("an exposure with a decision has an id");
+            (pa_rank[dx[k as usize].pa as usize], prefix(id), k)
         })
-        .collect::<Vec<_>>()
-        .concat();
+    });
     sort_by_bytes(&mut keyed, |k| {
         ids.get(dx[k as usize].row as usize)
             .expect("an exposure with a decision has an id")

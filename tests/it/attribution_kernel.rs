@@ -296,22 +296,25 @@ fn the_kernel_and_the_relational_steps_agree_on_an_empty_log_and_one_without_goa
     }
 }
 
+/// Each multi-touch model, time decay with the half-life given.
+fn every_model(half_life_ms: f64) -> [TouchModel; 5] {
+    [
+        TouchModel::FirstTouch,
+        TouchModel::LastTouch,
+        TouchModel::Linear,
+        TouchModel::TimeDecay { half_life_ms },
+        TouchModel::PositionBased {
+            first: 0.4,
+            last: 0.4,
+        },
+    ]
+}
+
 /// Every mode and model on one hand-written log.
 fn check_all(events: &[serde_json::Value]) {
     let t = tables(events);
     for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
-        for model in [
-            TouchModel::FirstTouch,
-            TouchModel::LastTouch,
-            TouchModel::Linear,
-            TouchModel::TimeDecay {
-                half_life_ms: 3_600_000.0,
-            },
-            TouchModel::PositionBased {
-                first: 0.4,
-                last: 0.4,
-            },
-        ] {
+        for model in every_model(3_600_000.0) {
             for skew in [0, MINUTE] {
                 for window in [None, Some(0), Some(MINUTE)] {
                     let params = AttributionParams::default()
@@ -468,18 +471,7 @@ fn the_kernel_agrees_on_the_demo_log_for_both_populations_and_the_goal_stage() {
         let (valued, _) = goal_value_tables(&t, &mean).unwrap();
         for tables in [&t, &valued] {
             for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
-                for model in [
-                    TouchModel::LastTouch,
-                    TouchModel::FirstTouch,
-                    TouchModel::Linear,
-                    TouchModel::TimeDecay {
-                        half_life_ms: 86_400_000.0,
-                    },
-                    TouchModel::PositionBased {
-                        first: 0.4,
-                        last: 0.4,
-                    },
-                ] {
+                for model in every_model(86_400_000.0) {
                     let params = AttributionParams::default()
                         .with_mode(mode)
                         .with_model(model);
