@@ -20,12 +20,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bandit_engine::attribution::{rewards, AttributionParams, TouchModel};
-use bandit_engine::bundle::Policy;
 use bandit_engine::config::{AttributionMode, Goal};
 use bandit_engine::events::{
     load_events, write_events, Event, EventTables, EventType, Layer, LoadOptions,
 };
 use bandit_engine::metrics::policy_metrics;
+use bandit_engine::sdk::model::Policy;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

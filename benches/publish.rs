@@ -14,9 +14,10 @@
 //!
 //! Inputs come from a seeded ChaCha8 generator, so runs compare.
 
-use bandit_engine::bundle::state::{sha256_hex, EngineState};
-use bandit_engine::bundle::{check_publishable, BundleDocument, PublishOptions, Store};
+use bandit_engine::bundle::BundleDocument;
 use bandit_engine::policy::least_movement_ranges;
+use bandit_engine::publish::{check_publishable, PublishOptions, Store};
+use bandit_engine::state::{sha256_hex, EngineState};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

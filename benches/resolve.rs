@@ -16,7 +16,7 @@
 //! Decisions per second are the throughput. Inputs come from a seeded ChaCha8
 //! generator, so runs compare.
 
-use bandit_engine::bundle::{Bundle, HashContract, ResolveOptions, Resolver};
+use bandit_engine::sdk::{Bundle, HashContract, ResolveOptions, Resolver};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

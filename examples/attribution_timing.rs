@@ -14,10 +14,10 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use bandit_engine::attribution::{rewards, AttributionParams};
-use bandit_engine::bundle::Policy;
 use bandit_engine::config::{AttributionMode, Goal};
 use bandit_engine::events::{load_events, LoadOptions};
 use bandit_engine::metrics::policy_metrics;
+use bandit_engine::sdk::model::Policy;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // As the CLI does: buffers reused from run to run instead of mapped afresh.

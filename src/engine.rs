@@ -19,10 +19,7 @@ pub use entities::{cross_check_entities, EntityReport};
 pub use health::{HealthCheck, HealthStatus};
 
 use crate::attribution::{AttributionParams, AttributionReport, TouchModel};
-use crate::bundle::state::sha256_hex;
-use crate::bundle::{
-    self, BundleDocument, EngineState, PolicyKind, PolicyState, PublishOptions, Store,
-};
+use crate::bundle::BundleDocument;
 use crate::config::{
     Algorithm, AttributionMode, AttributionModel, OptimizationSpec, ProjectConfig,
 };
@@ -34,7 +31,10 @@ use crate::goal::{
 };
 use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges};
 use crate::progress::{NoProgress, Progress};
+use crate::publish::{self, PublishOptions, Store};
 use crate::reward::{arm_stats, ArmStats};
+use crate::sdk::model::{PolicyKind, PolicyState};
+use crate::state::{sha256_hex, EngineState};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
 /// Where the inputs are.
@@ -286,7 +286,7 @@ impl RetrainOutcome {
     /// # Errors
     ///
     /// [`Error::Refused`] if the bundle fails a publishing guard
-    /// ([`bundle::guard`]); [`Error::Locked`] if another process is publishing to
+    /// ([`publish::guard`]); [`Error::Locked`] if another process is publishing to
     /// `dir`; [`Error::Io`]. On any error the version in place stays current.
     pub fn publish(&self, dir: impl AsRef<Path>) -> Result<Published> {
         self.publish_with(dir, PublishOptions::default())
@@ -351,7 +351,7 @@ impl RetrainOutcome {
     /// [`Error::Refused`] naming the failed check.
     pub fn checked_bundle_text(&self, target: &Path) -> Result<String> {
         let text = self.bundle.to_json_pretty();
-        bundle::check_publishable(
+        publish::check_publishable(
             &text,
             Some(&self.input_bundle),
             &target.display().to_string(),
@@ -792,7 +792,7 @@ impl<'p> Engine<'p> {
         if let Some(max) = spec.max_shift_per_update {
             weights = cap_shift(&old_shares, &weights, max);
         }
-        if let Err(reason) = bundle::guard::check_weights(&weights) {
+        if let Err(reason) = publish::guard::check_weights(&weights) {
             return fail(
                 report,
                 RunStatus::Errored,

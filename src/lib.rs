@@ -24,7 +24,9 @@
 //! The stages, each usable on its own: [`events`] (read and validate) → [`enforce`]
 //! (track events against their schemas, undefined events discovered) →
 //! [`attribution`] (track events to rewards) → [`policy`] (fit and allocate) →
-//! [`bundle`] (rewrite and publish). [`engine`] strings them together; [`synth`]
+//! [`state`] (what each policy learned, kept between runs) → [`bundle`] (rewrite) →
+//! [`publish`] (guards and atomic writes). [`sdk`] is what an SDK does with a bundle
+//! (hash, conditions, resolution), with no polars. [`engine`] strings them together; [`synth`]
 //! makes seeded synthetic worlds to test them on; [`codegen`] writes TypeScript types
 //! for the config's events; [`replay`] evaluates policies off-policy on logged data;
 //! [`fit`] fits one algorithm to a researcher's csv or parquet table.
@@ -45,9 +47,12 @@ pub mod memory;
 pub mod metrics;
 pub mod policy;
 pub mod progress;
+pub mod publish;
 pub mod replay;
 pub mod reward;
+pub mod sdk;
 pub mod simulate;
+pub mod state;
 pub mod stats;
 pub mod summary;
 pub mod synth;

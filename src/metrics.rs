@@ -29,8 +29,8 @@
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::bundle::Policy;
 use crate::error::Result;
+use crate::sdk::model::Policy;
 use crate::stats::{chi_square_sf, two_sided_p};
 
 /// z for a two-sided 95% interval.

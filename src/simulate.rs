@@ -3,7 +3,7 @@
 //!
 //! Units of a synthetic world ([`World`]: the shop of [`crate::synth`] by default)
 //! arrive one after another. Each is resolved through the bundle that is live at its
-//! arrival, exactly as an SDK would ([`crate::bundle::Resolver`], compiled once per
+//! arrival, exactly as an SDK would ([`crate::sdk::Resolver`], compiled once per
 //! live bundle), logs a decision and an exposure, and converts with the world's true
 //! probability for its context and allocations, after a delay of one to
 //! thirty minutes. Every `batch` units the engine retrains on every event it could have
@@ -39,12 +39,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{BundleDocument, HashContract, ResolveOptions, Resolver};
+use crate::bundle::BundleDocument;
 use crate::engine::{Engine, RetrainOptions};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, LoadReport, Loaded, TableBuilder};
 use crate::policy::seed::derive;
 use crate::progress::{NoProgress, Progress};
+use crate::sdk::{HashContract, ResolveOptions, Resolver};
 use crate::synth::{logged_layers, pick, sigmoid, uuid, COUNTRIES, DEVICES, PAYMENTS};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 

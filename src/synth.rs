@@ -3,7 +3,7 @@
 //!
 //! Units arrive over `days` days with a context (country, device, visits), have one
 //! to three sessions, and in each session one or two page views. Every page view is
-//! resolved against the bundle exactly as an SDK would ([`crate::bundle::Resolver`],
+//! resolved against the bundle exactly as an SDK would ([`crate::sdk::Resolver`],
 //! under the chosen hash contract) and logged as a decision event and an exposure
 //! event (repeat views in a session repeat the exposure, as SDKs without dedup do).
 //! A purchase follows with a probability from a logistic model with per-allocation and
@@ -27,9 +27,9 @@ use rand_distr::{Distribution, LogNormal};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{Bundle, HashContract, Resolution, Resolver};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType, Layer};
+use crate::sdk::{Bundle, HashContract, Resolution, Resolver};
 use crate::time::{parse_rfc3339, Millis};
 
 /// Parameters of a synthetic world.

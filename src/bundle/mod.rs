@@ -1,33 +1,13 @@
-//! The platform's config bundle: typed model, order-preserving document, hashing,
-//! resolution as the reference SDK does it, and atomic publishing.
+//! The config bundle as the engine rewrites it: the order-preserving
+//! [`BundleDocument`] over the typed model of [`crate::sdk::model`], and the diff
+//! between two bundles. Reading and resolving a bundle is [`crate::sdk`]; writing one
+//! out is [`crate::publish`].
 
-pub mod conditions;
-pub mod conformance;
-pub mod contextual;
 pub mod diff;
 pub mod document;
-pub mod entity_totals;
-pub mod guard;
-pub mod hash;
-pub mod js;
-pub mod model;
-pub mod publish;
-pub mod resolve;
-pub mod resolver;
-pub mod schema;
-pub mod state;
-pub mod store;
 
-pub use conditions::evaluate_condition;
+// `document` names the typed model `super::model`.
+use crate::sdk::model;
+
+pub use crate::sdk::model::{Allocation, Bundle, BundleLayer, Policy, PolicyKind, PolicyState};
 pub use document::BundleDocument;
-pub use guard::check_publishable;
-pub use hash::HashContract;
-pub use model::{Allocation, Bundle, BundleLayer, Policy, PolicyKind, PolicyState};
-pub use publish::{publish, write_atomic};
-pub use resolve::{
-    resolve, DistributionKind, EdgeResult, LayerResolution, PolicyDistribution, Resolution,
-    ResolveError, ResolveOptions,
-};
-pub use resolver::{Chosen, LayerDecision, Resolver};
-pub use state::EngineState;
-pub use store::{PublishOptions, Store};

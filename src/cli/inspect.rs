@@ -5,9 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use bandit_engine::bundle::diff;
-use bandit_engine::bundle::state::EngineState;
-use bandit_engine::bundle::{BundleDocument, Policy, Store};
+use bandit_engine::bundle::{diff, BundleDocument};
+use bandit_engine::publish::Store;
+use bandit_engine::sdk::model::Policy;
+use bandit_engine::state::EngineState;
 
 /// An output directory's store, current version number and state.
 type Published = (Store, u64, Option<EngineState>);

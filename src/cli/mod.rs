@@ -16,11 +16,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bandit_engine::bundle::HashContract;
 use bandit_engine::config::AttributionMode;
 use bandit_engine::events::{
     load_events_with_progress, write_events, write_quarantine, LoadOptions,
 };
+use bandit_engine::sdk::HashContract;
 use bandit_engine::synth::{generate, write_world, SynthParams};
 use bandit_engine::time::parse_rfc3339;
 use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
@@ -418,7 +418,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 events,
             };
             let previous = state
-                .map(bandit_engine::bundle::EngineState::from_path)
+                .map(bandit_engine::state::EngineState::from_path)
                 .transpose()?;
             let outcome = Engine::new(options)
                 .with_progress(&progress)
@@ -427,7 +427,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if dry_run {
                 print!("{}", publish::dry_run(&outcome, &out)?);
             } else {
-                let options = bandit_engine::bundle::PublishOptions {
+                let options = bandit_engine::publish::PublishOptions {
                     keep: usize::try_from(keep).unwrap_or(usize::MAX),
                 };
                 let published = outcome.publish_with(&out, options)?;

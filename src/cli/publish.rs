@@ -6,11 +6,11 @@ use anyhow::{Context, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use bandit_engine::bundle::state::{sha256_hex, EngineState};
-use bandit_engine::bundle::{
-    check_publishable, diff, BundleDocument, PolicyKind, PublishOptions, Store,
-};
+use bandit_engine::bundle::{diff, BundleDocument};
 use bandit_engine::policy::layout_ranges;
+use bandit_engine::publish::{check_publishable, PublishOptions, Store};
+use bandit_engine::sdk::model::PolicyKind;
+use bandit_engine::state::{sha256_hex, EngineState};
 use bandit_engine::time::format_rfc3339;
 use bandit_engine::RetrainOutcome;
 

@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{Map, Value};
 
-use bandit_engine::bundle::conformance::{read_bundle, run_directory};
-use bandit_engine::bundle::{HashContract, Resolver};
+use bandit_engine::sdk::conformance::{read_bundle, run_directory};
+use bandit_engine::sdk::{HashContract, Resolver};
 
 use super::Contract;
 
@@ -139,9 +139,9 @@ pub fn resolve(args: &ResolveArgs) -> Result<ExitCode> {
                 m.insert(
                     "kind".into(),
                     match d.kind {
-                        bandit_engine::bundle::DistributionKind::BucketShares => "bucketShares",
-                        bandit_engine::bundle::DistributionKind::Contextual => "contextual",
-                        bandit_engine::bundle::DistributionKind::EntityWeights => "entityWeights",
+                        bandit_engine::sdk::DistributionKind::BucketShares => "bucketShares",
+                        bandit_engine::sdk::DistributionKind::Contextual => "contextual",
+                        bandit_engine::sdk::DistributionKind::EntityWeights => "entityWeights",
                     }
                     .into(),
                 );

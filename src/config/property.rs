@@ -124,10 +124,10 @@ impl Pattern {
     /// `new RegExp(pattern).test(text)` does in the SDKs: without the `u` flag the
     /// subject is a sequence of UTF-16 code units, so `.` matches one half of a
     /// surrogate pair and `/^.$/` does not match "😀". The same matcher as the
-    /// bundle's `regex` conditions ([`crate::bundle::conditions::regex_test`]).
+    /// bundle's `regex` conditions ([`crate::sdk::conditions::regex_test`]).
     #[must_use]
     pub fn is_match(&self, text: &str) -> bool {
-        crate::bundle::conditions::regex_test(&self.regex, text)
+        crate::sdk::conditions::regex_test(&self.regex, text)
     }
 }
 

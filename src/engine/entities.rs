@@ -28,14 +28,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{learning, Engine, PolicyReport, RunStatus};
-use crate::bundle::entity_totals::EntityTotals;
-use crate::bundle::model::{EntityPolicyState, EntityWeights, Policy};
-use crate::bundle::{js, BundleDocument};
+use crate::bundle::BundleDocument;
 use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
 use crate::error::{Error, Result};
 use crate::events::EventTables;
 use crate::policy::{fit_entities, EntityInput, EntityKnobs};
 use crate::reward::ArmStats;
+use crate::sdk::js;
+use crate::sdk::model::{EntityPolicyState, EntityWeights, Policy};
+use crate::state::entity_totals::EntityTotals;
 use crate::time::{format_rfc3339, Millis};
 
 /// Per-entity part of a policy's run report.
@@ -513,7 +514,7 @@ impl Engine<'_> {
         let bad = std::iter::once(&state.global)
             .chain(state.entities.values())
             .find_map(|w| {
-                crate::bundle::guard::check_weights(&w.weights)
+                crate::publish::guard::check_weights(&w.weights)
                     .err()
                     .map(|r| format!("entity {}: {r}", w.entity_id))
             });
@@ -624,7 +625,7 @@ pub fn cross_check_entities(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::entity_totals::ArmRow;
+    use crate::state::entity_totals::ArmRow;
 
     fn ctx(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

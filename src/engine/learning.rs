@@ -18,11 +18,11 @@ use polars::prelude::*;
 
 use super::{PolicyReport, RunReport, RunStatus};
 use crate::attribution::AttributionParams;
-use crate::bundle::state::{sha256_hex, ArmTotals, EngineState, HistoryEntry, PolicyLearning};
 use crate::bundle::BundleDocument;
 use crate::config::OptimizationSpec;
 use crate::error::Result;
 use crate::reward::ArmStats;
+use crate::state::{sha256_hex, ArmTotals, EngineState, HistoryEntry, PolicyLearning};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
 /// The key naming what a policy's statistics measure. Attribution settings other
@@ -174,7 +174,7 @@ pub(super) struct NextState<'a> {
     pub bundle_version: &'a str,
     pub bundle_sha256: String,
     /// Per-entity statistics of the per-entity policies counted in this run.
-    pub entities: BTreeMap<String, crate::bundle::entity_totals::EntityTotals>,
+    pub entities: BTreeMap<String, crate::state::entity_totals::EntityTotals>,
     /// Linear statistics of the `linear_contextual` policies counted in this run.
     pub linear: BTreeMap<String, crate::policy::linear_state::LinearTotals>,
 }

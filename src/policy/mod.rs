@@ -15,9 +15,10 @@
 //! [`linear`] (sufficient statistics that merge by addition), [`linear_fit`] (LinUCB and
 //! linear Thompson sampling) and [`contextual`] (export to the bundle's `contextualModel`).
 //!
-//! * [`allocate`]: the platform's knobs (exploration floor, `maxShiftPerUpdate`) and
-//!   weights to ranges from scratch; [`layout`]: the rewrite of bucket ranges over
-//!   exactly the buckets a policy covered, moving as few buckets as possible.
+//! * [`allocate`], apart from fitting: the platform's knobs (exploration floor,
+//!   `maxShiftPerUpdate`), weights to ranges from scratch, and the rewrite of bucket
+//!   ranges over exactly the buckets a policy covered, moving as few buckets as
+//!   possible ([`allocate::layout`]).
 //! * [`seed`]: per-policy and per-chunk seeds derived from one master seed.
 
 pub mod allocate;
@@ -28,8 +29,8 @@ pub mod epsilon;
 pub mod features;
 pub mod gaussian;
 pub mod integrate;
-pub mod layout;
 pub mod linear;
+mod linear_error;
 pub mod linear_fit;
 mod linear_kernel;
 pub mod linear_policy;
@@ -40,15 +41,18 @@ pub mod seed;
 pub mod thompson;
 pub mod ucb;
 
-pub use allocate::{apply_floor, cap_shift, ranges_for_weights, AllocateError};
+pub use allocate::{
+    apply_floor, buckets_moved, cap_shift, layout_ranges, least_movement_ranges,
+    ranges_for_weights, AllocateError,
+};
 pub use contextual::{ContextualModel, ContextualSettings};
 pub use entity::{fit_entities, EntitiesFit, EntityInput, EntityKnobs};
 pub use epsilon::{EpsilonGreedy, EpsilonGreedyParams};
 pub use features::{Feature, FeatureKind, FeatureSpace};
 pub use gaussian::{NormalInverseGamma, ThompsonGaussian, ThompsonGaussianParams};
 pub use integrate::{beta_probability_best, beta_probability_best_many};
-pub use layout::{buckets_moved, layout_ranges, least_movement_ranges};
-pub use linear::{LinearError, LinearStats};
+pub use linear::LinearStats;
+pub use linear_error::LinearError;
 pub use linear_fit::{
     LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,
 };

@@ -2,7 +2,7 @@
 //! label (policy id, chunk index), so results do not depend on thread count or on
 //! which other policies are in the run.
 
-use crate::bundle::hash::sha256_u64;
+use crate::sdk::hash::sha256_u64;
 
 /// The child seed of `master` for `label`.
 #[must_use]

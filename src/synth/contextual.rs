@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn bundle_and_configs_are_valid_and_agree() {
-        let bundle: crate::bundle::Bundle = serde_json::from_value(contextual_bundle()).unwrap();
+        let bundle: crate::sdk::Bundle = serde_json::from_value(contextual_bundle()).unwrap();
         assert_eq!(bundle.layers[0].policies[0].id, HERO_POLICY);
         for lines in [
             "algorithm: thompson_bernoulli",

@@ -5,7 +5,7 @@
 //!
 //! It is separate from the demo world ([`super::generate`]) so that the demo's data
 //! and the quickstart's numbers stay as they are. Every product view is resolved
-//! against the bundle as an SDK would ([`crate::bundle::resolve()`]); decision and
+//! against the bundle as an SDK would ([`crate::sdk::resolve()`]); decision and
 //! exposure events log the context the policies' `contextLogging` allows
 //! (`productId`, `imageCount`); a purchase carries the decision id.
 
@@ -18,9 +18,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{alloc, logged_layers};
-use crate::bundle::{resolve, Bundle, HashContract};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventType};
+use crate::sdk::{resolve, Bundle, HashContract};
 use crate::time::{parse_rfc3339, Millis};
 
 /// Parameters of the per-entity world.

@@ -1,6 +1,7 @@
 //! Bundles: typed read, untouched write, atomic publish.
 
-use bandit_engine::bundle::{publish, BundleDocument};
+use bandit_engine::bundle::BundleDocument;
+use bandit_engine::publish::publish;
 use serde_json::Value;
 
 use crate::common::{bundle_schema_errors, reference};

@@ -48,7 +48,7 @@ fn without_owned_fields(bundle: &Value) -> Value {
 }
 
 /// The buckets a policy serves: allocation ranges cut to its eligible span.
-fn served(policy: &bandit_engine::bundle::Policy) -> Vec<[u32; 2]> {
+fn served(policy: &bandit_engine::sdk::Policy) -> Vec<[u32; 2]> {
     policy.covered_segments()
 }
 
@@ -319,12 +319,12 @@ fn linear_contextual_publishes_a_valid_contextual_model() {
         .as_object_mut()
         .unwrap()
         .remove("x-banditEngine");
-    let with: bandit_engine::bundle::Bundle = serde_json::from_value(raw.clone()).unwrap();
-    let without: bandit_engine::bundle::Bundle = serde_json::from_value(stripped).unwrap();
-    let contract = bandit_engine::bundle::HashContract::Sha256V2;
+    let with: bandit_engine::sdk::Bundle = serde_json::from_value(raw.clone()).unwrap();
+    let without: bandit_engine::sdk::Bundle = serde_json::from_value(stripped).unwrap();
+    let contract = bandit_engine::sdk::HashContract::Sha256V2;
     let (r1, r2) = (
-        bandit_engine::bundle::Resolver::new(&with, contract).unwrap(),
-        bandit_engine::bundle::Resolver::new(&without, contract).unwrap(),
+        bandit_engine::sdk::Resolver::new(&with, contract).unwrap(),
+        bandit_engine::sdk::Resolver::new(&without, contract).unwrap(),
     );
     for i in 0..300 {
         let ctx: serde_json::Map<String, Value> = serde_json::from_value(serde_json::json!({

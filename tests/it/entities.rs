@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use bandit_engine::bundle::entity_totals::{ArmRow, EntityTotals};
-use bandit_engine::bundle::model::EntityPolicyState;
-use bandit_engine::bundle::state::{EngineState, PolicyLearning};
-use bandit_engine::bundle::{Bundle, BundleDocument, HashContract, Resolver};
+use bandit_engine::bundle::BundleDocument;
 use bandit_engine::config::ProjectConfig;
 use bandit_engine::engine::{cross_check, RunStatus};
 use bandit_engine::reward::ArmStats;
+use bandit_engine::sdk::model::EntityPolicyState;
+use bandit_engine::sdk::{Bundle, HashContract, Resolver};
+use bandit_engine::state::entity_totals::{ArmRow, EntityTotals};
+use bandit_engine::state::{EngineState, PolicyLearning};
 use bandit_engine::synth::entities::{entity_world, EntityWorld, EntityWorldParams};
 use bandit_engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
 use serde_json::{json, Map, Value};

@@ -3,7 +3,6 @@
 
 use approx::assert_abs_diff_eq;
 use bandit_engine::attribution::{cumulative_rewards, decision_rewards, DEFAULT_SESSION_GAP_MS};
-use bandit_engine::bundle::Policy;
 use bandit_engine::config::{
     Algorithm, Cap, DesiredDirection, Goal, GoalType, OptimizationSpec, ProjectConfig, ValueSource,
 };
@@ -15,6 +14,7 @@ use bandit_engine::goal::{
 use bandit_engine::metrics::policy_metrics_against;
 use bandit_engine::policy::fit_multi_armed;
 use bandit_engine::reward::arm_stats;
+use bandit_engine::sdk::model::Policy;
 use polars::prelude::*;
 use serde_json::{json, Value};
 

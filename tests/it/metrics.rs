@@ -1,8 +1,8 @@
 //! Metrics on a hand-checkable reward table.
 
 use approx::assert_abs_diff_eq;
-use bandit_engine::bundle::Policy;
 use bandit_engine::metrics::policy_metrics;
+use bandit_engine::sdk::model::Policy;
 use polars::prelude::*;
 
 fn policy() -> Policy {

@@ -375,10 +375,10 @@ fn the_logging_bundle_evaluated_on_its_own_events_returns_the_mean_reward() {
     // bundle named by each exposure's configVersion.
     use bandit_engine::attribution::decision_rewards;
     use bandit_engine::bundle::BundleDocument;
-    use bandit_engine::bundle::HashContract;
     use bandit_engine::config::ProjectConfig;
     use bandit_engine::events::{load_events, LoadOptions};
     use bandit_engine::replay::events::{bucket_policy, policy_log};
+    use bandit_engine::sdk::HashContract;
     use polars::prelude::{lit, DataType, NULL};
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
@@ -537,11 +537,11 @@ fn public_ope_types_cross_threads() {
 /// bundle as an SDK would (chosen allocation and its probability), and a reward that
 /// favours `treatment_a` on mobile. Returns the reward table and exposures frames.
 fn contextual_log(
-    logging: &bandit_engine::bundle::Bundle,
+    logging: &bandit_engine::sdk::Bundle,
     n: usize,
 ) -> (polars::prelude::LazyFrame, polars::prelude::LazyFrame) {
-    use bandit_engine::bundle::resolve::ResolveOptions;
-    use bandit_engine::bundle::{HashContract, Resolver};
+    use bandit_engine::sdk::resolve::ResolveOptions;
+    use bandit_engine::sdk::{HashContract, Resolver};
     use polars::prelude::*;
 
     let resolver = Resolver::new(logging, HashContract::Sha256V2).unwrap();
@@ -601,9 +601,9 @@ fn contextual_log(
 
 #[test]
 fn own_log_of_a_contextual_policy_is_evaluated_per_context() {
-    use bandit_engine::bundle::resolve::{DistributionKind, ResolveOptions};
-    use bandit_engine::bundle::{Bundle, HashContract, Resolver};
     use bandit_engine::replay::events::policy_log;
+    use bandit_engine::sdk::resolve::{DistributionKind, ResolveOptions};
+    use bandit_engine::sdk::{Bundle, HashContract, Resolver};
     use polars::prelude::{lit, DataType, NULL};
 
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

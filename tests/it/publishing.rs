@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use bandit_engine::bundle::state::{sha256_hex, EngineState};
-use bandit_engine::bundle::{BundleDocument, Store};
+use bandit_engine::bundle::BundleDocument;
 use bandit_engine::engine::RunStatus;
+use bandit_engine::publish::Store;
+use bandit_engine::state::{sha256_hex, EngineState};
 use bandit_engine::synth::{generate, write_world, SynthParams};
 use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
 use proptest::prelude::*;
@@ -83,7 +84,7 @@ fn the_quickstart_bundle_validates_against_the_schema() {
         serde_json::from_str(&std::fs::read_to_string(&published.bundle).unwrap()).unwrap();
     assert_eq!(bundle_schema_errors(&raw), Vec::<String>::new());
     assert_eq!(
-        bandit_engine::bundle::schema::schema_violations(&raw),
+        bandit_engine::publish::schema::schema_violations(&raw),
         vec![]
     );
     // The state beside it names exactly these bytes.
@@ -471,6 +472,6 @@ proptest! {
         let back = BundleDocument::from_str_named(&text, "t").unwrap();
         prop_assert_eq!(back.raw(), new.raw());
         prop_assert_eq!(back.to_json_pretty(), text.clone());
-        bandit_engine::bundle::check_publishable(&text, Some(&doc), "t").unwrap();
+        bandit_engine::publish::check_publishable(&text, Some(&doc), "t").unwrap();
     }
 }

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use bandit_engine::bundle::conformance::{read_bundle, run_directory, FixtureReport};
-use bandit_engine::bundle::{Bundle, DistributionKind, HashContract, ResolveOptions, Resolver};
+use bandit_engine::sdk::conformance::{read_bundle, run_directory, FixtureReport};
+use bandit_engine::sdk::{Bundle, DistributionKind, HashContract, ResolveOptions, Resolver};
 use serde_json::{Map, Value};
 
 use crate::common::reference;
@@ -158,7 +158,7 @@ fn per_entity_and_bucket_distributions() {
 fn the_resolver_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Resolver<'static>>();
-    assert_send_sync::<bandit_engine::bundle::Resolution>();
+    assert_send_sync::<bandit_engine::sdk::Resolution>();
 }
 
 #[cfg(feature = "cli")]
@@ -289,7 +289,7 @@ mod cli {
 
 #[test]
 fn per_feature_scoring_equals_term_by_term_scoring_bit_for_bit() {
-    use bandit_engine::bundle::contextual::ContextualModel;
+    use bandit_engine::sdk::contextual::ContextualModel;
     let bundle = read_bundle(&golden().join("bundle_contextual_wide.json")).unwrap();
     let expected: Value = serde_json::from_str(
         &std::fs::read_to_string(golden().join("expected_contextual_wide.json")).unwrap(),

@@ -4,7 +4,7 @@
 //! top-level `entityState`).
 //!
 //! The typed view is for reading. Writing goes through
-//! [`super::BundleDocument`], which patches only the fields the engine owns in the
+//! the engine's bundle document (`bundle::BundleDocument`), which patches only the fields the engine owns in the
 //! original JSON so that everything else comes out unchanged, key order included.
 
 use std::collections::BTreeMap;

@@ -30,9 +30,32 @@
 //!    than its allocation count), counts are largest remainder with every count at
 //!    least one, taking the excess from the allocations furthest above their quota.
 
-use crate::bundle::Policy;
+use crate::sdk::model::Policy;
 
-use super::allocate::AllocateError;
+/// Why weights could not become ranges.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AllocateError {
+    /// The covered buckets have gaps; one range per allocation cannot keep them.
+    #[error(
+        "the policy covers non-contiguous buckets ({segments}); one range per allocation cannot keep that coverage: make its allocations contiguous or use eligibleBucketRange for holdouts"
+    )]
+    NonContiguous {
+        /// The covered segments, as text.
+        segments: String,
+    },
+    /// Fewer covered buckets than allocations.
+    #[error("{buckets} covered buckets cannot give {allocations} allocations one bucket each")]
+    TooFewBuckets {
+        /// Covered buckets.
+        buckets: u64,
+        /// Allocations.
+        allocations: usize,
+    },
+    /// Weights that are not a distribution.
+    #[error("weights must be finite, non-negative and not all zero")]
+    BadWeights,
+}
 
 /// The covered segment an allocation's range lies in, after cutting to the eligible
 /// span; `None` for an allocation with no covered bucket.
@@ -265,12 +288,50 @@ fn largest_remainder(targets: &[f64], total: u64) -> Vec<u64> {
     c
 }
 
+/// Bucket ranges for `weights` (in allocation order) over the covered `segments`
+/// (sorted, disjoint, inclusive), laid out contiguously in allocation order.
+///
+/// # Errors
+///
+/// [`AllocateError`] if the coverage has gaps, has fewer buckets than allocations,
+/// or the weights are not a distribution.
+pub fn ranges_for_weights(
+    segments: &[[u32; 2]],
+    weights: &[f64],
+) -> Result<Vec<[u32; 2]>, AllocateError> {
+    if weights.is_empty()
+        || weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+        || weights.iter().sum::<f64>() <= 0.0
+    {
+        return Err(AllocateError::BadWeights);
+    }
+    let [start, end] = match segments {
+        [one] => *one,
+        [] => {
+            return Err(AllocateError::TooFewBuckets {
+                buckets: 0,
+                allocations: weights.len(),
+            })
+        }
+        many => {
+            return Err(AllocateError::NonContiguous {
+                segments: many
+                    .iter()
+                    .map(|s| format!("[{}, {}]", s[0], s[1]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    };
+    least_movement_ranges([start, end], weights, &vec![None; weights.len()])
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::bundle::model::{Allocation, BucketSpan, PolicyKind, PolicyState};
+    use crate::sdk::model::{Allocation, BucketSpan, PolicyKind, PolicyState};
 
     fn policy(ranges: &[[u32; 2]], eligible: Option<[u32; 2]>) -> Policy {
         Policy {
@@ -454,6 +515,49 @@ mod tests {
             let keep: Vec<f64> = old_sizes.iter().map(|&s| f64::from(s)).collect();
             let same = least_movement_ranges([start, next - 1], &keep, &old).unwrap();
             prop_assert_eq!(buckets_moved(&old, &same), 0);
+        }
+    }
+
+    #[test]
+    fn ranges_keep_a_partial_coverage() {
+        // A policy on buckets 1000..=8999 of 10 000 (holdout elsewhere).
+        let r = ranges_for_weights(&[[1000, 8999]], &[0.5, 0.25, 0.25]).unwrap();
+        assert_eq!(r, vec![[1000, 4999], [5000, 6999], [7000, 8999]]);
+        let e = ranges_for_weights(&[[0, 9], [20, 29]], &[0.5, 0.5]).unwrap_err();
+        assert!(e.to_string().contains("[0, 9], [20, 29]"), "{e}");
+        assert!(ranges_for_weights(&[[0, 1]], &[0.2, 0.3, 0.5]).is_err());
+    }
+
+    #[test]
+    fn every_allocation_keeps_a_bucket() {
+        let r = ranges_for_weights(&[[0, 99]], &[1.0, 0.0, 0.0]).unwrap();
+        assert_eq!(r, vec![[0, 97], [98, 98], [99, 99]]);
+    }
+
+    proptest! {
+        #[test]
+        fn ranges_partition_the_coverage(
+            start in 0u32..5000,
+            len in 1u32..5000,
+            weights in prop::collection::vec(0.0f64..1.0, 1..12),
+        ) {
+            prop_assume!(weights.iter().sum::<f64>() > 0.0);
+            prop_assume!(len as usize >= weights.len());
+            let end = start + len - 1;
+            let r = ranges_for_weights(&[[start, end]], &weights).unwrap();
+            prop_assert_eq!(r.len(), weights.len());
+            prop_assert_eq!(r[0][0], start);
+            prop_assert_eq!(r[r.len() - 1][1], end);
+            for w in r.windows(2) {
+                prop_assert_eq!(w[0][1] + 1, w[1][0]);
+            }
+            let sum: f64 = weights.iter().sum();
+            for (range, w) in r.iter().zip(&weights) {
+                let got = f64::from(range[1] - range[0] + 1);
+                // Each count is within one bucket of its share, or one because of the floor.
+                prop_assert!(got >= 1.0);
+                prop_assert!((got - w / sum * f64::from(len)).abs() <= weights.len() as f64 + 1.0);
+            }
         }
     }
 }

@@ -54,7 +54,7 @@ struct CompiledLayer<'b> {
 /// A bundle ready to resolve contexts with one hash contract.
 ///
 /// ```
-/// use bandit_engine::bundle::{Bundle, HashContract, Resolver};
+/// use bandit_engine::sdk::{Bundle, HashContract, Resolver};
 /// let bundle: Bundle = serde_json::from_str(include_str!(
 ///     "../../tests/fixtures/sdk-sha256/bundle_basic.json"
 /// ))?;

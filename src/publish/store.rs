@@ -36,9 +36,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::document::BundleDocument;
-use super::state::{sha256_hex, EngineState};
+use crate::bundle::BundleDocument;
 use crate::error::{Error, Result};
+use crate::state::{sha256_hex, EngineState};
 
 /// The files of a version that the top level links to, in this order.
 pub const VERSION_FILES: [&str; 5] = [
@@ -488,11 +488,11 @@ impl Store {
     #[cfg(not(unix))]
     fn point_current(&self, id: u64) -> Result<()> {
         let target = format!("versions/{}\n", version_name(id));
-        super::write_atomic(&self.dir.join("current"), target.as_bytes())?;
+        super::write::write_atomic(&self.dir.join("current"), target.as_bytes())?;
         let from = self.versions_dir().join(version_name(id));
         for name in VERSION_FILES {
             if let Ok(bytes) = std::fs::read(from.join(name)) {
-                super::write_atomic(&self.dir.join(name), &bytes)?;
+                super::write::write_atomic(&self.dir.join(name), &bytes)?;
             }
         }
         Ok(())

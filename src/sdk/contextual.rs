@@ -591,7 +591,7 @@ mod tests {
             let k = p.len() as f64;
             let f = floor.min(1.0 / k);
             proptest::prop_assert!(p.iter().all(|&x| x >= f / (1.0 + k * f) - 1e-15));
-            let i = crate::bundle::hash::select_with(&p, draw);
+            let i = crate::sdk::hash::select_with(&p, draw);
             proptest::prop_assert!(i < p.len());
         }
 
@@ -616,7 +616,7 @@ mod tests {
     fn the_spec_contextual_scores() {
         // traffical-sdk-spec test-vectors/fixtures/bundle_contextual.json, case
         // high_engagement_mobile: scores 0, 3.7, 0.
-        let bundle: crate::bundle::Bundle = serde_json::from_str(include_str!(
+        let bundle: crate::sdk::Bundle = serde_json::from_str(include_str!(
             "../../tests/fixtures/sdk-sha256/bundle_contextual.json"
         ))
         .unwrap();

@@ -13,9 +13,10 @@
 
 use serde_json::Value;
 
-use super::document::BundleDocument;
 use super::schema::schema_violations;
+use crate::bundle::BundleDocument;
 use crate::error::{Error, Result};
+use crate::sdk::model::PolicyKind;
 
 /// How far a weight vector's sum may be from 1.
 pub const WEIGHT_SUM_TOLERANCE: f64 = 1e-9;
@@ -108,7 +109,7 @@ fn compare(
     }
     for (li, layer) in new.bundle().layers.iter().enumerate() {
         for (pi, p) in layer.policies.iter().enumerate() {
-            if p.kind != super::PolicyKind::Adaptive {
+            if p.kind != PolicyKind::Adaptive {
                 continue;
             }
             let Some((oli, opi)) = old.find_policy(&p.id) else {

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::document::BundleDocument;
+use crate::bundle::BundleDocument;
 use crate::error::{Error, Result};
 
 /// Writes `text` to `path` atomically: into a temporary file in the same directory,
