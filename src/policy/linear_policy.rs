@@ -9,7 +9,7 @@
 //! else [`ContextualSettings::default`].
 
 use ndarray::ArrayView1;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::contextual::{ContextualModel, ContextualSettings, ExactArm, ExactScorer};
 use super::features::{parse_context, FeatureSpace};
@@ -64,8 +64,48 @@ pub fn fit_linear_policy(
         .iter()
         .map(|&i| parse_context(rows.contexts[i].as_deref(), i))
         .collect::<Result<Vec<_>, _>>()?;
-    let space = match &spec.context_features {
-        None => FeatureSpace::learn(allowed, &parsed),
+    let space = feature_space(spec, allowed, &parsed)?;
+    let (space, saved, previous_dropped) = join_previous(space, previous, allocations)?;
+    let texts: Vec<Option<&str>> = keep.iter().map(|&i| rows.contexts[i].as_deref()).collect();
+    let x = space.design(&texts)?;
+    let rewards: Vec<f64> = keep.iter().map(|&i| rows.rewards[i]).collect();
+    let new = LinearStats::from_rows(allocations.len(), x.view(), &arms, &rewards)?;
+    let new_counts: Vec<u64> = (0..allocations.len()).map(|a| new.count(a)).collect();
+    let stats = match saved {
+        Some(mut s) => {
+            s.add(&new)?;
+            s
+        }
+        None => new,
+    };
+    let fitted = fit_arms(spec, &stats)?;
+    let thetas: Vec<ndarray::Array1<f64>> =
+        fitted.arms.iter().map(|a| a.theta().to_owned()).collect();
+    let settings = current
+        .and_then(|v| serde_json::from_value::<ContextualSettings>(v.clone()).ok())
+        .unwrap_or_default();
+    let views: Vec<ArrayView1<'_, f64>> = thetas.iter().map(|t| t.view()).collect();
+    let mut model = ContextualModel::from_coefficients(&space, allocations, &views, settings)?;
+    model.exact = Some(fitted.exact_scorer(&space, allocations));
+    Ok(LinearPolicyFit {
+        model,
+        counts: (0..allocations.len()).map(|a| stats.count(a)).collect(),
+        new_counts,
+        unknown_rows: (rows.allocations.len() - keep.len()) as u64,
+        totals: LinearTotals::capture(&space, allocations, &stats),
+        previous_dropped,
+    })
+}
+
+/// The feature layout of this run's rows: learned over the allowed fields, or the
+/// spec's `contextFeatures`, which must be among them.
+fn feature_space(
+    spec: &OptimizationSpec,
+    allowed: &[String],
+    parsed: &[Map<String, Value>],
+) -> Result<FeatureSpace, LinearError> {
+    match &spec.context_features {
+        None => Ok(FeatureSpace::learn(allowed, parsed)),
         Some(declared) => {
             if let Some((_, _, key)) = declared
                 .keys()
@@ -79,12 +119,24 @@ pub fn fit_linear_policy(
                     ),
                 });
             }
-            FeatureSpace::declared(&declared.numeric, &declared.categorical, &parsed)
+            Ok(FeatureSpace::declared(
+                &declared.numeric,
+                &declared.categorical,
+                parsed,
+            ))
         }
-    };
-    // The saved layout joins this run's; when they cannot be joined the saved sums are
-    // dropped (the caller refits on every row).
-    let (space, saved, previous_dropped) = match previous {
+    }
+}
+
+/// The saved layout joined with this run's, and the saved sums placed in it. When
+/// they cannot be joined the saved sums are dropped, with why (the caller refits on
+/// every row).
+fn join_previous(
+    space: FeatureSpace,
+    previous: Option<&LinearTotals>,
+    allocations: &[String],
+) -> Result<(FeatureSpace, Option<LinearStats>, Option<String>), LinearError> {
+    Ok(match previous {
         None => (space, None, None),
         Some(p) => match p.space().union(&space) {
             None => (
@@ -104,84 +156,87 @@ pub fn fit_linear_policy(
                 ),
             },
         },
-    };
-    let texts: Vec<Option<&str>> = keep.iter().map(|&i| rows.contexts[i].as_deref()).collect();
-    let x = space.design(&texts)?;
-    let rewards: Vec<f64> = keep.iter().map(|&i| rows.rewards[i]).collect();
-    let new = LinearStats::from_rows(allocations.len(), x.view(), &arms, &rewards)?;
-    let new_counts: Vec<u64> = (0..allocations.len()).map(|a| new.count(a)).collect();
-    let stats = match saved {
-        Some(mut s) => {
-            s.add(&new)?;
-            s
-        }
-        None => new,
-    };
+    })
+}
+
+/// The fitted arms with the method and parameters they were fitted with.
+struct FittedArms {
+    method: LinearMethod,
+    arms: Vec<LinearArm>,
+    /// LinUCB's width (`None` for LinTS and ridge).
+    alpha: Option<f64>,
+    /// LinTS's scale (`None` otherwise).
+    v: Option<f64>,
+    lambda: f64,
+}
+
+/// Fits every allocation with the spec's method: LinTS, or LinUCB (ridge publishes
+/// the same posterior mean, LinUCB's fit with its width unused).
+fn fit_arms(spec: &OptimizationSpec, stats: &LinearStats) -> Result<FittedArms, LinearError> {
     let lambda = spec.lambda.unwrap_or(1.0);
     let method = spec.linear_method();
-    let (fitted, alpha, v): (Vec<LinearArm>, _, _) = match method {
+    let (arms, alpha, v) = match method {
         LinearMethod::Lints => {
             let v = spec.v.unwrap_or(1.0);
             let m = LinTsParams::default()
                 .v(v)
                 .lambda(lambda)
                 .check()?
-                .fit(&stats)?;
+                .fit(stats)?;
             (m.arms().to_vec(), None, Some(v))
         }
-        // Ridge publishes the same posterior mean; LinUCB's fit with its width unused.
         LinearMethod::Linucb | LinearMethod::Ridge => {
             let alpha = spec.alpha.unwrap_or(1.0);
             let m = LinUcbParams::default()
                 .alpha(alpha)
                 .lambda(lambda)
                 .check()?
-                .fit(&stats)?;
+                .fit(stats)?;
             let alpha = (method == LinearMethod::Linucb).then_some(alpha);
             (m.arms().to_vec(), alpha, None)
         }
     };
-    let thetas: Vec<ndarray::Array1<f64>> = fitted.iter().map(|a| a.theta().to_owned()).collect();
-    let settings = current
-        .and_then(|v| serde_json::from_value::<ContextualSettings>(v.clone()).ok())
-        .unwrap_or_default();
-    let views: Vec<ArrayView1<'_, f64>> = thetas.iter().map(|t| t.view()).collect();
-    let mut model = ContextualModel::from_coefficients(&space, allocations, &views, settings)?;
-    model.exact = Some(ExactScorer {
-        method: match method {
-            LinearMethod::Linucb => "linucb",
-            LinearMethod::Lints => "lints",
-            LinearMethod::Ridge => "ridge",
-        }
-        .to_owned(),
+    Ok(FittedArms {
+        method,
+        arms,
         alpha,
         v,
         lambda,
-        features: space.names(),
-        allocations: allocations
-            .iter()
-            .zip(&fitted)
-            .map(|(name, arm)| {
-                let l = arm.cholesky();
-                let arm_out = ExactArm {
-                    rows: arm.rows(),
-                    theta: arm.theta().to_vec(),
-                    cholesky_lower: (0..l.nrows())
-                        .map(|i| (0..=i).map(|j| l[[i, j]]).collect())
-                        .collect(),
-                };
-                (name.clone(), arm_out)
-            })
-            .collect(),
-    });
-    Ok(LinearPolicyFit {
-        model,
-        counts: (0..allocations.len()).map(|a| stats.count(a)).collect(),
-        new_counts,
-        unknown_rows: (rows.allocations.len() - keep.len()) as u64,
-        totals: LinearTotals::capture(&space, allocations, &stats),
-        previous_dropped,
     })
+}
+
+impl FittedArms {
+    /// What an SDK needs to score exactly as the engine fitted: per allocation its
+    /// rows, `θ̂` and the lower Cholesky factor of `A`.
+    fn exact_scorer(&self, space: &FeatureSpace, allocations: &[String]) -> ExactScorer {
+        ExactScorer {
+            method: match self.method {
+                LinearMethod::Linucb => "linucb",
+                LinearMethod::Lints => "lints",
+                LinearMethod::Ridge => "ridge",
+            }
+            .to_owned(),
+            alpha: self.alpha,
+            v: self.v,
+            lambda: self.lambda,
+            features: space.names(),
+            allocations: allocations
+                .iter()
+                .zip(&self.arms)
+                .map(|(name, arm)| {
+                    let l = arm.cholesky();
+                    let arm_out = ExactArm {
+                        rows: arm.rows(),
+                        theta: arm.theta().to_vec(),
+                        cholesky_lower: (0..l.nrows())
+                            .map(|i| (0..=i).map(|j| l[[i, j]]).collect())
+                            .collect(),
+                    };
+                    (name.clone(), arm_out)
+                })
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 
 use super::hash::HashContract;
 use super::model::Bundle;
-use super::resolve::{EdgeResult, ResolveOptions};
+use super::resolve::{EdgeResult, Resolution, ResolveOptions};
 use super::resolver::Resolver;
 use crate::error::{Error, Result};
 
@@ -210,6 +210,7 @@ fn same_double(x: f64, y: f64) -> bool {
     x == y || (x.is_nan() && y.is_nan())
 }
 
+/// Resolves one test case and compares every expectation it states.
 fn run_case(resolver: &Resolver<'_>, case: &Value, index: usize) -> CaseOutcome {
     let name = case
         .get("name")
@@ -220,28 +221,9 @@ fn run_case(resolver: &Resolver<'_>, case: &Value, index: usize) -> CaseOutcome 
         failures.push("no context object".to_owned());
         return CaseOutcome { name, failures };
     };
-    let defaults = case.get("defaults").and_then(Value::as_object);
-    let edge: Option<HashMap<String, EdgeResult>> =
-        case.get("edgeResults").and_then(Value::as_array).map(|rs| {
-            rs.iter()
-                .filter_map(|r| {
-                    Some((
-                        r.get("policyId")?.as_str()?.to_owned(),
-                        EdgeResult {
-                            allocation_index: usize::try_from(r.get("allocationIndex")?.as_u64()?)
-                                .ok()?,
-                            entity_id: r
-                                .get("entityId")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_owned(),
-                        },
-                    ))
-                })
-                .collect()
-        });
+    let edge = edge_results(case);
     let options = ResolveOptions {
-        defaults,
+        defaults: case.get("defaults").and_then(Value::as_object),
         edge_results: edge.as_ref(),
     };
     let r = match resolver.resolve_with(ctx, &options) {
@@ -252,19 +234,7 @@ fn run_case(resolver: &Resolver<'_>, case: &Value, index: usize) -> CaseOutcome 
         }
     };
     if let Some(h) = case.get("expectedHashing").and_then(Value::as_object) {
-        for (layer, b) in h {
-            let want = b.get("bucket").and_then(Value::as_i64);
-            let got = r
-                .layers
-                .iter()
-                .find(|l| &l.layer_id == layer)
-                .map(|l| l.bucket.map_or(-1, i64::from));
-            if got != want {
-                failures.push(format!(
-                    "expectedHashing.{layer}.bucket: expected {want:?}, got {got:?}"
-                ));
-            }
-        }
+        check_hashing(h, &r, &mut failures);
     }
     if let Some(want) = case.get("expectedAssignments") {
         let got = Value::Object(r.assignments.clone());
@@ -273,22 +243,7 @@ fn run_case(resolver: &Resolver<'_>, case: &Value, index: usize) -> CaseOutcome 
         }
     }
     if let Some(want) = case.get("expectedLayers").and_then(Value::as_array) {
-        if want.len() != r.layers.len() {
-            failures.push(format!(
-                "expectedLayers: expected {} layers, got {}",
-                want.len(),
-                r.layers.len()
-            ));
-        }
-        for (w, l) in want.iter().zip(&r.layers) {
-            let got = l.to_json();
-            if !json_equal(w, &got) {
-                failures.push(format!(
-                    "expectedLayers[{}]: expected {w}, got {got}",
-                    l.layer_id
-                ));
-            }
-        }
+        check_layers(want, &r, &mut failures);
     }
     if let Some(want) = case.get("expectedAllocation").and_then(Value::as_str) {
         let got = r
@@ -313,6 +268,66 @@ fn run_case(resolver: &Resolver<'_>, case: &Value, index: usize) -> CaseOutcome 
         _ => {}
     }
     CaseOutcome { name, failures }
+}
+
+/// The case's pre-fetched `edgeResults`, by policy id (entries missing a field are
+/// left out, as the SDK ignores them).
+fn edge_results(case: &Value) -> Option<HashMap<String, EdgeResult>> {
+    case.get("edgeResults").and_then(Value::as_array).map(|rs| {
+        rs.iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("policyId")?.as_str()?.to_owned(),
+                    EdgeResult {
+                        allocation_index: usize::try_from(r.get("allocationIndex")?.as_u64()?)
+                            .ok()?,
+                        entity_id: r
+                            .get("entityId")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    },
+                ))
+            })
+            .collect()
+    })
+}
+
+/// `expectedHashing`: each named layer's bucket (-1 for a skipped layer).
+fn check_hashing(want: &Map<String, Value>, r: &Resolution, failures: &mut Vec<String>) {
+    for (layer, b) in want {
+        let want = b.get("bucket").and_then(Value::as_i64);
+        let got = r
+            .layers
+            .iter()
+            .find(|l| &l.layer_id == layer)
+            .map(|l| l.bucket.map_or(-1, i64::from));
+        if got != want {
+            failures.push(format!(
+                "expectedHashing.{layer}.bucket: expected {want:?}, got {got:?}"
+            ));
+        }
+    }
+}
+
+/// `expectedLayers`: as many layers, each equal to the SDK's layer object.
+fn check_layers(want: &[Value], r: &Resolution, failures: &mut Vec<String>) {
+    if want.len() != r.layers.len() {
+        failures.push(format!(
+            "expectedLayers: expected {} layers, got {}",
+            want.len(),
+            r.layers.len()
+        ));
+    }
+    for (w, l) in want.iter().zip(&r.layers) {
+        let got = l.to_json();
+        if !json_equal(w, &got) {
+            failures.push(format!(
+                "expectedLayers[{}]: expected {w}, got {got}",
+                l.layer_id
+            ));
+        }
+    }
 }
 
 fn check_scoring(
