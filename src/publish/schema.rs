@@ -15,7 +15,7 @@ use crate::time::parse_rfc3339;
 /// One violation: JSON path (`layers[0].policies[1].allocations[2].bucketRange`)
 /// and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
+pub struct SchemaViolation {
     /// Where.
     pub path: String,
     /// What.
@@ -23,7 +23,7 @@ pub struct Violation {
 }
 
 struct Checker {
-    out: Vec<Violation>,
+    out: Vec<SchemaViolation>,
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -39,7 +39,7 @@ fn kind(v: &Value) -> &'static str {
 
 impl Checker {
     fn fail(&mut self, path: &str, reason: impl Into<String>) {
-        self.out.push(Violation {
+        self.out.push(SchemaViolation {
             path: path.to_owned(),
             reason: reason.into(),
         });
@@ -351,7 +351,7 @@ impl Checker {
 
 /// Every violation of the bundle schema's rules in `bundle`, in document order.
 #[must_use]
-pub fn schema_violations(bundle: &Value) -> Vec<Violation> {
+pub fn schema_violations(bundle: &Value) -> Vec<SchemaViolation> {
     let mut c = Checker { out: Vec::new() };
     c.bundle(bundle);
     for v in &mut c.out {

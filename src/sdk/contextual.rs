@@ -35,9 +35,9 @@ pub struct CategoricalTerm {
     pub missing: f64,
 }
 
-/// The coefficients of one allocation.
+/// The coefficients of one allocation, laid out for scoring.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AllocationCoefficients {
+pub struct CompiledCoefficients {
     /// Bias.
     pub intercept: f64,
     /// Numeric features, in bundle order.
@@ -48,7 +48,7 @@ pub struct AllocationCoefficients {
 
 /// A policy's `contextualModel`, checked and laid out per allocation.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ContextualModel {
+pub struct CompiledContextualModel {
     /// Softmax temperature (the SDK clamps it to at least 1e-10).
     pub gamma: f64,
     /// Probability floor (capped at 1/K; ignored when ≤ 0).
@@ -56,7 +56,7 @@ pub struct ContextualModel {
     /// Score of allocations without coefficients.
     pub default_score: f64,
     /// Coefficients per allocation, in allocation order (looked up by `key ?? name`).
-    pub per_allocation: Vec<Option<AllocationCoefficients>>,
+    pub per_allocation: Vec<Option<CompiledCoefficients>>,
     /// `generatedAt`, else `modelVersion`: logged as the layer's `modelVersion`.
     pub model_version: Option<String>,
     /// The same coefficients laid out for one context read per feature.
@@ -102,7 +102,7 @@ enum Category {
 const STACK_FEATURES: usize = 32;
 
 impl FastModel {
-    fn new(per_allocation: &[Option<AllocationCoefficients>]) -> Self {
+    fn new(per_allocation: &[Option<CompiledCoefficients>]) -> Self {
         let mut numeric_keys: Vec<String> = Vec::new();
         let mut categorical: Vec<CategoryDictionary> = Vec::new();
         let mut allocations = Vec::with_capacity(per_allocation.len());
@@ -305,7 +305,7 @@ fn categorical_addend(v: &Value) -> f64 {
     }
 }
 
-impl ContextualModel {
+impl CompiledContextualModel {
     /// Checks a policy's `contextualModel` JSON against its allocations.
     ///
     /// # Errors
@@ -366,7 +366,7 @@ impl ContextualModel {
                     missing: number_at(t, "missing", &t_at)?,
                 });
             }
-            per_allocation.push(Some(AllocationCoefficients {
+            per_allocation.push(Some(CompiledCoefficients {
                 intercept: number_at(c, "intercept", &c_at)?,
                 numeric,
                 categorical,
@@ -435,7 +435,7 @@ impl ContextualModel {
     }
 }
 
-impl AllocationCoefficients {
+impl CompiledCoefficients {
     /// `computeAllocationScore`: intercept, then numeric terms, then categorical
     /// terms, added in that order.
     #[must_use]

@@ -27,7 +27,7 @@ pub struct Bundle {
     /// Bucketing configuration.
     pub hashing: Hashing,
     /// Parameters with defaults and layer membership.
-    pub parameters: Vec<Parameter>,
+    pub parameters: Vec<BundleParameter>,
     /// Layers with their policies, in evaluation order.
     pub layers: Vec<BundleLayer>,
     /// DOM bindings (not the engine's; kept as they are).
@@ -51,7 +51,7 @@ pub struct Hashing {
 /// Parameter value types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ParameterType {
+pub enum BundleParameterType {
     /// A string.
     String,
     /// A number.
@@ -62,15 +62,15 @@ pub enum ParameterType {
     Json,
 }
 
-/// A parameter.
+/// A parameter as the bundle carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Parameter {
+pub struct BundleParameter {
     /// Key, such as `ui.primaryColor`.
     pub key: String,
     /// Value type.
     #[serde(rename = "type")]
-    pub kind: ParameterType,
+    pub kind: BundleParameterType,
     /// Default value.
     pub default: Value,
     /// The layer it belongs to.

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::conditions::CompiledCondition;
-use super::contextual::ContextualModel;
+use super::contextual::CompiledContextualModel;
 use super::hash::HashContract;
 use super::js;
 use super::model::{Allocation, Bundle, EntityPolicyState, Policy, PolicyState};
@@ -42,7 +42,7 @@ enum Chooser<'b> {
 struct CompiledPolicy<'b> {
     policy: &'b Policy,
     conditions: Vec<CompiledCondition>,
-    contextual: Option<ContextualModel>,
+    contextual: Option<CompiledContextualModel>,
     chooser: Chooser<'b>,
 }
 
@@ -152,7 +152,7 @@ impl<'b> Resolver<'b> {
                     .contextual_model
                     .as_ref()
                     .map(|m| {
-                        ContextualModel::compile(
+                        CompiledContextualModel::compile(
                             m,
                             &policy.allocations,
                             &format!("{at}.contextualModel"),

@@ -289,7 +289,7 @@ mod cli {
 
 #[test]
 fn per_feature_scoring_equals_term_by_term_scoring_bit_for_bit() {
-    use bandit_engine::sdk::contextual::ContextualModel;
+    use bandit_engine::sdk::contextual::CompiledContextualModel;
     let bundle = read_bundle(&golden().join("bundle_contextual_wide.json")).unwrap();
     let expected: Value = serde_json::from_str(
         &std::fs::read_to_string(golden().join("expected_contextual_wide.json")).unwrap(),
@@ -301,7 +301,7 @@ fn per_feature_scoring_equals_term_by_term_scoring_bit_for_bit() {
             let Some(m) = &p.contextual_model else {
                 continue;
             };
-            let model = ContextualModel::compile(m, &p.allocations, &p.id).unwrap();
+            let model = CompiledContextualModel::compile(m, &p.allocations, &p.id).unwrap();
             for case in expected["testCases"].as_array().unwrap() {
                 let c = case["context"].as_object().unwrap();
                 let (mut fast, mut direct) = (vec![0.0; model.len()], vec![0.0; model.len()]);

@@ -87,8 +87,9 @@ fn the_spec_contextual_scores() {
     ))
     .unwrap();
     let p = &bundle.layers[0].policies[0];
-    let m = ContextualModel::compile(p.contextual_model.as_ref().unwrap(), &p.allocations, "m")
-        .unwrap();
+    let m =
+        CompiledContextualModel::compile(p.contextual_model.as_ref().unwrap(), &p.allocations, "m")
+            .unwrap();
     let ctx: Map<String, Value> = serde_json::from_str(
         r#"{"userId": "user-high-engage", "engagement_score": 8.0, "device_type": "mobile"}"#,
     )

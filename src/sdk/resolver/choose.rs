@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::{field_string, Chooser, Chosen, CompiledPolicy, Resolver, STACK_ALLOCATIONS};
-use crate::sdk::contextual::ContextualModel;
+use crate::sdk::contextual::CompiledContextualModel;
 use crate::sdk::hash::select_with;
 use crate::sdk::js;
 use crate::sdk::model::{Allocation, EntityPolicyState, Policy, PolicyKind};
@@ -74,7 +74,7 @@ impl Weights<'_> {
 impl<'b> Resolver<'b> {
     pub(super) fn choose_contextual(
         &self,
-        model: &ContextualModel,
+        model: &CompiledContextualModel,
         policy: &'b Policy,
         ctx: &Map<String, Value>,
         unit: &str,
