@@ -272,6 +272,31 @@ pub fn policy_metrics_against(
     policy: &Policy,
     control: Option<&str>,
 ) -> Result<PolicyMetrics> {
+    let sums = allocation_sums(rewards, policy)?;
+    let control_index = control
+        .and_then(|c| policy.allocations.iter().position(|a| a.name == c))
+        .unwrap_or(0);
+    let control = sums.get(control_index).copied().unwrap_or_default();
+    let allocations = policy
+        .allocations
+        .iter()
+        .zip(&sums)
+        .enumerate()
+        .map(|(i, (a, s))| {
+            let against = (i != control_index).then_some(&control);
+            allocation_metrics(&policy.id, &a.name, s, against)
+        })
+        .collect();
+    Ok(PolicyMetrics {
+        allocations,
+        sample_ratio: sample_ratio(policy, &sums),
+        breakdowns: Vec::new(),
+    })
+}
+
+/// The sums of each allocation of `policy`, in its order (zeros for an allocation
+/// without rows).
+fn allocation_sums(rewards: LazyFrame, policy: &Policy) -> Result<Vec<Sums>> {
     let df = rewards
         .filter(col("policy_id").eq(lit(policy.id.as_str())))
         .group_by([col("allocation_name")])
@@ -299,7 +324,7 @@ pub fn policy_metrics_against(
     let value = df.column("value")?.f64()?;
     let sum = df.column("sum")?.f64()?;
     let sum_sq = df.column("sum_sq")?.f64()?;
-    let sums: Vec<Sums> = policy
+    Ok(policy
         .allocations
         .iter()
         .map(|a| {
@@ -315,82 +340,86 @@ pub fn policy_metrics_against(
                 })
                 .unwrap_or_default()
         })
-        .collect();
-    let control_index = control
-        .and_then(|c| policy.allocations.iter().position(|a| a.name == c))
-        .unwrap_or(0);
-    let control = sums.get(control_index).copied().unwrap_or_default();
-    let allocations = policy
-        .allocations
-        .iter()
-        .zip(&sums)
-        .enumerate()
-        .map(|(i, (a, s))| {
-            let mean = s.mean();
-            let half = match (mean, s.variance()) {
-                (Some(_), Some(v)) => Some(Z95 * (v / s.rewarded as f64).sqrt()),
-                _ => None,
+        .collect())
+}
+
+/// One allocation's metrics; lifts against `control` unless it is the control.
+fn allocation_metrics(
+    policy_id: &str,
+    name: &str,
+    s: &Sums,
+    control: Option<&Sums>,
+) -> AllocationMetrics {
+    let mean = s.mean();
+    let half = match (mean, s.variance()) {
+        (Some(_), Some(v)) => Some(Z95 * (v / s.rewarded as f64).sqrt()),
+        _ => None,
+    };
+    let (lift, lift_ci_low, lift_ci_high, p_value) =
+        control.map_or((None, None, None, None), |c| absolute_lift(s, c));
+    let var_of_mean = |s: &Sums| s.variance().map(|v| v / s.rewarded as f64);
+    let relative = match (control, mean) {
+        (Some(c), Some(m)) if c.rewarded >= 2 => c
+            .mean()
+            .and_then(|mc| relative_lift(m, mc, var_of_mean(s), var_of_mean(c))),
+        _ => None,
+    };
+    let relative_ci = relative.and_then(|(_, ci)| ci);
+    AllocationMetrics {
+        policy_id: policy_id.to_owned(),
+        allocation_name: name.to_owned(),
+        exposures: s.n,
+        conversions: s.conversions,
+        value_sum: s.value,
+        mean,
+        variance: s.variance(),
+        ci_low: mean.zip(half).map(|(m, h)| m - h),
+        ci_high: mean.zip(half).map(|(m, h)| m + h),
+        lift,
+        lift_ci_low,
+        lift_ci_high,
+        p_value,
+        relative_lift: relative.map(|(r, _)| r),
+        relative_lift_ci_low: relative_ci.map(|(low, _)| low),
+        relative_lift_ci_high: relative_ci.map(|(_, high)| high),
+        breakdown: None,
+    }
+}
+
+/// The difference of the means against the control `c`, with its 95% interval and
+/// Welch z-test p-value when both variances are known:
+/// `(lift, low, high, p)`.
+fn absolute_lift(s: &Sums, c: &Sums) -> (Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
+    match (s.mean(), c.mean(), s.variance(), c.variance()) {
+        (Some(m), Some(mc), Some(v), Some(vc)) => {
+            let diff = m - mc;
+            let se = (v / s.rewarded as f64 + vc / c.rewarded as f64).sqrt();
+            let p = if se > 0.0 {
+                two_sided_p(diff / se)
+            } else if diff == 0.0 {
+                1.0
+            } else {
+                0.0
             };
-            let (lift, lift_ci_low, lift_ci_high, p_value) = match (
-                i != control_index,
-                mean,
-                control.mean(),
-                s.variance(),
-                control.variance(),
-            ) {
-                (true, Some(m), Some(mc), Some(v), Some(vc)) => {
-                    let diff = m - mc;
-                    let se = (v / s.rewarded as f64 + vc / control.rewarded as f64).sqrt();
-                    let p = if se > 0.0 {
-                        two_sided_p(diff / se)
-                    } else if diff == 0.0 {
-                        1.0
-                    } else {
-                        0.0
-                    };
-                    (
-                        Some(diff),
-                        Some(diff - Z95 * se),
-                        Some(diff + Z95 * se),
-                        Some(p),
-                    )
-                }
-                (true, Some(m), Some(mc), _, _) => (Some(m - mc), None, None, None),
-                _ => (None, None, None, None),
-            };
-            let var_of_mean = |s: &Sums| s.variance().map(|v| v / s.rewarded as f64);
-            let relative = match (i != control_index, mean, control.mean()) {
-                (true, Some(m), Some(mc)) if control.rewarded >= 2 => {
-                    relative_lift(m, mc, var_of_mean(s), var_of_mean(&control))
-                }
-                _ => None,
-            };
-            let relative_ci = relative.and_then(|(_, ci)| ci);
-            AllocationMetrics {
-                policy_id: policy.id.clone(),
-                allocation_name: a.name.clone(),
-                exposures: s.n,
-                conversions: s.conversions,
-                value_sum: s.value,
-                mean,
-                variance: s.variance(),
-                ci_low: mean.zip(half).map(|(m, h)| m - h),
-                ci_high: mean.zip(half).map(|(m, h)| m + h),
-                lift,
-                lift_ci_low,
-                lift_ci_high,
-                p_value,
-                relative_lift: relative.map(|(r, _)| r),
-                relative_lift_ci_low: relative_ci.map(|(low, _)| low),
-                relative_lift_ci_high: relative_ci.map(|(_, high)| high),
-                breakdown: None,
-            }
-        })
-        .collect();
+            (
+                Some(diff),
+                Some(diff - Z95 * se),
+                Some(diff + Z95 * se),
+                Some(p),
+            )
+        }
+        (Some(m), Some(mc), _, _) => (Some(m - mc), None, None, None),
+        _ => (None, None, None, None),
+    }
+}
+
+/// The sample-ratio-mismatch check: a chi-square test of the exposures against the
+/// shares of buckets in force; `None` without exposures or with one allocation.
+fn sample_ratio(policy: &Policy, sums: &[Sums]) -> Option<SampleRatio> {
     let total: u64 = sums.iter().map(|s| s.n).sum();
     let counts = policy.effective_counts();
     let covered: u64 = counts.iter().map(|&c| u64::from(c)).sum();
-    let sample_ratio = (total > 0 && covered > 0 && counts.len() > 1).then(|| {
+    (total > 0 && covered > 0 && counts.len() > 1).then(|| {
         let expected_shares: Vec<f64> = counts
             .iter()
             .map(|&c| f64::from(c) / covered as f64)
@@ -413,11 +442,6 @@ pub fn policy_metrics_against(
             p_value,
             mismatch: p_value < 0.001,
         }
-    });
-    Ok(PolicyMetrics {
-        allocations,
-        sample_ratio,
-        breakdowns: Vec::new(),
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::engine::{HealthStatus, Published, RetrainOutcome, RunStatus};
+use crate::engine::{HealthStatus, PolicyReport, Published, RetrainOutcome, RunReport, RunStatus};
 
 fn pct(x: f64) -> String {
     format!("{:5.1}%", 100.0 * x)
@@ -24,6 +24,16 @@ pub fn render_dry_run(o: &RetrainOutcome) -> String {
 fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
     let r = &o.report;
     let mut s = String::new();
+    header(&mut s, r, p);
+    for pol in &r.policies {
+        policy(&mut s, pol);
+    }
+    footer(&mut s, r, p);
+    s
+}
+
+/// The run, the load counts and warnings, and what enforcement did.
+fn header(s: &mut String, r: &RunReport, p: Option<&Published>) {
     let _ = writeln!(
         s,
         "bandit-engine retrain  as of {}  seed {}",
@@ -51,113 +61,127 @@ fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
     if let (false, Some(p)) = (r.enforcement.discovered.is_empty(), p) {
         let _ = writeln!(s, "  described in {}", p.discovered.display());
     }
-    for pol in &r.policies {
-        let _ = writeln!(
-            s,
-            "\n{} ({}, {})  {}",
-            pol.policy_id,
-            pol.layer_id,
-            pol.algorithm,
-            pol.status.as_str()
-        );
-        if let Some(reason) = &pol.reason {
-            let _ = writeln!(s, "  {reason}");
-        }
-        if let Some(g) = &pol.goal {
-            let without = g.values.missing_values + g.values.non_numeric_values;
-            if without > 0 {
-                let _ = writeln!(
-                    s,
-                    "  {without} goal events without a usable {} ({}; first at {})",
-                    g.values.source,
-                    g.values.without_value,
-                    g.values.first_without_value.as_deref().unwrap_or("?")
-                );
-            }
-            if let Some(c) = &g.cap {
-                let _ = writeln!(
-                    s,
-                    "  rewards capped at {:.4} (quantile {}): {} units",
-                    c.value, c.quantile, c.capped_units
-                );
-            }
-        }
-        if pol.immature_exposures > 0 {
-            let _ = writeln!(
-                s,
-                "  {} exposures after {} held back as immature; a later run counts them",
-                pol.immature_exposures,
-                pol.matured_through.as_deref().unwrap_or("?")
-            );
-        }
-        if let Some(w) = &pol.maturity_warning {
-            let _ = writeln!(s, "  warning: {w}");
-        }
-        let _ = writeln!(
-            s,
-            "  {:<14} {:>9} {:>8} {:>7} {:>7}  {:>7} → {:<7} {:>13} → {:<13}",
-            "allocation",
-            "exposures",
-            "reward",
-            "mean",
-            "P(best)",
-            "share",
-            "share",
-            "range",
-            "range"
-        );
-        for a in &pol.arms {
-            let range = |r: [u32; 2]| format!("[{}, {}]", r[0], r[1]);
-            let _ = writeln!(
-                s,
-                "  {:<14} {:>9} {:>8.0} {:>7} {:>7}  {} → {:<7} {:>13} → {:<13}",
-                a.name,
-                a.exposures,
-                a.reward_sum,
-                a.mean.map_or("-".into(), |m| format!("{:.4}", m)),
-                a.probability_best
-                    .map_or("-".into(), |m| format!("{:.3}", m)),
-                pct(a.old_share),
-                pct(a.new_share),
-                range(a.old_range),
-                range(a.new_range)
-            );
-        }
-        if let Some(e) = &pol.entities {
-            let global: Vec<String> = e
-                .global_weights
-                .iter()
-                .map(|w| format!("{:.1}%", 100.0 * w))
-                .collect();
-            let _ = writeln!(
-                s,
-                "  entities: {} with data ({} this run), {} published, {} on _global [{}]",
-                e.entities,
-                e.active,
-                e.published,
-                e.below_minimum,
-                global.join(", ")
-            );
-        }
-        let problems: Vec<String> = pol
-            .health
+}
+
+/// One policy: its status line, notes, allocation table, entities and health.
+fn policy(s: &mut String, pol: &PolicyReport) {
+    let _ = writeln!(
+        s,
+        "\n{} ({}, {})  {}",
+        pol.policy_id,
+        pol.layer_id,
+        pol.algorithm,
+        pol.status.as_str()
+    );
+    notes(s, pol);
+    allocations(s, pol);
+    if let Some(e) = &pol.entities {
+        let global: Vec<String> = e
+            .global_weights
             .iter()
-            .filter(|h| matches!(h.status, HealthStatus::Warn | HealthStatus::Fail))
-            .map(|h| format!("{} {}: {}", h.check, h.status.as_str(), h.detail))
+            .map(|w| format!("{:.1}%", 100.0 * w))
             .collect();
-        if problems.is_empty() {
-            let passed = pol
-                .health
-                .iter()
-                .filter(|h| h.status == HealthStatus::Pass)
-                .count();
-            let _ = writeln!(s, "  health: {passed} checks pass");
-        } else {
-            for p in problems {
-                let _ = writeln!(s, "  health: {p}");
-            }
+        let _ = writeln!(
+            s,
+            "  entities: {} with data ({} this run), {} published, {} on _global [{}]",
+            e.entities,
+            e.active,
+            e.published,
+            e.below_minimum,
+            global.join(", ")
+        );
+    }
+    health(s, pol);
+}
+
+/// Why the policy has its status, goal values it could not use, the cap, and the
+/// exposures held back as immature.
+fn notes(s: &mut String, pol: &PolicyReport) {
+    if let Some(reason) = &pol.reason {
+        let _ = writeln!(s, "  {reason}");
+    }
+    if let Some(g) = &pol.goal {
+        let without = g.values.missing_values + g.values.non_numeric_values;
+        if without > 0 {
+            let _ = writeln!(
+                s,
+                "  {without} goal events without a usable {} ({}; first at {})",
+                g.values.source,
+                g.values.without_value,
+                g.values.first_without_value.as_deref().unwrap_or("?")
+            );
+        }
+        if let Some(c) = &g.cap {
+            let _ = writeln!(
+                s,
+                "  rewards capped at {:.4} (quantile {}): {} units",
+                c.value, c.quantile, c.capped_units
+            );
         }
     }
+    if pol.immature_exposures > 0 {
+        let _ = writeln!(
+            s,
+            "  {} exposures after {} held back as immature; a later run counts them",
+            pol.immature_exposures,
+            pol.matured_through.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(w) = &pol.maturity_warning {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+}
+
+/// The table of allocations: statistics, old and new shares and ranges.
+fn allocations(s: &mut String, pol: &PolicyReport) {
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>9} {:>8} {:>7} {:>7}  {:>7} → {:<7} {:>13} → {:<13}",
+        "allocation", "exposures", "reward", "mean", "P(best)", "share", "share", "range", "range"
+    );
+    for a in &pol.arms {
+        let range = |r: [u32; 2]| format!("[{}, {}]", r[0], r[1]);
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>9} {:>8.0} {:>7} {:>7}  {} → {:<7} {:>13} → {:<13}",
+            a.name,
+            a.exposures,
+            a.reward_sum,
+            a.mean.map_or("-".into(), |m| format!("{:.4}", m)),
+            a.probability_best
+                .map_or("-".into(), |m| format!("{:.3}", m)),
+            pct(a.old_share),
+            pct(a.new_share),
+            range(a.old_range),
+            range(a.new_range)
+        );
+    }
+}
+
+/// The health checks that warn or fail, or how many pass when none does.
+fn health(s: &mut String, pol: &PolicyReport) {
+    let problems: Vec<String> = pol
+        .health
+        .iter()
+        .filter(|h| matches!(h.status, HealthStatus::Warn | HealthStatus::Fail))
+        .map(|h| format!("{} {}: {}", h.check, h.status.as_str(), h.detail))
+        .collect();
+    if problems.is_empty() {
+        let passed = pol
+            .health
+            .iter()
+            .filter(|h| h.status == HealthStatus::Pass)
+            .count();
+        let _ = writeln!(s, "  health: {passed} checks pass");
+    } else {
+        for p in problems {
+            let _ = writeln!(s, "  health: {p}");
+        }
+    }
+}
+
+/// How many policies were (or would be) updated, and where the outputs went.
+fn footer(s: &mut String, r: &RunReport, p: Option<&Published>) {
     let updated = r
         .policies
         .iter()
@@ -190,5 +214,4 @@ fn render_with(o: &RetrainOutcome, p: Option<&Published>) -> String {
             );
         }
     }
-    s
 }

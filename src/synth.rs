@@ -16,6 +16,7 @@
 
 pub mod contextual;
 pub mod entities;
+mod shop;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,14 +24,15 @@ use std::path::Path;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal};
+use rand_distr::LogNormal;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::error::{Error, Result};
-use crate::events::{Event, EventType, Layer};
 use crate::sdk::{Bundle, HashContract, Resolution, Resolver};
+use crate::error::{Error, Result};
+use crate::events::{Event, Layer};
 use crate::time::{parse_rfc3339, Millis};
+use shop::Shop;
 
 /// Parameters of a synthetic world.
 #[derive(Clone, Debug, PartialEq)]
@@ -430,135 +432,64 @@ pub fn generate(params: &SynthParams) -> Result<World> {
         serde_json::from_value(bundle_json.clone()).expect("the demo bundle is valid");
     let fx = effects();
     let revenue = (3.8, 0.6);
-    let lognormal: LogNormal<f64> = LogNormal::new(revenue.0, revenue.1).expect("valid constants");
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let span_ms = i64::from(params.days) * 86_400_000;
-    let mut events: Vec<Event> = Vec::new();
-    // Expected conversion per (policy, allocation): sum of probabilities, count.
-    let mut expected: BTreeMap<(String, String), (f64, u64)> = BTreeMap::new();
-    let mut next_id = 0u64;
-    let mut id = |prefix: &str| {
-        next_id += 1;
-        format!("{prefix}_{next_id:08}")
+    let mut shop = Shop {
+        rng: ChaCha8Rng::seed_from_u64(params.seed),
+        resolver: Resolver::new(&bundle, params.contract)
+            .expect("the demo bundle compiles: it is built here"),
+        config_version: &bundle.version,
+        fx: &fx,
+        lognormal: LogNormal::new(revenue.0, revenue.1).expect("valid constants"),
+        start: params.start,
+        span_ms: i64::from(params.days) * 86_400_000,
+        events: Vec::new(),
+        expected: BTreeMap::new(),
+        next_id: 0,
     };
-    let resolver = Resolver::new(&bundle, params.contract)
-        .expect("the demo bundle compiles: it is built here");
     for u in 0..params.units {
-        let user = format!("user_{u:06}");
-        let country = *pick(&mut rng, &COUNTRIES);
-        let device = *pick(&mut rng, &DEVICES);
-        let visits = 1 + (rng.random::<f64>() * 20.0).powi(2) as u64 / 20;
-        let mut ctx = Map::new();
-        ctx.insert("userId".into(), json!(user));
-        ctx.insert("country".into(), json!(country));
-        ctx.insert("device".into(), json!(device));
-        ctx.insert("visits".into(), json!(visits));
-        let sessions = 1 + (rng.random::<f64>() * 3.0) as u32;
-        let mut t = params.start + (rng.random::<f64>() * span_ms as f64) as i64;
-        let omit_ids = rng.random::<f64>() < 0.02;
-        for s in 0..sessions {
-            let session = format!("sess_{u:06}_{s}");
-            let views = 1 + u32::from(rng.random::<f64>() < 0.35);
-            for _ in 0..views {
-                let r = resolver
-                    .resolve(&ctx)
-                    .expect("the demo bundle has only bucket-based policies");
-                let decision_id = id("dec");
-                let (layers, picks) = logged_layers(&r);
-                let p = sigmoid(fx.logit(&ctx, &picks));
-                for pk in &picks {
-                    let e = expected.entry(pk.clone()).or_default();
-                    e.0 += p;
-                    e.1 += 1;
-                }
-                let logged: Map<String, Value> = ["country", "device", "visits"]
-                    .iter()
-                    .filter_map(|k| Some(((*k).to_owned(), ctx.get(*k)?.clone())))
-                    .collect();
-                let base = |kind: EventType, ts: Millis| Event {
-                    org_id: (!omit_ids).then(|| "org_demo".to_owned()),
-                    project_id: (!omit_ids).then(|| "proj_shop".to_owned()),
-                    env: (!omit_ids).then(|| "production".to_owned()),
-                    session_id: Some(session.clone()),
-                    sdk_name: Some("js-client".into()),
-                    sdk_version: Some("0.12.0".into()),
-                    config_version: Some(bundle.version.clone()),
-                    decision_id: Some(decision_id.clone()),
-                    ..Event::new(kind, user.clone(), ts)
-                };
-                let mut decision = base(EventType::Decision, t);
-                decision.id = Some(id("evt"));
-                decision.assignments = Some(r.assignments.clone());
-                decision.layers = layers.clone();
-                decision.context = Some(logged.clone());
-                decision.latency_ms = Some(1 + (rng.random::<f64>() * 4.0) as i64);
-                events.push(decision);
-                let mut exposure = base(EventType::Exposure, t + 150);
-                exposure.id = Some(id("evt"));
-                exposure.assignments = Some(r.assignments);
-                exposure.layers = exposed_layers(layers);
-                exposure.context = Some(logged);
-                if !exposure.layers.is_empty() {
-                    events.push(exposure);
-                }
-                if rng.random::<f64>() < 0.2 {
-                    let mut cart = base(
-                        EventType::Track,
-                        t + 20_000 + (rng.random::<f64>() * 120_000.0) as i64,
-                    );
-                    cart.id = Some(id("evt"));
-                    cart.event = Some("add_to_cart".into());
-                    cart.value = Some(1.0 + (rng.random::<f64>() * 3.0).floor());
-                    events.push(cart);
-                }
-                if rng.random::<f64>() < p {
-                    let happened = t + 60_000 + (rng.random::<f64>() * 1_800_000.0) as i64;
-                    let mut purchase = base(EventType::Track, happened);
-                    purchase.id = Some(id("evt"));
-                    purchase.event = Some("purchase".into());
-                    let draw: f64 = lognormal.sample(&mut rng);
-                    let total = (draw * 100.0).round() / 100.0;
-                    purchase.value = Some(total);
-                    let mut props = Map::new();
-                    props.insert("order_id".into(), json!(uuid(&mut rng)));
-                    props.insert("total".into(), json!(total));
-                    props.insert("payment_method".into(), json!(pick(&mut rng, &PAYMENTS)));
-                    purchase.properties = Some(props);
-                    let route: f64 = rng.random();
-                    if route < 0.12 {
-                        // A webhook: no decision id, no session.
-                        purchase.decision_id = None;
-                        purchase.session_id = None;
-                        purchase.sdk_name = Some("node".into());
-                    } else if route < 0.17 {
-                        // Delivered late by a batch pipeline.
-                        purchase.event_timestamp = Some(happened);
-                        purchase.timestamp =
-                            happened + 3_600_000 * (1 + (rng.random::<f64>() * 12.0) as i64);
-                    } else if route < 0.20 {
-                        // The email pattern: the decision id comes back days later.
-                        purchase.timestamp =
-                            happened + 86_400_000 * (1 + (rng.random::<f64>() * 3.0) as i64);
-                        purchase.session_id = None;
-                    }
-                    events.push(purchase);
-                }
-                t += 30_000 + (rng.random::<f64>() * 600_000.0) as i64;
-            }
-            t += 3_600_000 + (rng.random::<f64>() * 86_400_000.0) as i64;
-        }
+        shop.visitor(u);
     }
+    let Shop {
+        mut rng,
+        mut events,
+        expected,
+        ..
+    } = shop;
     events.sort_by_key(|e| e.timestamp);
+    let (lines, malformed) = ndjson_lines(&events, params.malformed_rate, &mut rng);
+    Ok(World {
+        bundle: bundle_json,
+        config_yaml: DEMO_CONFIG.to_owned(),
+        events,
+        lines,
+        malformed,
+        truth: truth(params.seed, &fx, revenue, expected),
+    })
+}
+
+/// The events as ndjson lines, with a malformed line (of each kind in turn) put
+/// before a share `rate` of them; and the number of malformed lines.
+fn ndjson_lines(events: &[Event], rate: f64, rng: &mut ChaCha8Rng) -> (Vec<String>, usize) {
     let mut lines = Vec::with_capacity(events.len());
     let mut malformed = 0usize;
-    for e in &events {
+    for e in events {
         let line = serde_json::to_string(e).expect("events serialise");
-        if rng.random::<f64>() < params.malformed_rate {
+        if rng.random::<f64>() < rate {
             lines.push(corrupt(&line, malformed % MALFORMED_KINDS));
             malformed += 1;
         }
         lines.push(line);
     }
+    (lines, malformed)
+}
+
+/// The truth: the model's effects, and each allocation's expected conversion (from
+/// the (sum of probabilities, count) per policy and allocation) with the best one.
+fn truth(
+    seed: u64,
+    fx: &Effects,
+    revenue: (f64, f64),
+    expected: BTreeMap<(String, String), (f64, u64)>,
+) -> Truth {
     let mut expected_conversion: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     for ((p, a), (sum, n)) in expected {
         expected_conversion
@@ -578,8 +509,8 @@ pub fn generate(params: &SynthParams) -> Result<World> {
             )
         })
         .collect();
-    let truth = Truth {
-        seed: params.seed,
+    Truth {
+        seed,
         base_logit: fx.base,
         allocation_effects: fx.alloc.clone(),
         context_effects: [
@@ -592,15 +523,7 @@ pub fn generate(params: &SynthParams) -> Result<World> {
         expected_conversion,
         best_allocation,
         revenue_lognormal: revenue,
-    };
-    Ok(World {
-        bundle: bundle_json,
-        config_yaml: DEMO_CONFIG.to_owned(),
-        events,
-        lines,
-        malformed,
-        truth,
-    })
+    }
 }
 
 /// Writes a world as a project directory: `bundle.json`, `.traffical/config.yaml`,

@@ -1,17 +1,18 @@
 //! `evaluate`: off-policy evaluation of a policy on a logged bandit data set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use bandit_engine::progress::Progress;
+use bandit_engine::replay::events::PolicyLog;
 use bandit_engine::replay::obd::{read_beta_prior, read_obd};
 use bandit_engine::replay::policies::{fixed, greedy, uniform};
 use bandit_engine::replay::{
-    evaluate_with, BernoulliTs, BootstrapParams, LoggedBandit, OpeParams, RewardModelKind,
-    RewardModelParams,
+    evaluate_with, ActionDist, BernoulliTs, BootstrapParams, LoggedBandit, OpeParams, OpeReport,
+    RewardModelKind, RewardModelParams,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,15 +150,44 @@ pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<(
     let log = read_obd(&obd)?;
     let data: &LoggedBandit = &log.data;
     let model_params = model_params(&args);
-    let dist = match args.policy {
+    let dist = policy_dist(&args, data, model_params.as_ref(), progress)?;
+    let q = match &model_params {
+        Some(p) => Some(p.clone().check()?.fit_predict(data)?),
+        None => None,
+    };
+    let params = OpeParams {
+        bootstrap: BootstrapParams {
+            n_resamples: args.resamples,
+            alpha: args.alpha,
+            seed: args.seed,
+        },
+        reward_model: model_params,
+        top_weights: 5,
+    };
+    let report = evaluate_with(data, &dist, q.as_ref(), &params, progress)?;
+    let on_policy = match &args.on_policy {
+        Some(dir) => Some(read_obd(dir)?.data.mean_reward()),
+        None => None,
+    };
+    print_obd_report(&args, &obd, data, &report, on_policy, quiet)
+}
+
+/// The evaluated policy's action distribution over the log, as `--policy` asks.
+fn policy_dist(
+    args: &EvaluateArgs,
+    data: &LoggedBandit,
+    model_params: Option<&RewardModelParams>,
+    progress: &dyn Progress,
+) -> Result<ActionDist> {
+    Ok(match args.policy {
         PolicyKind::Uniform => uniform(data.n_actions(), data.len_list())?,
         PolicyKind::Fixed => {
             if args.weights.len() != data.n_actions() {
                 bail!(
-                    "--weights has {} values but the log has {} actions; give one weight per action",
-                    args.weights.len(),
-                    data.n_actions()
-                );
+                "--weights has {} values but the log has {} actions; give one weight per action",
+                args.weights.len(),
+                data.n_actions()
+            );
             }
             fixed(&args.weights, data.len_list())?
         }
@@ -181,31 +211,24 @@ pub fn run(args: EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<(
         }
         PolicyKind::Greedy => {
             let p = model_params
-                .clone()
+                .cloned()
                 .unwrap_or_default()
                 .n_folds(1)
                 .check()?;
             greedy(&p.fit(data)?, data)?
         }
-    };
-    let q = match &model_params {
-        Some(p) => Some(p.clone().check()?.fit_predict(data)?),
-        None => None,
-    };
-    let params = OpeParams {
-        bootstrap: BootstrapParams {
-            n_resamples: args.resamples,
-            alpha: args.alpha,
-            seed: args.seed,
-        },
-        reward_model: model_params,
-        top_weights: 5,
-    };
-    let report = evaluate_with(data, &dist, q.as_ref(), &params, progress)?;
-    let on_policy = match &args.on_policy {
-        Some(dir) => Some(read_obd(dir)?.data.mean_reward()),
-        None => None,
-    };
+    })
+}
+
+/// The OBD evaluation as JSON, or as a table unless quiet.
+fn print_obd_report(
+    args: &EvaluateArgs,
+    obd: &Path,
+    data: &LoggedBandit,
+    report: &OpeReport,
+    on_policy: Option<f64>,
+    quiet: bool,
+) -> Result<()> {
     if args.json {
         let mut estimates = Map::new();
         for e in &report.estimates {
@@ -315,7 +338,19 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
         None => None,
     };
     let report = evaluate_with(&log.data, &log.dist, q.as_ref(), &params, progress)?;
-    if args.json {
+    print_events_report(args.json, id, &log, &shares, &report, quiet)
+}
+
+/// The evaluation on events as JSON, or as a table unless quiet.
+fn print_events_report(
+    json: bool,
+    id: &str,
+    log: &PolicyLog,
+    shares: &[f64],
+    report: &OpeReport,
+    quiet: bool,
+) -> Result<()> {
+    if json {
         let mut estimates = Map::new();
         for e in &report.estimates {
             estimates.insert(
@@ -345,7 +380,7 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
         let shares: Vec<String> = log
             .allocations
             .iter()
-            .zip(&shares)
+            .zip(shares)
             .map(|(a, p)| format!("{a} {:.1}%", 100.0 * p))
             .collect();
         println!(

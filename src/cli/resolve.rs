@@ -106,17 +106,7 @@ pub fn resolve(args: &ResolveArgs) -> Result<ExitCode> {
     let mut bundle = read_bundle(&args.bundle)?;
     if let Some(w) = &args.entity_weights {
         if bundle.entity_state.is_none() {
-            let text =
-                std::fs::read_to_string(w).with_context(|| format!("reading {}", w.display()))?;
-            let de = &mut serde_json::Deserializer::from_str(&text);
-            bundle.entity_state = Some(serde_path_to_error::deserialize(de).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: {}: {} (expected policyId → {{\"_global\": {{entityId, weights, computedAt}}, \"entities\": {{…}}}})",
-                    w.display(),
-                    e.path(),
-                    e.inner()
-                )
-            })?);
+            bundle.entity_state = Some(read_entity_weights(w)?);
         }
     }
     let contract: HashContract = args.hash.into();
@@ -128,35 +118,7 @@ pub fn resolve(args: &ResolveArgs) -> Result<ExitCode> {
         let r = resolver.resolve(ctx).with_context(|| at.to_owned())?;
         let mut v = r.to_json();
         if args.distributions {
-            let mut ds = Vec::new();
-            for (li, layer) in bundle.layers.iter().enumerate() {
-                let Some(d) = resolver.distribution(li, ctx, &Default::default())? else {
-                    continue;
-                };
-                let mut m = Map::new();
-                m.insert("layerId".into(), layer.id.clone().into());
-                m.insert("policyId".into(), d.policy_id.into());
-                m.insert(
-                    "kind".into(),
-                    match d.kind {
-                        bandit_engine::sdk::DistributionKind::BucketShares => "bucketShares",
-                        bandit_engine::sdk::DistributionKind::Contextual => "contextual",
-                        bandit_engine::sdk::DistributionKind::EntityWeights => "entityWeights",
-                    }
-                    .into(),
-                );
-                m.insert("probabilities".into(), d.probabilities.into());
-                if let Some(s) = d.scores {
-                    m.insert("scores".into(), s.into());
-                }
-                if let Some(r) = d.draw {
-                    m.insert("draw".into(), r.into());
-                }
-                if let Some(c) = d.chosen {
-                    m.insert("chosen".into(), c.into());
-                }
-                ds.push(Value::Object(m));
-            }
+            let ds = distributions(&resolver, ctx)?;
             v.as_object_mut()
                 .expect("a resolution is an object")
                 .insert("distributions".into(), Value::Array(ds));
@@ -186,6 +148,55 @@ pub fn resolve(args: &ResolveArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each layer's distribution over its allocations in `ctx`, as JSON: layer, policy,
+/// kind, probabilities, and the scores, draw and choice where the kind has them.
+fn distributions(resolver: &Resolver<'_>, ctx: &Map<String, Value>) -> Result<Vec<Value>> {
+    let mut ds = Vec::new();
+    for (li, layer) in resolver.bundle().layers.iter().enumerate() {
+        let Some(d) = resolver.distribution(li, ctx, &Default::default())? else {
+            continue;
+        };
+        let mut m = Map::new();
+        m.insert("layerId".into(), layer.id.clone().into());
+        m.insert("policyId".into(), d.policy_id.into());
+        m.insert(
+            "kind".into(),
+            match d.kind {
+                bandit_engine::sdk::DistributionKind::BucketShares => "bucketShares",
+                bandit_engine::sdk::DistributionKind::Contextual => "contextual",
+                bandit_engine::sdk::DistributionKind::EntityWeights => "entityWeights",
+            }
+            .into(),
+        );
+        m.insert("probabilities".into(), d.probabilities.into());
+        if let Some(s) = d.scores {
+            m.insert("scores".into(), s.into());
+        }
+        if let Some(r) = d.draw {
+            m.insert("draw".into(), r.into());
+        }
+        if let Some(c) = d.chosen {
+            m.insert("chosen".into(), c.into());
+        }
+        ds.push(Value::Object(m));
+    }
+    Ok(ds)
+}
+
+/// The per-entity weights of `--entity-weights`, for a bundle that carries none.
+fn read_entity_weights<T: serde::de::DeserializeOwned>(w: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(w).with_context(|| format!("reading {}", w.display()))?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {}: {} (expected policyId → {{\"_global\": {{entityId, weights, computedAt}}, \"entities\": {{…}}}})",
+            w.display(),
+            e.path(),
+            e.inner()
+        )
+    })
 }
 
 /// Runs `conformance`.

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::event::{EventSchema, PropertySource, ResolvedProperty};
-use super::parameter::{Parameter, ParameterType};
+use super::parameter::{Constraints, Parameter, ParameterType};
 use super::property::{PropertySchema, PropertyType};
 use super::validate::{json_eq, validate_property};
 use super::yaml::{join, unknown, Located, Spans};
@@ -43,6 +43,26 @@ pub(super) fn check(
         keep(id_prefix(spans, "project.orgId", &p.org_id, "org_"));
     }
     check_parameters(cfg, spans, &mut keep);
+    check_property_groups(cfg, spans, &mut keep);
+    let schemas = check_events(cfg, spans, &mut keep);
+    for (policy, spec) in &cfg.optimization {
+        keep(spec.validate(policy, &cfg.events, spans));
+        keep(
+            spec.goal
+                .validate_source(policy, schemas.get(&spec.goal.event), spans),
+        );
+    }
+    if errs.is_empty() {
+        Ok(schemas)
+    } else {
+        errs.sort_by_key(|e| (e.line, e.column));
+        errs.dedup();
+        Err(errs)
+    }
+}
+
+/// Each property group's schema version and property schemas.
+fn check_property_groups(cfg: &ProjectConfig, spans: &Spans, keep: &mut impl FnMut(Checked)) {
     for (name, group) in &cfg.property_groups {
         let path = join("propertyGroups", name);
         keep(schema_version(
@@ -58,6 +78,15 @@ pub(super) fn check(
             ));
         }
     }
+}
+
+/// Each event's schema version and property schemas, and its properties with its
+/// groups merged in: the resolved schemas of the events that resolve.
+fn check_events(
+    cfg: &ProjectConfig,
+    spans: &Spans,
+    keep: &mut impl FnMut(Checked),
+) -> BTreeMap<String, EventSchema> {
     let mut schemas = BTreeMap::new();
     for (name, event) in &cfg.events {
         let path = join("events", name);
@@ -87,20 +116,7 @@ pub(super) fn check(
             Err(e) => keep(Err(e)),
         }
     }
-    for (policy, spec) in &cfg.optimization {
-        keep(spec.validate(policy, &cfg.events, spans));
-        keep(
-            spec.goal
-                .validate_source(policy, schemas.get(&spec.goal.event), spans),
-        );
-    }
-    if errs.is_empty() {
-        Ok(schemas)
-    } else {
-        errs.sort_by_key(|e| (e.line, e.column));
-        errs.dedup();
-        Err(errs)
-    }
+    schemas
 }
 
 /// An event's properties with its groups merged in (see [`EventSchema`]).
@@ -239,6 +255,17 @@ fn check_parameter(spans: &Spans, path: &str, p: &Parameter) -> Checked {
     let Some(c) = &p.constraints else {
         return Ok(());
     };
+    check_constraints(spans, path, t, c)?;
+    let d = &p.default;
+    match default_breaks(c, d) {
+        Some(why) => Err(spans.locate(at("default"), format!("default {d} {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// A parameter's constraints: each applies to its type, the bounds are ordered and
+/// the allowed values are of the type.
+fn check_constraints(spans: &Spans, path: &str, t: ParameterType, c: &Constraints) -> Checked {
     let c_at = |key: &str| join(&join(path, "constraints"), key);
     let applies = |key: &str, ok: bool, to: &str| -> Checked {
         if ok {
@@ -285,8 +312,13 @@ fn check_parameter(spans: &Spans, path: &str, p: &Parameter) -> Checked {
             }
         }
     }
-    let d = &p.default;
-    let broken = match d {
+    Ok(())
+}
+
+/// How the default `d` breaks the constraints, if it does: a bound, the pattern, or
+/// the allowed values.
+fn default_breaks(c: &Constraints, d: &Value) -> Option<String> {
+    match d {
         Value::Number(n) => {
             let x = n.as_f64().unwrap_or(f64::NAN);
             c.min
@@ -310,11 +342,7 @@ fn check_parameter(spans: &Spans, path: &str, p: &Parameter) -> Checked {
             .as_ref()
             .filter(|a| !a.iter().any(|v| json_eq(v, d)))
             .map(|_| "is not in allowedValues".to_owned())
-    });
-    match broken {
-        Some(why) => Err(spans.locate(at("default"), format!("default {d} {why}"))),
-        None => Ok(()),
-    }
+    })
 }
 
 /// Keywords that only make sense for some types.
@@ -420,6 +448,18 @@ fn check_schema(spans: &Spans, path: &str, s: &PropertySchema) -> Checked {
             }
         }
     }
+    check_samples(spans, path, s)?;
+    if let Some(items) = &s.items {
+        check_schema(spans, &join(path, "items"), items)?;
+    }
+    for (key, sub) in s.properties.iter().flatten() {
+        check_schema(spans, &join(&join(path, "properties"), key), sub)?;
+    }
+    Ok(())
+}
+
+/// The schema's own `default` and `examples` satisfy it.
+fn check_samples(spans: &Spans, path: &str, s: &PropertySchema) -> Checked {
     let examples = s.examples.iter().flatten().enumerate();
     let samples = s
         .default
@@ -444,12 +484,6 @@ fn check_schema(spans: &Spans, path: &str, s: &PropertySchema) -> Checked {
                 ),
             ));
         }
-    }
-    if let Some(items) = &s.items {
-        check_schema(spans, &join(path, "items"), items)?;
-    }
-    for (key, sub) in s.properties.iter().flatten() {
-        check_schema(spans, &join(&join(path, "properties"), key), sub)?;
     }
     Ok(())
 }

@@ -218,93 +218,13 @@ const TOP_LEVEL: &[&str] = &[
 /// not deserialize (so that references to it are not reported as undefined: its
 /// own error says what is wrong).
 fn all_errors(text: &str, first: yaml::Located) -> Vec<yaml::Located> {
-    fn each<T: serde::de::DeserializeOwned>(
-        node: &saphyr::MarkedYaml<'_>,
-        section: &str,
-        errs: &mut Vec<yaml::Located>,
-        mut keep: impl FnMut(String, Option<T>),
-    ) {
-        match yaml::entries(node) {
-            Some(entries) => {
-                for (name, _, n) in entries {
-                    match yaml::deserialize_at::<T>(n, &yaml::join(section, &name)) {
-                        Ok(v) => keep(name, Some(v)),
-                        Err(e) => {
-                            errs.push(e);
-                            keep(name, None);
-                        }
-                    }
-                }
-            }
-            None => {
-                if let Err(e) = yaml::deserialize_at::<IndexMap<String, T>>(node, section) {
-                    errs.push(e);
-                }
-            }
-        }
-    }
     let mut errs = Vec::new();
     let root = yaml::load(text).ok();
     let (Some(root), Ok((mut partial, _))) = (root, yaml::parse::<ProjectConfig>("{}")) else {
         return vec![first];
     };
-    // Stand-ins for entries that failed: they reference nothing and break no rule.
-    let stand_in_event = || {
-        yaml::parse::<EventDefinition>("valueType: count")
-            .map(|(e, _)| e)
-            .ok()
-    };
-    let stand_in_group = || {
-        yaml::parse::<PropertyGroup>("properties: {}")
-            .map(|(g, _)| g)
-            .ok()
-    };
-    for (key, (line, column), node) in yaml::entries(&root).unwrap_or_default() {
-        let mut single = |r: std::result::Result<(), yaml::Located>| {
-            if let Err(e) = r {
-                errs.push(e);
-            }
-        };
-        match key.as_str() {
-            "version" => single(
-                yaml::deserialize_at::<Option<String>>(node, &key).map(|v| partial.version = v),
-            ),
-            "project" => single(
-                yaml::deserialize_at::<Option<ProjectBlock>>(node, &key)
-                    .map(|v| partial.project = v),
-            ),
-            "parameters" => each::<Parameter>(node, &key, &mut errs, |k, v| {
-                if let Some(v) = v {
-                    partial.parameters.insert(k, v);
-                }
-            }),
-            "namespaces" => each::<Namespace>(node, &key, &mut errs, |k, v| {
-                if let Some(v) = v {
-                    partial.namespaces.insert(k, v);
-                }
-            }),
-            "propertyGroups" => each::<PropertyGroup>(node, &key, &mut errs, |k, v| {
-                if let Some(v) = v.or_else(stand_in_group) {
-                    partial.property_groups.insert(k, v);
-                }
-            }),
-            "events" => each::<EventDefinition>(node, &key, &mut errs, |k, v| {
-                if let Some(v) = v.or_else(stand_in_event) {
-                    partial.events.insert(k, v);
-                }
-            }),
-            "optimization" => each::<OptimizationSpec>(node, &key, &mut errs, |k, v| {
-                if let Some(v) = v {
-                    partial.optimization.insert(k, v);
-                }
-            }),
-            other => errs.push(yaml::Located {
-                path: other.to_owned(),
-                line,
-                column,
-                reason: yaml::unknown("key", other, TOP_LEVEL),
-            }),
-        }
+    for entry in yaml::entries(&root).unwrap_or_default() {
+        read_section(&mut partial, entry, &mut errs);
     }
     if let Err(more) = check::check(&partial, &yaml::spans(&root)) {
         errs.extend(more);
@@ -315,6 +235,100 @@ fn all_errors(text: &str, first: yaml::Located) -> Vec<yaml::Located> {
     errs.sort_by_key(|e| (e.line, e.column));
     errs.dedup();
     errs
+}
+
+/// Deserializes one top-level entry of the file into `partial`, collecting its
+/// errors; an entry of a section keyed by name that fails is left out, or for events
+/// and property groups replaced by a stand-in that references nothing and breaks no
+/// rule.
+fn read_section(
+    partial: &mut ProjectConfig,
+    (key, (line, column), node): yaml::Entry<'_, '_>,
+    errs: &mut Vec<yaml::Located>,
+) {
+    let stand_in_event = || {
+        yaml::parse::<EventDefinition>("valueType: count")
+            .map(|(e, _)| e)
+            .ok()
+    };
+    let stand_in_group = || {
+        yaml::parse::<PropertyGroup>("properties: {}")
+            .map(|(g, _)| g)
+            .ok()
+    };
+    let mut single = |r: std::result::Result<(), yaml::Located>| {
+        if let Err(e) = r {
+            errs.push(e);
+        }
+    };
+    match key.as_str() {
+        "version" => {
+            single(yaml::deserialize_at::<Option<String>>(node, &key).map(|v| partial.version = v))
+        }
+        "project" => single(
+            yaml::deserialize_at::<Option<ProjectBlock>>(node, &key).map(|v| partial.project = v),
+        ),
+        "parameters" => each_entry::<Parameter>(node, &key, errs, |k, v| {
+            if let Some(v) = v {
+                partial.parameters.insert(k, v);
+            }
+        }),
+        "namespaces" => each_entry::<Namespace>(node, &key, errs, |k, v| {
+            if let Some(v) = v {
+                partial.namespaces.insert(k, v);
+            }
+        }),
+        "propertyGroups" => each_entry::<PropertyGroup>(node, &key, errs, |k, v| {
+            if let Some(v) = v.or_else(stand_in_group) {
+                partial.property_groups.insert(k, v);
+            }
+        }),
+        "events" => each_entry::<EventDefinition>(node, &key, errs, |k, v| {
+            if let Some(v) = v.or_else(stand_in_event) {
+                partial.events.insert(k, v);
+            }
+        }),
+        "optimization" => each_entry::<OptimizationSpec>(node, &key, errs, |k, v| {
+            if let Some(v) = v {
+                partial.optimization.insert(k, v);
+            }
+        }),
+        other => errs.push(yaml::Located {
+            path: other.to_owned(),
+            line,
+            column,
+            reason: yaml::unknown("key", other, TOP_LEVEL),
+        }),
+    }
+}
+
+/// Deserializes each named entry of a section on its own, handing `keep` the value
+/// or `None` for an entry that failed (its error collected); a section that is not
+/// a mapping is one error.
+fn each_entry<T: serde::de::DeserializeOwned>(
+    node: &saphyr::MarkedYaml<'_>,
+    section: &str,
+    errs: &mut Vec<yaml::Located>,
+    mut keep: impl FnMut(String, Option<T>),
+) {
+    match yaml::entries(node) {
+        Some(entries) => {
+            for (name, _, n) in entries {
+                match yaml::deserialize_at::<T>(n, &yaml::join(section, &name)) {
+                    Ok(v) => keep(name, Some(v)),
+                    Err(e) => {
+                        errs.push(e);
+                        keep(name, None);
+                    }
+                }
+            }
+        }
+        None => {
+            if let Err(e) = yaml::deserialize_at::<IndexMap<String, T>>(node, section) {
+                errs.push(e);
+            }
+        }
+    }
 }
 
 /// One problem as [`Error::InvalidConfig`], several as [`Error::InvalidConfigs`].

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use super::event::{EventSchema, ValueType};
 use super::property::{Format, PropertySchema};
@@ -155,15 +155,8 @@ pub fn validate_property(
     path: &str,
     out: &mut Vec<Violation>,
 ) {
-    let mut push = |path: &str, rule: Rule, message: String| {
-        out.push(Violation {
-            path: path.to_owned(),
-            rule,
-            message,
-        });
-    };
     if !schema.property_type.admits(value) {
-        push(
+        out.push(violation(
             path,
             Rule::Type,
             format!(
@@ -171,119 +164,152 @@ pub fn validate_property(
                 article(schema.property_type.as_str()),
                 value
             ),
-        );
+        ));
         return;
     }
     if let Some(allowed) = &schema.enum_values {
         if !allowed.iter().any(|a| json_eq(a, value)) {
             let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            push(
+            out.push(violation(
                 path,
                 Rule::Enum,
                 format!("{value} is not one of {}", list.join(", ")),
-            );
+            ));
         }
     }
     match value {
-        Value::String(s) => {
-            if let Some(p) = &schema.pattern {
-                if !p.is_match(s) {
-                    push(
-                        path,
-                        Rule::Pattern,
-                        format!("{value} does not match /{}/", p.as_str()),
-                    );
-                }
-            }
-            if let Some(f) = schema.format {
-                if !matches_format(f, s) {
-                    push(
-                        path,
-                        Rule::Format,
-                        format!("{value} is not a valid {}", f.as_str()),
-                    );
-                }
-            }
-            let len = s.chars().count() as u64;
-            if let Some(min) = schema.min_length.filter(|&m| len < m) {
-                push(
-                    path,
-                    Rule::MinLength,
-                    format!("{len} characters, fewer than minLength {min}"),
-                );
-            }
-            if let Some(max) = schema.max_length.filter(|&m| len > m) {
-                push(
-                    path,
-                    Rule::MaxLength,
-                    format!("{len} characters, more than maxLength {max}"),
-                );
-            }
-        }
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap_or(f64::NAN);
-            if let Some(min) = schema.minimum.filter(|&m| x < m) {
-                push(
-                    path,
-                    Rule::Minimum,
-                    format!("{n} is below the minimum {}", number(min)),
-                );
-            }
-            if let Some(max) = schema.maximum.filter(|&m| x > m) {
-                push(
-                    path,
-                    Rule::Maximum,
-                    format!("{n} is above the maximum {}", number(max)),
-                );
-            }
-        }
-        Value::Array(items) => {
-            let len = items.len() as u64;
-            if let Some(min) = schema.min_items.filter(|&m| len < m) {
-                push(
-                    path,
-                    Rule::MinItems,
-                    format!("{len} items, fewer than minItems {min}"),
-                );
-            }
-            if let Some(max) = schema.max_items.filter(|&m| len > m) {
-                push(
-                    path,
-                    Rule::MaxItems,
-                    format!("{len} items, more than maxItems {max}"),
-                );
-            }
-            if let Some(item_schema) = &schema.items {
-                for (i, item) in items.iter().enumerate() {
-                    validate_property(item_schema, item, &format!("{path}[{i}]"), out);
-                }
-            }
-        }
-        Value::Object(map) => {
-            let declared = schema.properties.as_ref();
-            if let Some(declared) = declared {
-                for (key, sub) in declared {
-                    let sub_path = format!("{path}.{key}");
-                    match map.get(key) {
-                        Some(v) => validate_property(sub, v, &sub_path, out),
-                        None if sub.required => out.push(missing(&sub_path, key)),
-                        None => {}
-                    }
-                }
-            }
-            if schema.additional_properties == Some(false) {
-                for key in map.keys() {
-                    if !declared.is_some_and(|d| d.contains_key(key)) {
-                        out.push(Violation {
-                            path: format!("{path}.{key}"),
-                            rule: Rule::AdditionalProperties,
-                            message: format!("property \"{key}\" is not allowed here"),
-                        });
-                    }
-                }
-            }
-        }
+        Value::String(s) => check_string(schema, value, s, path, out),
+        Value::Number(n) => check_number(schema, n, path, out),
+        Value::Array(items) => check_array(schema, items, path, out),
+        Value::Object(map) => check_object(schema, map, path, out),
         Value::Null | Value::Bool(_) => {}
+    }
+}
+
+fn violation(path: &str, rule: Rule, message: String) -> Violation {
+    Violation {
+        path: path.to_owned(),
+        rule,
+        message,
+    }
+}
+
+/// A string's pattern, format and length in characters; `value` is the string as
+/// JSON, as messages quote it.
+fn check_string(
+    schema: &PropertySchema,
+    value: &Value,
+    s: &str,
+    path: &str,
+    out: &mut Vec<Violation>,
+) {
+    if let Some(p) = &schema.pattern {
+        if !p.is_match(s) {
+            out.push(violation(
+                path,
+                Rule::Pattern,
+                format!("{value} does not match /{}/", p.as_str()),
+            ));
+        }
+    }
+    if let Some(f) = schema.format {
+        if !matches_format(f, s) {
+            out.push(violation(
+                path,
+                Rule::Format,
+                format!("{value} is not a valid {}", f.as_str()),
+            ));
+        }
+    }
+    let len = s.chars().count() as u64;
+    if let Some(min) = schema.min_length.filter(|&m| len < m) {
+        out.push(violation(
+            path,
+            Rule::MinLength,
+            format!("{len} characters, fewer than minLength {min}"),
+        ));
+    }
+    if let Some(max) = schema.max_length.filter(|&m| len > m) {
+        out.push(violation(
+            path,
+            Rule::MaxLength,
+            format!("{len} characters, more than maxLength {max}"),
+        ));
+    }
+}
+
+/// A number's bounds.
+fn check_number(schema: &PropertySchema, n: &Number, path: &str, out: &mut Vec<Violation>) {
+    let x = n.as_f64().unwrap_or(f64::NAN);
+    if let Some(min) = schema.minimum.filter(|&m| x < m) {
+        out.push(violation(
+            path,
+            Rule::Minimum,
+            format!("{n} is below the minimum {}", number(min)),
+        ));
+    }
+    if let Some(max) = schema.maximum.filter(|&m| x > m) {
+        out.push(violation(
+            path,
+            Rule::Maximum,
+            format!("{n} is above the maximum {}", number(max)),
+        ));
+    }
+}
+
+/// An array's length, then each item against the item schema.
+fn check_array(schema: &PropertySchema, items: &[Value], path: &str, out: &mut Vec<Violation>) {
+    let len = items.len() as u64;
+    if let Some(min) = schema.min_items.filter(|&m| len < m) {
+        out.push(violation(
+            path,
+            Rule::MinItems,
+            format!("{len} items, fewer than minItems {min}"),
+        ));
+    }
+    if let Some(max) = schema.max_items.filter(|&m| len > m) {
+        out.push(violation(
+            path,
+            Rule::MaxItems,
+            format!("{len} items, more than maxItems {max}"),
+        ));
+    }
+    if let Some(item_schema) = &schema.items {
+        for (i, item) in items.iter().enumerate() {
+            validate_property(item_schema, item, &format!("{path}[{i}]"), out);
+        }
+    }
+}
+
+/// An object's declared properties (present ones validated, missing required ones
+/// reported), then the keys it may not have when closed.
+fn check_object(
+    schema: &PropertySchema,
+    map: &Map<String, Value>,
+    path: &str,
+    out: &mut Vec<Violation>,
+) {
+    let declared = schema.properties.as_ref();
+    if let Some(declared) = declared {
+        for (key, sub) in declared {
+            let sub_path = format!("{path}.{key}");
+            match map.get(key) {
+                Some(v) => validate_property(sub, v, &sub_path, out),
+                None if sub.required => out.push(missing(&sub_path, key)),
+                None => {}
+            }
+        }
+    }
+    if schema.additional_properties == Some(false) {
+        for key in map.keys() {
+            if !declared.is_some_and(|d| d.contains_key(key)) {
+                out.push(violation(
+                    &format!("{path}.{key}"),
+                    Rule::AdditionalProperties,
+                    format!("property \"{key}\" is not allowed here"),
+                ));
+            }
+        }
     }
 }
 

@@ -10,8 +10,31 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::model::{Event, EventType};
+use super::model::{Event, EventType, Layer};
 use crate::time::format_rfc3339;
+
+/// Maps a flat file's header to column indices.
+///
+/// # Errors
+///
+/// [`crate::Error::InvalidEventFile`] for an unknown column, with the closest known name.
+pub(super) fn header_indices<'a>(
+    file: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> crate::Result<Vec<usize>> {
+    names
+        .into_iter()
+        .map(|name| {
+            column_index(name).ok_or_else(|| crate::Error::InvalidEventFile {
+                file: file.to_owned(),
+                reason: match closest_column(name) {
+                    Some(c) => format!("unknown column \"{name}\" (did you mean \"{c}\"?); the flat format is in docs/formats.md"),
+                    None => format!("unknown column \"{name}\"; the flat format's columns are listed in docs/formats.md"),
+                },
+            })
+        })
+        .collect()
+}
 
 /// How a flat column is turned back into a JSON field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,11 +207,25 @@ pub fn text_cell(i: usize, s: &str) -> Result<Option<Value>, (String, String)> {
 /// parquet writers. Exposures and decisions give one row per layer.
 #[must_use]
 pub fn event_rows(e: &Event) -> Vec<Vec<Option<String>>> {
+    let base = event_cells(e);
+    if e.kind == EventType::Track {
+        return vec![base];
+    }
+    e.layers
+        .iter()
+        .map(|l| {
+            let mut row = base.clone();
+            layer_cells(&mut row, l);
+            row
+        })
+        .collect()
+}
+
+/// The cells of the event's own fields (the layer columns empty).
+fn event_cells(e: &Event) -> Vec<Option<String>> {
     let json = |v: &Value| serde_json::to_string(v).expect("serde_json::Value always serialises");
     let mut base: Vec<Option<String>> = vec![None; FLAT_COLUMNS.len()];
-    let mut set = |name: &str, v: Option<String>| {
-        base[column_index(name).expect("flat column exists")] = v;
-    };
+    let mut set = |name: &str, v: Option<String>| set_cell(&mut base, name, v);
     set("type", Some(e.kind.as_str().into()));
     set("id", e.id.clone());
     set("orgId", e.org_id.clone());
@@ -242,32 +279,29 @@ pub fn event_rows(e: &Event) -> Vec<Vec<Option<String>>> {
             .map(|a| serde_json::to_string(a).expect("attribution serialises")),
     );
     set("eventTimestamp", e.event_timestamp.map(format_rfc3339));
-    if e.kind == EventType::Track {
-        return vec![base];
-    }
-    e.layers
-        .iter()
-        .map(|l| {
-            let mut row = base.clone();
-            let mut set = |name: &str, v: Option<String>| {
-                row[column_index(name).expect("flat column exists")] = v;
-            };
-            set("layerId", Some(l.layer_id.clone()));
-            set("bucket", Some(l.bucket.to_string()));
-            set("policyId", l.policy_id.clone());
-            set("policyKey", l.policy_key.clone());
-            set("allocationId", l.allocation_id.clone());
-            set("allocationName", l.allocation_name.clone());
-            set("allocationKey", l.allocation_key.clone());
-            set("layerUnitKey", l.unit_key.clone());
-            set("layerUnitKeyValue", l.unit_key_value.clone());
-            set("probability", l.probability.map(|p| p.to_string()));
-            set("modelVersion", l.model_version.clone());
-            set(
-                "attributionOnly",
-                l.attribution_only.then(|| "true".to_owned()),
-            );
-            row
-        })
-        .collect()
+    base
+}
+
+/// Fills a row's layer columns from one layer.
+fn layer_cells(row: &mut [Option<String>], l: &Layer) {
+    let mut set = |name: &str, v: Option<String>| set_cell(row, name, v);
+    set("layerId", Some(l.layer_id.clone()));
+    set("bucket", Some(l.bucket.to_string()));
+    set("policyId", l.policy_id.clone());
+    set("policyKey", l.policy_key.clone());
+    set("allocationId", l.allocation_id.clone());
+    set("allocationName", l.allocation_name.clone());
+    set("allocationKey", l.allocation_key.clone());
+    set("layerUnitKey", l.unit_key.clone());
+    set("layerUnitKeyValue", l.unit_key_value.clone());
+    set("probability", l.probability.map(|p| p.to_string()));
+    set("modelVersion", l.model_version.clone());
+    set(
+        "attributionOnly",
+        l.attribution_only.then(|| "true".to_owned()),
+    );
+}
+
+fn set_cell(row: &mut [Option<String>], name: &str, v: Option<String>) {
+    row[column_index(name).expect("flat column exists")] = v;
 }

@@ -5,6 +5,7 @@ mod fast;
 pub mod flat;
 pub mod model;
 mod parquet;
+mod part;
 pub mod quarantine;
 pub mod read;
 pub mod table;

@@ -35,7 +35,7 @@ use serde_json::{Number, Value};
 
 use super::fast::{self, FastEvent, FastLayer};
 use super::flat::{self, Cell, Target, FLAT_COLUMNS};
-use super::read::{header_indices, Part, CHUNK_LINES};
+use super::part::{Part, CHUNK_LINES};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -269,7 +269,7 @@ impl Columns<Values> {
     /// one), else as [`Values::new`] for the first unsupported column in file order.
     fn of(file: &str, df: &DataFrame) -> Result<Self> {
         let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-        let indices = header_indices(file, names.iter().copied())?;
+        let indices = flat::header_indices(file, names.iter().copied())?;
         let mut cols = Vec::with_capacity(indices.len());
         let mut at = [None; FLAT_COLUMNS.len()];
         let mut layer = Vec::new();

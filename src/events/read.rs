@@ -7,6 +7,8 @@
 //! load with an [`Error::InvalidRecord`] naming the file, line and field. ndjson and
 //! parquet are validated in parallel over fixed chunks of records and reassembled in
 //! file order, so the tables do not depend on the thread count.
+//!
+//! [`Event::from_json`]: super::model::Event::from_json
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,9 +17,10 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::flat;
-use super::model::{Event, EventType, Warning};
+use super::model::{EventType, Warning};
+use super::part::{Part, CHUNK_LINES};
 use super::quarantine::Rejected;
-use super::table::{EventTables, TableBuilder};
+use super::table::EventTables;
 use crate::error::{Error, Result};
 use crate::progress::{NoProgress, Progress};
 
@@ -118,91 +121,6 @@ pub struct Loaded {
     pub rejected: Vec<Rejected>,
 }
 
-/// Output of one chunk of records.
-#[derive(Default)]
-pub(super) struct Part {
-    /// One builder per chunk, in order; frames are built from them in parallel.
-    pub(super) tables: Vec<TableBuilder>,
-    pub(super) rejected: Vec<Rejected>,
-    pub(super) read: u64,
-    pub(super) by_type: [u64; 3],
-    pub(super) warnings: BTreeMap<Warning, u64>,
-}
-
-impl Part {
-    /// Validates one record (the slow path) and takes it.
-    pub(super) fn accept(
-        &mut self,
-        file: &str,
-        line: u64,
-        raw: impl FnOnce() -> Value,
-        parsed: Result<Value, (String, String)>,
-    ) {
-        let result = parsed
-            .map_err(|(field, reason)| super::model::RecordError { field, reason })
-            .and_then(Event::from_json);
-        self.take(file, line, raw, result);
-    }
-
-    /// Counts one record and keeps its event, or sets it aside with its reason.
-    pub(super) fn take(
-        &mut self,
-        file: &str,
-        line: u64,
-        raw: impl FnOnce() -> Value,
-        result: Result<(Event, super::model::Warnings), super::model::RecordError>,
-    ) {
-        self.read += 1;
-        match result {
-            Ok((event, warnings)) => {
-                self.by_type[event.kind as usize] += 1;
-                for w in warnings.iter() {
-                    *self.warnings.entry(w).or_default() += 1;
-                }
-                if self.tables.is_empty() {
-                    self.tables.push(TableBuilder::default());
-                }
-                self.tables
-                    .last_mut()
-                    .expect("a builder was just ensured")
-                    .push_from(event, Some((file, line)));
-            }
-            Err(e) => self.rejected.push(Rejected {
-                file: file.to_owned(),
-                line,
-                field: e.field,
-                reason: e.reason,
-                record: raw(),
-            }),
-        }
-    }
-
-    /// Parts in order, merged into one.
-    pub(super) fn concat(parts: Vec<Part>) -> Part {
-        let mut all = Part::default();
-        for p in parts {
-            all.merge(p);
-        }
-        all
-    }
-
-    fn merge(&mut self, other: Part) {
-        self.tables.extend(other.tables);
-        self.rejected.extend(other.rejected);
-        self.read += other.read;
-        for i in 0..3 {
-            self.by_type[i] += other.by_type[i];
-        }
-        for (w, n) in other.warnings {
-            *self.warnings.entry(w).or_default() += n;
-        }
-    }
-}
-
-/// Lines per parallel chunk of ndjson: big enough to amortise task overhead, small
-/// enough to balance two to sixteen cores.
-pub(super) const CHUNK_LINES: usize = 16 * 1024;
-
 fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     progress.start(file, bytes.len() as u64);
@@ -255,29 +173,6 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
     Ok(Part::concat(parts))
 }
 
-/// Maps a flat file's header to column indices.
-///
-/// # Errors
-///
-/// [`Error::InvalidEventFile`] for an unknown column, with the closest known name.
-pub(super) fn header_indices<'a>(
-    file: &str,
-    names: impl IntoIterator<Item = &'a str>,
-) -> Result<Vec<usize>> {
-    names
-        .into_iter()
-        .map(|name| {
-            flat::column_index(name).ok_or_else(|| Error::InvalidEventFile {
-                file: file.to_owned(),
-                reason: match flat::closest_column(name) {
-                    Some(c) => format!("unknown column \"{name}\" (did you mean \"{c}\"?); the flat format is in docs/formats.md"),
-                    None => format!("unknown column \"{name}\"; the flat format's columns are listed in docs/formats.md"),
-                },
-            })
-        })
-        .collect()
-}
-
 fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -294,7 +189,7 @@ fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
             reason: e.to_string(),
         })?
         .clone();
-    let columns = header_indices(file, headers.iter())?;
+    let columns = flat::header_indices(file, headers.iter())?;
     progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     let mut part = Part::default();
     let mut record = csv::StringRecord::new();

@@ -16,6 +16,7 @@
 use polars::prelude::*;
 
 use super::model::{Event, EventType};
+use crate::error::{Error, Result};
 
 /// Columns of the exposures table, in order, with their polars types.
 pub const EXPOSURE_COLUMNS: &[(&str, &str)] = &[
@@ -192,8 +193,9 @@ impl TableBuilder {
                 }
             }
             EventType::Track => {
-                let row = u32::try_from(self.t_row.len())
-                    .expect("fewer than 2^32 track events in one load");
+                // Saturates rather than panics: `finish` refuses a builder this large
+                // before any row number reaches a table.
+                let row = u32::try_from(self.t_row.len()).unwrap_or(u32::MAX);
                 for a in e.attribution.iter().flatten() {
                     self.a_row.push(row);
                     self.a_layer.push(a.layer_id.clone());
@@ -237,8 +239,11 @@ impl TableBuilder {
     ///
     /// # Errors
     ///
-    /// Only if polars refuses to assemble equal-length columns, which would be a bug.
-    pub fn finish(self) -> PolarsResult<EventTables> {
+    /// [`Error::InvalidParameter`] for 2^32 or more track events (see
+    /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble
+    /// equal-length columns, which would be a bug.
+    pub fn finish(self) -> Result<EventTables> {
+        track_rows(self.t_row.len())?;
         let exposures = DataFrame::new_infer_height(vec![
             Column::from(Series::new("kind".into(), self.x_kind)),
             Column::from(Series::new("event_id".into(), self.x_event_id)),
@@ -312,23 +317,25 @@ impl TableBuilder {
 ///
 /// # Errors
 ///
-/// Only if polars refuses to assemble equal-length columns, which would be a bug.
-pub fn finish_all(mut builders: Vec<TableBuilder>) -> PolarsResult<EventTables> {
+/// [`Error::InvalidParameter`] for 2^32 or more track events in all (see
+/// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
+/// columns, which would be a bug.
+pub fn finish_all(mut builders: Vec<TableBuilder>) -> Result<EventTables> {
     use rayon::prelude::*;
+    // Checked once for the whole load, so the offsets below cannot overflow.
+    track_rows(builders.iter().map(|b| b.t_row.len()).sum())?;
     let mut offset = 0u32;
     for b in &mut builders {
-        let n = u32::try_from(b.t_row.len()).expect("fewer than 2^32 track events in one load");
+        let n = track_rows(b.t_row.len())?;
         for r in b.t_row.iter_mut().chain(b.a_row.iter_mut()) {
             *r += offset;
         }
-        offset = offset
-            .checked_add(n)
-            .expect("fewer than 2^32 track events in one load");
+        offset += n;
     }
     let parts = builders
         .into_par_iter()
         .map(TableBuilder::finish)
-        .collect::<PolarsResult<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else {
         return TableBuilder::default().finish();
@@ -342,6 +349,23 @@ pub fn finish_all(mut builders: Vec<TableBuilder>) -> PolarsResult<EventTables> 
     all.tracks.rechunk_mut_par();
     all.attributions.rechunk_mut_par();
     Ok(all)
+}
+
+/// The number of track rows as the `u32` that numbers them (`track_row`), the row type
+/// of the attribution kernel too.
+///
+/// # Errors
+///
+/// [`Error::InvalidParameter`] for 2^32 or more rows: a load that large is refused
+/// with a message, as the attribution kernel refuses its input, instead of a panic.
+pub fn track_rows(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::InvalidParameter {
+        name: "events",
+        reason: format!(
+            "{n} track events in one load; the limit is {}: split the input by day or by unit",
+            u32::MAX
+        ),
+    })
 }
 
 /// The three event tables, materialised. Call [`EventTables::lazy`] to query them.
@@ -392,5 +416,54 @@ impl EventTables {
             .into_iter()
             .flatten()
             .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_rows_are_numbered_up_to_u32_max() {
+        assert_eq!(track_rows(0).unwrap(), 0);
+        assert_eq!(track_rows(u32::MAX as usize).unwrap(), u32::MAX);
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn track_rows_refuse_2_pow_32_rows_with_an_error() {
+        let err = track_rows(1 << 32).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidParameter { name: "events", reason }
+                    if reason.starts_with("4294967296 track events in one load; the limit is 4294967295")
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn finish_all_numbers_track_rows_across_builders() {
+        let track = || {
+            let mut e = Event::new(EventType::Track, "u", 0);
+            e.event = Some("purchase".into());
+            e
+        };
+        let mut a = TableBuilder::default();
+        a.push(track());
+        a.push(track());
+        let mut b = TableBuilder::default();
+        b.push(track());
+        let tables = finish_all(vec![a, b]).unwrap();
+        let rows = tables
+            .tracks
+            .column("track_row")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .clone();
+        let rows: Vec<Option<u32>> = (0..rows.len()).map(|i| rows.get(i)).collect();
+        assert_eq!(rows, [Some(0), Some(1), Some(2)]);
     }
 }

@@ -32,11 +32,11 @@ use serde_json::{Map, Value};
 
 use super::logged::{LoggedBandit, LoggedBanditParts};
 use super::policies::ActionDist;
-use crate::error::{Error, Result};
-use crate::policy::features::{parse_context, FeatureSpace};
-use crate::sdk::model::Bundle;
+use crate::sdk::model::{Bundle, Policy};
 use crate::sdk::resolve::{DistributionKind, PolicyDistribution, ResolveOptions};
 use crate::sdk::{HashContract, Resolver};
+use crate::error::{Error, Result};
+use crate::policy::features::{parse_context, FeatureSpace};
 
 /// A bucket-based policy's allocations and their shares.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,31 +218,72 @@ pub fn policy_log(
     live: &[Bundle],
     contract: HashContract,
 ) -> Result<PolicyLog> {
-    let id = policy_id;
-    let bad_bundle = |b: &Bundle, reason: String| Error::InvalidBundle {
-        file: format!("bundle version {}", b.version),
-        key: format!("policy {id}"),
-        reason,
-    };
     let policy = eval
         .layers
         .iter()
         .flat_map(|l| l.policies.iter())
-        .find(|p| p.id == id)
+        .find(|p| p.id == policy_id)
         .ok_or_else(|| {
-            bad_bundle(
+            bundle_error(
                 eval,
+                policy_id,
                 "no policy with this id in the bundle; pass the bundle that serves it".into(),
             )
         })?;
-    fn compile<'b>(b: &'b Bundle, contract: HashContract, id: &str) -> Result<Resolver<'b>> {
-        Resolver::new(b, contract).map_err(|e| Error::InvalidBundle {
-            file: format!("bundle version {}", b.version),
-            key: format!("policy {id}"),
-            reason: format!("cannot be resolved: {e}"),
-        })
+    let resolver = compile(eval, contract, policy_id)?;
+    let df = policy_decisions(rewards, exposures, policy_id)?;
+    let rows = Decisions::of(&df)?;
+    let mut log = LogBuilder {
+        eval,
+        policy,
+        id: policy_id,
+        resolver,
+        live: LiveBundles {
+            bundles: live,
+            contract,
+            id: policy_id,
+            resolvers: HashMap::new(),
+            recovered: 0,
+        },
+        parts: LoggedBanditParts {
+            n_actions: policy.allocations.len(),
+            len_list: 1,
+            ..LoggedBanditParts::default()
+        },
+        probs: Vec::new(),
+        contexts: Vec::new(),
+        logged: 0,
+        not_served: 0,
+        kind: None,
+    };
+    for i in 0..df.height() {
+        log.push(&rows, i)?;
     }
-    let resolver = compile(eval, contract, id)?;
+    log.finish(&rows.decision)
+}
+
+fn bundle_error(b: &Bundle, id: &str, reason: String) -> Error {
+    Error::InvalidBundle {
+        file: format!("bundle version {}", b.version),
+        key: format!("policy {id}"),
+        reason,
+    }
+}
+
+fn events_error(reason: String) -> Error {
+    Error::InvalidParameter {
+        name: "events",
+        reason,
+    }
+}
+
+fn compile<'b>(b: &'b Bundle, contract: HashContract, id: &str) -> Result<Resolver<'b>> {
+    Resolver::new(b, contract).map_err(|e| bundle_error(b, id, format!("cannot be resolved: {e}")))
+}
+
+/// The rewards of policy `id`'s decisions joined to their first exposure's context,
+/// `config_version` and unit keys, in `decision_id` order.
+fn policy_decisions(rewards: LazyFrame, exposures: LazyFrame, id: &str) -> Result<DataFrame> {
     let first = |c: &str| col(c).first().alias(c);
     let per_decision = exposures
         .filter(
@@ -258,7 +299,7 @@ pub fn policy_log(
             first("layer_unit_key"),
             first("layer_unit_key_value"),
         ]);
-    let df = rewards
+    Ok(rewards
         .filter(col("policy_id").eq(lit(id)))
         .select([
             col("allocation_name"),
@@ -276,156 +317,223 @@ pub fn policy_log(
             ["decision_id"],
             SortMultipleOptions::default().with_maintain_order(true),
         )
-        .collect()?;
-    let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-    let float = |c: &str| -> Result<Float64Chunked> {
-        Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.clone())
-    };
-    let (alloc, decision, version, context) = (
-        text("allocation_name")?,
-        text("decision_id")?,
-        text("config_version")?,
-        text("context")?,
-    );
-    let (unit, layer_key, layer_value) = (
-        text("unit_key")?,
-        text("layer_unit_key")?,
-        text("layer_unit_key_value")?,
-    );
-    let (prob, reward) = (float("probability")?, float("reward")?);
-    let bad = |reason: String| Error::InvalidParameter {
-        name: "events",
-        reason,
-    };
-    let k = policy.allocations.len();
-    let mut live_resolvers: HashMap<&str, Resolver<'_>> = HashMap::new();
-    let mut parts = LoggedBanditParts {
-        n_actions: k,
-        len_list: 1,
-        ..LoggedBanditParts::default()
-    };
-    let (mut probs, mut contexts) = (Vec::new(), Vec::new());
-    let (mut logged, mut recovered, mut not_served) = (0, 0, 0);
-    let mut kind = None;
-    for i in 0..df.height() {
-        let d = decision.get(i).unwrap_or("?");
-        let name = alloc.get(i).unwrap_or("");
-        let ctx = decision_context(
-            context.get(i),
-            i,
-            (&eval.hashing.unit_key, unit.get(i)),
-            (layer_key.get(i), layer_value.get(i)),
-        )
-        .map_err(|e| bad(format!("decision {d}: {e}")))?;
-        let Some((served, total)) = served_distribution(&resolver, id, &ctx)? else {
-            not_served += 1;
-            continue;
+        .collect()?)
+}
+
+/// The columns of [`policy_decisions`] that the rows are read from.
+struct Decisions {
+    alloc: StringChunked,
+    decision: StringChunked,
+    version: StringChunked,
+    context: StringChunked,
+    unit: StringChunked,
+    layer_key: StringChunked,
+    layer_value: StringChunked,
+    prob: Float64Chunked,
+    reward: Float64Chunked,
+}
+
+impl Decisions {
+    fn of(df: &DataFrame) -> Result<Self> {
+        let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
+        let float = |c: &str| -> Result<Float64Chunked> {
+            Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.clone())
         };
+        Ok(Self {
+            alloc: text("allocation_name")?,
+            decision: text("decision_id")?,
+            version: text("config_version")?,
+            context: text("context")?,
+            unit: text("unit_key")?,
+            layer_key: text("layer_unit_key")?,
+            layer_value: text("layer_unit_key_value")?,
+            prob: float("probability")?,
+            reward: float("reward")?,
+        })
+    }
+}
+
+/// The bundles that were live, compiled on first use, to recover the propensities
+/// of rows logged without `probability`.
+struct LiveBundles<'b> {
+    bundles: &'b [Bundle],
+    contract: HashContract,
+    id: &'b str,
+    resolvers: HashMap<String, Resolver<'b>>,
+    /// Rows whose propensity was recovered so far.
+    recovered: usize,
+}
+
+impl LiveBundles<'_> {
+    /// The probability that the bundle of `version` gave allocation `name` in `ctx`,
+    /// for decision `d`.
+    fn propensity(
+        &mut self,
+        d: &str,
+        version: Option<&str>,
+        name: &str,
+        ctx: &Map<String, Value>,
+    ) -> Result<f64> {
+        let id = self.id;
+        let v = version.ok_or_else(|| events_error(format!(
+            "decision {d}: no logged probability and no configVersion to recover it from; log exposures with probability"
+        )))?;
+        if !self.resolvers.contains_key(v) {
+            let b = self.bundles.iter().find(|b| b.version == v).ok_or_else(|| events_error(format!(
+                "decision {d}: no logged probability, and bundle version {v:?} was not given; pass the bundle that was live"
+            )))?;
+            self.resolvers
+                .insert(v.to_owned(), compile(b, self.contract, id)?);
+        }
+        let r = &self.resolvers[v];
+        let (then, then_total) = served_distribution(r, id, ctx)?.ok_or_else(|| {
+            events_error(format!(
+                "decision {d}: bundle version {v} would not serve this context with policy {id}, so it cannot explain the exposure"
+            ))
+        })?;
+        let j = r
+            .bundle()
+            .layers
+            .iter()
+            .flat_map(|l| l.policies.iter())
+            .find(|p| p.id == id)
+            .and_then(|p| p.allocations.iter().position(|x| x.name == name))
+            .ok_or_else(|| {
+                events_error(format!(
+                    "decision {d}: allocation {name:?} is not in bundle version {v}"
+                ))
+            })?;
+        self.recovered += 1;
+        Ok(then.probabilities.get(j).copied().unwrap_or(0.0) / then_total)
+    }
+}
+
+/// The log being built, one decision at a time.
+struct LogBuilder<'b> {
+    eval: &'b Bundle,
+    policy: &'b Policy,
+    id: &'b str,
+    resolver: Resolver<'b>,
+    live: LiveBundles<'b>,
+    parts: LoggedBanditParts,
+    /// `π_e(· | context)` of every kept row, row-major.
+    probs: Vec<f64>,
+    contexts: Vec<Map<String, Value>>,
+    logged: usize,
+    not_served: usize,
+    kind: Option<DistributionKind>,
+}
+
+impl LogBuilder<'_> {
+    /// Takes decision `i` with its propensity and the evaluated policy's distribution,
+    /// or counts it as not served.
+    fn push(&mut self, rows: &Decisions, i: usize) -> Result<()> {
+        let id = self.id;
+        let d = rows.decision.get(i).unwrap_or("?");
+        let name = rows.alloc.get(i).unwrap_or("");
+        let ctx = decision_context(
+            rows.context.get(i),
+            i,
+            (&self.eval.hashing.unit_key, rows.unit.get(i)),
+            (rows.layer_key.get(i), rows.layer_value.get(i)),
+        )
+        .map_err(|e| events_error(format!("decision {d}: {e}")))?;
+        let Some((served, total)) = served_distribution(&self.resolver, id, &ctx)? else {
+            self.not_served += 1;
+            return Ok(());
+        };
+        let k = self.policy.allocations.len();
         if served.probabilities.len() != k {
-            return Err(bad_bundle(
-                eval,
+            return Err(bundle_error(
+                self.eval,
+                id,
                 format!(
                     "decision {d}: the policy served {} dynamic allocations; evaluating dynamic allocations is not supported",
                     served.probabilities.len()
                 ),
             ));
         }
-        kind.get_or_insert(served.kind);
-        let a = policy
+        self.kind.get_or_insert(served.kind);
+        let a = self
+            .policy
             .allocations
             .iter()
             .position(|a| a.name == name)
-            .ok_or_else(|| bad(format!(
+            .ok_or_else(|| events_error(format!(
                 "decision {d}: allocation {name:?} is not one of policy {id}'s allocations {:?}; evaluate with a bundle that has it",
-                policy.allocations.iter().map(|a| &a.name).collect::<Vec<_>>()
+                self.policy.allocations.iter().map(|a| &a.name).collect::<Vec<_>>()
             )))?;
-        let p = match prob.get(i) {
-            Some(p) if served.kind == DistributionKind::BucketShares => {
-                logged += 1;
-                p / total
-            }
+        let bucket_shares = served.kind == DistributionKind::BucketShares;
+        let p = match rows.prob.get(i) {
             Some(p) => {
-                logged += 1;
-                p
-            }
-            None => {
-                let v = version.get(i).ok_or_else(|| bad(format!(
-                    "decision {d}: no logged probability and no configVersion to recover it from; log exposures with probability"
-                )))?;
-                if !live_resolvers.contains_key(v) {
-                    let b = live.iter().find(|b| b.version == v).ok_or_else(|| bad(format!(
-                        "decision {d}: no logged probability, and bundle version {v:?} was not given; pass the bundle that was live"
-                    )))?;
-                    live_resolvers.insert(v, compile(b, contract, id)?);
+                self.logged += 1;
+                if bucket_shares {
+                    p / total
+                } else {
+                    p
                 }
-                let r = &live_resolvers[v];
-                let (then, then_total) = served_distribution(r, id, &ctx)?.ok_or_else(|| {
-                    bad(format!(
-                        "decision {d}: bundle version {v} would not serve this context with policy {id}, so it cannot explain the exposure"
-                    ))
-                })?;
-                let j = r
-                    .bundle()
-                    .layers
-                    .iter()
-                    .flat_map(|l| l.policies.iter())
-                    .find(|p| p.id == id)
-                    .and_then(|p| p.allocations.iter().position(|x| x.name == name))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "decision {d}: allocation {name:?} is not in bundle version {v}"
-                        ))
-                    })?;
-                recovered += 1;
-                then.probabilities.get(j).copied().unwrap_or(0.0) / then_total
             }
+            None => self.live.propensity(d, rows.version.get(i), name, &ctx)?,
         };
         if !(p > 0.0 && p <= 1.0 + 1e-9) {
-            return Err(bad(format!(
+            return Err(events_error(format!(
                 "decision {d}: propensity {p} (logged probability{}) is not in (0, 1]",
-                if served.kind == DistributionKind::BucketShares {
+                if bucket_shares {
                     format!(" over the policy's coverage {total}")
                 } else {
                     String::new()
                 }
             )));
         }
-        probs.extend(served.probabilities.iter().map(|q| q / total));
-        contexts.push(ctx);
-        parts.action.push(a as u32);
-        parts.position.push(0);
-        parts.pscore.push(p.min(1.0));
-        parts.reward.push(reward.get(i).unwrap_or(0.0));
+        self.probs
+            .extend(served.probabilities.iter().map(|q| q / total));
+        self.contexts.push(ctx);
+        self.parts.action.push(a as u32);
+        self.parts.position.push(0);
+        self.parts.pscore.push(p.min(1.0));
+        self.parts.reward.push(rows.reward.get(i).unwrap_or(0.0));
+        Ok(())
     }
-    let allowed = policy
-        .context_logging
-        .as_ref()
-        .map(|c| c.allowed_fields.clone())
-        .unwrap_or_default();
-    let space = FeatureSpace::learn(&allowed, &contexts);
-    let mut x = ndarray::Array2::<f64>::zeros((contexts.len(), space.dim()));
-    for (row, (ctx, mut out)) in contexts.iter().zip(x.rows_mut()).enumerate() {
-        let out = out
-            .as_slice_mut()
-            .expect("rows of a standard array are contiguous");
-        space.encode(ctx, row, out).map_err(|e| {
-            bad(format!(
-                "decision {}: {e}",
-                decision.get(row).unwrap_or("?")
-            ))
-        })?;
+
+    /// Encodes the kept contexts with the policy's allowed fields and builds the log.
+    fn finish(mut self, decision: &StringChunked) -> Result<PolicyLog> {
+        let allowed = self
+            .policy
+            .context_logging
+            .as_ref()
+            .map(|c| c.allowed_fields.clone())
+            .unwrap_or_default();
+        let space = FeatureSpace::learn(&allowed, &self.contexts);
+        let mut x = ndarray::Array2::<f64>::zeros((self.contexts.len(), space.dim()));
+        for (row, (ctx, mut out)) in self.contexts.iter().zip(x.rows_mut()).enumerate() {
+            let out = out
+                .as_slice_mut()
+                .expect("rows of a standard array are contiguous");
+            space.encode(ctx, row, out).map_err(|e| {
+                events_error(format!(
+                    "decision {}: {e}",
+                    decision.get(row).unwrap_or("?")
+                ))
+            })?;
+        }
+        // Column 0 is the intercept; the reward model has its own.
+        self.parts.context = x.slice(ndarray::s![.., 1..]).to_owned();
+        self.parts.context_names = space.names().into_iter().skip(1).collect();
+        let n = self.parts.action.len();
+        let k = self.policy.allocations.len();
+        Ok(PolicyLog {
+            data: LoggedBandit::new(self.parts)?,
+            dist: ActionDist::per_row(n, k, 1, self.probs)?,
+            allocations: self
+                .policy
+                .allocations
+                .iter()
+                .map(|a| a.name.clone())
+                .collect(),
+            kind: self.kind.unwrap_or(DistributionKind::BucketShares),
+            logged_propensities: self.logged,
+            recovered_propensities: self.live.recovered,
+            not_served: self.not_served,
+        })
     }
-    // Column 0 is the intercept; the reward model has its own.
-    parts.context = x.slice(ndarray::s![.., 1..]).to_owned();
-    parts.context_names = space.names().into_iter().skip(1).collect();
-    let n = parts.action.len();
-    Ok(PolicyLog {
-        data: LoggedBandit::new(parts)?,
-        dist: ActionDist::per_row(n, k, 1, probs)?,
-        allocations: policy.allocations.iter().map(|a| a.name.clone()).collect(),
-        kind: kind.unwrap_or(DistributionKind::BucketShares),
-        logged_propensities: logged,
-        recovered_propensities: recovered,
-        not_served,
-    })
 }

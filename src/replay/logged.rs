@@ -50,21 +50,19 @@ pub struct LoggedBanditParts {
     pub action_context: Option<Array2<f64>>,
 }
 
-impl LoggedBandit {
-    /// Validates the parts: equal lengths, actions below `n_actions`, positions below
-    /// `len_list`, propensities in (0, 1], finite rewards.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] naming the first offending row and field.
-    pub fn new(parts: LoggedBanditParts) -> Result<Self> {
-        let n = parts.action.len();
-        let bad = |name: &'static str, reason: String| Error::InvalidParameter { name, reason };
+fn bad(name: &'static str, reason: String) -> Error {
+    Error::InvalidParameter { name, reason }
+}
+
+impl LoggedBanditParts {
+    /// One value per row in every column, some rows, some actions and slots.
+    fn check_shape(&self) -> Result<()> {
+        let n = self.action.len();
         for (name, len) in [
-            ("position", parts.position.len()),
-            ("reward", parts.reward.len()),
-            ("pscore", parts.pscore.len()),
-            ("context", parts.context.nrows()),
+            ("position", self.position.len()),
+            ("reward", self.reward.len()),
+            ("pscore", self.pscore.len()),
+            ("context", self.context.nrows()),
         ] {
             if len != n {
                 return Err(bad(
@@ -76,35 +74,40 @@ impl LoggedBandit {
         if n == 0 {
             return Err(bad("action", "the log is empty".into()));
         }
-        if parts.n_actions == 0 || parts.len_list == 0 {
+        if self.n_actions == 0 || self.len_list == 0 {
             return Err(bad(
                 "n_actions",
                 format!(
                     "n_actions = {} and len_list = {} must both be at least 1",
-                    parts.n_actions, parts.len_list
+                    self.n_actions, self.len_list
                 ),
             ));
         }
-        for i in 0..n {
-            if parts.action[i] as usize >= parts.n_actions {
+        Ok(())
+    }
+
+    /// Each row's action, slot, propensity and reward, row by row.
+    fn check_rows(&self) -> Result<()> {
+        for i in 0..self.action.len() {
+            if self.action[i] as usize >= self.n_actions {
                 return Err(bad(
                     "action",
                     format!(
                         "row {i}: action {} is not below n_actions = {}",
-                        parts.action[i], parts.n_actions
+                        self.action[i], self.n_actions
                     ),
                 ));
             }
-            if parts.position[i] as usize >= parts.len_list {
+            if self.position[i] as usize >= self.len_list {
                 return Err(bad(
                     "position",
                     format!(
                         "row {i}: position {} is not below len_list = {}",
-                        parts.position[i], parts.len_list
+                        self.position[i], self.len_list
                     ),
                 ));
             }
-            let p = parts.pscore[i];
+            let p = self.pscore[i];
             if !(p > 0.0 && p <= 1.0) {
                 return Err(bad(
                     "pscore",
@@ -113,38 +116,59 @@ impl LoggedBandit {
                     ),
                 ));
             }
-            if !parts.reward[i].is_finite() {
+            if !self.reward[i].is_finite() {
                 return Err(bad(
                     "reward",
-                    format!("row {i}: reward {} is not finite", parts.reward[i]),
+                    format!("row {i}: reward {} is not finite", self.reward[i]),
                 ));
             }
         }
-        if !parts.context_names.is_empty() && parts.context_names.len() != parts.context.ncols() {
+        Ok(())
+    }
+
+    /// The context names and action features fit the columns and actions, and every
+    /// context value is finite.
+    fn check_features(&self) -> Result<()> {
+        if !self.context_names.is_empty() && self.context_names.len() != self.context.ncols() {
             return Err(bad(
                 "context_names",
                 format!(
                     "{} names for {} context columns",
-                    parts.context_names.len(),
-                    parts.context.ncols()
+                    self.context_names.len(),
+                    self.context.ncols()
                 ),
             ));
         }
-        if let Some(ac) = &parts.action_context {
-            if ac.nrows() != parts.n_actions {
+        if let Some(ac) = &self.action_context {
+            if ac.nrows() != self.n_actions {
                 return Err(bad(
                     "action_context",
                     format!(
                         "{} rows, one per action expected ({})",
                         ac.nrows(),
-                        parts.n_actions
+                        self.n_actions
                     ),
                 ));
             }
         }
-        if parts.context.iter().any(|v| !v.is_finite()) {
+        if self.context.iter().any(|v| !v.is_finite()) {
             return Err(bad("context", "a context value is not finite".into()));
         }
+        Ok(())
+    }
+}
+
+impl LoggedBandit {
+    /// Validates the parts: equal lengths, actions below `n_actions`, positions below
+    /// `len_list`, propensities in (0, 1], finite rewards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] naming the first offending row and field.
+    pub fn new(parts: LoggedBanditParts) -> Result<Self> {
+        parts.check_shape()?;
+        parts.check_rows()?;
+        parts.check_features()?;
         Ok(Self {
             n_actions: parts.n_actions,
             len_list: parts.len_list,

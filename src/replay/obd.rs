@@ -156,32 +156,7 @@ pub fn read_obd(dir: impl AsRef<Path>) -> Result<ObdLog> {
     let levels: Vec<u32> = levels.into_iter().collect();
     let rank = |p: u32| levels.binary_search(&p).expect("every position is a level") as u32;
 
-    // One-hot of the user features, first (smallest) level of each dropped.
-    let mut user_levels: Vec<Vec<&str>> = Vec::with_capacity(USER_FEATURES);
-    for j in 0..USER_FEATURES {
-        let set: BTreeSet<&str> = rows.iter().map(|r| r.users[j].as_str()).collect();
-        user_levels.push(set.into_iter().collect());
-    }
-    let mut names = Vec::new();
-    let mut offsets = Vec::with_capacity(USER_FEATURES);
-    for (j, levels) in user_levels.iter().enumerate() {
-        offsets.push(names.len());
-        for level in levels.iter().skip(1) {
-            names.push(format!("user_feature_{j}_{level}"));
-        }
-    }
-    let n = rows.len();
-    let mut context = Array2::<f64>::zeros((n, names.len()));
-    for (i, r) in rows.iter().enumerate() {
-        for j in 0..USER_FEATURES {
-            let k = user_levels[j]
-                .binary_search(&r.users[j].as_str())
-                .expect("every value is a level");
-            if k > 0 {
-                context[[i, offsets[j] + k - 1]] = 1.0;
-            }
-        }
-    }
+    let (context, names) = user_features(&rows);
     let parts = LoggedBanditParts {
         n_actions,
         len_list: levels.len(),
@@ -204,6 +179,36 @@ pub fn read_obd(dir: impl AsRef<Path>) -> Result<ObdLog> {
             "item_feature_0".into(),
         ],
     })
+}
+
+/// The user features one-hot encoded, one row per log row, the first (smallest)
+/// level of each dropped; and the column names.
+fn user_features(rows: &[RawRow]) -> (Array2<f64>, Vec<String>) {
+    let mut user_levels: Vec<Vec<&str>> = Vec::with_capacity(USER_FEATURES);
+    for j in 0..USER_FEATURES {
+        let set: BTreeSet<&str> = rows.iter().map(|r| r.users[j].as_str()).collect();
+        user_levels.push(set.into_iter().collect());
+    }
+    let mut names = Vec::new();
+    let mut offsets = Vec::with_capacity(USER_FEATURES);
+    for (j, levels) in user_levels.iter().enumerate() {
+        offsets.push(names.len());
+        for level in levels.iter().skip(1) {
+            names.push(format!("user_feature_{j}_{level}"));
+        }
+    }
+    let mut context = Array2::<f64>::zeros((rows.len(), names.len()));
+    for (i, r) in rows.iter().enumerate() {
+        for j in 0..USER_FEATURES {
+            let k = user_levels[j]
+                .binary_search(&r.users[j].as_str())
+                .expect("every value is a level");
+            if k > 0 {
+                context[[i, offsets[j] + k - 1]] = 1.0;
+            }
+        }
+    }
+    (context, names)
 }
 
 fn read_rows(path: &Path, reader: Box<dyn Read>) -> Result<Vec<RawRow>> {

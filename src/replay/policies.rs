@@ -338,19 +338,8 @@ impl BernoulliTs {
         self
     }
 
-    /// Estimates the per-slot action distribution by `n_sim` simulated rounds.
-    ///
-    /// Rounds are split in fixed chunks of 4096, each with a ChaCha8 stream seeded from
-    /// the master seed and the chunk index; counts are summed in chunk order, so the
-    /// result is the same on any number of threads. Within a round, actions are drawn
-    /// in index order and ties go to the lower index. The estimate of each entry has
-    /// standard error at most `0.5 / √n_sim`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] for an empty or non-positive prior, lists of
-    /// different lengths, `len_list` 0 or above the number of actions, or `n_sim` 0.
-    pub fn action_dist(&self, progress: &dyn Progress) -> Result<ActionDist> {
+    /// The prior of each action, once the settings are checked.
+    fn priors(&self) -> Result<Vec<Beta<f64>>> {
         let k = self.alpha.len();
         let bad = |name: &'static str, reason: String| Error::InvalidParameter { name, reason };
         if k == 0 || self.beta.len() != k {
@@ -378,7 +367,7 @@ impl BernoulliTs {
                 "at least one simulated round is needed".into(),
             ));
         }
-        let dists = (0..k)
+        (0..k)
             .map(|a| {
                 Beta::new(self.alpha[a], self.beta[a]).map_err(|e| {
                     bad(
@@ -390,7 +379,24 @@ impl BernoulliTs {
                     )
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// Estimates the per-slot action distribution by `n_sim` simulated rounds.
+    ///
+    /// Rounds are split in fixed chunks of 4096, each with a ChaCha8 stream seeded from
+    /// the master seed and the chunk index; counts are summed in chunk order, so the
+    /// result is the same on any number of threads. Within a round, actions are drawn
+    /// in index order and ties go to the lower index. The estimate of each entry has
+    /// standard error at most `0.5 / √n_sim`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] for an empty or non-positive prior, lists of
+    /// different lengths, `len_list` 0 or above the number of actions, or `n_sim` 0.
+    pub fn action_dist(&self, progress: &dyn Progress) -> Result<ActionDist> {
+        let dists = self.priors()?;
+        let k = dists.len();
         let l = self.len_list;
         let chunks = self.n_sim.div_ceil(SIM_CHUNK);
         let master = seed::derive(self.seed, "bernoulli-ts-action-dist");
@@ -399,29 +405,8 @@ impl BernoulliTs {
             .into_par_iter()
             .map(|c| {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed::derive(master, &format!("chunk{c}")));
-                let mut counts = vec![0u32; k * l];
-                let mut draws = vec![0.0f64; k];
-                let mut top: Vec<usize> = Vec::with_capacity(l + 1);
                 let rounds = SIM_CHUNK.min(self.n_sim - c * SIM_CHUNK);
-                for _ in 0..rounds {
-                    for (d, dist) in draws.iter_mut().zip(&dists) {
-                        *d = dist.sample(&mut rng);
-                    }
-                    // Insertion into a sorted top-l list: O(k·l), l is small.
-                    top.clear();
-                    for a in 0..k {
-                        let v = draws[a];
-                        if top.len() == l && v <= draws[top[l - 1]] {
-                            continue;
-                        }
-                        let at = top.partition_point(|&b| draws[b] >= v);
-                        top.insert(at, a);
-                        top.truncate(l);
-                    }
-                    for (slot, &a) in top.iter().enumerate() {
-                        counts[a * l + slot] += 1;
-                    }
-                }
+                let counts = top_counts(&dists, l, rounds, &mut rng);
                 progress.advance(u64::from(rounds));
                 counts
             })
@@ -436,6 +421,36 @@ impl BernoulliTs {
         let n = f64::from(self.n_sim);
         ActionDist::shared(k, l, total.into_iter().map(|c| c as f64 / n).collect())
     }
+}
+
+/// Counts, per action and slot (`a * l + slot`), how often `rounds` Thompson rounds
+/// show action `a` at `slot`: one draw per action, in index order, the `l` largest
+/// shown in decreasing order, ties to the lower index.
+fn top_counts(dists: &[Beta<f64>], l: usize, rounds: u32, rng: &mut ChaCha8Rng) -> Vec<u32> {
+    let k = dists.len();
+    let mut counts = vec![0u32; k * l];
+    let mut draws = vec![0.0f64; k];
+    let mut top: Vec<usize> = Vec::with_capacity(l + 1);
+    for _ in 0..rounds {
+        for (d, dist) in draws.iter_mut().zip(dists) {
+            *d = dist.sample(rng);
+        }
+        // Insertion into a sorted top-l list: O(k·l), l is small.
+        top.clear();
+        for a in 0..k {
+            let v = draws[a];
+            if top.len() == l && v <= draws[top[l - 1]] {
+                continue;
+            }
+            let at = top.partition_point(|&b| draws[b] >= v);
+            top.insert(at, a);
+            top.truncate(l);
+        }
+        for (slot, &a) in top.iter().enumerate() {
+            counts[a * l + slot] += 1;
+        }
+    }
+    counts
 }
 
 #[cfg(test)]

@@ -438,25 +438,7 @@ fn fit_logistic(
         let p = z.mapv(sigmoid);
         let mut g = x.t().dot(&(&p - y));
         let w = p.mapv(|p| (p * (1.0 - p)).max(1e-12));
-        let mut h = Array2::<f64>::zeros((d, d));
-        for r in 0..m {
-            let row = x.row(r);
-            let wr = w[r];
-            for a in 0..d {
-                let xa = row[a] * wr;
-                if xa == 0.0 {
-                    continue;
-                }
-                for b in a..d {
-                    h[[a, b]] += xa * row[b];
-                }
-            }
-        }
-        for a in 0..d {
-            for b in 0..a {
-                h[[a, b]] = h[[b, a]];
-            }
-        }
+        let mut h = weighted_gram(x, &w);
         for j in 1..d {
             g[j] += lambda * theta[j];
             h[[j, j]] += lambda;
@@ -485,6 +467,32 @@ fn fit_logistic(
         }
     }
     Ok(theta)
+}
+
+/// `Xᵀ diag(w) X`, the logistic loss's Hessian: the upper triangle summed row by row
+/// (skipping zero features, most of a one-hot row), then mirrored.
+fn weighted_gram(x: &Array2<f64>, w: &Array1<f64>) -> Array2<f64> {
+    let (m, d) = x.dim();
+    let mut h = Array2::<f64>::zeros((d, d));
+    for r in 0..m {
+        let row = x.row(r);
+        let wr = w[r];
+        for a in 0..d {
+            let xa = row[a] * wr;
+            if xa == 0.0 {
+                continue;
+            }
+            for b in a..d {
+                h[[a, b]] += xa * row[b];
+            }
+        }
+    }
+    for a in 0..d {
+        for b in 0..a {
+            h[[a, b]] = h[[b, a]];
+        }
+    }
+    h
 }
 
 /// Solves `(XᵀX + λP) θ = Xᵀy`, `P` the identity without the intercept.

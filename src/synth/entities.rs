@@ -169,10 +169,35 @@ pub fn entity_world(params: &EntityWorldParams) -> Result<EntityWorld> {
     let bundle: Bundle =
         serde_json::from_value(bundle_json.clone()).expect("the entity bundle is valid");
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    // Zipf-like popularity: product i gets weight 1 / (i + 1).
-    let raw: Vec<f64> = (0..params.products)
-        .map(|i| 1.0 / f64::from(i + 1))
-        .collect();
+    let (truth, products) = draw_products(&mut rng, params.products);
+    let span = f64::from(params.hours) * 3_600_000.0;
+    let mut views = ProductViews {
+        bundle: &bundle,
+        rng,
+        next_id: 0,
+        events: Vec::new(),
+    };
+    for v in 0..params.views {
+        let ts = params.start + (f64::from(v) / f64::from(params.views) * span) as i64;
+        views.view(v, ts, &products, &truth)?;
+    }
+    let mut events = views.events;
+    events.sort_by_key(|e| e.timestamp);
+    Ok(EntityWorld {
+        bundle: bundle_json,
+        config_yaml: ENTITY_CONFIG.to_owned(),
+        events,
+        truth,
+    })
+}
+
+/// Each product's image count, best choices and popularity (Zipf-like: product `i`
+/// gets weight 1 / (i + 1)); and the (product, share) list views pick from.
+fn draw_products(
+    rng: &mut ChaCha8Rng,
+    n: u32,
+) -> (BTreeMap<String, ProductTruth>, Vec<(String, f64)>) {
+    let raw: Vec<f64> = (0..n).map(|i| 1.0 / f64::from(i + 1)).collect();
     let total: f64 = raw.iter().sum();
     let mut truth = BTreeMap::new();
     let mut products = Vec::new();
@@ -188,43 +213,67 @@ pub fn entity_world(params: &EntityWorldParams) -> Result<EntityWorld> {
         products.push((id.clone(), t.popularity));
         truth.insert(id, t);
     }
-    let span = f64::from(params.hours) * 3_600_000.0;
-    let mut events = Vec::new();
-    let mut n = 0u64;
-    let mut next = |prefix: &str| {
-        n += 1;
-        format!("{prefix}_{n:08}")
-    };
-    for v in 0..params.views {
-        let user = format!("user_{:06}", (rng.random::<f64>() * 5000.0) as u32);
-        let product = super::pick(&mut rng, &products).clone();
+    (truth, products)
+}
+
+/// A view's purchase probability: the base rate plus the lifts of the product's
+/// best choices among the served `picks`.
+fn conversion(product: &ProductTruth, picks: &[(String, String)]) -> f64 {
+    let mut p = BASE_RATE;
+    for (policy, allocation) in picks {
+        if policy == "policy_image_order" && *allocation == product.best_order {
+            p += ORDER_LIFT;
+        }
+        if policy == "policy_gallery_start" && *allocation == product.best_start.to_string() {
+            p += START_LIFT;
+        }
+    }
+    p
+}
+
+/// The simulation's state across product views.
+struct ProductViews<'b> {
+    bundle: &'b Bundle,
+    rng: ChaCha8Rng,
+    next_id: u64,
+    events: Vec<Event>,
+}
+
+impl ProductViews<'_> {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}_{:08}", self.next_id)
+    }
+
+    /// View `v` at `ts`: a user and a product drawn, resolved as an SDK would, logged
+    /// as a decision and an exposure, and maybe a purchase a minute later.
+    fn view(
+        &mut self,
+        v: u32,
+        ts: Millis,
+        products: &[(String, f64)],
+        truth: &BTreeMap<String, ProductTruth>,
+    ) -> Result<()> {
+        let bundle = self.bundle;
+        let user = format!("user_{:06}", (self.rng.random::<f64>() * 5000.0) as u32);
+        let product = super::pick(&mut self.rng, products).clone();
         let t_product = &truth[&product];
         let mut ctx = Map::new();
         ctx.insert("userId".into(), json!(user));
         ctx.insert("productId".into(), json!(product));
         ctx.insert("imageCount".into(), json!(t_product.images));
-        let r = resolve(&bundle, &ctx, HashContract::Sha256V2).map_err(|e| {
-            Error::InvalidParameter {
+        let r =
+            resolve(bundle, &ctx, HashContract::Sha256V2).map_err(|e| Error::InvalidParameter {
                 name: "bundle",
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let (layers, picks) = logged_layers(&r);
-        let mut p = BASE_RATE;
-        for (policy, allocation) in &picks {
-            if policy == "policy_image_order" && *allocation == t_product.best_order {
-                p += ORDER_LIFT;
-            }
-            if policy == "policy_gallery_start" && *allocation == t_product.best_start.to_string() {
-                p += START_LIFT;
-            }
-        }
+        let p = conversion(t_product, &picks);
         let logged: Map<String, Value> = ["productId", "imageCount"]
             .iter()
             .filter_map(|k| Some(((*k).to_owned(), ctx.get(*k)?.clone())))
             .collect();
-        let ts = params.start + (f64::from(v) / f64::from(params.views) * span) as i64;
-        let decision_id = next("dec");
+        let decision_id = self.id("dec");
         let base = |kind: EventType, at: Millis| Event {
             org_id: Some("org_demo".to_owned()),
             project_id: Some("proj_shop".to_owned()),
@@ -235,34 +284,28 @@ pub fn entity_world(params: &EntityWorldParams) -> Result<EntityWorld> {
             ..Event::new(kind, user.clone(), at)
         };
         let mut decision = base(EventType::Decision, ts);
-        decision.id = Some(next("evt"));
+        decision.id = Some(self.id("evt"));
         decision.assignments = Some(r.assignments.clone());
         decision.layers = layers.clone();
         decision.context = Some(logged.clone());
-        events.push(decision);
+        self.events.push(decision);
         let mut exposure = base(EventType::Exposure, ts + 100);
-        exposure.id = Some(next("evt"));
+        exposure.id = Some(self.id("evt"));
         exposure.assignments = Some(r.assignments);
         exposure.layers = crate::synth::exposed_layers(layers);
         exposure.context = Some(logged);
         if !exposure.layers.is_empty() {
-            events.push(exposure);
+            self.events.push(exposure);
         }
-        if rng.random::<f64>() < p {
+        if self.rng.random::<f64>() < p {
             let mut purchase = base(EventType::Track, ts + 60_000);
-            purchase.id = Some(next("evt"));
+            purchase.id = Some(self.id("evt"));
             purchase.event = Some("purchase".into());
             purchase.value = Some(20.0);
-            events.push(purchase);
+            self.events.push(purchase);
         }
+        Ok(())
     }
-    events.sort_by_key(|e| e.timestamp);
-    Ok(EntityWorld {
-        bundle: bundle_json,
-        config_yaml: ENTITY_CONFIG.to_owned(),
-        events,
-        truth,
-    })
 }
 
 impl EntityWorld {

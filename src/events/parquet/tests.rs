@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use super::{batches, read_parquet, read_parquet_in, read_rows, Columns};
 use crate::error::{Error, Result};
+use crate::events::flat::header_indices;
 use crate::events::flat::{self, FLAT_COLUMNS};
 use crate::events::model::Event;
-use crate::events::read::{header_indices, Part, CHUNK_LINES};
+use crate::events::part::{Part, CHUNK_LINES};
 use crate::events::table::finish_all;
 use crate::events::{fast, write_events};
 use crate::progress::{NoProgress, Progress};

@@ -1,0 +1,125 @@
+//! `bandit-engine retrain`: load, attribute, fit and publish a new bundle.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use bandit_engine::time::parse_rfc3339;
+use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
+
+use super::progress::Bars;
+use super::{publish, Mode, TouchModelArg};
+
+/// Retrain adaptive policies and write a new bundle.
+///
+/// Reads the config (its `optimization:` section names the policies), the
+/// current bundle and the events; writes DIR/bundle.json (atomically: a failed
+/// run never leaves a half-written bundle), DIR/report.json (per policy: status,
+/// statistics, old and new ranges, schema enforcement counts),
+/// DIR/quarantine.ndjson (every refused record with file, line, field and
+/// reason, track events rejected by their schema included),
+/// DIR/discovered.yaml (track events without a definition, described as config)
+/// and DIR/state.json (per policy: statistics, watermark, allocation history).
+/// Same inputs, seed and --as-of give the same bytes on any thread count.
+///
+/// DIR keeps versions: each run is DIR/versions/NNNNNN/, DIR/current points at
+/// the current one and DIR/bundle.json etc. link through it, so bundle and state
+/// always change together; `bandit-engine rollback DIR` restores the previous
+/// pair. Before writing, the new bundle must pass every guard (the bundle schema,
+/// no overlapping ranges, every adaptive policy serving the same buckets,
+/// entity weights that sum to 1), else nothing is written and the exit code is 3.
+/// Another publisher on DIR gives exit code 4.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct RetrainArgs {
+    /// The project's .traffical/config.yaml.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The current config bundle (JSON).
+    #[arg(long, value_name = "FILE")]
+    bundle: PathBuf,
+    /// Event files: .ndjson/.jsonl, .csv or .parquet (repeat the flag or list several).
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    events: Vec<PathBuf>,
+    /// Output directory (versions of bundle + state; see above).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The previous run's state (e.g. DIR/state.json): statistics to add this
+    /// run's new exposures to, and the allocation history. Without it the
+    /// statistics start from the events given.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Show what would change (summary and bundle diff) and check the guards,
+    /// without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Versions kept in DIR for rollback, the current one included.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..))]
+    keep: u64,
+    /// The run's instant (RFC 3339), used for every timestamp written. Default: the latest event time.
+    #[arg(long, value_name = "TIME")]
+    as_of: Option<String>,
+    /// Master seed of the Monte Carlo draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop at the first malformed record instead of quarantining it.
+    #[arg(long)]
+    strict: bool,
+    /// Attribution mode for every policy, overriding the config.
+    #[arg(long, value_enum)]
+    attribution: Option<Mode>,
+    /// Multi-touch attribution model for every policy, overriding the config.
+    #[arg(long, value_enum)]
+    attribution_model: Option<TouchModelArg>,
+    /// Inactivity gap that ends a session for events without sessionId.
+    #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
+    session_gap_minutes: f64,
+}
+
+/// Runs the retrain, then publishes its bundle and state (or, with `--dry-run`,
+/// shows what would change).
+pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
+    let as_of = args
+        .as_of
+        .map(|s| {
+            parse_rfc3339(&s).with_context(|| {
+                format!("--as-of {s:?} is not an RFC 3339 time such as 2026-11-25T12:00:00Z")
+            })
+        })
+        .transpose()?;
+    let options = RetrainOptions {
+        as_of,
+        seed: args.seed,
+        strict: args.strict,
+        attribution: args.attribution.map(Mode::into),
+        attribution_model: args.attribution_model.map(Into::into),
+        session_gap_ms: Some((args.session_gap_minutes * 60_000.0) as i64),
+        ..RetrainOptions::default()
+    };
+    let inputs = RetrainInputs {
+        config: args.config,
+        bundle: args.bundle,
+        events: args.events,
+    };
+    let previous = args
+        .state
+        .map(bandit_engine::state::EngineState::from_path)
+        .transpose()?;
+    let outcome = Engine::new(options)
+        .with_progress(progress)
+        .with_state(previous)
+        .retrain(&inputs)?;
+    if args.dry_run {
+        print!("{}", publish::dry_run(&outcome, &args.out)?);
+    } else {
+        let options = bandit_engine::publish::PublishOptions {
+            keep: usize::try_from(args.keep).unwrap_or(usize::MAX),
+        };
+        let published = outcome.publish_with(&args.out, options)?;
+        if !quiet {
+            print!("{}", bandit_engine::summary::render(&outcome, &published));
+        }
+    }
+    Ok(())
+}
