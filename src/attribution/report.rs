@@ -8,7 +8,7 @@
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::cumulative::Credits;
+use super::credits::Credits;
 use super::params::AttributionParams;
 use crate::config::AttributionMode;
 use crate::error::Result;

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::keys::strs;
 use super::rows::{Attributed, RewardUnit};
 use super::NONE;
-use crate::attribution::Credits;
+use crate::attribution::credits::Credits;
 use crate::config::{AttributionMode, Goal, GoalType};
 use crate::error::Result;
 

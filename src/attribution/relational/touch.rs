@@ -15,7 +15,7 @@
 
 use polars::prelude::*;
 
-use super::params::{AttributionParams, TouchModel};
+use crate::attribution::params::{AttributionParams, TouchModel};
 
 /// Codes of policies (`pcode`) and of policy × allocation pairs (`pa`), both `u32`,
 /// so that the partitions below are single integer keys rather than strings (a

@@ -18,9 +18,6 @@ use polars::prelude::*;
 
 use crate::error::Result;
 
-/// Default inactivity gap that ends a derived session.
-pub const DEFAULT_SESSION_GAP_MS: i64 = 30 * 60 * 1000;
-
 /// Adds a `session` column (`u32`) to the exposures table (exposure and decision
 /// rows) and to the tracks table (null where the event belongs to no session), and a
 /// `unit` column (`u32`): one code per distinct `unit_key`, shared by both tables, so
@@ -125,6 +122,7 @@ pub fn sessionize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attribution::DEFAULT_SESSION_GAP_MS;
 
     #[test]
     fn unit_codes_are_shared_by_exposures_and_tracks_and_sessions_follow_the_gap() {
