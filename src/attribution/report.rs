@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::credits::Credits;
 use super::params::AttributionParams;
 use crate::config::AttributionMode;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::EventTables;
 
 /// Counts of one policy's goal events by what attribution did with them.
@@ -65,7 +65,9 @@ fn count(lf: LazyFrame) -> Result<u64> {
 ///
 /// # Errors
 ///
-/// [`crate::Error::Polars`] if a query fails.
+/// [`crate::Error::Polars`] if a query fails or `credits` lacks a column;
+/// [`crate::Error::InvalidParameter`] if its outcomes name an outcome other than
+/// `credited`, `outside_window` and `before_exposure`.
 pub fn attribution_report(
     tables: &EventTables,
     credits: &Credits,
@@ -105,7 +107,15 @@ pub fn attribution_report(
             Some("credited") => credited += n,
             Some("outside_window") => outside += n,
             Some("before_exposure") => before += n,
-            other => unreachable!("outcomes are one of three names, found {other:?}"),
+            other => {
+                // `Credits` has public fields: a table built by hand can hold anything.
+                return Err(Error::InvalidParameter {
+                    name: "credits.outcomes",
+                    reason: format!(
+                        "outcome {other:?} of policy {policy_id}: outcomes are credited, outside_window or before_exposure"
+                    ),
+                });
+            }
         }
     }
     let credit_sum = credits
@@ -149,4 +159,37 @@ pub fn attribution_report(
         unknown_decision,
         multi_allocation_units,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::TableBuilder;
+
+    #[test]
+    fn a_report_of_credits_with_an_unknown_or_null_outcome_is_an_error_not_a_panic() {
+        let tables = TableBuilder::default().finish().unwrap();
+        let params = AttributionParams::default();
+        let mut credits = crate::attribution::credits(&tables, "buy", &params).unwrap();
+        for outcome in [Some("refunded"), None] {
+            credits.outcomes = df!(
+                "track_row" => [0u32],
+                "policy_id" => ["p"],
+                "outcome" => [outcome],
+            )
+            .unwrap()
+            .lazy();
+            let err = attribution_report(&tables, &credits, "buy", "p", &params).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidParameter {
+                        name: "credits.outcomes",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+    }
 }

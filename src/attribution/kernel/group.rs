@@ -24,6 +24,7 @@ pub(super) fn grouped_by<T: Send>(
     codes: &[u32],
     n_codes: usize,
 ) -> (Vec<u32>, Vec<T>) {
+    check_row_bound(codes.len());
     // One span per thread, but each span counts into an array of `n_codes`: spans are
     // capped so those arrays hold at most about four counts per item.
     let spans = rayon::current_num_threads().min((4 * codes.len() / n_codes.max(1)).max(1));
@@ -61,9 +62,14 @@ pub(super) fn grouped_by<T: Send>(
             for (j, &c) in codes.iter().enumerate() {
                 if c != NONE {
                     let at = &mut next[c as usize];
-                    // SAFETY: `*at` is below `total` (the capacity), and the spans'
-                    // ranges of each code are disjoint, so every slot is written by
-                    // exactly one task, exactly once.
+                    // SAFETY: row bound: `codes.len()` < 2³² - 1 (asserted by
+                    // `check_row_bound`), so no `u32` count or offset above wrapped,
+                    // and `*at` starts at this span's first slot of code `c` and is
+                    // bumped once per item of `c` in the span, which the counting pass
+                    // counted: it stays below the next span's (or code's) first slot,
+                    // at most `total` (the capacity). The spans' ranges of each code
+                    // are disjoint, so every slot is written by exactly one task,
+                    // exactly once.
                     unsafe { slots.write(*at as usize, item(k * span + j)) };
                     *at += 1;
                 }
@@ -72,6 +78,17 @@ pub(super) fn grouped_by<T: Send>(
     // SAFETY: the counts cover every slot below `total`, each written above.
     unsafe { out.set_len(total) };
     (offsets, out)
+}
+
+/// Refuses 2³² - 1 items or more: [`grouped_by`] counts and places them with `u32`
+/// counts and offsets, which must not wrap for its unchecked writes to stay within
+/// the output. The kernel refuses such inputs with an error first (`code.rs`); this
+/// holds the bound where the writes rely on it.
+pub(super) fn check_row_bound(items: usize) {
+    assert!(
+        items < NONE as usize,
+        "the counting sort takes fewer than 2^32 - 1 items (its counts are u32), got {items}"
+    );
 }
 
 /// The output of [`grouped`], written by several tasks at disjoint slots.

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
 use rayon::prelude::*;
 
 use super::keys::Keys;
@@ -21,10 +22,13 @@ pub(super) struct Dict<'a> {
 /// stay in cache.
 const PARTITIONS: usize = 64;
 
-/// A key's identity: two independent 64-bit hashes of its bytes, with per-run random
-/// seeds. Two distinct keys share one with probability 2⁻¹²⁸ per pair (below 10⁻²⁰
-/// for a billion distinct keys), so tables compare 16 bytes and never the strings,
-/// whose bytes are scattered in memory: reading them was most of this step's time.
+/// A key's identity: two 64-bit foldhash hashes of its bytes with fixed, distinct seeds
+/// ([`Hashers`]), the same in every run. Two distinct keys share one with
+/// probability about 2⁻¹²⁸ per pair (below 10⁻²⁰ for a billion distinct keys), so
+/// tables compare 16 bytes and never the strings, whose bytes are scattered in
+/// memory: reading them was most of this step's time. (foldhash is not built to resist
+/// keys crafted to collide; event keys are not chosen against it, and with fixed seeds
+/// a collision, should one occur, reproduces instead of coming and going.)
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Debug)]
 pub(super) struct Identity(pub(super) u64, pub(super) u64);
 
@@ -66,15 +70,24 @@ impl std::hash::Hasher for Passthrough {
     }
 }
 
-/// The two seeded hashes of one run, for [`Identity`].
-struct Hashers(foldhash::fast::RandomState, foldhash::fast::RandomState);
+/// The seeds of the two hashes of [`Identity`]: fixed (digits of π, nothing chosen),
+/// so a key has the same identity in every run and every process. With per-process
+/// random seeds, which keys could collide, and the codes, changed from run to run.
+const SEEDS: (u64, u64) = (0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344);
+
+/// The two seeded hashes of [`Identity`]. foldhash's fixed state uses its fixed
+/// global seed as well, so nothing here depends on the process.
+pub(super) struct Hashers(FixedState, FixedState);
 
 impl Hashers {
-    fn new() -> Self {
-        Self(Default::default(), Default::default())
+    pub(super) fn new() -> Self {
+        Self(
+            FixedState::with_seed(SEEDS.0),
+            FixedState::with_seed(SEEDS.1),
+        )
     }
 
-    fn identity(&self, key: Option<&str>) -> Identity {
+    pub(super) fn identity(&self, key: Option<&str>) -> Identity {
         use std::hash::BuildHasher;
         key.map_or(Identity(0, 0), |s| {
             Identity(self.0.hash_one(s), self.1.hash_one(s))

@@ -26,12 +26,14 @@ use crate::error::Result;
 /// # Errors
 ///
 /// [`crate::Error::Polars`] if a table lacks `unit_key`, `session_id` or its time
-/// (`ts` for exposures, `event_ts` for tracks).
+/// (`ts` for exposures, `event_ts` for tracks); [`crate::Error::InvalidParameter`] for
+/// 2³² - 1 rows or more.
 pub fn sessionize(
     exposures: &DataFrame,
     tracks: &DataFrame,
     gap_ms: i64,
 ) -> Result<(DataFrame, DataFrame)> {
+    check_rows(exposures.height() + tracks.height())?;
     // Columns are read once into plain vectors: random access into a chunked array
     // inside a sort comparator was most of this step's time.
     let units: Vec<Option<&str>> = exposures.column("unit_key")?.str()?.iter().collect();
@@ -48,7 +50,8 @@ pub fn sessionize(
     for (keys, out) in [(&units, &mut unit), (&t_units, &mut t_unit)] {
         for u in keys {
             out.push(u.map(|u| {
-                let next = u32::try_from(unit_codes.len()).expect("fewer than 2^32 units");
+                let next = u32::try_from(unit_codes.len())
+                    .expect("fewer than 2^32 - 1 units: rows are checked");
                 *unit_codes.entry(u).or_insert(next)
             }));
         }
@@ -119,6 +122,21 @@ pub fn sessionize(
     Ok((xs, out))
 }
 
+/// Refuses 2³² - 1 rows or more: unit and session codes are `u32`, at most one per
+/// row.
+fn check_rows(rows: usize) -> Result<()> {
+    if rows >= u32::MAX as usize {
+        return Err(crate::Error::InvalidParameter {
+            name: "events",
+            reason: format!(
+                "{rows} rows in one attribution run; the limit is {}: split the input by day or by unit",
+                u32::MAX - 1
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +178,15 @@ mod tests {
         // b's event a minute after its exposure joins its session; c was never
         // exposed; a's event 40 minutes after its last exposure is past the gap.
         assert_eq!(session(&ts), vec![xs_session[1], None, None]);
+    }
+
+    #[test]
+    fn sessions_refuse_as_many_rows_as_u32_codes_with_an_error() {
+        assert!(check_rows(u32::MAX as usize - 1).is_ok());
+        let err = check_rows(u32::MAX as usize).unwrap_err();
+        assert!(
+            matches!(err, crate::Error::InvalidParameter { name: "events", .. }),
+            "{err}"
+        );
     }
 }
