@@ -14,7 +14,7 @@
 //!   (the kernel's `touch` step, the relational `touch` steps).
 //! * [`attribution_report`]: what happened to each goal event.
 //! * [`relational`]: the rules as polars lazy steps, one per rule: the specification
-//!   (and the warehouse SQL's template). [`rewards`] and [`credits`] compute the same
+//!   (and the warehouse SQL's template). [`rewards`] and [`credits()`] compute the same
 //!   tables with a fused kernel over integer codes (`kernel/`, one file per pass),
 //!   tested equal to them on random logs; `docs/attribution.md` maps each step to
 //!   its kernel loop.

@@ -9,7 +9,7 @@
 //!
 //! | relational step | here |
 //! |---|---|
-//! | string keys in joins and group-bys | `u32` codes for units, decisions and event ids (each key hashed once into a 128-bit [`Identity`], interned in parallel: [`intern`]); sessions compared by identity within their unit; layer × policy × allocation codes ([`exposures`]) |
+//! | string keys in joins and group-bys | `u32` codes for units, decisions and event ids (each key hashed once into a 128-bit [`Identity`](intern::Identity), interned in parallel: [`intern`]); sessions compared by identity within their unit; layer × policy × allocation codes ([`exposures`]) |
 //! | `group_by(unit, session, layer, policy, allocation).first()` (dedup) | rows bucketed by unit (a counting sort, [`group`]), then a sort of each unit's few rows ([`cumulative`]) |
 //! | `join(decision_id)` to the decision's exposures | a CSR index: decision code → its first exposure per policy × allocation ([`code`]) |
 //! | `join(unit, session)`, `join(unit)` | the unit's bucket, already at hand |
@@ -52,7 +52,7 @@ use crate::config::AttributionMode;
 use crate::error::Result;
 use crate::events::EventTables;
 
-pub(super) use rows::Attributed;
+use rows::Attributed;
 
 /// A hash map with a fixed seed, for the kernel's small dictionaries (pairs, layer ×
 /// policy × allocation keys): nothing in a run depends on a per-process seed.

@@ -9,7 +9,7 @@ use crate::events::EventTables;
 #[derive(Clone, Copy, Default)]
 pub(super) struct XRow {
     pub(super) unit: u32,
-    /// Explicit session, [`NO_SESSION`] without `sessionId`.
+    /// Explicit session, [`NO_SESSION`](super::intern::NO_SESSION) without `sessionId`.
     pub(super) session: Session,
     pub(super) decision: u32,
     /// Layer × policy × allocation code, `NONE` without policy or allocation.
@@ -37,7 +37,7 @@ pub(super) struct UnitRow {
 pub(super) struct Goal0 {
     pub(super) track: u32,
     pub(super) unit: u32,
-    /// Explicit session, [`NO_SESSION`] without `sessionId`.
+    /// Explicit session, [`NO_SESSION`](super::intern::NO_SESSION) without `sessionId`.
     pub(super) session: Session,
     pub(super) decision: u32,
     pub(super) ts: i64,

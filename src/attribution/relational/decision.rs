@@ -13,7 +13,7 @@ use crate::events::LazyEventTables;
 
 /// Decision-mode attribution of one goal event name: each goal event naming a
 /// `decisionId` is paired with that decision's exposures (one touch per policy and
-/// allocation), then the time rules and the model of [`super::touch`] apply. Events
+/// allocation), then the time rules and the model of `touch` apply. Events
 /// without a `decisionId`, or naming one with no exposure, are not credited.
 ///
 /// # Errors

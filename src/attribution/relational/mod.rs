@@ -1,5 +1,5 @@
 //! The rules as relational steps (polars lazy joins and group-bys, one step per rule):
-//! the specification the fused [`super::credits`] and [`super::rewards`] are tested
+//! the specification the fused [`super::credits()`] and [`super::rewards`] are tested
 //! against (`tests/it/attribution_kernel.rs`), and the template of the warehouse SQL.
 //! Same inputs, same tables (up to float rounding in the last bits of summed weights).
 //! Production runs the kernel; nothing here is on its path.
