@@ -150,6 +150,29 @@ pub fn goal_value_tables(
     if !reads_value {
         return Ok((tables.clone(), report));
     }
+    let goal_value = read_goal_values(&rows, &goal.value, &mut report)?;
+    let read = DataFrame::new_infer_height(vec![
+        rows.column("track_row")?.clone(),
+        Column::new("__goal_value".into(), goal_value),
+    ])?;
+    let tracks = with_goal_values(&tables.tracks, read, is_goal, goal.goal_type)?;
+    Ok((
+        EventTables {
+            exposures: tables.exposures.clone(),
+            tracks,
+            attributions: tables.attributions.clone(),
+        },
+        report,
+    ))
+}
+
+/// The value of each goal event row of `rows` read from `source` (`None` when not
+/// usable), counting the missing and non-numeric ones in `report`.
+fn read_goal_values(
+    rows: &DataFrame,
+    source: &ValueSource,
+    report: &mut GoalValueReport,
+) -> Result<Vec<Option<f64>>> {
     let value = rows.column("value")?.f64()?;
     let values = rows.column("values")?.str()?;
     let properties = rows.column("properties")?.str()?;
@@ -157,7 +180,7 @@ pub fn goal_value_tables(
     let line = rows.column("source_line")?.u64()?;
     let mut goal_value: Vec<Option<f64>> = Vec::with_capacity(rows.height());
     for i in 0..rows.height() {
-        let read = match &goal.value {
+        let read = match source {
             ValueSource::Value => value.get(i).map_or(Read::Missing, Read::Number),
             ValueSource::Values(k) => read_json(values.get(i), k),
             ValueSource::Property(k) => read_json(properties.get(i), k),
@@ -182,18 +205,23 @@ pub fn goal_value_tables(
         }
         goal_value.push(v);
     }
-    let read = DataFrame::new_infer_height(vec![
-        rows.column("track_row")?.clone(),
-        Column::new("__goal_value".into(), goal_value),
-    ])?;
-    let names: Vec<Expr> = tables
-        .tracks
+    Ok(goal_value)
+}
+
+/// `tracks` with the goal events' `value` replaced by `read`'s `__goal_value` (by
+/// `track_row`), for `mean` goals those without one left out, in `track_row` order.
+fn with_goal_values(
+    tracks: &DataFrame,
+    read: DataFrame,
+    is_goal: Expr,
+    goal_type: GoalType,
+) -> Result<DataFrame> {
+    let names: Vec<Expr> = tracks
         .get_column_names()
         .into_iter()
         .map(|n| col(n.as_str()))
         .collect();
-    let mut tracks = tables
-        .tracks
+    let mut out = tracks
         .clone()
         .lazy()
         .join(
@@ -209,20 +237,12 @@ pub fn goal_value_tables(
                 .alias("value"),
         )
         .select(names);
-    if goal.goal_type == GoalType::Mean {
-        tracks = tracks.filter(is_goal.and(col("value").is_null()).not());
+    if goal_type == GoalType::Mean {
+        out = out.filter(is_goal.and(col("value").is_null()).not());
     }
-    let tracks = tracks
+    Ok(out
         .sort(["track_row"], SortMultipleOptions::default())
-        .collect()?;
-    Ok((
-        EventTables {
-            exposures: tables.exposures.clone(),
-            tracks,
-            attributions: tables.attributions.clone(),
-        },
-        report,
-    ))
+        .collect()?)
 }
 
 /// The event tables with only the goal events whose `property` reads as `value`

@@ -4,7 +4,8 @@
 use crate::config::{AttributionMode, AttributionModel, OptimizationSpec, PositionWeights};
 use crate::error::{Error, Result};
 
-use super::sessions::DEFAULT_SESSION_GAP_MS;
+/// Default inactivity gap that ends a derived session.
+pub const DEFAULT_SESSION_GAP_MS: i64 = 30 * 60 * 1000;
 
 /// Default half-life of `time_decay`: 7 days.
 pub const DEFAULT_HALF_LIFE_MS: f64 = 7.0 * 24.0 * 3_600_000.0;

@@ -8,10 +8,10 @@
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::cumulative::Credits;
+use super::credits::Credits;
 use super::params::AttributionParams;
 use crate::config::AttributionMode;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::EventTables;
 
 /// Counts of one policy's goal events by what attribution did with them.
@@ -65,7 +65,9 @@ fn count(lf: LazyFrame) -> Result<u64> {
 ///
 /// # Errors
 ///
-/// [`crate::Error::Polars`] if a query fails.
+/// [`crate::Error::Polars`] if a query fails or `credits` lacks a column;
+/// [`crate::Error::InvalidParameter`] if its outcomes name an outcome other than
+/// `credited`, `outside_window` and `before_exposure`.
 pub fn attribution_report(
     tables: &EventTables,
     credits: &Credits,
@@ -89,47 +91,13 @@ pub fn attribution_report(
         AttributionMode::Decision => count(goals.filter(col("decision_id").is_null().or(unknown)))?,
         AttributionMode::Cumulative => 0,
     };
-    let outcomes = credits
-        .outcomes
-        .clone()
-        .filter(col("policy_id").eq(lit(policy_id)))
-        .group_by([col("outcome")])
-        .agg([len().cast(DataType::UInt64).alias("n")])
-        .collect()?;
-    let (mut credited, mut before, mut outside) = (0, 0, 0);
-    let names = outcomes.column("outcome")?.str()?;
-    let ns = outcomes.column("n")?.u64()?;
-    for (name, n) in names.iter().zip(ns.iter()) {
-        let n = n.unwrap_or(0);
-        match name {
-            Some("credited") => credited += n,
-            Some("outside_window") => outside += n,
-            Some("before_exposure") => before += n,
-            other => unreachable!("outcomes are one of three names, found {other:?}"),
-        }
-    }
-    let credit_sum = credits
-        .credits
-        .clone()
-        .filter(col("policy_id").eq(lit(policy_id)))
-        .select([col("weight").sum()])
-        .collect()?
-        .column("weight")?
-        .f64()?
-        .get(0)
-        .unwrap_or(0.0);
-    let multi_allocation_units = count(
-        credits
-            .exposures
-            .clone()
-            .filter(col("policy_id").eq(lit(policy_id)))
-            .group_by([col("unit_key")])
-            .agg([col("allocation_name")
-                .n_unique()
-                .cast(DataType::UInt32)
-                .alias("k")])
-            .filter(col("k").gt(lit(1u32))),
-    )?;
+    let Outcomes {
+        credited,
+        before,
+        outside,
+    } = outcomes(credits, policy_id)?;
+    let credit_sum = credit_sum(credits, policy_id)?;
+    let multi_allocation_units = multi_allocation_units(credits, policy_id)?;
     Ok(AttributionReport {
         policy_id: policy_id.to_owned(),
         goal_event: goal_event.to_owned(),
@@ -149,4 +117,110 @@ pub fn attribution_report(
         unknown_decision,
         multi_allocation_units,
     })
+}
+
+/// One policy's (event, policy) outcomes, counted.
+struct Outcomes {
+    credited: u64,
+    before: u64,
+    outside: u64,
+}
+
+/// Counts `policy_id`'s outcomes in `credits`.
+fn outcomes(credits: &Credits, policy_id: &str) -> Result<Outcomes> {
+    let outcomes = credits
+        .outcomes
+        .clone()
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .group_by([col("outcome")])
+        .agg([len().cast(DataType::UInt64).alias("n")])
+        .collect()?;
+    let mut counts = Outcomes {
+        credited: 0,
+        before: 0,
+        outside: 0,
+    };
+    let names = outcomes.column("outcome")?.str()?;
+    let ns = outcomes.column("n")?.u64()?;
+    for (name, n) in names.iter().zip(ns.iter()) {
+        let n = n.unwrap_or(0);
+        match name {
+            Some("credited") => counts.credited += n,
+            Some("outside_window") => counts.outside += n,
+            Some("before_exposure") => counts.before += n,
+            other => {
+                // `Credits` has public fields: a table built by hand can hold anything.
+                return Err(Error::InvalidParameter {
+                    name: "credits.outcomes",
+                    reason: format!(
+                        "outcome {other:?} of policy {policy_id}: outcomes are credited, outside_window or before_exposure"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// `policy_id`'s total credit.
+fn credit_sum(credits: &Credits, policy_id: &str) -> Result<f64> {
+    Ok(credits
+        .credits
+        .clone()
+        .filter(col("policy_id").eq(lit(policy_id)))
+        .select([col("weight").sum()])
+        .collect()?
+        .column("weight")?
+        .f64()?
+        .get(0)
+        .unwrap_or(0.0))
+}
+
+/// Units exposed to two or more allocations of `policy_id`.
+fn multi_allocation_units(credits: &Credits, policy_id: &str) -> Result<u64> {
+    count(
+        credits
+            .exposures
+            .clone()
+            .filter(col("policy_id").eq(lit(policy_id)))
+            .group_by([col("unit_key")])
+            .agg([col("allocation_name")
+                .n_unique()
+                .cast(DataType::UInt32)
+                .alias("k")])
+            .filter(col("k").gt(lit(1u32))),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::TableBuilder;
+
+    #[test]
+    fn a_report_of_credits_with_an_unknown_or_null_outcome_is_an_error_not_a_panic() {
+        let tables = TableBuilder::default().finish().unwrap();
+        let params = AttributionParams::default();
+        let mut credits = crate::attribution::credits(&tables, "buy", &params).unwrap();
+        for outcome in [Some("refunded"), None] {
+            credits.outcomes = df!(
+                "track_row" => [0u32],
+                "policy_id" => ["p"],
+                "outcome" => [outcome],
+            )
+            .unwrap()
+            .lazy();
+            let err = attribution_report(&tables, &credits, "buy", "p", &params).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidParameter {
+                        name: "credits.outcomes",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+    }
 }

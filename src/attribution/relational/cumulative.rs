@@ -23,35 +23,17 @@
 
 use polars::prelude::*;
 
-use super::params::AttributionParams;
 use super::sessions::sessionize;
+use super::steps::{
+    decision_exposures, finish_rewards, first_by_time, goals_with_known_decision, numbered,
+};
 use super::touch;
+use crate::attribution::attribute::check_goal;
+use crate::attribution::credits::Credits;
+use crate::attribution::params::AttributionParams;
 use crate::config::Goal;
 use crate::error::Result;
 use crate::events::EventTables;
-
-/// Per group, the columns `carried` and `exposed_at` of its first row by time, ties
-/// broken by table order (`x_row`): an explicit order, as SQL has no table order.
-fn first_by_time(carried: &[&str]) -> Vec<Expr> {
-    let by = || [col("ts"), col("x_row")];
-    let mut out: Vec<Expr> = carried
-        .iter()
-        .map(|c| {
-            col(*c)
-                .sort_by(by(), SortMultipleOptions::default())
-                .first()
-                .alias(*c)
-        })
-        .collect();
-    out.push(col("ts").min().alias("exposed_at"));
-    out
-}
-
-/// The exposures table with `x_row`, each row's position: the tie-break of
-/// [`first_by_time`].
-pub(super) fn numbered(exposures: LazyFrame) -> LazyFrame {
-    exposures.with_row_index("x_row", None)
-}
 
 /// Exposures kept once per unit, session, layer, policy and allocation: the first
 /// one, with its time, decision id and propensity.
@@ -103,67 +85,6 @@ fn credit_columns() -> [Expr; 6] {
     ]
 }
 
-/// What attribution produced for one goal: the credit table, and what the attribution
-/// report counts.
-#[derive(Clone)]
-pub struct Credits {
-    /// One row per goal event, policy and allocation credited: `track_row`,
-    /// `unit_key`, `policy_id`, `allocation_name`, `exposed_at` (the latest credited
-    /// touch), `weight` (in [0, 1], summing to at most 1 per event and policy), plus
-    /// `decision_id` in decision mode.
-    pub credits: LazyFrame,
-    /// One row per goal event and policy with a touch: `track_row`, `policy_id`,
-    /// `outcome` (`credited`, `outside_window`, `before_exposure`).
-    pub outcomes: LazyFrame,
-    /// The goal events, once per `id`: `track_row`, `decision_id`, `known_decision`
-    /// (the id names some exposure or decision row), `has_array`.
-    pub goals: LazyFrame,
-    /// Exposure rows (kind `exposure`, not attribution-only) with a policy and an
-    /// allocation: `unit_key`, `policy_id`, `allocation_name`, `exposed_at`,
-    /// `decision_id`, `probability` (deduplicated per session in cumulative mode).
-    pub exposures: LazyFrame,
-}
-
-/// Exposures of each decision: one row per `(decision_id, policy_id,
-/// allocation_name)` among exposure rows (not decision events, not attribution-only
-/// layers), with the `unit_key`, time (`exposed_at`) and `probability` of its first
-/// exposure. Every exposure row is looked at, not only the first one kept per session.
-pub(super) fn decision_exposures(exposures: LazyFrame) -> LazyFrame {
-    exposures
-        .filter(
-            col("kind")
-                .eq(lit("exposure"))
-                .and(col("policy_id").is_not_null())
-                .and(col("allocation_name").is_not_null())
-                .and(col("decision_id").is_not_null())
-                .and(col("attribution_only").not()),
-        )
-        .group_by([col("decision_id"), col("policy_id"), col("allocation_name")])
-        .agg(first_by_time(&["unit_key", "probability", "x_row"]))
-}
-
-/// The goal's events (once per `id`) with `known_decision`: whether their
-/// `decisionId` names any exposure or decision row.
-pub(super) fn goals_with_known_decision(
-    tracks: LazyFrame,
-    exposures: LazyFrame,
-    goal_event: &str,
-) -> LazyFrame {
-    let known = exposures
-        .filter(col("decision_id").is_not_null())
-        .select([col("decision_id")])
-        .unique(None, UniqueKeepStrategy::Any)
-        .with_column(lit(true).alias("known_decision"));
-    super::decision::goal_events(tracks, goal_event)
-        .join(
-            known,
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_column(col("known_decision").fill_null(lit(false)))
-}
-
 /// Cumulative-mode attribution of one goal event name, as relational steps (see the
 /// module docs); the model, skew and window come from `params`.
 ///
@@ -180,138 +101,18 @@ pub fn cumulative_credits(
     let dict = touch::Dictionaries::of(all.clone());
     let dedup = dict.encode(deduplicated_exposures(all.clone())).cache();
     let arrays = tables.attributions.clone().lazy();
-    let has_array = arrays
-        .clone()
-        .group_by([col("track_row")])
-        .agg([len().alias("array_len")]);
-    let goals = goals_with_known_decision(ts.lazy(), all.clone(), goal_event)
-        .join(
-            has_array,
-            [col("track_row")],
-            [col("track_row")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_column(col("array_len").is_not_null().alias("has_array"))
-        .select([
-            col("track_row"),
-            col("unit_key"),
-            col("unit"),
-            col("session"),
-            col("decision_id"),
-            col("known_decision"),
-            col("event_ts"),
-            col("has_array"),
-        ])
-        .cache();
-
-    // 1. The SDK's array, as sent.
-    let from_array = goals
-        .clone()
-        .filter(col("has_array"))
-        .join(
-            arrays.select([
-                col("track_row"),
-                col("policy_id"),
-                col("allocation_name"),
-                col("weight"),
-            ]),
-            [col("track_row")],
-            [col("track_row")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_columns([
-            col("event_ts").alias("exposed_at"),
-            col("weight").fill_null(lit(1.0)).cast(DataType::Float64),
-        ])
-        .group_by([
-            col("track_row"),
-            col("unit_key"),
-            col("policy_id"),
-            col("allocation_name"),
-        ])
-        .agg([col("exposed_at").max(), col("weight").sum()]);
-
-    // 2. The decision's layers, from every exposure row of the decision.
+    let goals = goal_table(ts.lazy(), all.clone(), arrays.clone(), goal_event);
+    let from_array = from_array(goals.clone(), arrays);
     let linked = goals
         .clone()
         .filter(col("has_array").not().and(col("known_decision")));
-    let from_decision = linked
-        .clone()
-        .select([col("track_row"), col("decision_id"), col("event_ts")])
-        .join(
-            dict.encode(decision_exposures(all)).select([
-                col("decision_id"),
-                col("unit_key"),
-                col("policy_id"),
-                col("allocation_name"),
-                col("pcode"),
-                col("pa"),
-                col("exposed_at"),
-            ]),
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column(lit(1i32).alias("linked"))
-        .select(touch_columns());
-
-    // 3. Every exposure of the unit in the event's session.
-    let from_session = linked
-        .filter(col("session").is_not_null())
-        .select([
-            col("track_row"),
-            col("unit_key"),
-            col("unit"),
-            col("session"),
-            col("event_ts"),
-        ])
-        .join(
-            dedup.clone().select([
-                col("unit"),
-                col("session"),
-                col("policy_id"),
-                col("allocation_name"),
-                col("pcode"),
-                col("pa"),
-                col("exposed_at"),
-            ]),
-            [col("unit"), col("session")],
-            [col("unit"), col("session")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column(lit(0i32).alias("linked"))
-        .select(touch_columns());
-
-    // 4. Unit-key rule, for events with neither an array nor a known decision: every
-    //    exposure of the unit, any session (the time rule keeps those up to the event,
-    //    so an allocation counts from the unit's first exposure to it on).
-    let from_unit = goals
-        .clone()
-        .filter(col("has_array").not().and(col("known_decision").not()))
-        .select([
-            col("track_row"),
-            col("unit_key"),
-            col("unit"),
-            col("event_ts"),
-        ])
-        .join(
-            dedup.clone().select([
-                col("unit"),
-                col("policy_id"),
-                col("allocation_name"),
-                col("pcode"),
-                col("pa"),
-                col("exposed_at"),
-            ]),
-            [col("unit")],
-            [col("unit")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column(lit(0i32).alias("linked"))
-        .select(touch_columns());
-
+    let decisions = dict.encode(decision_exposures(all));
     let touches = touch::keyed(concat(
-        [from_decision, from_session, from_unit],
+        [
+            from_decision(linked.clone(), decisions),
+            from_session(linked, dedup.clone()),
+            from_unit(goals.clone(), dedup.clone()),
+        ],
         UnionArgs::default(),
     )?)
     .cache();
@@ -344,6 +145,148 @@ pub fn cumulative_credits(
     })
 }
 
+/// The goal events (once per `id`) with their unit, session, `known_decision` and
+/// `has_array` (whether the SDK sent an attribution array with it).
+fn goal_table(
+    tracks: LazyFrame,
+    exposures: LazyFrame,
+    arrays: LazyFrame,
+    goal_event: &str,
+) -> LazyFrame {
+    let has_array = arrays
+        .group_by([col("track_row")])
+        .agg([len().alias("array_len")]);
+    goals_with_known_decision(tracks, exposures, goal_event)
+        .join(
+            has_array,
+            [col("track_row")],
+            [col("track_row")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(col("array_len").is_not_null().alias("has_array"))
+        .select([
+            col("track_row"),
+            col("unit_key"),
+            col("unit"),
+            col("session"),
+            col("decision_id"),
+            col("known_decision"),
+            col("event_ts"),
+            col("has_array"),
+        ])
+        .cache()
+}
+
+/// Rule 1: the SDK's array, as sent (missing weight = 1), summed per event and
+/// allocation.
+fn from_array(goals: LazyFrame, arrays: LazyFrame) -> LazyFrame {
+    goals
+        .filter(col("has_array"))
+        .join(
+            arrays.select([
+                col("track_row"),
+                col("policy_id"),
+                col("allocation_name"),
+                col("weight"),
+            ]),
+            [col("track_row")],
+            [col("track_row")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_columns([
+            col("event_ts").alias("exposed_at"),
+            col("weight").fill_null(lit(1.0)).cast(DataType::Float64),
+        ])
+        .group_by([
+            col("track_row"),
+            col("unit_key"),
+            col("policy_id"),
+            col("allocation_name"),
+        ])
+        .agg([col("exposed_at").max(), col("weight").sum()])
+}
+
+/// Rule 2: the decision's layers, from every exposure row of the decision
+/// (`decisions`, encoded), for the `linked` goal events.
+fn from_decision(linked: LazyFrame, decisions: LazyFrame) -> LazyFrame {
+    linked
+        .select([col("track_row"), col("decision_id"), col("event_ts")])
+        .join(
+            decisions.select([
+                col("decision_id"),
+                col("unit_key"),
+                col("policy_id"),
+                col("allocation_name"),
+                col("pcode"),
+                col("pa"),
+                col("exposed_at"),
+            ]),
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column(lit(1i32).alias("linked"))
+        .select(touch_columns())
+}
+
+/// Rule 3: every kept exposure (`dedup`) of the unit in the `linked` event's session.
+fn from_session(linked: LazyFrame, dedup: LazyFrame) -> LazyFrame {
+    linked
+        .filter(col("session").is_not_null())
+        .select([
+            col("track_row"),
+            col("unit_key"),
+            col("unit"),
+            col("session"),
+            col("event_ts"),
+        ])
+        .join(
+            dedup.select([
+                col("unit"),
+                col("session"),
+                col("policy_id"),
+                col("allocation_name"),
+                col("pcode"),
+                col("pa"),
+                col("exposed_at"),
+            ]),
+            [col("unit"), col("session")],
+            [col("unit"), col("session")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column(lit(0i32).alias("linked"))
+        .select(touch_columns())
+}
+
+/// Rule 4, the unit-key rule, for events with neither an array nor a known decision:
+/// every kept exposure (`dedup`) of the unit, any session (the time rule keeps those
+/// up to the event, so an allocation counts from the unit's first exposure to it on).
+fn from_unit(goals: LazyFrame, dedup: LazyFrame) -> LazyFrame {
+    goals
+        .filter(col("has_array").not().and(col("known_decision").not()))
+        .select([
+            col("track_row"),
+            col("unit_key"),
+            col("unit"),
+            col("event_ts"),
+        ])
+        .join(
+            dedup.select([
+                col("unit"),
+                col("policy_id"),
+                col("allocation_name"),
+                col("pcode"),
+                col("pa"),
+                col("exposed_at"),
+            ]),
+            [col("unit")],
+            [col("unit")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column(lit(0i32).alias("linked"))
+        .select(touch_columns())
+}
+
 /// The reward table of cumulative attribution, as relational steps: one row per
 /// exposed unit × policy × allocation, with `unit_key`, `decision_id` and
 /// `probability` of its first exposure, `exposed_at`, `goal_events` and `reward` (see
@@ -358,7 +301,7 @@ pub fn cumulative_rewards_with(
     goal: &Goal,
     params: &AttributionParams,
 ) -> Result<LazyFrame> {
-    super::decision::check_goal(goal)?;
+    check_goal(goal)?;
     let attributed = cumulative_credits(tables, &goal.event, params)?;
     let (credits, dedup) = (attributed.credits, attributed.exposures);
     let values = tables
@@ -382,7 +325,7 @@ pub fn cumulative_rewards_with(
         .rename(["exposed_at"], ["ts"], true)
         .group_by([col("policy_id"), col("allocation_name"), col("unit_key")])
         .agg(first_by_time(&["decision_id", "probability"]));
-    Ok(super::decision::finish_rewards(
+    Ok(finish_rewards(
         exposed.join(
             earned,
             [col("unit_key"), col("policy_id"), col("allocation_name")],

@@ -2,87 +2,23 @@
 
 use polars::prelude::*;
 
-use crate::config::{Goal, GoalType, ValueSource};
-use crate::error::{Error, Result};
-use crate::events::LazyEventTables;
-
-use super::cumulative::{decision_exposures, goals_with_known_decision, numbered, Credits};
-use super::params::AttributionParams;
+use super::steps::{decision_exposures, finish_rewards, goals_with_known_decision, numbered};
 use super::touch;
-
-/// The goal's track events, once each: a repeated event `id` (an SDK retry, an
-/// overlapping export) keeps its first row. Events without an `id` are all kept.
-pub(super) fn goal_events(tracks: LazyFrame, event: &str) -> LazyFrame {
-    let named = tracks.filter(col("event").eq(lit(event)));
-    let with_id = named
-        .clone()
-        .filter(col("event_id").is_not_null())
-        .unique_stable(Some(cols(["event_id"])), UniqueKeepStrategy::First);
-    let without_id = named.filter(col("event_id").is_null());
-    concat([with_id, without_id], UnionArgs::default())
-        .expect("two filters of one frame have the same schema")
-        .sort(["track_row"], SortMultipleOptions::default())
-}
-
-/// Completes a reward table from exposure rows joined with their goal sums
-/// (`goal_events`, `goal_value`, null where none): the reward per goal type, the
-/// canonical columns, sorted by policy, allocation and `unit` (the reward unit).
-pub(super) fn finish_rewards(joined: LazyFrame, goal: &Goal, unit: &str) -> LazyFrame {
-    let reward = match goal.goal_type {
-        GoalType::ConversionRate => when(col("goal_events").gt(lit(0.0)))
-            .then(lit(1.0))
-            .otherwise(lit(0.0)),
-        GoalType::Count => col("goal_events"),
-        GoalType::Sum | GoalType::Mean => col("goal_value"),
-    };
-    joined
-        .with_columns([
-            col("goal_events").fill_null(lit(0.0)),
-            col("goal_value").fill_null(lit(0.0)),
-        ])
-        .with_column(reward.alias("reward"))
-        .select([
-            col("policy_id"),
-            col("allocation_name"),
-            col("unit_key"),
-            col("decision_id"),
-            col("exposed_at"),
-            col("probability"),
-            col("goal_events"),
-            col("goal_value"),
-            col("reward"),
-        ])
-        .sort(
-            ["policy_id", "allocation_name", unit],
-            SortMultipleOptions::default(),
-        )
-}
-
-/// Goals the attribution stages compute so far.
-pub(super) fn check_goal(goal: &Goal) -> Result<()> {
-    if goal.goal_type == GoalType::Mean {
-        return Err(Error::InvalidParameter {
-            name: "goal.type",
-            reason: "the mean goal is not computed by attribution yet; use conversion_rate, count or sum".into(),
-        });
-    }
-    if goal.goal_type == GoalType::Sum && goal.value != ValueSource::Value {
-        return Err(Error::InvalidParameter {
-            name: "goal.value",
-            reason: "sum goals read the event's `value` for now; named values and properties are not supported yet".into(),
-        });
-    }
-    Ok(())
-}
+use crate::attribution::attribute::check_goal;
+use crate::attribution::credits::Credits;
+use crate::attribution::params::AttributionParams;
+use crate::config::Goal;
+use crate::error::Result;
+use crate::events::LazyEventTables;
 
 /// Decision-mode attribution of one goal event name: each goal event naming a
 /// `decisionId` is paired with that decision's exposures (one touch per policy and
-/// allocation), then the time rules and the model of [`super::touch`] apply. Events
+/// allocation), then the time rules and the model of `touch` apply. Events
 /// without a `decisionId`, or naming one with no exposure, are not credited.
 ///
 /// # Errors
 ///
-/// [`Error::Polars`] if a query fails.
+/// [`crate::Error::Polars`] if a query fails.
 pub fn decision_credits(
     tables: &LazyEventTables,
     goal_event: &str,
@@ -147,8 +83,8 @@ pub fn decision_credits(
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
-/// values read from `values` or `properties`); [`Error::Polars`] if the query fails.
+/// [`crate::Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
+/// values read from `values` or `properties`); [`crate::Error::Polars`] if the query fails.
 pub fn decision_rewards_with(
     tables: &LazyEventTables,
     goal: &Goal,

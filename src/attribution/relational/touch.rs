@@ -15,7 +15,7 @@
 
 use polars::prelude::*;
 
-use super::params::{AttributionParams, TouchModel};
+use crate::attribution::params::{AttributionParams, TouchModel};
 
 /// Codes of policies (`pcode`) and of policy × allocation pairs (`pa`), both `u32`,
 /// so that the partitions below are single integer keys rather than strings (a
@@ -175,49 +175,54 @@ pub(super) fn weigh(touches: LazyFrame, model: TouchModel) -> LazyFrame {
                 .with_column((col("raw") / col("raw_sum")).alias("weight"))
                 .drop(cols(["raw", "raw_sum"]))
         }
-        TouchModel::PositionBased { first: f, last: l } => {
-            let staged = touches
-                .with_columns([
-                    per(col("exposed_at").min()).alias("t_first"),
-                    per(col("exposed_at").max()).alias("t_last"),
-                    per(len().cast(DataType::Float64)).alias("n"),
-                ])
-                .with_columns([
-                    col("exposed_at").eq(col("t_first")).alias("is_first"),
-                    col("exposed_at").eq(col("t_last")).alias("is_last"),
-                ])
-                .with_columns([
-                    per(col("is_first").cast(DataType::Float64).sum()).alias("n_first"),
-                    per(col("is_last").cast(DataType::Float64).sum()).alias("n_last"),
-                ]);
-            let n_mid = col("n") - col("n_first") - col("n_last");
-            // Two distinct times: the middle share goes to the ends in ratio f : l.
-            let (f2, l2) = if f + l > 0.0 {
-                (f / (f + l), l / (f + l))
-            } else {
-                (0.5, 0.5)
-            };
-            let ends_only = n_mid.clone().eq(lit(0.0));
-            staged
-                .with_column(
-                    when(col("is_first").and(col("is_last")))
-                        .then(lit(1.0) / col("n"))
-                        .when(col("is_first").and(ends_only.clone()))
-                        .then(lit(f2) / col("n_first"))
-                        .when(col("is_last").and(ends_only))
-                        .then(lit(l2) / col("n_last"))
-                        .when(col("is_first"))
-                        .then(lit(f) / col("n_first"))
-                        .when(col("is_last"))
-                        .then(lit(l) / col("n_last"))
-                        .otherwise(lit(1.0 - f - l) / n_mid)
-                        .alias("weight"),
-                )
-                .drop(cols([
-                    "t_first", "t_last", "n", "is_first", "is_last", "n_first", "n_last",
-                ]))
-        }
+        TouchModel::PositionBased { first, last } => position_based(touches, first, last),
     }
+}
+
+/// The position-based weights: `f` to the first touch, `l` to the last, the rest
+/// shared by the middle ones (with none, the ends split everything in the ratio
+/// f : l); ties at an end share its part.
+fn position_based(touches: LazyFrame, f: f64, l: f64) -> LazyFrame {
+    let staged = touches
+        .with_columns([
+            per(col("exposed_at").min()).alias("t_first"),
+            per(col("exposed_at").max()).alias("t_last"),
+            per(len().cast(DataType::Float64)).alias("n"),
+        ])
+        .with_columns([
+            col("exposed_at").eq(col("t_first")).alias("is_first"),
+            col("exposed_at").eq(col("t_last")).alias("is_last"),
+        ])
+        .with_columns([
+            per(col("is_first").cast(DataType::Float64).sum()).alias("n_first"),
+            per(col("is_last").cast(DataType::Float64).sum()).alias("n_last"),
+        ]);
+    let n_mid = col("n") - col("n_first") - col("n_last");
+    // Two distinct times: the middle share goes to the ends in ratio f : l.
+    let (f2, l2) = if f + l > 0.0 {
+        (f / (f + l), l / (f + l))
+    } else {
+        (0.5, 0.5)
+    };
+    let ends_only = n_mid.clone().eq(lit(0.0));
+    staged
+        .with_column(
+            when(col("is_first").and(col("is_last")))
+                .then(lit(1.0) / col("n"))
+                .when(col("is_first").and(ends_only.clone()))
+                .then(lit(f2) / col("n_first"))
+                .when(col("is_last").and(ends_only))
+                .then(lit(l2) / col("n_last"))
+                .when(col("is_first"))
+                .then(lit(f) / col("n_first"))
+                .when(col("is_last"))
+                .then(lit(l) / col("n_last"))
+                .otherwise(lit(1.0 - f - l) / n_mid)
+                .alias("weight"),
+        )
+        .drop(cols([
+            "t_first", "t_last", "n", "is_first", "is_last", "n_first", "n_last",
+        ]))
 }
 
 /// The credit table from touches: in time, strongest link, weighted, summed per
