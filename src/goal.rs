@@ -35,6 +35,7 @@ use serde_json::Value;
 use crate::config::{Goal, GoalType, ValueSource};
 use crate::error::Result;
 use crate::events::EventTables;
+use crate::stats::quantile_sorted;
 
 /// How a goal's values were read in one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -328,15 +329,6 @@ pub fn dimension_values(
             Some((r, v))
         })
         .collect())
-}
-
-/// The type-7 (linear interpolation) quantile of sorted data, as numpy's default.
-fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
-    let h = q * last as f64;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(last);
-    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
 /// The reward of the goal type from a reward table's credited sums, capped at the

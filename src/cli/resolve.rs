@@ -71,7 +71,7 @@ pub struct ResolveArgs {
 /// any case fails.
 ///
 /// Examples:
-///   bandit-engine conformance ../shared/reference/traffical-sdk-spec/test-vectors/fixtures --hash fnv1a-v1
+///   bandit-engine conformance tests/fixtures/reference/traffical-sdk-spec/test-vectors/fixtures --hash fnv1a-v1
 ///   bandit-engine conformance tests/fixtures/sdk-sha256     # golden decisions of @traffical/core 0.12
 #[derive(Args)]
 #[command(verbatim_doc_comment)]

@@ -18,6 +18,7 @@ use super::estimators::{Estimator, OpeInputs, Sums};
 use crate::error::{Error, Result};
 use crate::policy::seed;
 use crate::progress::Progress;
+use crate::stats::quantile_sorted;
 
 /// Bootstrap settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,19 +59,6 @@ pub struct Interval {
     pub ci_high: Option<f64>,
     /// Resamples where the estimator was defined.
     pub defined_resamples: u32,
-}
-
-/// The `q`-quantile (0 ≤ q ≤ 1) of sorted values, linear interpolation between order
-/// statistics (numpy's default, "type 7").
-#[must_use]
-pub fn percentile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let h = (sorted.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
 /// Xoshiro256++ (Blackman & Vigna, "Scrambled linear pseudorandom number
@@ -223,8 +211,8 @@ pub fn bootstrap(
             Interval {
                 estimator: e,
                 estimate: e.from_sums(&full),
-                ci_low: percentile_sorted(&values, params.alpha / 2.0),
-                ci_high: percentile_sorted(&values, 1.0 - params.alpha / 2.0),
+                ci_low: quantile_sorted(&values, params.alpha / 2.0),
+                ci_high: quantile_sorted(&values, 1.0 - params.alpha / 2.0),
                 defined_resamples: values.len() as u32,
             }
         })
@@ -258,10 +246,10 @@ mod tests {
     fn percentiles_interpolate_like_numpy() {
         // numpy.percentile([1, 2, 3, 4], [2.5, 50, 97.5]) = [1.075, 2.5, 3.925].
         let v = [1.0, 2.0, 3.0, 4.0];
-        assert!((percentile_sorted(&v, 0.025).unwrap() - 1.075).abs() < 1e-12);
-        assert!((percentile_sorted(&v, 0.5).unwrap() - 2.5).abs() < 1e-12);
-        assert!((percentile_sorted(&v, 0.975).unwrap() - 3.925).abs() < 1e-12);
-        assert_eq!(percentile_sorted(&[], 0.5), None);
+        assert!((quantile_sorted(&v, 0.025).unwrap() - 1.075).abs() < 1e-12);
+        assert!((quantile_sorted(&v, 0.5).unwrap() - 2.5).abs() < 1e-12);
+        assert!((quantile_sorted(&v, 0.975).unwrap() - 3.925).abs() < 1e-12);
+        assert_eq!(quantile_sorted(&[], 0.5), None);
     }
 
     #[test]

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// A path under the shared reference material beside the project.
+/// A path under the platform's reference files copied into the repository
+/// (`tests/fixtures/reference`, see its README for sources and licences).
 pub fn reference(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference")
+        .join("tests/fixtures/reference")
         .join(rel)
 }
 

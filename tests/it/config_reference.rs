@@ -50,28 +50,6 @@ fn fenced_yaml(page: &str) -> Vec<String> {
     blocks
 }
 
-/// The examples of the plain-text product page: runs of lines from a top-level
-/// `events:` or `propertyGroups:` up to the next line of prose.
-fn plain_text_yaml(page: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in page.lines() {
-        let top_key = line == "events:" || line == "propertyGroups:";
-        let continues = line.is_empty() || line.starts_with(' ') || top_key;
-        match &mut current {
-            Some(text) if continues => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            Some(_) => blocks.push(current.take().expect("inside a block")),
-            None if top_key => current = Some(format!("{line}\n")),
-            None => {}
-        }
-    }
-    blocks.extend(current);
-    blocks
-}
-
 fn top_keys(block: &str) -> Vec<&str> {
     block
         .lines()
@@ -159,9 +137,10 @@ fn every_example_of_the_type_safe_events_guide_loads() {
 
 #[test]
 fn every_example_of_the_events_page_loads() {
-    let blocks = plain_text_yaml(&read("traffical-events.txt"));
+    // The docs page the product's events page is rendered from: the same three examples.
+    let blocks = fenced_yaml(&read("traffical-docs/concepts/events-and-metrics.mdx"));
     assert_eq!(
-        load_page("traffical-events.txt", &blocks),
+        load_page("events-and-metrics.mdx", &blocks),
         [Loaded::Config; 3]
     );
 }

@@ -7,7 +7,6 @@ use approx::assert_relative_eq;
 use bandit_engine::fit::{fit_table, FitAlgorithm, FitParams, FittedModel, Posterior, Table};
 use bandit_engine::Error;
 use polars::prelude::*;
-use serde_json::Value;
 
 fn csv(text: &str) -> Table {
     Table::from_csv_reader(text.as_bytes(), "rows.csv").unwrap()
@@ -273,6 +272,8 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 #[cfg(feature = "cli")]
 mod command {
     use std::process::Command;
+
+    use serde_json::Value;
 
     use super::*;
 

@@ -53,7 +53,7 @@ fn obd_reader_builds_the_pipelines_features() {
 
 #[test]
 fn obd_reader_reads_the_men_and_women_campaigns() {
-    // Sizes and clicks from the data set's README (../shared/data/obd/README.md).
+    // Sizes and clicks from the data set's README (datasets/obd/README.md).
     for (dir, actions, clicks) in [
         ("random/men", 34, 46.0),
         ("random/women", 46, 46.0),
