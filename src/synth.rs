@@ -28,9 +28,9 @@ use rand_distr::LogNormal;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::sdk::{Bundle, HashContract, Resolution, Resolver};
 use crate::error::{Error, Result};
 use crate::events::{Event, Layer};
+use crate::sdk::{Bundle, HashContract, Resolution, Resolver};
 use crate::time::{parse_rfc3339, Millis};
 use shop::Shop;
 

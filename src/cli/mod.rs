@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bandit_engine::sdk::HashContract;
 use bandit_engine::config::AttributionMode;
+use bandit_engine::sdk::HashContract;
 
 /// The optimization engine of an experimentation platform: reads exposure, decision
 /// and track events, attributes rewards, fits bandit policies and republishes the

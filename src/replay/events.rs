@@ -32,11 +32,11 @@ use serde_json::{Map, Value};
 
 use super::logged::{LoggedBandit, LoggedBanditParts};
 use super::policies::ActionDist;
+use crate::error::{Error, Result};
+use crate::policy::features::{parse_context, FeatureSpace};
 use crate::sdk::model::{Bundle, Policy};
 use crate::sdk::resolve::{DistributionKind, PolicyDistribution, ResolveOptions};
 use crate::sdk::{HashContract, Resolver};
-use crate::error::{Error, Result};
-use crate::policy::features::{parse_context, FeatureSpace};
 
 /// A bucket-based policy's allocations and their shares.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 use super::{
     exposed_layers, logged_layers, pick, sigmoid, uuid, Effects, COUNTRIES, DEVICES, PAYMENTS,
 };
-use crate::sdk::Resolver;
 use crate::events::{Event, EventType};
+use crate::sdk::Resolver;
 use crate::time::Millis;
 
 /// The simulation's state, shared by every visitor.
