@@ -19,7 +19,7 @@ pub mod state;
 pub mod store;
 
 pub use conditions::evaluate_condition;
-pub use document::BundleDocument;
+pub use document::{BundleDocument, PolicyRef};
 pub use guard::check_publishable;
 pub use hash::HashContract;
 pub use model::{Allocation, Bundle, BundleLayer, Policy, PolicyKind, PolicyState};
