@@ -70,6 +70,16 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A learner could not fit a policy on its statistics (a non-finite reward or
+    /// feature, naming the row; a matrix that cannot be factorised). A retrain reports
+    /// the policy `errored` with this reason and goes on with the others.
+    #[error("{reason}")]
+    Learner {
+        /// The policy.
+        policy_id: String,
+        /// What went wrong, and where.
+        reason: String,
+    },
     /// A state file (`state.json`) that does not parse, is of another format version,
     /// or whose checksum does not match its content.
     #[error("{file}: {key}: {reason}")]

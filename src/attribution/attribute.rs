@@ -44,6 +44,22 @@ pub fn rewards(tables: &EventTables, goal: &Goal, params: &AttributionParams) ->
         .lazy())
 }
 
+/// [`rewards`] and the [`credits`] of the goal's event from one attribution pass:
+/// what a run needs for a policy's rewards and its attribution report.
+///
+/// # Errors
+///
+/// As [`rewards`].
+pub fn rewards_and_credits(
+    tables: &EventTables,
+    goal: &Goal,
+    params: &AttributionParams,
+) -> Result<(LazyFrame, Credits)> {
+    check_goal(goal)?;
+    let attributed = kernel::attribute(tables, &goal.event, params)?;
+    Ok((attributed.rewards(goal)?.lazy(), attributed.credits()?))
+}
+
 /// [`rewards`] in decision mode with the default model (last touch).
 ///
 /// # Errors

@@ -33,7 +33,7 @@ pub mod population;
 pub mod relational;
 mod report;
 
-pub use attribute::{credits, cumulative_rewards, decision_rewards, rewards};
+pub use attribute::{credits, cumulative_rewards, decision_rewards, rewards, rewards_and_credits};
 pub use credits::Credits;
 pub use params::{AttributionParams, TouchModel, DEFAULT_HALF_LIFE_MS, DEFAULT_SESSION_GAP_MS};
 pub use population::{for_population, Population};

@@ -9,8 +9,26 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::model::Bundle;
+use super::model::{Bundle, BundleLayer, Policy};
 use crate::error::{Error, Result};
+
+/// A policy of a [`BundleDocument`], taken with [`BundleDocument::policy_ref`]: what
+/// the setters take instead of raw indices, so an edit names the policy it means and
+/// a reference from another bundle is refused instead of editing the wrong policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRef {
+    layer: usize,
+    index: usize,
+    id: String,
+}
+
+impl PolicyRef {
+    /// The policy's id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
 
 /// A bundle: original JSON and typed view, kept in step.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,6 +130,56 @@ impl BundleDocument {
         })
     }
 
+    /// A reference to the policy `policy_id`, for the setters; `None` when the bundle
+    /// has no such policy.
+    #[must_use]
+    pub fn policy_ref(&self, policy_id: &str) -> Option<PolicyRef> {
+        self.find_policy(policy_id).map(|(layer, index)| PolicyRef {
+            layer,
+            index,
+            id: policy_id.to_owned(),
+        })
+    }
+
+    /// The policy a reference names.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBundle`] when the reference was taken from another bundle that
+    /// has the policy elsewhere (or not at all).
+    pub fn policy(&self, r: &PolicyRef) -> Result<&Policy> {
+        self.check_ref(r)?;
+        Ok(&self.bundle.layers[r.layer].policies[r.index])
+    }
+
+    /// The layer of the policy a reference names.
+    ///
+    /// # Errors
+    ///
+    /// As [`BundleDocument::policy`].
+    pub fn layer_of(&self, r: &PolicyRef) -> Result<&BundleLayer> {
+        self.check_ref(r)?;
+        Ok(&self.bundle.layers[r.layer])
+    }
+
+    fn check_ref(&self, r: &PolicyRef) -> Result<()> {
+        let here = self
+            .bundle
+            .layers
+            .get(r.layer)
+            .and_then(|l| l.policies.get(r.index))
+            .is_some_and(|p| p.id == r.id);
+        if here {
+            Ok(())
+        } else {
+            Err(invalid(
+                &self.source,
+                format!("policy {}", r.id),
+                "the policy reference was taken from another bundle; take it from this one with policy_ref",
+            ))
+        }
+    }
+
     fn raw_policy(&mut self, li: usize, pi: usize) -> &mut serde_json::Map<String, Value> {
         self.raw["layers"][li]["policies"][pi]
             .as_object_mut()
@@ -124,7 +192,9 @@ impl BundleDocument {
     ///
     /// [`Error::InvalidBundle`] if the count differs from the allocations' or the new
     /// bundle would not pass its checks; the document is then unchanged.
-    pub fn set_bucket_ranges(&mut self, li: usize, pi: usize, ranges: &[[u32; 2]]) -> Result<()> {
+    pub fn set_bucket_ranges(&mut self, r: &PolicyRef, ranges: &[[u32; 2]]) -> Result<()> {
+        self.check_ref(r)?;
+        let (li, pi) = (r.layer, r.index);
         let mut next = self.bundle.clone();
         let policy = &mut next.layers[li].policies[pi];
         if ranges.len() != policy.allocations.len() {
@@ -153,17 +223,31 @@ impl BundleDocument {
     }
 
     /// Sets a policy's `stateVersion` (added after the last key when absent).
-    pub fn set_state_version(&mut self, li: usize, pi: usize, version: &str) {
+    ///
+    /// # Errors
+    ///
+    /// As [`BundleDocument::policy`]; the document is then unchanged.
+    pub fn set_state_version(&mut self, r: &PolicyRef, version: &str) -> Result<()> {
+        self.check_ref(r)?;
+        let (li, pi) = (r.layer, r.index);
         self.bundle.layers[li].policies[pi].state_version = Some(version.to_owned());
         self.raw_policy(li, pi)
             .insert("stateVersion".into(), Value::String(version.to_owned()));
+        Ok(())
     }
 
     /// Replaces a policy's `contextualModel` (`linear_contextual` policies).
-    pub fn set_contextual_model(&mut self, li: usize, pi: usize, model: Value) {
+    ///
+    /// # Errors
+    ///
+    /// As [`BundleDocument::policy`]; the document is then unchanged.
+    pub fn set_contextual_model(&mut self, r: &PolicyRef, model: Value) -> Result<()> {
+        self.check_ref(r)?;
+        let (li, pi) = (r.layer, r.index);
         self.bundle.layers[li].policies[pi].contextual_model = Some(model.clone());
         self.raw_policy(li, pi)
             .insert("contextualModel".into(), model);
+        Ok(())
     }
 
     /// Sets one policy's entry of the top-level `entityState` (the object is added

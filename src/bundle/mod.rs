@@ -10,4 +10,4 @@ pub mod document;
 use crate::sdk::model;
 
 pub use crate::sdk::model::{Allocation, Bundle, BundleLayer, Policy, PolicyKind, PolicyState};
-pub use document::BundleDocument;
+pub use document::{BundleDocument, PolicyRef};

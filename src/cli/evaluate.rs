@@ -284,9 +284,10 @@ fn model_params(args: &EvaluateArgs) -> Option<RewardModelParams> {
 
 /// `evaluate --events`: a bundle's bucket-based policy on the engine's own events.
 fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Result<()> {
-    use bandit_engine::attribution::decision_rewards;
     use bandit_engine::bundle::BundleDocument;
-    use bandit_engine::config::ProjectConfig;
+    use bandit_engine::config::{AttributionMode, ProjectConfig};
+    use bandit_engine::enforce::enforce;
+    use bandit_engine::engine::{policy_rewards, AttributionOverrides};
     use bandit_engine::events::{load_events_with_progress, LoadOptions};
     use bandit_engine::replay::events::policy_log;
 
@@ -307,9 +308,24 @@ fn run_events(args: &EvaluateArgs, progress: &dyn Progress, quiet: bool) -> Resu
         .iter()
         .map(|p| Ok(BundleDocument::from_path(p)?.bundle().clone()))
         .collect::<Result<Vec<_>>>()?;
-    let loaded = load_events_with_progress(&args.events, LoadOptions::default(), progress)?;
+    let mut loaded = load_events_with_progress(&args.events, LoadOptions::default(), progress)?;
+    // The rewards the policy learns from (its goal's values, cap, attribution model,
+    // window and skew, schema enforcement), per decision: off-policy estimators weigh
+    // each logged decision by its propensity, so the reward unit is the decision
+    // whatever mode the policy learns in.
+    enforce(&config, &mut loaded)?;
+    let per_decision = AttributionOverrides {
+        mode: Some(AttributionMode::Decision),
+        ..AttributionOverrides::default()
+    };
+    let rewards = policy_rewards(
+        &loaded.tables,
+        &spec.goal,
+        &per_decision.params(spec)?,
+        None,
+    )?
+    .lazy();
     let tables = loaded.tables.lazy();
-    let rewards = decision_rewards(&loaded.tables, &spec.goal)?;
     let log = policy_log(
         rewards,
         tables.exposures.clone(),

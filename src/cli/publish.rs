@@ -81,7 +81,10 @@ pub fn publish_loop(dir: &Path, bundle: &Path, count: u64, seed: u64) -> Result<
             let total: f64 = w.iter().sum();
             let w: Vec<f64> = w.iter().map(|x| x / total).collect();
             let ranges = layout_ranges(policy, &w)?;
-            doc.set_bucket_ranges(li, pi, &ranges)?;
+            let policy_ref = base
+                .policy_ref(&policy.id)
+                .expect("the policy was found in this bundle above");
+            doc.set_bucket_ranges(&policy_ref, &ranges)?;
         }
         // One minute per version after 2026-01-01, so every version differs.
         let stamp = format_rfc3339(1_767_225_600_000 + 60_000 * (first + i) as i64);

@@ -27,17 +27,17 @@ use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{learning, Engine, PolicyReport, RunStatus};
-use crate::bundle::BundleDocument;
-use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
+use super::report::PolicyReport;
+use super::run::{ArmFigures, Counting, Learner, PolicyRun, Publication, Reuse, Saved};
+use crate::config::{EntityOptimization, ProjectConfig};
 use crate::error::{Error, Result};
-use crate::events::EventTables;
 use crate::policy::{fit_entities, EntityInput, EntityKnobs};
 use crate::reward::ArmStats;
 use crate::sdk::js;
 use crate::sdk::model::{EntityPolicyState, EntityWeights, Policy};
 use crate::state::entity_totals::EntityTotals;
-use crate::time::{format_rfc3339, Millis};
+use crate::state::PolicyLearning;
+use crate::time::format_rfc3339;
 
 /// Per-entity part of a policy's run report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -301,118 +301,105 @@ fn same_weights(a: Option<&EntityPolicyState>, b: &EntityPolicyState) -> bool {
     })
 }
 
-/// What the per-entity step hands back to the run.
-pub(super) struct EntityOutcome {
-    pub report: PolicyReport,
-    /// The policy's new `entityState` entry, when updated.
-    pub state: Option<EntityPolicyState>,
-    /// The statistics for `state.json`, when counted.
-    pub totals: Option<EntityTotals>,
+/// Per-entity policies (an `entityConfig` in the bundle).
+pub(super) struct PerEntity<'a> {
+    layout: Layout<'a>,
 }
 
-impl Engine<'_> {
-    /// Fits a per-entity policy.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn fit_entities(
-        &self,
-        doc: &BundleDocument,
-        li: usize,
-        pi: usize,
-        spec: &OptimizationSpec,
-        tables: &EventTables,
-        as_of: Millis,
-        stamp: &str,
-    ) -> EntityOutcome {
-        let done = |report: PolicyReport| EntityOutcome {
-            report,
-            state: None,
-            totals: None,
-        };
-        let (mut report, _, _) = match self.gate(doc, li, pi, spec, as_of) {
-            Ok(g) => g,
-            Err(r) => return done(r),
-        };
-        let policy = &doc.bundle().layers[li].policies[pi];
-        let layout = Layout::of(policy).expect("only per-entity policies come here");
-        let knobs = spec.entity_config.clone().unwrap_or_default();
-        let key = match self.params(spec) {
-            Ok(p) => learning::statistics_key(spec, &p),
-            Err(e) => {
-                report.status = RunStatus::Errored;
-                report.reason = Some(e.to_string());
-                return done(report);
-            }
-        };
-        let prior = learning::reusable(self.previous.as_ref(), &policy.id, &key);
-        let previous = prior
-            .and_then(|(p, _)| p.entities.as_ref())
-            .filter(|t| t.compatible(layout.keys, layout.count_key.as_deref(), &layout.names));
-        let watermark = prior.filter(|_| previous.is_some()).map(|(_, t)| t);
-        // Goal values, caps, outcome maturity and the watermark as for multi-armed
-        // policies (`Engine::fit_multi`).
-        let cutoff = learning::maturity_cutoff(spec, as_of);
-        let counted = self
-            .counted_rewards(tables, spec, &policy.id, watermark, cutoff)
-            .and_then(|n| {
-                let df =
-                    rows_with_context(n.rewarded.clone(), tables.lazy().exposures, &policy.id)?;
-                Ok((count_rows(&df, &layout, previous)?, n))
-            });
-        let (c, latest) = match counted {
-            Ok((c, n)) => {
-                report.goal = Some(n.goal);
-                report.immature_exposures = n.immature;
-                report.matured_through = cutoff.map(format_rfc3339);
-                report.maturity_warning = n.warning;
-                (c, n.latest)
-            }
-            Err(e) => {
-                report.status = RunStatus::Errored;
-                report.reason = Some(e.to_string());
-                return done(report);
-            }
-        };
-        let fixed = layout.count_key.is_none().then_some(layout.names.len());
-        let (per, k_global) = sizes(&c.totals, fixed);
-        let global = resized(&c.totals.global.0, k_global);
-        for (i, r) in report.arms.iter_mut().enumerate() {
-            if fixed.is_some() {
-                r.exposures = global[i].n;
-                r.new_exposures = c.new_global.get(i).map_or(0, |s| s.n);
-                r.reward_sum = global[i].sum;
-                r.reward_sum_sq = global[i].sum_sq;
-                r.mean = global[i].mean();
-            }
-        }
-        report.counted = true;
-        report.statistics_through = learning::advance(watermark, latest);
-        let mut entity_report = EntityReport {
-            entities: c.totals.entities.len() as u64,
-            active: c.active,
-            rows_without_entity: c.rows_without_entity,
-            unknown_rows: c.unknown_rows,
-            ..EntityReport::default()
-        };
-        let mut notes = Vec::new();
-        if self.options.attribution.unwrap_or(spec.attribution)
-            == crate::config::AttributionMode::Cumulative
-        {
-            notes.push(
-                "cumulative attribution counts each unit × allocation once, for the entity of its first exposure; use attribution: decision so each decision counts for its own entity"
-                    .to_owned(),
-            );
-        }
-        if prior.is_some_and(|(p, _)| p.entities.is_some()) && previous.is_none() {
-            notes.push(
+impl<'a> PerEntity<'a> {
+    /// The learner of a per-entity policy; `None` when the bundle policy has no
+    /// `entityConfig`.
+    pub(super) fn of(policy: &'a Policy) -> Option<Self> {
+        Layout::of(policy).map(|layout| Self { layout })
+    }
+}
+
+/// A per-entity policy's statistics after counting.
+pub(super) struct EntityStats {
+    counted: Counted,
+    /// Each entity's number of allocations.
+    per: BTreeMap<String, usize>,
+    /// The pooled arms, `_global`'s size.
+    global: Vec<ArmStats>,
+    /// Allocations fixed by name (`None`: dynamic, counted per entity).
+    fixed: Option<usize>,
+}
+
+impl Learner for PerEntity<'_> {
+    type Stats = EntityStats;
+
+    fn notes(&self, run: &PolicyRun<'_>) -> Vec<String> {
+        let cumulative = run
+            .params
+            .as_ref()
+            .is_ok_and(|p| p.mode == crate::config::AttributionMode::Cumulative);
+        cumulative
+            .then(|| "cumulative attribution counts each unit × allocation once, for the entity of its first exposure; use attribution: decision so each decision counts for its own entity".to_owned())
+            .into_iter()
+            .collect()
+    }
+
+    fn reuse(&self, _run: &PolicyRun<'_>, prior: &PolicyLearning) -> Reuse {
+        let l = &self.layout;
+        match &prior.entities {
+            None => Reuse::No,
+            Some(t) if t.compatible(l.keys, l.count_key.as_deref(), &l.names) => Reuse::Yes,
+            Some(_) => Reuse::Dropped(
                 "the previous state's per-entity statistics were recorded for other entity keys, countKey or allocations; counted afresh from this run's events"
                     .to_owned(),
-            );
+            ),
         }
+    }
+
+    fn count(
+        &self,
+        run: &PolicyRun<'_>,
+        rewarded: LazyFrame,
+        prior: Option<&PolicyLearning>,
+    ) -> Result<Counting<EntityStats>> {
+        let df = rows_with_context(rewarded, run.ctx.tables().lazy().exposures, &run.policy.id)?;
+        let previous = prior.and_then(|p| p.entities.as_ref());
+        let counted = count_rows(&df, &self.layout, previous)?;
+        let fixed = self
+            .layout
+            .count_key
+            .is_none()
+            .then_some(self.layout.names.len());
+        let (per, k_global) = sizes(&counted.totals, fixed);
+        let per = per.into_iter().map(|(id, k)| (id.to_owned(), k)).collect();
+        let global = resized(&counted.totals.global.0, k_global);
+        Ok(Counting::Counted(EntityStats {
+            counted,
+            per,
+            global,
+            fixed,
+        }))
+    }
+
+    fn arms(&self, _run: &PolicyRun<'_>, s: &EntityStats) -> Option<Vec<ArmFigures>> {
+        s.fixed?;
+        Some(
+            s.global
+                .iter()
+                .enumerate()
+                .map(|(i, g)| ArmFigures {
+                    exposures: g.n,
+                    new_exposures: s.counted.new_global.get(i).map_or(0, |n| n.n),
+                    reward_sum: g.sum,
+                    reward_sum_sq: g.sum_sq,
+                })
+                .collect(),
+        )
+    }
+
+    fn count_notes(&self, _run: &PolicyRun<'_>, s: &EntityStats) -> Vec<String> {
+        let c = &s.counted;
+        let mut notes = Vec::new();
         if c.rows_without_entity > 0 {
             notes.push(format!(
                 "{} reward rows had no entity id in their logged context (counted in _global only): list {} in the policy's contextLogging.allowedFields",
                 c.rows_without_entity,
-                layout.keys.join(", ")
+                self.layout.keys.join(", ")
             ));
         }
         if c.unknown_rows > 0 {
@@ -421,55 +408,53 @@ impl Engine<'_> {
                 c.unknown_rows
             ));
         }
-        let outcome = |mut report: PolicyReport,
-                       status: RunStatus,
-                       reason: Option<String>,
-                       er: EntityReport,
-                       state: Option<EntityPolicyState>| {
-            report.status = status;
-            let mut all = notes.clone();
-            all.extend(reason);
-            report.reason = (!all.is_empty()).then(|| all.join("; "));
-            report.entities = Some(er);
-            EntityOutcome {
-                report,
-                state,
-                totals: Some(c.totals.clone()),
-            }
-        };
-        if let Some((i, s)) = global
+        notes
+    }
+
+    fn describe(&self, s: &EntityStats, report: &mut PolicyReport) {
+        let c = &s.counted;
+        report.entities = Some(EntityReport {
+            entities: c.totals.entities.len() as u64,
+            active: c.active,
+            rows_without_entity: c.rows_without_entity,
+            unknown_rows: c.unknown_rows,
+            ..EntityReport::default()
+        });
+    }
+
+    fn pooled(&self, _run: &PolicyRun<'_>, s: &EntityStats) -> (Vec<(String, u64)>, &'static str) {
+        let named = s
+            .global
             .iter()
             .enumerate()
-            .find(|(_, s)| s.n < spec.min_exposures_before_shift)
-        {
-            let name = layout
-                .names
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| i.to_string());
-            let reason = format!(
-                "allocation {name} has {} exposures over all entities, minExposuresBeforeShift is {}",
-                s.n, spec.min_exposures_before_shift
-            );
-            return outcome(
-                report,
-                RunStatus::InsufficientExposures,
-                Some(reason),
-                entity_report,
-                None,
-            );
-        }
-        let live = doc
-            .bundle()
+            .map(|(i, g)| {
+                let name = self.layout.names.get(i).cloned();
+                (name.unwrap_or_else(|| i.to_string()), g.n)
+            })
+            .collect();
+        (named, " over all entities")
+    }
+
+    fn fit(
+        &self,
+        run: &PolicyRun<'_>,
+        s: &EntityStats,
+        report: &mut PolicyReport,
+    ) -> std::result::Result<Option<Publication>, String> {
+        let policy = run.policy;
+        let live = run
+            .ctx
+            .input
             .entity_state
             .as_ref()
-            .and_then(|s| s.get(&policy.id));
-        let inputs: Vec<EntityInput> = c
+            .and_then(|all| all.get(&policy.id));
+        let inputs: Vec<EntityInput> = s
+            .counted
             .totals
             .entities
             .iter()
             .map(|(id, row)| {
-                let k = per[id.as_str()];
+                let k = s.per[id.as_str()];
                 EntityInput {
                     id: id.clone(),
                     arms: resized(&row.0, k),
@@ -477,31 +462,22 @@ impl Engine<'_> {
                 }
             })
             .collect();
-        let served_global = served(live, None, k_global);
-        let fit = match fit_entities(
-            spec,
+        let served_global = served(live, None, s.global.len());
+        let knobs = run.spec.entity_config.clone().unwrap_or_default();
+        let fit = fit_entities(
+            run.spec,
             knobs_of(&knobs),
-            &global,
+            &s.global,
             Some(&served_global),
             &inputs,
             &policy.id,
-            self.options.seed,
-        ) {
-            Ok(f) => f,
-            Err(e) => {
-                return outcome(
-                    report,
-                    RunStatus::Errored,
-                    Some(e.to_string()),
-                    entity_report,
-                    None,
-                )
-            }
-        };
+            run.ctx.seed,
+        )
+        .map_err(|e| e.to_string())?;
         let weights = |id: &str, w: Vec<f64>| EntityWeights {
             entity_id: id.to_owned(),
             weights: w,
-            computed_at: stamp.to_owned(),
+            computed_at: run.ctx.stamp.to_owned(),
         };
         let state = EntityPolicyState {
             global: weights("_global", fit.global.clone()),
@@ -511,36 +487,33 @@ impl Engine<'_> {
                 .filter_map(|(e, w)| Some((e.id.clone(), weights(&e.id, w?))))
                 .collect(),
         };
-        let bad = std::iter::once(&state.global)
+        if let Some(reason) = std::iter::once(&state.global)
             .chain(state.entities.values())
             .find_map(|w| {
                 crate::publish::guard::check_weights(&w.weights)
                     .err()
                     .map(|r| format!("entity {}: {r}", w.entity_id))
-            });
-        if let Some(reason) = bad {
-            return outcome(
-                report,
-                RunStatus::Errored,
-                Some(reason),
-                entity_report,
-                None,
-            );
+            })
+        {
+            return Err(reason);
         }
-        if fixed.is_some() {
+        if s.fixed.is_some() {
             if let Some(p) = &fit.global_probability_best {
                 for (r, &p) in report.arms.iter_mut().zip(p) {
                     r.probability_best = Some(p);
                 }
             }
         }
-        entity_report.published = state.entities.len() as u64;
-        entity_report.below_minimum = entity_report.entities - entity_report.published;
-        entity_report.global_weights = state.global.weights.clone();
-        if same_weights(live, &state) {
-            return outcome(report, RunStatus::NoChange, None, entity_report, None);
+        if let Some(er) = report.entities.as_mut() {
+            er.published = state.entities.len() as u64;
+            er.below_minimum = er.entities - er.published;
+            er.global_weights = state.global.weights.clone();
         }
-        outcome(report, RunStatus::Updated, None, entity_report, Some(state))
+        Ok((!same_weights(live, &state)).then_some(Publication::Entities(state)))
+    }
+
+    fn saved(&self, s: EntityStats) -> Saved {
+        Saved::Entities(s.counted.totals)
     }
 }
 

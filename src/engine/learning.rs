@@ -17,9 +17,10 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use super::{PolicyReport, RunReport, RunStatus};
-use crate::attribution::AttributionParams;
+use crate::attribution::{AttributionParams, TouchModel};
 use crate::bundle::BundleDocument;
-use crate::config::OptimizationSpec;
+use crate::bundle::PolicyRef;
+use crate::config::{AttributionMode, GoalType, OptimizationSpec, ValueSource};
 use crate::error::Result;
 use crate::reward::ArmStats;
 use crate::state::{sha256_hex, ArmTotals, EngineState, HistoryEntry, PolicyLearning};
@@ -29,22 +30,75 @@ use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 /// than the defaults (last touch, no skew, no window) are part of it, so statistics
 /// credited another way are not added to; so is a cap, which changes what a reward is
 /// (keys without one stay as they were).
+///
+/// The key is saved in `state.json` and compared on the next run, so every part is
+/// spelled out here rather than taken from `Debug` output: renaming a type must not
+/// silently cold-start every policy. The spellings are the ones state files have
+/// carried since the first version (`tests/it/state_compat.rs` reads one).
 pub(super) fn statistics_key(spec: &OptimizationSpec, params: &AttributionParams) -> String {
+    let goal = &spec.goal;
     let mut key = format!(
-        "{}/{:?}/{:?}/{:?}",
-        spec.goal.event, spec.goal.goal_type, spec.goal.value, params.mode
+        "{}/{}/{}/{}",
+        goal.event,
+        goal_type_key(goal.goal_type),
+        value_source_key(&goal.value),
+        mode_key(params.mode)
     );
     let defaults = AttributionParams::default();
     if params.model != defaults.model || params.clock_skew_ms != 0 || params.window_ms.is_some() {
+        let window = params
+            .window_ms
+            .map_or_else(|| "none".to_owned(), |w| format!("some({w})"));
         key.push_str(&format!(
-            "/{:?}/skew{}/window{:?}",
-            params.model, params.clock_skew_ms, params.window_ms
+            "/{}/skew{}/window{window}",
+            model_key(params.model),
+            params.clock_skew_ms
         ));
     }
     let key = key.to_lowercase();
-    match spec.goal.cap {
+    match goal.cap {
         Some(c) => format!("{key}/cap{}", c.quantile),
         None => key,
+    }
+}
+
+fn goal_type_key(t: GoalType) -> &'static str {
+    match t {
+        GoalType::ConversionRate => "conversionrate",
+        GoalType::Sum => "sum",
+        GoalType::Count => "count",
+        GoalType::Mean => "mean",
+    }
+}
+
+fn value_source_key(v: &ValueSource) -> String {
+    match v {
+        ValueSource::Value => "value".to_owned(),
+        ValueSource::Values(k) => format!("values({k:?})"),
+        ValueSource::Property(k) => format!("property({k:?})"),
+    }
+}
+
+fn mode_key(m: AttributionMode) -> &'static str {
+    match m {
+        AttributionMode::Cumulative => "cumulative",
+        AttributionMode::Decision => "decision",
+    }
+}
+
+/// Floats as the first state files wrote them (Rust's shortest round-trip form, with
+/// `.0` on whole numbers).
+fn model_key(m: TouchModel) -> String {
+    match m {
+        TouchModel::FirstTouch => "firsttouch".to_owned(),
+        TouchModel::LastTouch => "lasttouch".to_owned(),
+        TouchModel::Linear => "linear".to_owned(),
+        TouchModel::TimeDecay { half_life_ms } => {
+            format!("timedecay {{ half_life_ms: {half_life_ms:?} }}")
+        }
+        TouchModel::PositionBased { first, last } => {
+            format!("positionbased {{ first: {first:?}, last: {last:?} }}")
+        }
     }
 }
 
@@ -58,21 +112,6 @@ pub(super) fn reusable<'s>(
     let p = previous?.policies.get(policy_id)?;
     let through = parse_rfc3339(p.exposures_through.as_deref()?)?;
     (p.statistics == key).then_some((p, through))
-}
-
-/// The reward rows a run counts for one policy, and what its report says of them
-/// ([`super::Engine::counted_rewards`]).
-pub(super) struct Counted {
-    /// Mature rows after the watermark, with a reward.
-    pub rewarded: LazyFrame,
-    /// The latest exposure among them.
-    pub latest: Option<Millis>,
-    /// Rows held back as immature.
-    pub immature: u64,
-    /// How the goal's values were read, and the cap.
-    pub goal: super::GoalReport,
-    /// Held-back exposures of an earlier run that may be missing.
-    pub warning: Option<String>,
 }
 
 /// Reward rows exposed after `watermark` (all rows without one).
@@ -162,6 +201,63 @@ pub(super) fn prior(p: &PolicyLearning, name: &str) -> ArmStats {
             sum: a.reward_sum,
             sum_sq: a.reward_sum_sq,
         })
+}
+
+/// What the next state needs of each policy, collected as the run goes.
+#[derive(Default)]
+pub(super) struct Collected {
+    /// Statistics key of each policy.
+    pub keys: BTreeMap<String, String>,
+    /// Each policy's `stateVersion` in the input bundle.
+    pub live_since: BTreeMap<String, Option<String>>,
+    /// Per-entity statistics of the per-entity policies counted.
+    pub entities: BTreeMap<String, crate::state::entity_totals::EntityTotals>,
+    /// Linear statistics of the `linear_contextual` policies counted.
+    pub linear: BTreeMap<String, crate::policy::linear_state::LinearTotals>,
+}
+
+impl Collected {
+    /// Records a policy's key and live `stateVersion` before it runs.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidBundle`] when `policy_ref` is not from `input`.
+    pub(super) fn note_policy(
+        &mut self,
+        input: &BundleDocument,
+        policy_ref: &PolicyRef,
+        spec: &OptimizationSpec,
+        params: Option<&AttributionParams>,
+    ) -> Result<()> {
+        let id = policy_ref.id().to_owned();
+        let key = params.map(|p| statistics_key(spec, p)).unwrap_or_default();
+        self.keys.insert(id.clone(), key);
+        let live = input.policy(policy_ref)?.state_version.clone();
+        self.live_since.insert(id, live);
+        Ok(())
+    }
+
+    /// The next state's inputs.
+    pub(super) fn into_next_state<'a>(
+        self,
+        previous: Option<&'a EngineState>,
+        as_of: &'a str,
+        seed: u64,
+        bundle_version: &'a str,
+        bundle_sha256: String,
+    ) -> NextState<'a> {
+        NextState {
+            previous,
+            keys: self.keys,
+            live_since: self.live_since,
+            as_of,
+            seed,
+            bundle_version,
+            bundle_sha256,
+            entities: self.entities,
+            linear: self.linear,
+        }
+    }
 }
 
 /// Everything the next state needs besides the report.
@@ -279,4 +375,47 @@ pub(super) fn foreign_bundle_warning(
             input.source()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProjectConfig;
+
+    fn key_of(optimization: &str) -> String {
+        let text = format!(
+            "version: \"1.0\"\nevents:\n  purchase:\n    valueType: currency\n    properties:\n      Total: {{ type: number }}\noptimization:\n  p:\n{optimization}"
+        );
+        let config = ProjectConfig::from_str_named(&text, "t.yaml").unwrap();
+        let spec = &config.optimization["p"];
+        let params = AttributionParams::from_spec(spec).unwrap();
+        statistics_key(spec, &params)
+    }
+
+    /// The spellings state files carry (they were `Debug` output, lowercased, before
+    /// being written out here): a change fails this test instead of cold-starting
+    /// every policy of every user.
+    #[test]
+    fn statistics_keys_keep_the_spelling_of_saved_states() {
+        assert_eq!(
+            key_of("    algorithm: thompson_bernoulli\n    goal: { event: purchase, type: conversion_rate }\n"),
+            "purchase/conversionrate/value/cumulative"
+        );
+        assert_eq!(
+            key_of("    algorithm: thompson_gaussian\n    goal: { event: purchase, type: sum, value: { property: Total }, cap: { quantile: 0.95 } }\n    attribution: decision\n    attributionModel: time_decay\n    halfLifeDays: 2\n    clockSkewSeconds: 30\n    attributionWindowHours: 48\n"),
+            "purchase/sum/property(\"total\")/decision/timedecay { half_life_ms: 172800000.0 }/skew30000/windowsome(172800000)/cap0.95"
+        );
+        assert_eq!(
+            key_of("    algorithm: ucb1\n    goal: { event: purchase, type: mean, value: { values: revenue } }\n    attributionModel: position_based\n    positionWeights: { first: 0.3, last: 0.5 }\n"),
+            "purchase/mean/values(\"revenue\")/cumulative/positionbased { first: 0.3, last: 0.5 }/skew0/windownone"
+        );
+        assert_eq!(
+            key_of("    algorithm: epsilon_greedy\n    goal: { event: purchase, type: count }\n    attributionModel: first_touch\n"),
+            "purchase/count/value/cumulative/firsttouch/skew0/windownone"
+        );
+        assert_eq!(
+            key_of("    algorithm: epsilon_greedy\n    goal: { event: purchase, type: count }\n    attributionModel: linear\n"),
+            "purchase/count/value/cumulative/linear/skew0/windownone"
+        );
+    }
 }

@@ -22,4 +22,5 @@ mod publishing;
 mod readers;
 mod resolver;
 mod simulate;
+mod state_compat;
 mod typegen;

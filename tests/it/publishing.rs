@@ -467,7 +467,8 @@ proptest! {
         let w: Vec<f64> = weights.iter().map(|x| x / total).collect();
         let ranges = bandit_engine::policy::layout_ranges(policy, &w).unwrap();
         let mut new = doc.clone();
-        new.set_bucket_ranges(li, pi, &ranges).unwrap();
+        let policy_ref = doc.policy_ref("policy_checkout_cta").unwrap();
+        new.set_bucket_ranges(&policy_ref, &ranges).unwrap();
         let text = new.to_json_pretty();
         let back = BundleDocument::from_str_named(&text, "t").unwrap();
         prop_assert_eq!(back.raw(), new.raw());
