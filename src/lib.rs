@@ -61,6 +61,9 @@ pub mod time;
 
 pub use engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
 pub use error::{Error, Result};
+/// The polars the public API takes and returns (`LazyFrame`, `DataFrame`), so a caller
+/// uses the same version without naming it in its own `Cargo.toml`.
+pub use polars;
 
 /// The README's library example, compiled by `cargo test` so it stays true.
 #[cfg(doctest)]

@@ -24,10 +24,9 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::report::PolicyReport;
+use super::report::{EntityReport, PolicyReport};
 use super::run::{ArmFigures, Counting, Learner, PolicyRun, Publication, Reuse, Saved};
 use crate::config::{EntityOptimization, ProjectConfig};
 use crate::error::{Error, Result};
@@ -38,27 +37,6 @@ use crate::sdk::model::{EntityPolicyState, EntityWeights, Policy};
 use crate::state::entity_totals::EntityTotals;
 use crate::state::PolicyLearning;
 use crate::time::format_rfc3339;
-
-/// Per-entity part of a policy's run report.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EntityReport {
-    /// Entities with statistics (this run and previous ones).
-    pub entities: u64,
-    /// Of those, entities published with their own weights.
-    pub published: u64,
-    /// Entities below `minEntityExposures`, served `_global`.
-    pub below_minimum: u64,
-    /// Entities with exposures in this run.
-    pub active: u64,
-    /// This run's reward rows whose logged context lacked an entity key (counted in
-    /// `_global` only): list the keys in `contextLogging.allowedFields`.
-    pub rows_without_entity: u64,
-    /// This run's reward rows naming no allocation of the policy (not used).
-    pub unknown_rows: u64,
-    /// `_global` weights after this run.
-    pub global_weights: Vec<f64>,
-}
 
 /// The bundle's view of a per-entity policy.
 struct Layout<'a> {

@@ -32,10 +32,10 @@ mod rewards;
 mod run;
 
 pub use cross_check::cross_check;
-pub use entities::{cross_check_entities, EntityReport};
+pub use entities::cross_check_entities;
 pub use health::{HealthCheck, HealthStatus};
 pub use outcome::{Published, RetrainOutcome};
-pub use report::{ArmReport, GoalReport, PolicyReport, RunReport, RunStatus};
+pub use report::{ArmReport, EntityReport, GoalReport, PolicyReport, RunReport, RunStatus};
 pub use rewards::{policy_rewards, AttributionOverrides, GoalRewards};
 
 use crate::bundle::{BundleDocument, PolicyRef};
@@ -191,17 +191,7 @@ impl<'p> Engine<'p> {
         cross_check(config, &doc, "the config")?;
         let input_bundle = doc.clone();
         let enforcement = enforce(config, &mut loaded)?;
-        let Some(as_of) = self
-            .options
-            .as_of
-            .or_else(|| loaded.tables.latest_timestamp())
-        else {
-            return Err(Error::InvalidParameter {
-                name: "as_of",
-                reason: "no event was accepted, so there is no latest event time: pass --as-of"
-                    .into(),
-            });
-        };
+        let as_of = self.as_of(&loaded)?;
         let stamp = format_rfc3339(as_of);
         let attributions = Attributions::new(&loaded.tables);
         let ctx = RunContext {
@@ -243,18 +233,9 @@ impl<'p> Engine<'p> {
             as_of: stamp.clone(),
             seed: self.options.seed,
             bundle_version: doc.bundle().version.clone(),
-            events_read: loaded.report.read(),
-            events_accepted: loaded.report.accepted(),
-            events_quarantined: loaded.report.quarantined(),
-            warnings: loaded
-                .report
-                .warnings
-                .iter()
-                .map(|(w, n)| (w.describe().to_owned(), *n))
-                .collect(),
             state_warning: learning::foreign_bundle_warning(self.previous.as_ref(), &input_bundle),
-            enforcement: enforcement.report,
             policies,
+            ..RunReport::of_load(&loaded.report, enforcement.report)
         };
         let state = learning::next_state(
             next.into_next_state(
@@ -275,6 +256,18 @@ impl<'p> Engine<'p> {
             input_bundle,
             state,
         })
+    }
+
+    /// The run's instant: the option, else the latest event time.
+    fn as_of(&self, loaded: &Loaded) -> Result<Millis> {
+        self.options
+            .as_of
+            .or_else(|| loaded.tables.latest_timestamp())
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "as_of",
+                reason: "no event was accepted, so there is no latest event time: pass --as-of"
+                    .into(),
+            })
     }
 
     /// A policy's outcome applied to the bundle and the next state, with its health

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use super::entities::EntityReport;
 use super::health::HealthCheck;
 use crate::attribution::AttributionReport;
 use crate::enforce::EnforcementReport;
+use crate::events::LoadReport;
 use crate::goal::{CapReport, GoalValueReport};
 
 /// Outcome of one policy in a run.
@@ -177,4 +177,47 @@ pub struct RunReport {
     pub enforcement: EnforcementReport,
     /// Per optimised policy, in id order.
     pub policies: Vec<PolicyReport>,
+}
+
+impl RunReport {
+    /// A report with the load and enforcement counts filled, before any policy ran.
+    pub(super) fn of_load(load: &LoadReport, enforcement: EnforcementReport) -> Self {
+        Self {
+            as_of: String::new(),
+            seed: 0,
+            bundle_version: String::new(),
+            events_read: load.read(),
+            events_accepted: load.accepted(),
+            events_quarantined: load.quarantined(),
+            warnings: load
+                .warnings
+                .iter()
+                .map(|(w, n)| (w.describe().to_owned(), *n))
+                .collect(),
+            state_warning: None,
+            enforcement,
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// Per-entity part of a policy's run report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityReport {
+    /// Entities with statistics (this run and previous ones).
+    pub entities: u64,
+    /// Of those, entities published with their own weights.
+    pub published: u64,
+    /// Entities below `minEntityExposures`, served `_global`.
+    pub below_minimum: u64,
+    /// Entities with exposures in this run.
+    pub active: u64,
+    /// This run's reward rows whose logged context lacked an entity key (counted in
+    /// `_global` only): list the keys in `contextLogging.allowedFields`.
+    pub rows_without_entity: u64,
+    /// This run's reward rows naming no allocation of the policy (not used).
+    pub unknown_rows: u64,
+    /// `_global` weights after this run.
+    pub global_weights: Vec<f64>,
 }

@@ -73,7 +73,6 @@ pub struct GoalRewards {
 
 impl GoalRewards {
     /// The reward rows, as a lazy frame.
-    #[must_use]
     pub fn lazy(&self) -> LazyFrame {
         self.rewards.clone().lazy()
     }

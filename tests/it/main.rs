@@ -15,6 +15,7 @@ mod enforcement;
 mod entities;
 mod fit;
 mod goals;
+mod learners;
 mod metrics;
 mod ope;
 mod policies;
