@@ -29,7 +29,7 @@ use crate::events::{load_events_with_progress, LoadOptions, LoadReport, Loaded, 
 use crate::goal::{
     attribution_goal, goal_rewards_with, goal_value_tables, CapReport, GoalValueReport,
 };
-use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges};
+use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges, Learner};
 use crate::progress::{NoProgress, Progress};
 use crate::publish::{self, PublishOptions, Store};
 use crate::reward::{arm_stats, ArmStats};
@@ -784,10 +784,12 @@ impl<'p> Engine<'p> {
                 ),
             );
         }
-        let fit = match fit_multi_armed(spec, &arms, &policy.id, self.options.seed) {
-            Ok(f) => f,
-            Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
-        };
+        let learner = Learner::new(spec.algorithm_params(), spec.objective());
+        let fit =
+            match learner.and_then(|l| fit_multi_armed(&l, &arms, &policy.id, self.options.seed)) {
+                Ok(f) => f,
+                Err(e) => return fail(report, RunStatus::Errored, e.to_string()),
+            };
         let mut weights = apply_floor(&fit.weights, spec.exploration_floor);
         if let Some(max) = spec.max_shift_per_update {
             weights = cap_shift(&old_shares, &weights, max);

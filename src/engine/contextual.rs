@@ -9,8 +9,8 @@ use super::{learning, Engine, PolicyReport, RunStatus};
 use crate::bundle::BundleDocument;
 use crate::config::{DesiredDirection, OptimizationSpec};
 use crate::events::EventTables;
-use crate::policy::fit_linear_policy;
 use crate::policy::linear_state::LinearTotals;
+use crate::policy::{fit_linear_policy, DeclaredFeatures};
 use crate::reward::{contextual_rows, ContextualRows};
 use crate::time::Millis;
 
@@ -85,8 +85,13 @@ impl Engine<'_> {
             } else {
                 std::borrow::Cow::Borrowed(rows)
             };
+            let declared = spec.context_features.as_ref().map(|f| DeclaredFeatures {
+                numeric: &f.numeric,
+                categorical: &f.categorical,
+            });
             fit_linear_policy(
-                spec,
+                &spec.algorithm_params().check_linear()?,
+                declared,
                 &allowed,
                 &names,
                 &fit_rows,

@@ -32,7 +32,7 @@ use crate::bundle::BundleDocument;
 use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
 use crate::error::{Error, Result};
 use crate::events::EventTables;
-use crate::policy::{fit_entities, EntityInput, EntityKnobs};
+use crate::policy::{fit_entities, EntityInput, EntityKnobs, Learner};
 use crate::reward::ArmStats;
 use crate::sdk::js;
 use crate::sdk::model::{EntityPolicyState, EntityWeights, Policy};
@@ -478,15 +478,18 @@ impl Engine<'_> {
             })
             .collect();
         let served_global = served(live, None, k_global);
-        let fit = match fit_entities(
-            spec,
-            knobs_of(&knobs),
-            &global,
-            Some(&served_global),
-            &inputs,
-            &policy.id,
-            self.options.seed,
-        ) {
+        let learner = Learner::new(spec.algorithm_params(), spec.objective());
+        let fit = match learner.and_then(|l| {
+            fit_entities(
+                &l,
+                knobs_of(spec, &knobs),
+                &global,
+                Some(&served_global),
+                &inputs,
+                &policy.id,
+                self.options.seed,
+            )
+        }) {
             Ok(f) => f,
             Err(e) => {
                 return outcome(
@@ -544,10 +547,12 @@ impl Engine<'_> {
     }
 }
 
-fn knobs_of(e: &EntityOptimization) -> EntityKnobs {
+fn knobs_of(spec: &OptimizationSpec, e: &EntityOptimization) -> EntityKnobs {
     EntityKnobs {
         min_entity_exposures: e.min_entity_exposures,
         prior_strength: e.prior_strength,
+        exploration_floor: spec.exploration_floor,
+        max_shift_per_update: spec.max_shift_per_update,
     }
 }
 
