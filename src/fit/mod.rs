@@ -1,10 +1,11 @@
 //! The researcher's entry point: fit one bandit algorithm to a table of rows
 //! (arm, reward, optional features, optional entity), as `bandit-engine fit` does.
 //!
-//! The fit goes through the same library code as a retrain — [`fit_multi_armed`] for
-//! the multi-armed algorithms, [`LinearStats`] and [`LinUcbParams`] / [`LinTsParams`]
-//! for the linear ones — so a model fitted here is the model the engine would fit
-//! from the same statistics. With an entity column, one model per entity, fitted in
+//! The fit goes through the same library code as a retrain — the parameters as
+//! [`crate::algorithm::AlgorithmParams`] checked into a [`crate::policy::Learner`],
+//! then [`fit_multi_armed`] for the multi-armed algorithms, [`LinearStats`] and
+//! [`fit_linear_arms`] for the linear ones — so a model fitted here is the model the
+//! engine would fit from the same statistics. With an entity column, one model per entity, fitted in
 //! parallel (rayon) over the entities, all with the arms of the whole table.
 //!
 //! ```
@@ -32,11 +33,11 @@ pub use model::{ArmModel, FittedModel, FittedTable, LinearArmModel, Posterior};
 pub use params::{CheckedFitParams, FitAlgorithm, FitParams};
 pub use table::Table;
 
-use crate::algorithm::{AlgorithmParams, LinearMethod};
+use crate::algorithm::AlgorithmParams;
 use crate::error::{Error, Result};
 use crate::policy::linear::LinearError;
 use crate::policy::{
-    fit_multi_armed, LinTsParams, LinUcbParams, LinearStats, ThompsonBernoulliParams,
+    fit_linear_arms, fit_multi_armed, CheckedParams, LinearStats, ThompsonBernoulliParams,
     ThompsonGaussianParams, Ucb1Params,
 };
 use crate::reward::ArmStats;
@@ -227,7 +228,7 @@ fn fit_group(
     let (p, learner) = (&params.params, &params.learner);
     let k = cols.arm_names.len();
     if let Some(x) = &cols.features {
-        return fit_linear(learner.params.params(), cols, x, rows);
+        return fit_linear(&learner.params, cols, x, rows);
     }
     let stats = arm_stats(k, rows, &cols.arms, &cols.rewards);
     let stream = if label.is_empty() {
@@ -302,7 +303,7 @@ fn fit_group(
 }
 
 fn fit_linear(
-    params: &AlgorithmParams,
+    params: &CheckedParams,
     cols: &Columns,
     x: &Array2<f64>,
     rows: &[usize],
@@ -335,40 +336,7 @@ fn fit_linear(
         )
     };
     let stats = LinearStats::from_rows(k, xv, &arms, &rewards).map_err(linear)?;
-    let AlgorithmParams::LinearContextual {
-        method,
-        alpha,
-        v,
-        lambda,
-    } = *params
-    else {
-        // `columns` reads feature columns for the linear algorithms only.
-        return Err(Error::InvalidParameter {
-            name: "features",
-            reason: format!("{} does not use features", params.algorithm().as_str()),
-        });
-    };
-    let fitted = if method == LinearMethod::Lints {
-        LinTsParams::default()
-            .v(v)
-            .lambda(lambda)
-            .check()
-            .map_err(linear)?
-            .fit(&stats)
-            .map_err(linear)?
-            .arms()
-            .to_vec()
-    } else {
-        LinUcbParams::default()
-            .alpha(alpha)
-            .lambda(lambda)
-            .check()
-            .map_err(linear)?
-            .fit(&stats)
-            .map_err(linear)?
-            .arms()
-            .to_vec()
-    };
+    let fitted = fit_linear_arms(params, &stats).map_err(linear)?;
     let summary = arm_stats(k, rows, &cols.arms, &cols.rewards);
     let arms_out = (0..k)
         .map(|a| ArmModel {

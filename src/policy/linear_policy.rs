@@ -185,6 +185,21 @@ struct FittedArms {
     lambda: f64,
 }
 
+/// Fits every allocation of `stats` with the linear method of `params` (ridge fits as
+/// LinUCB: the same posterior mean, the width unused): the arms a `linear_contextual`
+/// policy publishes, and what `fit` reports for `linucb` and `lints`.
+///
+/// # Errors
+///
+/// [`LinearError`] for parameters that are not `linear_contextual`, or an
+/// allocation's `A` that cannot be factorised.
+pub fn fit_linear_arms(
+    params: &CheckedParams,
+    stats: &LinearStats,
+) -> Result<Vec<LinearArm>, LinearError> {
+    Ok(fit_arms(params, stats)?.arms)
+}
+
 /// Fits every allocation with the method of `params`: LinTS, or LinUCB (ridge
 /// publishes the same posterior mean, LinUCB's fit with its width unused).
 fn fit_arms(params: &CheckedParams, stats: &LinearStats) -> Result<FittedArms, LinearError> {

@@ -60,7 +60,7 @@ pub use linear_error::LinearError;
 pub use linear_fit::{
     LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,
 };
-pub use linear_policy::{fit_linear_policy, DeclaredFeatures, LinearPolicyFit};
+pub use linear_policy::{fit_linear_arms, fit_linear_policy, DeclaredFeatures, LinearPolicyFit};
 pub use multi_armed::{fit_multi_armed, MultiArmedFit};
 pub use params::{CheckedParams, Learner};
 pub use thompson::{ThompsonBernoulli, ThompsonBernoulliParams};

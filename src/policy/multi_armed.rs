@@ -17,8 +17,8 @@
 //! failures count as successes), so "best" is always "largest".
 
 use super::{
-    beta_probability_best, EpsilonGreedyParams, Learner, ThompsonBernoulliParams,
-    ThompsonGaussianParams, Ucb1Params,
+    beta_probability_best, EpsilonGreedyParams, Learner, ThompsonBernoulli,
+    ThompsonBernoulliParams, ThompsonGaussianParams, Ucb1Params,
 };
 use crate::algorithm::AlgorithmParams;
 use crate::error::{Error, Result};
@@ -72,30 +72,12 @@ pub fn fit_multi_armed(
                         .into(),
                 });
             }
-            let flipped: Vec<ArmStats> = arms
-                .iter()
-                .map(|a| {
-                    if decrease {
-                        ArmStats {
-                            sum: a.n as f64 - a.sum,
-                            ..*a
-                        }
-                    } else {
-                        *a
-                    }
-                })
-                .collect();
             let tb = ThompsonBernoulliParams::default()
                 .prior(prior_alpha, prior_beta)
                 .seed(seed)
                 .draws(draws)
                 .check()?;
-            let p = if arms.len() <= QUADRATURE_MAX_ARMS && prior_alpha >= 1.0 && prior_beta >= 1.0
-            {
-                beta_probability_best(&tb.posteriors(&flipped)?)
-            } else {
-                tb.probability_best(&flipped, label)?
-            };
+            let p = bernoulli_probability_best(&tb, arms, decrease, label)?;
             Ok(MultiArmedFit {
                 weights: p.clone(),
                 probability_best: Some(p),
@@ -138,5 +120,35 @@ pub fn fit_multi_armed(
             name: "algorithm",
             reason: "linear_contextual is not multi-armed: it publishes a contextualModel".into(),
         }),
+    }
+}
+
+/// Probability of being best under `tb`; for a goal to decrease, failures count as
+/// successes. By quadrature for `K ≤` [`QUADRATURE_MAX_ARMS`] and a prior of at least
+/// 1, else by seeded Monte Carlo.
+fn bernoulli_probability_best(
+    tb: &ThompsonBernoulli,
+    arms: &[ArmStats],
+    decrease: bool,
+    label: &str,
+) -> Result<Vec<f64>> {
+    let flipped: Vec<ArmStats> = arms
+        .iter()
+        .map(|a| {
+            if decrease {
+                ArmStats {
+                    sum: a.n as f64 - a.sum,
+                    ..*a
+                }
+            } else {
+                *a
+            }
+        })
+        .collect();
+    let prior = tb.params();
+    if arms.len() <= QUADRATURE_MAX_ARMS && prior.prior_alpha >= 1.0 && prior.prior_beta >= 1.0 {
+        Ok(beta_probability_best(&tb.posteriors(&flipped)?))
+    } else {
+        tb.probability_best(&flipped, label)
     }
 }
