@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
-use bandit_engine::config::OptimizationSpec;
-use bandit_engine::policy::{fit_entities, EntityInput, EntityKnobs};
+use bandit_engine::algorithm::{Algorithm, AlgorithmParams, Objective};
+use bandit_engine::policy::{fit_entities, EntityInput, EntityKnobs, Learner};
 use bandit_engine::reward::ArmStats;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{RngExt, SeedableRng};
@@ -51,15 +51,20 @@ fn entities(n: usize) -> (Vec<ArmStats>, Vec<EntityInput>) {
 }
 
 fn entity_fit(c: &mut Criterion) {
-    let spec: OptimizationSpec = serde_json::from_value(serde_json::json!({
-        "algorithm": "thompson_bernoulli",
-        "goal": {"event": "purchase", "type": "conversion_rate"},
-        "explorationFloor": 0.01,
-    }))
-    .expect("a valid spec");
+    let conversion = Objective {
+        decrease: false,
+        binary_rewards: true,
+    };
+    let learner = Learner::new(
+        AlgorithmParams::defaults(Algorithm::ThompsonBernoulli),
+        conversion,
+    )
+    .expect("the defaults are valid");
     let knobs = EntityKnobs {
         min_entity_exposures: 30,
         prior_strength: 20.0,
+        exploration_floor: 0.01,
+        max_shift_per_update: None,
     };
     let mut group = c.benchmark_group("entity_fit");
     group
@@ -70,7 +75,7 @@ fn entity_fit(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("entities", n), &inputs, |b, inputs| {
             b.iter(|| {
-                fit_entities(&spec, knobs, &global, None, inputs, "policy_bench", 7)
+                fit_entities(&learner, knobs, &global, None, inputs, "policy_bench", 7)
                     .expect("the fit succeeds")
             });
         });

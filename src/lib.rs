@@ -29,9 +29,12 @@
 //! (hash, conditions, resolution), with no polars. [`engine`] strings them together; [`synth`]
 //! makes seeded synthetic worlds to test them on; [`codegen`] writes TypeScript types
 //! for the config's events; [`replay`] evaluates policies off-policy on logged data;
-//! [`fit`] fits one algorithm to a researcher's csv or parquet table.
+//! [`fit`] fits one algorithm to a researcher's csv or parquet table. [`algorithm`]
+//! names the algorithms and holds their parameters, shared by [`config`], [`policy`],
+//! [`fit`] and [`simulate`].
 #![warn(missing_docs)]
 
+pub mod algorithm;
 pub mod attribution;
 pub mod bundle;
 pub mod codegen;

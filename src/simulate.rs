@@ -486,7 +486,7 @@ fn run_one(
         let as_of = last.at + opts.arrival_interval_ms;
         let batch = u32::try_from(b + 1).expect("batches fit in u32");
         let served = (b * batch_size + chunk.len()) as u64;
-        if algorithm == "uniform" {
+        if algorithm == world::UNIFORM {
             for s in statuses.values_mut() {
                 "not_retrained".clone_into(s);
             }
@@ -625,7 +625,7 @@ pub fn simulate_with_progress(
         .collect();
     let policies = opts
         .world
-        .config("uniform")?
+        .config(world::UNIFORM)?
         .optimization
         .keys()
         .cloned()

@@ -27,6 +27,7 @@
 //! Top-level keys the platform marks as required (`version`, `parameters`) are optional
 //! here, so that files holding only events, like the product page's examples, load.
 
+mod algorithm;
 mod check;
 mod entities;
 mod event;

@@ -28,39 +28,10 @@
 
 use serde::Deserialize;
 
+pub use crate::algorithm::{Algorithm, LinearMethod};
 pub use crate::events::AttributionModel;
 
 mod validate;
-
-/// The platform's algorithm names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Algorithm {
-    /// Beta-Bernoulli Thompson sampling.
-    ThompsonBernoulli,
-    /// Normal Thompson sampling on continuous rewards.
-    ThompsonGaussian,
-    /// Epsilon-greedy.
-    EpsilonGreedy,
-    /// UCB1.
-    Ucb1,
-    /// Linear contextual bandit (LinUCB, linear TS, ridge).
-    LinearContextual,
-}
-
-impl Algorithm {
-    /// The platform's name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ThompsonBernoulli => "thompson_bernoulli",
-            Self::ThompsonGaussian => "thompson_gaussian",
-            Self::EpsilonGreedy => "epsilon_greedy",
-            Self::Ucb1 => "ucb1",
-            Self::LinearContextual => "linear_contextual",
-        }
-    }
-}
 
 /// What the goal measures per exposed unit or decision.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
@@ -242,31 +213,12 @@ pub struct OptimizationSpec {
     pub attribution_window_hours: Option<f64>,
 }
 
-/// How a `linear_contextual` policy is fitted. All three publish the ridge posterior
-/// mean `θ̂ = A⁻¹b` as the bundle's coefficients (the SDK scores `θᵀx` and softmaxes);
-/// they differ in what an exact scorer does with the posterior: LinUCB adds
-/// `α‖L⁻¹x‖`, LinTS draws `θ̂ + v L⁻ᵀz`, ridge uses `θ̂` alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinearMethod {
-    /// Disjoint LinUCB (Li et al. 2010), width `alpha`.
-    Linucb,
-    /// Linear Thompson sampling (Agrawal & Goyal 2013), scale `v`.
-    Lints,
-    /// Ridge regression, no exploration term.
-    Ridge,
-}
-
 impl OptimizationSpec {
     /// The linear method in force: `method`, else `lints` when `v` is set, else
     /// `linucb`.
     #[must_use]
     pub fn linear_method(&self) -> LinearMethod {
-        match (self.method, self.v) {
-            (Some(m), _) => m,
-            (None, Some(_)) => LinearMethod::Lints,
-            (None, None) => LinearMethod::Linucb,
-        }
+        self.param_options().linear_method()
     }
 }
 

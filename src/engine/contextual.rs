@@ -14,7 +14,7 @@ use super::report::PolicyReport;
 use super::run::{ArmFigures, Counting, Learner, PolicyRun, Publication, Reuse, Saved};
 use crate::config::DesiredDirection;
 use crate::error::{Error, Result};
-use crate::policy::{fit_linear_policy, LinearPolicyFit};
+use crate::policy::{fit_linear_policy, DeclaredFeatures, LinearPolicyFit};
 use crate::reward::{contextual_rows, ContextualRows};
 use crate::state::PolicyLearning;
 
@@ -62,18 +62,33 @@ impl Learner for LinearContextual {
         } else {
             std::borrow::Cow::Borrowed(&rows)
         };
+        let learner_error = |e: crate::policy::LinearError| Error::Learner {
+            policy_id: policy.id.clone(),
+            reason: e.to_string(),
+        };
+        let declared = run
+            .spec
+            .context_features
+            .as_ref()
+            .map(|f| DeclaredFeatures {
+                numeric: &f.numeric,
+                categorical: &f.categorical,
+            });
+        let params = run
+            .spec
+            .algorithm_params()
+            .check_linear()
+            .map_err(learner_error)?;
         let fit = fit_linear_policy(
-            run.spec,
+            &params,
+            declared,
             &allowed,
             &names,
             &fit_rows,
             policy.contextual_model.as_ref(),
             prior.and_then(|p| p.linear.as_ref()),
         )
-        .map_err(|e| Error::Learner {
-            policy_id: policy.id.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(learner_error)?;
         if let Some(why) = &fit.previous_dropped {
             return Ok(Counting::PriorDropped(format!(
                 "saved linear statistics not reused: {why}; refitted on every row given"

@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 
 use super::report::{EntityReport, PolicyReport};
 use super::run::{ArmFigures, Counting, Learner, PolicyRun, Publication, Reuse, Saved};
-use crate::config::{EntityOptimization, ProjectConfig};
+use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
 use crate::error::{Error, Result};
 use crate::policy::{fit_entities, EntityInput, EntityKnobs};
 use crate::reward::ArmStats;
@@ -442,9 +442,12 @@ impl Learner for PerEntity<'_> {
             .collect();
         let served_global = served(live, None, s.global.len());
         let knobs = run.spec.entity_config.clone().unwrap_or_default();
+        let learner =
+            crate::policy::Learner::new(run.spec.algorithm_params(), run.spec.objective())
+                .map_err(|e| e.to_string())?;
         let fit = fit_entities(
-            run.spec,
-            knobs_of(&knobs),
+            &learner,
+            knobs_of(run.spec, &knobs),
             &s.global,
             Some(&served_global),
             &inputs,
@@ -495,10 +498,12 @@ impl Learner for PerEntity<'_> {
     }
 }
 
-fn knobs_of(e: &EntityOptimization) -> EntityKnobs {
+fn knobs_of(spec: &OptimizationSpec, e: &EntityOptimization) -> EntityKnobs {
     EntityKnobs {
         min_entity_exposures: e.min_entity_exposures,
         prior_strength: e.prior_strength,
+        exploration_floor: spec.exploration_floor,
+        max_shift_per_update: spec.max_shift_per_update,
     }
 }
 

@@ -112,7 +112,8 @@ impl Learner for MultiArmed {
         report: &mut PolicyReport,
     ) -> std::result::Result<Option<Publication>, String> {
         let (policy, spec) = (run.policy, run.spec);
-        let fit = fit_multi_armed(spec, &stats.arms, &policy.id, run.ctx.seed)
+        let fit = crate::policy::Learner::new(spec.algorithm_params(), spec.objective())
+            .and_then(|l| fit_multi_armed(&l, &stats.arms, &policy.id, run.ctx.seed))
             .map_err(|e| e.to_string())?;
         let (old_shares, covered) = live_shares(policy);
         let mut weights = apply_floor(&fit.weights, spec.exploration_floor);

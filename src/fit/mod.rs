@@ -1,10 +1,11 @@
 //! The researcher's entry point: fit one bandit algorithm to a table of rows
 //! (arm, reward, optional features, optional entity), as `bandit-engine fit` does.
 //!
-//! The fit goes through the same library code as a retrain — [`fit_multi_armed`] for
-//! the multi-armed algorithms, [`LinearStats`] and [`LinUcbParams`] / [`LinTsParams`]
-//! for the linear ones — so a model fitted here is the model the engine would fit
-//! from the same statistics. With an entity column, one model per entity, fitted in
+//! The fit goes through the same library code as a retrain — the parameters as
+//! [`crate::algorithm::AlgorithmParams`] checked into a [`crate::policy::Learner`],
+//! then [`fit_multi_armed`] for the multi-armed algorithms, [`LinearStats`] and
+//! [`fit_linear_arms`] for the linear ones — so a model fitted here is the model the
+//! engine would fit from the same statistics. With an entity column, one model per entity, fitted in
 //! parallel (rayon) over the entities, all with the arms of the whole table.
 //!
 //! ```
@@ -32,10 +33,11 @@ pub use model::{ArmModel, FittedModel, FittedTable, LinearArmModel, Posterior};
 pub use params::{CheckedFitParams, FitAlgorithm, FitParams};
 pub use table::Table;
 
+use crate::algorithm::AlgorithmParams;
 use crate::error::{Error, Result};
 use crate::policy::linear::LinearError;
 use crate::policy::{
-    fit_multi_armed, LinTsParams, LinUcbParams, LinearStats, ThompsonBernoulliParams,
+    fit_linear_arms, fit_multi_armed, CheckedParams, LinearStats, ThompsonBernoulliParams,
     ThompsonGaussianParams, Ucb1Params,
 };
 use crate::reward::ArmStats;
@@ -177,7 +179,7 @@ pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable
     let p = &params.params;
     let cols = columns(table, p)?;
     let fit_rows = |label: &str, rows: &[usize]| -> Result<FittedModel> {
-        fit_group(p, &cols, label, rows).map_err(|e| match e {
+        fit_group(params, &cols, label, rows).map_err(|e| match e {
             Error::InvalidParameter { name, reason } if !label.is_empty() => {
                 Error::InvalidParameter {
                     name,
@@ -217,30 +219,43 @@ pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable
     })
 }
 
-fn fit_group(p: &FitParams, cols: &Columns, label: &str, rows: &[usize]) -> Result<FittedModel> {
+fn fit_group(
+    params: &CheckedFitParams,
+    cols: &Columns,
+    label: &str,
+    rows: &[usize],
+) -> Result<FittedModel> {
+    let (p, learner) = (&params.params, &params.learner);
     let k = cols.arm_names.len();
     if let Some(x) = &cols.features {
-        return fit_linear(p, cols, x, rows);
+        return fit_linear(&learner.params, cols, x, rows);
     }
     let stats = arm_stats(k, rows, &cols.arms, &cols.rewards);
-    let spec = p.spec()?;
     let stream = if label.is_empty() {
         "fit".to_owned()
     } else {
         format!("fit:{label}")
     };
-    let fit = fit_multi_armed(&spec, &stats, &stream, p.seed)?;
-    let posteriors: Vec<Option<Posterior>> = match p.algorithm {
-        FitAlgorithm::ThompsonBernoulli => ThompsonBernoulliParams::default()
-            .prior(p.prior_alpha.unwrap_or(1.0), p.prior_beta.unwrap_or(1.0))
+    let fit = fit_multi_armed(learner, &stats, &stream, p.seed)?;
+    let posteriors: Vec<Option<Posterior>> = match *learner.params.params() {
+        AlgorithmParams::ThompsonBernoulli {
+            prior_alpha,
+            prior_beta,
+            ..
+        } => ThompsonBernoulliParams::default()
+            .prior(prior_alpha, prior_beta)
             .check()?
             .posteriors(&stats)?
             .into_iter()
             .map(|(alpha, beta)| Some(Posterior::Beta { alpha, beta }))
             .collect(),
-        FitAlgorithm::ThompsonGaussian => ThompsonGaussianParams {
-            prior_alpha: p.prior_alpha.unwrap_or(1.0),
-            prior_beta: p.prior_beta.unwrap_or(1.0),
+        AlgorithmParams::ThompsonGaussian {
+            prior_alpha,
+            prior_beta,
+            ..
+        } => ThompsonGaussianParams {
+            prior_alpha,
+            prior_beta,
             ..ThompsonGaussianParams::default()
         }
         .check()?
@@ -257,14 +272,15 @@ fn fit_group(p: &FitParams, cols: &Columns, label: &str, rows: &[usize]) -> Resu
         .collect(),
         _ => vec![None; k],
     };
-    let ucb: Vec<Option<f64>> = if p.algorithm == FitAlgorithm::Ucb1 {
-        let mut u = Ucb1Params::default();
-        if let Some(c) = p.alpha {
-            u = u.exploration(c);
-        }
-        u.check()?.indices(&stats)?.into_iter().map(Some).collect()
-    } else {
-        vec![None; k]
+    let ucb: Vec<Option<f64>> = match *learner.params.params() {
+        AlgorithmParams::Ucb1 { exploration } => Ucb1Params::default()
+            .exploration(exploration)
+            .check()?
+            .indices(&stats)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        _ => vec![None; k],
     };
     let arms = (0..k)
         .map(|a| ArmModel {
@@ -287,7 +303,7 @@ fn fit_group(p: &FitParams, cols: &Columns, label: &str, rows: &[usize]) -> Resu
 }
 
 fn fit_linear(
-    p: &FitParams,
+    params: &CheckedParams,
     cols: &Columns,
     x: &Array2<f64>,
     rows: &[usize],
@@ -320,28 +336,7 @@ fn fit_linear(
         )
     };
     let stats = LinearStats::from_rows(k, xv, &arms, &rewards).map_err(linear)?;
-    let lambda = p.lambda.unwrap_or(1.0);
-    let fitted = if p.algorithm == FitAlgorithm::Linucb {
-        LinUcbParams::default()
-            .alpha(p.alpha.unwrap_or(1.0))
-            .lambda(lambda)
-            .check()
-            .map_err(linear)?
-            .fit(&stats)
-            .map_err(linear)?
-            .arms()
-            .to_vec()
-    } else {
-        LinTsParams::default()
-            .v(p.v.unwrap_or(1.0))
-            .lambda(lambda)
-            .check()
-            .map_err(linear)?
-            .fit(&stats)
-            .map_err(linear)?
-            .arms()
-            .to_vec()
-    };
+    let fitted = fit_linear_arms(params, &stats).map_err(linear)?;
     let summary = arm_stats(k, rows, &cols.arms, &cols.rewards);
     let arms_out = (0..k)
         .map(|a| ArmModel {

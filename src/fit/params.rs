@@ -5,13 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::config::OptimizationSpec;
+use crate::algorithm::{Algorithm, AlgorithmParams, LinearMethod, Objective, ParamOptions};
 use crate::error::{Error, Result};
-use crate::policy::linear::LinearError;
-use crate::policy::{fit_multi_armed, LinTsParams, LinUcbParams};
-use crate::reward::ArmStats;
+use crate::policy::Learner;
 
 /// The algorithms `fit` knows, by their platform names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,16 +39,36 @@ impl FitAlgorithm {
         Self::Lints,
     ];
 
-    /// The platform's name.
+    /// The platform's name: the multi-armed algorithms' `algorithm:`, the linear
+    /// ones' `method:` (the serde name).
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Self::ThompsonBernoulli => "thompson_bernoulli",
-            Self::ThompsonGaussian => "thompson_gaussian",
-            Self::Ucb1 => "ucb1",
-            Self::EpsilonGreedy => "epsilon_greedy",
-            Self::Linucb => "linucb",
-            Self::Lints => "lints",
+            Self::Linucb => LinearMethod::Linucb.as_str(),
+            Self::Lints => LinearMethod::Lints.as_str(),
+            other => other.platform_algorithm().as_str(),
+        }
+    }
+
+    /// The `optimization:` algorithm it is: the linear ones are `linear_contextual`.
+    #[must_use]
+    pub const fn platform_algorithm(self) -> Algorithm {
+        match self {
+            Self::ThompsonBernoulli => Algorithm::ThompsonBernoulli,
+            Self::ThompsonGaussian => Algorithm::ThompsonGaussian,
+            Self::Ucb1 => Algorithm::Ucb1,
+            Self::EpsilonGreedy => Algorithm::EpsilonGreedy,
+            Self::Linucb | Self::Lints => Algorithm::LinearContextual,
+        }
+    }
+
+    /// The linear method it is, for `linucb` and `lints`.
+    #[must_use]
+    pub const fn linear_method(self) -> Option<LinearMethod> {
+        match self {
+            Self::Linucb => Some(LinearMethod::Linucb),
+            Self::Lints => Some(LinearMethod::Lints),
+            _ => None,
         }
     }
 
@@ -215,60 +232,44 @@ impl FitParams {
                 });
             }
         }
-        let linear = |e: LinearError| Error::InvalidParameter {
-            name: "parameters",
-            reason: e.to_string(),
+        // A linear parameter's refusal keeps the wording `fit` has always printed.
+        let refused = |e: Error| match e {
+            Error::InvalidParameter { name, reason } if a.is_linear() => Error::InvalidParameter {
+                name: "parameters",
+                reason: format!("invalid parameter {name}: {reason}"),
+            },
+            other => other,
         };
-        match a {
-            A::Linucb => {
-                LinUcbParams::default()
-                    .alpha(self.alpha.unwrap_or(1.0))
-                    .lambda(self.lambda.unwrap_or(1.0))
-                    .check()
-                    .map_err(linear)?;
-            }
-            A::Lints => {
-                LinTsParams::default()
-                    .v(self.v.unwrap_or(1.0))
-                    .lambda(self.lambda.unwrap_or(1.0))
-                    .check()
-                    .map_err(linear)?;
-            }
-            // The multi-armed parameters are checked by `fit_multi_armed` itself; a
-            // fit on empty statistics makes it say so before any data is read.
-            _ => {
-                let spec = self.spec()?;
-                fit_multi_armed(&spec, &[ArmStats::default()], "check", 0)?;
-            }
-        }
-        Ok(CheckedFitParams { params: self })
+        let learner = Learner::new(self.algorithm_params(), self.objective()).map_err(refused)?;
+        Ok(CheckedFitParams {
+            params: self,
+            learner,
+        })
     }
 
-    /// The `optimization:` spec the multi-armed algorithms read their parameters
-    /// from (built through serde, so it gets the config's defaults).
-    pub(super) fn spec(&self) -> Result<OptimizationSpec> {
-        let goal = if self.algorithm == FitAlgorithm::ThompsonBernoulli {
-            "conversion_rate"
-        } else {
-            "sum"
+    /// The algorithm with these parameters, defaults filled in.
+    #[must_use]
+    pub fn algorithm_params(&self) -> AlgorithmParams {
+        let options = ParamOptions {
+            alpha: self.alpha,
+            epsilon: self.epsilon,
+            lambda: self.lambda,
+            v: self.v,
+            prior_alpha: self.prior_alpha,
+            prior_beta: self.prior_beta,
+            draws: Some(self.draws),
+            method: self.algorithm.linear_method(),
         };
-        let algorithm = match self.algorithm {
-            FitAlgorithm::Linucb | FitAlgorithm::Lints => "linear_contextual",
-            other => other.as_str(),
-        };
-        let v = json!({
-            "algorithm": algorithm,
-            "goal": {"event": "fit", "type": goal},
-            "draws": self.draws,
-            "alpha": self.alpha,
-            "epsilon": self.epsilon,
-            "priorAlpha": self.prior_alpha,
-            "priorBeta": self.prior_beta,
-        });
-        serde_json::from_value(v).map_err(|e| Error::InvalidParameter {
-            name: "parameters",
-            reason: e.to_string(),
-        })
+        AlgorithmParams::from_options(self.algorithm.platform_algorithm(), &options)
+    }
+
+    /// The goal a table's rewards are fitted for: larger is better, and 0/1 rewards
+    /// for `thompson_bernoulli` (its rows are checked to be so).
+    fn objective(&self) -> Objective {
+        Objective {
+            decrease: false,
+            binary_rewards: self.algorithm == FitAlgorithm::ThompsonBernoulli,
+        }
     }
 }
 
@@ -276,6 +277,8 @@ impl FitParams {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckedFitParams {
     pub(super) params: FitParams,
+    /// The algorithm's parameters, checked, and the goal's facts.
+    pub(super) learner: Learner,
 }
 
 impl CheckedFitParams {

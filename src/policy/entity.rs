@@ -23,8 +23,7 @@
 
 use rayon::prelude::*;
 
-use super::{apply_floor, cap_shift, fit_multi_armed};
-use crate::config::OptimizationSpec;
+use super::{apply_floor, cap_shift, fit_multi_armed, Learner};
 use crate::error::Result;
 use crate::reward::ArmStats;
 
@@ -35,6 +34,10 @@ pub struct EntityKnobs {
     pub min_entity_exposures: u64,
     /// Global pseudo-exposures per arm in each entity's prior.
     pub prior_strength: f64,
+    /// Minimum share of any allocation, for `_global` and every entity.
+    pub exploration_floor: f64,
+    /// At most this share of traffic moves per update, against what was served.
+    pub max_shift_per_update: Option<f64>,
 }
 
 /// One entity to fit.
@@ -95,7 +98,7 @@ pub fn scaled_prior(global: ArmStats, strength: f64) -> ArmStats {
 /// As [`fit_multi_armed`] (an algorithm without a multi-armed form, impossible
 /// statistics); the first failing entity in input order is reported, with its id.
 pub fn fit_entities(
-    spec: &OptimizationSpec,
+    learner: &Learner,
     knobs: EntityKnobs,
     global: &[ArmStats],
     served_global: Option<&[f64]>,
@@ -104,15 +107,15 @@ pub fn fit_entities(
     seed: u64,
 ) -> Result<EntitiesFit> {
     let finish = |weights: &[f64], served: Option<&[f64]>| {
-        let mut w = apply_floor(weights, spec.exploration_floor);
-        if let (Some(max), Some(old)) = (spec.max_shift_per_update, served) {
+        let mut w = apply_floor(weights, knobs.exploration_floor);
+        if let (Some(max), Some(old)) = (knobs.max_shift_per_update, served) {
             if old.len() == w.len() {
                 w = cap_shift(old, &w, max);
             }
         }
         w
     };
-    let g = fit_multi_armed(spec, global, label, seed)?;
+    let g = fit_multi_armed(learner, global, label, seed)?;
     let global_weights = finish(&g.weights, served_global);
     let fitted: Vec<Result<Option<Vec<f64>>>> = entities
         .par_iter()
@@ -129,7 +132,7 @@ pub fn fit_entities(
                     s.merge(scaled_prior(prior, knobs.prior_strength))
                 })
                 .collect();
-            let fit = fit_multi_armed(spec, &arms, &format!("{label}/{}", e.id), seed).map_err(
+            let fit = fit_multi_armed(learner, &arms, &format!("{label}/{}", e.id), seed).map_err(
                 |err| crate::error::Error::InvalidParameter {
                     name: "entity",
                     reason: format!("entity \"{}\": {err}", e.id),
@@ -151,17 +154,25 @@ mod tests {
     use approx::assert_abs_diff_eq;
 
     use super::*;
+    use crate::algorithm::{Algorithm, AlgorithmParams, Objective};
 
-    fn spec(extra: serde_json::Value) -> OptimizationSpec {
-        let mut v = serde_json::json!({
-            "algorithm": "thompson_bernoulli",
-            "goal": { "event": "purchase", "type": "conversion_rate" },
-            "explorationFloor": 0.0,
-        });
-        v.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        serde_json::from_value(v).unwrap()
+    /// `thompson_bernoulli` with its defaults on a conversion-rate goal.
+    fn bernoulli() -> Learner {
+        let params = AlgorithmParams::defaults(Algorithm::ThompsonBernoulli);
+        let objective = Objective {
+            decrease: false,
+            binary_rewards: true,
+        };
+        Learner::new(params, objective).unwrap()
+    }
+
+    /// [`KNOBS`] with an exploration floor and a shift cap.
+    fn knobs(floor: f64, max_shift: Option<f64>) -> EntityKnobs {
+        EntityKnobs {
+            exploration_floor: floor,
+            max_shift_per_update: max_shift,
+            ..KNOBS
+        }
     }
 
     fn arm(n: u64, sum: f64) -> ArmStats {
@@ -175,6 +186,8 @@ mod tests {
     const KNOBS: EntityKnobs = EntityKnobs {
         min_entity_exposures: 10,
         prior_strength: 20.0,
+        exploration_floor: 0.0,
+        max_shift_per_update: None,
     };
 
     #[test]
@@ -195,16 +208,7 @@ mod tests {
             arms: vec![arm(4, 0.0), arm(5, 5.0)],
             served: None,
         };
-        let fit = fit_entities(
-            &spec(serde_json::json!({})),
-            KNOBS,
-            &global,
-            None,
-            &[few],
-            "pol",
-            1,
-        )
-        .unwrap();
+        let fit = fit_entities(&bernoulli(), KNOBS, &global, None, &[few], "pol", 1).unwrap();
         assert_eq!(fit.entities, vec![None]);
         assert!(fit.global[0] > 0.99, "{:?}", fit.global);
     }
@@ -217,8 +221,7 @@ mod tests {
             arms: vec![arm(30, 3.0), arm(30, 12.0)],
             served: None,
         };
-        let s = spec(serde_json::json!({}));
-        let fit = fit_entities(&s, KNOBS, &global, None, &[e], "pol", 1).unwrap();
+        let fit = fit_entities(&bernoulli(), KNOBS, &global, None, &[e], "pol", 1).unwrap();
         // Beta(1 + 2 + 3, 1 + 18 + 27) against Beta(1 + 1 + 12, 1 + 19 + 18).
         let by_hand = crate::policy::beta_probability_best(&[(6.0, 46.0), (14.0, 38.0)]);
         let got = fit.entities[0].as_ref().unwrap();
@@ -236,8 +239,16 @@ mod tests {
             arms: vec![arm(500, 10.0), arm(500, 200.0)],
             served: Some(vec![0.5, 0.5]),
         };
-        let s = spec(serde_json::json!({"explorationFloor": 0.05, "maxShiftPerUpdate": 0.1}));
-        let fit = fit_entities(&s, KNOBS, &global, Some(&[0.5, 0.5]), &[e], "pol", 1).unwrap();
+        let fit = fit_entities(
+            &bernoulli(),
+            knobs(0.05, Some(0.1)),
+            &global,
+            Some(&[0.5, 0.5]),
+            &[e],
+            "pol",
+            1,
+        )
+        .unwrap();
         let w = fit.entities[0].as_ref().unwrap();
         assert_abs_diff_eq!(w[1], 0.6, epsilon = 1e-12);
         assert_abs_diff_eq!(fit.global[0], 0.6, epsilon = 1e-12);
@@ -253,16 +264,7 @@ mod tests {
             arms: vec![arm(20, 2.0), arm(20, 2.0), arm(20, 15.0)],
             served: None,
         };
-        let fit = fit_entities(
-            &spec(serde_json::json!({})),
-            KNOBS,
-            &global,
-            None,
-            &[e],
-            "pol",
-            1,
-        )
-        .unwrap();
+        let fit = fit_entities(&bernoulli(), KNOBS, &global, None, &[e], "pol", 1).unwrap();
         let w = fit.entities[0].as_ref().unwrap();
         assert_eq!(w.len(), 3);
         assert!(w[2] > 0.99);
@@ -304,9 +306,8 @@ mod tests {
                     served: None,
                 })
                 .collect();
-            let s = spec(serde_json::json!({ "explorationFloor": floor }));
-            let knobs = EntityKnobs { min_entity_exposures: 10, prior_strength: strength };
-            let fit = fit_entities(&s, knobs, &global, None, &entities, "pol", 3).unwrap();
+            let knobs = EntityKnobs { prior_strength: strength, ..knobs(floor, None) };
+            let fit = fit_entities(&bernoulli(), knobs, &global, None, &entities, "pol", 3).unwrap();
             let floor = floor.min(1.0 / 3.0);
             for (e, w) in entities.iter().zip(&fit.entities) {
                 proptest::prop_assert_eq!(w.is_some(), e.exposures() >= 10);
@@ -330,9 +331,12 @@ mod tests {
                 served: None,
             })
             .collect();
-        let s = spec(
-            serde_json::json!({"algorithm": "thompson_gaussian", "goal": {"event": "purchase", "type": "sum"}, "draws": 200}),
-        );
+        let params = AlgorithmParams::ThompsonGaussian {
+            prior_alpha: 1.0,
+            prior_beta: 1.0,
+            draws: 200,
+        };
+        let s = Learner::new(params, Objective::default()).unwrap();
         let run = |threads: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

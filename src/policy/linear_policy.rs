@@ -1,5 +1,5 @@
 //! A `linear_contextual` policy from its rows: features over the policy's
-//! `contextLogging.allowedFields` (or the spec's `contextFeatures`, which must be
+//! `contextLogging.allowedFields` (or the declared `contextFeatures`, which must be
 //! among them), statistics, LinUCB (default), linear Thompson sampling (`method:
 //! lints`, or `v` set) or ridge, and the bundle's `contextualModel`.
 //!
@@ -16,8 +16,19 @@ use super::features::{parse_context, FeatureSpace};
 use super::linear::{LinearError, LinearStats};
 use super::linear_fit::{LinTsParams, LinUcbParams, LinearArm};
 use super::linear_state::LinearTotals;
-use crate::config::{LinearMethod, OptimizationSpec};
+use super::CheckedParams;
+use crate::algorithm::{AlgorithmParams, LinearMethod};
 use crate::reward::ContextualRows;
+
+/// The context keys a policy declares as features (the config's `contextFeatures`):
+/// numeric keys, then categorical keys. Each must be among the allowed fields.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeclaredFeatures<'a> {
+    /// Keys used as numbers.
+    pub numeric: &'a [String],
+    /// Keys used as categories.
+    pub categorical: &'a [String],
+}
 
 /// A fitted `linear_contextual` policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,15 +48,18 @@ pub struct LinearPolicyFit {
     pub previous_dropped: Option<String>,
 }
 
-/// Fits a `linear_contextual` policy on `rows` plus the statistics saved by an
-/// earlier run (`previous`, see [`super::linear_state`]).
+/// Fits a `linear_contextual` policy with `params` on `rows` plus the statistics saved
+/// by an earlier run (`previous`, see [`super::linear_state`]). The features are
+/// `declared`, or learned over `allowed` (the policy's `contextLogging.allowedFields`).
 ///
 /// # Errors
 ///
-/// [`LinearError`] for a bad context, a non-finite reward or feature (naming the row),
-/// out-of-domain parameters, or an allocation's `A` that cannot be factorised.
+/// [`LinearError`] for parameters that are not `linear_contextual`, a declared key
+/// that is not allowed, a bad context, a non-finite reward or feature (naming the
+/// row), or an allocation's `A` that cannot be factorised.
 pub fn fit_linear_policy(
-    spec: &OptimizationSpec,
+    params: &CheckedParams,
+    declared: Option<DeclaredFeatures<'_>>,
     allowed: &[String],
     allocations: &[String],
     rows: &ContextualRows,
@@ -64,7 +78,7 @@ pub fn fit_linear_policy(
         .iter()
         .map(|&i| parse_context(rows.contexts[i].as_deref(), i))
         .collect::<Result<Vec<_>, _>>()?;
-    let space = feature_space(spec, allowed, &parsed)?;
+    let space = feature_space(declared, allowed, &parsed)?;
     let (space, saved, previous_dropped) = join_previous(space, previous, allocations)?;
     let texts: Vec<Option<&str>> = keep.iter().map(|&i| rows.contexts[i].as_deref()).collect();
     let x = space.design(&texts)?;
@@ -78,7 +92,7 @@ pub fn fit_linear_policy(
         }
         None => new,
     };
-    let fitted = fit_arms(spec, &stats)?;
+    let fitted = fit_arms(params, &stats)?;
     let thetas: Vec<ndarray::Array1<f64>> =
         fitted.arms.iter().map(|a| a.theta().to_owned()).collect();
     let settings = current
@@ -98,19 +112,20 @@ pub fn fit_linear_policy(
 }
 
 /// The feature layout of this run's rows: learned over the allowed fields, or the
-/// spec's `contextFeatures`, which must be among them.
+/// declared keys, which must be among them.
 fn feature_space(
-    spec: &OptimizationSpec,
+    declared: Option<DeclaredFeatures<'_>>,
     allowed: &[String],
     parsed: &[Map<String, Value>],
 ) -> Result<FeatureSpace, LinearError> {
-    match &spec.context_features {
+    match declared {
         None => Ok(FeatureSpace::learn(allowed, parsed)),
         Some(declared) => {
-            if let Some((_, _, key)) = declared
-                .keys()
-                .into_iter()
-                .find(|(_, _, k)| !allowed.iter().any(|a| a == k))
+            if let Some(key) = declared
+                .numeric
+                .iter()
+                .chain(declared.categorical)
+                .find(|k| !allowed.contains(k))
             {
                 return Err(LinearError::InvalidParameter {
                     name: "contextFeatures",
@@ -120,8 +135,8 @@ fn feature_space(
                 });
             }
             Ok(FeatureSpace::declared(
-                &declared.numeric,
-                &declared.categorical,
+                declared.numeric,
+                declared.categorical,
                 parsed,
             ))
         }
@@ -170,14 +185,35 @@ struct FittedArms {
     lambda: f64,
 }
 
-/// Fits every allocation with the spec's method: LinTS, or LinUCB (ridge publishes
-/// the same posterior mean, LinUCB's fit with its width unused).
-fn fit_arms(spec: &OptimizationSpec, stats: &LinearStats) -> Result<FittedArms, LinearError> {
-    let lambda = spec.lambda.unwrap_or(1.0);
-    let method = spec.linear_method();
+/// Fits every allocation of `stats` with the linear method of `params` (ridge fits as
+/// LinUCB: the same posterior mean, the width unused): the arms a `linear_contextual`
+/// policy publishes, and what `fit` reports for `linucb` and `lints`.
+///
+/// # Errors
+///
+/// [`LinearError`] for parameters that are not `linear_contextual`, or an
+/// allocation's `A` that cannot be factorised.
+pub fn fit_linear_arms(
+    params: &CheckedParams,
+    stats: &LinearStats,
+) -> Result<Vec<LinearArm>, LinearError> {
+    Ok(fit_arms(params, stats)?.arms)
+}
+
+/// Fits every allocation with the method of `params`: LinTS, or LinUCB (ridge
+/// publishes the same posterior mean, LinUCB's fit with its width unused).
+fn fit_arms(params: &CheckedParams, stats: &LinearStats) -> Result<FittedArms, LinearError> {
+    let AlgorithmParams::LinearContextual {
+        method,
+        alpha,
+        v,
+        lambda,
+    } = *params.params()
+    else {
+        return Err(super::params::not_linear(params.params()));
+    };
     let (arms, alpha, v) = match method {
         LinearMethod::Lints => {
-            let v = spec.v.unwrap_or(1.0);
             let m = LinTsParams::default()
                 .v(v)
                 .lambda(lambda)
@@ -186,7 +222,6 @@ fn fit_arms(spec: &OptimizationSpec, stats: &LinearStats) -> Result<FittedArms, 
             (m.arms().to_vec(), None, Some(v))
         }
         LinearMethod::Linucb | LinearMethod::Ridge => {
-            let alpha = spec.alpha.unwrap_or(1.0);
             let m = LinUcbParams::default()
                 .alpha(alpha)
                 .lambda(lambda)
@@ -210,12 +245,7 @@ impl FittedArms {
     /// rows, `θ̂` and the lower Cholesky factor of `A`.
     fn exact_scorer(&self, space: &FeatureSpace, allocations: &[String]) -> ExactScorer {
         ExactScorer {
-            method: match self.method {
-                LinearMethod::Linucb => "linucb",
-                LinearMethod::Lints => "lints",
-                LinearMethod::Ridge => "ridge",
-            }
-            .to_owned(),
+            method: self.method.as_str().to_owned(),
             alpha: self.alpha,
             v: self.v,
             lambda: self.lambda,
@@ -241,17 +271,18 @@ impl FittedArms {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+    use crate::algorithm::Algorithm;
 
-    fn spec(features: Value) -> OptimizationSpec {
-        serde_json::from_value(json!({
-            "algorithm": "linear_contextual",
-            "goal": {"event": "signup"},
-            "contextFeatures": features,
-        }))
-        .expect("a valid spec")
+    /// LinUCB with its defaults.
+    fn linucb() -> CheckedParams {
+        AlgorithmParams::defaults(Algorithm::LinearContextual)
+            .check()
+            .unwrap()
+    }
+
+    fn strings(keys: &[&str]) -> Vec<String> {
+        keys.iter().map(|k| (*k).to_owned()).collect()
     }
 
     fn rows() -> ContextualRows {
@@ -270,8 +301,14 @@ mod tests {
     fn context_features_choose_the_keys_and_their_kinds() {
         let allowed: Vec<String> = ["tier", "score", "device"].map(String::from).to_vec();
         let names = vec!["a".to_owned(), "b".to_owned()];
+        let (numeric, categorical) = (strings(&["score"]), strings(&["tier"]));
+        let declared = DeclaredFeatures {
+            numeric: &numeric,
+            categorical: &categorical,
+        };
         let fit = fit_linear_policy(
-            &spec(json!({"numeric": ["score"], "categorical": ["tier"]})),
+            &linucb(),
+            Some(declared),
             &allowed,
             &names,
             &rows(),
@@ -293,10 +330,16 @@ mod tests {
         );
         // Without contextFeatures, every allowed field, kinds learned from the data.
         let all =
-            fit_linear_policy(&spec(Value::Null), &allowed, &names, &rows(), None, None).unwrap();
+            fit_linear_policy(&linucb(), None, &allowed, &names, &rows(), None, None).unwrap();
         assert_eq!(all.model.coefficients["a"].numeric.len(), 2);
+        let age = strings(&["age"]);
+        let undeclared = DeclaredFeatures {
+            numeric: &age,
+            categorical: &[],
+        };
         let e = fit_linear_policy(
-            &spec(json!({"numeric": ["age"]})),
+            &linucb(),
+            Some(undeclared),
             &allowed,
             &names,
             &rows(),
@@ -317,10 +360,14 @@ mod tests {
     fn the_exact_scorer_block_holds_the_ridge_posterior_of_each_allocation() {
         let allowed = vec!["tier".to_owned(), "score".to_owned(), "device".to_owned()];
         let names = vec!["a".to_owned(), "b".to_owned()];
-        let mut s = spec(Value::Null);
-        s.lambda = Some(0.5);
-        s.alpha = Some(0.7);
-        let fit = fit_linear_policy(&s, &allowed, &names, &rows(), None, None).unwrap();
+        let params = AlgorithmParams::LinearContextual {
+            method: LinearMethod::Linucb,
+            alpha: 0.7,
+            v: 1.0,
+            lambda: 0.5,
+        };
+        let s = params.check().unwrap();
+        let fit = fit_linear_policy(&s, None, &allowed, &names, &rows(), None, None).unwrap();
         let exact = fit.model.exact.as_ref().expect("published with the model");
         assert_eq!(
             (exact.method.as_str(), exact.alpha, exact.v),

@@ -19,6 +19,9 @@
 //!   `maxShiftPerUpdate`), weights to ranges from scratch, and the rewrite of bucket
 //!   ranges over exactly the buckets a policy covered, moving as few buckets as
 //!   possible ([`allocate::layout`]).
+//! * [`params`]: [`crate::algorithm::AlgorithmParams`] checked by the algorithms'
+//!   own checks into [`CheckedParams`], joined to the goal's facts in a [`Learner`]:
+//!   the fits see these and statistics, never the config.
 //! * [`seed`]: per-policy and per-chunk seeds derived from one master seed.
 
 pub mod allocate;
@@ -37,6 +40,7 @@ pub mod linear_policy;
 pub mod linear_state;
 pub mod montecarlo;
 pub mod multi_armed;
+pub mod params;
 pub mod seed;
 pub mod thompson;
 pub mod ucb;
@@ -56,7 +60,8 @@ pub use linear_error::LinearError;
 pub use linear_fit::{
     LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,
 };
-pub use linear_policy::{fit_linear_policy, LinearPolicyFit};
+pub use linear_policy::{fit_linear_arms, fit_linear_policy, DeclaredFeatures, LinearPolicyFit};
 pub use multi_armed::{fit_multi_armed, MultiArmedFit};
+pub use params::{CheckedParams, Learner};
 pub use thompson::{ThompsonBernoulli, ThompsonBernoulliParams};
 pub use ucb::{Ucb1, Ucb1Params};

@@ -1,5 +1,6 @@
-//! From an `optimization:` spec and per-allocation statistics to allocation weights:
-//! the choice of algorithm, its parameters and the goal's direction, in one place.
+//! From checked algorithm parameters, the goal's facts and per-allocation statistics
+//! to allocation weights: the choice of algorithm and the goal's direction, in one
+//! place.
 //!
 //! * `thompson_bernoulli` (conversion-rate goals): posterior probability of being best.
 //!   For `K ≤` [`QUADRATURE_MAX_ARMS`] with a prior of `α₀, β₀ ≥ 1` it is computed by
@@ -16,10 +17,10 @@
 //! failures count as successes), so "best" is always "largest".
 
 use super::{
-    beta_probability_best, EpsilonGreedyParams, ThompsonBernoulliParams, ThompsonGaussianParams,
-    Ucb1Params,
+    beta_probability_best, EpsilonGreedyParams, Learner, ThompsonBernoulli,
+    ThompsonBernoulliParams, ThompsonGaussianParams, Ucb1Params,
 };
-use crate::config::{Algorithm, DesiredDirection, GoalType, OptimizationSpec};
+use crate::algorithm::AlgorithmParams;
 use crate::error::{Error, Result};
 use crate::reward::ArmStats;
 
@@ -35,23 +36,19 @@ pub struct MultiArmedFit {
     pub probability_best: Option<Vec<f64>>,
 }
 
-/// Fits the spec's multi-armed algorithm. `label` (the policy id) keys the seed.
+/// Fits the learner's multi-armed algorithm. `label` (the policy id) keys the seed.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidParameter`] for an algorithm that is not multi-armed, a goal the
-/// algorithm cannot use, out-of-domain parameters or impossible statistics.
+/// algorithm cannot use, or impossible statistics.
 pub fn fit_multi_armed(
-    spec: &OptimizationSpec,
+    learner: &Learner,
     arms: &[ArmStats],
     label: &str,
     seed: u64,
 ) -> Result<MultiArmedFit> {
-    let decrease = spec.goal.desired_direction == DesiredDirection::Decrease;
-    let prior = (
-        spec.prior_alpha.unwrap_or(1.0),
-        spec.prior_beta.unwrap_or(1.0),
-    );
+    let decrease = learner.objective.decrease;
     let negated: Vec<ArmStats> = arms
         .iter()
         .map(|a| {
@@ -62,51 +59,42 @@ pub fn fit_multi_armed(
             }
         })
         .collect();
-    match spec.algorithm {
-        Algorithm::ThompsonBernoulli => {
-            if spec.goal.goal_type != GoalType::ConversionRate {
+    match *learner.params.params() {
+        AlgorithmParams::ThompsonBernoulli {
+            prior_alpha,
+            prior_beta,
+            draws,
+        } => {
+            if !learner.objective.binary_rewards {
                 return Err(Error::InvalidParameter {
                     name: "goal.type",
                     reason: "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)"
                         .into(),
                 });
             }
-            let flipped: Vec<ArmStats> = arms
-                .iter()
-                .map(|a| {
-                    if decrease {
-                        ArmStats {
-                            sum: a.n as f64 - a.sum,
-                            ..*a
-                        }
-                    } else {
-                        *a
-                    }
-                })
-                .collect();
             let tb = ThompsonBernoulliParams::default()
-                .prior(prior.0, prior.1)
+                .prior(prior_alpha, prior_beta)
                 .seed(seed)
-                .draws(spec.draws)
+                .draws(draws)
                 .check()?;
-            let p = if arms.len() <= QUADRATURE_MAX_ARMS && prior.0 >= 1.0 && prior.1 >= 1.0 {
-                beta_probability_best(&tb.posteriors(&flipped)?)
-            } else {
-                tb.probability_best(&flipped, label)?
-            };
+            let p = bernoulli_probability_best(&tb, arms, decrease, label)?;
             Ok(MultiArmedFit {
                 weights: p.clone(),
                 probability_best: Some(p),
             })
         }
-        Algorithm::ThompsonGaussian => {
+        AlgorithmParams::ThompsonGaussian {
+            prior_alpha,
+            prior_beta,
+            draws,
+        } => {
             let tg = ThompsonGaussianParams {
-                prior_alpha: prior.0,
-                prior_beta: prior.1,
+                prior_alpha,
+                prior_beta,
                 ..ThompsonGaussianParams::default()
             }
             .seed(seed)
-            .draws(spec.draws)
+            .draws(draws)
             .check()?;
             let p = tg.probability_best(&negated, label)?;
             Ok(MultiArmedFit {
@@ -114,29 +102,53 @@ pub fn fit_multi_armed(
                 probability_best: Some(p),
             })
         }
-        Algorithm::Ucb1 => {
-            let mut params = Ucb1Params::default();
-            if let Some(c) = spec.alpha {
-                params = params.exploration(c);
-            }
-            Ok(MultiArmedFit {
-                weights: params.check()?.weights(&negated)?,
-                probability_best: None,
-            })
-        }
-        Algorithm::EpsilonGreedy => {
-            let mut params = EpsilonGreedyParams::default();
-            if let Some(e) = spec.epsilon {
-                params = params.epsilon(e);
-            }
-            Ok(MultiArmedFit {
-                weights: params.check()?.weights(&negated)?,
-                probability_best: None,
-            })
-        }
-        Algorithm::LinearContextual => Err(Error::InvalidParameter {
+        AlgorithmParams::Ucb1 { exploration } => Ok(MultiArmedFit {
+            weights: Ucb1Params::default()
+                .exploration(exploration)
+                .check()?
+                .weights(&negated)?,
+            probability_best: None,
+        }),
+        AlgorithmParams::EpsilonGreedy { epsilon } => Ok(MultiArmedFit {
+            weights: EpsilonGreedyParams::default()
+                .epsilon(epsilon)
+                .check()?
+                .weights(&negated)?,
+            probability_best: None,
+        }),
+        AlgorithmParams::LinearContextual { .. } => Err(Error::InvalidParameter {
             name: "algorithm",
             reason: "linear_contextual is not multi-armed: it publishes a contextualModel".into(),
         }),
+    }
+}
+
+/// Probability of being best under `tb`; for a goal to decrease, failures count as
+/// successes. By quadrature for `K ≤` [`QUADRATURE_MAX_ARMS`] and a prior of at least
+/// 1, else by seeded Monte Carlo.
+fn bernoulli_probability_best(
+    tb: &ThompsonBernoulli,
+    arms: &[ArmStats],
+    decrease: bool,
+    label: &str,
+) -> Result<Vec<f64>> {
+    let flipped: Vec<ArmStats> = arms
+        .iter()
+        .map(|a| {
+            if decrease {
+                ArmStats {
+                    sum: a.n as f64 - a.sum,
+                    ..*a
+                }
+            } else {
+                *a
+            }
+        })
+        .collect();
+    let prior = tb.params();
+    if arms.len() <= QUADRATURE_MAX_ARMS && prior.prior_alpha >= 1.0 && prior.prior_beta >= 1.0 {
+        Ok(beta_probability_best(&tb.posteriors(&flipped)?))
+    } else {
+        tb.probability_best(&flipped, label)
     }
 }

@@ -2,8 +2,10 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::algorithm::Algorithm;
 use crate::config::ProjectConfig;
 use crate::error::Result;
+use crate::fit::FitAlgorithm;
 use crate::policy::contextual::ContextualSettings;
 use crate::synth::contextual::ContextualEffects;
 use crate::synth::contextual::{contextual_bundle, contextual_config, contextual_effects};
@@ -12,14 +14,27 @@ use crate::synth::{demo_bundle, effects, Effects, DEMO_CONFIG};
 /// The arms a simulation can compare: `uniform` (no retraining), the multi-armed
 /// algorithms of the `optimization:` section, and `linear_contextual` as LinUCB
 /// (`linucb`) or linear Thompson sampling (`lints`), its `method`.
-pub const ALGORITHMS: [&str; 7] = [
-    "uniform",
-    "thompson_bernoulli",
-    "thompson_gaussian",
-    "ucb1",
-    "epsilon_greedy",
-    "linucb",
-    "lints",
+/// Their names come from [`FitAlgorithm::ALL`], the list `fit` knows.
+pub const ALGORITHMS: [&str; 7] = {
+    let mut names = [UNIFORM; 7];
+    let mut i = 0;
+    while i < FitAlgorithm::ALL.len() {
+        names[i + 1] = FitAlgorithm::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+/// The arm that never retrains.
+pub(super) const UNIFORM: &str = "uniform";
+
+/// What the contextual world compares by default: the linear methods against the
+/// best-known multi-armed algorithm and no learning at all.
+const CONTEXTUAL_DEFAULTS: [&str; 4] = [
+    UNIFORM,
+    FitAlgorithm::ThompsonBernoulli.as_str(),
+    FitAlgorithm::Linucb.as_str(),
+    FitAlgorithm::Lints.as_str(),
 ];
 
 /// Which world with known truth units come from.
@@ -41,7 +56,7 @@ impl World {
     pub fn default_algorithms(self) -> Vec<String> {
         let names: &[&str] = match self {
             Self::Shop => &ALGORITHMS[..5],
-            Self::Contextual => &["uniform", "thompson_bernoulli", "linucb", "lints"],
+            Self::Contextual => &CONTEXTUAL_DEFAULTS,
         };
         names.iter().map(|a| (*a).to_owned()).collect()
     }
@@ -61,7 +76,7 @@ impl World {
             return bundle;
         };
         let optimised: Vec<String> = self
-            .config("uniform")
+            .config(UNIFORM)
             .map(|c| c.optimization.keys().cloned().collect())
             .unwrap_or_default();
         let settings = ContextualSettings {
@@ -82,15 +97,18 @@ impl World {
     /// The world's config with every optimised policy switched to `algorithm`
     /// (`uniform` keeps the world's own: it never retrains).
     pub(super) fn config(self, algorithm: &str) -> Result<ProjectConfig> {
+        // The worlds' own configs learn with thompson_bernoulli.
+        let own = format!("algorithm: {}", Algorithm::ThompsonBernoulli.as_str());
         let lines = match algorithm {
-            "uniform" => "algorithm: thompson_bernoulli".to_owned(),
-            linear if is_linear(linear) => {
-                format!("algorithm: linear_contextual\n    method: {algorithm}")
-            }
+            UNIFORM => own.clone(),
+            linear if is_linear(linear) => format!(
+                "algorithm: {}\n    method: {algorithm}",
+                Algorithm::LinearContextual.as_str()
+            ),
             other => format!("algorithm: {other}"),
         };
         let text = match self {
-            Self::Shop => DEMO_CONFIG.replace("algorithm: thompson_bernoulli", &lines),
+            Self::Shop => DEMO_CONFIG.replace(&own, &lines),
             Self::Contextual => contextual_config(&lines),
         };
         ProjectConfig::from_str_named(&text, &format!("simulated config ({algorithm})"))
@@ -106,7 +124,9 @@ impl World {
 
 /// Whether an algorithm name of [`ALGORITHMS`] is `linear_contextual`.
 pub(super) fn is_linear(algorithm: &str) -> bool {
-    matches!(algorithm, "linucb" | "lints")
+    algorithm
+        .parse::<FitAlgorithm>()
+        .is_ok_and(FitAlgorithm::is_linear)
 }
 
 /// The true conversion model of a world.

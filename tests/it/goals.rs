@@ -12,7 +12,7 @@ use bandit_engine::goal::{
     GoalValueReport,
 };
 use bandit_engine::metrics::policy_metrics_against;
-use bandit_engine::policy::fit_multi_armed;
+use bandit_engine::policy::{fit_multi_armed, Learner};
 use bandit_engine::reward::arm_stats;
 use bandit_engine::sdk::model::Policy;
 use polars::prelude::*;
@@ -356,7 +356,8 @@ fn decrease_flips_the_optimiser_but_not_the_reported_metrics() {
     let stats = arm_stats(rewards).unwrap();
     let arms = [stats["p"]["control"], stats["p"]["treatment"]];
     assert!(arms[0].sum > 0.0, "the reward table keeps the goal's sign");
-    let fit = fit_multi_armed(&down, &arms, "p", 7).unwrap();
+    let learner = |s: &OptimizationSpec| Learner::new(s.algorithm_params(), s.objective()).unwrap();
+    let fit = fit_multi_armed(&learner(&down), &arms, "p", 7).unwrap();
     assert_eq!(
         fit.weights,
         vec![0.0, 1.0],
@@ -365,7 +366,9 @@ fn decrease_flips_the_optimiser_but_not_the_reported_metrics() {
     let up = spec("{ event: purchase, type: sum }", "ucb1");
     assert_eq!(up.algorithm, Algorithm::Ucb1);
     assert_eq!(
-        fit_multi_armed(&up, &arms, "p", 7).unwrap().weights,
+        fit_multi_armed(&learner(&up), &arms, "p", 7)
+            .unwrap()
+            .weights,
         vec![1.0, 0.0]
     );
 }
