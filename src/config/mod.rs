@@ -100,6 +100,21 @@ pub struct ProjectConfig {
 }
 
 impl ProjectConfig {
+    /// An [`Error::InvalidConfig`] at `key` (a dotted path such as
+    /// `optimization.p.control`), placed at its line and column in the file the
+    /// config was read from; `source` names that file.
+    #[must_use]
+    pub fn error_at(&self, source: &str, key: String, reason: String) -> Error {
+        let (line, column) = self.spans.position(&key);
+        Error::InvalidConfig {
+            file: source.to_owned(),
+            line,
+            column,
+            key,
+            reason,
+        }
+    }
+
     /// Reads and validates a config file, and the `project.yaml` beside it if any.
     ///
     /// # Errors

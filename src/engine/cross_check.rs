@@ -35,16 +35,11 @@ pub fn cross_check(config: &ProjectConfig, doc: &BundleDocument, source: &str) -
                 found
             }
         };
-        errors.extend(problems.into_iter().map(|(key, reason)| {
-            let (line, column) = config.spans.position(&key);
-            Error::InvalidConfig {
-                file: source.to_owned(),
-                line,
-                column,
-                key,
-                reason,
-            }
-        }));
+        errors.extend(
+            problems
+                .into_iter()
+                .map(|(key, reason)| config.error_at(source, key, reason)),
+        );
     }
     if let Err(e) = cross_check_entities(config, doc, source) {
         errors.push(e);
