@@ -11,7 +11,7 @@
 use polars::prelude::LazyFrame;
 
 use super::report::PolicyReport;
-use super::run::{ArmFigures, Counting, Learner, PolicyRun, Publication, Reuse, Saved};
+use super::run::{ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Saved};
 use crate::config::DesiredDirection;
 use crate::error::{Error, Result};
 use crate::policy::{fit_linear_policy, DeclaredFeatures, LinearPolicyFit};
@@ -27,7 +27,7 @@ pub(super) struct LinearStats {
     figures: Vec<ArmFigures>,
 }
 
-impl Learner for LinearContextual {
+impl PolicyLearner for LinearContextual {
     type Stats = LinearStats;
 
     fn reuse(&self, _run: &PolicyRun<'_>, prior: &PolicyLearning) -> Reuse {

@@ -27,7 +27,7 @@ use polars::prelude::*;
 use serde_json::{Map, Value};
 
 use super::report::{EntityReport, PolicyReport};
-use super::run::{ArmFigures, Counting, Learner, PolicyRun, Publication, Reuse, Saved};
+use super::run::{ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Saved};
 use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
 use crate::error::{Error, Result};
 use crate::policy::{fit_entities, EntityInput, EntityKnobs};
@@ -303,7 +303,7 @@ pub(super) struct EntityStats {
     fixed: Option<usize>,
 }
 
-impl Learner for PerEntity<'_> {
+impl PolicyLearner for PerEntity<'_> {
     type Stats = EntityStats;
 
     fn notes(&self, run: &PolicyRun<'_>) -> Vec<String> {

@@ -8,7 +8,7 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `run.rs` | the per-policy run (gate → prior → count → report → fit → status) and the [`run::Learner`] trait |
+//! | `run.rs` | the per-policy run (gate → prior → count → report → fit → status) and the `PolicyLearner` trait |
 //! | `multi_armed.rs`, `contextual.rs`, `entities.rs` | the three learners |
 //! | `rewards.rs` | attribution once per run; [`policy_rewards`], the rewards a policy learns from |
 //! | `learning.rs` | warm start from the previous state, and the next state |

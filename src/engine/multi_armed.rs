@@ -7,7 +7,7 @@ use polars::prelude::LazyFrame;
 use super::learning;
 use super::report::PolicyReport;
 use super::run::{
-    live_shares, ArmFigures, Counting, Learner, PolicyRun, Publication, Reuse, Saved,
+    live_shares, ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Saved,
 };
 use crate::error::Result;
 use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges};
@@ -27,7 +27,7 @@ pub(super) struct ArmTotals {
     unknown: Vec<String>,
 }
 
-impl Learner for MultiArmed {
+impl PolicyLearner for MultiArmed {
     type Stats = ArmTotals;
 
     fn reuse(&self, _run: &PolicyRun<'_>, _prior: &PolicyLearning) -> Reuse {

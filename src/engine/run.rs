@@ -5,7 +5,7 @@
 //! → report → `minExposuresBeforeShift` → fit → guard → status.
 //!
 //! What differs between multi-armed, linear contextual and per-entity learners is the
-//! [`Learner`] trait: whether a prior can be reused, how rows become statistics, which
+//! [`PolicyLearner`] trait: whether a prior can be reused, how rows become statistics, which
 //! figures the report shows, and what a fit publishes. Everything else, including
 //! which report fields are filled, is here, so every learner fills the same ones.
 
@@ -115,7 +115,7 @@ pub(super) enum Saved {
 }
 
 /// What differs between learners; [`run_policy`] does the rest.
-pub(super) trait Learner {
+pub(super) trait PolicyLearner {
     /// The learner's statistics after counting.
     type Stats;
 
@@ -199,7 +199,7 @@ impl PolicyOutcome {
 }
 
 /// Runs one policy with `learner`.
-pub(super) fn run_policy<L: Learner>(learner: &L, run: &PolicyRun<'_>) -> PolicyOutcome {
+pub(super) fn run_policy<L: PolicyLearner>(learner: &L, run: &PolicyRun<'_>) -> PolicyOutcome {
     let mut report = match gate(run) {
         Ok(r) => r,
         Err(r) => return PolicyOutcome::unfitted(r),
@@ -274,7 +274,7 @@ struct Rows {
 
 /// The prior, the watermark it implies, and the learner's statistics: counted again
 /// from every row when the prior turns out not to fit.
-fn count<L: Learner>(
+fn count<L: PolicyLearner>(
     learner: &L,
     run: &PolicyRun<'_>,
     params: &AttributionParams,
