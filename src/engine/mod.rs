@@ -288,10 +288,14 @@ impl<'p> Engine<'p> {
         } = outcome;
         let id = &run.policy.id;
         match saved {
-            Some(Saved::Linear(t)) => next.linear.insert(id.clone(), t).map(drop),
-            Some(Saved::Entities(t)) => next.entities.insert(id.clone(), t).map(drop),
-            Some(Saved::Arms) | None => None,
-        };
+            Some(Saved::Linear(t)) => {
+                next.linear.insert(id.clone(), t);
+            }
+            Some(Saved::Entities(t)) => {
+                next.entities.insert(id.clone(), t);
+            }
+            Some(Saved::Arms) | None => {}
+        }
         if let Some(p) = publication {
             if let Err(e) = publish_into(doc, policy_ref, p, run.ctx.stamp) {
                 report.status = RunStatus::Errored;
