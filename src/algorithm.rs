@@ -60,6 +60,12 @@ impl Algorithm {
     }
 }
 
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a `linear_contextual` policy is fitted. All three publish the ridge posterior
 /// mean `θ̂ = A⁻¹b` as the bundle's coefficients (the SDK scores `θᵀx` and softmaxes);
 /// they differ in what an exact scorer does with the posterior: LinUCB adds

@@ -62,14 +62,41 @@ pub enum Error {
         /// What is wrong and, where possible, a suggestion.
         reason: String,
     },
-    /// Parameters of an algorithm or a run that are out of their domain.
-    #[error("invalid parameter {name}: {reason}")]
-    InvalidParameter {
-        /// The parameter.
-        name: &'static str,
-        /// Why it was refused.
-        reason: String,
+    /// A parameter of a run outside its domain (`--units 0`, a negative interval).
+    #[error(transparent)]
+    Parameter(#[from] ParameterError),
+    /// A learner's parameters, goal or arm statistics it cannot fit from.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    /// Attribution settings or inputs it cannot compute (too many rows, a goal it does
+    /// not compute, an unknown credit outcome).
+    #[error(transparent)]
+    Attribution(#[from] crate::attribution::AttributionError),
+    /// An off-policy evaluation whose inputs disagree or cannot be estimated from.
+    #[error(transparent)]
+    Evaluation(#[from] crate::replay::EvaluationError),
+    /// A simulation or synthetic log that cannot be run.
+    #[error(transparent)]
+    Simulation(#[from] crate::simulate::SimulationError),
+    /// `fit` parameters that do not suit the algorithm, or a table it cannot fit.
+    #[error(transparent)]
+    Fit(#[from] crate::fit::FitError),
+    /// More rows in one run than the engine's 32-bit row indices address.
+    #[error("{rows} {what} in one run; the limit is {limit}: split the input by day or by unit")]
+    TooManyRows {
+        /// What was counted (`track events`, `rows in one attribution run`).
+        what: &'static str,
+        /// How many there were.
+        rows: u64,
+        /// The most there may be.
+        limit: u64,
     },
+    /// A retrain without `--as-of` whose input had no accepted event to take the
+    /// publishing time from.
+    #[error(
+        "no event was accepted, so there is no latest event time to publish as of: pass --as-of"
+    )]
+    NoEventTime,
     /// A learner could not fit a policy on its statistics (a non-finite reward or
     /// feature, naming the row; a matrix that cannot be factorised). A retrain reports
     /// the policy `errored` with this reason and goes on with the others.
@@ -134,18 +161,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The CLI's exit code for this error: 1 bad input or failure (config, bundle,
-    /// events, state, I/O), 3 refused by a publishing guard, 4 output directory
-    /// locked by another publisher. (2 is clap's code for a bad command line.)
-    #[must_use]
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Refused { .. } => 3,
-            Self::Locked { .. } => 4,
-            _ => 1,
-        }
-    }
-
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
@@ -155,5 +170,107 @@ impl Error {
     }
 }
 
+/// A parameter value outside its domain: which parameter, what it must be, what it was.
+/// Each stage's error enum wraps it for its own parameters.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid parameter {name}: must be {expected}, found {found}")]
+pub struct ParameterError {
+    /// The parameter, as the config or command line spells it.
+    pub name: &'static str,
+    /// Its domain, in words (`a positive number`, `in [0, 1]`, `at least 1`).
+    pub expected: &'static str,
+    /// The value given.
+    pub found: String,
+}
+
+impl ParameterError {
+    /// A refusal of `found` for `name`, whose domain is `expected`.
+    pub fn new(name: &'static str, expected: &'static str, found: impl ToString) -> Self {
+        Self {
+            name,
+            expected,
+            found: found.to_string(),
+        }
+    }
+
+    /// `Ok` if `v` is a finite number above 0, else the refusal.
+    ///
+    /// # Errors
+    ///
+    /// This parameter's [`ParameterError`].
+    pub fn positive(name: &'static str, v: f64) -> Result<f64, Self> {
+        if v > 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(Self::new(name, "a positive number", v))
+        }
+    }
+
+    /// `Ok` if `v` is a finite number at or above 0, else the refusal.
+    ///
+    /// # Errors
+    ///
+    /// This parameter's [`ParameterError`].
+    pub fn non_negative(name: &'static str, v: f64) -> Result<f64, Self> {
+        if v >= 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(Self::new(name, "a non-negative number", v))
+        }
+    }
+
+    /// `Ok` if the count `n` is at least 1, else the refusal.
+    ///
+    /// # Errors
+    ///
+    /// This parameter's [`ParameterError`].
+    pub fn at_least_one<T: PartialOrd + From<u8> + ToString>(
+        name: &'static str,
+        n: T,
+    ) -> Result<T, Self> {
+        if n >= T::from(1) {
+            Ok(n)
+        } else {
+            Err(Self::new(name, "at least 1", n))
+        }
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_checks_name_the_parameter_its_domain_and_the_value() {
+        assert_eq!(ParameterError::positive("c", 2.0), Ok(2.0));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = ParameterError::positive("c", bad).unwrap_err();
+            assert_eq!((e.name, e.expected), ("c", "a positive number"));
+        }
+        assert_eq!(ParameterError::non_negative("lambda", 0.0), Ok(0.0));
+        assert!(ParameterError::non_negative("lambda", -0.5).is_err());
+        assert_eq!(ParameterError::at_least_one("draws", 1u32), Ok(1));
+        let e = Error::from(ParameterError::at_least_one("draws", 0u32).unwrap_err());
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter draws: must be at least 1, found 0"
+        );
+    }
+
+    #[test]
+    fn stage_errors_stay_matchable_through_the_crate_error() {
+        let e: Error = crate::policy::PolicyError::NonFiniteSum {
+            arm: 2,
+            sum: f64::INFINITY,
+        }
+        .into();
+        assert!(matches!(
+            e,
+            Error::Policy(crate::policy::PolicyError::NonFiniteSum { arm: 2, .. })
+        ));
+        assert_eq!(e.to_string(), "arm 2: reward sum inf is not finite");
+    }
+}

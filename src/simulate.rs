@@ -41,7 +41,7 @@ use serde_json::{json, Map, Value};
 
 use crate::bundle::BundleDocument;
 use crate::engine::{Engine, RetrainOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, ParameterError, Result};
 use crate::events::{Event, EventType, LoadReport, Loaded, TableBuilder};
 use crate::policy::seed::derive;
 use crate::progress::{NoProgress, Progress};
@@ -49,7 +49,9 @@ use crate::sdk::{HashContract, ResolveOptions, Resolver};
 use crate::synth::{logged_layers, pick, sigmoid, uuid, COUNTRIES, DEVICES, PAYMENTS};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
+mod error;
 mod world;
+pub use error::SimulationError;
 
 use world::Truth;
 pub use world::{World, ALGORITHMS};
@@ -258,10 +260,7 @@ fn serve(
 ) -> Result<Vec<Event>> {
     let r = resolver
         .resolve(&a.context)
-        .map_err(|e| Error::InvalidParameter {
-            name: "bundle",
-            reason: format!("the simulated SDK cannot resolve it: {e}"),
-        })?;
+        .map_err(|e| cannot_resolve(&e))?;
     let (layers, picks) = logged_layers(&r);
     let p = sigmoid(fx.logit(&a.context, &picks));
     for (i, (policy, served)) in picks.iter().enumerate() {
@@ -372,16 +371,20 @@ fn weights(
 }
 
 fn cannot_resolve(e: &dyn std::fmt::Display) -> Error {
-    Error::InvalidParameter {
-        name: "bundle",
-        reason: format!("the simulated SDK cannot resolve it: {e}"),
+    SimulationError::Sdk {
+        step: "resolve",
+        reason: e.to_string(),
     }
+    .into()
 }
 
 fn compile(doc: &BundleDocument, contract: HashContract) -> Result<Resolver<'_>> {
-    Resolver::new(doc.bundle(), contract).map_err(|e| Error::InvalidParameter {
-        name: "bundle",
-        reason: format!("the simulated SDK cannot compile it: {e}"),
+    Resolver::new(doc.bundle(), contract).map_err(|e| {
+        SimulationError::Sdk {
+            step: "compile",
+            reason: e.to_string(),
+        }
+        .into()
     })
 }
 
@@ -534,7 +537,7 @@ fn run_one(
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for zero units or batch, or an unknown algorithm; any
+/// [`Error::Parameter`] for zero units or batch, [`Error::Simulation`] for an unknown algorithm; any
 /// error of a retrain.
 pub fn simulate(opts: &SimulateOptions) -> Result<Simulation> {
     simulate_with_progress(opts, &NoProgress)
@@ -549,36 +552,29 @@ pub fn simulate_with_progress(
     opts: &SimulateOptions,
     progress: &dyn Progress,
 ) -> Result<Simulation> {
-    if opts.units == 0 || opts.batch == 0 {
-        return Err(Error::InvalidParameter {
-            name: "units/batch",
-            reason: "must be at least 1".into(),
-        });
-    }
+    ParameterError::at_least_one("units", opts.units)?;
+    ParameterError::at_least_one("batch", opts.batch)?;
     if opts.arrival_interval_ms <= 0 {
-        return Err(Error::InvalidParameter {
-            name: "arrival_interval_ms",
-            reason: "must be positive".into(),
-        });
+        return Err(ParameterError::new(
+            "arrival_interval_ms",
+            "positive",
+            opts.arrival_interval_ms,
+        )
+        .into());
     }
-    if let Some(g) = opts.gamma.filter(|g| !(g.is_finite() && *g > 0.0)) {
-        return Err(Error::InvalidParameter {
-            name: "gamma",
-            reason: format!("must be a positive number, found {g}"),
-        });
+    if let Some(g) = opts.gamma {
+        ParameterError::positive("gamma", g)?;
     }
     if let Some(bad) = opts
         .algorithms
         .iter()
         .find(|a| !ALGORITHMS.contains(&a.as_str()))
     {
-        return Err(Error::InvalidParameter {
-            name: "algorithm",
-            reason: format!(
-                "unknown algorithm {bad:?}; choose from {}",
-                ALGORITHMS.join(", ")
-            ),
-        });
+        return Err(SimulationError::UnknownAlgorithm {
+            name: bad.clone(),
+            known: ALGORITHMS.join(", "),
+        }
+        .into());
     }
     let arrivals: Vec<Arrival> = (0..opts.units)
         .into_par_iter()

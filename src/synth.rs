@@ -28,7 +28,7 @@ use rand_distr::LogNormal;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ParameterError, Result};
 use crate::events::{Event, Layer};
 use crate::sdk::{Bundle, HashContract, Resolution, Resolver};
 use crate::time::{parse_rfc3339, Millis};
@@ -412,20 +412,15 @@ fn corrupt(line: &str, kind: usize) -> String {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for zero units or days, or a malformed rate outside
+/// [`Error::Parameter`] for zero units or days, or a malformed rate outside
 /// [0, 0.5].
 pub fn generate(params: &SynthParams) -> Result<World> {
-    if params.units == 0 || params.days == 0 {
-        return Err(Error::InvalidParameter {
-            name: "units/days",
-            reason: "must be at least 1".into(),
-        });
-    }
+    ParameterError::at_least_one("units", params.units)?;
+    ParameterError::at_least_one("days", params.days)?;
     if !(0.0..=0.5).contains(&params.malformed_rate) {
-        return Err(Error::InvalidParameter {
-            name: "malformed_rate",
-            reason: format!("must be in [0, 0.5], found {}", params.malformed_rate),
-        });
+        return Err(
+            ParameterError::new("malformed_rate", "in [0, 0.5]", params.malformed_rate).into(),
+        );
     }
     let bundle_json = demo_bundle();
     let bundle: Bundle =

@@ -4,10 +4,11 @@
 use polars::prelude::{IntoLazy, LazyFrame};
 
 use super::credits::Credits;
+use super::error::AttributionError;
 use super::kernel;
 use super::params::AttributionParams;
 use crate::config::{AttributionMode, Goal, GoalType, ValueSource};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::EventTables;
 
 /// The credits of one goal event name under `params` (its mode included).
@@ -34,7 +35,7 @@ pub fn credits(
 ///
 /// # Errors
 ///
-/// [`crate::Error::InvalidParameter`] for goals attribution does not compute
+/// [`crate::Error::Attribution`] for goals attribution does not compute
 /// (`mean`, or values read from `values` or `properties`: [`crate::goal`] maps those
 /// onto `value` first); [`crate::Error::Polars`] if a table lacks a column.
 pub fn rewards(tables: &EventTables, goal: &Goal, params: &AttributionParams) -> Result<LazyFrame> {
@@ -93,16 +94,10 @@ pub fn cumulative_rewards(
 /// Goals the attribution stages compute so far.
 pub(super) fn check_goal(goal: &Goal) -> Result<()> {
     if goal.goal_type == GoalType::Mean {
-        return Err(Error::InvalidParameter {
-            name: "goal.type",
-            reason: "the mean goal is not computed by attribution yet; use conversion_rate, count or sum".into(),
-        });
+        return Err(AttributionError::MeanGoal.into());
     }
     if goal.goal_type == GoalType::Sum && goal.value != ValueSource::Value {
-        return Err(Error::InvalidParameter {
-            name: "goal.value",
-            reason: "sum goals read the event's `value` for now; named values and properties are not supported yet".into(),
-        });
+        return Err(AttributionError::NamedValue.into());
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! the goal's window, checked once so the relational steps can trust them.
 
 use crate::config::{AttributionMode, AttributionModel, OptimizationSpec, PositionWeights};
-use crate::error::{Error, Result};
+use crate::error::{ParameterError, Result};
 
 /// Default inactivity gap that ends a derived session.
 pub const DEFAULT_SESSION_GAP_MS: i64 = 30 * 60 * 1000;
@@ -43,7 +43,7 @@ impl TouchModel {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for a half-life that is not a positive number, or
+    /// [`crate::Error::Parameter`] for a half-life that is not a positive number, or
     /// position weights outside [0, 1] or summing to more than 1.
     pub fn new(
         name: AttributionModel,
@@ -57,10 +57,12 @@ impl TouchModel {
             AttributionModel::TimeDecay => {
                 let ms = half_life_days.map_or(DEFAULT_HALF_LIFE_MS, |d| d * 86_400_000.0);
                 if !(ms > 0.0 && ms.is_finite()) {
-                    return Err(Error::InvalidParameter {
-                        name: "halfLifeDays",
-                        reason: format!("must be a positive number, found {ms} ms"),
-                    });
+                    return Err(ParameterError::new(
+                        "halfLifeDays",
+                        "a positive number",
+                        half_life_days.unwrap_or_default(),
+                    )
+                    .into());
                 }
                 Self::TimeDecay { half_life_ms: ms }
             }
@@ -68,13 +70,12 @@ impl TouchModel {
                 let w = position.unwrap_or_default();
                 let ok = |x: f64| (0.0..=1.0).contains(&x);
                 if !(ok(w.first) && ok(w.last) && w.first + w.last <= 1.0 + 1e-12) {
-                    return Err(Error::InvalidParameter {
-                        name: "positionWeights",
-                        reason: format!(
-                            "first and last must be in [0, 1] with a sum of at most 1, found {} and {}",
-                            w.first, w.last
-                        ),
-                    });
+                    return Err(ParameterError::new(
+                        "positionWeights",
+                        "first and last in [0, 1] with a sum of at most 1",
+                        format!("{} and {}", w.first, w.last),
+                    )
+                    .into());
                 }
                 Self::PositionBased {
                     first: w.first,

@@ -9,9 +9,10 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::credits::Credits;
+use super::error::AttributionError;
 use super::params::AttributionParams;
 use crate::config::AttributionMode;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::EventTables;
 
 /// Counts of one policy's goal events by what attribution did with them.
@@ -66,7 +67,7 @@ fn count(lf: LazyFrame) -> Result<u64> {
 /// # Errors
 ///
 /// [`crate::Error::Polars`] if a query fails or `credits` lacks a column;
-/// [`crate::Error::InvalidParameter`] if its outcomes name an outcome other than
+/// [`crate::Error::Attribution`] if its outcomes name an outcome other than
 /// `credited`, `outside_window` and `before_exposure`.
 pub fn attribution_report(
     tables: &EventTables,
@@ -150,12 +151,11 @@ fn outcomes(credits: &Credits, policy_id: &str) -> Result<Outcomes> {
             Some("before_exposure") => counts.before += n,
             other => {
                 // `Credits` has public fields: a table built by hand can hold anything.
-                return Err(Error::InvalidParameter {
-                    name: "credits.outcomes",
-                    reason: format!(
-                        "outcome {other:?} of policy {policy_id}: outcomes are credited, outside_window or before_exposure"
-                    ),
-                });
+                return Err(AttributionError::UnknownOutcome {
+                    policy_id: policy_id.to_owned(),
+                    outcome: other.map(str::to_owned),
+                }
+                .into());
             }
         }
     }
@@ -214,10 +214,7 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    Error::InvalidParameter {
-                        name: "credits.outcomes",
-                        ..
-                    }
+                    crate::Error::Attribution(AttributionError::UnknownOutcome { .. })
                 ),
                 "{err}"
             );

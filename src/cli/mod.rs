@@ -228,9 +228,21 @@ pub fn main() -> ExitCode {
             let code = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<bandit_engine::Error>())
-                .map_or(1, bandit_engine::Error::exit_code);
+                .map_or(1, exit_code);
             ExitCode::from(code)
         }
+    }
+}
+
+/// The exit code for a library error: 1 bad input or failure (config, bundle, events,
+/// state, I/O), 3 refused by a publishing guard, 4 output directory locked by another
+/// publisher. (2 is clap's code for a bad command line.) The codes are the binary's
+/// contract with the schedulers that run it, so they live here, not in the library.
+fn exit_code(e: &bandit_engine::Error) -> u8 {
+    match e {
+        bandit_engine::Error::Refused { .. } => 3,
+        bandit_engine::Error::Locked { .. } => 4,
+        _ => 1,
     }
 }
 

@@ -29,8 +29,8 @@ use serde_json::{Map, Value};
 use super::report::{EntityReport, PolicyReport};
 use super::run::{ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Saved};
 use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
-use crate::error::{Error, Result};
-use crate::policy::{fit_entities, EntityInput, EntityKnobs};
+use crate::error::Result;
+use crate::policy::{fit_entities, EntityInput, EntityKnobs, PolicyError};
 use crate::reward::ArmStats;
 use crate::sdk::js;
 use crate::sdk::model::{EntityPolicyState, EntityWeights, Policy};
@@ -163,14 +163,12 @@ fn count_rows(
         };
         let r = reward.get(i).unwrap_or(f64::NAN);
         if !r.is_finite() {
-            return Err(Error::InvalidParameter {
-                name: "reward",
-                reason: format!(
-                    "a reward row of allocation {} exposed at {} is {r}, not a finite number",
-                    alloc.get(i).unwrap_or_default(),
-                    at.get(i).map(format_rfc3339).unwrap_or_default()
-                ),
-            });
+            return Err(PolicyError::NonFiniteReward {
+                allocation: alloc.get(i).unwrap_or_default().to_owned(),
+                exposed_at: at.get(i).map(format_rfc3339).unwrap_or_default(),
+                reward: r,
+            }
+            .into());
         }
         let s = ArmStats {
             n: 1,

@@ -181,7 +181,7 @@ impl<'p> Engine<'p> {
     /// # Errors
     ///
     /// As [`cross_check`] when the config does not fit the bundle;
-    /// [`Error::InvalidParameter`] when there are no events and no `as_of`.
+    /// [`Error::NoEventTime`] when there are no events and no `as_of`.
     pub fn retrain_loaded(
         &self,
         config: &ProjectConfig,
@@ -263,11 +263,7 @@ impl<'p> Engine<'p> {
         self.options
             .as_of
             .or_else(|| loaded.tables.latest_timestamp())
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "as_of",
-                reason: "no event was accepted, so there is no latest event time: pass --as-of"
-                    .into(),
-            })
+            .ok_or(Error::NoEventTime)
     }
 
     /// A policy's outcome applied to the bundle and the next state, with its health

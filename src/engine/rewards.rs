@@ -39,7 +39,7 @@ impl AttributionOverrides {
     ///
     /// # Errors
     ///
-    /// [`crate::Error::InvalidParameter`] for a model parameter out of range.
+    /// [`crate::Error::Parameter`] for a model parameter out of range.
     pub fn params(&self, spec: &OptimizationSpec) -> Result<AttributionParams> {
         let mut p = AttributionParams::from_spec(spec)?;
         if let Some(mode) = self.mode {
@@ -91,7 +91,7 @@ impl GoalRewards {
 ///
 /// # Errors
 ///
-/// [`crate::Error::InvalidParameter`] for goals attribution cannot compute;
+/// [`crate::Error::Attribution`] for goals attribution cannot compute;
 /// [`crate::Error::Polars`] if a query fails.
 pub fn policy_rewards(
     tables: &EventTables,

@@ -239,7 +239,7 @@ impl TableBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for 2^32 or more track events (see
+    /// [`Error::TooManyRows`] for 2^32 or more track events (see
     /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble
     /// equal-length columns, which would be a bug.
     pub fn finish(self) -> Result<EventTables> {
@@ -317,7 +317,7 @@ impl TableBuilder {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for 2^32 or more track events in all (see
+/// [`Error::TooManyRows`] for 2^32 or more track events in all (see
 /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
 /// columns, which would be a bug.
 pub fn finish_all(mut builders: Vec<TableBuilder>) -> Result<EventTables> {
@@ -356,15 +356,13 @@ pub fn finish_all(mut builders: Vec<TableBuilder>) -> Result<EventTables> {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for 2^32 or more rows: a load that large is refused
+/// [`Error::TooManyRows`] for 2^32 or more rows: a load that large is refused
 /// with a message, as the attribution kernel refuses its input, instead of a panic.
 pub fn track_rows(n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| Error::InvalidParameter {
-        name: "events",
-        reason: format!(
-            "{n} track events in one load; the limit is {}: split the input by day or by unit",
-            u32::MAX
-        ),
+    u32::try_from(n).map_err(|_| Error::TooManyRows {
+        what: "track events",
+        rows: n as u64,
+        limit: u64::from(u32::MAX),
     })
 }
 
@@ -436,8 +434,11 @@ mod tests {
         assert!(
             matches!(
                 &err,
-                Error::InvalidParameter { name: "events", reason }
-                    if reason.starts_with("4294967296 track events in one load; the limit is 4294967295")
+                Error::TooManyRows {
+                    what: "track events",
+                    rows: 4_294_967_296,
+                    limit: 4_294_967_295
+                }
             ),
             "{err:?}"
         );

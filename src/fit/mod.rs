@@ -20,6 +20,7 @@
 //! # Ok::<(), bandit_engine::Error>(())
 //! ```
 
+mod error;
 mod model;
 mod params;
 mod table;
@@ -29,6 +30,7 @@ use std::collections::BTreeMap;
 use ndarray::Array2;
 use rayon::prelude::*;
 
+pub use error::FitError;
 pub use model::{ArmModel, FittedModel, FittedTable, LinearArmModel, Posterior};
 pub use params::{CheckedFitParams, FitAlgorithm, FitParams};
 pub use table::Table;
@@ -172,7 +174,7 @@ fn arm_stats(k: usize, rows: &[usize], arms: &[u32], rewards: &[f64]) -> Vec<Arm
 ///
 /// [`Error::InvalidTable`] for a missing column (naming the file and listing its
 /// columns), [`Error::InvalidRecord`] for an empty, non-numeric or non-finite cell
-/// (naming its line or row), [`Error::InvalidParameter`] if a linear model cannot be
+/// (naming its line or row), [`Error::Fit`] if a linear model cannot be
 /// fitted (an `A` that is not positive definite or too ill-conditioned, naming the
 /// entity and arm).
 pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable> {
@@ -180,12 +182,13 @@ pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable
     let cols = columns(table, p)?;
     let fit_rows = |label: &str, rows: &[usize]| -> Result<FittedModel> {
         fit_group(params, &cols, label, rows).map_err(|e| match e {
-            Error::InvalidParameter { name, reason } if !label.is_empty() => {
-                Error::InvalidParameter {
-                    name,
-                    reason: format!("entity \"{label}\": {reason}"),
-                }
-            }
+            Error::Fit(FitError::Linear {
+                entity: None,
+                reason,
+            }) if !label.is_empty() => Error::Fit(FitError::Linear {
+                entity: Some(label.to_owned()),
+                reason,
+            }),
             other => other,
         })
     };
@@ -310,8 +313,8 @@ fn fit_linear(
 ) -> Result<FittedModel> {
     let k = cols.arm_names.len();
     let linear = |e: LinearError| {
-        Error::InvalidParameter {
-        name: "linear fit",
+        Error::Fit(FitError::Linear {
+        entity: None,
         reason: match e {
             LinearError::Linalg { arm, source } => {
                 format!("arm \"{}\": {source}", cols.arm_names[arm])
@@ -322,7 +325,7 @@ fn fit_linear(
             ),
             other => other.to_string(),
         },
-    }
+    })
     };
     let sub;
     let (xv, arms, rewards) = if rows.len() == x.nrows() {

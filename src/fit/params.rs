@@ -6,8 +6,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::FitError;
 use crate::algorithm::{Algorithm, AlgorithmParams, LinearMethod, Objective, ParamOptions};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::policy::Learner;
 
 /// The algorithms `fit` knows, by their platform names.
@@ -182,7 +183,8 @@ impl FitParams {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] naming the parameter.
+    /// [`crate::Error::Fit`] for a parameter that does not apply or features that do not
+    /// suit the algorithm, [`crate::Error::Parameter`] for a value out of its domain.
     pub fn check(self) -> Result<CheckedFitParams> {
         use FitAlgorithm as A;
         let a = self.algorithm;
@@ -205,42 +207,27 @@ impl FitParams {
         for (name, set, to) in applies {
             if set && !to.contains(&a) {
                 let names: Vec<&str> = to.iter().map(|t| t.as_str()).collect();
-                return Err(Error::InvalidParameter {
+                return Err(FitError::NotApplicable {
                     name,
-                    reason: format!("applies to {}, not {a}", names.join(" and ")),
-                });
+                    applies_to: names.join(" and "),
+                    algorithm: a,
+                }
+                .into());
             }
         }
         if a.is_linear() && self.features.is_empty() {
-            return Err(Error::InvalidParameter {
-                name: "features",
-                reason: format!("{a} needs feature columns (--features a,b,c)"),
-            });
+            return Err(FitError::NeedsFeatures { algorithm: a }.into());
         }
         if !a.is_linear() && !self.features.is_empty() {
-            return Err(Error::InvalidParameter {
-                name: "features",
-                reason: format!("{a} does not use features: use linucb or lints"),
-            });
+            return Err(FitError::NoFeatures { algorithm: a }.into());
         }
         let mut seen = std::collections::BTreeSet::new();
         for f in &self.features {
             if !seen.insert(f.as_str()) || *f == self.arm || *f == self.reward {
-                return Err(Error::InvalidParameter {
-                    name: "features",
-                    reason: format!("column \"{f}\" is listed twice or is the arm or reward"),
-                });
+                return Err(FitError::DuplicateFeature { column: f.clone() }.into());
             }
         }
-        // A linear parameter's refusal keeps the wording `fit` has always printed.
-        let refused = |e: Error| match e {
-            Error::InvalidParameter { name, reason } if a.is_linear() => Error::InvalidParameter {
-                name: "parameters",
-                reason: format!("invalid parameter {name}: {reason}"),
-            },
-            other => other,
-        };
-        let learner = Learner::new(self.algorithm_params(), self.objective()).map_err(refused)?;
+        let learner = Learner::new(self.algorithm_params(), self.objective())?;
         Ok(CheckedFitParams {
             params: self,
             learner,

@@ -133,9 +133,9 @@ pub fn fit_entities(
                 })
                 .collect();
             let fit = fit_multi_armed(learner, &arms, &format!("{label}/{}", e.id), seed).map_err(
-                |err| crate::error::Error::InvalidParameter {
-                    name: "entity",
-                    reason: format!("entity \"{}\": {err}", e.id),
+                |err| super::PolicyError::Entity {
+                    entity: e.id.clone(),
+                    source: Box::new(err),
                 },
             )?;
             Ok(Some(finish(&fit.weights, e.served.as_deref())))

@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::argmax::one_hot_ties;
-use crate::error::{Error, Result};
+use super::PolicyError;
+use crate::error::ParameterError;
 use crate::reward::ArmStats;
 
 /// Parameters of ε-greedy.
@@ -37,13 +38,10 @@ impl EpsilonGreedyParams {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if ε is outside [0, 1].
-    pub fn check(self) -> Result<EpsilonGreedy> {
+    /// [`ParameterError`] if ε is outside [0, 1].
+    pub fn check(self) -> Result<EpsilonGreedy, ParameterError> {
         if !(0.0..=1.0).contains(&self.epsilon) {
-            return Err(Error::InvalidParameter {
-                name: "epsilon",
-                reason: format!("must be in [0, 1], found {}", self.epsilon),
-            });
+            return Err(ParameterError::new("epsilon", "in [0, 1]", self.epsilon));
         }
         Ok(EpsilonGreedy { params: self })
     }
@@ -66,21 +64,18 @@ impl EpsilonGreedy {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if an arm's reward sum is not finite.
-    pub fn weights(&self, arms: &[ArmStats]) -> Result<Vec<f64>> {
+    /// [`PolicyError::NonFiniteSum`] if an arm's reward sum is not finite.
+    pub fn weights(&self, arms: &[ArmStats]) -> Result<Vec<f64>, PolicyError> {
         let means = arms
             .iter()
             .enumerate()
             .map(|(i, a)| {
                 if !a.sum.is_finite() {
-                    return Err(Error::InvalidParameter {
-                        name: "arm statistics",
-                        reason: format!("arm {i}: reward sum {} is not finite", a.sum),
-                    });
+                    return Err(PolicyError::NonFiniteSum { arm: i, sum: a.sum });
                 }
                 Ok(a.mean().unwrap_or(f64::INFINITY))
             })
-            .collect::<Result<Vec<f64>>>()?;
+            .collect::<Result<Vec<f64>, PolicyError>>()?;
         let eps = self.params.epsilon;
         let k = arms.len() as f64;
         Ok(one_hot_ties(&means)

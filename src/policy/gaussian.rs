@@ -26,7 +26,8 @@ use rand_distr::{Distribution, Gamma, Normal};
 use serde::{Deserialize, Serialize};
 
 use super::montecarlo;
-use crate::error::{Error, Result};
+use super::PolicyError;
+use crate::error::{ParameterError, Result};
 use crate::reward::ArmStats;
 
 /// Parameters of Gaussian (Normal-Inverse-Gamma) Thompson sampling.
@@ -89,33 +90,20 @@ impl ThompsonGaussianParams {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for a non-finite prior mean, a non-positive or
-    /// non-finite `κ₀`, `α₀` or `β₀`, or zero draws.
-    pub fn check(self) -> Result<ThompsonGaussian> {
+    /// [`ParameterError`] for a non-finite prior mean, a non-positive or non-finite
+    /// `κ₀`, `α₀` or `β₀`, or zero draws.
+    pub fn check(self) -> Result<ThompsonGaussian, ParameterError> {
         if !self.prior_mean.is_finite() {
-            return Err(Error::InvalidParameter {
-                name: "prior_mean",
-                reason: format!("must be finite, found {}", self.prior_mean),
-            });
+            return Err(ParameterError::new(
+                "prior_mean",
+                "a finite number",
+                self.prior_mean,
+            ));
         }
-        for (name, v) in [
-            ("prior_kappa", self.prior_kappa),
-            ("prior_alpha", self.prior_alpha),
-            ("prior_beta", self.prior_beta),
-        ] {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::InvalidParameter {
-                    name,
-                    reason: format!("must be a positive number, found {v}"),
-                });
-            }
-        }
-        if self.draws == 0 {
-            return Err(Error::InvalidParameter {
-                name: "draws",
-                reason: "must be at least 1".into(),
-            });
-        }
+        ParameterError::positive("prior_kappa", self.prior_kappa)?;
+        ParameterError::positive("prior_alpha", self.prior_alpha)?;
+        ParameterError::positive("prior_beta", self.prior_beta)?;
+        ParameterError::at_least_one("draws", self.draws)?;
         Ok(ThompsonGaussian { params: self })
     }
 }
@@ -158,19 +146,17 @@ impl ThompsonGaussian {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if an arm's sums are not finite.
-    pub fn posteriors(&self, arms: &[ArmStats]) -> Result<Vec<NormalInverseGamma>> {
+    /// [`PolicyError::NonFiniteSums`] if an arm's sums are not finite.
+    pub fn posteriors(&self, arms: &[ArmStats]) -> Result<Vec<NormalInverseGamma>, PolicyError> {
         let p = &self.params;
         arms.iter()
             .enumerate()
             .map(|(i, a)| {
                 if !(a.sum.is_finite() && a.sum_sq.is_finite()) {
-                    return Err(Error::InvalidParameter {
-                        name: "arm statistics",
-                        reason: format!(
-                            "arm {i}: reward sum {} or sum of squares {} is not finite",
-                            a.sum, a.sum_sq
-                        ),
+                    return Err(PolicyError::NonFiniteSums {
+                        arm: i,
+                        sum: a.sum,
+                        sum_sq: a.sum_sq,
                     });
                 }
                 if a.n == 0 {

@@ -2,6 +2,7 @@
 //! statistics ([`super::linear`]) and their inner loop ([`super::linear_kernel`])
 //! both report it without importing each other.
 
+use crate::error::ParameterError;
 use crate::linalg::LinalgError;
 
 /// Errors of the linear contextual bandits.
@@ -45,12 +46,19 @@ pub enum LinearError {
         got: usize,
     },
     /// A parameter out of its domain.
-    #[error("invalid parameter {name}: {reason}")]
-    InvalidParameter {
-        /// The parameter.
-        name: &'static str,
-        /// Why it was refused.
-        reason: String,
+    #[error(transparent)]
+    Parameter(#[from] ParameterError),
+    /// A linear fit asked of another algorithm.
+    #[error("{algorithm} is not linear_contextual")]
+    NotLinear {
+        /// The algorithm given.
+        algorithm: crate::algorithm::Algorithm,
+    },
+    /// A declared context feature the policy does not log.
+    #[error("contextFeatures: \"{key}\" is not in the policy's contextLogging.allowedFields")]
+    FeatureNotLogged {
+        /// The feature's key.
+        key: String,
     },
     /// The factorisation of an allocation's `A` failed.
     #[error("allocation {arm}: {source}")]

@@ -22,20 +22,15 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::linear::{LinearError, LinearStats};
+use crate::error::ParameterError;
 use crate::linalg::{cholesky_lower, solve_spd};
 
 /// Largest accepted condition-number estimate of an allocation's `A`.
 pub const MAX_CONDITION: f64 = 1e12;
 
 fn positive(name: &'static str, v: f64) -> Result<(), LinearError> {
-    if v > 0.0 && v.is_finite() {
-        Ok(())
-    } else {
-        Err(LinearError::InvalidParameter {
-            name,
-            reason: format!("must be a positive number, found {v}"),
-        })
-    }
+    ParameterError::positive(name, v)?;
+    Ok(())
 }
 
 /// Parameters of disjoint LinUCB.
@@ -76,15 +71,10 @@ impl LinUcbParams {
     ///
     /// # Errors
     ///
-    /// [`LinearError::InvalidParameter`] for a negative or non-finite `α` or a
+    /// [`LinearError::Parameter`] for a negative or non-finite `α` or a
     /// non-positive `λ`.
     pub fn check(self) -> Result<LinUcb, LinearError> {
-        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
-            return Err(LinearError::InvalidParameter {
-                name: "alpha",
-                reason: format!("must be a non-negative number, found {}", self.alpha),
-            });
-        }
+        ParameterError::non_negative("alpha", self.alpha)?;
         positive("lambda", self.lambda)?;
         Ok(LinUcb { params: self })
     }
@@ -148,7 +138,7 @@ impl LinTsParams {
     ///
     /// # Errors
     ///
-    /// [`LinearError::InvalidParameter`] for a non-positive `v` or `λ`.
+    /// [`LinearError::Parameter`] for a non-positive `v` or `λ`.
     pub fn check(self) -> Result<LinTs, LinearError> {
         positive("v", self.v)?;
         positive("lambda", self.lambda)?;

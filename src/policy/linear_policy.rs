@@ -127,12 +127,7 @@ fn feature_space(
                 .chain(declared.categorical)
                 .find(|k| !allowed.contains(k))
             {
-                return Err(LinearError::InvalidParameter {
-                    name: "contextFeatures",
-                    reason: format!(
-                        "\"{key}\" is not in the policy's contextLogging.allowedFields"
-                    ),
-                });
+                return Err(LinearError::FeatureNotLogged { key: key.clone() });
             }
             Ok(FeatureSpace::declared(
                 declared.numeric,

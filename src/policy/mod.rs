@@ -29,6 +29,7 @@ pub mod argmax;
 pub mod contextual;
 pub mod entity;
 pub mod epsilon;
+mod error;
 pub mod features;
 pub mod gaussian;
 pub mod integrate;
@@ -52,6 +53,7 @@ pub use allocate::{
 pub use contextual::{ContextualModel, ContextualSettings};
 pub use entity::{fit_entities, EntitiesFit, EntityInput, EntityKnobs};
 pub use epsilon::{EpsilonGreedy, EpsilonGreedyParams};
+pub use error::PolicyError;
 pub use features::{Feature, FeatureKind, FeatureSpace};
 pub use gaussian::{NormalInverseGamma, ThompsonGaussian, ThompsonGaussianParams};
 pub use integrate::{beta_probability_best, beta_probability_best_many};

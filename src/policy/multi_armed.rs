@@ -16,12 +16,13 @@
 //! For `desiredDirection: decrease` the rewards are negated (for Bernoulli rewards,
 //! failures count as successes), so "best" is always "largest".
 
+use super::PolicyError;
 use super::{
     beta_probability_best, EpsilonGreedyParams, Learner, ThompsonBernoulli,
     ThompsonBernoulliParams, ThompsonGaussianParams, Ucb1Params,
 };
-use crate::algorithm::AlgorithmParams;
-use crate::error::{Error, Result};
+use crate::algorithm::{Algorithm, AlgorithmParams};
+use crate::error::Result;
 use crate::reward::ArmStats;
 
 /// Largest number of allocations for which `thompson_bernoulli` uses quadrature.
@@ -40,7 +41,7 @@ pub struct MultiArmedFit {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for an algorithm that is not multi-armed, a goal the
+/// [`crate::Error::Policy`] for an algorithm that is not multi-armed, a goal the
 /// algorithm cannot use, or impossible statistics.
 pub fn fit_multi_armed(
     learner: &Learner,
@@ -66,11 +67,11 @@ pub fn fit_multi_armed(
             draws,
         } => {
             if !learner.objective.binary_rewards {
-                return Err(Error::InvalidParameter {
-                    name: "goal.type",
-                    reason: "thompson_bernoulli needs a conversion_rate goal (rewards of 0 or 1)"
-                        .into(),
-                });
+                return Err(PolicyError::GoalMismatch {
+                    algorithm: Algorithm::ThompsonBernoulli,
+                    needs: "a conversion_rate goal (rewards of 0 or 1)",
+                }
+                .into());
             }
             let tb = ThompsonBernoulliParams::default()
                 .prior(prior_alpha, prior_beta)
@@ -116,10 +117,10 @@ pub fn fit_multi_armed(
                 .weights(&negated)?,
             probability_best: None,
         }),
-        AlgorithmParams::LinearContextual { .. } => Err(Error::InvalidParameter {
-            name: "algorithm",
-            reason: "linear_contextual is not multi-armed: it publishes a contextualModel".into(),
-        }),
+        AlgorithmParams::LinearContextual { .. } => Err(PolicyError::NotMultiArmed {
+            algorithm: Algorithm::LinearContextual,
+        }
+        .into()),
     }
 }
 

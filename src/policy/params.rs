@@ -15,7 +15,7 @@ impl AlgorithmParams {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] naming the parameter out of its domain.
+    /// [`Error::Parameter`] naming the parameter out of its domain.
     pub fn check(self) -> Result<CheckedParams> {
         match self {
             Self::ThompsonBernoulli {
@@ -49,13 +49,8 @@ impl AlgorithmParams {
             }
             Self::LinearContextual { .. } => {
                 self.check_linear().map_err(|e| match e {
-                    LinearError::InvalidParameter { name, reason } => {
-                        Error::InvalidParameter { name, reason }
-                    }
-                    other => Error::InvalidParameter {
-                        name: "parameters",
-                        reason: other.to_string(),
-                    },
+                    LinearError::Parameter(p) => Error::Parameter(p),
+                    other => Error::Policy(other.into()),
                 })?;
             }
         }
@@ -67,8 +62,8 @@ impl AlgorithmParams {
     ///
     /// # Errors
     ///
-    /// [`LinearError::InvalidParameter`] for an out-of-domain parameter, or an
-    /// algorithm that is not `linear_contextual`.
+    /// [`LinearError::Parameter`] for an out-of-domain parameter,
+    /// [`LinearError::NotLinear`] for an algorithm that is not `linear_contextual`.
     pub fn check_linear(self) -> std::result::Result<CheckedParams, LinearError> {
         let Self::LinearContextual {
             method,
@@ -96,9 +91,8 @@ impl AlgorithmParams {
 
 /// The error of a linear fit given another algorithm's parameters.
 pub(super) fn not_linear(params: &AlgorithmParams) -> LinearError {
-    LinearError::InvalidParameter {
-        name: "algorithm",
-        reason: format!("{} is not linear_contextual", params.algorithm().as_str()),
+    LinearError::NotLinear {
+        algorithm: params.algorithm(),
     }
 }
 
@@ -193,7 +187,10 @@ mod tests {
         .check()
         .unwrap_err();
         assert!(
-            matches!(e, Error::InvalidParameter { name: "draws", .. }),
+            matches!(
+                e,
+                Error::Parameter(crate::error::ParameterError { name: "draws", .. })
+            ),
             "{e}"
         );
         let e = AlgorithmParams::EpsilonGreedy { epsilon: 1.5 }
@@ -202,10 +199,10 @@ mod tests {
         assert!(
             matches!(
                 e,
-                Error::InvalidParameter {
+                Error::Parameter(crate::error::ParameterError {
                     name: "epsilon",
                     ..
-                }
+                })
             ),
             "{e}"
         );
@@ -215,10 +212,10 @@ mod tests {
         assert!(
             matches!(
                 e,
-                Error::InvalidParameter {
+                Error::Parameter(crate::error::ParameterError {
                     name: "exploration",
                     ..
-                }
+                })
             ),
             "{e}"
         );
@@ -230,7 +227,10 @@ mod tests {
         };
         let e = linear(LinearMethod::Lints, -1.0).check().unwrap_err();
         assert!(
-            matches!(e, Error::InvalidParameter { name: "v", .. }),
+            matches!(
+                e,
+                Error::Parameter(crate::error::ParameterError { name: "v", .. })
+            ),
             "{e}"
         );
         // `v` is LinTS's alone: LinUCB does not read it.
@@ -238,10 +238,16 @@ mod tests {
         let e = AlgorithmParams::Ucb1 { exploration: 1.0 }
             .check_linear()
             .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid parameter algorithm: ucb1 is not linear_contextual"
+        assert!(
+            matches!(
+                e,
+                LinearError::NotLinear {
+                    algorithm: crate::algorithm::Algorithm::Ucb1
+                }
+            ),
+            "{e:?}"
         );
+        assert_eq!(e.to_string(), "ucb1 is not linear_contextual");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
 
 use super::montecarlo;
-use crate::error::{Error, Result};
+use super::PolicyError;
+use crate::error::{ParameterError, Result};
 use crate::reward::ArmStats;
 
 /// Parameters of Beta-Bernoulli Thompson sampling.
@@ -68,26 +69,11 @@ impl ThompsonBernoulliParams {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for a non-positive or non-finite prior, or zero
-    /// draws.
-    pub fn check(self) -> Result<ThompsonBernoulli> {
-        for (name, v) in [
-            ("prior_alpha", self.prior_alpha),
-            ("prior_beta", self.prior_beta),
-        ] {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::InvalidParameter {
-                    name,
-                    reason: format!("must be a positive number, found {v}"),
-                });
-            }
-        }
-        if self.draws == 0 {
-            return Err(Error::InvalidParameter {
-                name: "draws",
-                reason: "must be at least 1".into(),
-            });
-        }
+    /// [`ParameterError`] for a non-positive or non-finite prior, or zero draws.
+    pub fn check(self) -> Result<ThompsonBernoulli, ParameterError> {
+        ParameterError::positive("prior_alpha", self.prior_alpha)?;
+        ParameterError::positive("prior_beta", self.prior_beta)?;
+        ParameterError::at_least_one("draws", self.draws)?;
         Ok(ThompsonBernoulli { params: self })
     }
 }
@@ -109,19 +95,18 @@ impl ThompsonBernoulli {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if an arm has more successes than trials or a
+    /// [`PolicyError::NotBernoulli`] if an arm has more successes than trials or a
     /// negative or non-finite sum (rewards must be 0/1).
-    pub fn posteriors(&self, arms: &[ArmStats]) -> Result<Vec<(f64, f64)>> {
+    pub fn posteriors(&self, arms: &[ArmStats]) -> Result<Vec<(f64, f64)>, PolicyError> {
         arms.iter()
-            .map(|a| {
+            .enumerate()
+            .map(|(arm, a)| {
                 let n = a.n as f64;
                 if !(a.sum >= 0.0 && a.sum <= n) {
-                    return Err(Error::InvalidParameter {
-                        name: "arm statistics",
-                        reason: format!(
-                            "{} successes in {} trials: Bernoulli rewards must be 0 or 1",
-                            a.sum, a.n
-                        ),
+                    return Err(PolicyError::NotBernoulli {
+                        arm,
+                        successes: a.sum,
+                        trials: a.n,
                     });
                 }
                 Ok((

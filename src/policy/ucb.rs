@@ -10,7 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::argmax::one_hot_ties;
-use crate::error::{Error, Result};
+use super::PolicyError;
+use crate::error::ParameterError;
 use crate::reward::ArmStats;
 
 /// Parameters of UCB1.
@@ -39,14 +40,9 @@ impl Ucb1Params {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for a non-positive or non-finite constant.
-    pub fn check(self) -> Result<Ucb1> {
-        if !(self.exploration > 0.0 && self.exploration.is_finite()) {
-            return Err(Error::InvalidParameter {
-                name: "exploration",
-                reason: format!("must be a positive number, found {}", self.exploration),
-            });
-        }
+    /// [`ParameterError`] for a non-positive or non-finite constant.
+    pub fn check(self) -> Result<Ucb1, ParameterError> {
+        ParameterError::positive("exploration", self.exploration)?;
         Ok(Ucb1 { params: self })
     }
 }
@@ -68,18 +64,15 @@ impl Ucb1 {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if an arm's reward sum is not finite.
-    pub fn indices(&self, arms: &[ArmStats]) -> Result<Vec<f64>> {
+    /// [`PolicyError::NonFiniteSum`] if an arm's reward sum is not finite.
+    pub fn indices(&self, arms: &[ArmStats]) -> Result<Vec<f64>, PolicyError> {
         let total: u64 = arms.iter().map(|a| a.n).sum();
         let log_n = (total.max(1) as f64).ln();
         arms.iter()
             .enumerate()
             .map(|(i, a)| {
                 if !a.sum.is_finite() {
-                    return Err(Error::InvalidParameter {
-                        name: "arm statistics",
-                        reason: format!("arm {i}: reward sum {} is not finite", a.sum),
-                    });
+                    return Err(PolicyError::NonFiniteSum { arm: i, sum: a.sum });
                 }
                 Ok(match a.mean() {
                     None => f64::INFINITY,
@@ -94,7 +87,7 @@ impl Ucb1 {
     /// # Errors
     ///
     /// As [`Ucb1::indices`].
-    pub fn weights(&self, arms: &[ArmStats]) -> Result<Vec<f64>> {
+    pub fn weights(&self, arms: &[ArmStats]) -> Result<Vec<f64>, PolicyError> {
         Ok(one_hot_ties(&self.indices(arms)?))
     }
 }

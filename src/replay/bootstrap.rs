@@ -14,8 +14,9 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::error::EvaluationError;
 use super::estimators::{Estimator, OpeInputs, Sums};
-use crate::error::{Error, Result};
+use crate::error::{ParameterError, Result};
 use crate::policy::seed;
 use crate::progress::Progress;
 use crate::stats::quantile_sorted;
@@ -141,8 +142,8 @@ fn resample_sums(rows: &[[f64; 8]], master: u64, b: u32) -> Sums {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for fewer than 2 resamples, `alpha` outside (0, 1), an
-/// empty input, or an estimator that needs a reward model when `inputs` has none.
+/// [`Error::Parameter`] for fewer than 2 resamples, `alpha` outside (0, 1), an
+/// [`Error::Evaluation`] for an empty input, or an estimator that needs a reward model when `inputs` has none.
 pub fn bootstrap(
     inputs: &OpeInputs,
     estimators: &[Estimator],
@@ -150,40 +151,22 @@ pub fn bootstrap(
     progress: &dyn Progress,
 ) -> Result<Vec<Interval>> {
     if params.n_resamples < 2 {
-        return Err(Error::InvalidParameter {
-            name: "n_resamples",
-            reason: format!(
-                "{}: a bootstrap interval needs at least 2 resamples",
-                params.n_resamples
-            ),
-        });
+        return Err(ParameterError::new("n_resamples", "at least 2", params.n_resamples).into());
     }
     if !(params.alpha > 0.0 && params.alpha < 1.0) {
-        return Err(Error::InvalidParameter {
-            name: "alpha",
-            reason: format!(
-                "{}: the significance level must be in (0, 1), e.g. 0.05",
-                params.alpha
-            ),
-        });
+        return Err(ParameterError::new("alpha", "in (0, 1), e.g. 0.05", params.alpha).into());
     }
     if inputs.rows().is_empty() {
-        return Err(Error::InvalidParameter {
-            name: "inputs",
-            reason: "no rows to resample".into(),
-        });
+        return Err(EvaluationError::NoRows.into());
     }
     if let Some(e) = estimators
         .iter()
         .find(|e| e.needs_model() && !inputs.has_model())
     {
-        return Err(Error::InvalidParameter {
-            name: "estimator",
-            reason: format!(
-                "{} needs a reward model; fit one or drop the estimator",
-                e.as_str()
-            ),
-        });
+        return Err(EvaluationError::NeedsRewardModel {
+            estimator: e.as_str(),
+        }
+        .into());
     }
     let master = seed::derive(params.seed, "bootstrap");
     let rows = inputs.rows();

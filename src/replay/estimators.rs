@@ -29,6 +29,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::error::EvaluationError;
 use super::logged::LoggedBandit;
 use super::policies::ActionDist;
 use super::reward_model::RewardPredictions;
@@ -109,10 +110,7 @@ impl std::str::FromStr for Estimator {
         Estimator::ALL
             .into_iter()
             .find(|e| e.as_str() == s)
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "estimator",
-                reason: format!("{s:?}; expected one of replay, ipw, snipw, dm, dr, sndr"),
-            })
+            .ok_or_else(|| EvaluationError::UnknownEstimator { name: s.to_owned() }.into())
     }
 }
 
@@ -182,7 +180,7 @@ impl OpeInputs {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if the dimensions of the log, the policy and the
+    /// [`Error::Evaluation`] if the dimensions of the log, the policy and the
     /// predictions disagree.
     pub fn new(
         data: &LoggedBandit,
@@ -193,8 +191,7 @@ impl OpeInputs {
         dist.check_against(data)?;
         if let Some(q) = q {
             if q.len() != data.len() || q.n_actions() != data.n_actions() {
-                return Err(Error::InvalidParameter {
-                    name: "q",
+                return Err(EvaluationError::Predictions {
                     reason: format!(
                         "reward predictions for {} rows × {} actions, the log has {} × {}",
                         q.len(),
@@ -202,7 +199,8 @@ impl OpeInputs {
                         data.len(),
                         data.n_actions()
                     ),
-                });
+                }
+                .into());
             }
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed::derive(replay_seed, "replay-draws"));

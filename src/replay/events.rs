@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
+use super::error::EvaluationError;
 use super::logged::{LoggedBandit, LoggedBanditParts};
 use super::policies::ActionDist;
 use crate::error::{Error, Result};
@@ -56,7 +57,7 @@ impl BucketPolicy {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if the shares are not a distribution (cannot
+    /// [`Error::Evaluation`] if the shares are not a distribution (cannot
     /// happen for a policy built by [`bucket_policy`]).
     pub fn action_dist(&self) -> Result<ActionDist> {
         ActionDist::shared(self.allocations.len(), 1, self.probs.clone())
@@ -148,10 +149,8 @@ fn decision_context(
     unit: (&str, Option<&str>),
     layer_unit: (Option<&str>, Option<&str>),
 ) -> Result<Map<String, Value>> {
-    let mut ctx = parse_context(text, row).map_err(|e| Error::InvalidParameter {
-        name: "events",
-        reason: format!("exposure context: {e}"),
-    })?;
+    let mut ctx =
+        parse_context(text, row).map_err(|e| events_error(format!("exposure context: {e}")))?;
     let mut put = |k: &str, v: Option<&str>| {
         if let Some(v) = v {
             if !ctx.contains_key(k) {
@@ -206,7 +205,7 @@ fn served_distribution(
 /// # Errors
 ///
 /// [`Error::InvalidBundle`] if `eval` lacks the policy or cannot be compiled;
-/// [`Error::InvalidParameter`] naming the decision for an allocation the policy does
+/// [`Error::Evaluation`] naming the decision for an allocation the policy does
 /// not have, a missing propensity that no bundle explains, a propensity outside
 /// (0, 1], or a context that is not a JSON object; [`Error::Polars`] if the tables
 /// lack those columns.
@@ -271,10 +270,7 @@ fn bundle_error(b: &Bundle, id: &str, reason: String) -> Error {
 }
 
 fn events_error(reason: String) -> Error {
-    Error::InvalidParameter {
-        name: "events",
-        reason,
-    }
+    EvaluationError::Events { reason }.into()
 }
 
 fn compile<'b>(b: &'b Bundle, contract: HashContract, id: &str) -> Result<Resolver<'b>> {

@@ -7,6 +7,7 @@
 
 use ndarray::Array2;
 
+use super::error::EvaluationError;
 use crate::error::{Error, Result};
 
 /// Logged bandit feedback, validated by [`LoggedBandit::new`].
@@ -50,8 +51,8 @@ pub struct LoggedBanditParts {
     pub action_context: Option<Array2<f64>>,
 }
 
-fn bad(name: &'static str, reason: String) -> Error {
-    Error::InvalidParameter { name, reason }
+fn bad(field: &'static str, reason: String) -> Error {
+    EvaluationError::Log { field, reason }.into()
 }
 
 impl LoggedBanditParts {
@@ -164,7 +165,7 @@ impl LoggedBandit {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] naming the first offending row and field.
+    /// [`Error::Evaluation`] naming the first offending row and field.
     pub fn new(parts: LoggedBanditParts) -> Result<Self> {
         parts.check_shape()?;
         parts.check_rows()?;

@@ -24,6 +24,7 @@
 //! the definitions, the standard experiment and its cross-check against obp.
 
 pub mod bootstrap;
+mod error;
 pub mod estimators;
 pub mod evaluate;
 pub mod events;
@@ -34,6 +35,7 @@ pub mod policies;
 pub mod reward_model;
 
 pub use bootstrap::{BootstrapParams, Interval};
+pub use error::EvaluationError;
 pub use estimators::{Estimator, OpeInputs, WeightDiagnostics};
 pub use evaluate::{evaluate, evaluate_with, OpeParams, OpeReport};
 pub use experiment::{run_obd_experiment, ObdExperiment, ObdOutcome};

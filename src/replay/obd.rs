@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 
+use super::error::EvaluationError;
 use super::logged::{LoggedBandit, LoggedBanditParts};
 use crate::error::{Error, Result};
 
@@ -113,19 +114,16 @@ struct RawRow {
 ///
 /// [`Error::Io`] if a file is missing, [`Error::InvalidRecord`] with file, line and
 /// column for a malformed cell, a missing column or an `item_id` without features, and
-/// [`Error::InvalidParameter`] if the result is not a valid log (see
+/// [`Error::Evaluation`] if the result is not a valid log (see
 /// [`LoggedBandit::new`]).
 pub fn read_obd(dir: impl AsRef<Path>) -> Result<ObdLog> {
     let dir = dir.as_ref();
     let campaign =
         dir.file_name()
             .and_then(|s| s.to_str())
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "dir",
-                reason: format!(
-                    "{} does not end in a campaign name (all, men, women)",
-                    dir.display()
-                ),
+            .ok_or_else(|| EvaluationError::Dataset {
+                path: dir.display().to_string(),
+                reason: "does not end in a campaign name (all, men, women)".into(),
             })?;
     let (items_path, items) = open(dir, "item_context.csv")?;
     let (action_context, n_items) = read_items(&items_path, items)?;
@@ -352,7 +350,7 @@ fn read_items(path: &Path, reader: Box<dyn Read>) -> Result<(Array2<f64>, usize)
 ///
 /// # Errors
 ///
-/// [`Error::Io`] if the file cannot be read, [`Error::InvalidParameter`] if it is not
+/// [`Error::Io`] if the file cannot be read, [`Error::Evaluation`] if it is not
 /// such an object or the two lists differ in length.
 pub fn read_beta_prior(path: impl AsRef<Path>) -> Result<(Vec<f64>, Vec<f64>)> {
     #[derive(serde::Deserialize)]
@@ -362,25 +360,20 @@ pub fn read_beta_prior(path: impl AsRef<Path>) -> Result<(Vec<f64>, Vec<f64>)> {
     }
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let prior: Prior = serde_json::from_str(&text).map_err(|e| Error::InvalidParameter {
-        name: "prior",
-        reason: format!(
-            "{}:{}:{}: {e}; expected {{\"alpha\": [..], \"beta\": [..]}}",
-            path.display(),
-            e.line(),
-            e.column()
-        ),
+    let prior: Prior = serde_json::from_str(&text).map_err(|e| EvaluationError::Dataset {
+        path: format!("{}:{}:{}", path.display(), e.line(), e.column()),
+        reason: format!("{e}; expected {{\"alpha\": [..], \"beta\": [..]}}"),
     })?;
     if prior.alpha.len() != prior.beta.len() {
-        return Err(Error::InvalidParameter {
-            name: "prior",
+        return Err(EvaluationError::Dataset {
+            path: path.display().to_string(),
             reason: format!(
-                "{}: {} alphas but {} betas; one of each per action",
-                path.display(),
+                "{} alphas but {} betas; one of each per action",
                 prior.alpha.len(),
                 prior.beta.len()
             ),
-        });
+        }
+        .into());
     }
     Ok((prior.alpha, prior.beta))
 }

@@ -24,9 +24,10 @@ use rand_distr::{Beta, Distribution};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::error::EvaluationError;
 use super::logged::LoggedBandit;
 use super::reward_model::FittedRewardModel;
-use crate::error::{Error, Result};
+use crate::error::{Error, ParameterError, Result};
 use crate::policy::seed;
 use crate::progress::Progress;
 
@@ -62,7 +63,7 @@ impl ActionDist {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] naming the slot or entry at fault.
+    /// [`Error::Evaluation`] naming the slot or entry at fault.
     pub fn shared(n_actions: usize, len_list: usize, probs: Vec<f64>) -> Result<Self> {
         let d = Self::Shared {
             n_actions,
@@ -77,7 +78,7 @@ impl ActionDist {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] naming the row and slot at fault.
+    /// [`Error::Evaluation`] naming the row and slot at fault.
     pub fn per_row(
         n_rows: usize,
         n_actions: usize,
@@ -108,10 +109,7 @@ impl ActionDist {
                 probs,
             } => (*n_rows, *n_actions, *len_list, probs),
         };
-        let bad = |reason: String| Error::InvalidParameter {
-            name: "action_dist",
-            reason,
-        };
+        let bad = |reason: String| Error::from(EvaluationError::ActionDist { reason });
         if probs.len() != rows * k * l || k == 0 || l == 0 {
             return Err(bad(format!(
                 "{} probabilities for {rows} rows × {k} actions × {l} slots",
@@ -176,12 +174,9 @@ impl ActionDist {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] saying which dimension differs.
+    /// [`Error::Evaluation`] saying which dimension differs.
     pub fn check_against(&self, data: &LoggedBandit) -> Result<()> {
-        let bad = |reason: String| Error::InvalidParameter {
-            name: "action_dist",
-            reason,
-        };
+        let bad = |reason: String| Error::from(EvaluationError::ActionDist { reason });
         if self.n_actions() != data.n_actions() || self.len_list() != data.len_list() {
             return Err(bad(format!(
                 "the evaluation policy has {} actions × {} slots, the log {} × {}",
@@ -207,7 +202,7 @@ impl ActionDist {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] if `n_actions` or `len_list` is 0.
+/// [`Error::Evaluation`] if `n_actions` or `len_list` is 0.
 pub fn uniform(n_actions: usize, len_list: usize) -> Result<ActionDist> {
     if n_actions == 0 {
         return ActionDist::shared(0, len_list, Vec::new());
@@ -224,16 +219,18 @@ pub fn uniform(n_actions: usize, len_list: usize) -> Result<ActionDist> {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for a negative or non-finite weight or a zero sum.
+/// [`Error::Parameter`] for a negative or non-finite weight or a zero sum.
 pub fn fixed(weights: &[f64], len_list: usize) -> Result<ActionDist> {
     let sum: f64 = weights.iter().sum();
     if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
         || sum.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
     {
-        return Err(Error::InvalidParameter {
-            name: "weights",
-            reason: format!("{weights:?}: weights must be finite, non-negative and not all zero"),
-        });
+        return Err(ParameterError::new(
+            "weights",
+            "finite, non-negative and not all zero",
+            format!("{weights:?}"),
+        )
+        .into());
     }
     let mut probs = Vec::with_capacity(weights.len() * len_list);
     for w in weights {
@@ -248,18 +245,18 @@ pub fn fixed(weights: &[f64], len_list: usize) -> Result<ActionDist> {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] if the model was fitted for other dimensions.
+/// [`Error::Evaluation`] if the model was fitted for other dimensions.
 pub fn greedy(model: &FittedRewardModel, data: &LoggedBandit) -> Result<ActionDist> {
     let (n, k, l) = (data.len(), data.n_actions(), data.len_list());
     if model.n_actions() != k || model.len_list() != l {
-        return Err(Error::InvalidParameter {
-            name: "model",
+        return Err(EvaluationError::Predictions {
             reason: format!(
                 "the model covers {} actions × {} slots, the log {k} × {l}",
                 model.n_actions(),
                 model.len_list()
             ),
-        });
+        }
+        .into());
     }
     let mut probs = vec![0.0; n * k * l];
     probs
@@ -341,42 +338,32 @@ impl BernoulliTs {
     /// The prior of each action, once the settings are checked.
     fn priors(&self) -> Result<Vec<Beta<f64>>> {
         let k = self.alpha.len();
-        let bad = |name: &'static str, reason: String| Error::InvalidParameter { name, reason };
         if k == 0 || self.beta.len() != k {
-            return Err(bad(
+            return Err(ParameterError::new(
                 "prior",
-                format!(
-                    "{} alphas and {} betas: one of each per action, at least one action",
-                    k,
-                    self.beta.len()
-                ),
-            ));
+                "one alpha and one beta per action, at least one action",
+                format!("{k} alphas and {} betas", self.beta.len()),
+            )
+            .into());
         }
         if self.len_list == 0 || self.len_list > k {
-            return Err(bad(
+            return Err(ParameterError::new(
                 "len_list",
-                format!(
-                    "{} slots for {k} actions: need 1 ≤ len_list ≤ actions",
-                    self.len_list
-                ),
-            ));
+                "between 1 and the number of actions",
+                format!("{} slots for {k} actions", self.len_list),
+            )
+            .into());
         }
-        if self.n_sim == 0 {
-            return Err(bad(
-                "n_sim",
-                "at least one simulated round is needed".into(),
-            ));
-        }
+        ParameterError::at_least_one("n_sim", self.n_sim)?;
         (0..k)
             .map(|a| {
-                Beta::new(self.alpha[a], self.beta[a]).map_err(|e| {
-                    bad(
+                Beta::new(self.alpha[a], self.beta[a]).map_err(|_| {
+                    ParameterError::new(
                         "prior",
-                        format!(
-                            "action {a}: Beta({}, {}) is not a distribution ({e}); both must be positive and finite",
-                            self.alpha[a], self.beta[a]
-                        ),
+                        "positive and finite alpha and beta",
+                        format!("action {a}: Beta({}, {})", self.alpha[a], self.beta[a]),
                     )
+                    .into()
                 })
             })
             .collect()
@@ -392,7 +379,7 @@ impl BernoulliTs {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for an empty or non-positive prior, lists of
+    /// [`Error::Parameter`] for an empty or non-positive prior, lists of
     /// different lengths, `len_list` 0 or above the number of actions, or `n_sim` 0.
     pub fn action_dist(&self, progress: &dyn Progress) -> Result<ActionDist> {
         let dists = self.priors()?;

@@ -26,8 +26,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::error::EvaluationError;
 use super::logged::LoggedBandit;
-use crate::error::{Error, Result};
+use crate::error::{ParameterError, Result};
 use crate::linalg;
 use crate::policy::seed;
 
@@ -100,35 +101,20 @@ impl RewardModelParams {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for `c ≤ 0`, `lambda < 0`, non-finite values, zero
+    /// [`Error::Parameter`] for `c ≤ 0`, `lambda < 0`, non-finite values, zero
     /// folds or zero iterations.
     pub fn check(self) -> Result<RewardModel> {
         match self.kind {
-            RewardModelKind::Logistic { c } if !(c > 0.0 && c.is_finite()) => {
-                return Err(Error::InvalidParameter {
-                    name: "c",
-                    reason: format!(
-                        "{c}: the inverse regularisation strength must be positive and finite"
-                    ),
-                })
+            // c is the inverse regularisation strength, lambda the ridge penalty.
+            RewardModelKind::Logistic { c } => {
+                ParameterError::positive("c", c)?;
             }
-            RewardModelKind::Ridge { lambda } if !(lambda >= 0.0 && lambda.is_finite()) => {
-                return Err(Error::InvalidParameter {
-                    name: "lambda",
-                    reason: format!("{lambda}: the ridge penalty must be non-negative and finite"),
-                })
+            RewardModelKind::Ridge { lambda } => {
+                ParameterError::non_negative("lambda", lambda)?;
             }
-            _ => {}
         }
-        if self.n_folds == 0 || self.max_iter == 0 {
-            return Err(Error::InvalidParameter {
-                name: "n_folds",
-                reason: format!(
-                    "n_folds = {} and max_iter = {} must be at least 1",
-                    self.n_folds, self.max_iter
-                ),
-            });
-        }
+        ParameterError::at_least_one("n_folds", self.n_folds)?;
+        ParameterError::at_least_one("max_iter", self.max_iter)?;
         Ok(RewardModel { params: self })
     }
 }
@@ -164,18 +150,18 @@ impl RewardPredictions {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if the length is not a multiple of `n_actions` or a
+    /// [`Error::Evaluation`] if the length is not a multiple of `n_actions` or a
     /// value is not finite.
     pub fn new(n_actions: usize, q: Vec<f64>) -> Result<Self> {
         if n_actions == 0 || !q.len().is_multiple_of(n_actions) || q.iter().any(|v| !v.is_finite())
         {
-            return Err(Error::InvalidParameter {
-                name: "q",
+            return Err(EvaluationError::Predictions {
                 reason: format!(
                     "{} values for {n_actions} actions: need rows × actions finite values",
                     q.len()
                 ),
-            });
+            }
+            .into());
         }
         Ok(Self { n_actions, q })
     }
@@ -249,12 +235,11 @@ impl RewardModel {
                 .filter(|&i| data.position()[i] as usize == slot)
                 .collect();
             if idx.is_empty() {
-                return Err(Error::InvalidParameter {
-                    name: "position",
-                    reason: format!(
-                        "no training rows at slot {slot}; use fewer folds or a longer log"
-                    ),
-                });
+                return Err(EvaluationError::RewardModel {
+                    slot,
+                    reason: "no training rows; use fewer folds or a longer log".into(),
+                }
+                .into());
             }
             let mut x = Array2::<f64>::zeros((idx.len(), dim));
             let mut y = Array1::<f64>::zeros(idx.len());
@@ -288,7 +273,7 @@ impl RewardModel {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if a slot has no rows, logistic rewards are not 0/1
+    /// [`Error::Evaluation`] if a slot has no rows, logistic rewards are not 0/1
     /// or a slot's rewards are all equal (the unpenalised intercept has no finite
     /// optimum), or the normal equations are singular.
     pub fn fit(&self, data: &LoggedBandit) -> Result<FittedRewardModel> {
@@ -408,20 +393,22 @@ fn fit_logistic(
 ) -> Result<Array1<f64>> {
     let (m, d) = x.dim();
     if y.iter().any(|&v| v != 0.0 && v != 1.0) {
-        return Err(Error::InvalidParameter {
-            name: "reward",
+        return Err(EvaluationError::RewardModel {
+            slot,
             reason: "logistic regression needs 0/1 rewards; use the ridge reward model".into(),
-        });
+        }
+        .into());
     }
     let positives = y.sum();
     if positives == 0.0 || positives == m as f64 {
-        return Err(Error::InvalidParameter {
-            name: "reward",
+        return Err(EvaluationError::RewardModel {
+            slot,
             reason: format!(
-                "slot {slot}: all {m} training rewards are {}; logistic regression needs both outcomes (use fewer folds or the ridge model)",
+                "all {m} training rewards are {}; logistic regression needs both outcomes (use fewer folds or the ridge model)",
                 if positives == 0.0 { 0 } else { 1 }
             ),
-        });
+        }
+        .into());
     }
     let objective = |theta: &Array1<f64>| -> f64 {
         let z = x.dot(theta);
@@ -443,10 +430,11 @@ fn fit_logistic(
             g[j] += lambda * theta[j];
             h[[j, j]] += lambda;
         }
-        let step = linalg::solve_spd(h.view(), g.view()).map_err(|e| Error::InvalidParameter {
-            name: "reward_model",
-            reason: format!("slot {slot}: Newton system not solvable ({e}); lower c"),
-        })?;
+        let step =
+            linalg::solve_spd(h.view(), g.view()).map_err(|e| EvaluationError::RewardModel {
+                slot,
+                reason: format!("Newton system not solvable ({e}); lower c"),
+            })?;
         let decrement = g.dot(&step);
         if decrement < 1e-20 {
             break;
@@ -502,9 +490,12 @@ fn fit_ridge(x: &Array2<f64>, y: &Array1<f64>, lambda: f64, slot: usize) -> Resu
         a[[j, j]] += lambda;
     }
     let b = x.t().dot(y);
-    linalg::solve_spd(a.view(), b.view()).map_err(|e| Error::InvalidParameter {
-        name: "reward_model",
-        reason: format!("slot {slot}: normal equations not solvable ({e}); raise lambda"),
+    linalg::solve_spd(a.view(), b.view()).map_err(|e| {
+        EvaluationError::RewardModel {
+            slot,
+            reason: format!("normal equations not solvable ({e}); raise lambda"),
+        }
+        .into()
     })
 }
 

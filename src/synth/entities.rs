@@ -18,9 +18,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{alloc, logged_layers};
-use crate::error::{Error, Result};
+use crate::error::{Error, ParameterError, Result};
 use crate::events::{Event, EventType};
 use crate::sdk::{resolve, Bundle, HashContract};
+use crate::simulate::SimulationError;
 use crate::time::{parse_rfc3339, Millis};
 
 /// Parameters of the per-entity world.
@@ -157,14 +158,11 @@ optimization:
 ///
 /// # Errors
 ///
-/// [`Error::InvalidParameter`] for zero views, products or hours.
+/// [`Error::Parameter`] for zero views, products or hours.
 pub fn entity_world(params: &EntityWorldParams) -> Result<EntityWorld> {
-    if params.views == 0 || params.products == 0 || params.hours == 0 {
-        return Err(Error::InvalidParameter {
-            name: "views/products/hours",
-            reason: "must be at least 1".into(),
-        });
-    }
+    ParameterError::at_least_one("views", params.views)?;
+    ParameterError::at_least_one("products", params.products)?;
+    ParameterError::at_least_one("hours", params.hours)?;
     let bundle_json = entity_bundle();
     let bundle: Bundle =
         serde_json::from_value(bundle_json.clone()).expect("the entity bundle is valid");
@@ -263,8 +261,8 @@ impl ProductViews<'_> {
         ctx.insert("productId".into(), json!(product));
         ctx.insert("imageCount".into(), json!(t_product.images));
         let r =
-            resolve(bundle, &ctx, HashContract::Sha256V2).map_err(|e| Error::InvalidParameter {
-                name: "bundle",
+            resolve(bundle, &ctx, HashContract::Sha256V2).map_err(|e| SimulationError::Sdk {
+                step: "resolve",
                 reason: e.to_string(),
             })?;
         let (layers, picks) = logged_layers(&r);

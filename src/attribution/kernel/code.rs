@@ -38,7 +38,7 @@ pub(super) struct Coded<'a> {
 ///
 /// # Errors
 ///
-/// [`crate::Error::InvalidParameter`] for 2³² rows or more (codes are `u32`);
+/// [`crate::Error::TooManyRows`] for 2³² rows or more (codes are `u32`);
 /// [`crate::Error::Polars`] if a table lacks a column.
 pub(super) fn code<'a>(
     tables: &'a EventTables,
@@ -101,12 +101,10 @@ pub(super) fn code<'a>(
 fn check_rows(tables: &EventTables) -> Result<()> {
     let rows = tables.exposures.height() + tables.tracks.height() + tables.attributions.height();
     if rows >= NONE as usize {
-        return Err(crate::Error::InvalidParameter {
-            name: "events",
-            reason: format!(
-                "{rows} rows in one attribution run; the limit is {}: split the input by day or by unit",
-                NONE - 1
-            ),
+        return Err(crate::Error::TooManyRows {
+            what: "event rows in one attribution run",
+            rows: rows as u64,
+            limit: u64::from(NONE - 1),
         });
     }
     Ok(())

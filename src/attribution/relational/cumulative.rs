@@ -294,7 +294,7 @@ fn from_unit(goals: LazyFrame, dedup: LazyFrame) -> LazyFrame {
 ///
 /// # Errors
 ///
-/// [`crate::Error::Polars`] if a query fails; [`crate::Error::InvalidParameter`] for
+/// [`crate::Error::Polars`] if a query fails; [`crate::Error::Attribution`] for
 /// goals not computed (as in decision mode).
 pub fn cumulative_rewards_with(
     tables: &EventTables,

@@ -83,7 +83,7 @@ pub fn decision_credits(
 ///
 /// # Errors
 ///
-/// [`crate::Error::InvalidParameter`] for goals this mode does not compute yet (`mean`, or
+/// [`crate::Error::Attribution`] for goals this mode does not compute yet (`mean`, or
 /// values read from `values` or `properties`); [`crate::Error::Polars`] if the query fails.
 pub fn decision_rewards_with(
     tables: &LazyEventTables,

@@ -26,7 +26,7 @@ use crate::error::Result;
 /// # Errors
 ///
 /// [`crate::Error::Polars`] if a table lacks `unit_key`, `session_id` or its time
-/// (`ts` for exposures, `event_ts` for tracks); [`crate::Error::InvalidParameter`] for
+/// (`ts` for exposures, `event_ts` for tracks); [`crate::Error::TooManyRows`] for
 /// 2³² - 1 rows or more.
 pub fn sessionize(
     exposures: &DataFrame,
@@ -190,12 +190,10 @@ fn track_sessions(
 /// row.
 fn check_rows(rows: usize) -> Result<()> {
     if rows >= u32::MAX as usize {
-        return Err(crate::Error::InvalidParameter {
-            name: "events",
-            reason: format!(
-                "{rows} rows in one attribution run; the limit is {}: split the input by day or by unit",
-                u32::MAX - 1
-            ),
+        return Err(crate::Error::TooManyRows {
+            what: "event rows in one attribution run",
+            rows: rows as u64,
+            limit: u64::from(u32::MAX - 1),
         });
     }
     Ok(())
@@ -248,9 +246,6 @@ mod tests {
     fn sessions_refuse_as_many_rows_as_u32_codes_with_an_error() {
         assert!(check_rows(u32::MAX as usize - 1).is_ok());
         let err = check_rows(u32::MAX as usize).unwrap_err();
-        assert!(
-            matches!(err, crate::Error::InvalidParameter { name: "events", .. }),
-            "{err}"
-        );
+        assert!(matches!(err, crate::Error::TooManyRows { .. }), "{err}");
     }
 }
