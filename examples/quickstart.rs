@@ -26,6 +26,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .retrain(&inputs)?;
     let published = outcome.publish(root.join("target/quickstart"))?;
-    print!("{}", bandit_engine::summary::render(&outcome, &published));
+    println!(
+        "published version {}: {}",
+        published.version,
+        published.bundle.display()
+    );
+    for p in &outcome.report.policies {
+        let shares: Vec<String> = p
+            .arms
+            .iter()
+            .map(|a| format!("{} {:.1}%", a.name, 100.0 * a.new_share))
+            .collect();
+        println!("{}: {:?}, {}", p.policy_id, p.status, shares.join(", "));
+    }
     Ok(())
 }

@@ -56,10 +56,9 @@ pub mod reward;
 pub mod sdk;
 pub mod simulate;
 pub mod state;
-pub mod stats;
-pub mod summary;
+pub(crate) mod stats;
 pub mod synth;
-pub mod text;
+pub(crate) mod text;
 pub mod time;
 
 pub use engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};

@@ -1,7 +1,7 @@
 //! Batched-retrain simulation: the production loop, run against a world whose truth
 //! is known.
 //!
-//! Units of a synthetic world ([`World`]: the shop of [`crate::synth`] by default)
+//! Units of a synthetic world ([`WorldKind`]: the shop of [`crate::synth`] by default)
 //! arrive one after another. Each is resolved through the bundle that is live at its
 //! arrival, exactly as an SDK would ([`crate::sdk::Resolver`], compiled once per
 //! live bundle), logs a decision and an exposure, and converts with the world's true
@@ -18,7 +18,7 @@
 //! algorithms are not blurred by the conversion draws. In the shop every allocation
 //! effect is additive on the logit scale and the best allocation is the same for every
 //! context, so it equals the regret against the best fixed allocation, the benchmark
-//! of non-contextual bandits. In [`World::Contextual`] (a hero banner whose best
+//! of non-contextual bandits. In [`WorldKind::Contextual`] (a hero banner whose best
 //! variant depends on device and visits, [`crate::synth::contextual`]) it is the
 //! regret against the best allocation per context, which `linucb` and `lints`
 //! (`linear_contextual`) can approach and a non-contextual policy cannot.
@@ -54,20 +54,20 @@ mod world;
 pub use error::SimulationError;
 
 use world::Truth;
-pub use world::{World, ALGORITHMS};
+pub use world::{WorldKind, ALGORITHMS};
 
 /// What to simulate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimulateOptions {
     /// The world units come from.
-    pub world: World,
+    pub world: WorldKind,
     /// Units arriving in all, per algorithm.
     pub units: u32,
     /// Units between two retrains.
     pub batch: u32,
     /// Master seed: units, contexts and conversions, and each retrain's seed.
     pub seed: u64,
-    /// Algorithms to run, from [`ALGORITHMS`] (default: [`World::default_algorithms`]).
+    /// Algorithms to run, from [`ALGORITHMS`] (default: [`WorldKind::default_algorithms`]).
     pub algorithms: Vec<String>,
     /// Time between two arrivals.
     pub arrival_interval_ms: i64,
@@ -83,11 +83,11 @@ pub struct SimulateOptions {
 impl Default for SimulateOptions {
     fn default() -> Self {
         Self {
-            world: World::Shop,
+            world: WorldKind::Shop,
             units: 20_000,
             batch: 1_000,
             seed: 42,
-            algorithms: World::Shop.default_algorithms(),
+            algorithms: WorldKind::Shop.default_algorithms(),
             arrival_interval_ms: 30_000,
             start: parse_rfc3339("2026-11-01T00:00:00Z").expect("a valid constant"),
             contract: HashContract::Sha256V2,

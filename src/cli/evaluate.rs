@@ -16,7 +16,7 @@ use bandit_engine::replay::{
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PolicyKind {
+pub enum EvalPolicyKind {
     /// Every action equally likely at every slot.
     Uniform,
     /// A fixed allocation: --weights, one per action, the same at every slot.
@@ -103,7 +103,7 @@ pub struct EvaluateArgs {
     hash: super::Contract,
     /// The evaluation policy.
     #[arg(long, value_enum, default_value = "bts")]
-    policy: PolicyKind,
+    policy: EvalPolicyKind,
     /// Beta prior for --policy bts: JSON {"alpha": [...], "beta": [...]}, one per action.
     #[arg(long, value_name = "FILE")]
     prior: Option<PathBuf>,
@@ -180,8 +180,8 @@ fn policy_dist(
     progress: &dyn Progress,
 ) -> Result<ActionDist> {
     Ok(match args.policy {
-        PolicyKind::Uniform => uniform(data.n_actions(), data.len_list())?,
-        PolicyKind::Fixed => {
+        EvalPolicyKind::Uniform => uniform(data.n_actions(), data.len_list())?,
+        EvalPolicyKind::Fixed => {
             if args.weights.len() != data.n_actions() {
                 bail!(
                 "--weights has {} values but the log has {} actions; give one weight per action",
@@ -191,7 +191,7 @@ fn policy_dist(
             }
             fixed(&args.weights, data.len_list())?
         }
-        PolicyKind::Bts => {
+        EvalPolicyKind::Bts => {
             let prior = args.prior.as_ref().context(
                 "--policy bts needs --prior FILE (e.g. datasets/obd/prior_bts_all.json)",
             )?;
@@ -209,7 +209,7 @@ fn policy_dist(
                 .seed(args.seed)
                 .action_dist(progress)?
         }
-        PolicyKind::Greedy => {
+        EvalPolicyKind::Greedy => {
             let p = model_params
                 .cloned()
                 .unwrap_or_default()

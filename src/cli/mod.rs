@@ -11,6 +11,7 @@ mod publish;
 mod resolve;
 mod retrain;
 mod simulate;
+mod summary;
 mod synth;
 mod validate;
 

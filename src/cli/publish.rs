@@ -22,7 +22,7 @@ pub fn dry_run(outcome: &RetrainOutcome, out: &Path) -> Result<String> {
     let mut s = String::from("dry run: the new bundle passes every publishing guard\n\n");
     s.push_str(&diff::diff(&outcome.input_bundle, &new).render());
     s.push('\n');
-    s.push_str(&bandit_engine::summary::render_dry_run(outcome));
+    s.push_str(&super::summary::render_dry_run(outcome));
     Ok(s)
 }
 

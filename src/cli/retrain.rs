@@ -118,7 +118,7 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
         };
         let published = outcome.publish_with(&args.out, options)?;
         if !quiet {
-            print!("{}", bandit_engine::summary::render(&outcome, &published));
+            print!("{}", super::summary::render(&outcome, &published));
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use bandit_engine::simulate::{
-    simulate_with_progress, SimulateOptions, Simulation, World, ALGORITHMS,
+    simulate_with_progress, SimulateOptions, Simulation, WorldKind, ALGORITHMS,
 };
 
 use super::plot::{Figure, Line, Panel};
@@ -40,7 +40,7 @@ use super::Contract;
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct SimulateArgs {
-    /// World with known truth: the demo shop, or the contextual hero banner.
+    /// WorldKind with known truth: the demo shop, or the contextual hero banner.
     #[arg(long, value_enum, default_value = "shop")]
     world: WorldArg,
     /// Units arriving in all (per algorithm).
@@ -82,7 +82,7 @@ enum WorldArg {
     Contextual,
 }
 
-impl From<WorldArg> for World {
+impl From<WorldArg> for WorldKind {
     fn from(w: WorldArg) -> Self {
         match w {
             WorldArg::Shop => Self::Shop,
@@ -92,7 +92,7 @@ impl From<WorldArg> for World {
 }
 
 pub fn run(args: SimulateArgs, progress: &Bars, quiet: bool) -> Result<ExitCode> {
-    let world = World::from(args.world);
+    let world = WorldKind::from(args.world);
     let options = SimulateOptions {
         world,
         units: args.units,

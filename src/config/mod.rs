@@ -57,7 +57,7 @@ pub use parameter::{
     Constraints, IdAndKey, Namespace, Parameter, ParameterType, ProjectBlock, ProjectFile,
     ProjectLink,
 };
-pub use property::{Format, Pattern, PropertySchema, PropertyType};
+pub use property::{Pattern, PropertyFormat, PropertySchema, PropertyType};
 pub(crate) use validate::missing;
 pub use validate::{check_value, matches_format, validate_property, Rule, Violation};
 

@@ -63,7 +63,7 @@ impl fmt::Display for PropertyType {
 
 /// Built-in string formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-pub enum Format {
+pub enum PropertyFormat {
     /// RFC 3339 date-time with an offset (`2026-05-21T10:30:00Z`).
     #[serde(rename = "date-time")]
     DateTime,
@@ -78,7 +78,7 @@ pub enum Format {
     Uuid,
 }
 
-impl Format {
+impl PropertyFormat {
     /// The DSL's name for the format.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -170,7 +170,7 @@ pub struct PropertySchema {
     /// A regular expression strings must match.
     pub pattern: Option<Pattern>,
     /// A built-in string format.
-    pub format: Option<Format>,
+    pub format: Option<PropertyFormat>,
     /// Inclusive lower bound of numbers.
     pub minimum: Option<f64>,
     /// Inclusive upper bound of numbers.

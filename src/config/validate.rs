@@ -12,7 +12,7 @@ use std::fmt;
 use serde_json::{Map, Number, Value};
 
 use super::event::{EventSchema, ValueType};
-use super::property::{Format, PropertySchema};
+use super::property::{PropertyFormat, PropertySchema};
 
 /// The rule a value broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -349,12 +349,12 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
 /// Whether `s` is in `format`. Deliberately simple, like the platform's edge: these
 /// catch swapped fields and typos, not every corner of the RFCs.
 #[must_use]
-pub fn matches_format(format: Format, s: &str) -> bool {
+pub fn matches_format(format: PropertyFormat, s: &str) -> bool {
     match format {
-        Format::DateTime => crate::time::parse_rfc3339(s).is_some(),
-        Format::Uuid => is_uuid(s),
-        Format::Email => is_email(s),
-        Format::Uri => is_uri(s),
+        PropertyFormat::DateTime => crate::time::parse_rfc3339(s).is_some(),
+        PropertyFormat::Uuid => is_uuid(s),
+        PropertyFormat::Email => is_email(s),
+        PropertyFormat::Uri => is_uri(s),
     }
 }
 

@@ -130,7 +130,7 @@ pub(super) fn scalar_ok(s: &PropertySchema, v: &Found<'_>) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{validate_property, Format, Pattern};
+    use crate::config::{validate_property, Pattern, PropertyFormat};
 
     fn schemas() -> Vec<PropertySchema> {
         let mut out = Vec::new();
@@ -151,7 +151,7 @@ mod tests {
         s.max_length = Some(3);
         out.push(s);
         let mut s = PropertySchema::of(PropertyType::String);
-        s.format = Some(Format::Uuid);
+        s.format = Some(PropertyFormat::Uuid);
         out.push(s);
         let mut s = PropertySchema::of(PropertyType::Integer);
         s.minimum = Some(1.0);

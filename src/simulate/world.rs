@@ -39,7 +39,7 @@ const CONTEXTUAL_DEFAULTS: [&str; 4] = [
 
 /// Which world with known truth units come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum World {
+pub enum WorldKind {
     /// The demo shop of `bandit-engine synth` (checkout and discount policies):
     /// every effect is additive on the logit scale, so the best allocation is the
     /// same in every context.
@@ -50,7 +50,7 @@ pub enum World {
     Contextual,
 }
 
-impl World {
+impl WorldKind {
     /// The algorithms compared when none are named.
     #[must_use]
     pub fn default_algorithms(self) -> Vec<String> {

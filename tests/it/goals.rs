@@ -687,13 +687,8 @@ mod engine {
             .unwrap_or_default();
         assert!(w.contains("held back as immature"), "{w}");
         assert_eq!(policy(&two, "policy_checkout_cta").maturity_warning, None);
-        let summary = bandit_engine::summary::render_dry_run(&one);
-        assert!(summary.contains("held back as immature"), "{summary}");
-        let summary = bandit_engine::summary::render_dry_run(&three);
-        assert!(
-            summary.contains("warning: this run's first exposure"),
-            "{summary}"
-        );
+        // (What the CLI's summary prints of these fields is tested beside it.)
+        assert!(policy(&one, "policy_discount").immature_exposures > 0);
         // The report says what was held back.
         let json = serde_json::to_value(&one.report).unwrap();
         let p = json["policies"]

@@ -1,6 +1,6 @@
 //! The batched-retrain simulation: known truth, same code path as `retrain`.
 
-use bandit_engine::simulate::{simulate, SimulateOptions, Simulation, World};
+use bandit_engine::simulate::{simulate, SimulateOptions, Simulation, WorldKind};
 
 fn small(algorithms: &[&str]) -> SimulateOptions {
     SimulateOptions {
@@ -171,7 +171,7 @@ fn the_cli_writes_csv_json_and_both_plot_formats() {
 
 fn contextual(algorithms: &[&str], gamma: Option<f64>) -> SimulateOptions {
     SimulateOptions {
-        world: World::Contextual,
+        world: WorldKind::Contextual,
         units: 4_000,
         batch: 500,
         gamma,
@@ -360,7 +360,7 @@ fn the_cli_simulates_the_contextual_world_with_its_default_algorithms() {
 #[test]
 fn simulation_types_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
-    send_sync::<World>();
+    send_sync::<WorldKind>();
     send_sync::<SimulateOptions>();
     send_sync::<Simulation>();
 }

@@ -1,8 +1,12 @@
-//! The one-screen summary of a retrain, as the CLI and the quickstart print it.
+//! The one-screen summary of a retrain, as `retrain` and `publish` print it.
+//! Presentation, so it lives in the binary: a job embedding the library reads the
+//! report itself.
 
 use std::fmt::Write;
 
-use crate::engine::{HealthStatus, PolicyReport, Published, RetrainOutcome, RunReport, RunStatus};
+use bandit_engine::engine::{
+    HealthStatus, PolicyReport, Published, RetrainOutcome, RunReport, RunStatus,
+};
 
 fn pct(x: f64) -> String {
     format!("{:5.1}%", 100.0 * x)
@@ -11,13 +15,13 @@ fn pct(x: f64) -> String {
 /// Renders the summary: load counts and warnings, then per policy its status,
 /// reason and a table of allocations with statistics, old and new shares and ranges.
 #[must_use]
-pub fn render(o: &RetrainOutcome, p: &Published) -> String {
+pub(crate) fn render(o: &RetrainOutcome, p: &Published) -> String {
     render_with(o, Some(p))
 }
 
 /// The summary of a run that was not published (`retrain --dry-run`).
 #[must_use]
-pub fn render_dry_run(o: &RetrainOutcome) -> String {
+pub(crate) fn render_dry_run(o: &RetrainOutcome) -> String {
     render_with(o, None)
 }
 
@@ -213,5 +217,45 @@ fn footer(s: &mut String, r: &RunReport, p: Option<&Published>) {
                 r.bundle_version
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
+
+    fn demo() -> bandit_engine::RetrainOutcome {
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+        let inputs = RetrainInputs::from_paths(
+            demo.join(".traffical/config.yaml"),
+            demo.join("bundle.json"),
+            &[demo.join("events.ndjson")],
+        );
+        Engine::new(RetrainOptions::default())
+            .retrain(&inputs)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_summary_names_every_policy_and_says_what_was_held_back() {
+        let mut o = demo();
+        let text = super::render_dry_run(&o);
+        for p in &o.report.policies {
+            assert!(text.contains(&p.policy_id), "{text}");
+        }
+        assert!(!text.contains("held back as immature"), "{text}");
+        let p = &mut o.report.policies[0];
+        p.immature_exposures = 12;
+        p.matured_through = Some("2026-01-02T00:00:00.000Z".into());
+        p.maturity_warning = Some("this run's first exposure is late".into());
+        let text = super::render_dry_run(&o);
+        assert!(
+            text.contains("12 exposures after 2026-01-02T00:00:00.000Z held back as immature"),
+            "{text}"
+        );
+        assert!(
+            text.contains("warning: this run's first exposure is late"),
+            "{text}"
+        );
     }
 }
