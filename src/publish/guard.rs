@@ -217,7 +217,7 @@ mod tests {
         let mut b = bundle();
         b["version"] = json!("now");
         assert!(refused(b)
-            .contains("version: \"now\" is not an RFC 3339 date-time (config-bundle.schema.json)"));
+            .contains("version: \"now\" is not a \"date-time\" (config-bundle.schema.json)"));
         let mut b = bundle();
         b["layers"][0]["policies"][0]["id"] = json!("q");
         assert!(refused(b).contains("the policies changed (before: p; after: q)"));
