@@ -62,7 +62,7 @@ pub(crate) mod text;
 pub mod time;
 
 pub use engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
-pub use error::{Error, Result};
+pub use error::{Error, ParameterError, Result};
 /// The polars the public API takes and returns (`LazyFrame`, `DataFrame`), so a caller
 /// uses the same version without naming it in its own `Cargo.toml`.
 pub use polars;

@@ -49,9 +49,8 @@ use crate::sdk::{HashContract, ResolveOptions, Resolver};
 use crate::synth::{logged_layers, pick, sigmoid, uuid, COUNTRIES, DEVICES, PAYMENTS};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 
-mod error;
 mod world;
-pub use error::SimulationError;
+pub use crate::error::SimulationError;
 
 use world::Truth;
 pub use world::{WorldKind, ALGORITHMS};

@@ -4,10 +4,10 @@
 use polars::prelude::{IntoLazy, LazyFrame};
 
 use super::credits::Credits;
-use super::error::AttributionError;
 use super::kernel;
 use super::params::AttributionParams;
 use crate::config::{AttributionMode, Goal, GoalType, ValueSource};
+use crate::error::AttributionError;
 use crate::error::Result;
 use crate::events::EventTables;
 

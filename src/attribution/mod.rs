@@ -27,16 +27,15 @@
 
 mod attribute;
 mod credits;
-mod error;
 mod kernel;
 mod params;
 pub mod population;
 pub mod relational;
 mod report;
 
+pub use crate::error::AttributionError;
 pub use attribute::{credits, cumulative_rewards, decision_rewards, rewards, rewards_and_credits};
 pub use credits::Credits;
-pub use error::AttributionError;
 pub use params::{AttributionParams, TouchModel, DEFAULT_HALF_LIFE_MS, DEFAULT_SESSION_GAP_MS};
 pub use population::{for_population, Population};
 pub use report::{attribution_report, AttributionReport};

@@ -9,9 +9,9 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::credits::Credits;
-use super::error::AttributionError;
 use super::params::AttributionParams;
 use crate::config::AttributionMode;
+use crate::error::AttributionError;
 use crate::error::Result;
 use crate::events::EventTables;
 

@@ -20,7 +20,6 @@
 //! # Ok::<(), bandit_engine::Error>(())
 //! ```
 
-mod error;
 mod model;
 mod params;
 mod table;
@@ -30,7 +29,7 @@ use std::collections::BTreeMap;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-pub use error::FitError;
+pub use crate::error::FitError;
 pub use model::{ArmModel, FittedModel, FittedTable, LinearArmModel, Posterior};
 pub use params::{CheckedFitParams, FitAlgorithm, FitParams};
 pub use table::Table;

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::FitError;
 use crate::algorithm::{Algorithm, AlgorithmParams, LinearMethod, Objective, ParamOptions};
+use crate::error::FitError;
 use crate::error::Result;
 use crate::policy::Learner;
 
@@ -210,16 +210,22 @@ impl FitParams {
                 return Err(FitError::NotApplicable {
                     name,
                     applies_to: names.join(" and "),
-                    algorithm: a,
+                    algorithm: a.as_str(),
                 }
                 .into());
             }
         }
         if a.is_linear() && self.features.is_empty() {
-            return Err(FitError::NeedsFeatures { algorithm: a }.into());
+            return Err(FitError::NeedsFeatures {
+                algorithm: a.as_str(),
+            }
+            .into());
         }
         if !a.is_linear() && !self.features.is_empty() {
-            return Err(FitError::NoFeatures { algorithm: a }.into());
+            return Err(FitError::NoFeatures {
+                algorithm: a.as_str(),
+            }
+            .into());
         }
         let mut seen = std::collections::BTreeSet::new();
         for f in &self.features {

@@ -10,8 +10,8 @@
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
-pub use super::linear_error::LinearError;
 use super::linear_kernel::{accumulate_chunk, ChunkIn, ChunkOut, Scratch};
+pub use crate::error::LinearError;
 
 /// Rows per chunk of [`LinearStats::from_rows`]: fixed, so the split (and thus the
 /// floating-point sums) does not depend on the thread count.

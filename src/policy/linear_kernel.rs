@@ -17,7 +17,7 @@
 //! separate multiply and add (no fused multiply-add): the same floating-point result as
 //! the plain loop, on any x86-64 or other machine, whatever the thread count.
 
-use super::linear_error::LinearError;
+use crate::error::LinearError;
 
 /// Side of the register block; the scratch row stride is padded to a multiple of it.
 pub(super) const TILE: usize = 4;

@@ -29,12 +29,10 @@ pub mod argmax;
 pub mod contextual;
 pub mod entity;
 pub mod epsilon;
-mod error;
 pub mod features;
 pub mod gaussian;
 pub mod integrate;
 pub mod linear;
-mod linear_error;
 pub mod linear_fit;
 mod linear_kernel;
 pub mod linear_policy;
@@ -46,6 +44,8 @@ pub mod seed;
 pub mod thompson;
 pub mod ucb;
 
+pub use crate::error::LinearError;
+pub use crate::error::PolicyError;
 pub use allocate::{
     apply_floor, buckets_moved, cap_shift, layout_ranges, least_movement_ranges,
     ranges_for_weights, AllocateError,
@@ -53,12 +53,10 @@ pub use allocate::{
 pub use contextual::{ContextualModel, ContextualSettings};
 pub use entity::{fit_entities, EntitiesFit, EntityInput, EntityKnobs};
 pub use epsilon::{EpsilonGreedy, EpsilonGreedyParams};
-pub use error::PolicyError;
 pub use features::{Feature, FeatureKind, FeatureSpace};
 pub use gaussian::{NormalInverseGamma, ThompsonGaussian, ThompsonGaussianParams};
 pub use integrate::{beta_probability_best, beta_probability_best_many};
 pub use linear::LinearStats;
-pub use linear_error::LinearError;
 pub use linear_fit::{
     LinTs, LinTsModel, LinTsParams, LinUcb, LinUcbModel, LinUcbParams, LinearArm,
 };

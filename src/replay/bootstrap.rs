@@ -14,8 +14,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::error::EvaluationError;
 use super::estimators::{Estimator, OpeInputs, Sums};
+use crate::error::EvaluationError;
 use crate::error::{ParameterError, Result};
 use crate::policy::seed;
 use crate::progress::Progress;

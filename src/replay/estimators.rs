@@ -29,10 +29,10 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::error::EvaluationError;
 use super::logged::LoggedBandit;
 use super::policies::ActionDist;
 use super::reward_model::RewardPredictions;
+use crate::error::EvaluationError;
 use crate::error::{Error, Result};
 use crate::policy::seed;
 

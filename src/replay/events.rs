@@ -30,9 +30,9 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use super::error::EvaluationError;
 use super::logged::{LoggedBandit, LoggedBanditParts};
 use super::policies::ActionDist;
+use crate::error::EvaluationError;
 use crate::error::{Error, Result};
 use crate::policy::features::{parse_context, FeatureSpace};
 use crate::sdk::model::{Bundle, Policy};

@@ -7,7 +7,7 @@
 
 use ndarray::Array2;
 
-use super::error::EvaluationError;
+use crate::error::EvaluationError;
 use crate::error::{Error, Result};
 
 /// Logged bandit feedback, validated by [`LoggedBandit::new`].

@@ -24,7 +24,6 @@
 //! the definitions, the standard experiment and its cross-check against obp.
 
 pub mod bootstrap;
-mod error;
 pub mod estimators;
 pub mod evaluate;
 pub mod events;
@@ -34,8 +33,8 @@ pub mod obd;
 pub mod policies;
 pub mod reward_model;
 
+pub use crate::error::EvaluationError;
 pub use bootstrap::{BootstrapParams, Interval};
-pub use error::EvaluationError;
 pub use estimators::{Estimator, OpeInputs, WeightDiagnostics};
 pub use evaluate::{evaluate, evaluate_with, OpeParams, OpeReport};
 pub use experiment::{run_obd_experiment, ObdExperiment, ObdOutcome};

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 
-use super::error::EvaluationError;
 use super::logged::{LoggedBandit, LoggedBanditParts};
+use crate::error::EvaluationError;
 use crate::error::{Error, Result};
 
 /// Number of user features in the log.

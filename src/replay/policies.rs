@@ -24,9 +24,9 @@ use rand_distr::{Beta, Distribution};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::error::EvaluationError;
 use super::logged::LoggedBandit;
 use super::reward_model::FittedRewardModel;
+use crate::error::EvaluationError;
 use crate::error::{Error, ParameterError, Result};
 use crate::policy::seed;
 use crate::progress::Progress;

@@ -26,8 +26,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::error::EvaluationError;
 use super::logged::LoggedBandit;
+use crate::error::EvaluationError;
 use crate::error::{ParameterError, Result};
 use crate::linalg;
 use crate::policy::seed;

@@ -18,10 +18,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{alloc, logged_layers};
+use crate::error::SimulationError;
 use crate::error::{Error, ParameterError, Result};
 use crate::events::{Event, EventType};
 use crate::sdk::{resolve, Bundle, HashContract};
-use crate::simulate::SimulationError;
 use crate::time::{parse_rfc3339, Millis};
 
 /// Parameters of the per-entity world.

@@ -1,9 +1,25 @@
-//! The crate's error type.
+//! The crate's error type, and the error enums of the stages it wraps (each stage
+//! re-exports its own: `policy::PolicyError`, `attribution::AttributionError`, …). They
+//! live here, not in their stages, so the error module depends on no stage.
 //!
 //! Every message says what went wrong, where (file, line, field or key path) and,
 //! where there is one, what to do about it.
 
 use std::path::PathBuf;
+
+mod attribution;
+mod evaluation;
+mod fit;
+mod linear;
+mod policy;
+mod simulation;
+
+pub use attribution::AttributionError;
+pub use evaluation::EvaluationError;
+pub use fit::FitError;
+pub use linear::LinearError;
+pub use policy::PolicyError;
+pub use simulation::SimulationError;
 
 /// Errors of the engine's public functions.
 #[derive(Debug, thiserror::Error)]
@@ -67,20 +83,20 @@ pub enum Error {
     Parameter(#[from] ParameterError),
     /// A learner's parameters, goal or arm statistics it cannot fit from.
     #[error(transparent)]
-    Policy(#[from] crate::policy::PolicyError),
+    Policy(#[from] PolicyError),
     /// Attribution settings or inputs it cannot compute (too many rows, a goal it does
     /// not compute, an unknown credit outcome).
     #[error(transparent)]
-    Attribution(#[from] crate::attribution::AttributionError),
+    Attribution(#[from] AttributionError),
     /// An off-policy evaluation whose inputs disagree or cannot be estimated from.
     #[error(transparent)]
-    Evaluation(#[from] crate::replay::EvaluationError),
+    Evaluation(#[from] EvaluationError),
     /// A simulation or synthetic log that cannot be run.
     #[error(transparent)]
-    Simulation(#[from] crate::simulate::SimulationError),
+    Simulation(#[from] SimulationError),
     /// `fit` parameters that do not suit the algorithm, or a table it cannot fit.
     #[error(transparent)]
-    Fit(#[from] crate::fit::FitError),
+    Fit(#[from] FitError),
     /// More rows in one run than the engine's 32-bit row indices address.
     #[error("{rows} {what} in one run; the limit is {limit}: split the input by day or by unit")]
     TooManyRows {

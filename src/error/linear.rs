@@ -2,7 +2,7 @@
 //! statistics ([`super::linear`]) and their inner loop ([`super::linear_kernel`])
 //! both report it without importing each other.
 
-use crate::error::ParameterError;
+use super::ParameterError;
 use crate::linalg::LinalgError;
 
 /// Errors of the linear contextual bandits.

@@ -3,8 +3,6 @@
 //! Values out of their domain are [`crate::error::ParameterError`]s; table problems
 //! are [`crate::Error::InvalidTable`] and [`crate::Error::InvalidRecord`].
 
-use super::FitAlgorithm;
-
 /// Errors of [`crate::fit`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -18,19 +16,19 @@ pub enum FitError {
         /// The algorithms it applies to, in words (`linucb and lints`).
         applies_to: String,
         /// The algorithm given.
-        algorithm: FitAlgorithm,
+        algorithm: &'static str,
     },
     /// A linear algorithm without feature columns.
     #[error("invalid parameter features: {algorithm} needs feature columns (--features a,b,c)")]
     NeedsFeatures {
         /// The algorithm.
-        algorithm: FitAlgorithm,
+        algorithm: &'static str,
     },
     /// Feature columns given to a multi-armed algorithm.
     #[error("invalid parameter features: {algorithm} does not use features: use linucb or lints")]
     NoFeatures {
         /// The algorithm.
-        algorithm: FitAlgorithm,
+        algorithm: &'static str,
     },
     /// A feature column listed twice, or that is the arm or reward column.
     #[error(
