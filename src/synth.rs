@@ -14,7 +14,7 @@
 //! The truth (model coefficients and each allocation's expected conversion rate over
 //! the generated population) is written beside the data.
 
-pub mod contextual;
+pub(crate) mod contextual;
 pub mod entities;
 mod shop;
 

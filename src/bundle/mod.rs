@@ -4,7 +4,7 @@
 //! out is [`crate::publish`].
 
 pub mod diff;
-pub mod document;
+pub(crate) mod document;
 
 // `document` names the typed model `super::model`.
 use crate::sdk::model;

@@ -24,25 +24,25 @@
 //!   the fits see these and statistics, never the config.
 //! * [`seed`]: per-policy and per-chunk seeds derived from one master seed.
 
-pub mod allocate;
-pub mod argmax;
-pub mod contextual;
-pub mod entity;
-pub mod epsilon;
-pub mod features;
-pub mod gaussian;
-pub mod integrate;
-pub mod linear;
-pub mod linear_fit;
+pub(crate) mod allocate;
+pub(crate) mod argmax;
+pub(crate) mod contextual;
+pub(crate) mod entity;
+pub(crate) mod epsilon;
+pub(crate) mod features;
+pub(crate) mod gaussian;
+pub(crate) mod integrate;
+pub(crate) mod linear;
+pub(crate) mod linear_fit;
 mod linear_kernel;
-pub mod linear_policy;
-pub mod linear_state;
-pub mod montecarlo;
-pub mod multi_armed;
-pub mod params;
-pub mod seed;
-pub mod thompson;
-pub mod ucb;
+pub(crate) mod linear_policy;
+pub(crate) mod linear_state;
+pub(crate) mod montecarlo;
+pub(crate) mod multi_armed;
+pub(crate) mod params;
+pub(crate) mod seed;
+pub(crate) mod thompson;
+pub(crate) mod ucb;
 
 pub use crate::error::LinearError;
 pub use crate::error::PolicyError;

@@ -24,14 +24,14 @@
 //! the definitions, the standard experiment and its cross-check against obp.
 
 pub mod bootstrap;
-pub mod estimators;
-pub mod evaluate;
+pub(crate) mod estimators;
+pub(crate) mod evaluate;
 pub mod events;
 pub mod experiment;
-pub mod logged;
+pub(crate) mod logged;
 pub mod obd;
 pub mod policies;
-pub mod reward_model;
+pub(crate) mod reward_model;
 
 pub use crate::error::EvaluationError;
 pub use bootstrap::{BootstrapParams, Interval};

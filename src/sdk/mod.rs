@@ -7,14 +7,14 @@
 //! crate's [`Error`](crate::Error) for the conformance runner's file reading, so it
 //! could become a crate of its own for a serving process.
 
-pub mod conditions;
+pub(crate) mod conditions;
 pub mod conformance;
 pub mod contextual;
 pub mod hash;
 pub mod js;
 pub mod model;
 pub mod resolve;
-pub mod resolver;
+pub(crate) mod resolver;
 
 pub use conditions::evaluate_condition;
 pub use hash::HashContract;
