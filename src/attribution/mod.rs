@@ -5,6 +5,16 @@
 //!   ([`DEFAULT_SESSION_GAP_MS`]).
 //! * [`decision_rewards`]: `decision` mode, a track event counts only for the layers
 //!   of its own `decisionId`; the reward unit is the decision.
+//! * The unit-key rule, in both modes, for a track event with neither a known
+//!   `decisionId` nor an SDK array. The platform's events page ("Attribution"): "If a
+//!   track event has no decisionId and no SDK-built attribution array, the pipeline
+//!   still attributes it: metrics join track events to assignments on unit_key with a
+//!   temporal constraint (any track event after the user's first exposure to an
+//!   allocation counts toward that allocation). This is what makes events from
+//!   webhooks and batch processes work without any explicit threading." Its touches
+//!   are the unit's exposures (decision mode: its decisions), kept by the time rules
+//!   from the first one on; `unlinkedEvents: drop` turns it off
+//!   ([`AttributionParams::unit_key_rule`]).
 //! * [`cumulative_rewards`]: `cumulative` mode (the platform's default): the SDK's
 //!   attribution array as sent, else the event's decision plus every exposure of its
 //!   session up to its time, else the unit-key temporal rule; the reward unit is the

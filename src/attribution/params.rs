@@ -1,7 +1,9 @@
 //! How credit is assigned: the mode, the multi-touch model, sessions, clock skew and
 //! the goal's window, checked once so the relational steps can trust them.
 
-use crate::config::{AttributionMode, AttributionModel, OptimizationSpec, PositionWeights};
+use crate::config::{
+    AttributionMode, AttributionModel, OptimizationSpec, PositionWeights, UnlinkedEvents,
+};
 use crate::error::{ParameterError, Result};
 
 /// Default inactivity gap that ends a derived session.
@@ -112,6 +114,9 @@ pub struct AttributionParams {
     /// An event more than this after an exposure is not credited to it; `None`: no
     /// window.
     pub window_ms: Option<i64>,
+    /// Goal events with neither a known decision nor an SDK array: the unit-key rule
+    /// (default) or dropped, in either mode.
+    pub unlinked: UnlinkedEvents,
 }
 
 impl Default for AttributionParams {
@@ -122,6 +127,7 @@ impl Default for AttributionParams {
             session_gap_ms: DEFAULT_SESSION_GAP_MS,
             clock_skew_ms: 0,
             window_ms: None,
+            unlinked: UnlinkedEvents::Attribute,
         }
     }
 }
@@ -148,6 +154,7 @@ impl AttributionParams {
             window_ms: spec
                 .attribution_window_hours
                 .map(|h| (h * 3_600_000.0).round() as i64),
+            unlinked: spec.unlinked_events,
             ..Self::default()
         })
     }
@@ -178,6 +185,21 @@ impl AttributionParams {
     pub fn with_clock_skew_ms(mut self, skew_ms: i64) -> Self {
         self.clock_skew_ms = skew_ms.max(0);
         self
+    }
+
+    /// The same params with another rule for goal events without a known decision
+    /// or an SDK array.
+    #[must_use]
+    pub fn with_unlinked(mut self, unlinked: UnlinkedEvents) -> Self {
+        self.unlinked = unlinked;
+        self
+    }
+
+    /// Whether goal events without a known decision or an SDK array are credited by
+    /// the unit-key rule.
+    #[must_use]
+    pub fn unit_key_rule(&self) -> bool {
+        self.unlinked == UnlinkedEvents::Attribute
     }
 
     /// The same params with an attribution window.

@@ -2,8 +2,10 @@
 //!
 //! Every goal event (once per `id`) lands in exactly one of `credited`,
 //! `unattributedBeforeExposure`, `outsideWindow`, `unlinked` and `notExposed` for a
-//! policy, so those five add up to `goalEvents`. `duplicates`, `unknownDecision` and
-//! `multiAllocationUnits` are counted beside that partition.
+//! policy, so those five add up to `goalEvents`; `creditedByArray`,
+//! `creditedByDecision` and `creditedByUnitKey` split `credited` by the rule that
+//! reached the event. `duplicates`, `unknownDecision` and `multiAllocationUnits` are
+//! counted beside that partition.
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -27,20 +29,36 @@ pub struct AttributionReport {
     pub mode: &'static str,
     /// The multi-touch model's schema name.
     pub model: &'static str,
+    /// `attribute` (the unit-key rule credits goal events without a known decision or
+    /// an SDK array) or `drop` (they count as `unlinked`).
+    pub unlinked_events: &'static str,
+    /// What one reward row of the policy's learner is: `unit` (unit × allocation,
+    /// cumulative mode) or `decision` (decision × allocation, decision mode: a unit
+    /// with three sessions gives three rows). `metrics` always analyses per unit
+    /// (`--per decision` shows the decision view).
+    pub reward_unit: &'static str,
     /// Goal events considered (a repeated `id` once).
     pub goal_events: u64,
     /// Goal events credited to at least one allocation of the policy.
     pub credited: u64,
     /// Their total credit (≤ `credited`: an SDK array may send weights below 1).
     pub credit_sum: f64,
+    /// Credited events with an SDK attribution array (cumulative mode).
+    pub credited_by_array: u64,
+    /// Credited events with a known `decisionId`: through their decision's exposures
+    /// (in cumulative mode, or their session's).
+    pub credited_by_decision: u64,
+    /// Credited events without a known decision or an array: the unit-key rule.
+    pub credited_by_unit_key: u64,
     /// Not credited: every candidate exposure came after the event (beyond the
     /// clock-skew tolerance).
     pub unattributed_before_exposure: u64,
     /// Not credited: candidate exposures at or before the event, but all more than the
     /// attribution window before it.
     pub outside_window: u64,
-    /// Not credited, decision mode: no `decisionId`, or one no exposure or decision
-    /// row carries.
+    /// Not credited because of `unlinkedEvents: drop`: no SDK array and no
+    /// `decisionId`, or one no exposure or decision row carries. Always 0 by default,
+    /// when the unit-key rule credits them.
     pub unlinked: u64,
     /// Not credited: the unit (decision mode: the decision) was never exposed to the
     /// policy, or the SDK array does not name it.
@@ -48,7 +66,7 @@ pub struct AttributionReport {
     /// Rows of the goal event dropped as repeats of an `id` already seen.
     pub duplicates: u64,
     /// Goal events naming a `decisionId` that no exposure or decision row carries (in
-    /// cumulative mode they fall back to the unit-key rule).
+    /// both modes they fall back to the unit-key rule).
     pub unknown_decision: u64,
     /// Units exposed to two or more allocations of the policy (each allocation keeps
     /// its reward unit; a sign of a changed layout or of a unit key shared by people).
@@ -88,15 +106,18 @@ pub fn attribution_report(
         .is_not_null()
         .and(col("known_decision").not());
     let unknown_decision = count(goals.clone().filter(unknown.clone()))?;
-    let unlinked = match params.mode {
-        AttributionMode::Decision => count(goals.filter(col("decision_id").is_null().or(unknown)))?,
-        AttributionMode::Cumulative => 0,
+    let unlinked_goal = col("has_array").not().and(col("known_decision").not());
+    let unlinked = if params.unit_key_rule() {
+        0
+    } else {
+        count(goals.clone().filter(unlinked_goal))?
     };
     let Outcomes {
         credited,
         before,
         outside,
     } = outcomes(credits, policy_id)?;
+    let by_rule = credited_by_rule(credits, goals, policy_id)?;
     let credit_sum = credit_sum(credits, policy_id)?;
     let multi_allocation_units = multi_allocation_units(credits, policy_id)?;
     Ok(AttributionReport {
@@ -107,9 +128,17 @@ pub fn attribution_report(
             AttributionMode::Decision => "decision",
         },
         model: params.model.name().as_str(),
+        unlinked_events: params.unlinked.as_str(),
+        reward_unit: match params.mode {
+            AttributionMode::Cumulative => "unit",
+            AttributionMode::Decision => "decision",
+        },
         goal_events,
         credited,
         credit_sum,
+        credited_by_array: by_rule[0],
+        credited_by_decision: by_rule[1],
+        credited_by_unit_key: by_rule[2],
         unattributed_before_exposure: before,
         outside_window: outside,
         unlinked,
@@ -160,6 +189,44 @@ fn outcomes(credits: &Credits, policy_id: &str) -> Result<Outcomes> {
         }
     }
     Ok(counts)
+}
+
+/// `policy_id`'s credited events by the rule that reached them: `[array, known
+/// decision, unit key]`.
+fn credited_by_rule(credits: &Credits, goals: LazyFrame, policy_id: &str) -> Result<[u64; 3]> {
+    let df = credits
+        .outcomes
+        .clone()
+        .filter(
+            col("policy_id")
+                .eq(lit(policy_id))
+                .and(col("outcome").eq(lit("credited"))),
+        )
+        .select([col("track_row")])
+        .join(
+            goals.select([col("track_row"), col("has_array"), col("known_decision")]),
+            [col("track_row")],
+            [col("track_row")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .select([
+            col("has_array").cast(DataType::UInt64).sum().alias("array"),
+            col("has_array")
+                .not()
+                .and(col("known_decision"))
+                .cast(DataType::UInt64)
+                .sum()
+                .alias("decision"),
+            col("has_array")
+                .not()
+                .and(col("known_decision").not())
+                .cast(DataType::UInt64)
+                .sum()
+                .alias("unit_key"),
+        ])
+        .collect()?;
+    let get = |c: &str| -> Result<u64> { Ok(df.column(c)?.u64()?.get(0).unwrap_or(0)) };
+    Ok([get("array")?, get("decision")?, get("unit_key")?])
 }
 
 /// `policy_id`'s total credit.

@@ -4,15 +4,17 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
+use bandit_engine::metrics::AnalysisUnit;
 use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
 
 use super::progress::Bars;
 use super::{Mode, PopulationArg, TouchModelArg};
 
-/// Per-allocation metrics of every optimised policy: exposed units, conversions,
-/// value sum, mean with 95% interval, lift against the control allocation (the
+/// Per-allocation metrics of every optimised policy: exposed units (unique unit
+/// keys, in both attribution modes), converted units, value sum, mean per exposed
+/// unit with 95% interval, lift against the control allocation (the
 /// config's `control:`, else the first) with interval and p-value, and the
 /// sample-ratio-mismatch check; then the same per value of each `dimension: true`
 /// property of the goal event (goal events split, exposed units kept whole).
@@ -56,6 +58,29 @@ pub struct MetricsArgs {
     /// Without it, a one-line summary per policy goes to stderr.
     #[arg(long, value_name = "FILE")]
     attribution_report: Option<PathBuf>,
+    /// The analysis unit: `unit` (the platform's: each unit once per allocation,
+    /// conversions and sums per unit) or `decision` (decision mode's reward rows, what
+    /// a per-decision learner reads: exposures are decisions, the interval
+    /// cluster-robust by unit). The sample-ratio check counts units in both.
+    #[arg(long, value_enum, default_value = "unit")]
+    per: PerArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PerArg {
+    /// Unique units (unit keys).
+    Unit,
+    /// Decisions (decision attribution only).
+    Decision,
+}
+
+impl From<PerArg> for AnalysisUnit {
+    fn from(p: PerArg) -> Self {
+        match p {
+            PerArg::Unit => Self::Unit,
+            PerArg::Decision => Self::Decision,
+        }
+    }
 }
 
 /// Computes the metrics and prints them; the attribution report goes to its file or,
@@ -67,16 +92,15 @@ pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
         population: args.population.into(),
         ..RetrainOptions::default()
     };
-    let (policies, reports, _) = Engine::new(options)
-        .with_progress(progress)
-        .metrics_with_attribution(
-            &RetrainInputs {
-                config: args.config,
-                bundle: args.bundle,
-                events: args.events,
-            },
-            &args.by_context,
-        )?;
+    let (policies, reports, _) = Engine::new(options).with_progress(progress).metrics_per(
+        &RetrainInputs {
+            config: args.config,
+            bundle: args.bundle,
+            events: args.events,
+        },
+        &args.by_context,
+        args.per.into(),
+    )?;
     match args.attribution_report {
         Some(path) => {
             let mut text = serde_json::to_string_pretty(&reports)?;
@@ -105,13 +129,16 @@ pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
 /// One line per policy: where its goal's events went.
 fn attribution_summary(r: &bandit_engine::attribution::AttributionReport) -> String {
     format!(
-        "attribution {} ({} {}, {}): {} goal events, {} credited, {} before exposure, {} outside window, {} unlinked, {} not exposed; {} duplicates, {} unknown decisions, {} units in several allocations",
+        "attribution {} ({} {}, {}): {} goal events, {} credited ({} by decision, {} by unit key, {} by SDK array), {} before exposure, {} outside window, {} unlinked, {} not exposed; {} duplicates, {} unknown decisions, {} units in several allocations",
         r.policy_id,
         r.mode,
         r.model,
         r.goal_event,
         r.goal_events,
         r.credited,
+        r.credited_by_decision,
+        r.credited_by_unit_key,
+        r.credited_by_array,
         r.unattributed_before_exposure,
         r.outside_window,
         r.unlinked,
@@ -216,6 +243,13 @@ fn render_metrics(policies: &[bandit_engine::metrics::PolicyMetrics]) -> String 
             }
             last_dimension = Some(key);
             let _ = writeln!(s, "    {}", metrics_row(a, 12));
+        }
+        if p.multi_allocation_units > 0 {
+            let _ = writeln!(
+                s,
+                "  {} units exposed to several allocations: each counts once in every allocation it was exposed to",
+                p.multi_allocation_units
+            );
         }
         if let Some(srm) = &p.sample_ratio {
             let _ = writeln!(

@@ -50,7 +50,7 @@ pub use event::{
 };
 pub use optimization::{
     Algorithm, AttributionMode, Cap, ContextFeatures, DesiredDirection, Goal, GoalType,
-    LinearMethod, OptimizationSpec, ValueSource,
+    LinearMethod, OptimizationSpec, UnlinkedEvents, ValueSource,
 };
 pub use optimization::{AttributionModel, PositionWeights};
 pub use parameter::{

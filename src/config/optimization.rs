@@ -24,6 +24,7 @@
 //!     positionWeights: { first: 0.4, last: 0.4 }   # position_based only
 //!     clockSkewSeconds: 5            # an event this much before its exposure still counts
 //!     attributionWindowHours: 72     # the goal's window: later events are not credited
+//!     unlinkedEvents: drop           # default attribute: the unit-key rule (docs/attribution.md)
 //! ```
 
 use serde::Deserialize;
@@ -68,6 +69,31 @@ pub enum AttributionMode {
     Cumulative,
     /// Only the layers of the event's `decisionId`.
     Decision,
+}
+
+/// What happens to a goal event with neither a known `decisionId` nor an SDK
+/// attribution array (webhooks, backends, batch jobs), in either mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlinkedEvents {
+    /// The platform's unit-key temporal rule: credited to every allocation whose first
+    /// exposure of the unit is at or before the event (the default).
+    #[default]
+    Attribute,
+    /// Not credited, counted as `unlinked` in the attribution report: the strict
+    /// reading, for a policy that wants explicit links only.
+    Drop,
+}
+
+impl UnlinkedEvents {
+    /// The config's spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attribute => "attribute",
+            Self::Drop => "drop",
+        }
+    }
 }
 
 /// Where a goal's numeric value comes from.
@@ -211,6 +237,10 @@ pub struct OptimizationSpec {
     /// The goal's attribution window: an event more than this many hours after an
     /// exposure is not credited to it (> 0; default none, as on the platform).
     pub attribution_window_hours: Option<f64>,
+    /// Goal events without a known `decisionId` or an SDK array: `attribute` (the
+    /// unit-key rule, default) or `drop`.
+    #[serde(default)]
+    pub unlinked_events: UnlinkedEvents,
 }
 
 impl OptimizationSpec {

@@ -44,6 +44,15 @@ pub(super) fn statistics_key(spec: &OptimizationSpec, params: &AttributionParams
         value_source_key(&goal.value),
         mode_key(params.mode)
     );
+    // The rule for events without a known decision or an SDK array: statistics made
+    // under one rule are not merged with another's. The spellings of the rule each
+    // mode had before `unlinkedEvents` existed (decision: dropped; cumulative: the
+    // unit-key rule) stay as they were.
+    match (params.mode, params.unit_key_rule()) {
+        (AttributionMode::Decision, true) => key.push_str("+unitkey"),
+        (AttributionMode::Cumulative, false) => key.push_str("+dropunlinked"),
+        _ => {}
+    }
     let defaults = AttributionParams::default();
     if params.model != defaults.model || params.clock_skew_ms != 0 || params.window_ms.is_some() {
         let window = params
@@ -402,12 +411,23 @@ mod tests {
             "purchase/conversionrate/value/cumulative"
         );
         assert_eq!(
-            key_of("    algorithm: thompson_gaussian\n    goal: { event: purchase, type: sum, value: { property: Total }, cap: { quantile: 0.95 } }\n    attribution: decision\n    attributionModel: time_decay\n    halfLifeDays: 2\n    clockSkewSeconds: 30\n    attributionWindowHours: 48\n"),
+            key_of("    algorithm: thompson_gaussian\n    goal: { event: purchase, type: sum, value: { property: Total }, cap: { quantile: 0.95 } }\n    attribution: decision\n    unlinkedEvents: drop\n    attributionModel: time_decay\n    halfLifeDays: 2\n    clockSkewSeconds: 30\n    attributionWindowHours: 48\n"),
             "purchase/sum/property(\"total\")/decision/timedecay { half_life_ms: 172800000.0 }/skew30000/windowsome(172800000)/cap0.95"
         );
         assert_eq!(
             key_of("    algorithm: ucb1\n    goal: { event: purchase, type: mean, value: { values: revenue } }\n    attributionModel: position_based\n    positionWeights: { first: 0.3, last: 0.5 }\n"),
             "purchase/mean/values(\"revenue\")/cumulative/positionbased { first: 0.3, last: 0.5 }/skew0/windownone"
+        );
+        // Decision mode's default rule changed (the unit-key rule credits webhook
+        // events since issue 15): its statistics start afresh; `unlinkedEvents: drop`
+        // is the old rule, and keeps the old key above.
+        assert_eq!(
+            key_of("    algorithm: thompson_gaussian\n    goal: { event: purchase, type: sum }\n    attribution: decision\n"),
+            "purchase/sum/value/decision+unitkey"
+        );
+        assert_eq!(
+            key_of("    algorithm: thompson_gaussian\n    goal: { event: purchase, type: sum }\n    unlinkedEvents: drop\n"),
+            "purchase/sum/value/cumulative+dropunlinked"
         );
         assert_eq!(
             key_of("    algorithm: epsilon_greedy\n    goal: { event: purchase, type: count }\n    attributionModel: first_touch\n"),

@@ -9,11 +9,11 @@ use polars::prelude::{col, lit, DataFrame, IntoLazy, LazyFrame};
 use super::rewards::{policy_rewards, Attributions, GoalRewards};
 use super::{Engine, RetrainInputs};
 use crate::attribution::{AttributionParams, AttributionReport};
-use crate::config::{OptimizationSpec, ProjectConfig};
+use crate::config::{AttributionMode, OptimizationSpec, ProjectConfig};
 use crate::enforce::enforce;
 use crate::error::Result;
 use crate::events::{EventTables, LoadReport};
-use crate::metrics::{AllocationMetrics, Breakdown, PolicyMetrics};
+use crate::metrics::{AllocationMetrics, AnalysisUnit, Breakdown, PolicyMetrics};
 use crate::sdk::model::Policy;
 
 impl Engine<'_> {
@@ -54,6 +54,25 @@ impl Engine<'_> {
         inputs: &RetrainInputs,
         context_keys: &[String],
     ) -> Result<(Vec<PolicyMetrics>, Vec<AttributionReport>, LoadReport)> {
+        self.metrics_per(inputs, context_keys, AnalysisUnit::Unit)
+    }
+
+    /// [`Engine::metrics_with_attribution`] per analysis unit: [`AnalysisUnit::Unit`]
+    /// (the platform's: unique units exposed, in both modes) or
+    /// [`AnalysisUnit::Decision`] (decision mode's reward rows, the unit a per-decision
+    /// learner reads, with a cluster-robust interval by unit).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::metrics`]; [`crate::Error::InvalidConfig`] at the policy's
+    /// `attribution` key for the decision view of a policy in cumulative mode, whose
+    /// reward rows are units, not decisions.
+    pub fn metrics_per(
+        &self,
+        inputs: &RetrainInputs,
+        context_keys: &[String],
+        per: AnalysisUnit,
+    ) -> Result<(Vec<PolicyMetrics>, Vec<AttributionReport>, LoadReport)> {
         let (config, doc, mut loaded) = self.load(inputs)?;
         enforce(&config, &mut loaded)?;
         loaded.tables =
@@ -67,6 +86,13 @@ impl Engine<'_> {
                 .expect("cross-checked when loaded: every optimised policy is in the bundle");
             let policy = doc.policy(&policy_ref)?;
             let params = self.options.overrides().params(spec)?;
+            if per == AnalysisUnit::Decision && params.mode == AttributionMode::Cumulative {
+                return Err(config.error_at(
+                    &inputs.config.display().to_string(),
+                    format!("optimization.{policy_id}.attribution"),
+                    "cumulative attribution credits units, not decisions: the per-decision view needs `attribution: decision` (or --attribution decision)".into(),
+                ));
+            }
             let goal = attributions.get(&spec.goal, &params)?;
             let slices = Slices {
                 tables: &loaded.tables,
@@ -74,6 +100,7 @@ impl Engine<'_> {
                 spec,
                 params: &params,
                 goal: &goal.rewards,
+                per,
             };
             let mut metrics = slices.whole()?;
             for key in context_keys {
@@ -117,11 +144,18 @@ struct Slices<'a> {
     spec: &'a OptimizationSpec,
     params: &'a AttributionParams,
     goal: &'a GoalRewards,
+    per: AnalysisUnit,
 }
 
 impl Slices<'_> {
     fn metrics_of(&self, rewards: LazyFrame) -> Result<PolicyMetrics> {
-        crate::metrics::policy_metrics_against(rewards, self.policy, self.spec.control.as_deref())
+        crate::metrics::policy_metrics_by(
+            rewards,
+            self.policy,
+            self.spec.control.as_deref(),
+            self.spec.goal.goal_type,
+            self.per,
+        )
     }
 
     /// The policy's metrics over every reward row.

@@ -3,10 +3,11 @@
 //! exercise every rule at once: several layers per exposure, decision events,
 //! attribution-only layers, sessions sent and derived, SDK arrays, repeated and missing
 //! event ids, unknown decisions, decisions of another unit, delayed events, exact time
-//! ties; under every mode, model, skew, window and goal type.
+//! ties; under every mode, model, skew, window, goal type, and with the unit-key rule
+//! on (the default) and off (`unlinkedEvents: drop`).
 
 use bandit_engine::attribution::{credits, relational, rewards, AttributionParams, TouchModel};
-use bandit_engine::config::{AttributionMode, Goal, GoalType};
+use bandit_engine::config::{AttributionMode, Goal, GoalType, UnlinkedEvents};
 use bandit_engine::events::{Event, EventTables, TableBuilder};
 use polars::prelude::*;
 use proptest::prelude::*;
@@ -267,6 +268,7 @@ proptest! {
         goal_type in prop_oneof![
             Just(GoalType::ConversionRate), Just(GoalType::Count), Just(GoalType::Sum)
         ],
+        drop_unlinked in prop_oneof![3 => Just(false), 1 => Just(true)],
     ) {
         let t = tables(&log(&steps));
         let mode = if decision_mode { AttributionMode::Decision } else { AttributionMode::Cumulative };
@@ -275,7 +277,8 @@ proptest! {
             .with_model(model)
             .with_clock_skew_ms(skew_minutes * MINUTE)
             .with_window_ms(window_hours.map(|h| h * 60 * MINUTE))
-            .with_session_gap_ms(gap_minutes * MINUTE);
+            .with_session_gap_ms(gap_minutes * MINUTE)
+            .with_unlinked(if drop_unlinked { UnlinkedEvents::Drop } else { UnlinkedEvents::Attribute });
         check(&t, &params, goal_type);
     }
 }
@@ -317,13 +320,16 @@ fn check_all(events: &[serde_json::Value]) {
         for model in every_model(3_600_000.0) {
             for skew in [0, MINUTE] {
                 for window in [None, Some(0), Some(MINUTE)] {
-                    let params = AttributionParams::default()
-                        .with_mode(mode)
-                        .with_model(model)
-                        .with_clock_skew_ms(skew)
-                        .with_window_ms(window);
-                    for g in [GoalType::ConversionRate, GoalType::Count, GoalType::Sum] {
-                        check(&t, &params, g);
+                    for unlinked in [UnlinkedEvents::Attribute, UnlinkedEvents::Drop] {
+                        let params = AttributionParams::default()
+                            .with_mode(mode)
+                            .with_model(model)
+                            .with_clock_skew_ms(skew)
+                            .with_window_ms(window)
+                            .with_unlinked(unlinked);
+                        for g in [GoalType::ConversionRate, GoalType::Count, GoalType::Sum] {
+                            check(&t, &params, g);
+                        }
                     }
                 }
             }
@@ -358,6 +364,24 @@ fn the_kernel_agrees_on_two_exposures_of_one_decision_at_the_same_ms_and_goals_a
         track("u", 0, None, None),
         track("u", MINUTE, Some("d2"), None),
         track("u", MINUTE, Some("d2"), None),
+    ]);
+}
+
+#[test]
+fn the_kernel_agrees_on_webhook_events_reaching_several_decisions_of_one_allocation() {
+    // Decision mode's unit-key rule: u's three decisions (two of allocation a), a
+    // webhook purchase between them, one after them all, one before any, one with an
+    // unknown decision, and one of a unit never exposed.
+    check_all(&[
+        track("u", -MINUTE, None, None),
+        exposure("u", 0, "d1", "p", "a"),
+        exposure("u", MINUTE, "d2", "p", "a"),
+        track("u", MINUTE + 1, None, Some("w1")),
+        exposure("u", 2 * MINUTE, "d3", "p", "b"),
+        exposure("u", 2 * MINUTE, "d4", "q", "z"),
+        track("u", 3 * MINUTE, None, Some("w2")),
+        track("u", 3 * MINUTE, Some("d_unknown"), Some("w3")),
+        track("v", 3 * MINUTE, None, Some("w4")),
     ]);
 }
 

@@ -450,15 +450,20 @@ fn an_unknown_decision_falls_back_to_the_unit_key_rule_in_cumulative_mode() {
 }
 
 #[test]
-fn an_unknown_decision_is_unlinked_in_decision_mode() {
+fn an_unknown_decision_falls_back_to_the_unit_key_rule_in_decision_mode_unless_dropped() {
     let t = tables(&[
         exposure("u1", Some("s1"), "d1", 0, &[("layer", "p", "a")]),
         purchase("u1", None, Some("dec_lost"), HOUR),
         purchase("u1", None, None, HOUR),
     ]);
     let p = decision(TouchModel::LastTouch);
-    assert_eq!(weights(&t, &p, "p", &["a"]), vec![0.0]);
+    assert_eq!(weights(&t, &p, "p", &["a"]), vec![2.0]);
     let r = report(&t, &p, "p");
+    assert_eq!((r.credited, r.unknown_decision, r.unlinked), (2, 1, 0));
+    assert_eq!((r.credited_by_unit_key, r.credited_by_decision), (2, 0));
+    let strict = p.with_unlinked(bandit_engine::config::UnlinkedEvents::Drop);
+    assert_eq!(weights(&t, &strict, "p", &["a"]), vec![0.0]);
+    let r = report(&t, &strict, "p");
     assert_eq!((r.credited, r.unknown_decision, r.unlinked), (0, 1, 2));
 }
 
@@ -785,7 +790,13 @@ mod properties {
                 .with_clock_skew_ms(skew_minutes * MINUTE)
                 .with_window_ms(window_hours.map(|h| h * HOUR));
             let cum = credited(&t, &p);
-            let dec = credited(&t, &p.with_mode(AttributionMode::Decision));
+            // Linked events only (`unlinkedEvents: drop`): the unit-key rule is the
+            // same in both modes, but may pick another touch of a unit seen in two
+            // allocations in each.
+            let strict = p
+                .with_mode(AttributionMode::Decision)
+                .with_unlinked(bandit_engine::config::UnlinkedEvents::Drop);
+            let dec = credited(&t, &strict);
             prop_assert!(dec.is_subset(&cum), "decision {dec:?} not within cumulative {cum:?}");
             for params in [p, p.with_mode(AttributionMode::Decision)] {
                 let c = credits(&t, "purchase", &params).unwrap().credits;

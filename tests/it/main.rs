@@ -3,6 +3,7 @@
 mod attribution;
 mod attribution_kernel;
 mod attribution_rules;
+mod attribution_units;
 mod backends;
 mod bundle_io;
 mod cli;
@@ -25,3 +26,4 @@ mod resolver;
 mod simulate;
 mod state_compat;
 mod typegen;
+mod yardstick;

@@ -11,6 +11,7 @@ use super::keys::{ints, strs, Keys, StrCol};
 use super::pairs::Pairs;
 use super::rows::{Goal0, Touch, XRow};
 use super::{NONE, ROW_SPAN};
+use crate::attribution::params::AttributionParams;
 use crate::config::AttributionMode;
 use crate::error::Result;
 use crate::events::EventTables;
@@ -43,28 +44,30 @@ pub(super) struct Coded<'a> {
 pub(super) fn code<'a>(
     tables: &'a EventTables,
     goal_event: &str,
-    mode: AttributionMode,
+    params: &AttributionParams,
 ) -> Result<Coded<'a>> {
     check_rows(tables)?;
     let x = &tables.exposures;
     let n = x.height();
     let goal_rows = GoalRows::new(tables, goal_event)?;
     let kept_goals = goal_rows.first_per_id()?;
-    let cumulative = mode == AttributionMode::Cumulative;
-    let (units, sessions) = if cumulative {
-        (
-            intern(&goal_rows.both("unit_key")?, true),
-            identities(&goal_rows.both("session_id")?),
-        )
+    let cumulative = params.mode == AttributionMode::Cumulative;
+    let none = n + goal_rows.rows.len();
+    // Decision mode joins on the decision, and on the unit for the unit-key rule:
+    // never on sessions.
+    let units = if cumulative || params.unit_key_rule() {
+        intern(&goal_rows.both("unit_key")?, cumulative)
     } else {
-        // Decision mode joins on the decision only: no unit or session keys.
-        let none = n + goal_rows.rows.len();
-        let units = Dict {
+        Dict {
             codes: vec![NONE; none],
             len: 0,
             keys: Vec::new(),
-        };
-        (units, vec![NO_SESSION; none])
+        }
+    };
+    let sessions = if cumulative {
+        identities(&goal_rows.both("session_id")?)
+    } else {
+        vec![NO_SESSION; none]
     };
     let decisions = decision_codes(&goal_rows, cumulative)?;
     let mut pairs = Pairs::new();

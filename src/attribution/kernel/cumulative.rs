@@ -228,7 +228,8 @@ impl<'c> UnitPass<'c> {
 
     /// Credits goal event `g` of unit `u` (one without an SDK array): its touches
     /// are its decision's exposures plus the kept rows of its session, or, without
-    /// a known decision, every kept row of the unit. Credits to the unit's own reward
+    /// a known decision, every kept row of the unit (the unit-key rule, unless
+    /// `unlinkedEvents: drop`). Credits to the unit's own reward
     /// rows (from `first` on in `out.rewards`) are added there; others go to
     /// `foreign`.
     fn credit(
@@ -245,6 +246,9 @@ impl<'c> UnitPass<'c> {
         }
         out.touches.clear();
         if g.decision == NONE {
+            if !self.params.unit_key_rule() {
+                return;
+            }
             out.touches.extend(s.kept.iter().map(|(_, t)| *t));
         } else {
             let d = g.decision as usize;

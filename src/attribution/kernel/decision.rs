@@ -1,9 +1,11 @@
-//! Decision mode: each goal event credited through its own decision's exposures; the
-//! reward unit is the decision × allocation.
+//! Decision mode: each goal event credited through its own decision's exposures, or,
+//! without a known decision, through every decision of its unit (the unit-key rule);
+//! the reward unit is the decision × allocation.
 
 use rayon::prelude::*;
 
 use super::code::Coded;
+use super::group::grouped_by;
 use super::keys::{Keys, StrCol};
 use super::order::{prefix, sort_by_bytes};
 use super::rows::{Attributed, Credit, Goal0, OutcomeRow, RewardUnit, Touch};
@@ -29,6 +31,7 @@ pub(super) fn decision<'a>(
         dx_offsets,
         dx,
         xs,
+        units,
         ..
     } = c;
     // Where each exposure row is a reward unit: its index in `dx`.
@@ -54,7 +57,12 @@ pub(super) fn decision<'a>(
             }
         })
         .collect();
-    let (credits, outcomes) = settle_goals(&goals, &dx_offsets, &dx, params);
+    let index = TouchIndex {
+        dx_offsets: &dx_offsets,
+        dx: &dx,
+        by_unit: params.unit_key_rule().then(|| by_unit(&dx, units.len)),
+    };
+    let (credits, outcomes) = settle_goals(&goals, &index, params);
     // A credit's exposure row is its decision's first exposure of the pair: the
     // reward unit's row.
     for cr in credits.iter().flatten() {
@@ -98,12 +106,56 @@ fn reward_order(
     Ok(keyed.into_iter().map(|(_, _, k)| k).collect())
 }
 
+/// Where a goal event's touches come from: its decision's exposures (`dx`, per
+/// decision code), or the decisions of its unit (`by_unit`: per unit code, indices
+/// into `dx`; `None` when the unit-key rule is off).
+struct TouchIndex<'i> {
+    dx_offsets: &'i [u32],
+    dx: &'i [Touch],
+    by_unit: Option<(Vec<u32>, Vec<u32>)>,
+}
+
+/// The touches of `dx` grouped by their unit: CSR offsets and indices into `dx`.
+fn by_unit(dx: &[Touch], n_units: usize) -> (Vec<u32>, Vec<u32>) {
+    let unit: Vec<u32> = dx.iter().map(|t| t.unit).collect();
+    grouped_by(|k| k as u32, &unit, n_units)
+}
+
+impl TouchIndex<'_> {
+    /// `g`'s touches into `out`: its decision's first exposure per policy ×
+    /// allocation, or, without a known decision, those of every decision of its
+    /// unit (unlinked touches: the unit-key rule, whose time rule keeps the
+    /// decisions at or before the event). The platform's events page: "If a track
+    /// event has no decisionId and no SDK-built attribution array, the pipeline still
+    /// attributes it: [...] any track event after the user's first exposure to an
+    /// allocation counts toward that allocation"; decision mode is its finer rule
+    /// for events that carry a `decisionId`.
+    fn touches(&self, g: &Goal0, out: &mut Vec<Touch>) {
+        out.clear();
+        if g.decision != NONE {
+            let d = g.decision as usize;
+            out.extend_from_slice(
+                &self.dx[self.dx_offsets[d] as usize..self.dx_offsets[d + 1] as usize],
+            );
+        } else if let (Some((offsets, ks)), true) = (&self.by_unit, g.unit != NONE) {
+            let u = g.unit as usize;
+            out.extend(
+                ks[offsets[u] as usize..offsets[u + 1] as usize]
+                    .iter()
+                    .map(|&k| Touch {
+                        linked: false,
+                        ..self.dx[k as usize]
+                    }),
+            );
+        }
+    }
+}
+
 /// Credits and outcomes of the goal events, settled in parallel chunks against
-/// their decision's touches (events without a known decision have none).
+/// their touches ([`TouchIndex::touches`]).
 fn settle_goals(
     goals: &[Goal0],
-    dx_offsets: &[u32],
-    dx: &[Touch],
+    index: &TouchIndex<'_>,
     params: &AttributionParams,
 ) -> (Vec<Vec<Credit>>, Vec<Vec<OutcomeRow>>) {
     let outs: Vec<Out> = goals
@@ -111,13 +163,7 @@ fn settle_goals(
         .map(|chunk| {
             let mut out = Out::default();
             for g in chunk {
-                if g.decision == NONE {
-                    continue;
-                }
-                let d = g.decision as usize;
-                out.touches.clear();
-                out.touches
-                    .extend_from_slice(&dx[dx_offsets[d] as usize..dx_offsets[d + 1] as usize]);
+                index.touches(g, &mut out.touches);
                 if !out.touches.is_empty() {
                     out.settle(g, params);
                 }

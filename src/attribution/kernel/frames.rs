@@ -142,7 +142,10 @@ impl Attributed<'_> {
             ),
         ];
         if self.mode == AttributionMode::Decision {
-            credit_cols.push(gather(t, "decision_id", &tracks)?);
+            // The credited decision: the event's own, or one of its unit's (the
+            // unit-key rule). Decision-mode credits always name an exposure row.
+            let rows: Vec<u32> = c.iter().map(|c| c.row).collect();
+            credit_cols.push(gather(x, "decision_id", &rows)?);
         }
         Ok(DataFrame::new(c.len(), credit_cols)?)
     }

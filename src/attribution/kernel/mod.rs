@@ -80,7 +80,7 @@ pub(super) fn attribute<'a>(
     goal_event: &str,
     params: &AttributionParams,
 ) -> Result<Attributed<'a>> {
-    let c = code::code(tables, goal_event, params.mode)?;
+    let c = code::code(tables, goal_event, params)?;
     match params.mode {
         AttributionMode::Decision => decision::decision(tables, c, params),
         AttributionMode::Cumulative => Ok(cumulative::cumulative(tables, c, params)),

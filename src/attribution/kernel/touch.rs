@@ -3,6 +3,7 @@
 
 use super::rows::{Credit, Goal0, Outcome, OutcomeRow, RewardUnit, Touch};
 use crate::attribution::params::{AttributionParams, TouchModel};
+use crate::config::AttributionMode;
 
 /// The event's time rules: `(in time, older than the window)`.
 fn time_rules(p: &AttributionParams, at: i64, event: i64) -> (bool, bool) {
@@ -157,7 +158,10 @@ impl Out {
         for t in group.iter().filter(|t| keep(t)) {
             let weight = *w.next().expect("one weight per kept touch");
             match last {
-                Some(k) if self.credits[k].pa == t.pa => {
+                // Cumulative credits are per unit × allocation; decision-mode
+                // touches are one per decision × allocation and stay apart (the
+                // unit-key rule may reach several decisions of one allocation).
+                Some(k) if self.credits[k].pa == t.pa && p.mode == AttributionMode::Cumulative => {
                     let c = &mut self.credits[k];
                     c.at = c.at.max(t.at);
                     c.weight += weight;

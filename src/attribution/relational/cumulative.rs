@@ -11,7 +11,8 @@
 //!    event's session up to the event's time.
 //! 4. **Unit-key rule.** An event with neither decision nor array counts toward every
 //!    allocation whose first exposure of the unit is at or before the event's time,
-//!    in any session (webhooks, batch pipelines).
+//!    in any session (webhooks, batch pipelines), unless the policy sets
+//!    `unlinkedEvents: drop`.
 //!
 //! Rules 2 to 4 produce **touches**; [`super::touch`] applies the time rules (clock
 //! skew, window), keeps the event's own decision where it has an in-time touch of the
@@ -107,15 +108,14 @@ pub fn cumulative_credits(
         .clone()
         .filter(col("has_array").not().and(col("known_decision")));
     let decisions = dict.encode(decision_exposures(all));
-    let touches = touch::keyed(concat(
-        [
-            from_decision(linked.clone(), decisions),
-            from_session(linked, dedup.clone()),
-            from_unit(goals.clone(), dedup.clone()),
-        ],
-        UnionArgs::default(),
-    )?)
-    .cache();
+    let mut parts = vec![
+        from_decision(linked.clone(), decisions),
+        from_session(linked, dedup.clone()),
+    ];
+    if params.unit_key_rule() {
+        parts.push(from_unit(goals.clone(), dedup.clone()));
+    }
+    let touches = touch::keyed(concat(parts, UnionArgs::default())?).cache();
     let array_outcomes = from_array
         .clone()
         .select([col("track_row"), col("policy_id")])
@@ -258,7 +258,9 @@ fn from_session(linked: LazyFrame, dedup: LazyFrame) -> LazyFrame {
         .select(touch_columns())
 }
 
-/// Rule 4, the unit-key rule, for events with neither an array nor a known decision:
+/// Rule 4, the unit-key rule ("any track event after the user's first exposure to an
+/// allocation counts toward that allocation", the platform's events page), for
+/// events with neither an array nor a known decision:
 /// every kept exposure (`dedup`) of the unit, any session (the time rule keeps those
 /// up to the event, so an allocation counts from the unit's first exposure to it on).
 fn from_unit(goals: LazyFrame, dedup: LazyFrame) -> LazyFrame {

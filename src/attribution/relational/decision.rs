@@ -11,10 +11,11 @@ use crate::config::Goal;
 use crate::error::Result;
 use crate::events::LazyEventTables;
 
-/// Decision-mode attribution of one goal event name: each goal event naming a
+/// Decision-mode attribution of one goal event name: each goal event naming a known
 /// `decisionId` is paired with that decision's exposures (one touch per policy and
-/// allocation), then the time rules and the model of `touch` apply. Events
-/// without a `decisionId`, or naming one with no exposure, are not credited.
+/// allocation); an event without one (no `decisionId`, or one no exposure or decision
+/// row carries) is paired with every decision of its unit (the unit-key rule, unless
+/// `unlinkedEvents: drop`). Then the time rules and the model of `touch` apply.
 ///
 /// # Errors
 ///
@@ -30,28 +31,59 @@ pub fn decision_credits(
     let goals =
         goals_with_known_decision(tables.tracks.clone(), tables.exposures.clone(), goal_event)
             .cache();
-    let touches = touch::keyed(
-        goals
-            .clone()
-            .filter(col("decision_id").is_not_null())
-            .select([col("track_row"), col("decision_id"), col("event_ts")])
-            .join(
-                exposures.clone().select([
+    let columns = || {
+        [
+            col("decision_id"),
+            col("unit_key"),
+            col("policy_id"),
+            col("allocation_name"),
+            col("pcode"),
+            col("pa"),
+            col("exposed_at"),
+        ]
+    };
+    let linked = goals
+        .clone()
+        .filter(col("known_decision"))
+        .select([col("track_row"), col("decision_id"), col("event_ts")])
+        .join(
+            exposures.clone().select(columns()),
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column(lit(1i32).alias("linked"));
+    let mut parts = vec![linked];
+    if params.unit_key_rule() {
+        // The unit-key rule: every decision of the event's unit, any session; the
+        // time rules keep those at or before the event.
+        parts.push(
+            goals
+                .clone()
+                .filter(col("known_decision").not())
+                .select([col("track_row"), col("unit_key"), col("event_ts")])
+                .join(
+                    exposures.clone().select(columns()),
+                    [col("unit_key")],
+                    [col("unit_key")],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .with_column(lit(0i32).alias("linked"))
+                .select([
+                    col("track_row"),
                     col("decision_id"),
+                    col("event_ts"),
                     col("unit_key"),
                     col("policy_id"),
                     col("allocation_name"),
                     col("pcode"),
                     col("pa"),
                     col("exposed_at"),
+                    col("linked"),
                 ]),
-                [col("decision_id")],
-                [col("decision_id")],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .with_column(lit(1i32).alias("linked")),
-    )
-    .cache();
+        );
+    }
+    let touches = touch::keyed(concat(parts, UnionArgs::default())?).cache();
     Ok(Credits {
         credits: touch::credit(touches.clone(), params, &["decision_id"]),
         outcomes: touch::outcomes(touches, params),

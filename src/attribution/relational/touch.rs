@@ -229,18 +229,21 @@ fn position_based(touches: LazyFrame, f: f64, l: f64) -> LazyFrame {
 /// allocation. Columns `track_row`, `unit_key`, `policy_id`, `allocation_name`,
 /// `exposed_at` (the latest credited touch), `weight`, plus the `extra` key columns.
 pub(super) fn credit(touches: LazyFrame, p: &AttributionParams, extra: &[&str]) -> LazyFrame {
-    // One event's touches of one allocation share `pa`, and in decision mode its one
-    // decision: the other columns are constant within the group.
-    let mut carried = vec![
-        col("track_row").first(),
-        col("unit_key").first(),
-        col("policy_id").first(),
-        col("allocation_name").first(),
-    ];
-    carried.extend(extra.iter().map(|c| col(*c).first()));
-    carried.extend([col("exposed_at").max(), col("weight").sum()]);
+    // One event's touches of one allocation share `pa`: the other columns are
+    // constant within the group.
+    // In decision mode (`extra`: the decision) the unit-key rule may reach several
+    // decisions of one allocation: each keeps its own credit.
+    let mut by = vec![key("pa").alias("ea")];
+    by.extend(extra.iter().map(|c| col(*c)));
     weigh(strongest_link(touches.filter(in_time(p))), p.model)
-        .group_by([key("pa").alias("ea")])
-        .agg(carried)
+        .group_by(by)
+        .agg([
+            col("track_row").first(),
+            col("unit_key").first(),
+            col("policy_id").first(),
+            col("allocation_name").first(),
+            col("exposed_at").max(),
+            col("weight").sum(),
+        ])
         .drop(cols(["ea"]))
 }

@@ -1,0 +1,212 @@
+//! The analysis unit: reward-table rows gathered into one observation per unit (the
+//! platform's denominator), or kept one per decision with an interval that accounts
+//! for a unit's repeated decisions.
+//!
+//! The platform divides every aggregation by the unique entities exposed
+//! (`traffical-docs/concepts/warehouse-native.mdx`, "Available aggregations":
+//! `conversion_rate` = "Unique entities with at least one fact event" over "Unique
+//! entities exposed", `sum` and `count` per entity), and its events page calls
+//! exposures "the denominator in conversion-rate metrics: how many users were exposed
+//! to each variant". A decision-mode reward table has one row per decision, so a unit
+//! with three sessions is three rows: [`AnalysisUnit::Unit`] folds them into one.
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::Sums;
+use crate::config::GoalType;
+use crate::error::Result;
+use crate::sdk::model::Policy;
+
+/// What one observation of the metrics is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisUnit {
+    /// The randomisation unit (unit key): exposures are unique units, conversions
+    /// units with a credited goal event, sums per unit (the default, in both modes).
+    #[default]
+    Unit,
+    /// The decision (decision mode's reward row), with a cluster-robust interval by
+    /// unit: a unit's decisions are not independent draws.
+    Decision,
+}
+
+/// One policy's reward rows as columns: allocation (index into the policy's), unit
+/// key, credited goal events and value, reward (null: none, `mean` goals).
+struct Rows {
+    alloc: Vec<Option<usize>>,
+    unit: Vec<Option<String>>,
+    events: Vec<f64>,
+    value: Vec<f64>,
+    reward: Vec<Option<f64>>,
+}
+
+impl Rows {
+    fn of(rewards: LazyFrame, policy: &Policy) -> Result<Self> {
+        let df = rewards
+            .filter(col("policy_id").eq(lit(policy.id.as_str())))
+            .select([
+                col("allocation_name"),
+                col("unit_key"),
+                col("goal_events").cast(DataType::Float64),
+                col("goal_value").cast(DataType::Float64),
+                col("reward").cast(DataType::Float64),
+            ])
+            .collect()?;
+        let names = df.column("allocation_name")?.str()?;
+        let alloc = names
+            .iter()
+            .map(|n| n.and_then(|n| policy.allocations.iter().position(|a| a.name == n)))
+            .collect();
+        let unit = df
+            .column("unit_key")?
+            .str()?
+            .iter()
+            .map(|u| u.map(str::to_owned))
+            .collect();
+        let floats =
+            |c: &str| -> Result<Vec<Option<f64>>> { Ok(df.column(c)?.f64()?.iter().collect()) };
+        let zero = |v: Vec<Option<f64>>| v.into_iter().map(|x| x.unwrap_or(0.0)).collect();
+        Ok(Self {
+            alloc,
+            unit,
+            events: zero(floats("goal_events")?),
+            value: zero(floats("goal_value")?),
+            reward: floats("reward")?,
+        })
+    }
+
+    /// Row indices of allocations of the policy, by (allocation, unit key, row).
+    fn by_unit(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.alloc.len())
+            .filter(|&i| self.alloc[i].is_some())
+            .collect();
+        idx.sort_by(|&a, &b| {
+            (self.alloc[a], &self.unit[a], a).cmp(&(self.alloc[b], &self.unit[b], b))
+        });
+        idx
+    }
+}
+
+/// Per allocation of `policy` (in its order), the sums of the rows of `rewards`
+/// under `per`, and the number of units with rows in two or more allocations.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if the table lacks a reward-table column (`unit_key`
+/// included).
+pub(super) fn sums_by(
+    rewards: LazyFrame,
+    policy: &Policy,
+    goal_type: GoalType,
+    per: AnalysisUnit,
+) -> Result<(Vec<Sums>, u64)> {
+    let rows = Rows::of(rewards, policy)?;
+    let order = rows.by_unit();
+    let mut sums = vec![Sums::default(); policy.allocations.len()];
+    let mut units_of: Vec<(&str, usize)> = Vec::new();
+    for run in
+        order.chunk_by(|&a, &b| rows.alloc[a] == rows.alloc[b] && rows.unit[a] == rows.unit[b])
+    {
+        let k = rows.alloc[run[0]].expect("rows of the policy's allocations");
+        let s = &mut sums[k];
+        s.units += 1;
+        if let Some(u) = &rows.unit[run[0]] {
+            units_of.push((u, k));
+        }
+        match per {
+            AnalysisUnit::Unit => s.add(unit_observation(&rows, run, goal_type)),
+            AnalysisUnit::Decision => {
+                for &i in run {
+                    s.add((rows.events[i], rows.value[i], rows.reward[i]));
+                }
+            }
+        }
+    }
+    if per == AnalysisUnit::Decision {
+        for k in 0..sums.len() {
+            let v = cluster_robust_var(&rows, &order, k, &sums[k]);
+            sums[k].robust = true;
+            sums[k].robust_var = v;
+        }
+    }
+    Ok((sums, multi_allocation_units(units_of)))
+}
+
+/// One unit's rows of one allocation folded into one observation: goal events and
+/// value summed; the reward as the goal type defines it per unit (converted if any
+/// row converted; counts and sums added; for `mean`, the mean value over the unit's
+/// goal events, each row's mean weighted by its events). A single row is kept as is.
+fn unit_observation(rows: &Rows, run: &[usize], goal_type: GoalType) -> (f64, f64, Option<f64>) {
+    if let [i] = run {
+        return (rows.events[*i], rows.value[*i], rows.reward[*i]);
+    }
+    let events: f64 = run.iter().map(|&i| rows.events[i]).sum();
+    let value: f64 = run.iter().map(|&i| rows.value[i]).sum();
+    let rewarded = run
+        .iter()
+        .filter_map(|&i| rows.reward[i].map(|r| (r, rows.events[i])));
+    let reward = match goal_type {
+        GoalType::ConversionRate => Some(if events > 0.0 { 1.0 } else { 0.0 }),
+        GoalType::Count | GoalType::Sum => {
+            let mut any = false;
+            let total = rewarded.fold(0.0, |acc, (r, _)| {
+                any = true;
+                acc + r
+            });
+            any.then_some(total)
+        }
+        GoalType::Mean => {
+            let (num, den) = rewarded.fold((0.0, 0.0), |(n, d), (r, e)| (n + r * e, d + e));
+            (den > 0.0).then(|| num / den)
+        }
+    };
+    (events, value, reward)
+}
+
+/// The variance of allocation `k`'s per-decision mean `m = ΣY_u / ΣN_u`, decisions
+/// clustered by unit (`Y_u`, `N_u`: the unit's summed reward and number of rewarded
+/// decisions), by the delta method for a ratio of means (Deng, Knoblich & Lu,
+/// "Applying the Delta Method in Metric Analytics: A Practical Guide with Novel
+/// Ideas", KDD 2018, §3 and eq. 4, the case where the analysis unit, here the
+/// decision, is finer than the randomisation unit):
+///
+/// `Var(m) ≈ G/(G−1) · Σ_u (Y_u − m N_u)² / (Σ_u N_u)²`, G clusters,
+///
+/// which is also the cluster-robust (sandwich) variance of a mean with the usual
+/// small-sample factor G/(G−1) (Cameron & Miller, "A Practitioner's Guide to
+/// Cluster-Robust Inference", J. Human Resources 50(2), 2015, eq. 11). Decisions
+/// treated as independent would give `s²/n`, too small when a unit's decisions
+/// agree. `None` with fewer than 2 clusters.
+fn cluster_robust_var(rows: &Rows, order: &[usize], k: usize, s: &Sums) -> Option<f64> {
+    let mean = s.mean()?;
+    let (mut g, mut ss) = (0u64, 0.0);
+    let of_k = order
+        .iter()
+        .copied()
+        .filter(|&i| rows.alloc[i] == Some(k))
+        .collect::<Vec<_>>();
+    for run in of_k.chunk_by(|&a, &b| rows.unit[a] == rows.unit[b]) {
+        let (mut y, mut n) = (0.0, 0.0);
+        for r in run.iter().filter_map(|&i| rows.reward[i]) {
+            y += r;
+            n += 1.0;
+        }
+        if n > 0.0 {
+            g += 1;
+            ss += (y - mean * n).powi(2);
+        }
+    }
+    let total = s.rewarded as f64;
+    (g >= 2).then(|| g as f64 / (g - 1) as f64 * ss / (total * total))
+}
+
+/// Units with rows in two or more allocations, from `(unit, allocation)` pairs,
+/// one per unit and allocation.
+fn multi_allocation_units(mut pairs: Vec<(&str, usize)>) -> u64 {
+    pairs.sort_unstable();
+    pairs
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+        .count() as u64
+}
