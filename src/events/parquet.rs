@@ -33,11 +33,12 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::{Number, Value};
 
-use super::fast::{self, FastEvent, FastLayer};
+use super::fast::{FastEvent, FastLayer};
 use super::flat::{self, Cell, Target, FLAT_COLUMNS};
 use super::part::{Part, CHUNK_LINES};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::time::format_rfc3339;
 
 /// `i`, checked at compile time to be the index of the flat column `name`.
 const fn named(i: usize, name: &str) -> usize {
@@ -51,48 +52,50 @@ const fn named(i: usize, name: &str) -> usize {
     i
 }
 
-const TYPE: usize = named(0, "type");
-const ID: usize = named(1, "id");
-const ORG_ID: usize = named(2, "orgId");
-const PROJECT_ID: usize = named(3, "projectId");
-const ENV: usize = named(4, "env");
-const UNIT_KEY: usize = named(5, "unitKey");
-const USER_ID: usize = named(6, "userId");
-const ANONYMOUS_ID: usize = named(7, "anonymousId");
-const SESSION_ID: usize = named(8, "sessionId");
-const REQUEST_ID: usize = named(9, "requestId");
-const TIMESTAMP: usize = named(10, "timestamp");
-const SDK_NAME: usize = named(11, "sdkName");
-const SDK_VERSION: usize = named(12, "sdkVersion");
-const CONFIG_VERSION: usize = named(13, "configVersion");
-const DECISION_ID: usize = named(14, "decisionId");
-const CONTEXT: usize = named(15, "context");
-const ASSIGNMENTS: usize = named(16, "assignments");
-const REQUESTED_PARAMETERS: usize = named(17, "requestedParameters");
-const LATENCY_MS: usize = named(18, "latencyMs");
-const LAYER_ID: usize = named(19, "layerId");
-const BUCKET: usize = named(20, "bucket");
-const POLICY_ID: usize = named(21, "policyId");
-const POLICY_KEY: usize = named(22, "policyKey");
-const ALLOCATION_ID: usize = named(23, "allocationId");
-const ALLOCATION_NAME: usize = named(24, "allocationName");
-const ALLOCATION_KEY: usize = named(25, "allocationKey");
-const LAYER_UNIT_KEY: usize = named(26, "layerUnitKey");
-const LAYER_UNIT_KEY_VALUE: usize = named(27, "layerUnitKeyValue");
-const PROBABILITY: usize = named(28, "probability");
-const MODEL_VERSION: usize = named(29, "modelVersion");
-const ATTRIBUTION_ONLY: usize = named(30, "attributionOnly");
-const EVENT: usize = named(31, "event");
-const VALUE: usize = named(32, "value");
-const VALUES: usize = named(33, "values");
-const PROPERTIES: usize = named(34, "properties");
-const ATTRIBUTION: usize = named(35, "attribution");
-const EVENT_TIMESTAMP: usize = named(36, "eventTimestamp");
+pub(super) const TYPE: usize = named(0, "type");
+pub(super) const ID: usize = named(1, "id");
+pub(super) const ORG_ID: usize = named(2, "orgId");
+pub(super) const PROJECT_ID: usize = named(3, "projectId");
+pub(super) const ENV: usize = named(4, "env");
+pub(super) const UNIT_KEY: usize = named(5, "unitKey");
+pub(super) const USER_ID: usize = named(6, "userId");
+pub(super) const ANONYMOUS_ID: usize = named(7, "anonymousId");
+pub(super) const SESSION_ID: usize = named(8, "sessionId");
+pub(super) const REQUEST_ID: usize = named(9, "requestId");
+pub(super) const TIMESTAMP: usize = named(10, "timestamp");
+pub(super) const SDK_NAME: usize = named(11, "sdkName");
+pub(super) const SDK_VERSION: usize = named(12, "sdkVersion");
+pub(super) const CONFIG_VERSION: usize = named(13, "configVersion");
+pub(super) const DECISION_ID: usize = named(14, "decisionId");
+pub(super) const CONTEXT: usize = named(15, "context");
+pub(super) const ASSIGNMENTS: usize = named(16, "assignments");
+pub(super) const REQUESTED_PARAMETERS: usize = named(17, "requestedParameters");
+pub(super) const LATENCY_MS: usize = named(18, "latencyMs");
+pub(super) const LAYER_ID: usize = named(19, "layerId");
+pub(super) const BUCKET: usize = named(20, "bucket");
+pub(super) const POLICY_ID: usize = named(21, "policyId");
+pub(super) const POLICY_KEY: usize = named(22, "policyKey");
+pub(super) const ALLOCATION_ID: usize = named(23, "allocationId");
+pub(super) const ALLOCATION_NAME: usize = named(24, "allocationName");
+pub(super) const ALLOCATION_KEY: usize = named(25, "allocationKey");
+pub(super) const LAYER_UNIT_KEY: usize = named(26, "layerUnitKey");
+pub(super) const LAYER_UNIT_KEY_VALUE: usize = named(27, "layerUnitKeyValue");
+pub(super) const PROBABILITY: usize = named(28, "probability");
+pub(super) const MODEL_VERSION: usize = named(29, "modelVersion");
+pub(super) const ATTRIBUTION_ONLY: usize = named(30, "attributionOnly");
+pub(super) const EVENT: usize = named(31, "event");
+pub(super) const VALUE: usize = named(32, "value");
+pub(super) const VALUES: usize = named(33, "values");
+pub(super) const PROPERTIES: usize = named(34, "properties");
+pub(super) const ATTRIBUTION: usize = named(35, "attribution");
+pub(super) const EVENT_TIMESTAMP: usize = named(36, "eventTimestamp");
 
 /// One column's values, cast to the shape its cells are read in. Rows are read from a
 /// window of them ([`Values::window`]).
-enum Values {
+pub(super) enum Values {
     Int(Int64Chunked),
+    /// A temporal column, as milliseconds since the Unix epoch (UTC).
+    Time(Int64Chunked),
     Float(Float64Chunked),
     Bool(BooleanChunked),
     Str(StringChunked),
@@ -125,9 +128,11 @@ impl Values {
             Self::Str(s.str().map_err(|e| bad(e.to_string()))?.clone())
         } else if dtype == &DataType::Null {
             Self::Null
+        } else if let DataType::Datetime(unit, _) = dtype {
+            Self::Time(millis(s, *unit).map_err(|e| bad(e.to_string()))?)
         } else {
             return Err(bad(format!(
-                "unsupported parquet type {dtype}: use strings, integers, floats or booleans (nested values as JSON text)"
+                "unsupported parquet type {dtype}: use strings, integers, floats, booleans or timestamps (nested values as JSON text)"
             )));
         })
     }
@@ -142,6 +147,7 @@ impl Values {
         let start = i64::try_from(start).expect("parquet row numbers fit in i64");
         match self {
             Self::Int(ca) => Cells::Int(one(ca, start, len)),
+            Self::Time(ca) => Cells::Time(one(ca, start, len)),
             Self::Float(ca) => Cells::Float(one(ca, start, len)),
             Self::Bool(ca) => Cells::Bool(one(ca, start, len)),
             Self::Str(ca) => Cells::Str(one(ca, start, len)),
@@ -150,9 +156,23 @@ impl Values {
     }
 }
 
+/// The instants of a timestamp column (any unit; any time zone, since a zoned
+/// timestamp is stored as UTC) in milliseconds, rounded down as the text reader
+/// drops digits after the milliseconds.
+fn millis(s: &Series, unit: TimeUnit) -> PolarsResult<Int64Chunked> {
+    let per_ms = match unit {
+        TimeUnit::Milliseconds => 1,
+        TimeUnit::Microseconds => 1_000,
+        TimeUnit::Nanoseconds => 1_000_000,
+    };
+    let raw = s.to_physical_repr();
+    Ok(raw.i64()?.apply_values(|x| x.div_euclid(per_ms)))
+}
+
 /// The arrow array of a window of one column: a cell is one lookup.
-enum Cells {
+pub(super) enum Cells {
     Int(<Int64Type as PolarsDataType>::Array),
+    Time(<Int64Type as PolarsDataType>::Array),
     Float(<Float64Type as PolarsDataType>::Array),
     Bool(<BooleanType as PolarsDataType>::Array),
     Str(<StringType as PolarsDataType>::Array),
@@ -160,9 +180,10 @@ enum Cells {
 }
 
 impl Cells {
-    fn get(&self, row: usize) -> Raw<'_> {
+    pub(super) fn get(&self, row: usize) -> Raw<'_> {
         match self {
             Self::Int(a) => a.get(row).map_or(Raw::Absent, Raw::Int),
+            Self::Time(a) => a.get(row).map_or(Raw::Absent, Raw::Time),
             Self::Float(a) => a.get(row).map_or(Raw::Absent, Raw::Float),
             Self::Bool(a) => a.get(row).map_or(Raw::Absent, Raw::Bool),
             Self::Str(a) => match a.get(row) {
@@ -176,9 +197,11 @@ impl Cells {
 
 /// One cell as stored. An empty string is an absent field, as a null is.
 #[derive(Clone, Copy)]
-enum Raw<'a> {
+pub(super) enum Raw<'a> {
     Absent,
     Int(i64),
+    /// A timestamp cell, in milliseconds.
+    Time(i64),
     Float(f64),
     Bool(bool),
     Str(&'a str),
@@ -190,6 +213,14 @@ enum Raw<'a> {
 impl<'a> Raw<'a> {
     fn text(self) -> Option<Option<String>> {
         self.borrowed().map(|s| s.map(str::to_owned))
+    }
+
+    /// A timestamp field: text, or a typed timestamp as the text it stands for.
+    fn stamp(self) -> Option<Option<Cow<'a, str>>> {
+        match self {
+            Self::Time(ms) => Some(Some(Cow::Owned(format_rfc3339(ms)))),
+            _ => self.borrowed().map(|s| s.map(Cow::Borrowed)),
+        }
     }
 
     fn borrowed(self) -> Option<Option<&'a str>> {
@@ -251,13 +282,13 @@ impl<'a> Raw<'a> {
 
 /// Typed views of a parquet file's columns: of a batch of rows ([`Values`]), or of a
 /// window of it that rows are read from ([`Cells`]).
-struct Columns<C> {
+pub(super) struct Columns<C> {
     /// `(flat column index, values)`, in file order.
-    cols: Vec<(usize, C)>,
+    pub(super) cols: Vec<(usize, C)>,
     /// Position in `cols` of each flat column the file has.
-    at: [Option<usize>; FLAT_COLUMNS.len()],
+    pub(super) at: [Option<usize>; FLAT_COLUMNS.len()],
     /// Positions in `cols` of the layer columns.
-    layer: Vec<usize>,
+    pub(super) layer: Vec<usize>,
 }
 
 impl Columns<Values> {
@@ -267,7 +298,7 @@ impl Columns<Values> {
     ///
     /// [`Error::InvalidEventFile`] for an unknown column name (with the closest known
     /// one), else as [`Values::new`] for the first unsupported column in file order.
-    fn of(file: &str, df: &DataFrame) -> Result<Self> {
+    pub(super) fn of(file: &str, df: &DataFrame) -> Result<Self> {
         let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
         let indices = flat::header_indices(file, names.iter().copied())?;
         let mut cols = Vec::with_capacity(indices.len());
@@ -284,7 +315,7 @@ impl Columns<Values> {
     }
 
     /// Rows `start..start + len` of every column.
-    fn window(&self, start: usize, len: usize) -> Columns<Cells> {
+    pub(super) fn window(&self, start: usize, len: usize) -> Columns<Cells> {
         Columns {
             cols: self
                 .cols
@@ -298,13 +329,18 @@ impl Columns<Values> {
 }
 
 impl Columns<Cells> {
-    fn get(&self, i: usize, row: usize) -> Raw<'_> {
+    /// The cells of flat column `i`, if the file has it.
+    pub(super) fn cells(&self, i: usize) -> Option<&Cells> {
+        self.at[i].map(|p| &self.cols[p].1)
+    }
+
+    pub(super) fn get(&self, i: usize, row: usize) -> Raw<'_> {
         self.at[i].map_or(Raw::Absent, |p| self.cols[p].1.get(row))
     }
 
     /// The row as a [`FastEvent`] when every cell it reads is in the canonical shape;
     /// `None` sends the row to the slow path.
-    fn fast_event(&self, row: usize) -> Option<FastEvent<'_>> {
+    pub(super) fn fast_event(&self, row: usize) -> Option<FastEvent<'_>> {
         let get = |i| self.get(i, row);
         let kind = get(TYPE).borrowed()??;
         let (layered, decision) = match kind {
@@ -324,7 +360,7 @@ impl Columns<Cells> {
             anonymous_id: get(ANONYMOUS_ID).text()?,
             session_id: get(SESSION_ID).text()?,
             request_id: get(REQUEST_ID).text()?,
-            timestamp: get(TIMESTAMP).borrowed()?.map(Cow::Borrowed),
+            timestamp: get(TIMESTAMP).stamp()?,
             context: get(CONTEXT).json()?,
             sdk_name: get(SDK_NAME).text()?,
             sdk_version: get(SDK_VERSION).text()?,
@@ -373,7 +409,7 @@ impl Columns<Cells> {
             f.values = get(VALUES).json()?;
             f.properties = get(PROPERTIES).json()?;
             f.attribution = get(ATTRIBUTION).json()?;
-            f.event_timestamp = get(EVENT_TIMESTAMP).borrowed()?.map(Cow::Borrowed);
+            f.event_timestamp = get(EVENT_TIMESTAMP).stamp()?;
             for i in [ASSIGNMENTS, REQUESTED_PARAMETERS] {
                 get(i).json_parses()?;
             }
@@ -388,6 +424,7 @@ impl Columns<Cells> {
         match values.get(row) {
             Raw::Absent => None,
             Raw::Int(x) => Some(Value::Number(x.into())),
+            Raw::Time(ms) => Some(Value::String(format_rfc3339(ms))),
             // A non-finite float is not a JSON number: it stays text, so validation
             // names it.
             Raw::Float(x) => Some(
@@ -405,7 +442,7 @@ impl Columns<Cells> {
     /// The row as the JSON object of the flat format, for [`Event::from_json`].
     ///
     /// [`Event::from_json`]: super::model::Event::from_json
-    fn slow_row(&self, row: usize) -> std::result::Result<Value, (String, String)> {
+    pub(super) fn slow_row(&self, row: usize) -> std::result::Result<Value, (String, String)> {
         (0..self.cols.len())
             .filter_map(|p| self.cell(p, row).map(|v| (self.cols[p].0, v)))
             .map(|(i, v)| match (FLAT_COLUMNS[i].2, v) {
@@ -419,7 +456,7 @@ impl Columns<Cells> {
     }
 
     /// A rejected row's record: every column of the file, by name, in file order.
-    fn record(&self, row: usize) -> Value {
+    pub(super) fn record(&self, row: usize) -> Value {
         Value::Object(
             self.cols
                 .iter()
@@ -480,7 +517,7 @@ fn read_parquet_in(
         if k == 0 {
             progress.start(file, groups.iter().sum::<usize>() as u64);
         }
-        parts.push(read_rows(&columns, df.height(), start, file, progress));
+        parts.push(read_rows(&columns, df.height(), start, file, progress)?);
     }
     Ok(Part::concat(parts))
 }
@@ -503,33 +540,31 @@ fn batches(groups: &[usize], batch_rows: usize) -> Vec<(usize, usize)> {
 }
 
 /// Validates rows `0..height` of `columns`, which are the file's rows from `start` on,
-/// in fixed chunks in parallel.
+/// in fixed windows in parallel: each window a column at a time
+/// ([`super::columnar`]), its declined rows one at a time.
+///
+/// # Errors
+///
+/// As [`super::columnar::read_window`].
 fn read_rows(
     columns: &Columns<Values>,
     height: usize,
     start: usize,
     file: &str,
     progress: &dyn Progress,
-) -> Part {
+) -> Result<Part> {
     let parts = (0..height.div_ceil(CHUNK_LINES))
         .into_par_iter()
         .map(|c| {
             let first = c * CHUNK_LINES;
             let len = CHUNK_LINES.min(height - first);
             let columns = columns.window(first, len);
-            let mut part = Part::default();
-            for r in 0..len {
-                let line = (start + first + r) as u64 + 1;
-                match columns.fast_event(r).and_then(fast::accept) {
-                    Some(ok) => part.take(file, line, || columns.record(r), Ok(ok)),
-                    None => part.accept(file, line, || columns.record(r), columns.slow_row(r)),
-                }
-            }
+            let part = super::columnar::read_window(&columns, (start + first) as u64, len, file);
             progress.advance(len as u64);
             part
         })
-        .collect::<Vec<Part>>();
-    Part::concat(parts)
+        .collect::<Result<Vec<Part>>>()?;
+    Ok(Part::concat(parts))
 }
 
 #[cfg(test)]

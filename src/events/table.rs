@@ -235,6 +235,12 @@ impl TableBuilder {
         self.x_kind.len()
     }
 
+    /// Number of track rows so far.
+    #[must_use]
+    pub fn track_rows(&self) -> usize {
+        self.t_row.len()
+    }
+
     /// Builds the three frames.
     ///
     /// # Errors
@@ -310,37 +316,38 @@ impl TableBuilder {
     }
 }
 
-/// Builds the tables of chunk builders, in order: track rows are renumbered across
-/// builders, each builder's frames are built on the rayon pool (copying strings into
-/// columns and freeing them is most of a load's serial work otherwise), then stacked
-/// and rechunked.
+/// Builds the tables of chunks, in order: each builder's frames are built on the
+/// rayon pool (copying strings into columns and freeing them is most of a load's
+/// serial work otherwise), track rows are renumbered across chunks, then the frames
+/// are stacked and rechunked.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidParameter`] for 2^32 or more track events in all (see
 /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
 /// columns, which would be a bug.
-pub fn finish_all(mut builders: Vec<TableBuilder>) -> Result<EventTables> {
+pub(super) fn finish_all(chunks: Vec<super::part::Chunk>) -> Result<EventTables> {
+    use super::part::Chunk;
     use rayon::prelude::*;
-    // Checked once for the whole load, so the offsets below cannot overflow.
-    track_rows(builders.iter().map(|b| b.t_row.len()).sum())?;
-    let mut offset = 0u32;
-    for b in &mut builders {
-        let n = track_rows(b.t_row.len())?;
-        for r in b.t_row.iter_mut().chain(b.a_row.iter_mut()) {
-            *r += offset;
-        }
-        offset += n;
-    }
-    let parts = builders
+    let parts = chunks
         .into_par_iter()
-        .map(TableBuilder::finish)
+        .map(|c| match c {
+            Chunk::Rows(b) => b.finish(),
+            Chunk::Frames(t) => Ok(t),
+        })
         .collect::<Result<Vec<_>>>()?;
+    // Checked once for the whole load, so the offsets below cannot overflow.
+    track_rows(parts.iter().map(|p| p.tracks.height()).sum())?;
     let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else {
         return TableBuilder::default().finish();
     };
-    for p in parts {
+    for mut p in parts {
+        let offset = track_rows(all.tracks.height())?;
+        if offset > 0 {
+            shift_track_rows(&mut p.tracks, offset)?;
+            shift_track_rows(&mut p.attributions, offset)?;
+        }
         all.exposures.vstack_mut(&p.exposures)?;
         all.tracks.vstack_mut(&p.tracks)?;
         all.attributions.vstack_mut(&p.attributions)?;
@@ -349,6 +356,16 @@ pub fn finish_all(mut builders: Vec<TableBuilder>) -> Result<EventTables> {
     all.tracks.rechunk_mut_par();
     all.attributions.rechunk_mut_par();
     Ok(all)
+}
+
+/// Adds `offset` to a frame's `track_row` column.
+fn shift_track_rows(df: &mut DataFrame, offset: u32) -> Result<()> {
+    if df.height() == 0 {
+        return Ok(());
+    }
+    let rows = df.column("track_row")?.u32()?.apply_values(|r| r + offset);
+    df.with_column(rows.into_column())?;
+    Ok(())
 }
 
 /// The number of track rows as the `u32` that numbers them (`track_row`), the row type
@@ -422,6 +439,7 @@ impl EventTables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::part::Chunk;
 
     #[test]
     fn track_rows_are_numbered_up_to_u32_max() {
@@ -455,7 +473,7 @@ mod tests {
         a.push(track());
         let mut b = TableBuilder::default();
         b.push(track());
-        let tables = finish_all(vec![a, b]).unwrap();
+        let tables = finish_all(vec![Chunk::Rows(a), Chunk::Rows(b)]).unwrap();
         let rows = tables
             .tracks
             .column("track_row")

@@ -68,7 +68,7 @@ fn parquet_cells(file: &str, s: &Series, i: usize) -> Result<Vec<Option<Value>>>
         vec![None; s.len()]
     } else {
         return Err(bad(format!(
-            "unsupported parquet type {dtype}: use strings, integers, floats or booleans (nested values as JSON text)"
+            "unsupported parquet type {dtype}: use strings, integers, floats, booleans or timestamps (nested values as JSON text)"
         )));
     };
     Ok(out)
@@ -130,7 +130,7 @@ const FILE: &str = "events.parquet";
 fn new_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result<Part> {
     let columns = Columns::of(file, df)?;
     progress.start(file, df.height() as u64);
-    Ok(read_rows(&columns, df.height(), 0, file, progress))
+    read_rows(&columns, df.height(), 0, file, progress)
 }
 
 /// A file read whole, as the old reader did.
