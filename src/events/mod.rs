@@ -9,6 +9,7 @@ mod parquet;
 mod part;
 pub mod quarantine;
 pub mod read;
+mod stream;
 pub mod table;
 pub mod write;
 
@@ -19,5 +20,6 @@ pub use quarantine::{write_quarantine, Rejected};
 pub use read::{
     load_events, load_events_with_progress, FileReport, Format, LoadOptions, LoadReport, Loaded,
 };
+pub use stream::convert_events;
 pub use table::{EventTables, LazyEventTables, TableBuilder};
 pub use write::{write_events, write_ndjson};

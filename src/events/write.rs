@@ -25,7 +25,8 @@ pub fn write_ndjson(events: &[Event], path: &Path) -> Result<()> {
     out.flush().map_err(io)
 }
 
-fn flat_frame(events: &[Event]) -> Result<DataFrame> {
+/// The flat rows of `events` as a frame in the column types the parquet writer gives.
+pub(super) fn flat_frame(events: &[Event]) -> Result<DataFrame> {
     let rows: Vec<Vec<Option<String>>> = events.iter().flat_map(event_rows).collect();
     let mut columns = Vec::with_capacity(FLAT_COLUMNS.len());
     for (i, (name, _, cell)) in FLAT_COLUMNS.iter().enumerate() {
