@@ -16,15 +16,12 @@ use super::model::{Event, EventType, RecordError, Warnings};
 use super::part::CHUNK_LINES;
 use super::quarantine::Rejected;
 use super::read::{line_event, lines, FileReport, Format, LoadOptions, LoadReport};
-use super::write::flat_frame;
+use super::write::{flat_frame, ROW_GROUP_ROWS};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 /// Bytes of ndjson read at a time (whole lines): about 100 k events of the usual size.
 const BLOCK_BYTES: usize = 32 << 20;
-
-/// Flat rows per parquet row group written: the size polars' own writer picks.
-const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// Validates ndjson event files and writes the accepted events to `out` (format by
 /// extension) and the refused records to `quarantine`, streaming: see the module

@@ -26,14 +26,34 @@ fn demo() -> Vec<Event> {
         .collect()
 }
 
-/// The demo log in the flat layout `write_events` gives (every field text but the
-/// numbers and booleans).
+/// The demo log in the old flat layout (every field text but the numbers and
+/// booleans).
 fn demo_frame(dir: &std::path::Path) -> DataFrame {
     let path = dir.join("demo.parquet");
     write_events(&demo(), &path).unwrap();
-    ParquetReader::new(std::fs::File::open(&path).unwrap())
-        .finish()
-        .unwrap()
+    text_layout(
+        ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap(),
+    )
+}
+
+/// A frame's typed timestamp columns as RFC 3339 text: the flat layout `convert`
+/// wrote before timestamps were typed.
+fn text_layout(mut df: DataFrame) -> DataFrame {
+    for name in ["timestamp", "eventTimestamp"] {
+        let Ok(c) = df.column(name) else { continue };
+        let Ok(ts) = c.datetime() else { continue };
+        assert_eq!(ts.time_unit(), TimeUnit::Microseconds);
+        let text: StringChunked = ts
+            .physical()
+            .iter()
+            .map(|t| t.map(|us| crate::time::format_rfc3339(us.div_euclid(1000))))
+            .collect();
+        df.with_column(text.with_name(name.into()).into_column())
+            .unwrap();
+    }
+    df
 }
 
 fn write(dir: &std::path::Path, name: &str, df: &mut DataFrame) -> std::path::PathBuf {
@@ -101,9 +121,8 @@ fn typed(df: &DataFrame, unit: TimeUnit, tz: Option<TimeZone>) -> DataFrame {
             })
             .collect();
         let stamps = ticks
+            .into_datetime(unit, tz.clone())
             .into_series()
-            .cast(&DataType::Datetime(unit, tz.clone()))
-            .unwrap()
             .with_name(name.into());
         out.with_column(stamps.into_column()).unwrap();
     }
@@ -130,11 +149,13 @@ fn typed_timestamps_load_as_their_text_in_any_unit_and_zone() {
         // Half a millisecond past each instant: dropped, as the text reader drops
         // digits after the milliseconds.
         let mut t = typed(&df, unit, tz.clone());
-        assert!(matches!(
-            t.column("timestamp").unwrap().dtype(),
-            DataType::Datetime(..)
-        ));
+        let dtype = DataType::Datetime(unit, tz.clone());
+        assert_eq!(t.column("timestamp").unwrap().dtype(), &dtype);
         let path = write(dir.path(), "typed.parquet", &mut t);
+        let back = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(back.column("timestamp").unwrap().dtype(), &dtype);
         let part = read_parquet(&path, FILE, &NoProgress).unwrap();
         assert!(part.rejected.is_empty(), "{:?}", part.rejected.first());
         assert_eq!((part.read, part.by_type), (read, by_type), "{unit:?}");
@@ -162,12 +183,8 @@ fn a_typed_timestamp_the_text_form_cannot_hold_is_quarantined_by_row_and_field()
         .map(|(r, v)| if r == 7 { Some(253_402_300_800_000) } else { v })
         .collect();
     let stamps = ts
+        .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
         .into_series()
-        .cast(&DataType::Datetime(
-            TimeUnit::Milliseconds,
-            Some(TimeZone::UTC),
-        ))
-        .unwrap()
         .with_name("timestamp".into());
     t.with_column(stamps.into_column()).unwrap();
     let part = read_parquet(&write(dir.path(), "far.parquet", &mut t), FILE, &NoProgress).unwrap();
