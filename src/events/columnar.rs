@@ -9,7 +9,7 @@
 //! made null as the flat format reads them. Only timestamps, buckets, numbers and the
 //! JSON fields the tables keep as canonical text are computed per row.
 //!
-//! A row this path declines takes the row path of `super::parquet` (the typed
+//! A row this path declines takes the row path of `super::cells` (the typed
 //! [`fast::accept`] and, failing that, the slow path that words the quarantine
 //! record with its file, row and field), so the rules and messages keep one source.
 //! This path only has to accept a subset of what the row path accepts, with the same
@@ -22,11 +22,11 @@ use polars::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::cells::*;
 use super::fast;
 use super::model::Warning;
-use super::parquet::*;
-use super::part::{Chunk, Part};
-use super::table::{EventTables, TableBuilder};
+use super::part::Part;
+use super::table::{Chunk, EventTables, TableBuilder};
 use crate::error::Result;
 use crate::time::parse_rfc3339;
 
@@ -124,8 +124,8 @@ fn json_rule<'a>(
 
 /// A JSON field the tables keep: its canonical text per row (as the row path
 /// re-serialises the parsed value), `None` when the file has no such column.
-fn json_text<'a, T: DeserializeOwned + serde::Serialize>(
-    cols: &'a Columns<Cells>,
+fn json_text<T: DeserializeOwned + serde::Serialize>(
+    cols: &Columns<Cells>,
     i: usize,
     kinds: u8,
     kind: &mut [u8],
@@ -244,6 +244,31 @@ impl Check {
             },
             _ => false,
         });
+        self.layer(cols, k);
+        json_rule(
+            cols,
+            REQUESTED_PARAMETERS,
+            1 << DECISION,
+            k,
+            json_kind::<Vec<String>>,
+        );
+        json_rule(
+            cols,
+            REQUESTED_PARAMETERS,
+            1 << EXPOSURE,
+            k,
+            json_kind::<Value>,
+        );
+        each(cols, LATENCY_MS, 1 << DECISION, k, |_, raw| {
+            matches!(raw, Raw::Absent | Raw::Int(_))
+        });
+        for i in [VALUES, PROPERTIES, ATTRIBUTION] {
+            json_rule(cols, i, LAYERED, k, json_kind::<Value>);
+        }
+    }
+
+    /// The rules of an exposure's or decision's one layer.
+    fn layer(&mut self, cols: &Columns<Cells>, k: &mut [u8]) {
         // The row's layer exists when any layer cell does (`flat::row_to_json`).
         for (r, kr) in k.iter_mut().enumerate() {
             if *kr != BAD && LAYERED & 1 << *kr != 0 {
@@ -298,26 +323,6 @@ impl Check {
             }
             _ => false,
         });
-        json_rule(
-            cols,
-            REQUESTED_PARAMETERS,
-            1 << DECISION,
-            k,
-            json_kind::<Vec<String>>,
-        );
-        json_rule(
-            cols,
-            REQUESTED_PARAMETERS,
-            1 << EXPOSURE,
-            k,
-            json_kind::<Value>,
-        );
-        each(cols, LATENCY_MS, 1 << DECISION, k, |_, raw| {
-            matches!(raw, Raw::Absent | Raw::Int(_))
-        });
-        for i in [VALUES, PROPERTIES, ATTRIBUTION] {
-            json_rule(cols, i, LAYERED, k, json_kind::<Value>);
-        }
     }
 
     /// The rules of track events.
@@ -382,7 +387,7 @@ pub(super) fn read_window(
     count(&mut part, cols, &check);
     let tables = match slow.tables.pop() {
         None => fast,
-        Some(Chunk::Rows(b)) => merge(fast, &fast_x, &fast_t, b.finish()?, &slow_x, &slow_t)?,
+        Some(Chunk::Rows(b)) => fast.merge(&fast_x, &fast_t, b.finish()?, &slow_x, &slow_t)?,
         Some(Chunk::Frames(_)) => unreachable!("the row path builds rows"),
     };
     part.tables.push(Chunk::Frames(tables));
@@ -469,6 +474,104 @@ fn json_column(
     }
 }
 
+/// The rows of a window of type `kinds` (a set of `1 << type`): as a mask, and their
+/// lines in the file.
+struct Rows {
+    mask: Vec<bool>,
+    chunk: BooleanChunked,
+    lines: Vec<u64>,
+}
+
+impl Rows {
+    fn of(c: &Check, kinds: u8, first: u64) -> Self {
+        let mask: Vec<bool> = c
+            .kind
+            .iter()
+            .map(|&k| k != BAD && kinds & 1 << k != 0)
+            .collect();
+        let lines = (0..mask.len())
+            .filter(|&r| mask[r])
+            .map(|r| first + r as u64 + 1)
+            .collect();
+        let chunk = BooleanChunked::from_slice(PlSmallStr::EMPTY, &mask);
+        Self { mask, chunk, lines }
+    }
+
+    fn text(&self, cols: &Columns<Cells>, i: usize, name: &str) -> Result<Column> {
+        text(cols, i, name, &self.chunk, self.lines.len())
+    }
+
+    fn pick<T: Clone>(&self, values: &[T]) -> Vec<T> {
+        pick(values, &self.mask)
+    }
+}
+
+/// The exposures table of the rows this path accepted.
+fn exposures(cols: &Columns<Cells>, c: &Check, x: &Rows) -> Result<DataFrame> {
+    Ok(DataFrame::new_infer_height(vec![
+        x.text(cols, TYPE, "kind")?,
+        x.text(cols, ID, "event_id")?,
+        x.text(cols, ORG_ID, "org_id")?,
+        x.text(cols, PROJECT_ID, "project_id")?,
+        x.text(cols, ENV, "env")?,
+        x.text(cols, UNIT_KEY, "unit_key")?,
+        x.text(cols, SESSION_ID, "session_id")?,
+        x.text(cols, DECISION_ID, "decision_id")?,
+        Series::new("ts".into(), x.pick(&c.ts)).into_column(),
+        x.text(cols, CONFIG_VERSION, "config_version")?,
+        x.text(cols, LAYER_ID, "layer_id")?,
+        Series::new("bucket".into(), x.pick(&c.bucket)).into_column(),
+        x.text(cols, POLICY_ID, "policy_id")?,
+        x.text(cols, POLICY_KEY, "policy_key")?,
+        x.text(cols, ALLOCATION_ID, "allocation_id")?,
+        x.text(cols, ALLOCATION_NAME, "allocation_name")?,
+        x.text(cols, ALLOCATION_KEY, "allocation_key")?,
+        x.text(cols, LAYER_UNIT_KEY, "layer_unit_key")?,
+        x.text(cols, LAYER_UNIT_KEY_VALUE, "layer_unit_key_value")?,
+        Series::new("probability".into(), x.pick(&c.probability)).into_column(),
+        x.text(cols, MODEL_VERSION, "model_version")?,
+        Series::new("attribution_only".into(), x.pick(&c.attribution_only)).into_column(),
+        json_column("context", c.context.as_ref(), &x.mask, x.lines.len()),
+    ])?)
+}
+
+/// The tracks table of the rows this path accepted (`track_row` from 0).
+fn tracks(cols: &Columns<Cells>, c: &Check, t: &Rows, file: &str) -> Result<DataFrame> {
+    let nt = t.lines.len();
+    let ts = t.pick(&c.ts);
+    let event_ts: Vec<i64> = t
+        .pick(&c.event_ts)
+        .into_iter()
+        .zip(&ts)
+        .map(|(e, &t)| e.unwrap_or(t))
+        .collect();
+    let rows = u32::try_from(nt).expect("a window has fewer than 2^32 rows");
+    Ok(DataFrame::new_infer_height(vec![
+        Series::new("track_row".into(), (0..rows).collect::<Vec<u32>>()).into_column(),
+        t.text(cols, ID, "event_id")?,
+        t.text(cols, ORG_ID, "org_id")?,
+        t.text(cols, PROJECT_ID, "project_id")?,
+        t.text(cols, ENV, "env")?,
+        t.text(cols, UNIT_KEY, "unit_key")?,
+        t.text(cols, SESSION_ID, "session_id")?,
+        t.text(cols, DECISION_ID, "decision_id")?,
+        Series::new("ts".into(), ts).into_column(),
+        Series::new("event_ts".into(), event_ts).into_column(),
+        t.text(cols, CONFIG_VERSION, "config_version")?,
+        t.text(cols, EVENT, "event")?,
+        Series::new("value".into(), t.pick(&c.value)).into_column(),
+        json_column("values", c.values.as_ref(), &t.mask, nt),
+        json_column("properties", c.properties.as_ref(), &t.mask, nt),
+        json_column("context", c.context.as_ref(), &t.mask, nt),
+        StringChunked::full("source_file".into(), file, nt).into_column(),
+        Series::new(
+            "source_line".into(),
+            t.lines.iter().map(|&l| Some(l)).collect::<Vec<_>>(),
+        )
+        .into_column(),
+    ])?)
+}
+
 /// The tables of the rows this path accepted, and their file rows (exposures,
 /// tracks).
 fn frames(
@@ -477,145 +580,14 @@ fn frames(
     file: &str,
     first: u64,
 ) -> Result<(EventTables, Vec<u64>, Vec<u64>)> {
-    let is_x: Vec<bool> = c
-        .kind
-        .iter()
-        .map(|&k| k == EXPOSURE || k == DECISION)
-        .collect();
-    let is_t: Vec<bool> = c.kind.iter().map(|&k| k == TRACK).collect();
-    let lines = |mask: &[bool]| -> Vec<u64> {
-        (0..mask.len() as u64)
-            .filter(|&r| mask[r as usize])
-            .map(|r| first + r + 1)
-            .collect()
-    };
-    let (x_lines, t_lines) = (lines(&is_x), lines(&is_t));
-    let (nx, nt) = (x_lines.len(), t_lines.len());
-    let xm = BooleanChunked::from_slice(PlSmallStr::EMPTY, &is_x);
-    let tm = BooleanChunked::from_slice(PlSmallStr::EMPTY, &is_t);
-    let xt = |i, name| text(cols, i, name, &xm, nx);
-    let tt = |i, name| text(cols, i, name, &tm, nt);
-    let exposures = DataFrame::new_infer_height(vec![
-        xt(TYPE, "kind")?,
-        xt(ID, "event_id")?,
-        xt(ORG_ID, "org_id")?,
-        xt(PROJECT_ID, "project_id")?,
-        xt(ENV, "env")?,
-        xt(UNIT_KEY, "unit_key")?,
-        xt(SESSION_ID, "session_id")?,
-        xt(DECISION_ID, "decision_id")?,
-        Series::new("ts".into(), pick(&c.ts, &is_x)).into_column(),
-        xt(CONFIG_VERSION, "config_version")?,
-        xt(LAYER_ID, "layer_id")?,
-        Series::new("bucket".into(), pick(&c.bucket, &is_x)).into_column(),
-        xt(POLICY_ID, "policy_id")?,
-        xt(POLICY_KEY, "policy_key")?,
-        xt(ALLOCATION_ID, "allocation_id")?,
-        xt(ALLOCATION_NAME, "allocation_name")?,
-        xt(ALLOCATION_KEY, "allocation_key")?,
-        xt(LAYER_UNIT_KEY, "layer_unit_key")?,
-        xt(LAYER_UNIT_KEY_VALUE, "layer_unit_key_value")?,
-        Series::new("probability".into(), pick(&c.probability, &is_x)).into_column(),
-        xt(MODEL_VERSION, "model_version")?,
-        Series::new("attribution_only".into(), pick(&c.attribution_only, &is_x)).into_column(),
-        json_column("context", c.context.as_ref(), &is_x, nx),
-    ])?;
-    let ts = pick(&c.ts, &is_t);
-    let event_ts: Vec<i64> = pick(&c.event_ts, &is_t)
-        .into_iter()
-        .zip(&ts)
-        .map(|(e, &t)| e.unwrap_or(t))
-        .collect();
-    let rows = u32::try_from(nt).expect("a window has fewer than 2^32 rows");
-    let tracks = DataFrame::new_infer_height(vec![
-        Series::new("track_row".into(), (0..rows).collect::<Vec<u32>>()).into_column(),
-        tt(ID, "event_id")?,
-        tt(ORG_ID, "org_id")?,
-        tt(PROJECT_ID, "project_id")?,
-        tt(ENV, "env")?,
-        tt(UNIT_KEY, "unit_key")?,
-        tt(SESSION_ID, "session_id")?,
-        tt(DECISION_ID, "decision_id")?,
-        Series::new("ts".into(), ts).into_column(),
-        Series::new("event_ts".into(), event_ts).into_column(),
-        tt(CONFIG_VERSION, "config_version")?,
-        tt(EVENT, "event")?,
-        Series::new("value".into(), pick(&c.value, &is_t)).into_column(),
-        json_column("values", c.values.as_ref(), &is_t, nt),
-        json_column("properties", c.properties.as_ref(), &is_t, nt),
-        json_column("context", c.context.as_ref(), &is_t, nt),
-        StringChunked::full("source_file".into(), file, nt).into_column(),
-        Series::new(
-            "source_line".into(),
-            t_lines.iter().map(|&l| Some(l)).collect::<Vec<_>>(),
-        )
-        .into_column(),
-    ])?;
-    let attributions = TableBuilder::default().finish()?.attributions;
+    let x = Rows::of(c, LAYERED, first);
+    let t = Rows::of(c, TRACKS, first);
     let tables = EventTables {
-        exposures,
-        tracks,
-        attributions,
+        exposures: exposures(cols, c, &x)?,
+        tracks: tracks(cols, c, &t, file)?,
+        attributions: TableBuilder::default().finish()?.attributions,
     };
-    Ok((tables, x_lines, t_lines))
-}
-
-/// The order of `a` and `b` (each ascending, disjoint) merged, as indices into `a`
-/// then `b` stacked.
-fn merged(a: &[u64], b: &[u64]) -> Vec<IdxSize> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    while i < a.len() || j < b.len() {
-        if j == b.len() || (i < a.len() && a[i] < b[j]) {
-            out.push(i as IdxSize);
-            i += 1;
-        } else {
-            out.push((a.len() + j) as IdxSize);
-            j += 1;
-        }
-    }
-    out
-}
-
-/// The columnar rows' tables and the row path's merged in file order, track rows
-/// renumbered (the columnar rows have no attribution entries).
-fn merge(
-    fast: EventTables,
-    fast_x: &[u64],
-    fast_t: &[u64],
-    slow: EventTables,
-    slow_x: &[u64],
-    slow_t: &[u64],
-) -> Result<EventTables> {
-    let gather = |a: &DataFrame, b: &DataFrame, order: Vec<IdxSize>| -> Result<DataFrame> {
-        Ok(a.vstack(b)?
-            .take(&IdxCa::from_vec(PlSmallStr::EMPTY, order))?)
-    };
-    let exposures = gather(&fast.exposures, &slow.exposures, merged(fast_x, slow_x))?;
-    let order = merged(fast_t, slow_t);
-    // Where each stacked track row ends up.
-    let mut at = vec![0u32; order.len()];
-    for (k, &j) in order.iter().enumerate() {
-        at[j as usize] = k as u32;
-    }
-    let mut tracks = gather(&fast.tracks, &slow.tracks, order)?;
-    let n = u32::try_from(tracks.height()).expect("a window has fewer than 2^32 rows");
-    tracks
-        .with_column(Series::new("track_row".into(), (0..n).collect::<Vec<u32>>()).into_column())?;
-    let mut attributions = slow.attributions;
-    if attributions.height() > 0 {
-        let offset = fast_t.len();
-        let rows = attributions
-            .column("track_row")?
-            .u32()?
-            .apply_values(|r| at[offset + r as usize]);
-        attributions.with_column(rows.into_column())?;
-    }
-    Ok(EventTables {
-        exposures,
-        tracks,
-        attributions,
-    })
+    Ok((tables, x.lines, t.lines))
 }
 
 #[cfg(test)]

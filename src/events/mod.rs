@@ -1,6 +1,7 @@
 //! Events: the platform's exposure, decision and track events, their validation,
 //! readers (ndjson, csv, parquet) into polars tables, and the quarantine.
 
+mod cells;
 mod columnar;
 mod fast;
 pub mod flat;

@@ -9,17 +9,8 @@ use serde_json::Value;
 
 use super::model::{Event, RecordError, Warning, Warnings};
 use super::quarantine::Rejected;
-use super::table::{EventTables, TableBuilder};
+use super::table::Chunk;
 use crate::error::Result;
-
-/// The accepted events of one chunk of records: built row by row (ndjson, csv, and
-/// the parquet rows the columnar path declines), or already frames (the columnar path).
-pub(super) enum Chunk {
-    /// Events pushed one at a time; frames are built from them in parallel.
-    Rows(TableBuilder),
-    /// Frames whose `track_row` counts from 0 within the chunk.
-    Frames(EventTables),
-}
 
 /// Output of one chunk of records.
 #[derive(Default)]
@@ -63,7 +54,7 @@ impl Part {
                     *self.warnings.entry(w).or_default() += 1;
                 }
                 if !matches!(self.tables.last(), Some(Chunk::Rows(_))) {
-                    self.tables.push(Chunk::Rows(TableBuilder::default()));
+                    self.tables.push(Chunk::Rows(Box::default()));
                 }
                 if let Some(Chunk::Rows(b)) = self.tables.last_mut() {
                     b.push_from(event, Some((file, line)));

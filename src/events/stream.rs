@@ -93,7 +93,7 @@ fn convert_in(
                         }
                         sink.push(event)?;
                     }
-                    Err(r) if opts.strict => return Err(r.into_error()),
+                    Err(r) if opts.strict => return Err((*r).into_error()),
                     Err(r) => {
                         counts.quarantined += 1;
                         refused.push(&r)?;
@@ -162,17 +162,19 @@ fn validate(
     text: &[u8],
     first: u64,
     file: &str,
-) -> Vec<std::result::Result<(Event, Warnings), Rejected>> {
+) -> Vec<std::result::Result<(Event, Warnings), Box<Rejected>>> {
     lines(text, first)
         .par_chunks(CHUNK_LINES)
         .flat_map_iter(|chunk| {
             chunk.iter().map(|&(line, raw)| {
-                line_event(raw).map_err(|RecordError { field, reason }| Rejected {
-                    file: file.to_owned(),
-                    line,
-                    field,
-                    reason,
-                    record: Value::String(String::from_utf8_lossy(raw).into_owned()),
+                line_event(raw).map_err(|RecordError { field, reason }| {
+                    Box::new(Rejected {
+                        file: file.to_owned(),
+                        line,
+                        field,
+                        reason,
+                        record: Value::String(String::from_utf8_lossy(raw).into_owned()),
+                    })
                 })
             })
         })
@@ -245,9 +247,9 @@ impl Quarantine {
 /// The output in its format.
 enum Writer {
     Ndjson(BufWriter<std::fs::File>),
-    Csv(csv::Writer<std::fs::File>),
+    Csv(Box<csv::Writer<std::fs::File>>),
     Parquet {
-        writer: polars::io::parquet::write::BatchedWriter<std::fs::File>,
+        writer: Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
         /// Events not yet written as a row group.
         pending: Vec<Event>,
         /// Their flat rows.
@@ -271,12 +273,12 @@ impl Sink {
                 let mut w = csv::Writer::from_writer(file);
                 w.write_record(super::flat::FLAT_COLUMNS.iter().map(|c| c.0))
                     .map_err(|e| Error::io(path, e.into()))?;
-                Writer::Csv(w)
+                Writer::Csv(Box::new(w))
             }
             Format::Parquet => {
                 let schema = flat_frame(&[])?.schema().as_ref().clone();
                 Writer::Parquet {
-                    writer: ParquetWriter::new(file).batched(&schema)?,
+                    writer: Box::new(ParquetWriter::new(file).batched(&schema)?),
                     pending: Vec::new(),
                     rows: 0,
                 }

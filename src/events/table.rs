@@ -316,6 +316,15 @@ impl TableBuilder {
     }
 }
 
+/// The accepted events of one chunk of records: built row by row (ndjson, csv, and
+/// the parquet rows the columnar path declines), or already frames (the columnar path).
+pub(super) enum Chunk {
+    /// Events pushed one at a time; frames are built from them in parallel.
+    Rows(Box<TableBuilder>),
+    /// Frames whose `track_row` counts from 0 within the chunk.
+    Frames(EventTables),
+}
+
 /// Builds the tables of chunks, in order: each builder's frames are built on the
 /// rayon pool (copying strings into columns and freeing them is most of a load's
 /// serial work otherwise), track rows are renumbered across chunks, then the frames
@@ -326,8 +335,7 @@ impl TableBuilder {
 /// [`Error::InvalidParameter`] for 2^32 or more track events in all (see
 /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
 /// columns, which would be a bug.
-pub(super) fn finish_all(chunks: Vec<super::part::Chunk>) -> Result<EventTables> {
-    use super::part::Chunk;
+pub(super) fn finish_all(chunks: Vec<Chunk>) -> Result<EventTables> {
     use rayon::prelude::*;
     let parts = chunks
         .into_par_iter()
@@ -366,6 +374,73 @@ fn shift_track_rows(df: &mut DataFrame, offset: u32) -> Result<()> {
     let rows = df.column("track_row")?.u32()?.apply_values(|r| r + offset);
     df.with_column(rows.into_column())?;
     Ok(())
+}
+
+/// The order of `a` and `b` (each ascending, disjoint) merged, as indices into `a`
+/// then `b` stacked.
+fn merged(a: &[u64], b: &[u64]) -> Vec<IdxSize> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(i as IdxSize);
+            i += 1;
+        } else {
+            out.push((a.len() + j) as IdxSize);
+            j += 1;
+        }
+    }
+    out
+}
+
+impl EventTables {
+    /// These tables and `other`'s merged by source row: `x` and `t` give each
+    /// exposure and track row's line in the file (ascending in each, disjoint between
+    /// the two); track rows are renumbered. These tables must have no attribution
+    /// entries (the columnar reader's never do).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Polars`] only if polars refuses to stack or gather columns of equal
+    /// length, which would be a bug.
+    pub(super) fn merge(
+        self,
+        x: &[u64],
+        t: &[u64],
+        other: EventTables,
+        other_x: &[u64],
+        other_t: &[u64],
+    ) -> Result<EventTables> {
+        let gather = |a: &DataFrame, b: &DataFrame, order: Vec<IdxSize>| -> Result<DataFrame> {
+            Ok(a.vstack(b)?
+                .take(&IdxCa::from_vec(PlSmallStr::EMPTY, order))?)
+        };
+        let exposures = gather(&self.exposures, &other.exposures, merged(x, other_x))?;
+        let order = merged(t, other_t);
+        // Where each stacked track row ends up.
+        let mut at = vec![0u32; order.len()];
+        for (k, &j) in order.iter().enumerate() {
+            at[j as usize] = k as u32;
+        }
+        let mut tracks = gather(&self.tracks, &other.tracks, order)?;
+        let n = track_rows(tracks.height())?;
+        tracks.with_column(
+            Series::new("track_row".into(), (0..n).collect::<Vec<u32>>()).into_column(),
+        )?;
+        let mut attributions = other.attributions;
+        if attributions.height() > 0 {
+            let rows = attributions
+                .column("track_row")?
+                .u32()?
+                .apply_values(|r| at[t.len() + r as usize]);
+            attributions.with_column(rows.into_column())?;
+        }
+        Ok(EventTables {
+            exposures,
+            tracks,
+            attributions,
+        })
+    }
 }
 
 /// The number of track rows as the `u32` that numbers them (`track_row`), the row type
@@ -439,7 +514,6 @@ impl EventTables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::part::Chunk;
 
     #[test]
     fn track_rows_are_numbered_up_to_u32_max() {
@@ -473,7 +547,7 @@ mod tests {
         a.push(track());
         let mut b = TableBuilder::default();
         b.push(track());
-        let tables = finish_all(vec![Chunk::Rows(a), Chunk::Rows(b)]).unwrap();
+        let tables = finish_all(vec![Chunk::Rows(Box::new(a)), Chunk::Rows(Box::new(b))]).unwrap();
         let rows = tables
             .tracks
             .column("track_row")

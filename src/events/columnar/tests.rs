@@ -5,8 +5,9 @@
 use polars::prelude::*;
 
 use super::{Check, BAD};
+use crate::events::cells::Columns;
 use crate::events::model::Event;
-use crate::events::parquet::{read_parquet, Columns};
+use crate::events::parquet::read_parquet;
 use crate::events::part::Part;
 use crate::events::table::finish_all;
 use crate::events::{write_events, EventTables};

@@ -107,7 +107,15 @@ fn strict_mode_stops_at_the_first_refused_record_and_leaves_no_output() {
     let out = dir.path().join("out.parquet");
     let q = dir.path().join("out.quarantine.ndjson");
     let strict = LoadOptions { strict: true };
-    let err = convert_in(&[input.clone()], &out, &q, strict, &NoProgress, 4096).unwrap_err();
+    let err = convert_in(
+        std::slice::from_ref(&input),
+        &out,
+        &q,
+        strict,
+        &NoProgress,
+        4096,
+    )
+    .unwrap_err();
     let whole = load_events(&[input], strict).unwrap_err();
     assert_eq!(err.to_string(), whole.to_string());
     assert!(!out.exists() && !q.exists());
