@@ -2,12 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
-use bandit_engine::events::{
-    load_events_with_progress, write_events, write_quarantine, LoadOptions,
-};
+use bandit_engine::events::{convert_events, LoadOptions};
 
 use super::progress::Bars;
 
@@ -30,64 +28,31 @@ pub struct ConvertArgs {
     strict: bool,
 }
 
-/// Loads the input, writes the refused records to the quarantine file and the
-/// accepted ones to `--out`.
+/// Streams the input: accepted records to `--out`, refused ones to the quarantine
+/// file, a block at a time (memory does not grow with the input).
 pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
-    let loaded = load_events_with_progress(
+    let quarantine = args
+        .quarantine
+        .clone()
+        .unwrap_or_else(|| args.out.with_extension("quarantine.ndjson"));
+    let report = convert_events(
         &args.input,
+        &args.out,
+        &quarantine,
         LoadOptions {
             strict: args.strict,
         },
         progress,
     )?;
-    let quarantine = args
-        .quarantine
-        .clone()
-        .unwrap_or_else(|| args.out.with_extension("quarantine.ndjson"));
-    write_quarantine(&quarantine, &loaded.rejected)?;
-    // Re-read accepted records as events to write them in the target format.
-    let events = reread_events(&args.input, &loaded)?;
-    write_events(&events, &args.out)?;
     if !quiet {
         println!(
             "read {} records: {} accepted → {}, {} quarantined → {}",
-            loaded.report.read(),
-            loaded.report.accepted(),
+            report.read(),
+            report.accepted(),
             args.out.display(),
-            loaded.report.quarantined(),
+            report.quarantined(),
             quarantine.display()
         );
     }
     Ok(())
-}
-
-/// The accepted events of the input files, in file order.
-fn reread_events(
-    paths: &[PathBuf],
-    loaded: &bandit_engine::events::Loaded,
-) -> Result<Vec<bandit_engine::events::Event>> {
-    use bandit_engine::events::{Event, Format};
-    let mut out = Vec::new();
-    for p in paths {
-        match Format::from_path(p)? {
-            Format::Ndjson => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                out.extend(
-                    text.lines()
-                        .filter_map(|l| Event::from_json_str(l).ok())
-                        .map(|(e, _)| e),
-                );
-            }
-            _ => anyhow::bail!(
-                "convert reads ndjson input; {} is already in the flat format",
-                p.display()
-            ),
-        }
-    }
-    anyhow::ensure!(
-        out.len() as u64 == loaded.report.accepted(),
-        "accepted count changed between reads"
-    );
-    Ok(out)
 }

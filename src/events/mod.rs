@@ -1,6 +1,8 @@
 //! Events: the platform's exposure, decision and track events, their validation,
 //! readers (ndjson, csv, parquet) into polars tables, and the quarantine.
 
+mod cells;
+mod columnar;
 mod fast;
 pub mod flat;
 pub mod model;
@@ -8,6 +10,7 @@ mod parquet;
 mod part;
 pub mod quarantine;
 pub mod read;
+mod stream;
 pub mod table;
 pub mod write;
 
@@ -18,5 +21,6 @@ pub use quarantine::{write_quarantine, Rejected};
 pub use read::{
     load_events, load_events_with_progress, FileReport, Format, LoadOptions, LoadReport, Loaded,
 };
+pub use stream::convert_events;
 pub use table::{EventTables, LazyEventTables, TableBuilder};
 pub use write::{write_events, write_ndjson};

@@ -1,440 +1,30 @@
-//! The parquet reader: typed views of the file's columns, a typed fast path per row,
-//! and the flat format's slow path for the rows it declines.
+//! The parquet reader: a batch of row groups decoded at a time, each column cast once
+//! to a typed view (`super::cells`), and every row validated.
 //!
 //! A parquet file is already columnar and typed, so the reader does not turn it into
-//! JSON first. Each column is cast once to one of five shapes (`Int64`, `Float64`,
-//! `Boolean`, `String`, all-null) and left in place; a row reads its cells from the
-//! columns only when it is validated. Most rows are in the shape [`write_events`]
-//! gives them (text in string columns, `bucket` and `latencyMs` integers,
-//! `probability` and `value` floats, `attributionOnly` booleans, nested fields as JSON
-//! text): they become a [`FastEvent`] straight from the typed cells, and the same
-//! rules as the ndjson fast path ([`fast::accept`]) decide. Any other row (a cell of
-//! an unexpected type, a number that does not fit, `NaN`, JSON text that does not parse
-//! into the field, a broken rule) takes the slow path: the row assembled as the JSON
-//! object of the flat format ([`flat::row_to_json`]) and [`Event::from_json`], which
-//! decides and names the field. The slow path also gives a rejected row's record. So
-//! messages and quarantine records have one source, and the fast path only has to
-//! accept exactly what the slow path accepts, which the tests check against the
-//! reader this one replaced.
+//! JSON, nor into one event per row. A batch is validated in fixed windows of rows in
+//! parallel: a window a column at a time (`super::columnar`), which accepts the rows
+//! in the shape [`write_events`] gives them and cuts their tables from the file's own
+//! arrays; the rows it declines (a cell of an unexpected type, a number that does not
+//! fit, `NaN`, JSON text that does not parse into the field, a broken rule) one at a
+//! time through the row path (`super::cells`), which decides them and words the
+//! quarantine records. The tests check both against the reader this one replaced.
 //!
-//! The file is decoded a batch of whole row groups at a time ([`BATCH_ROWS`]), and a
-//! batch is validated in fixed windows of rows in parallel, each window read from one
-//! arrow array per column and reassembled in file order: memory holds one batch of
-//! decoded cells, and the tables do not depend on the thread count.
+//! The file is decoded a batch of whole row groups at a time ([`BATCH_ROWS`]), and
+//! the windows are reassembled in file order: memory holds one batch of decoded cells
+//! beyond the tables, and the tables do not depend on the thread count.
 //!
 //! [`write_events`]: super::write::write_events
-//! [`Event::from_json`]: super::model::Event::from_json
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use serde::de::DeserializeOwned;
-use serde_json::{Number, Value};
 
-use super::fast::{self, FastEvent, FastLayer};
-use super::flat::{self, Cell, Target, FLAT_COLUMNS};
+use super::cells::{Columns, Values};
 use super::part::{Part, CHUNK_LINES};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-
-/// `i`, checked at compile time to be the index of the flat column `name`.
-const fn named(i: usize, name: &str) -> usize {
-    let (a, b) = (FLAT_COLUMNS[i].0.as_bytes(), name.as_bytes());
-    assert!(a.len() == b.len(), "flat column index out of date");
-    let mut k = 0;
-    while k < a.len() {
-        assert!(a[k] == b[k], "flat column index out of date");
-        k += 1;
-    }
-    i
-}
-
-const TYPE: usize = named(0, "type");
-const ID: usize = named(1, "id");
-const ORG_ID: usize = named(2, "orgId");
-const PROJECT_ID: usize = named(3, "projectId");
-const ENV: usize = named(4, "env");
-const UNIT_KEY: usize = named(5, "unitKey");
-const USER_ID: usize = named(6, "userId");
-const ANONYMOUS_ID: usize = named(7, "anonymousId");
-const SESSION_ID: usize = named(8, "sessionId");
-const REQUEST_ID: usize = named(9, "requestId");
-const TIMESTAMP: usize = named(10, "timestamp");
-const SDK_NAME: usize = named(11, "sdkName");
-const SDK_VERSION: usize = named(12, "sdkVersion");
-const CONFIG_VERSION: usize = named(13, "configVersion");
-const DECISION_ID: usize = named(14, "decisionId");
-const CONTEXT: usize = named(15, "context");
-const ASSIGNMENTS: usize = named(16, "assignments");
-const REQUESTED_PARAMETERS: usize = named(17, "requestedParameters");
-const LATENCY_MS: usize = named(18, "latencyMs");
-const LAYER_ID: usize = named(19, "layerId");
-const BUCKET: usize = named(20, "bucket");
-const POLICY_ID: usize = named(21, "policyId");
-const POLICY_KEY: usize = named(22, "policyKey");
-const ALLOCATION_ID: usize = named(23, "allocationId");
-const ALLOCATION_NAME: usize = named(24, "allocationName");
-const ALLOCATION_KEY: usize = named(25, "allocationKey");
-const LAYER_UNIT_KEY: usize = named(26, "layerUnitKey");
-const LAYER_UNIT_KEY_VALUE: usize = named(27, "layerUnitKeyValue");
-const PROBABILITY: usize = named(28, "probability");
-const MODEL_VERSION: usize = named(29, "modelVersion");
-const ATTRIBUTION_ONLY: usize = named(30, "attributionOnly");
-const EVENT: usize = named(31, "event");
-const VALUE: usize = named(32, "value");
-const VALUES: usize = named(33, "values");
-const PROPERTIES: usize = named(34, "properties");
-const ATTRIBUTION: usize = named(35, "attribution");
-const EVENT_TIMESTAMP: usize = named(36, "eventTimestamp");
-
-/// One column's values, cast to the shape its cells are read in. Rows are read from a
-/// window of them ([`Values::window`]).
-enum Values {
-    Int(Int64Chunked),
-    Float(Float64Chunked),
-    Bool(BooleanChunked),
-    Str(StringChunked),
-    Null,
-}
-
-impl Values {
-    /// The column as the flat format reads it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidEventFile`] naming the column, for a type other than integers,
-    /// floats, booleans, strings or null.
-    fn new(file: &str, s: &Series, i: usize) -> Result<Self> {
-        let name = FLAT_COLUMNS[i].0;
-        let bad = |reason: String| Error::InvalidEventFile {
-            file: file.to_owned(),
-            reason: format!("column \"{name}\": {reason}"),
-        };
-        let dtype = s.dtype();
-        Ok(if dtype.is_integer() {
-            let s = s.cast(&DataType::Int64).map_err(|e| bad(e.to_string()))?;
-            Self::Int(s.i64().map_err(|e| bad(e.to_string()))?.clone())
-        } else if dtype.is_float() {
-            let s = s.cast(&DataType::Float64).map_err(|e| bad(e.to_string()))?;
-            Self::Float(s.f64().map_err(|e| bad(e.to_string()))?.clone())
-        } else if dtype == &DataType::Boolean {
-            Self::Bool(s.bool().map_err(|e| bad(e.to_string()))?.clone())
-        } else if dtype == &DataType::String {
-            Self::Str(s.str().map_err(|e| bad(e.to_string()))?.clone())
-        } else if dtype == &DataType::Null {
-            Self::Null
-        } else {
-            return Err(bad(format!(
-                "unsupported parquet type {dtype}: use strings, integers, floats or booleans (nested values as JSON text)"
-            )));
-        })
-    }
-
-    /// Rows `start..start + len` as one arrow array: a window of the file's arrays,
-    /// copied only where it spans two of the file's chunks (row groups). Rechunking
-    /// whole columns instead would copy every string of the file, serially.
-    fn window(&self, start: usize, len: usize) -> Cells {
-        fn one<T: PolarsDataType>(ca: &ChunkedArray<T>, start: i64, len: usize) -> T::Array {
-            ca.slice(start, len).rechunk().downcast_as_array().clone()
-        }
-        let start = i64::try_from(start).expect("parquet row numbers fit in i64");
-        match self {
-            Self::Int(ca) => Cells::Int(one(ca, start, len)),
-            Self::Float(ca) => Cells::Float(one(ca, start, len)),
-            Self::Bool(ca) => Cells::Bool(one(ca, start, len)),
-            Self::Str(ca) => Cells::Str(one(ca, start, len)),
-            Self::Null => Cells::Null,
-        }
-    }
-}
-
-/// The arrow array of a window of one column: a cell is one lookup.
-enum Cells {
-    Int(<Int64Type as PolarsDataType>::Array),
-    Float(<Float64Type as PolarsDataType>::Array),
-    Bool(<BooleanType as PolarsDataType>::Array),
-    Str(<StringType as PolarsDataType>::Array),
-    Null,
-}
-
-impl Cells {
-    fn get(&self, row: usize) -> Raw<'_> {
-        match self {
-            Self::Int(a) => a.get(row).map_or(Raw::Absent, Raw::Int),
-            Self::Float(a) => a.get(row).map_or(Raw::Absent, Raw::Float),
-            Self::Bool(a) => a.get(row).map_or(Raw::Absent, Raw::Bool),
-            Self::Str(a) => match a.get(row) {
-                None | Some("") => Raw::Absent,
-                Some(s) => Raw::Str(s),
-            },
-            Self::Null => Raw::Absent,
-        }
-    }
-}
-
-/// One cell as stored. An empty string is an absent field, as a null is.
-#[derive(Clone, Copy)]
-enum Raw<'a> {
-    Absent,
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Str(&'a str),
-}
-
-/// The typed readings of a cell for the fast path: `Some(None)` for an absent field,
-/// `Some(Some(x))` for a value in the canonical shape, `None` (decline) for anything
-/// else, which the slow path then decides.
-impl<'a> Raw<'a> {
-    fn text(self) -> Option<Option<String>> {
-        self.borrowed().map(|s| s.map(str::to_owned))
-    }
-
-    fn borrowed(self) -> Option<Option<&'a str>> {
-        match self {
-            Self::Absent => Some(None),
-            Self::Str(s) => Some(Some(s)),
-            _ => None,
-        }
-    }
-
-    fn int(self) -> Option<Option<i64>> {
-        match self {
-            Self::Absent => Some(None),
-            Self::Int(x) => Some(Some(x)),
-            _ => None,
-        }
-    }
-
-    /// A number field. An integer reads as the slow path's `as_f64` does; a
-    /// non-finite float is text there (not a JSON number), so it declines.
-    fn float(self) -> Option<Option<f64>> {
-        match self {
-            Self::Absent => Some(None),
-            #[allow(clippy::cast_precision_loss)] // serde_json's Number::as_f64 does the same.
-            Self::Int(x) => Some(Some(x as f64)),
-            Self::Float(x) if x.is_finite() => Some(Some(x)),
-            _ => None,
-        }
-    }
-
-    fn boolean(self) -> Option<Option<bool>> {
-        match self {
-            Self::Absent => Some(None),
-            Self::Bool(b) => Some(Some(b)),
-            _ => None,
-        }
-    }
-
-    /// A JSON-text field, parsed into its typed field (`null` text is absent, as in
-    /// the slow path).
-    fn json<T: DeserializeOwned>(self) -> Option<Option<T>> {
-        match self {
-            Self::Absent => Some(None),
-            Self::Str(s) => serde_json::from_str(s).ok(),
-            _ => None,
-        }
-    }
-
-    /// A JSON-text field the event's type ignores: the flat format still parses it,
-    /// and a row whose JSON text does not parse is refused.
-    fn json_parses(self) -> Option<()> {
-        match self {
-            Self::Absent => Some(()),
-            Self::Str(s) => serde_json::from_str::<Value>(s).ok().map(drop),
-            _ => None,
-        }
-    }
-}
-
-/// Typed views of a parquet file's columns: of a batch of rows ([`Values`]), or of a
-/// window of it that rows are read from ([`Cells`]).
-struct Columns<C> {
-    /// `(flat column index, values)`, in file order.
-    cols: Vec<(usize, C)>,
-    /// Position in `cols` of each flat column the file has.
-    at: [Option<usize>; FLAT_COLUMNS.len()],
-    /// Positions in `cols` of the layer columns.
-    layer: Vec<usize>,
-}
-
-impl Columns<Values> {
-    /// The columns of a frame read from `file`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidEventFile`] for an unknown column name (with the closest known
-    /// one), else as [`Values::new`] for the first unsupported column in file order.
-    fn of(file: &str, df: &DataFrame) -> Result<Self> {
-        let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-        let indices = flat::header_indices(file, names.iter().copied())?;
-        let mut cols = Vec::with_capacity(indices.len());
-        let mut at = [None; FLAT_COLUMNS.len()];
-        let mut layer = Vec::new();
-        for (p, (c, &i)) in df.columns().iter().zip(&indices).enumerate() {
-            cols.push((i, Values::new(file, c.as_materialized_series(), i)?));
-            at[i] = Some(p);
-            if matches!(FLAT_COLUMNS[i].1, Target::Layer(_)) {
-                layer.push(p);
-            }
-        }
-        Ok(Self { cols, at, layer })
-    }
-
-    /// Rows `start..start + len` of every column.
-    fn window(&self, start: usize, len: usize) -> Columns<Cells> {
-        Columns {
-            cols: self
-                .cols
-                .iter()
-                .map(|(i, v)| (*i, v.window(start, len)))
-                .collect(),
-            at: self.at,
-            layer: self.layer.clone(),
-        }
-    }
-}
-
-impl Columns<Cells> {
-    fn get(&self, i: usize, row: usize) -> Raw<'_> {
-        self.at[i].map_or(Raw::Absent, |p| self.cols[p].1.get(row))
-    }
-
-    /// The row as a [`FastEvent`] when every cell it reads is in the canonical shape;
-    /// `None` sends the row to the slow path.
-    fn fast_event(&self, row: usize) -> Option<FastEvent<'_>> {
-        let get = |i| self.get(i, row);
-        let kind = get(TYPE).borrowed()??;
-        let (layered, decision) = match kind {
-            "exposure" => (true, false),
-            "decision" => (true, true),
-            "track" => (false, false),
-            _ => return None,
-        };
-        let mut f = FastEvent {
-            id: get(ID).text()?,
-            kind: Some(Cow::Borrowed(kind)),
-            org_id: get(ORG_ID).text()?,
-            project_id: get(PROJECT_ID).text()?,
-            env: get(ENV).text()?,
-            unit_key: get(UNIT_KEY).text()?,
-            user_id: get(USER_ID).text()?,
-            anonymous_id: get(ANONYMOUS_ID).text()?,
-            session_id: get(SESSION_ID).text()?,
-            request_id: get(REQUEST_ID).text()?,
-            timestamp: get(TIMESTAMP).borrowed()?.map(Cow::Borrowed),
-            context: get(CONTEXT).json()?,
-            sdk_name: get(SDK_NAME).text()?,
-            sdk_version: get(SDK_VERSION).text()?,
-            config_version: get(CONFIG_VERSION).text()?,
-            decision_id: get(DECISION_ID).text()?,
-            ..FastEvent::default()
-        };
-        if layered {
-            f.assignments = get(ASSIGNMENTS).json()?;
-            // As `flat::row_to_json`: the row's layer exists when any layer cell does.
-            let any_layer = self
-                .layer
-                .iter()
-                .any(|&p| !matches!(self.cols[p].1.get(row), Raw::Absent));
-            if any_layer {
-                f.layers = Some(vec![FastLayer {
-                    layer_id: get(LAYER_ID).text()?,
-                    bucket: match get(BUCKET).int()? {
-                        None => None,
-                        Some(b) => Some(u32::try_from(b).ok()?),
-                    },
-                    policy_id: get(POLICY_ID).text()?,
-                    policy_key: get(POLICY_KEY).text()?,
-                    allocation_id: get(ALLOCATION_ID).text()?,
-                    allocation_name: get(ALLOCATION_NAME).text()?,
-                    allocation_key: get(ALLOCATION_KEY).text()?,
-                    unit_key: get(LAYER_UNIT_KEY).text()?,
-                    unit_key_value: get(LAYER_UNIT_KEY_VALUE).text()?,
-                    probability: get(PROBABILITY).float()?,
-                    model_version: get(MODEL_VERSION).text()?,
-                    attribution_only: get(ATTRIBUTION_ONLY).boolean()?,
-                }]);
-            }
-            if decision {
-                f.requested_parameters = get(REQUESTED_PARAMETERS).json()?;
-                f.latency_ms = get(LATENCY_MS).int()?;
-            } else {
-                get(REQUESTED_PARAMETERS).json_parses()?;
-            }
-            for i in [VALUES, PROPERTIES, ATTRIBUTION] {
-                get(i).json_parses()?;
-            }
-        } else {
-            f.event = get(EVENT).text()?;
-            f.value = get(VALUE).float()?;
-            f.values = get(VALUES).json()?;
-            f.properties = get(PROPERTIES).json()?;
-            f.attribution = get(ATTRIBUTION).json()?;
-            f.event_timestamp = get(EVENT_TIMESTAMP).borrowed()?.map(Cow::Borrowed);
-            for i in [ASSIGNMENTS, REQUESTED_PARAMETERS] {
-                get(i).json_parses()?;
-            }
-        }
-        Some(f)
-    }
-
-    /// The cell at position `p` as the JSON value of its field in the flat format
-    /// (JSON text still as text), `None` when absent.
-    fn cell(&self, p: usize, row: usize) -> Option<Value> {
-        let (i, values) = &self.cols[p];
-        match values.get(row) {
-            Raw::Absent => None,
-            Raw::Int(x) => Some(Value::Number(x.into())),
-            // A non-finite float is not a JSON number: it stays text, so validation
-            // names it.
-            Raw::Float(x) => Some(
-                Number::from_f64(x).map_or_else(|| Value::String(x.to_string()), Value::Number),
-            ),
-            Raw::Bool(b) => Some(Value::Bool(b)),
-            Raw::Str(s) => match FLAT_COLUMNS[*i].2 {
-                // JSON text is parsed in `slow_row`, so a bad cell names its row.
-                Cell::Json => Some(Value::String(s.to_owned())),
-                _ => flat::text_cell(*i, s).ok().flatten(),
-            },
-        }
-    }
-
-    /// The row as the JSON object of the flat format, for [`Event::from_json`].
-    ///
-    /// [`Event::from_json`]: super::model::Event::from_json
-    fn slow_row(&self, row: usize) -> std::result::Result<Value, (String, String)> {
-        (0..self.cols.len())
-            .filter_map(|p| self.cell(p, row).map(|v| (self.cols[p].0, v)))
-            .map(|(i, v)| match (FLAT_COLUMNS[i].2, v) {
-                (Cell::Json, Value::String(text)) => {
-                    flat::text_cell(i, &text).map(|v| (i, v.unwrap_or(Value::Null)))
-                }
-                (_, v) => Ok((i, v)),
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .and_then(flat::row_to_json)
-    }
-
-    /// A rejected row's record: every column of the file, by name, in file order.
-    fn record(&self, row: usize) -> Value {
-        Value::Object(
-            self.cols
-                .iter()
-                .enumerate()
-                .map(|(p, (i, _))| {
-                    (
-                        FLAT_COLUMNS[*i].0.to_owned(),
-                        self.cell(p, row).unwrap_or(Value::Null),
-                    )
-                })
-                .collect(),
-        )
-    }
-}
-
 /// Rows decoded at a time: whole row groups, at least this many rows (but the last
 /// batch). A batch's decoded cells are dropped before the next batch is read, so a
 /// load holds one batch of them at a time (polars' writer makes row groups of 2^18
@@ -480,7 +70,7 @@ fn read_parquet_in(
         if k == 0 {
             progress.start(file, groups.iter().sum::<usize>() as u64);
         }
-        parts.push(read_rows(&columns, df.height(), start, file, progress));
+        parts.push(read_rows(&columns, df.height(), start, file, progress)?);
     }
     Ok(Part::concat(parts))
 }
@@ -503,33 +93,31 @@ fn batches(groups: &[usize], batch_rows: usize) -> Vec<(usize, usize)> {
 }
 
 /// Validates rows `0..height` of `columns`, which are the file's rows from `start` on,
-/// in fixed chunks in parallel.
+/// in fixed windows in parallel: each window a column at a time
+/// ([`super::columnar`]), its declined rows one at a time.
+///
+/// # Errors
+///
+/// As [`super::columnar::read_window`].
 fn read_rows(
     columns: &Columns<Values>,
     height: usize,
     start: usize,
     file: &str,
     progress: &dyn Progress,
-) -> Part {
+) -> Result<Part> {
     let parts = (0..height.div_ceil(CHUNK_LINES))
         .into_par_iter()
         .map(|c| {
             let first = c * CHUNK_LINES;
             let len = CHUNK_LINES.min(height - first);
             let columns = columns.window(first, len);
-            let mut part = Part::default();
-            for r in 0..len {
-                let line = (start + first + r) as u64 + 1;
-                match columns.fast_event(r).and_then(fast::accept) {
-                    Some(ok) => part.take(file, line, || columns.record(r), Ok(ok)),
-                    None => part.accept(file, line, || columns.record(r), columns.slow_row(r)),
-                }
-            }
+            let part = super::columnar::read_window(&columns, (start + first) as u64, len, file);
             progress.advance(len as u64);
             part
         })
-        .collect::<Vec<Part>>();
-    Part::concat(parts)
+        .collect::<Result<Vec<Part>>>()?;
+    Ok(Part::concat(parts))
 }
 
 #[cfg(test)]

@@ -9,14 +9,14 @@ use serde_json::Value;
 
 use super::model::{Event, RecordError, Warning, Warnings};
 use super::quarantine::Rejected;
-use super::table::TableBuilder;
+use super::table::Chunk;
 use crate::error::Result;
 
 /// Output of one chunk of records.
 #[derive(Default)]
 pub(super) struct Part {
-    /// One builder per chunk, in order; frames are built from them in parallel.
-    pub(super) tables: Vec<TableBuilder>,
+    /// One table chunk per chunk of records, in order.
+    pub(super) tables: Vec<Chunk>,
     pub(super) rejected: Vec<Rejected>,
     pub(super) read: u64,
     pub(super) by_type: [u64; 3],
@@ -53,13 +53,12 @@ impl Part {
                 for w in warnings.iter() {
                     *self.warnings.entry(w).or_default() += 1;
                 }
-                if self.tables.is_empty() {
-                    self.tables.push(TableBuilder::default());
+                if !matches!(self.tables.last(), Some(Chunk::Rows(_))) {
+                    self.tables.push(Chunk::Rows(Box::default()));
                 }
-                self.tables
-                    .last_mut()
-                    .expect("a builder was just ensured")
-                    .push_from(event, Some((file, line)));
+                if let Some(Chunk::Rows(b)) = self.tables.last_mut() {
+                    b.push_from(event, Some((file, line)));
+                }
             }
             Err(e) => self.rejected.push(Rejected {
                 file: file.to_owned(),

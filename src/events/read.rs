@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::flat;
-use super::model::{EventType, Warning};
+use super::model::{Event, EventType, RecordError, Warning, Warnings};
 use super::part::{Part, CHUNK_LINES};
 use super::quarantine::Rejected;
 use super::table::EventTables;
@@ -121,14 +121,35 @@ pub struct Loaded {
     pub rejected: Vec<Rejected>,
 }
 
-fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    progress.start(file, bytes.len() as u64);
-    // Line starts, found once with memchr, so chunks know their line numbers.
+/// Validates one ndjson line. Most lines are valid: the typed fast path takes them;
+/// anything it declines goes through the slow path, which names the field.
+pub(super) fn line_event(raw: &[u8]) -> std::result::Result<(Event, Warnings), RecordError> {
+    if let Some(ok) = std::str::from_utf8(raw)
+        .ok()
+        .and_then(super::fast::try_parse)
+    {
+        return Ok(ok);
+    }
+    let parsed = match std::str::from_utf8(raw) {
+        Err(e) => Err(RecordError {
+            field: "record".to_owned(),
+            reason: format!("not valid UTF-8: {e}"),
+        }),
+        Ok(s) => serde_json::from_str::<Value>(s).map_err(|e| RecordError {
+            field: "record".to_owned(),
+            reason: format!("not valid JSON: {e}"),
+        }),
+    };
+    parsed.and_then(Event::from_json)
+}
+
+/// The non-blank lines of `bytes` with their 1-based numbers (counting from
+/// `first`), a trailing `\r` removed.
+pub(super) fn lines(bytes: &[u8], first: u64) -> Vec<(u64, &[u8])> {
     let mut lines: Vec<(u64, &[u8])> = Vec::new();
     let mut start = 0usize;
-    let mut number = 0u64;
-    for end in memchr::memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len())) {
+    let mut number = first - 1;
+    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
         number += 1;
         let mut line = &bytes[start..end];
         if line.last() == Some(&b'\r') {
@@ -142,6 +163,14 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
             break;
         }
     }
+    lines
+}
+
+fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    progress.start(file, bytes.len() as u64);
+    // Line starts, found once with memchr, so chunks know their line numbers.
+    let lines = lines(&bytes, 1);
     let parts = lines
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
@@ -150,21 +179,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
             for &(line, raw) in chunk {
                 done += raw.len() as u64 + 1;
                 let original = || Value::String(String::from_utf8_lossy(raw).into_owned());
-                // Most lines are valid: the typed fast path takes them; anything it
-                // declines goes through the slow path, which names the field.
-                if let Some(ok) = std::str::from_utf8(raw)
-                    .ok()
-                    .and_then(super::fast::try_parse)
-                {
-                    part.take(file, line, original, Ok(ok));
-                    continue;
-                }
-                let parsed = match std::str::from_utf8(raw) {
-                    Err(e) => Err(("record".to_owned(), format!("not valid UTF-8: {e}"))),
-                    Ok(s) => serde_json::from_str::<Value>(s)
-                        .map_err(|e| ("record".to_owned(), format!("not valid JSON: {e}"))),
-                };
-                part.accept(file, line, original, parsed);
+                part.take(file, line, original, line_event(raw));
             }
             progress.advance(done);
             part

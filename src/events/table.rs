@@ -235,6 +235,12 @@ impl TableBuilder {
         self.x_kind.len()
     }
 
+    /// Number of track rows so far.
+    #[must_use]
+    pub fn track_rows(&self) -> usize {
+        self.t_row.len()
+    }
+
     /// Builds the three frames.
     ///
     /// # Errors
@@ -310,37 +316,46 @@ impl TableBuilder {
     }
 }
 
-/// Builds the tables of chunk builders, in order: track rows are renumbered across
-/// builders, each builder's frames are built on the rayon pool (copying strings into
-/// columns and freeing them is most of a load's serial work otherwise), then stacked
-/// and rechunked.
+/// The accepted events of one chunk of records: built row by row (ndjson, csv, and
+/// the parquet rows the columnar path declines), or already frames (the columnar path).
+pub(super) enum Chunk {
+    /// Events pushed one at a time; frames are built from them in parallel.
+    Rows(Box<TableBuilder>),
+    /// Frames whose `track_row` counts from 0 within the chunk.
+    Frames(EventTables),
+}
+
+/// Builds the tables of chunks, in order: each builder's frames are built on the
+/// rayon pool (copying strings into columns and freeing them is most of a load's
+/// serial work otherwise), track rows are renumbered across chunks, then the frames
+/// are stacked and rechunked.
 ///
 /// # Errors
 ///
 /// [`Error::TooManyRows`] for 2^32 or more track events in all (see
 /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
 /// columns, which would be a bug.
-pub fn finish_all(mut builders: Vec<TableBuilder>) -> Result<EventTables> {
+pub(super) fn finish_all(chunks: Vec<Chunk>) -> Result<EventTables> {
     use rayon::prelude::*;
-    // Checked once for the whole load, so the offsets below cannot overflow.
-    track_rows(builders.iter().map(|b| b.t_row.len()).sum())?;
-    let mut offset = 0u32;
-    for b in &mut builders {
-        let n = track_rows(b.t_row.len())?;
-        for r in b.t_row.iter_mut().chain(b.a_row.iter_mut()) {
-            *r += offset;
-        }
-        offset += n;
-    }
-    let parts = builders
+    let parts = chunks
         .into_par_iter()
-        .map(TableBuilder::finish)
+        .map(|c| match c {
+            Chunk::Rows(b) => b.finish(),
+            Chunk::Frames(t) => Ok(t),
+        })
         .collect::<Result<Vec<_>>>()?;
+    // Checked once for the whole load, so the offsets below cannot overflow.
+    track_rows(parts.iter().map(|p| p.tracks.height()).sum())?;
     let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else {
         return TableBuilder::default().finish();
     };
-    for p in parts {
+    for mut p in parts {
+        let offset = track_rows(all.tracks.height())?;
+        if offset > 0 {
+            shift_track_rows(&mut p.tracks, offset)?;
+            shift_track_rows(&mut p.attributions, offset)?;
+        }
         all.exposures.vstack_mut(&p.exposures)?;
         all.tracks.vstack_mut(&p.tracks)?;
         all.attributions.vstack_mut(&p.attributions)?;
@@ -349,6 +364,83 @@ pub fn finish_all(mut builders: Vec<TableBuilder>) -> Result<EventTables> {
     all.tracks.rechunk_mut_par();
     all.attributions.rechunk_mut_par();
     Ok(all)
+}
+
+/// Adds `offset` to a frame's `track_row` column.
+fn shift_track_rows(df: &mut DataFrame, offset: u32) -> Result<()> {
+    if df.height() == 0 {
+        return Ok(());
+    }
+    let rows = df.column("track_row")?.u32()?.apply_values(|r| r + offset);
+    df.with_column(rows.into_column())?;
+    Ok(())
+}
+
+/// The order of `a` and `b` (each ascending, disjoint) merged, as indices into `a`
+/// then `b` stacked.
+fn merged(a: &[u64], b: &[u64]) -> Vec<IdxSize> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(i as IdxSize);
+            i += 1;
+        } else {
+            out.push((a.len() + j) as IdxSize);
+            j += 1;
+        }
+    }
+    out
+}
+
+impl EventTables {
+    /// These tables and `other`'s merged by source row: `x` and `t` give each
+    /// exposure and track row's line in the file (ascending in each, disjoint between
+    /// the two); track rows are renumbered. These tables must have no attribution
+    /// entries (the columnar reader's never do).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Polars`] only if polars refuses to stack or gather columns of equal
+    /// length, which would be a bug.
+    pub(super) fn merge(
+        self,
+        x: &[u64],
+        t: &[u64],
+        other: EventTables,
+        other_x: &[u64],
+        other_t: &[u64],
+    ) -> Result<EventTables> {
+        let gather = |a: &DataFrame, b: &DataFrame, order: Vec<IdxSize>| -> Result<DataFrame> {
+            Ok(a.vstack(b)?
+                .take(&IdxCa::from_vec(PlSmallStr::EMPTY, order))?)
+        };
+        let exposures = gather(&self.exposures, &other.exposures, merged(x, other_x))?;
+        let order = merged(t, other_t);
+        // Where each stacked track row ends up.
+        let mut at = vec![0u32; order.len()];
+        for (k, &j) in order.iter().enumerate() {
+            at[j as usize] = k as u32;
+        }
+        let mut tracks = gather(&self.tracks, &other.tracks, order)?;
+        let n = track_rows(tracks.height())?;
+        tracks.with_column(
+            Series::new("track_row".into(), (0..n).collect::<Vec<u32>>()).into_column(),
+        )?;
+        let mut attributions = other.attributions;
+        if attributions.height() > 0 {
+            let rows = attributions
+                .column("track_row")?
+                .u32()?
+                .apply_values(|r| at[t.len() + r as usize]);
+            attributions.with_column(rows.into_column())?;
+        }
+        Ok(EventTables {
+            exposures,
+            tracks,
+            attributions,
+        })
+    }
 }
 
 /// The number of track rows as the `u32` that numbers them (`track_row`), the row type
@@ -456,7 +548,7 @@ mod tests {
         a.push(track());
         let mut b = TableBuilder::default();
         b.push(track());
-        let tables = finish_all(vec![a, b]).unwrap();
+        let tables = finish_all(vec![Chunk::Rows(Box::new(a)), Chunk::Rows(Box::new(b))]).unwrap();
         let rows = tables
             .tracks
             .column("track_row")

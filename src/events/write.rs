@@ -6,7 +6,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::flat::{event_rows, Cell, FLAT_COLUMNS};
-use super::model::Event;
+use super::model::{Event, EventType};
 use super::read::Format;
 use crate::error::{Error, Result};
 
@@ -25,12 +25,39 @@ pub fn write_ndjson(events: &[Event], path: &Path) -> Result<()> {
     out.flush().map_err(io)
 }
 
-fn flat_frame(events: &[Event]) -> Result<DataFrame> {
+/// The flat rows of `events` as a frame in the column types the parquet writer gives:
+/// integers, floats and booleans as such, `timestamp` and `eventTimestamp` as
+/// `timestamp[us, UTC]`, the rest (nested values as JSON) text.
+pub(super) fn flat_frame(events: &[Event]) -> Result<DataFrame> {
     let rows: Vec<Vec<Option<String>>> = events.iter().flat_map(event_rows).collect();
+    // The instants of each row, from the events (the text cells say the same).
+    let mut instants: Vec<(Option<i64>, Option<i64>)> = Vec::with_capacity(rows.len());
+    for e in events {
+        let n = if e.kind == EventType::Track {
+            1
+        } else {
+            e.layers.len()
+        };
+        instants.extend(std::iter::repeat_n(
+            (Some(e.timestamp), e.event_timestamp),
+            n,
+        ));
+    }
     let mut columns = Vec::with_capacity(FLAT_COLUMNS.len());
     for (i, (name, _, cell)) in FLAT_COLUMNS.iter().enumerate() {
         let text = rows.iter().map(|r| r[i].as_deref());
         let series = match (cell, *name) {
+            (_, "timestamp" | "eventTimestamp") => {
+                let ms: Int64Chunked = instants
+                    .iter()
+                    .map(|&(ts, event_ts)| if *name == "timestamp" { ts } else { event_ts })
+                    .map(|t| t.map(|ms| ms * 1000))
+                    .collect();
+                // Typed as such: a cast from integers drops the zone.
+                ms.into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+                    .into_series()
+                    .with_name((*name).into())
+            }
             (Cell::Number, "bucket" | "latencyMs") => Series::new(
                 (*name).into(),
                 text.map(|t| t.and_then(|t| t.parse::<i64>().ok()))
@@ -76,10 +103,28 @@ pub fn write_events(events: &[Event], path: &Path) -> Result<()> {
             w.flush().map_err(io)
         }
         Format::Parquet => {
-            let mut df = flat_frame(events)?;
+            let df = flat_frame(events)?;
             let f = std::fs::File::create(path).map_err(io)?;
-            ParquetWriter::new(f).finish(&mut df)?;
-            Ok(())
+            write_parquet(f, &df)
         }
     }
+}
+
+/// Flat rows per parquet row group: the size polars' own writer picks.
+pub(super) const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Writes a flat frame as parquet, row groups of [`ROW_GROUP_ROWS`] rows, through the
+/// same batched writer as the streaming `convert` (which keeps the timestamps' UTC
+/// zone in the file's schema).
+fn write_parquet(f: std::fs::File, df: &DataFrame) -> Result<()> {
+    let mut w = ParquetWriter::new(f).batched(df.schema())?;
+    let mut start = 0;
+    while start < df.height() {
+        let mut group = df.slice(start as i64, ROW_GROUP_ROWS);
+        group.rechunk_mut();
+        w.write_batch(&group)?;
+        start += ROW_GROUP_ROWS;
+    }
+    w.finish()?;
+    Ok(())
 }

@@ -24,6 +24,7 @@ mod model;
 mod params;
 mod table;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ndarray::Array2;
@@ -32,7 +33,7 @@ use rayon::prelude::*;
 pub use crate::error::FitError;
 pub use model::{ArmModel, FittedModel, FittedTable, LinearArmModel, Posterior};
 pub use params::{CheckedFitParams, FitAlgorithm, FitParams};
-pub use table::Table;
+pub use table::{Coded, Table};
 
 use crate::algorithm::AlgorithmParams;
 use crate::error::{Error, Result};
@@ -62,7 +63,8 @@ struct Columns {
     rewards: Vec<f64>,
     features: Option<Array2<f64>>,
     feature_names: Vec<String>,
-    entities: Option<Vec<String>>,
+    /// The entity column coded, if any.
+    entities: Option<Coded>,
 }
 
 fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
@@ -72,7 +74,7 @@ fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
             reason: "the table has no data rows: nothing to fit".into(),
         });
     }
-    let labels = table.labels(&p.arm, "arm")?;
+    let arms = table.codes(&p.arm, "arm")?;
     let rewards = table.numbers(&p.reward, "reward")?;
     if p.algorithm == FitAlgorithm::ThompsonBernoulli {
         if let Some(i) = rewards.iter().position(|&r| r != 0.0 && r != 1.0) {
@@ -87,40 +89,15 @@ fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
             });
         }
     }
-    let arm_names: Vec<String> = labels
-        .iter()
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let arms = labels
-        .iter()
-        .map(|l| {
-            arm_names
-                .binary_search(l)
-                .expect("every label is among the sorted labels") as u32
-        })
-        .collect();
     let (features, feature_names) = if p.algorithm.is_linear() {
-        let cols = p
-            .features
-            .iter()
-            .map(|f| table.numbers(f, "feature"))
-            .collect::<Result<Vec<_>>>()?;
+        let x = table.matrix(&p.features, p.intercept, "feature")?;
         let mut names: Vec<String> = Vec::new();
         if p.intercept {
             names.push("intercept".into());
         }
         names.extend(p.features.iter().cloned());
-        let d = names.len();
-        let offset = usize::from(p.intercept);
-        let x = Array2::from_shape_fn((table.height(), d), |(i, j)| {
-            if j < offset {
-                1.0
-            } else {
-                cols[j - offset][i]
-            }
-        });
+        let x = Array2::from_shape_vec((table.height(), names.len()), x)
+            .expect("the matrix has a row per table row and a column per feature");
         (Some(x), names)
     } else {
         (None, Vec::new())
@@ -128,8 +105,12 @@ fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
     let entities = p
         .entity
         .as_deref()
-        .map(|e| table.labels(e, "entity"))
+        .map(|e| table.codes(e, "entity"))
         .transpose()?;
+    let Coded {
+        names: arm_names,
+        codes: arms,
+    } = arms;
     Ok(Columns {
         arm_names,
         arms,
@@ -197,14 +178,16 @@ pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable
             (Some(fit_rows("", &all)?), BTreeMap::new())
         }
         Some(ents) => {
-            let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-            for (i, e) in ents.iter().enumerate() {
-                groups.entry(e.as_str()).or_default().push(i);
+            // Entities in sorted order (the codes' order), each with its rows.
+            let mut groups: Vec<Vec<usize>> = vec![Vec::new(); ents.names.len()];
+            for (i, &c) in ents.codes.iter().enumerate() {
+                groups[c as usize].push(i);
             }
-            let groups: Vec<(&str, Vec<usize>)> = groups.into_iter().collect();
-            let fitted = groups
+            let fitted = ents
+                .names
                 .par_iter()
-                .map(|(e, rows)| Ok(((*e).to_owned(), fit_rows(e, rows)?)))
+                .zip(&groups)
+                .map(|(e, rows)| Ok((e.clone(), fit_rows(e, rows)?)))
                 .collect::<Result<Vec<_>>>()?;
             (None, fitted.into_iter().collect())
         }
@@ -327,8 +310,13 @@ fn fit_linear(
     })
     };
     let sub;
-    let (xv, arms, rewards) = if rows.len() == x.nrows() {
-        (x.view(), cols.arms.clone(), cols.rewards.clone())
+    let (xv, arms, rewards): (_, Cow<'_, [u32]>, Cow<'_, [f64]>) = if rows.len() == x.nrows() {
+        // The whole table: its columns as they are.
+        (
+            x.view(),
+            Cow::Borrowed(&cols.arms),
+            Cow::Borrowed(&cols.rewards),
+        )
     } else {
         sub = x.select(ndarray::Axis(0), rows);
         (

@@ -1,0 +1,357 @@
+//! Conversion in bounded memory: ndjson read a block of lines at a time, each block
+//! validated in parallel and written out (ndjson, csv, or a parquet row group) before
+//! the next is read, refused records streamed to the quarantine in file and line
+//! order. Memory holds one block (and one row group of output), whatever the input's
+//! size; the accepted records, the quarantine and the counts are those of
+//! [`super::load_events`] on the same files.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::model::{Event, EventType, RecordError, Warnings};
+use super::part::CHUNK_LINES;
+use super::quarantine::Rejected;
+use super::read::{line_event, lines, FileReport, Format, LoadOptions, LoadReport};
+use super::write::{flat_frame, ROW_GROUP_ROWS};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// Bytes of ndjson read at a time (whole lines): about 100 k events of the usual size.
+const BLOCK_BYTES: usize = 32 << 20;
+
+/// Validates ndjson event files and writes the accepted events to `out` (format by
+/// extension) and the refused records to `quarantine`, streaming: see the module
+/// documentation. Both files are written under temporary names and moved into place
+/// at the end, so a failed run leaves neither half-written.
+///
+/// # Errors
+///
+/// [`Error::InvalidEventFile`] for an input that is not ndjson (the flat formats are
+/// already converted) or an unknown output extension; [`Error::Io`] for unreadable
+/// input or unwritable output; in strict mode [`Error::InvalidRecord`] for the first
+/// malformed record.
+pub fn convert_events(
+    inputs: &[PathBuf],
+    out: &Path,
+    quarantine: &Path,
+    opts: LoadOptions,
+    progress: &dyn Progress,
+) -> Result<LoadReport> {
+    convert_in(inputs, out, quarantine, opts, progress, BLOCK_BYTES)
+}
+
+fn convert_in(
+    inputs: &[PathBuf],
+    out: &Path,
+    quarantine: &Path,
+    opts: LoadOptions,
+    progress: &dyn Progress,
+    block: usize,
+) -> Result<LoadReport> {
+    for p in inputs {
+        if Format::from_path(p)? != Format::Ndjson {
+            return Err(Error::InvalidEventFile {
+                file: p.display().to_string(),
+                reason: "convert reads ndjson input; this file is already in the flat format"
+                    .into(),
+            });
+        }
+    }
+    let mut sink = Sink::new(out, Format::from_path(out)?)?;
+    let mut refused = Quarantine::new(quarantine)?;
+    let mut report = LoadReport::default();
+    let mut by_type = [0u64; 3];
+    for path in inputs {
+        let file = path.display().to_string();
+        let mut counts = FileReport {
+            file: file.clone(),
+            ..FileReport::default()
+        };
+        let mut reader = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let size = reader.metadata().map(|m| m.len()).unwrap_or(0);
+        progress.start(&file, size);
+        let mut carry: Vec<u8> = Vec::new();
+        let mut next_line = 1u64;
+        loop {
+            let (text, last) = next_block(&mut reader, &mut carry, block, path)?;
+            let first = next_line;
+            // A block but the last ends with a newline: the next starts on a new line.
+            next_line += memchr::memchr_iter(b'\n', &text).count() as u64;
+            let outcomes = validate(&text, first, &file);
+            for outcome in outcomes {
+                counts.read += 1;
+                match outcome {
+                    Ok((event, warnings)) => {
+                        counts.accepted += 1;
+                        by_type[event.kind as usize] += 1;
+                        for w in warnings.iter() {
+                            *report.warnings.entry(w).or_default() += 1;
+                        }
+                        sink.push(event)?;
+                    }
+                    Err(r) if opts.strict => return Err((*r).into_error()),
+                    Err(r) => {
+                        counts.quarantined += 1;
+                        refused.push(&r)?;
+                    }
+                }
+            }
+            sink.flush_full()?;
+            progress.advance(text.len() as u64);
+            if last {
+                break;
+            }
+        }
+        progress.finish();
+        report.files.push(counts);
+    }
+    for (kind, n) in [EventType::Exposure, EventType::Decision, EventType::Track]
+        .into_iter()
+        .zip(by_type)
+    {
+        report.by_type.insert(kind, n);
+    }
+    refused.finish()?;
+    sink.finish()?;
+    Ok(report)
+}
+
+/// The next block of whole lines (the bytes after the last newline wait in `carry`
+/// for the next read), and whether it is the file's last.
+fn next_block(
+    reader: &mut impl Read,
+    carry: &mut Vec<u8>,
+    block: usize,
+    path: &Path,
+) -> Result<(Vec<u8>, bool)> {
+    let mut buf = std::mem::take(carry);
+    let want = buf.len() + block;
+    let mut eof = false;
+    while buf.len() < want {
+        let start = buf.len();
+        buf.resize(want, 0);
+        let n = reader
+            .read(&mut buf[start..])
+            .map_err(|e| Error::io(path, e))?;
+        buf.truncate(start + n);
+        if n == 0 {
+            eof = true;
+            break;
+        }
+    }
+    if eof {
+        return Ok((buf, true));
+    }
+    match memchr::memrchr(b'\n', &buf) {
+        Some(end) => {
+            carry.extend_from_slice(&buf[end + 1..]);
+            buf.truncate(end + 1);
+        }
+        // One line longer than a block: keep reading it.
+        None => *carry = std::mem::take(&mut buf),
+    }
+    Ok((buf, false))
+}
+
+/// Every non-blank line of a block, validated in parallel, in line order.
+fn validate(
+    text: &[u8],
+    first: u64,
+    file: &str,
+) -> Vec<std::result::Result<(Event, Warnings), Box<Rejected>>> {
+    lines(text, first)
+        .par_chunks(CHUNK_LINES)
+        .flat_map_iter(|chunk| {
+            chunk.iter().map(|&(line, raw)| {
+                line_event(raw).map_err(|RecordError { field, reason }| {
+                    Box::new(Rejected {
+                        file: file.to_owned(),
+                        line,
+                        field,
+                        reason,
+                        record: Value::String(String::from_utf8_lossy(raw).into_owned()),
+                    })
+                })
+            })
+        })
+        .collect()
+}
+
+/// A file written under a temporary name beside its destination.
+struct Staged {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl Staged {
+    fn new(dest: &Path) -> Result<Self> {
+        let dir = match dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+                d.to_path_buf()
+            }
+            None => PathBuf::from("."),
+        };
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Self {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    fn file(&self) -> Result<std::fs::File> {
+        self.tmp.reopen().map_err(|e| Error::io(self.tmp.path(), e))
+    }
+
+    fn persist(self) -> Result<()> {
+        let dest = self.dest;
+        self.tmp
+            .persist(&dest)
+            .map_err(|e| Error::io(&dest, e.error))?;
+        Ok(())
+    }
+}
+
+/// The quarantine file, one record per line as [`super::write_quarantine`] writes.
+struct Quarantine {
+    staged: Staged,
+    out: BufWriter<std::fs::File>,
+}
+
+impl Quarantine {
+    fn new(path: &Path) -> Result<Self> {
+        let staged = Staged::new(path)?;
+        let out = BufWriter::new(staged.file()?);
+        Ok(Self { staged, out })
+    }
+
+    fn push(&mut self, r: &Rejected) -> Result<()> {
+        let io = |e| Error::io(&self.staged.dest, e);
+        serde_json::to_writer(&mut self.out, r).map_err(|e| io(e.into()))?;
+        self.out.write_all(b"\n").map_err(io)
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.out
+            .flush()
+            .map_err(|e| Error::io(&self.staged.dest, e))?;
+        drop(self.out);
+        self.staged.persist()
+    }
+}
+
+/// The output in its format.
+enum Writer {
+    Ndjson(BufWriter<std::fs::File>),
+    Csv(Box<csv::Writer<std::fs::File>>),
+    Parquet {
+        writer: Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
+        /// Events not yet written as a row group.
+        pending: Vec<Event>,
+        /// Their flat rows.
+        rows: usize,
+    },
+}
+
+/// Where accepted events go.
+struct Sink {
+    staged: Staged,
+    writer: Writer,
+}
+
+impl Sink {
+    fn new(path: &Path, format: Format) -> Result<Self> {
+        let staged = Staged::new(path)?;
+        let file = staged.file()?;
+        let writer = match format {
+            Format::Ndjson => Writer::Ndjson(BufWriter::new(file)),
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(file);
+                w.write_record(super::flat::FLAT_COLUMNS.iter().map(|c| c.0))
+                    .map_err(|e| Error::io(path, e.into()))?;
+                Writer::Csv(Box::new(w))
+            }
+            Format::Parquet => {
+                let schema = flat_frame(&[])?.schema().as_ref().clone();
+                Writer::Parquet {
+                    writer: Box::new(ParquetWriter::new(file).batched(&schema)?),
+                    pending: Vec::new(),
+                    rows: 0,
+                }
+            }
+        };
+        Ok(Self { staged, writer })
+    }
+
+    fn push(&mut self, e: Event) -> Result<()> {
+        let io = |e| Error::io(&self.staged.dest, e);
+        match &mut self.writer {
+            Writer::Ndjson(out) => {
+                serde_json::to_writer(&mut *out, &e).map_err(|e| io(e.into()))?;
+                out.write_all(b"\n").map_err(io)
+            }
+            Writer::Csv(w) => {
+                for row in super::flat::event_rows(&e) {
+                    w.write_record(row.iter().map(|c| c.as_deref().unwrap_or("")))
+                        .map_err(|e| io(e.into()))?;
+                }
+                Ok(())
+            }
+            Writer::Parquet { pending, rows, .. } => {
+                *rows += if e.kind == EventType::Track {
+                    1
+                } else {
+                    e.layers.len()
+                };
+                pending.push(e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the pending events as a row group once there are enough of them.
+    fn flush_full(&mut self) -> Result<()> {
+        match &self.writer {
+            Writer::Parquet { rows, .. } if *rows >= ROW_GROUP_ROWS => self.row_group(),
+            _ => Ok(()),
+        }
+    }
+
+    fn row_group(&mut self) -> Result<()> {
+        if let Writer::Parquet {
+            writer,
+            pending,
+            rows,
+        } = &mut self.writer
+        {
+            if !pending.is_empty() {
+                let mut df = flat_frame(pending)?;
+                df.rechunk_mut();
+                writer.write_batch(&df)?;
+                pending.clear();
+                *rows = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.row_group()?;
+        let io = |e| Error::io(&self.staged.dest, e);
+        match self.writer {
+            Writer::Ndjson(mut out) => out.flush().map_err(io)?,
+            Writer::Csv(mut w) => w.flush().map_err(io)?,
+            Writer::Parquet { writer, .. } => {
+                writer.finish()?;
+            }
+        }
+        self.staged.persist()
+    }
+}
+
+#[cfg(test)]
+mod tests;

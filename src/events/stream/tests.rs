@@ -1,0 +1,129 @@
+//! Streaming conversion against loading whole and writing whole: the same output
+//! (bytes for ndjson and csv, the same frame for parquet), the same quarantine bytes
+//! and the same counts, with blocks small enough that lines, bad records and
+//! multi-layer events fall on every side of a block boundary.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::convert_in;
+use crate::events::{load_events, write_events, write_quarantine, Event, LoadOptions};
+use crate::progress::NoProgress;
+
+/// The demo log with refused lines, blank lines, CRLF endings, a line longer than a
+/// block and no final newline.
+fn input(dir: &Path) -> PathBuf {
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datasets/demo/events.ndjson"
+    ))
+    .unwrap();
+    let mut text = String::new();
+    for (i, line) in demo.lines().enumerate() {
+        text.push_str(line);
+        text.push_str(if i % 7 == 0 { "\r\n" } else { "\n" });
+        match i % 97 {
+            3 => text.push_str("{\"type\":\"track\",\"unitKey\":\"u\"}\n"),
+            5 => text.push_str("\n   \n"),
+            11 => text.push_str("not json\n"),
+            13 => {
+                let long = "x".repeat(9000);
+                text.push_str(&format!(
+                    "{{\"type\":\"track\",\"unitKey\":\"{long}\",\"timestamp\":\"2026-05-21T10:30:00Z\",\"event\":\"purchase\"}}\n"
+                ));
+            }
+            _ => {}
+        }
+    }
+    text.push_str("{\"type\":\"track\",\"unitKey\":\"end\",\"timestamp\":\"2026-05-21T10:30:00Z\",\"event\":\"purchase\"}");
+    let path = dir.join("in.ndjson");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The accepted events of `path`, read whole.
+fn accepted(path: &Path) -> Vec<Event> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| Event::from_json_str(l).ok().map(|(e, _)| e))
+        .collect()
+}
+
+fn parquet(path: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap()
+}
+
+#[test]
+fn streaming_gives_what_loading_whole_gives_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let inputs = [input.clone(), input.clone()];
+    let whole = load_events(&inputs, LoadOptions::default()).unwrap();
+    assert!(whole.report.quarantined() > 20, "{:?}", whole.report);
+    let old_q = dir.path().join("old.quarantine.ndjson");
+    write_quarantine(&old_q, &whole.rejected).unwrap();
+    let events: Vec<Event> = inputs.iter().flat_map(|p| accepted(p)).collect();
+    for ext in ["ndjson", "csv", "parquet"] {
+        let old = dir.path().join(format!("old.{ext}"));
+        write_events(&events, &old).unwrap();
+        for block in [4096, 1 << 20] {
+            let new = dir.path().join(format!("new{block}.{ext}"));
+            let q = dir
+                .path()
+                .join(format!("new{block}.{ext}.quarantine.ndjson"));
+            let report = convert_in(
+                &inputs,
+                &new,
+                &q,
+                LoadOptions::default(),
+                &NoProgress,
+                block,
+            )
+            .unwrap();
+            assert_eq!(report, whole.report, "{ext} {block}");
+            assert_eq!(std::fs::read(&q).unwrap(), std::fs::read(&old_q).unwrap());
+            if ext == "parquet" {
+                let (a, b) = (parquet(&new), parquet(&old));
+                assert_eq!(a.schema(), b.schema());
+                assert!(a.equals_missing(&b), "{block}");
+            } else {
+                assert!(
+                    std::fs::read(&new).unwrap() == std::fs::read(&old).unwrap(),
+                    "{ext} {block}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn strict_mode_stops_at_the_first_refused_record_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let out = dir.path().join("out.parquet");
+    let q = dir.path().join("out.quarantine.ndjson");
+    let strict = LoadOptions { strict: true };
+    let err = convert_in(
+        std::slice::from_ref(&input),
+        &out,
+        &q,
+        strict,
+        &NoProgress,
+        4096,
+    )
+    .unwrap_err();
+    let whole = load_events(&[input], strict).unwrap_err();
+    assert_eq!(err.to_string(), whole.to_string());
+    assert!(!out.exists() && !q.exists());
+    let flat = dir.path().join("flat.parquet");
+    write_events(&[], &flat).unwrap();
+    let err = convert_in(&[flat], &out, &q, LoadOptions::default(), &NoProgress, 4096).unwrap_err();
+    assert!(
+        err.to_string().contains("already in the flat format"),
+        "{err}"
+    );
+}
