@@ -196,7 +196,12 @@ impl Staged {
             }
             None => PathBuf::from("."),
         };
-        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut builder = tempfile::Builder::new();
+        // The mode a plain `File::create` gives (the umask applies), not the
+        // owner-only mode of temporary files: these become the outputs.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(Self {
             tmp,
             dest: dest.to_path_buf(),
