@@ -196,7 +196,12 @@ impl Staged {
             }
             None => PathBuf::from("."),
         };
-        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut builder = tempfile::Builder::new();
+        // The mode a plain `File::create` gives (the umask applies), not the
+        // owner-only mode of temporary files: these become the outputs.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder.tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(Self {
             tmp,
             dest: dest.to_path_buf(),
@@ -250,9 +255,12 @@ enum Writer {
     Csv(Box<csv::Writer<std::fs::File>>),
     Parquet {
         writer: Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
-        /// Events not yet written as a row group.
+        /// Events of the current block, not yet flat rows.
         pending: Vec<Event>,
-        /// Their flat rows.
+        /// Flat rows of earlier blocks not yet written as a row group (a frame is
+        /// far smaller than the events it holds).
+        frames: Vec<DataFrame>,
+        /// Flat rows in `pending` and `frames`.
         rows: usize,
     },
 }
@@ -280,6 +288,7 @@ impl Sink {
                 Writer::Parquet {
                     writer: Box::new(ParquetWriter::new(file).batched(&schema)?),
                     pending: Vec::new(),
+                    frames: Vec::new(),
                     rows: 0,
                 }
             }
@@ -313,8 +322,18 @@ impl Sink {
         }
     }
 
-    /// Writes the pending events as a row group once there are enough of them.
+    /// At the end of a block: its events become flat rows, written as a row group
+    /// once there are enough of them.
     fn flush_full(&mut self) -> Result<()> {
+        if let Writer::Parquet {
+            pending, frames, ..
+        } = &mut self.writer
+        {
+            if !pending.is_empty() {
+                frames.push(flat_frame(pending)?);
+                pending.clear();
+            }
+        }
         match &self.writer {
             Writer::Parquet { rows, .. } if *rows >= ROW_GROUP_ROWS => self.row_group(),
             _ => Ok(()),
@@ -325,16 +344,23 @@ impl Sink {
         if let Writer::Parquet {
             writer,
             pending,
+            frames,
             rows,
         } = &mut self.writer
         {
             if !pending.is_empty() {
-                let mut df = flat_frame(pending)?;
+                frames.push(flat_frame(pending)?);
+                pending.clear();
+            }
+            let mut parts = std::mem::take(frames).into_iter();
+            if let Some(mut df) = parts.next() {
+                for f in parts {
+                    df.vstack_mut(&f)?;
+                }
                 df.rechunk_mut();
                 writer.write_batch(&df)?;
-                pending.clear();
-                *rows = 0;
             }
+            *rows = 0;
         }
         Ok(())
     }

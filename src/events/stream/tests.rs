@@ -86,6 +86,10 @@ fn streaming_gives_what_loading_whole_gives_in_every_format() {
             .unwrap();
             assert_eq!(report, whole.report, "{ext} {block}");
             assert_eq!(std::fs::read(&q).unwrap(), std::fs::read(&old_q).unwrap());
+            // Outputs get the mode a plain file creation gives, not a temp file's.
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions();
+            assert_eq!(mode(&new), mode(&old));
+            assert_eq!(mode(&q), mode(&old_q));
             if ext == "parquet" {
                 let (a, b) = (parquet(&new), parquet(&old));
                 assert_eq!(a.schema(), b.schema());
