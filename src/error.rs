@@ -70,6 +70,14 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// The run's instant (as-of) cannot be used: before the input bundle's `version`
+    /// or the state's `asOf` (time would move backwards), too far ahead of the clock,
+    /// or unknown (no event accepted and none given).
+    #[error("{reason}")]
+    AsOf {
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// A learner could not fit a policy on its statistics (a non-finite reward or
     /// feature, naming the row; a matrix that cannot be factorised). A retrain reports
     /// the policy `errored` with this reason and goes on with the others.

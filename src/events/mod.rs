@@ -3,6 +3,7 @@
 
 mod fast;
 pub mod flat;
+pub mod future;
 pub mod model;
 mod parquet;
 mod part;
