@@ -57,7 +57,7 @@ fn huge_values(tables: &EventTables, goal: &str) -> PolarsResult<Vec<String>> {
         let (Some(e), Some(v)) = (event.get(i), value.get(i)) else {
             continue;
         };
-        if e == goal && !(v.abs() < SQUARE_OVERFLOWS) {
+        if e == goal && (v.is_nan() || v.abs() >= SQUARE_OVERFLOWS) {
             out.push(format!(
                 "{}:{} ({v:e})",
                 file.get(i).unwrap_or("<memory>"),

@@ -87,7 +87,11 @@ fn an_exposure_from_the_far_future_is_quarantined_and_poisons_nothing() {
         "{}",
         r.reason
     );
-    assert!(out.report.as_of < "9999".to_owned(), "{}", out.report.as_of);
+    assert!(
+        !out.report.as_of.starts_with("9999"),
+        "{}",
+        out.report.as_of
+    );
     assert!(!out.bundle.bundle().version.starts_with("9999"));
     for p in out.state.policies.values() {
         assert!(
