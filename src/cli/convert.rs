@@ -35,6 +35,25 @@ pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
         .quarantine
         .clone()
         .unwrap_or_else(|| args.out.with_extension("quarantine.ndjson"));
+    // Refused before anything is read: writing an output truncates it first, and the
+    // input would be lost.
+    for input in &args.input {
+        for (flag, out) in [("--out", &args.out), ("--quarantine", &quarantine)] {
+            if same_file(input, out) {
+                anyhow::bail!(
+                    "{flag} {} is the input file {}: writing it would destroy the input; choose another path",
+                    out.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    if same_file(&args.out, &quarantine) {
+        anyhow::bail!(
+            "--out and --quarantine are the same file {}; choose two paths",
+            args.out.display()
+        );
+    }
     let report = convert_events(
         &args.input,
         &args.out,
@@ -55,4 +74,27 @@ pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether two paths name one file: equal once made absolute and resolved (the
+/// parent directory of a file that does not exist yet), or the same inode.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let resolve = |p: &std::path::Path| -> Option<PathBuf> {
+        if let Ok(c) = p.canonicalize() {
+            return Some(c);
+        }
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        Some(parent.canonicalize().ok()?.join(p.file_name()?))
+    };
+    #[cfg(unix)]
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        if (x.dev(), x.ino()) == (y.dev(), y.ino()) {
+            return true;
+        }
+    }
+    matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
 }

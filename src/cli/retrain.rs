@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use bandit_engine::time::parse_rfc3339;
+use bandit_engine::time::{format_rfc3339, parse_rfc3339};
 use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
 
 use super::progress::Bars;
@@ -88,6 +88,16 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
             })
         })
         .transpose()?;
+    // The engine keeps time from moving backwards; forwards, only the clock can say
+    // how far is too far (an as-of from the future would poison every later run).
+    let limit = bandit_engine::events::future::latest_allowed();
+    if let Some(t) = as_of.filter(|t| *t > limit) {
+        anyhow::bail!(
+            "--as-of {} is more than a day after this machine's clock ({}); every later run would look older than this one",
+            format_rfc3339(t),
+            format_rfc3339(limit)
+        );
+    }
     let options = RetrainOptions {
         as_of,
         seed: args.seed,
@@ -102,24 +112,43 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
         bundle: args.bundle,
         events: args.events,
     };
+    // The lock is taken before the bundle and state are read and held until the new
+    // version is published: a second run on DIR exits 4 instead of publishing from
+    // inputs this run is about to replace (a lost update).
+    let store = bandit_engine::publish::Store::new(&args.out);
+    let lock = if args.dry_run {
+        None
+    } else {
+        Some(store.lock()?)
+    };
     let previous = args
         .state
+        .as_ref()
         .map(bandit_engine::state::EngineState::from_path)
         .transpose()?;
+    if let Some(s) = &previous {
+        if parse_rfc3339(&s.as_of).is_some_and(|t| t > limit) {
+            anyhow::bail!(
+                "{}: asOf {} is more than a day after this machine's clock: the state was written from an event stamped in the future; run without --state (a full refit)",
+                args.state.as_deref().unwrap_or(std::path::Path::new("state")).display(),
+                s.as_of
+            );
+        }
+    }
     let outcome = Engine::new(options)
         .with_progress(progress)
         .with_state(previous)
         .retrain(&inputs)?;
-    if args.dry_run {
-        print!("{}", publish::dry_run(&outcome, &args.out)?);
-    } else {
+    if let Some(lock) = lock {
         let options = bandit_engine::publish::PublishOptions {
             keep: usize::try_from(args.keep).unwrap_or(usize::MAX),
         };
-        let published = outcome.publish_with(&args.out, options)?;
+        let published = outcome.publish_locked(&store, &lock, options)?;
         if !quiet {
             print!("{}", super::summary::render(&outcome, &published));
         }
+    } else {
+        print!("{}", publish::dry_run(&outcome, &args.out)?);
     }
     Ok(())
 }

@@ -19,6 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod clock;
 mod contextual;
 mod cross_check;
 mod entities;
@@ -27,6 +28,7 @@ mod learning;
 mod metrics;
 mod multi_armed;
 mod outcome;
+mod overflow;
 mod report;
 mod rewards;
 mod run;
@@ -41,7 +43,7 @@ pub use rewards::{policy_rewards, AttributionOverrides, GoalRewards};
 use crate::bundle::{BundleDocument, PolicyRef};
 use crate::config::{Algorithm, AttributionMode, AttributionModel, ProjectConfig};
 use crate::enforce::enforce;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::{load_events_with_progress, LoadOptions, Loaded};
 use crate::progress::{NoProgress, Progress};
 use crate::state::sha256_hex;
@@ -153,11 +155,13 @@ impl<'p> Engine<'p> {
     ///
     /// # Errors
     ///
-    /// Input errors ([`Error::Io`], [`Error::InvalidConfig`], [`Error::InvalidBundle`],
-    /// [`Error::InvalidEventFile`], and [`Error::InvalidRecord`] in strict mode); an
-    /// optimised policy missing from the bundle or not adaptive is an
-    /// [`Error::InvalidConfig`]. Problems of one policy do not fail the run: that
-    /// policy is reported `errored` and keeps its allocations.
+    /// Input errors ([`Io`](crate::Error::Io), [`InvalidConfig`](crate::Error::InvalidConfig),
+    /// [`InvalidBundle`](crate::Error::InvalidBundle),
+    /// [`InvalidEventFile`](crate::Error::InvalidEventFile), and
+    /// [`InvalidRecord`](crate::Error::InvalidRecord) in strict mode); an optimised
+    /// policy missing from the bundle or not adaptive is an
+    /// [`InvalidConfig`](crate::Error::InvalidConfig). Problems of one policy do not
+    /// fail the run: that policy is reported `errored` and keeps its allocations.
     pub fn retrain(&self, inputs: &RetrainInputs) -> Result<RetrainOutcome> {
         let (config, doc, loaded) = self.load(inputs)?;
         self.retrain_loaded(&config, doc, loaded)
@@ -181,7 +185,8 @@ impl<'p> Engine<'p> {
     /// # Errors
     ///
     /// As [`cross_check`] when the config does not fit the bundle;
-    /// [`Error::NoEventTime`] when there are no events and no `as_of`.
+    /// [`AsOf`](crate::Error::AsOf) when there are no events and no `as_of`, or the as-of would
+    /// move time backwards ([`clock`]).
     pub fn retrain_loaded(
         &self,
         config: &ProjectConfig,
@@ -191,7 +196,12 @@ impl<'p> Engine<'p> {
         cross_check(config, &doc, "the config")?;
         let input_bundle = doc.clone();
         let enforcement = enforce(config, &mut loaded)?;
-        let as_of = self.as_of(&loaded)?;
+        let as_of = clock::run_as_of(
+            self.options.as_of,
+            loaded.tables.latest_timestamp(),
+            self.previous.as_ref(),
+            &input_bundle,
+        )?;
         let stamp = format_rfc3339(as_of);
         let attributions = Attributions::new(&loaded.tables);
         let ctx = RunContext {
@@ -227,7 +237,7 @@ impl<'p> Engine<'p> {
             policies.push(report);
         }
         if policies.iter().any(|p| p.status == RunStatus::Updated) {
-            doc.set_version(&stamp);
+            doc.set_version(&clock::next_version(as_of, &input_bundle));
         }
         let report = RunReport {
             as_of: stamp.clone(),
@@ -258,14 +268,6 @@ impl<'p> Engine<'p> {
         })
     }
 
-    /// The run's instant: the option, else the latest event time.
-    fn as_of(&self, loaded: &Loaded) -> Result<Millis> {
-        self.options
-            .as_of
-            .or_else(|| loaded.tables.latest_timestamp())
-            .ok_or(Error::NoEventTime)
-    }
-
     /// A policy's outcome applied to the bundle and the next state, with its health
     /// checks and attribution report.
     fn finish_policy(
@@ -279,9 +281,12 @@ impl<'p> Engine<'p> {
     ) -> PolicyReport {
         let PolicyOutcome {
             mut report,
-            publication,
-            saved,
+            mut publication,
+            mut saved,
         } = outcome;
+        if overflow::refuse_overflow(&mut report, run.ctx.tables(), &run.spec.goal.event) {
+            (publication, saved) = (None, None);
+        }
         let id = &run.policy.id;
         match saved {
             Some(Saved::Linear(t)) => {

@@ -8,7 +8,7 @@ use crate::bundle::BundleDocument;
 use crate::enforce::Discovered;
 use crate::error::Result;
 use crate::events::{LoadReport, Rejected};
-use crate::publish::{PublishOptions, Store};
+use crate::publish::{Lock, PublishOptions, Store};
 use crate::state::EngineState;
 
 /// What a run produced, in memory; [`RetrainOutcome::publish`] writes it.
@@ -76,7 +76,28 @@ impl RetrainOutcome {
         dir: impl AsRef<Path>,
         options: PublishOptions,
     ) -> Result<Published> {
-        let dir = dir.as_ref();
+        let store = Store::new(dir.as_ref());
+        let lock = store.lock()?;
+        self.publish_locked(&store, &lock, options)
+    }
+
+    /// Publishes into `store` under a lock the caller took **before reading the
+    /// inputs** (the bundle and state this run started from), so no other publisher
+    /// can have replaced them meanwhile: that is how `retrain` avoids lost updates.
+    /// [`RetrainOutcome::publish_with`] takes the lock only here, which is safe only
+    /// when nothing else publishes to the directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`RetrainOutcome::publish`]; [`Error::Locked`](crate::Error::Locked) also
+    /// when `current` moved since the lock was taken.
+    pub fn publish_locked(
+        &self,
+        store: &Store,
+        lock: &Lock,
+        options: PublishOptions,
+    ) -> Result<Published> {
+        let dir = store.dir();
         let bundle_text = self.checked_bundle_text(&dir.join("bundle.json"))?;
         let state_text = self.state.to_json_pretty()?;
         let mut report = serde_json::to_string_pretty(&self.report).expect("the report serialises");
@@ -92,9 +113,7 @@ impl RetrainOutcome {
         if let Some(w) = &entity_weights {
             files.push(("entity_weights.json", w.as_bytes()));
         }
-        let store = Store::new(dir);
-        let lock = store.lock()?;
-        let manifest = store.publish(&lock, &bundle_text, Some(&state_text), &files, options)?;
+        let manifest = store.publish(lock, &bundle_text, Some(&state_text), &files, options)?;
         Ok(Published {
             bundle: dir.join("bundle.json"),
             report: dir.join("report.json"),

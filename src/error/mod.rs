@@ -107,12 +107,14 @@ pub enum Error {
         /// The most there may be.
         limit: u64,
     },
-    /// A retrain without `--as-of` whose input had no accepted event to take the
-    /// publishing time from.
-    #[error(
-        "no event was accepted, so there is no latest event time to publish as of: pass --as-of"
-    )]
-    NoEventTime,
+    /// The run's instant (as-of) cannot be used: before the input bundle's `version`
+    /// or the state's `asOf` (time would move backwards), too far ahead of the clock,
+    /// or unknown (no event accepted and none given).
+    #[error("{reason}")]
+    AsOf {
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// A learner could not fit a policy on its statistics (a non-finite reward or
     /// feature, naming the row; a matrix that cannot be factorised). A retrain reports
     /// the policy `errored` with this reason and goes on with the others.

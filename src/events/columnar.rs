@@ -203,8 +203,14 @@ impl Check {
         }
         each(cols, UNIT_KEY, ALL, k, |_, raw| matches!(raw, Raw::Str(_)));
         let mut ts = vec![0; len];
+        // An event too far ahead of the clock is declined here, so the row path
+        // quarantines it with its reason (`super::future`).
+        let latest = super::future::latest_allowed();
         each(cols, TIMESTAMP, ALL, k, |r, raw| {
-            instant(raw).map(|t| ts[r] = t).is_some()
+            instant(raw)
+                .filter(|t| *t <= latest)
+                .map(|t| ts[r] = t)
+                .is_some()
         });
         let context = json_text::<Map<String, Value>>(cols, CONTEXT, ALL, k);
         let mut c = Self {

@@ -5,6 +5,7 @@ mod cells;
 mod columnar;
 mod fast;
 pub mod flat;
+pub mod future;
 pub mod model;
 mod parquet;
 mod part;

@@ -47,6 +47,7 @@ impl Part {
         result: Result<(Event, Warnings), RecordError>,
     ) {
         self.read += 1;
+        let result = result.and_then(|(e, w)| super::future::check(e.timestamp).map(|()| (e, w)));
         match result {
             Ok((event, warnings)) => {
                 self.by_type[event.kind as usize] += 1;

@@ -194,11 +194,12 @@ impl Sums {
     fn mean(&self) -> Option<f64> {
         (self.rewarded > 0).then(|| self.sum / self.rewarded as f64)
     }
+    /// `None` also when the sums overflowed (a value too large to square): NaN would
+    /// turn into a variance of 0 and a p-value of 0 below.
     fn variance(&self) -> Option<f64> {
-        (self.rewarded > 1).then(|| {
-            let n = self.rewarded as f64;
-            ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0)
-        })
+        let n = self.rewarded as f64;
+        let v = (self.sum_sq - self.sum * self.sum / n) / (n - 1.0);
+        (self.rewarded > 1 && v.is_finite() && self.sum_sq.is_finite()).then(|| v.max(0.0))
     }
     /// The variance of the mean: `s²/n` for independent observations, else the
     /// cluster-robust one (`units.rs`).

@@ -3,10 +3,11 @@
 //! versioned output directory with its lock and rollback ([`Store`]).
 
 pub mod guard;
+mod lock;
 pub mod schema;
 pub mod store;
 mod write;
 
 pub use guard::check_publishable;
-pub use store::{PublishOptions, Store};
+pub use store::{Lock, PublishOptions, Store};
 pub use write::{publish, write_atomic};

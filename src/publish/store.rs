@@ -40,6 +40,8 @@ use crate::bundle::BundleDocument;
 use crate::error::{Error, Result};
 use crate::state::{sha256_hex, EngineState};
 
+pub use super::lock::Lock;
+
 /// The files of a version that the top level links to, in this order.
 pub const VERSION_FILES: [&str; 5] = [
     "bundle.json",
@@ -91,13 +93,6 @@ pub struct Version {
     pub state: Option<EngineState>,
 }
 
-/// The lock of an output directory; released when dropped (or when the process
-/// dies, so a killed publisher never leaves it stuck).
-#[derive(Debug)]
-pub struct Lock {
-    _file: File,
-}
-
 /// An output directory of versions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Store {
@@ -145,29 +140,20 @@ impl Store {
         self.dir.join("versions")
     }
 
-    /// Takes the directory's lock without waiting.
+    /// Takes the directory's lock without waiting (see [`Lock`]).
     ///
     /// # Errors
     ///
-    /// [`Error::Locked`] if another process holds it; [`Error::Io`] if the directory
-    /// or lock file cannot be created.
+    /// [`Error::Locked`] if another process holds it (naming the holder's pid);
+    /// [`Error::Io`] if the directory or lock file cannot be created.
     pub fn lock(&self) -> Result<Lock> {
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let path = self.dir.join(".lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Lock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-                path,
-                reason: "another bandit-engine is publishing to or rolling back this directory; wait for it to finish (the lock is released when it exits) and run again".into(),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
-        }
+        Lock::take(&self.dir, || self.current_id())
+    }
+
+    /// Refuses a lock of another directory, or a `current` that moved since the
+    /// holder last saw it.
+    fn check_lock(&self, lock: &Lock) -> Result<()> {
+        lock.check(&self.dir, self.current_id()?)
     }
 
     /// Version numbers on disk, ascending (temporary and discarded ones excluded).
@@ -314,7 +300,9 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`]; on any error the previous version stays current.
+    /// [`Error::Locked`] if `lock` is not this directory's, or `current` moved since
+    /// the lock was taken (see [`Lock`]); [`Error::Io`]. On any error the previous
+    /// version stays current.
     pub fn publish(
         &self,
         lock: &Lock,
@@ -323,13 +311,17 @@ impl Store {
         other: &[(&str, &[u8])],
         options: PublishOptions,
     ) -> Result<Manifest> {
+        self.check_lock(lock)?;
         let versions = self.versions_dir();
         std::fs::create_dir_all(&versions).map_err(io(&versions))?;
         self.clean_leftovers()?;
         if self.current_id()?.is_none() {
             self.adopt(lock, options)?;
+            self.refuse_foreign_files()?;
         }
-        self.publish_version(bundle, state, other, options)
+        let manifest = self.publish_version(bundle, state, other, options)?;
+        lock.saw(manifest.version);
+        Ok(manifest)
     }
 
     fn publish_version(
@@ -386,7 +378,8 @@ impl Store {
     ///
     /// [`Error::InvalidState`] if there is no current version, it has no previous
     /// one, or the previous one is gone or damaged (then nothing changes).
-    pub fn rollback(&self, _lock: &Lock) -> Result<(Manifest, Version)> {
+    pub fn rollback(&self, lock: &Lock) -> Result<(Manifest, Version)> {
+        self.check_lock(lock)?;
         let nothing = |reason: String| Error::InvalidState {
             file: self.dir.display().to_string(),
             key: "current".into(),
@@ -410,6 +403,7 @@ impl Store {
         }
         let to = self.load(prev)?;
         self.point_current(prev)?;
+        lock.saw(prev);
         Ok((from, to))
     }
 
@@ -434,8 +428,48 @@ impl Store {
                 EngineState::from_str_named(s, "adopted")
                     .is_ok_and(|st| st.bundle_sha256 == sha256_hex(bundle.as_bytes()))
             });
-        self.publish_version(&bundle, state.as_deref(), &[], options)?;
+        // The other top-level files there (an older engine's report, quarantine, ...)
+        // go into version 1 with the bundle, so replacing them by links loses nothing.
+        let others: Vec<(&str, Vec<u8>)> = VERSION_FILES[2..]
+            .iter()
+            .filter(|name| {
+                std::fs::symlink_metadata(self.dir.join(name)).is_ok_and(|m| m.is_file())
+            })
+            .filter_map(|name| Some((*name, std::fs::read(self.dir.join(name)).ok()?)))
+            .collect();
+        let others: Vec<(&str, &[u8])> = others.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        self.publish_version(&bundle, state.as_deref(), &others, options)?;
         Ok(())
+    }
+
+    /// Before the first version, when nothing was adopted: plain files where the
+    /// top-level links go were not written by this tool, and publishing would replace
+    /// them by links; refuse instead of destroying them.
+    fn refuse_foreign_files(&self) -> Result<()> {
+        if self.current_id()?.is_some() {
+            return Ok(());
+        }
+        let foreign: Vec<&str> = VERSION_FILES
+            .iter()
+            .copied()
+            .filter(|name| {
+                std::fs::symlink_metadata(self.dir.join(name)).is_ok_and(|m| !m.is_symlink())
+            })
+            .collect();
+        match foreign.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::Refused {
+                file: self.dir.join(first).display().to_string(),
+                key: "(output directory)".into(),
+                reason: format!(
+                    "{} already in {} and not written by bandit-engine (no bundle there to adopt as version 1); publishing would replace {} by links: move {} away or choose another --out",
+                    foreign.join(", "),
+                    self.dir.display(),
+                    if foreign.len() == 1 { "it" } else { "them" },
+                    if foreign.len() == 1 { "it" } else { "them" },
+                ),
+            }),
+        }
     }
 
     /// Removes temporary directories and links a killed publisher left behind.

@@ -21,9 +21,12 @@ mod metrics;
 mod ope;
 mod policies;
 mod publishing;
+#[cfg(unix)]
+mod races;
 mod readers;
 mod resolver;
 mod simulate;
 mod state_compat;
+mod trust;
 mod typegen;
 mod yardstick;
