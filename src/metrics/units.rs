@@ -124,10 +124,14 @@ pub(super) fn sums_by(
         }
     }
     if per == AnalysisUnit::Decision {
-        for k in 0..sums.len() {
-            let v = cluster_robust_var(&rows, &order, k, &sums[k]);
-            sums[k].robust = true;
-            sums[k].robust_var = v;
+        let vars: Vec<Option<f64>> = sums
+            .iter()
+            .enumerate()
+            .map(|(k, s)| cluster_robust_var(&rows, &order, k, s))
+            .collect();
+        for (s, v) in sums.iter_mut().zip(vars) {
+            s.robust = true;
+            s.robust_var = v;
         }
     }
     Ok((sums, multi_allocation_units(units_of)))

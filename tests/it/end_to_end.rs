@@ -366,6 +366,15 @@ fn a_warm_started_linear_policy_equals_a_full_refit_on_the_union() {
     let dir = tempfile::tempdir().unwrap();
     let w = world(dir.path(), 2000, 7);
     linear_config(dir.path());
+    // Linked events only: a purchase without a decision goes to the late file, where
+    // the unit-key rule would not find its unit's early decisions.
+    let config = dir.path().join(".traffical/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "algorithm: linear_contextual\n    lambda: 2",
+        "algorithm: linear_contextual\n    lambda: 2\n    unlinkedEvents: drop",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
     // Split by decision: each decision's exposure and purchases go to one file, so no
     // purchase of an early exposure arrives only in the late file.
     let mid = w.events[w.events.len() / 2].timestamp;
