@@ -31,13 +31,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         published.version,
         published.bundle.display()
     );
+    // The report is data; the CLI's `retrain` prints a fuller summary of the same fields.
     for p in &outcome.report.policies {
-        let shares: Vec<String> = p
-            .arms
-            .iter()
-            .map(|a| format!("{} {:.1}%", a.name, 100.0 * a.new_share))
-            .collect();
-        println!("{}: {:?}, {}", p.policy_id, p.status, shares.join(", "));
+        println!(
+            "\n{} ({}, {})  {}",
+            p.policy_id,
+            p.layer_id,
+            p.algorithm,
+            p.status.as_str()
+        );
+        println!(
+            "  {:<12} {:>9} {:>8} {:>7}  {:>6} → {:<6} {:>13}",
+            "allocation", "exposures", "reward", "P(best)", "share", "share", "new range"
+        );
+        for a in &p.arms {
+            println!(
+                "  {:<12} {:>9} {:>8.0} {:>7} {:>5.1}% → {:>5.1}% {:>13}",
+                a.name,
+                a.exposures,
+                a.reward_sum,
+                a.probability_best.map_or("-".into(), |p| format!("{p:.3}")),
+                100.0 * a.old_share,
+                100.0 * a.new_share,
+                format!("[{}, {}]", a.new_range[0], a.new_range[1])
+            );
+        }
     }
     Ok(())
 }
