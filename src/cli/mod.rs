@@ -283,6 +283,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     serde_json::to_string_pretty(&v.json(&config, bundle.as_deref()))?
                 );
             } else {
+                // Problems to standard error, as every other command reports them; what
+                // checked out to standard output.
+                eprint!("{}", v.errors());
                 print!("{}", v.text(&config, bundle.as_deref()));
             }
             if v.failed() {

@@ -74,12 +74,18 @@ impl Validation {
         !self.problems.is_empty()
     }
 
-    /// The report for people.
-    pub fn text(&self, config: &Path, bundle: Option<&Path>) -> String {
+    /// The problems, one `error: ` line each, for standard error.
+    pub fn errors(&self) -> String {
         let mut s = String::new();
         for p in &self.problems {
             let _ = writeln!(s, "error: {p}");
         }
+        s
+    }
+
+    /// What checked out, for standard output.
+    pub fn text(&self, config: &Path, bundle: Option<&Path>) -> String {
+        let mut s = String::new();
         if let Some(c) = &self.config {
             let _ = writeln!(
                 s,

@@ -66,8 +66,10 @@ fn validate_exits_1_with_file_line_column_for_a_bad_config() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // Problems go to standard error; nothing checked out, so standard output is empty.
+    assert_eq!(text(&out), "");
     assert_eq!(
-        text(&out),
+        String::from_utf8_lossy(&out.stderr),
         format!(
             "error: {}:5:39 events.purchase.properties.total.minimum: expected a number, found \"zero\"\n",
             cfg.display()
@@ -92,15 +94,16 @@ fn validate_exits_1_when_the_bundle_lacks_an_optimised_policy() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("optimization.policy_discont: policy \"policy_discont\" is not in bundle"),
-        "{stdout}"
+        stderr.contains("optimization.policy_discont: policy \"policy_discont\" is not in bundle"),
+        "{stderr}"
     );
     assert!(
-        stdout.contains("(did you mean \"policy_discount\"?)"),
-        "{stdout}"
+        stderr.contains("(did you mean \"policy_discount\"?)"),
+        "{stderr}"
     );
+    assert!(!text(&out).contains("error:"), "{}", text(&out));
 }
 
 #[test]
@@ -232,7 +235,7 @@ fn validate_prints_every_config_problem_and_exits_1() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out);
+    let stdout = String::from_utf8_lossy(&out.stderr).into_owned();
     let errors: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("error: "))
