@@ -128,3 +128,23 @@ fn write_parquet(f: std::fs::File, df: &DataFrame) -> Result<()> {
     w.finish()?;
     Ok(())
 }
+
+/// A frame's typed timestamp columns as RFC 3339 text: the flat layout `convert`
+/// wrote before timestamps were typed. Tests of both parquet readers use it.
+#[cfg(test)]
+pub(crate) fn text_layout(mut df: polars::prelude::DataFrame) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    for name in ["timestamp", "eventTimestamp"] {
+        let Ok(c) = df.column(name) else { continue };
+        let Ok(ts) = c.datetime() else { continue };
+        assert_eq!(ts.time_unit(), TimeUnit::Microseconds);
+        let text: StringChunked = ts
+            .physical()
+            .iter()
+            .map(|t| t.map(|us| crate::time::format_rfc3339(us.div_euclid(1000))))
+            .collect();
+        df.with_column(text.with_name(name.into()).into_column())
+            .unwrap();
+    }
+    df
+}

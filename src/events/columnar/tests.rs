@@ -10,6 +10,7 @@ use crate::events::model::Event;
 use crate::events::parquet::read_parquet;
 use crate::events::part::Part;
 use crate::events::table::finish_all;
+use crate::events::write::text_layout;
 use crate::events::{write_events, EventTables};
 use crate::progress::NoProgress;
 
@@ -37,24 +38,6 @@ fn demo_frame(dir: &std::path::Path) -> DataFrame {
             .finish()
             .unwrap(),
     )
-}
-
-/// A frame's typed timestamp columns as RFC 3339 text: the flat layout `convert`
-/// wrote before timestamps were typed.
-fn text_layout(mut df: DataFrame) -> DataFrame {
-    for name in ["timestamp", "eventTimestamp"] {
-        let Ok(c) = df.column(name) else { continue };
-        let Ok(ts) = c.datetime() else { continue };
-        assert_eq!(ts.time_unit(), TimeUnit::Microseconds);
-        let text: StringChunked = ts
-            .physical()
-            .iter()
-            .map(|t| t.map(|us| crate::time::format_rfc3339(us.div_euclid(1000))))
-            .collect();
-        df.with_column(text.with_name(name.into()).into_column())
-            .unwrap();
-    }
-    df
 }
 
 fn write(dir: &std::path::Path, name: &str, df: &mut DataFrame) -> std::path::PathBuf {

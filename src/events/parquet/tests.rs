@@ -14,6 +14,7 @@ use crate::events::flat::{self, FLAT_COLUMNS};
 use crate::events::model::Event;
 use crate::events::part::{Part, CHUNK_LINES};
 use crate::events::table::finish_all;
+use crate::events::write::text_layout;
 use crate::events::{fast, write_events};
 use crate::progress::{NoProgress, Progress};
 
@@ -131,24 +132,6 @@ fn new_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result<Part>
     let columns = Columns::of(file, df)?;
     progress.start(file, df.height() as u64);
     read_rows(&columns, df.height(), 0, file, progress)
-}
-
-/// A frame's typed timestamp columns as RFC 3339 text: the flat layout `convert`
-/// wrote before timestamps were typed.
-fn text_layout(mut df: DataFrame) -> DataFrame {
-    for name in ["timestamp", "eventTimestamp"] {
-        let Ok(c) = df.column(name) else { continue };
-        let Ok(ts) = c.datetime() else { continue };
-        assert_eq!(ts.time_unit(), TimeUnit::Microseconds);
-        let text: StringChunked = ts
-            .physical()
-            .iter()
-            .map(|t| t.map(|us| crate::time::format_rfc3339(us.div_euclid(1000))))
-            .collect();
-        df.with_column(text.with_name(name.into()).into_column())
-            .unwrap();
-    }
-    df
 }
 
 /// A file read whole, as the old reader did.
