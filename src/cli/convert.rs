@@ -7,6 +7,7 @@ use clap::Args;
 
 use bandit_engine::events::{convert_events, LoadOptions};
 
+use super::paths;
 use super::progress::Bars;
 
 /// Validate event files and convert them to ndjson, csv or parquet (by extension).
@@ -39,7 +40,7 @@ pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
     // input would be lost.
     for input in &args.input {
         for (flag, out) in [("--out", &args.out), ("--quarantine", &quarantine)] {
-            if same_file(input, out) {
+            if paths::same_file(input, out) {
                 anyhow::bail!(
                     "{flag} {} is the input file {}: writing it would destroy the input; choose another path",
                     out.display(),
@@ -48,7 +49,7 @@ pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
             }
         }
     }
-    if same_file(&args.out, &quarantine) {
+    if paths::same_file(&args.out, &quarantine) {
         anyhow::bail!(
             "--out and --quarantine are the same file {}; choose two paths",
             args.out.display()
@@ -74,27 +75,4 @@ pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Whether two paths name one file: equal once made absolute and resolved (the
-/// parent directory of a file that does not exist yet), or the same inode.
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    let resolve = |p: &std::path::Path| -> Option<PathBuf> {
-        if let Ok(c) = p.canonicalize() {
-            return Some(c);
-        }
-        let parent = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => std::path::Path::new("."),
-        };
-        Some(parent.canonicalize().ok()?.join(p.file_name()?))
-    };
-    #[cfg(unix)]
-    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-        use std::os::unix::fs::MetadataExt;
-        if (x.dev(), x.ino()) == (y.dev(), y.ino()) {
-            return true;
-        }
-    }
-    matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
 }

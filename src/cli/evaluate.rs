@@ -260,7 +260,7 @@ fn print_obd_report(
             println!("on-policy value: {v:.6}");
         }
         println!();
-        print!("{}", report.table(on_policy.map(|v| ("on-policy", v))));
+        super::terminal::print(&report.table(on_policy.map(|v| ("on-policy", v))));
     }
     Ok(())
 }
@@ -403,7 +403,7 @@ fn print_events_report(
             "evaluated allocation (mean over decisions): {}\n",
             shares.join(", ")
         );
-        print!("{}", report.table(None));
+        super::terminal::print(&report.table(None));
     }
     Ok(())
 }

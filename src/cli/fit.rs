@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
@@ -144,6 +144,7 @@ pub fn run(args: FitArgs, quiet: bool) -> Result<()> {
         ..FitParams::new(args.algorithm.into(), &args.arm, &args.reward)
     }
     .check()?;
+    super::paths::check_output_file("--out", &args.out, &[&args.rewards])?;
     let start = Instant::now();
     let table = Table::read(&args.rewards)?;
     let read_seconds = start.elapsed().as_secs_f64();
@@ -151,7 +152,7 @@ pub fn run(args: FitArgs, quiet: bool) -> Result<()> {
     let fitted = fit_table(&table, &params)?;
     let seconds = start.elapsed().as_secs_f64();
     let text = serde_json::to_string_pretty(&fitted)? + "\n";
-    std::fs::write(&args.out, text).with_context(|| format!("writing {}", args.out.display()))?;
+    super::paths::write_file(&args.out, &text)?;
     if args.json {
         let out = json!({
             "rows": fitted.rows,
@@ -162,7 +163,7 @@ pub fn run(args: FitArgs, quiet: bool) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if !quiet {
-        print!("{}", fitted.summary());
+        super::terminal::print(&fitted.summary());
         println!(
             "fitted {} rows in {seconds:.3} s (read {read_seconds:.3} s); model written to {}",
             fitted.rows,

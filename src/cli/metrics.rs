@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use bandit_engine::metrics::AnalysisUnit;
@@ -86,6 +86,11 @@ impl From<PerArg> for AnalysisUnit {
 /// Computes the metrics and prints them; the attribution report goes to its file or,
 /// summarised, to stderr.
 pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
+    if let Some(path) = &args.attribution_report {
+        let mut inputs = vec![args.config.as_path(), args.bundle.as_path()];
+        inputs.extend(args.events.iter().map(PathBuf::as_path));
+        super::paths::check_output_file("--attribution-report", path, &inputs)?;
+    }
     let options = RetrainOptions {
         attribution: args.attribution.map(Mode::into),
         attribution_model: args.attribution_model.map(Into::into),
@@ -105,11 +110,11 @@ pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
         Some(path) => {
             let mut text = serde_json::to_string_pretty(&reports)?;
             text.push('\n');
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            super::paths::write_file(&path, &text)?;
         }
         None if !quiet => {
             for r in &reports {
-                eprintln!("{}", attribution_summary(r));
+                super::terminal::eprint(&(attribution_summary(r) + "\n"));
             }
         }
         None => {}
@@ -121,7 +126,7 @@ pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if !quiet {
-        print!("{}", render_metrics(&policies));
+        super::terminal::print(&render_metrics(&policies));
     }
     Ok(())
 }

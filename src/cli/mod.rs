@@ -5,6 +5,7 @@ mod evaluate;
 mod fit;
 mod inspect;
 mod metrics;
+mod paths;
 mod plot;
 mod progress;
 mod publish;
@@ -13,6 +14,7 @@ mod retrain;
 mod simulate;
 mod summary;
 mod synth;
+mod terminal;
 mod validate;
 
 use std::path::PathBuf;
@@ -225,7 +227,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", terminal::escape(&error_text(&e)));
             let code = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<bandit_engine::Error>())
@@ -233,6 +235,25 @@ pub fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// An error and its causes on one line, as `{:#}` prints them, but a cause whose text
+/// the line already ends with is not repeated: [`bandit_engine::Error::Io`] shows its
+/// operating-system error and also reports it as its source, which printed
+/// `x.yaml: No such file or directory (os error 2): No such file or directory (os error 2)`.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// The exit code for a library error: 1 bad input or failure (config, bundle, events,
@@ -261,9 +282,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{text}");
             }
         }
-        Command::Inspect { path, json: false } => print!("{}", inspect::inspect(&path)?),
+        Command::Inspect { path, json: false } => terminal::print(&inspect::inspect(&path)?),
         Command::Inspect { path, json: true } => print!("{}", inspect::inspect_json(&path)?),
-        Command::Diff { old, new, json } => print!("{}", inspect::diff(&old, &new, json)?),
+        Command::Diff { old, new, json } => terminal::print(&inspect::diff(&old, &new, json)?),
         Command::PublishLoop {
             dir,
             bundle,
@@ -285,8 +306,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 // Problems to standard error, as every other command reports them; what
                 // checked out to standard output.
-                eprint!("{}", v.errors());
-                print!("{}", v.text(&config, bundle.as_deref()));
+                terminal::eprint(&v.errors());
+                terminal::print(&v.text(&config, bundle.as_deref()));
             }
             if v.failed() {
                 return Ok(ExitCode::FAILURE);

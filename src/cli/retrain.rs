@@ -145,10 +145,10 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
         };
         let published = outcome.publish_locked(&store, &lock, options)?;
         if !quiet {
-            print!("{}", super::summary::render(&outcome, &published));
+            super::terminal::print(&super::summary::render(&outcome, &published));
         }
     } else {
-        print!("{}", publish::dry_run(&outcome, &args.out)?);
+        super::terminal::print(&publish::dry_run(&outcome, &args.out)?);
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use bandit_engine::bundle::BundleDocument;
@@ -143,11 +143,9 @@ impl Validation {
 
 /// Writes the TypeScript types of `config` to `out`; returns the number of events.
 pub fn generate_types(config: &Path, out: &Path) -> Result<usize> {
+    super::paths::check_output_file("--out", out, &[config])?;
     let cfg = ProjectConfig::from_path(config)?;
     let text = bandit_engine::codegen::typescript(&cfg);
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    super::paths::write_file(out, &text)?;
     Ok(cfg.schemas.len())
 }

@@ -17,6 +17,7 @@ mod entities;
 mod fit;
 mod goals;
 mod learners;
+mod messages;
 mod metrics;
 mod ope;
 mod policies;

@@ -1,0 +1,159 @@
+//! What a person reads when something is wrong: each cause once, names that cannot
+//! take over the terminal, and a wrong output path refused before any work is done
+//! (issue 18, "Messages").
+#![cfg(feature = "cli")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+}
+
+fn demo(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets/demo")
+        .join(rel)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn an_operating_system_error_is_printed_once() {
+    let out = bin()
+        .args([
+            "metrics",
+            "--config",
+            "/nonexistent/bandit-engine/config.yaml",
+        ])
+        .arg("--bundle")
+        .arg(demo("bundle.json"))
+        .arg("--events")
+        .arg(demo("events.ndjson"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/bandit-engine/config.yaml"),
+        "{err}"
+    );
+}
+
+fn fit(rewards: &Path, out: &Path) -> Output {
+    bin()
+        .args([
+            "-q",
+            "fit",
+            "--algorithm",
+            "ucb1",
+            "--arm",
+            "arm",
+            "--reward",
+            "y",
+        ])
+        .arg("--rewards")
+        .arg(rewards)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn fit_refuses_an_output_that_is_its_input_a_directory_or_under_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.csv");
+    let text = "arm,y\na,1\nb,0\n";
+    std::fs::write(&rows, text).unwrap();
+    let same = fit(&rows, &dir.path().join("./rows.csv"));
+    assert_eq!(same.status.code(), Some(1));
+    assert!(
+        stderr(&same).contains("is the input file"),
+        "{}",
+        stderr(&same)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&rows).unwrap(),
+        text,
+        "input intact"
+    );
+    let to_dir = fit(&rows, dir.path());
+    assert_eq!(to_dir.status.code(), Some(1));
+    assert!(
+        stderr(&to_dir).contains("is a directory"),
+        "{}",
+        stderr(&to_dir)
+    );
+    let under_file = fit(&rows, &rows.join("model.json"));
+    assert_eq!(under_file.status.code(), Some(1));
+    assert!(
+        stderr(&under_file).contains("is not a directory"),
+        "{}",
+        stderr(&under_file)
+    );
+    // And a good path works, leaving no temporary file beside the model.
+    let model = dir.path().join("model.json");
+    let ok = fit(&rows, &model);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn a_fit_output_error_comes_before_reading_the_table() {
+    // The table does not exist: the output path is checked first, so the message is
+    // about --out, not about the missing table.
+    let dir = tempfile::tempdir().unwrap();
+    let out = fit(&dir.path().join("missing.csv"), dir.path());
+    assert!(stderr(&out).contains("--out"), "{}", stderr(&out));
+}
+
+#[test]
+fn control_characters_in_names_are_escaped_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(demo("bundle.json"))
+        .unwrap()
+        .replacen("\"buy_now\"", "\"buy\\u001b[2J\\u202enow\"", 1);
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(&bundle, text).unwrap();
+    let out = bin().arg("inspect").arg(&bundle).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains("buy\\u{1b}[2J\\u{202e}now"), "{shown}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
+        "{shown}"
+    );
+    // A table of arms from a file: the same.
+    let rows = dir.path().join("rows.csv");
+    std::fs::write(&rows, "arm,y\n\"a\rb\",1\nc,0\n").unwrap();
+    let out = bin()
+        .args([
+            "fit",
+            "--algorithm",
+            "ucb1",
+            "--arm",
+            "arm",
+            "--reward",
+            "y",
+        ])
+        .arg("--rewards")
+        .arg(&rows)
+        .arg("--out")
+        .arg(dir.path().join("m.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        shown.contains("a\\u{d}b") && !shown.contains('\r'),
+        "{shown}"
+    );
+}
