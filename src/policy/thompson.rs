@@ -73,7 +73,12 @@ impl ThompsonBernoulliParams {
     pub fn check(self) -> Result<ThompsonBernoulli, ParameterError> {
         ParameterError::positive("prior_alpha", self.prior_alpha)?;
         ParameterError::positive("prior_beta", self.prior_beta)?;
-        ParameterError::at_least_one("draws", self.draws)?;
+        ParameterError::count_up_to(
+            "draws",
+            crate::error::MAX_DRAWS_TEXT,
+            self.draws,
+            crate::error::MAX_DRAWS,
+        )?;
         Ok(ThompsonBernoulli { params: self })
     }
 }

@@ -113,7 +113,12 @@ impl RewardModelParams {
                 ParameterError::non_negative("lambda", lambda)?;
             }
         }
-        ParameterError::at_least_one("n_folds", self.n_folds)?;
+        ParameterError::count_up_to(
+            "n_folds",
+            "between 1 and 100",
+            self.n_folds,
+            crate::error::MAX_FOLDS,
+        )?;
         ParameterError::at_least_one("max_iter", self.max_iter)?;
         Ok(RewardModel { params: self })
     }

@@ -157,3 +157,76 @@ fn control_characters_in_names_are_escaped_on_the_terminal() {
         "{shown}"
     );
 }
+
+#[test]
+fn counts_that_set_the_work_are_bounded_before_any_work() {
+    // `draws: 2000000000` in the config: refused with its line, not hours of sampling.
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(demo(".traffical/config.yaml"))
+        .unwrap()
+        .replacen(
+            "    algorithm: thompson_bernoulli\n",
+            "    algorithm: thompson_bernoulli\n    draws: 2000000000\n",
+            1,
+        );
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, &config).unwrap();
+    let out = bin()
+        .arg("validate")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("draws") && err.contains("between 1 and 1000000"),
+        "{err}"
+    );
+    assert!(err.contains("config.yaml:24"), "the line of the key: {err}");
+    // The same bound on the command line of `fit`.
+    let rows = dir.path().join("rows.csv");
+    std::fs::write(&rows, "arm,y\na,1\nb,0\n").unwrap();
+    let out = bin()
+        .args([
+            "fit",
+            "--algorithm",
+            "thompson_bernoulli",
+            "--arm",
+            "arm",
+            "--reward",
+            "y",
+        ])
+        .args(["--draws", "2000000000", "--rewards"])
+        .arg(&rows)
+        .arg("--out")
+        .arg(dir.path().join("m.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("between 1 and 1000000"),
+        "{}",
+        stderr(&out)
+    );
+    // And `evaluate --folds 100000`.
+    let out = bin()
+        .args(["evaluate", "--obd"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/obd/random/all"))
+        .args([
+            "--policy",
+            "uniform",
+            "--folds",
+            "100000",
+            "--resamples",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("n_folds: must be between 1 and 100, found 100000"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -95,8 +95,15 @@ impl OptimizationSpec {
                 format!("must be in [0, 1), found {}", self.exploration_floor),
             ));
         }
-        if self.draws == 0 {
-            return Err(err("draws", "must be at least 1".into()));
+        if !(1..=crate::error::MAX_DRAWS).contains(&self.draws) {
+            return Err(err(
+                "draws",
+                format!(
+                    "must be {}, found {}",
+                    crate::error::MAX_DRAWS_TEXT,
+                    self.draws
+                ),
+            ));
         }
         if let Some(e) = self.epsilon {
             if !(0.0..=1.0).contains(&e) {
