@@ -49,6 +49,19 @@ pub enum EvaluationError {
         /// The estimator.
         estimator: &'static str,
     },
+    /// An estimate that is not a finite number: importance weights so large that their
+    /// sums overflow (propensities near the smallest double).
+    #[error("{estimator} is not finite ({value}): importance weights overflow; the largest is {weight:e} at row {row} (propensity too small to divide by)")]
+    NonFinite {
+        /// The estimator.
+        estimator: &'static str,
+        /// Its value.
+        value: f64,
+        /// The row of the largest importance weight.
+        row: usize,
+        /// That weight.
+        weight: f64,
+    },
     /// A bootstrap of an empty log.
     #[error("no rows to resample")]
     NoRows,

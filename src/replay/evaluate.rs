@@ -8,7 +8,7 @@ use super::estimators::{OpeInputs, WeightDiagnostics};
 use super::logged::LoggedBandit;
 use super::policies::ActionDist;
 use super::reward_model::{RewardModelParams, RewardPredictions};
-use crate::error::Result;
+use crate::error::{EvaluationError, Result};
 use crate::progress::Progress;
 
 /// Settings of an off-policy evaluation.
@@ -83,12 +83,28 @@ pub fn evaluate_with(
 ) -> Result<OpeReport> {
     let inputs = OpeInputs::new(data, dist, q, params.bootstrap.seed)?;
     let estimates = bootstrap(&inputs, &inputs.estimators(), &params.bootstrap, progress)?;
+    let diagnostics = inputs.diagnostics(params.top_weights.max(1));
+    if let Some(e) = estimates
+        .iter()
+        .find(|e| e.estimate.is_some_and(|v| !v.is_finite()))
+    {
+        let top = diagnostics.largest_weights.first();
+        return Err(EvaluationError::NonFinite {
+            estimator: e.estimator.as_str(),
+            value: e.estimate.unwrap_or(f64::NAN),
+            row: top.map_or(0, |w| w.row),
+            weight: top.map_or(f64::NAN, |w| w.weight),
+        }
+        .into());
+    }
+    let mut diagnostics = diagnostics;
+    diagnostics.largest_weights.truncate(params.top_weights);
     Ok(OpeReport {
         n: data.len(),
         logged_value: data.mean_reward(),
         alpha: params.bootstrap.alpha,
         estimates,
-        diagnostics: inputs.diagnostics(params.top_weights),
+        diagnostics,
     })
 }
 

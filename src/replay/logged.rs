@@ -109,11 +109,13 @@ impl LoggedBanditParts {
                 ));
             }
             let p = self.pscore[i];
-            if !(p > 0.0 && p <= 1.0) {
+            // Subnormal propensities are refused too: 1/p overflows to infinity and
+            // every importance-weighted estimate becomes NaN.
+            if !(p >= f64::MIN_POSITIVE && p <= 1.0) {
                 return Err(bad(
                     "pscore",
                     format!(
-                        "row {i}: propensity {p} is not in (0, 1]; importance weights divide by it"
+                        "row {i}: propensity {p:e} is not in (0, 1] or is below the smallest normal double (2.2e-308); importance weights divide by it"
                     ),
                 ));
             }

@@ -14,8 +14,8 @@ use bandit_engine::replay::bootstrap::bootstrap;
 use bandit_engine::replay::obd::{read_beta_prior, read_obd};
 use bandit_engine::replay::policies::{fixed, uniform};
 use bandit_engine::replay::{
-    evaluate, run_obd_experiment, BootstrapParams, Estimator, LoggedBandit, LoggedBanditParts,
-    ObdExperiment, OpeInputs, OpeParams, RewardPredictions,
+    evaluate, run_obd_experiment, BootstrapParams, Estimator, EvaluationError, LoggedBandit,
+    LoggedBanditParts, ObdExperiment, OpeInputs, OpeParams, RewardPredictions,
 };
 
 fn obd(rel: &str) -> PathBuf {
@@ -231,6 +231,42 @@ fn evaluating_the_logging_policy_on_a_uniform_log_returns_its_mean() {
         4.0,
         epsilon = 1e-12
     );
+}
+
+#[test]
+fn tiny_propensities_are_refused_or_reported_never_a_nan_estimate() {
+    let parts = |pscore: f64| {
+        let mut parts = LoggedBanditParts {
+            n_actions: 2,
+            len_list: 1,
+            context: Array2::zeros((40, 0)),
+            ..Default::default()
+        };
+        parts.action = (0..40).map(|i| i % 2).collect();
+        parts.position = vec![0; 40];
+        parts.reward = vec![1.0; 40];
+        parts.pscore = vec![pscore; 40];
+        parts
+    };
+    // Subnormal: 1/p is infinite; refused with the row and field.
+    let e = LoggedBandit::new(parts(1e-310)).unwrap_err().to_string();
+    assert!(e.contains("pscore") && e.contains("row 0"), "{e}");
+    // Normal but so small that the weights' sums overflow: an error naming the row of
+    // the largest weight, not NaN with success.
+    let data = LoggedBandit::new(parts(3e-308)).unwrap();
+    let params = OpeParams {
+        reward_model: None,
+        ..OpeParams::default()
+    };
+    let e = evaluate(&data, &uniform(2, 1).unwrap(), &params, &NoProgress).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            bandit_engine::Error::Evaluation(EvaluationError::NonFinite { .. })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("importance weights overflow"), "{e}");
 }
 
 fn small_experiment() -> ObdExperiment {
