@@ -45,6 +45,7 @@ mod error;
 pub mod events;
 pub mod fit;
 pub mod goal;
+pub(crate) mod input;
 pub mod linalg;
 pub mod memory;
 pub mod metrics;

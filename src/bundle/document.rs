@@ -55,8 +55,17 @@ impl BundleDocument {
     /// the first problem if it is not a valid bundle.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_str_named(&text, &path.display().to_string())
+        let source = path.display().to_string();
+        let text = crate::input::read_text(path, crate::input::MAX_BUNDLE_BYTES)
+            .map_err(|e| Error::io(path, e))?
+            .map_err(|p| {
+                let key = match p.place() {
+                    (0, _) => "bundle".to_owned(),
+                    (line, column) => format!("line {line} column {column}"),
+                };
+                invalid(&source, key, p.reason("a bundle"))
+            })?;
+        Self::from_str_named(&text, &source)
     }
 
     /// Parses and checks a bundle from text; `source` names it in errors.
@@ -65,6 +74,9 @@ impl BundleDocument {
     ///
     /// [`Error::InvalidBundle`] as [`BundleDocument::from_path`].
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
+        // A UTF-8 byte-order mark (Windows editors write one) is not JSON but carries
+        // no content; the csv, YAML and ndjson readers skip it too.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let raw: Value = serde_json::from_str(text).map_err(|e| {
             invalid(
                 source,
@@ -72,6 +84,13 @@ impl BundleDocument {
                 format!("not valid JSON: {e}"),
             )
         })?;
+        if let Some(key) = crate::input::duplicate_json_key(text) {
+            return Err(invalid(
+                source,
+                key,
+                "named twice in one object; JSON readers disagree on which one counts, so the bundle is ambiguous: keep one",
+            ));
+        }
         Self::from_value(raw, source)
     }
 

@@ -124,11 +124,11 @@ impl ProjectConfig {
     /// an `InvalidConfig`, in file order) when the config has several problems.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = read_config_text(path)?;
         let mut cfg = Self::from_str_named(&text, &path.display().to_string())?;
         let link = path.with_file_name("project.yaml");
         if link.is_file() {
-            let text = std::fs::read_to_string(&link).map_err(|e| Error::io(&link, e))?;
+            let text = read_config_text(&link)?;
             cfg.project_file = Some(ProjectFile::from_str_named(
                 &text,
                 &link.display().to_string(),
@@ -369,4 +369,20 @@ fn invalid(source: &str, l: yaml::Located) -> Error {
         },
         reason: l.reason,
     }
+}
+
+/// A config file's text, bounded and checked as UTF-8 (see [`crate::input`]).
+fn read_config_text(path: &Path) -> Result<String> {
+    crate::input::read_text(path, crate::input::MAX_CONFIG_BYTES)
+        .map_err(|e| Error::io(path, e))?
+        .map_err(|p| {
+            let (line, column) = p.place();
+            Error::InvalidConfig {
+                file: path.display().to_string(),
+                line,
+                column,
+                key: "(top level)".to_owned(),
+                reason: p.reason("a config"),
+            }
+        })
 }

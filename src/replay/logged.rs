@@ -111,7 +111,7 @@ impl LoggedBanditParts {
             let p = self.pscore[i];
             // Subnormal propensities are refused too: 1/p overflows to infinity and
             // every importance-weighted estimate becomes NaN.
-            if !(p >= f64::MIN_POSITIVE && p <= 1.0) {
+            if !(f64::MIN_POSITIVE..=1.0).contains(&p) {
                 return Err(bad(
                     "pscore",
                     format!(

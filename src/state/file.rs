@@ -220,6 +220,8 @@ impl EngineState {
     /// [`Error::InvalidState`] if it is not JSON, not a state file, of a newer format
     /// version, malformed (naming the JSON path), or its checksum does not match.
     pub fn from_str_named(text: &str, source: &str) -> Result<Self> {
+        // A UTF-8 byte-order mark carries no content (see the bundle reader).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let file: FileIn = serde_json::from_str(text).map_err(|e| {
             invalid(
                 source,
@@ -272,8 +274,11 @@ impl EngineState {
     /// [`Error::Io`] if unreadable; otherwise as [`EngineState::from_str_named`].
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_str_named(&text, &path.display().to_string())
+        let source = path.display().to_string();
+        let text = crate::input::read_text(path, crate::input::MAX_STATE_BYTES)
+            .map_err(|e| Error::io(path, e))?
+            .map_err(|p| invalid(&source, "state", p.reason("a state file")))?;
+        Self::from_str_named(&text, &source)
     }
 }
 

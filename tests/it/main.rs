@@ -16,6 +16,7 @@ mod enforcement;
 mod entities;
 mod fit;
 mod goals;
+mod hostile;
 mod learners;
 mod messages;
 mod metrics;
