@@ -64,6 +64,13 @@ pub struct MetricsArgs {
     /// cluster-robust by unit). The sample-ratio check counts units in both.
     #[arg(long, value_enum, default_value = "unit")]
     per: PerArg,
+    /// Stop at the first refused event record (file, line, field) instead of
+    /// counting it. Without it, the counts of records read, accepted and refused go
+    /// to stderr, and a log of which no record was accepted is an error; `convert
+    /// --in FILE --out OUT` writes the refused records, with their reasons, to a
+    /// quarantine file.
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,9 +102,10 @@ pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
         attribution: args.attribution.map(Mode::into),
         attribution_model: args.attribution_model.map(Into::into),
         population: args.population.into(),
+        strict: args.strict,
         ..RetrainOptions::default()
     };
-    let (policies, reports, _) = Engine::new(options).with_progress(progress).metrics_per(
+    let (policies, reports, load) = Engine::new(options).with_progress(progress).metrics_per(
         &RetrainInputs {
             config: args.config,
             bundle: args.bundle,
@@ -106,6 +114,25 @@ pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
         &args.by_context,
         args.per.into(),
     )?;
+    if load.read() > 0 && load.accepted() == 0 {
+        anyhow::bail!(
+            "none of the {} event records read was accepted, so every metric would be zero; rerun with --strict for the first refusal, or `bandit-engine convert --in FILE --out OUT` to write every refused record with its reason",
+            load.read()
+        );
+    }
+    if !quiet {
+        eprintln!(
+            "events: {} read, {} accepted, {} refused{}",
+            load.read(),
+            load.accepted(),
+            load.quarantined(),
+            if load.quarantined() > 0 {
+                " (not counted; `convert --in FILE --out OUT` writes them with their reasons, --strict stops at the first)"
+            } else {
+                ""
+            }
+        );
+    }
     match args.attribution_report {
         Some(path) => {
             let mut text = serde_json::to_string_pretty(&reports)?;

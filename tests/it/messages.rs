@@ -230,3 +230,72 @@ fn counts_that_set_the_work_are_bounded_before_any_work() {
         stderr(&out)
     );
 }
+
+#[test]
+fn metrics_reports_refused_records_and_refuses_a_log_of_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = |events: &Path, strict: bool| {
+        let mut c = bin();
+        c.arg("metrics")
+            .arg("--config")
+            .arg(demo(".traffical/config.yaml"))
+            .arg("--bundle")
+            .arg(demo("bundle.json"))
+            .arg("--events")
+            .arg(events)
+            .arg("--json");
+        if strict {
+            c.arg("--strict");
+        }
+        c.output().unwrap()
+    };
+    let garbage = dir.path().join("garbage.ndjson");
+    std::fs::write(&garbage, "not json\n{\"also\": \"not an event\"}\n").unwrap();
+    let out = metrics(&garbage, false);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("none of the 2 event records"),
+        "{}",
+        stderr(&out)
+    );
+    // One bad line among good ones: counted and reported, the metrics still come.
+    let mut text = std::fs::read_to_string(demo("events.ndjson")).unwrap();
+    text.push_str("{\"type\": \"track\", \"event\": 5}\n");
+    let mixed = dir.path().join("mixed.ndjson");
+    std::fs::write(&mixed, &text).unwrap();
+    let lines = text.lines().count();
+    // The demo log has broken lines of its own (it shows the quarantine).
+    let refused = |o: &Output| -> u64 {
+        let err = stderr(o);
+        let counts = err
+            .lines()
+            .find(|l| l.starts_with("events: "))
+            .expect("counts");
+        counts
+            .split(", ")
+            .nth(2)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let clean = metrics(&demo("events.ndjson"), false);
+    let out = metrics(&mixed, false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("events: {lines} read")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(refused(&out), refused(&clean) + 1);
+    assert_eq!(
+        out.stdout, clean.stdout,
+        "the refused record changes no metric"
+    );
+    // --strict: the first refused record is the error, with its file and line.
+    let out = metrics(&mixed, true);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("mixed.ndjson:"), "{}", stderr(&out));
+}
