@@ -315,3 +315,62 @@ fn per_feature_scoring_equals_term_by_term_scoring_bit_for_bit() {
     }
     assert!(compared >= 300);
 }
+
+#[test]
+fn one_compiled_resolver_used_from_16_threads_gives_the_serial_answers() {
+    // Every golden bundle, with its cases' contexts under 16 unit keys each: one
+    // compiled Resolver shared by 16 threads, each walking the contexts from a
+    // different start, must give exactly the serial resolutions (buckets, the
+    // contextual draws and propensities, assignments).
+    let mut checked = 0;
+    for entry in std::fs::read_dir(golden()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if !name.starts_with("expected_") {
+            continue;
+        }
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let bundle = read_bundle(&golden().join(name.replacen("expected_", "bundle_", 1))).unwrap();
+        let r = resolver_for(&bundle);
+        let mut contexts = Vec::new();
+        for case in expected["testCases"].as_array().unwrap() {
+            for k in 0..16 {
+                let mut c = case["context"].as_object().unwrap().clone();
+                c.insert(
+                    "userId".into(),
+                    Value::String(format!("u-{k}-{}", contexts.len())),
+                );
+                contexts.push(c);
+            }
+        }
+        let answer = |c: &Map<String, Value>| match r.resolve(c) {
+            Ok(res) => res.to_json().to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        let serial: Vec<String> = contexts.iter().map(answer).collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|t| {
+                    let (contexts, serial, answer, name) = (&contexts, &serial, &answer, &name);
+                    s.spawn(move || {
+                        let n = contexts.len();
+                        for i in 0..n {
+                            let j = (i + t * n / 16) % n;
+                            assert_eq!(
+                                answer(&contexts[j]),
+                                serial[j],
+                                "{name} thread {t} case {j}"
+                            );
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+        checked += contexts.len();
+    }
+    assert!(checked > 2_000, "{checked} contexts");
+}
