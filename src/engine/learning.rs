@@ -123,6 +123,24 @@ pub(super) fn reusable<'s>(
     (p.statistics == key).then_some((p, through))
 }
 
+/// Why the previous state's statistics of a policy are not added to, for the report:
+/// they were counted under another statistics key (the goal, the attribution or its
+/// settings changed, or an older engine counted them another way). `None` when the
+/// state has none for the policy or they are reusable.
+pub(super) fn not_reused_note(
+    previous: Option<&EngineState>,
+    policy_id: &str,
+    key: &str,
+) -> Option<String> {
+    let p = previous?.policies.get(policy_id)?;
+    (p.statistics != key).then(|| {
+        format!(
+            "saved statistics not reused: they were counted as `{}`, this run counts as `{key}` (the goal, the attribution or its settings changed, or an older engine counted them); counted afresh from this run's events",
+            p.statistics
+        )
+    })
+}
+
 /// Reward rows exposed after `watermark` (all rows without one).
 pub(super) fn since(rewards: LazyFrame, watermark: Option<Millis>) -> LazyFrame {
     match watermark {

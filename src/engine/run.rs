@@ -282,6 +282,13 @@ fn count<L: PolicyLearner>(
 ) -> Result<(L::Stats, Rows)> {
     let key = learning::statistics_key(run.spec, params);
     let prior = learning::reusable(run.ctx.previous, &run.policy.id, &key);
+    if prior.is_none() {
+        notes.extend(learning::not_reused_note(
+            run.ctx.previous,
+            &run.policy.id,
+            &key,
+        ));
+    }
     let (mut prior, mut watermark) = match prior {
         Some((p, t)) => match learner.reuse(run, p) {
             Reuse::Yes => (Some(p), Some(t)),
