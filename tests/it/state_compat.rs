@@ -143,6 +143,12 @@ fn check_old_state(commit: &str, config: &str, not_reused: &[&str]) {
             w.reason
         );
     }
+    // And what is published: ranges, contextual models, everything.
+    assert_eq!(
+        warm.bundle.to_json_pretty(),
+        full.bundle.to_json_pretty(),
+        "{commit}: the bundle"
+    );
     for id in state.policies.keys() {
         assert!(
             full.report.policies.iter().any(|p| &p.policy_id == id),
@@ -157,4 +163,93 @@ fn a_state_written_before_per_entity_state_warm_starts_like_a_full_refit() {
     // statistics were counted before the unit-key rule (issue 15), so they are not
     // reused, and the report says so; the cumulative one's are.
     check_old_state("e4c3ce7", "config.yaml", &["policy_checkout_cta"]);
+}
+
+#[test]
+fn a_state_written_before_linear_state_warm_starts_like_a_full_refit() {
+    // Commit e79cc96 (before the linear warm start): the linear policy's state holds
+    // no feature layout or sums, so it is refitted on every row given, and the report
+    // says why; the cumulative policy's statistics are reused.
+    check_old_state("e79cc96", "config-linear.yaml", &["policy_checkout_cta"]);
+}
+
+/// The world's bundle with `edit` applied, written beside a copy of the world.
+fn edited_world(dir: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) -> RetrainInputs {
+    let mut bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(world("bundle.json")).unwrap()).unwrap();
+    edit(&mut bundle);
+    let path = dir.join("bundle.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&bundle).unwrap()).unwrap();
+    RetrainInputs::from_paths(world("config.yaml"), path, &[world("events.ndjson")])
+}
+
+#[test]
+fn a_state_applied_to_an_edited_bundle_warns_and_publishes_what_a_refit_would() {
+    // The bundle edited outside the engine after the state was written: an allocation
+    // renamed, the bucket count changed (ranges scaled), the cumulative policy's
+    // allocations reordered. The run warns (`stateWarning`) and the bundle is the
+    // one a full refit of the edited bundle publishes: saved statistics are matched
+    // by allocation name, so nothing is credited to the wrong allocation.
+    let state = EngineState::from_path(world("state-e4c3ce7.json")).unwrap();
+    let discount = |b: &mut serde_json::Value| -> serde_json::Value {
+        b["layers"][2]["policies"][0]["allocations"].take()
+    };
+    let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        (
+            "allocation renamed",
+            Box::new(move |b| {
+                let mut a = discount(b);
+                a[1]["name"] = "discount_five".into();
+                b["layers"][2]["policies"][0]["allocations"] = a;
+            }),
+        ),
+        (
+            "bucket count changed",
+            Box::new(|b| {
+                b["hashing"]["bucketCount"] = 1000.into();
+                for layer in b["layers"].as_array_mut().unwrap() {
+                    for p in layer["policies"].as_array_mut().unwrap() {
+                        if let Some(r) = p.get_mut("eligibleBucketRange") {
+                            r["start"] = (r["start"].as_u64().unwrap() / 10).into();
+                            r["end"] = (r["end"].as_u64().unwrap() / 10).into();
+                        }
+                        for a in p["allocations"].as_array_mut().unwrap() {
+                            let r = &mut a["bucketRange"];
+                            r[0] = (r[0].as_u64().unwrap() / 10).into();
+                            r[1] = (r[1].as_u64().unwrap() / 10).into();
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "allocations reordered",
+            Box::new(move |b| {
+                let mut a = discount(b);
+                a.as_array_mut().unwrap().reverse();
+                b["layers"][2]["policies"][0]["allocations"] = a;
+            }),
+        ),
+    ];
+    for (name, edit) in edits {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = edited_world(dir.path(), edit);
+        let run = |state: Option<EngineState>| {
+            Engine::new(RetrainOptions {
+                as_of: bandit_engine::time::parse_rfc3339("2026-12-01T00:00:00Z"),
+                seed: 3,
+                ..RetrainOptions::default()
+            })
+            .with_state(state)
+            .retrain(&inputs)
+        };
+        let warm = run(Some(state.clone())).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let full = run(None).unwrap();
+        assert!(warm.report.state_warning.is_some(), "{name}: no warning");
+        assert_eq!(
+            warm.bundle.to_json_pretty(),
+            full.bundle.to_json_pretty(),
+            "{name}: the bundle"
+        );
+    }
 }
