@@ -2,6 +2,7 @@
 //! of the platform's bundle schema in [`schema`]), atomic file writes, and the
 //! versioned output directory with its lock and rollback ([`Store`]).
 
+mod crash;
 pub mod guard;
 mod lock;
 pub mod schema;

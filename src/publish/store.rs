@@ -109,10 +109,12 @@ fn version_name(id: u64) -> String {
 
 /// Syncs a directory so renames inside it survive a power loss.
 fn sync_dir(dir: &Path) -> Result<()> {
+    super::crash::point("before a directory's fsync");
     #[cfg(unix)]
     File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(io(dir))?;
+    super::crash::point("after a directory's fsync");
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
@@ -120,8 +122,15 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    super::crash::point("after creating a file");
+    let half = bytes.len() / 2;
+    f.write_all(&bytes[..half]).map_err(io(path))?;
+    super::crash::point("half-way through writing a file");
+    f.write_all(&bytes[half..]).map_err(io(path))?;
+    super::crash::point("after writing a file, before its fsync");
+    f.sync_all().map_err(io(path))?;
+    super::crash::point("after a file's fsync");
+    Ok(())
 }
 
 impl Store {
@@ -353,6 +362,7 @@ impl Store {
         };
         let tmp = versions.join(format!(".tmp-{}-{}", version_name(id), std::process::id()));
         std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+        super::crash::point("after creating the temporary version directory");
         write_synced(&tmp.join("bundle.json"), bundle.as_bytes())?;
         if let Some(s) = state {
             write_synced(&tmp.join("state.json"), s.as_bytes())?;
@@ -366,6 +376,7 @@ impl Store {
         sync_dir(&tmp)?;
         let target = versions.join(version_name(id));
         std::fs::rename(&tmp, &target).map_err(io(&target))?;
+        super::crash::point("after renaming the version into place");
         sync_dir(&versions)?;
         self.point_current(id)?;
         self.prune(options.keep.max(2))?;
@@ -500,8 +511,10 @@ impl Store {
         let _ = std::fs::remove_file(&tmp);
         let target = Path::new("versions").join(version_name(id));
         std::os::unix::fs::symlink(&target, &tmp).map_err(io(&tmp))?;
+        super::crash::point("after making the new current link");
         let link = self.dir.join("current");
         std::fs::rename(&tmp, &link).map_err(io(&link))?;
+        super::crash::point("after renaming current");
         sync_dir(&self.dir)?;
         for name in VERSION_FILES {
             let top = self.dir.join(name);
@@ -515,6 +528,7 @@ impl Store {
             let _ = std::fs::remove_file(&tmp);
             std::os::unix::fs::symlink(&want, &tmp).map_err(io(&tmp))?;
             std::fs::rename(&tmp, &top).map_err(io(&top))?;
+            super::crash::point("after renaming a top-level link");
         }
         sync_dir(&self.dir)
     }
@@ -560,7 +574,9 @@ impl Store {
                 .versions_dir()
                 .join(format!(".trash-{}", version_name(id)));
             std::fs::rename(&dir, &trash).map_err(io(&dir))?;
+            super::crash::point("after renaming an old version to the trash");
             std::fs::remove_dir_all(&trash).map_err(io(&trash))?;
+            super::crash::point("after deleting an old version");
         }
         Ok(())
     }

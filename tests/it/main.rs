@@ -11,6 +11,7 @@ mod cli_config;
 mod common;
 mod config;
 mod config_reference;
+mod crash;
 mod determinism;
 mod end_to_end;
 mod enforcement;

@@ -183,6 +183,9 @@ fn edited_world(dir: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)
     RetrainInputs::from_paths(world("config.yaml"), path, &[world("events.ndjson")])
 }
 
+/// An edit of a bundle's JSON.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn a_state_applied_to_an_edited_bundle_warns_and_publishes_what_a_refit_would() {
     // The bundle edited outside the engine after the state was written: an allocation
@@ -194,7 +197,7 @@ fn a_state_applied_to_an_edited_bundle_warns_and_publishes_what_a_refit_would() 
     let discount = |b: &mut serde_json::Value| -> serde_json::Value {
         b["layers"][2]["policies"][0]["allocations"].take()
     };
-    let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         (
             "allocation renamed",
             Box::new(move |b| {
