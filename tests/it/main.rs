@@ -29,4 +29,5 @@ mod simulate;
 mod state_compat;
 mod trust;
 mod typegen;
+mod warehouse;
 mod yardstick;

@@ -1,0 +1,302 @@
+//! The warehouse SQL, run on real engines, against the engine's own statistics.
+//!
+//! Each scenario (the demo, random synthetic logs; both attribution modes, every
+//! multi-touch model, every goal type, a cap) is exported as the two relations the
+//! queries read, loaded into the engine, queried, and compared with
+//! `warehouse::in_process` on the same events: units and conversions exactly, sums to
+//! a relative 1e-9 (engines add floats in their own order).
+//!
+//! Engines come from the environment, set by `.ci/run`:
+//! `BANDIT_DUCKDB_PYTHON` (a Python with the `duckdb` package) and `BANDIT_PG_HOST`
+//! (a PostgreSQL socket directory or host; `BANDIT_PG_USER`, default `postgres`).
+//! Without them the tests say so loudly on standard error and check only what runs
+//! without a server; with `BANDIT_WAREHOUSE_REQUIRED=1` (CI) a missing engine fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bandit_engine::attribution::AttributionParams;
+use bandit_engine::config::{AttributionMode, AttributionModel, Cap, GoalType, ProjectConfig};
+use bandit_engine::engine::AttributionOverrides;
+use bandit_engine::events::{load_events, EventTables, LoadOptions};
+use bandit_engine::warehouse::{
+    export_tables, in_process, load_script, policy_queries, read_statistics, statistics_sql,
+    DialectName, PolicyQuery, Relations, StatisticsRow,
+};
+
+/// A set of events and the queries to check on them.
+struct Scenario {
+    name: String,
+    tables: EventTables,
+    queries: Vec<PolicyQuery>,
+}
+
+fn demo_tables() -> (ProjectConfig, EventTables) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let config = ProjectConfig::from_path(root.join(".traffical/config.yaml")).unwrap();
+    let loaded = load_events(&[root.join("events.ndjson")], LoadOptions::default()).unwrap();
+    (config, loaded.tables)
+}
+
+fn synth_tables(seed: u64, units: u32) -> (ProjectConfig, EventTables) {
+    let dir = tempfile::tempdir().unwrap();
+    let world = bandit_engine::synth::generate(&bandit_engine::synth::SynthParams {
+        units,
+        seed,
+        days: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    bandit_engine::synth::write_world(&world, dir.path()).unwrap();
+    let config = ProjectConfig::from_path(dir.path().join(".traffical/config.yaml")).unwrap();
+    let loaded = load_events(&[dir.path().join("events.ndjson")], LoadOptions::default()).unwrap();
+    (config, loaded.tables)
+}
+
+fn overridden(
+    config: &ProjectConfig,
+    mode: Option<AttributionMode>,
+    model: Option<AttributionModel>,
+) -> Vec<PolicyQuery> {
+    let overrides = AttributionOverrides {
+        mode,
+        model,
+        ..AttributionOverrides::default()
+    };
+    policy_queries(config, &overrides, None, None).unwrap()
+}
+
+/// Every scenario: the demo as configured and under each mode × model, with other
+/// goal types, a cap, a clock skew and a time span; two random logs.
+fn scenarios() -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let (config, tables) = demo_tables();
+    out.push(Scenario {
+        name: "demo".into(),
+        tables: tables.clone(),
+        queries: overridden(&config, None, None),
+    });
+    let models = [
+        AttributionModel::LastTouch,
+        AttributionModel::FirstTouch,
+        AttributionModel::Linear,
+        AttributionModel::TimeDecay,
+        AttributionModel::PositionBased,
+    ];
+    for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
+        for model in models {
+            out.push(Scenario {
+                name: format!("demo-{mode:?}-{model:?}").to_lowercase(),
+                tables: tables.clone(),
+                queries: overridden(&config, Some(mode), Some(model)),
+            });
+        }
+    }
+    // Other goal types, with a cap, a clock skew and (the first two) a time span.
+    for (i, goal_type) in [GoalType::Sum, GoalType::Count, GoalType::Mean]
+        .into_iter()
+        .enumerate()
+    {
+        let mut queries = overridden(&config, None, Some(AttributionModel::Linear));
+        for q in &mut queries {
+            q.goal.goal_type = goal_type;
+            q.goal.cap = (i != 1).then_some(Cap { quantile: 0.9 });
+            q.params = q.params.with_clock_skew_ms(5_000);
+            if i < 2 {
+                q.after = bandit_engine::time::parse_rfc3339("2026-11-01T06:00:00Z");
+                q.through = bandit_engine::time::parse_rfc3339("2026-11-02T12:00:00Z");
+            }
+        }
+        out.push(Scenario {
+            name: format!("demo-{goal_type:?}").to_lowercase(),
+            tables: tables.clone(),
+            queries,
+        });
+    }
+    for seed in [7, 11] {
+        let (config, tables) = synth_tables(seed, 250);
+        for (mode, model) in [
+            (None, None),
+            (
+                Some(AttributionMode::Decision),
+                Some(AttributionModel::Linear),
+            ),
+            (
+                Some(AttributionMode::Cumulative),
+                Some(AttributionModel::PositionBased),
+            ),
+            (
+                Some(AttributionMode::Cumulative),
+                Some(AttributionModel::TimeDecay),
+            ),
+        ] {
+            out.push(Scenario {
+                name: format!("synth{seed}-{mode:?}-{model:?}").to_lowercase(),
+                tables: tables.clone(),
+                queries: overridden(&config, mode, model),
+            });
+        }
+    }
+    out
+}
+
+/// The engine named by `var`, or `None` after saying loudly that it is skipped (a
+/// failure when `BANDIT_WAREHOUSE_REQUIRED` is set).
+fn engine_from_env(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let message = format!(
+                "\n!!!!!!!!\n!!! {what} NOT CHECKED: {var} is not set (.ci/run sets it; see docs/warehouse.md)\n!!!!!!!!\n"
+            );
+            assert!(
+                std::env::var_os("BANDIT_WAREHOUSE_REQUIRED").is_none(),
+                "{message}"
+            );
+            eprintln!("{message}");
+            None
+        }
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the scenario's SQL on DuckDB; the result file.
+fn run_duckdb(python: &str, dir: &Path, sql: &str) -> PathBuf {
+    let load = load_script(DialectName::DuckDb, dir).unwrap();
+    std::fs::write(dir.join("load.sql"), load).unwrap();
+    std::fs::write(dir.join("query.sql"), sql).unwrap();
+    let out = dir.join("duckdb.csv");
+    let script = "import duckdb, sys\n\
+        d = sys.argv[1]\n\
+        con = duckdb.connect()\n\
+        con.execute(open(d + '/load.sql').read())\n\
+        con.sql(open(d + '/query.sql').read()).write_csv(sys.argv[2])\n";
+    run(Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(&out));
+    out
+}
+
+/// Runs the scenario's SQL on PostgreSQL, in a schema of its own; the result file.
+fn run_postgres(host: &str, dir: &Path, name: &str, sql: &str) -> PathBuf {
+    let schema = format!("wh_{}", name.replace(['-', '(', ')', ' '], "_"));
+    let out = dir.join("postgres.csv");
+    let script = format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\nSET search_path TO {schema};\n{}\n\\pset format csv\n\\o {}\n{sql}\n\\o\nDROP SCHEMA {schema} CASCADE;\n",
+        load_script(DialectName::Postgres, dir).unwrap(),
+        out.display()
+    );
+    std::fs::write(dir.join("postgres.sql"), script).unwrap();
+    let user = std::env::var("BANDIT_PG_USER").unwrap_or_else(|_| "postgres".into());
+    run(Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            host,
+            "-U",
+            &user,
+            "-d",
+            "postgres",
+        ])
+        .arg("-f")
+        .arg(dir.join("postgres.sql")));
+    out
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn assert_same(engine: &str, scenario: &str, got: &[StatisticsRow], want: &[StatisticsRow]) {
+    let key = |r: &StatisticsRow| (r.policy_id.clone(), r.allocation_name.clone());
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        want.iter().map(key).collect::<Vec<_>>(),
+        "{engine}, {scenario}: the policy × allocation rows differ"
+    );
+    for (g, w) in got.iter().zip(want) {
+        let same = g.units == w.units
+            && g.conversions == w.conversions
+            && close(g.reward_sum, w.reward_sum)
+            && close(g.reward_sum_sq, w.reward_sum_sq);
+        assert!(
+            same,
+            "{engine}, {scenario}:\n  sql:        {g:?}\n  in process: {w:?}"
+        );
+    }
+}
+
+/// Runs every scenario on one engine.
+fn check_engine(dialect: DialectName, runner: &dyn Fn(&Path, &str, &str) -> PathBuf) {
+    for s in scenarios() {
+        let want = in_process(&s.tables, &s.queries).unwrap();
+        assert!(!want.is_empty(), "{}: no statistics to compare", s.name);
+        let sql = statistics_sql(dialect.dialect(), &Relations::default(), &s.queries).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        export_tables(&s.tables, dir.path()).unwrap();
+        let result = runner(dir.path(), &s.name, &sql);
+        let got = read_statistics(&result);
+        if std::env::var_os("BANDIT_WAREHOUSE_KEEP").is_some() {
+            // For a look at the files and the SQL of a failing scenario.
+            eprintln!("{}: kept in {}", s.name, dir.keep().display());
+        }
+        let got = got.unwrap();
+        assert_same(dialect.as_str(), &s.name, &got, &want);
+    }
+}
+
+#[test]
+fn warehouse_sql_on_duckdb_equals_the_engine() {
+    let Some(python) = engine_from_env("BANDIT_DUCKDB_PYTHON", "DuckDB") else {
+        return;
+    };
+    check_engine(DialectName::DuckDb, &|dir, _, sql| {
+        run_duckdb(&python, dir, sql)
+    });
+}
+
+#[test]
+fn warehouse_sql_on_postgres_equals_the_engine() {
+    let Some(host) = engine_from_env("BANDIT_PG_HOST", "PostgreSQL") else {
+        return;
+    };
+    check_engine(DialectName::Postgres, &|dir, name, sql| {
+        run_postgres(&host, dir, name, sql)
+    });
+}
+
+#[test]
+fn the_scenarios_cover_both_modes_every_model_and_every_goal_type() {
+    let all = scenarios();
+    let queries: Vec<&PolicyQuery> = all.iter().flat_map(|s| &s.queries).collect();
+    let defaults = AttributionParams::default();
+    for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
+        assert!(queries.iter().any(|q| q.params.mode == mode));
+    }
+    for t in [
+        GoalType::ConversionRate,
+        GoalType::Sum,
+        GoalType::Count,
+        GoalType::Mean,
+    ] {
+        assert!(queries.iter().any(|q| q.goal.goal_type == t));
+    }
+    assert!(queries
+        .iter()
+        .any(|q| q.goal.cap.is_some() && q.after.is_some()));
+    assert!(queries.iter().any(|q| q.params.model != defaults.model));
+}
