@@ -193,7 +193,7 @@ fn run_postgres(host: &str, dir: &Path, name: &str, sql: &str) -> PathBuf {
     let schema = format!("wh_{}", name.replace(['-', '(', ')', ' '], "_"));
     let out = dir.join("postgres.csv");
     let script = format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\nSET search_path TO {schema};\n{}\n\\pset format csv\n\\o {}\n{sql}\n\\o\nDROP SCHEMA {schema} CASCADE;\n",
+        "SET client_min_messages TO warning;\nDROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\nSET search_path TO {schema};\n{}\n\\pset format csv\n\\o {}\n{sql};\n\\o\nDROP SCHEMA {schema} CASCADE;\n",
         load_script(DialectName::Postgres, dir).unwrap(),
         out.display()
     );
@@ -299,4 +299,39 @@ fn the_scenarios_cover_both_modes_every_model_and_every_goal_type() {
         .iter()
         .any(|q| q.goal.cap.is_some() && q.after.is_some()));
     assert!(queries.iter().any(|q| q.params.model != defaults.model));
+}
+
+/// The sqlparser dialect of each of ours.
+fn parser_dialect(d: DialectName) -> Box<dyn sqlparser::dialect::Dialect> {
+    use sqlparser::dialect::{
+        BigQueryDialect, ClickHouseDialect, DatabricksDialect, DuckDbDialect, PostgreSqlDialect,
+        SnowflakeDialect,
+    };
+    match d {
+        DialectName::Postgres => Box::new(PostgreSqlDialect {}),
+        DialectName::DuckDb => Box::new(DuckDbDialect {}),
+        DialectName::BigQuery => Box::new(BigQueryDialect {}),
+        DialectName::Snowflake => Box::new(SnowflakeDialect {}),
+        DialectName::Spark => Box::new(DatabricksDialect {}),
+        DialectName::ClickHouse => Box::new(ClickHouseDialect {}),
+    }
+}
+
+#[test]
+fn every_generated_query_parses_in_its_dialect() {
+    let relations = Relations {
+        exposures: "analytics.traffical_exposures".into(),
+        tracks: "analytics.traffical_tracks".into(),
+    };
+    let mut checked = 0;
+    for s in scenarios() {
+        for d in DialectName::ALL {
+            let sql = statistics_sql(d.dialect(), &relations, &s.queries).unwrap();
+            let parsed = sqlparser::parser::Parser::parse_sql(parser_dialect(d).as_ref(), &sql);
+            let statements = parsed.unwrap_or_else(|e| panic!("{d}, {}: {e}\n{sql}", s.name));
+            assert_eq!(statements.len(), 1, "{d}, {}", s.name);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6 * 20, "{checked} queries parsed");
 }
