@@ -10,11 +10,13 @@
 //!   [`crate::attribution::relational`].
 //! * `export`: event tables written as those relations, and the scripts that load them
 //!   into PostgreSQL and DuckDB (the equality tests, the docs' demo).
+//! * `retrain`: a retrain that fits from statistics instead of events.
 //! * `statistics`: the query result read back, compared with the engine's own, and
 //!   turned into [`crate::reward::PolicyStats`].
 
 mod dialect;
 mod export;
+mod retrain;
 mod sdk;
 mod sessions;
 mod sql;
@@ -22,6 +24,7 @@ mod statistics;
 
 pub use dialect::{Dialect, DialectName};
 pub use export::{export_tables, load_script};
+pub use retrain::retrain_from_statistics;
 pub use sdk::{statistics_sql, PolicyQuery, Relations, STATISTICS_COLUMNS};
 pub use statistics::{
     in_process, policy_stats, read_statistics, write_statistics_csv, StatisticsRow,
@@ -29,14 +32,16 @@ pub use statistics::{
 
 use crate::algorithm::Algorithm;
 use crate::config::ProjectConfig;
-use crate::engine::AttributionOverrides;
+use crate::engine::{statistics_key, AttributionOverrides};
 use crate::error::Result;
-use crate::time::Millis;
+use crate::state::EngineState;
+use crate::time::{parse_rfc3339, Millis};
 
 /// The queries of a config's multi-armed policies (per-entity and linear contextual
 /// policies are left out: their statistics are not per-allocation sums), in policy
-/// id order. `after` is the state's watermark; `as_of` the run's instant, less each
-/// policy's maturity, bounds the first exposures counted.
+/// id order. A policy whose statistics in `previous` (a state) were made under the
+/// same settings is queried after their watermark, so its rows add to them; `as_of`,
+/// less each policy's maturity, bounds the first exposures counted.
 ///
 /// # Errors
 ///
@@ -44,7 +49,7 @@ use crate::time::Millis;
 pub fn policy_queries(
     config: &ProjectConfig,
     overrides: &AttributionOverrides,
-    after: Option<Millis>,
+    previous: Option<&EngineState>,
     as_of: Option<Millis>,
 ) -> Result<Vec<PolicyQuery>> {
     let mut out = Vec::new();
@@ -52,6 +57,12 @@ pub fn policy_queries(
         if spec.algorithm == Algorithm::LinearContextual || spec.entity_config.is_some() {
             continue;
         }
+        let params = overrides.params(spec)?;
+        let key = statistics_key(spec, &params);
+        let after = previous
+            .and_then(|s| s.policies.get(id))
+            .filter(|p| p.statistics == key)
+            .and_then(|p| parse_rfc3339(p.exposures_through.as_deref()?));
         let through = as_of.map(|t| match spec.maturity_minutes {
             Some(m) => t - (m * 60_000.0).round() as Millis,
             None => t,
@@ -59,7 +70,7 @@ pub fn policy_queries(
         out.push(PolicyQuery {
             policy_id: id.clone(),
             goal: spec.goal.clone(),
-            params: overrides.params(spec)?,
+            params,
             after,
             through,
         });

@@ -20,25 +20,57 @@ use bandit_engine::config::{AttributionMode, AttributionModel, Cap, GoalType, Pr
 use bandit_engine::engine::AttributionOverrides;
 use bandit_engine::events::{load_events, EventTables, LoadOptions};
 use bandit_engine::warehouse::{
-    export_tables, in_process, load_script, policy_queries, read_statistics, statistics_sql,
-    DialectName, PolicyQuery, Relations, StatisticsRow,
+    export_tables, in_process, load_script, policy_queries, read_statistics,
+    retrain_from_statistics, statistics_sql, DialectName, PolicyQuery, Relations, StatisticsRow,
 };
+use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
 
 /// A set of events and the queries to check on them.
 struct Scenario {
     name: String,
     tables: EventTables,
     queries: Vec<PolicyQuery>,
+    /// For the config as written: its inputs and as-of, to compare the bundle a
+    /// retrain from the statistics publishes with the one from the events.
+    retrain: Option<Retrain>,
 }
 
-fn demo_tables() -> (ProjectConfig, EventTables) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
-    let config = ProjectConfig::from_path(root.join(".traffical/config.yaml")).unwrap();
-    let loaded = load_events(&[root.join("events.ndjson")], LoadOptions::default()).unwrap();
-    (config, loaded.tables)
+/// A retrain's inputs (the directory they live in kept alive).
+struct Retrain {
+    inputs: RetrainInputs,
+    as_of: i64,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
-fn synth_tables(seed: u64, units: u32) -> (ProjectConfig, EventTables) {
+/// A config, its events, and what a retrain on them reads.
+fn world(
+    root: &Path,
+    dir: Option<std::sync::Arc<tempfile::TempDir>>,
+) -> (ProjectConfig, EventTables, Retrain) {
+    let inputs = RetrainInputs::from_paths(
+        root.join(".traffical/config.yaml"),
+        root.join("bundle.json"),
+        &[root.join("events.ndjson")],
+    );
+    let config = ProjectConfig::from_path(&inputs.config).unwrap();
+    let loaded = load_events(&inputs.events, LoadOptions::default()).unwrap();
+    let as_of = loaded.tables.latest_timestamp().unwrap();
+    let retrain = Retrain {
+        inputs,
+        as_of,
+        _dir: dir,
+    };
+    (config, loaded.tables, retrain)
+}
+
+fn demo_tables() -> (ProjectConfig, EventTables, Retrain) {
+    world(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo"),
+        None,
+    )
+}
+
+fn synth_tables(seed: u64, units: u32) -> (ProjectConfig, EventTables, Retrain) {
     let dir = tempfile::tempdir().unwrap();
     let world = bandit_engine::synth::generate(&bandit_engine::synth::SynthParams {
         units,
@@ -48,9 +80,8 @@ fn synth_tables(seed: u64, units: u32) -> (ProjectConfig, EventTables) {
     })
     .unwrap();
     bandit_engine::synth::write_world(&world, dir.path()).unwrap();
-    let config = ProjectConfig::from_path(dir.path().join(".traffical/config.yaml")).unwrap();
-    let loaded = load_events(&[dir.path().join("events.ndjson")], LoadOptions::default()).unwrap();
-    (config, loaded.tables)
+    let root = dir.path().to_path_buf();
+    self::world(&root, Some(std::sync::Arc::new(dir)))
 }
 
 fn overridden(
@@ -66,16 +97,34 @@ fn overridden(
     policy_queries(config, &overrides, None, None).unwrap()
 }
 
+/// The config as written, queried through the retrain's as-of.
+fn configured(
+    name: &str,
+    config: &ProjectConfig,
+    tables: &EventTables,
+    retrain: Retrain,
+) -> Scenario {
+    let queries = policy_queries(
+        config,
+        &AttributionOverrides::default(),
+        None,
+        Some(retrain.as_of),
+    )
+    .unwrap();
+    Scenario {
+        name: name.into(),
+        tables: tables.clone(),
+        queries,
+        retrain: Some(retrain),
+    }
+}
+
 /// Every scenario: the demo as configured and under each mode × model, with other
 /// goal types, a cap, a clock skew and a time span; two random logs.
 fn scenarios() -> Vec<Scenario> {
     let mut out = Vec::new();
-    let (config, tables) = demo_tables();
-    out.push(Scenario {
-        name: "demo".into(),
-        tables: tables.clone(),
-        queries: overridden(&config, None, None),
-    });
+    let (config, tables, retrain) = demo_tables();
+    out.push(configured("demo", &config, &tables, retrain));
     let models = [
         AttributionModel::LastTouch,
         AttributionModel::FirstTouch,
@@ -89,6 +138,7 @@ fn scenarios() -> Vec<Scenario> {
                 name: format!("demo-{mode:?}-{model:?}").to_lowercase(),
                 tables: tables.clone(),
                 queries: overridden(&config, Some(mode), Some(model)),
+                retrain: None,
             });
         }
     }
@@ -111,12 +161,18 @@ fn scenarios() -> Vec<Scenario> {
             name: format!("demo-{goal_type:?}").to_lowercase(),
             tables: tables.clone(),
             queries,
+            retrain: None,
         });
     }
     for seed in [7, 11] {
-        let (config, tables) = synth_tables(seed, 250);
+        let (config, tables, retrain) = synth_tables(seed, 250);
+        out.push(configured(
+            &format!("synth{seed}"),
+            &config,
+            &tables,
+            retrain,
+        ));
         for (mode, model) in [
-            (None, None),
             (
                 Some(AttributionMode::Decision),
                 Some(AttributionModel::Linear),
@@ -134,6 +190,7 @@ fn scenarios() -> Vec<Scenario> {
                 name: format!("synth{seed}-{mode:?}-{model:?}").to_lowercase(),
                 tables: tables.clone(),
                 queries: overridden(&config, mode, model),
+                retrain: None,
             });
         }
     }
@@ -240,6 +297,40 @@ fn assert_same(engine: &str, scenario: &str, got: &[StatisticsRow], want: &[Stat
     }
 }
 
+/// The bundle and totals a retrain from `rows` publishes are the ones a retrain from
+/// the events publishes, byte for byte; whether it differs from the input bundle.
+fn assert_same_bundle(engine: &str, scenario: &str, r: &Retrain, rows: &[StatisticsRow]) -> bool {
+    let options = || RetrainOptions {
+        as_of: Some(r.as_of),
+        seed: 3,
+        ..RetrainOptions::default()
+    };
+    let from_events = Engine::new(options()).retrain(&r.inputs).unwrap();
+    let from_rows =
+        retrain_from_statistics(options(), &r.inputs, rows, "statistics.csv", None).unwrap();
+    assert_eq!(
+        from_rows.bundle.to_json_pretty(),
+        from_events.bundle.to_json_pretty(),
+        "{engine}, {scenario}: the bundles differ"
+    );
+    for (a, b) in from_rows
+        .report
+        .policies
+        .iter()
+        .zip(&from_events.report.policies)
+    {
+        assert_eq!(a.status, b.status, "{engine}, {scenario}, {}", a.policy_id);
+        let arms = |p: &bandit_engine::engine::PolicyReport| {
+            p.arms
+                .iter()
+                .map(|a| (a.name.clone(), a.exposures, a.new_exposures))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(arms(a), arms(b), "{engine}, {scenario}, {}", a.policy_id);
+    }
+    from_events.bundle.to_json_pretty() != from_events.input_bundle.to_json_pretty()
+}
+
 /// Runs every scenario on one engine.
 fn check_engine(dialect: DialectName, runner: &dyn Fn(&Path, &str, &str) -> PathBuf) {
     for s in scenarios() {
@@ -256,6 +347,9 @@ fn check_engine(dialect: DialectName, runner: &dyn Fn(&Path, &str, &str) -> Path
         }
         let got = got.unwrap();
         assert_same(dialect.as_str(), &s.name, &got, &want);
+        if let Some(r) = &s.retrain {
+            let _ = assert_same_bundle(dialect.as_str(), &s.name, r, &got);
+        }
     }
 }
 
@@ -277,6 +371,19 @@ fn warehouse_sql_on_postgres_equals_the_engine() {
     check_engine(DialectName::Postgres, &|dir, name, sql| {
         run_postgres(&host, dir, name, sql)
     });
+}
+
+#[test]
+fn a_retrain_from_the_engines_own_statistics_publishes_the_same_bundle() {
+    let mut moved = 0;
+    for s in scenarios() {
+        if let Some(r) = &s.retrain {
+            let rows = in_process(&s.tables, &s.queries).unwrap();
+            moved += usize::from(assert_same_bundle("in process", &s.name, r, &rows));
+        }
+    }
+    // The comparison means something only where the fit moved allocations.
+    assert!(moved >= 2, "{moved} retrains changed their bundle");
 }
 
 #[test]
