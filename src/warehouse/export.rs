@@ -1,5 +1,5 @@
 //! The event tables written as the two relations the queries read, and the scripts
-//! that load them into PostgreSQL and DuckDB: how the equality tests and the docs'
+//! that load them into PostgreSQL, DuckDB and Spark SQL: how the equality tests and the docs'
 //! demo put the same events in a warehouse as the engine reads from files.
 //!
 //! Times are written as epoch milliseconds (`ts_ms`, `event_ts_ms`) and turned into
@@ -125,6 +125,7 @@ fn select_list(columns: &[(&str, &str)], d: DialectName) -> String {
             ("ms", DialectName::Postgres) => {
                 format!("TIMESTAMP 'epoch' + {n}_ms * INTERVAL '1 millisecond' AS {n}")
             }
+            ("ms", DialectName::Spark) => format!("timestamp_millis({n}_ms) AS {n}"),
             ("ms", _) => format!("epoch_ms({n}_ms) AS {n}"),
             _ => (*n).to_owned(),
         })
@@ -133,8 +134,8 @@ fn select_list(columns: &[(&str, &str)], d: DialectName) -> String {
 }
 
 /// A script that loads the files of [`export_tables`] from `dir` as tables
-/// `exposures` and `tracks` (PostgreSQL through psql's `\copy`, or DuckDB); `None`
-/// for the other dialects.
+/// `exposures` and `tracks` (PostgreSQL through psql's `\copy`, DuckDB, or Spark SQL
+/// as temporary views); `None` for the other dialects.
 #[must_use]
 pub fn load_script(d: DialectName, dir: &Path) -> Option<String> {
     let mut out = String::new();
@@ -168,6 +169,14 @@ pub fn load_script(d: DialectName, dir: &Path) -> Option<String> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let _ = writeln!(out, "CREATE OR REPLACE TABLE {name} AS SELECT {select} FROM read_csv('{file}', header = true, columns = {{{types}}});");
+            }
+            DialectName::Spark => {
+                let schema = raw_columns(columns, d).replace("VARCHAR", "STRING");
+                let _ = writeln!(out, "CREATE OR REPLACE TEMPORARY VIEW {name}_raw ({schema}) USING csv OPTIONS (path '{file}', header 'true');");
+                let _ = writeln!(
+                    out,
+                    "CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT {select} FROM {name}_raw;"
+                );
             }
             _ => return None,
         }

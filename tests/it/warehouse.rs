@@ -331,26 +331,116 @@ fn assert_same_bundle(engine: &str, scenario: &str, r: &Retrain, rows: &[Statist
     from_events.bundle.to_json_pretty() != from_events.input_bundle.to_json_pretty()
 }
 
-/// Runs every scenario on one engine.
-fn check_engine(dialect: DialectName, runner: &dyn Fn(&Path, &str, &str) -> PathBuf) {
-    for s in scenarios() {
-        let want = in_process(&s.tables, &s.queries).unwrap();
-        assert!(!want.is_empty(), "{}: no statistics to compare", s.name);
-        let sql = statistics_sql(dialect.dialect(), &Relations::default(), &s.queries).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        export_tables(&s.tables, dir.path()).unwrap();
-        let result = runner(dir.path(), &s.name, &sql);
+/// One scenario's files, ready for an engine: the exported tables and the query.
+struct Prepared {
+    scenario: Scenario,
+    want: Vec<StatisticsRow>,
+    dir: tempfile::TempDir,
+    sql: String,
+}
+
+/// Runs every scenario on one engine. `runner` runs a batch of (directory, name,
+/// SQL) and returns each result file, so an engine slow to start starts once.
+fn check_engine(
+    dialect: DialectName,
+    only: Option<&[&str]>,
+    runner: &dyn Fn(&[(&Path, &str, &str)]) -> Vec<PathBuf>,
+) {
+    let prepared: Vec<Prepared> = scenarios()
+        .into_iter()
+        .filter(|s| only.is_none_or(|names| names.contains(&s.name.as_str())))
+        .map(|s| {
+            let want = in_process(&s.tables, &s.queries).unwrap();
+            assert!(!want.is_empty(), "{}: no statistics to compare", s.name);
+            let sql = statistics_sql(dialect.dialect(), &Relations::default(), &s.queries).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            export_tables(&s.tables, dir.path()).unwrap();
+            Prepared {
+                scenario: s,
+                want,
+                dir,
+                sql,
+            }
+        })
+        .collect();
+    let batch: Vec<(&Path, &str, &str)> = prepared
+        .iter()
+        .map(|p| (p.dir.path(), p.scenario.name.as_str(), p.sql.as_str()))
+        .collect();
+    let started = std::time::Instant::now();
+    let results = runner(&batch);
+    eprintln!(
+        "{dialect}: {} scenarios loaded and queried in {:.1} s",
+        batch.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (p, result) in prepared.into_iter().zip(results) {
+        let name = &p.scenario.name;
         let got = read_statistics(&result);
         if std::env::var_os("BANDIT_WAREHOUSE_KEEP").is_some() {
             // For a look at the files and the SQL of a failing scenario.
-            eprintln!("{}: kept in {}", s.name, dir.keep().display());
+            eprintln!("{name}: kept in {}", p.dir.keep().display());
         }
         let got = got.unwrap();
-        assert_same(dialect.as_str(), &s.name, &got, &want);
-        if let Some(r) = &s.retrain {
-            let _ = assert_same_bundle(dialect.as_str(), &s.name, r, &got);
+        assert_same(dialect.as_str(), name, &got, &p.want);
+        if let Some(r) = &p.scenario.retrain {
+            let _ = assert_same_bundle(dialect.as_str(), name, r, &got);
         }
     }
+}
+
+/// Runs the scenarios on Spark SQL in local mode, one session for all.
+fn run_spark(python: &str, batch: &[(&Path, &str, &str)]) -> Vec<PathBuf> {
+    let mut outs = Vec::new();
+    let mut list = String::new();
+    for (dir, _, sql) in batch {
+        std::fs::write(
+            dir.join("load.sql"),
+            load_script(DialectName::Spark, dir).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("query.sql"), sql).unwrap();
+        list.push_str(&format!("{}\n", dir.display()));
+        outs.push(dir.join("spark.csv"));
+    }
+    let script = "import csv, sys\n\
+        from pyspark.sql import SparkSession\n\
+        spark = (SparkSession.builder.master('local[2]').appName('bandit-warehouse')\n\
+            .config('spark.sql.session.timeZone', 'UTC').config('spark.ui.enabled', 'false')\n\
+            .config('spark.sql.shuffle.partitions', '1').getOrCreate())\n\
+        spark.sparkContext.setLogLevel('ERROR')\n\
+        for d in sys.stdin.read().split():\n\
+        \x20   for stmt in open(d + '/load.sql').read().split(';\\n'):\n\
+        \x20       if stmt.strip(): spark.sql(stmt)\n\
+        \x20   df = spark.sql(open(d + '/query.sql').read())\n\
+        \x20   with open(d + '/spark.csv', 'w', newline='') as f:\n\
+        \x20       w = csv.writer(f)\n\
+        \x20       w.writerow(df.columns)\n\
+        \x20       for row in df.collect(): w.writerow([repr(v) if isinstance(v, float) else v for v in row])\n\
+        spark.stop()\n";
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "spark failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    outs
 }
 
 #[test]
@@ -358,8 +448,11 @@ fn warehouse_sql_on_duckdb_equals_the_engine() {
     let Some(python) = engine_from_env("BANDIT_DUCKDB_PYTHON", "DuckDB") else {
         return;
     };
-    check_engine(DialectName::DuckDb, &|dir, _, sql| {
-        run_duckdb(&python, dir, sql)
+    check_engine(DialectName::DuckDb, None, &|batch| {
+        batch
+            .iter()
+            .map(|(dir, _, sql)| run_duckdb(&python, dir, sql))
+            .collect()
     });
 }
 
@@ -368,8 +461,26 @@ fn warehouse_sql_on_postgres_equals_the_engine() {
     let Some(host) = engine_from_env("BANDIT_PG_HOST", "PostgreSQL") else {
         return;
     };
-    check_engine(DialectName::Postgres, &|dir, name, sql| {
-        run_postgres(&host, dir, name, sql)
+    check_engine(DialectName::Postgres, None, &|batch| {
+        batch
+            .iter()
+            .map(|(dir, name, sql)| run_postgres(&host, dir, name, sql))
+            .collect()
+    });
+}
+
+#[test]
+fn warehouse_sql_on_spark_equals_the_engine() {
+    let Some(python) = engine_from_env("BANDIT_SPARK_PYTHON", "Spark SQL") else {
+        return;
+    };
+    // Spark in local mode takes about 45 s per scenario here (every scenario: nine
+    // minutes on two shared cores), so it checks a subset covering both modes, a
+    // multi-touch model, a valued goal with a cap, a clock skew and a time span,
+    // sessions from the gap and a retrain from its rows.
+    let only = ["demo", "demo-sum", "synth7"];
+    check_engine(DialectName::Spark, Some(&only), &|batch| {
+        run_spark(&python, batch)
     });
 }
 
