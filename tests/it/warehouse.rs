@@ -210,7 +210,10 @@ fn engine_from_env(var: &str, what: &str) -> Option<String> {
                 std::env::var_os("BANDIT_WAREHOUSE_REQUIRED").is_none(),
                 "{message}"
             );
-            eprintln!("{message}");
+            // Straight to the file descriptor: the test harness captures `eprintln!`
+            // of passing tests, and this must be seen.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{message}");
             None
         }
     }
@@ -552,4 +555,120 @@ fn every_generated_query_parses_in_its_dialect() {
         }
     }
     assert!(checked >= 6 * 20, "{checked} queries parsed");
+}
+
+/// `sql` writes one statement with its header; `retrain --statistics` on the result
+/// publishes the bundle `retrain --events` publishes; a statistics file naming an
+/// unknown policy is refused with its row.
+#[cfg(feature = "cli")]
+#[test]
+fn sql_and_retrain_from_statistics_on_the_command_line() {
+    use crate::common::run_cli;
+    let (_, tables, r) = demo_tables();
+    let tmp = tempfile::tempdir().unwrap();
+    let as_of = bandit_engine::time::format_rfc3339(r.as_of);
+    let sql = run_cli([
+        "sql",
+        "--dialect",
+        "bigquery",
+        "--config",
+        r.inputs.config.to_str().unwrap(),
+        "--bundle",
+        r.inputs.bundle.to_str().unwrap(),
+        "--as-of",
+        &as_of,
+        "--exposures-table",
+        "proj.events.exposures",
+    ]);
+    assert!(
+        sql.starts_with("-- bandit-engine sql --dialect bigquery"),
+        "{sql}"
+    );
+    assert!(sql.contains("FROM `proj`.`events`.`exposures`"), "{sql}");
+    assert!(
+        sql.contains(
+            "-- policy_checkout_cta: goal purchase (ConversionRate), Decision attribution"
+        ),
+        "{sql}"
+    );
+    let queries = policy_queries(
+        &ProjectConfig::from_path(&r.inputs.config).unwrap(),
+        &AttributionOverrides {
+            session_gap_ms: Some(30 * 60_000),
+            ..AttributionOverrides::default()
+        },
+        None,
+        Some(r.as_of),
+    )
+    .unwrap();
+    let rows = in_process(&tables, &queries).unwrap();
+    let stats = tmp.path().join("statistics.csv");
+    bandit_engine::warehouse::write_statistics_csv(&rows, &stats).unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let common = |out: &Path| -> Vec<String> {
+        [
+            "retrain",
+            "--config",
+            r.inputs.config.to_str().unwrap(),
+            "--bundle",
+            r.inputs.bundle.to_str().unwrap(),
+            "--as-of",
+            &as_of,
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let mut from_events = common(&a);
+    from_events.extend(["--events".into(), r.inputs.events[0].display().to_string()]);
+    run_cli(&from_events);
+    let mut from_stats = common(&b);
+    from_stats.extend(["--statistics".into(), stats.display().to_string()]);
+    run_cli(&from_stats);
+    let read = |d: &Path| std::fs::read_to_string(d.join("bundle.json")).unwrap();
+    assert_eq!(read(&b), read(&a));
+    let input = std::fs::read_to_string(&r.inputs.bundle).unwrap();
+    assert_ne!(read(&a), input, "the retrain should move allocations");
+    // A row of another config's policy.
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "policy_id,allocation_name,units,conversions,reward_sum,reward_sum_sq\npolicy_other,a,1,0,0,0\n",
+    )
+    .unwrap();
+    let mut args = common(&tmp.path().join("c"));
+    args.extend(["--statistics".into(), bad.display().to_string()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("bad.csv:1: policy_id: policy_other is not a multi-armed policy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn statistics_files_with_a_bad_cell_are_refused_with_row_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("s.csv");
+    std::fs::write(
+        &path,
+        "policy_id,allocation_name,units,conversions,reward_sum,reward_sum_sq\np,a,3,1,1.0,1.0\np,b,-2,0,0,0\n",
+    )
+    .unwrap();
+    let err = read_statistics(&path).unwrap_err().to_string();
+    assert!(
+        err.ends_with("s.csv:2: units: \"-2\" is not a non-negative whole number"),
+        "{err}"
+    );
+    std::fs::write(&path, "policy_id,allocation_name,units\np,a,3\n").unwrap();
+    let err = read_statistics(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("s.csv:0: conversions: missing column"),
+        "{err}"
+    );
 }
