@@ -140,19 +140,13 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
             );
         }
     }
-    let outcome = match &args.statistics {
-        Some(path) => {
-            let rows = bandit_engine::warehouse::read_statistics(path)?;
-            let source = path.display().to_string();
-            bandit_engine::warehouse::retrain_from_statistics(
-                options, &inputs, &rows, &source, previous,
-            )?
-        }
-        None => Engine::new(options)
-            .with_progress(progress)
-            .with_state(previous)
-            .retrain(&inputs)?,
-    };
+    let outcome = retrain(
+        args.statistics.as_deref(),
+        options,
+        &inputs,
+        previous,
+        progress,
+    )?;
     if let Some(lock) = lock {
         let options = bandit_engine::publish::PublishOptions {
             keep: usize::try_from(args.keep).unwrap_or(usize::MAX),
@@ -165,4 +159,27 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
         print!("{}", publish::dry_run(&outcome, &args.out)?);
     }
     Ok(())
+}
+
+/// The retrain: from the events, or from a statistics file (`--statistics`).
+fn retrain(
+    statistics: Option<&std::path::Path>,
+    options: RetrainOptions,
+    inputs: &RetrainInputs,
+    previous: Option<bandit_engine::state::EngineState>,
+    progress: &Bars,
+) -> Result<bandit_engine::RetrainOutcome> {
+    Ok(match statistics {
+        Some(path) => {
+            let rows = bandit_engine::warehouse::read_statistics(path)?;
+            let source = path.display().to_string();
+            bandit_engine::warehouse::retrain_from_statistics(
+                options, inputs, &rows, &source, previous,
+            )?
+        }
+        None => Engine::new(options)
+            .with_progress(progress)
+            .with_state(previous)
+            .retrain(inputs)?,
+    })
 }

@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 
 use super::dialect::Dialect;
-use super::sql::Ctes;
+use super::sql::{exposure_filter, Ctes};
 use crate::attribution::AttributionParams;
 use crate::config::{AttributionMode, Goal, GoalType, ValueSource};
 use crate::error::AttributionError;
@@ -143,7 +143,7 @@ fn policy(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
     decision_exposures(d, q, p, ctes);
     match q.params.mode {
         AttributionMode::Cumulative => {
-            super::sessions::sessions(d, q, p, ctes);
+            super::sessions::sessions(d, q.params.session_gap_ms, &q.policy_id, p, ctes);
             cumulative_touches(q, p, ctes);
         }
         AttributionMode::Decision => decision_touches(q, p, ctes),
@@ -178,15 +178,6 @@ fn goals(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
     );
 }
 
-/// The policy's exposure rows (not decisions, not attribution-only layers) named by a
-/// filter on `bx`-shaped rows.
-pub(super) fn exposure_filter(d: &dyn Dialect, q: &PolicyQuery) -> String {
-    format!(
-        "kind = 'exposure' AND policy_id = {} AND allocation_name IS NOT NULL AND attribution_only = FALSE",
-        d.string(&q.policy_id)
-    )
-}
-
 /// Exposures of each decision (`{p}_de`): one row per decision × allocation, with its
 /// first exposure time. Every exposure row counts, not only the first per session.
 fn decision_exposures(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
@@ -194,7 +185,7 @@ fn decision_exposures(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes
         &format!("{p}_de"),
         &format!(
             "SELECT decision_id, allocation_name, MIN(unit_key) AS unit_key, MIN(ts) AS exposed_at\n  FROM bx WHERE {f} AND decision_id IS NOT NULL\n  GROUP BY decision_id, allocation_name",
-            f = exposure_filter(d, q)
+            f = exposure_filter(d, &q.policy_id)
         ),
     );
 }

@@ -8,14 +8,12 @@
 //! session within its unit (joins are always on unit and session together).
 
 use super::dialect::Dialect;
-use super::sdk::{exposure_filter, PolicyQuery};
-use super::sql::Ctes;
+use super::sql::{exposure_filter, Ctes};
 
-/// Adds `{p}_sx` (every exposure and decision row with `sess`), `{p}_d` (the
+/// Adds, for policy `policy_id`, `{p}_sx` (every exposure and decision row with `sess`), `{p}_d` (the
 /// policy's exposures kept once per unit, session, layer and allocation, with the
 /// first time as `exposed_at`) and `{p}_gs` (the goal events `{p}_g` with `sess`).
-pub(super) fn sessions(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
-    let gap_ms = q.params.session_gap_ms;
+pub(super) fn sessions(d: &dyn Dialect, gap_ms: i64, policy_id: &str, p: &str, ctes: &mut Ctes) {
     // Rows without a session id, per unit in time order: a new derived session after a
     // gap. The running count uses the default RANGE frame, so rows at the same instant
     // (peers) get the same session whatever order the engine puts them in.
@@ -36,7 +34,7 @@ pub(super) fn sessions(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Cte
         &format!("{p}_d"),
         &format!(
             "SELECT unit_key, sess, layer_id, allocation_name, MIN(ts) AS exposed_at\n  FROM {p}_sx WHERE {f}\n  GROUP BY unit_key, sess, layer_id, allocation_name",
-            f = exposure_filter(d, q)
+            f = exposure_filter(d, policy_id)
         ),
     );
     // The latest row of the unit at or before a session-less goal event; of rows at

@@ -27,6 +27,15 @@ impl Ctes {
     }
 }
 
+/// The exposure rows of `policy_id` (not decisions, not attribution-only layers), as
+/// a filter on `bx`-shaped rows.
+pub(super) fn exposure_filter(d: &dyn Dialect, policy_id: &str) -> String {
+    format!(
+        "kind = 'exposure' AND policy_id = {} AND allocation_name IS NOT NULL AND attribution_only = FALSE",
+        d.string(policy_id)
+    )
+}
+
 /// Adds `out`: the rows of `input` (touches of one policy, partitioned per event by
 /// `tu, tn`) with `weight`, the model's share of each touch in its event's credit.
 /// Exact ties in time share a position's credit equally.

@@ -30,4 +30,5 @@ mod state_compat;
 mod trust;
 mod typegen;
 mod warehouse;
+mod warehouse_sql;
 mod yardstick;
