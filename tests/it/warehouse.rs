@@ -338,6 +338,9 @@ pub(crate) fn assert_same_bundle(
     from_events.bundle.to_json_pretty() != from_events.input_bundle.to_json_pretty()
 }
 
+/// One scenario for an engine: its directory, name and SQL.
+type Job<'a> = (&'a Path, &'a str, &'a str);
+
 /// One scenario's files, ready for an engine: the exported tables and the query.
 struct Prepared {
     scenario: Scenario,
@@ -351,7 +354,7 @@ struct Prepared {
 fn check_engine(
     dialect: DialectName,
     only: Option<&[&str]>,
-    runner: &dyn Fn(&[(&Path, &str, &str)]) -> Vec<PathBuf>,
+    runner: &dyn Fn(&[Job<'_>]) -> Vec<PathBuf>,
 ) {
     let prepared: Vec<Prepared> = scenarios()
         .into_iter()
@@ -370,7 +373,7 @@ fn check_engine(
             }
         })
         .collect();
-    let batch: Vec<(&Path, &str, &str)> = prepared
+    let batch: Vec<Job<'_>> = prepared
         .iter()
         .map(|p| (p.dir.path(), p.scenario.name.as_str(), p.sql.as_str()))
         .collect();
@@ -397,7 +400,7 @@ fn check_engine(
 }
 
 /// Runs the scenarios on Spark SQL in local mode, one session for all.
-fn run_spark(python: &str, batch: &[(&Path, &str, &str)]) -> Vec<PathBuf> {
+fn run_spark(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
     let mut outs = Vec::new();
     let mut list = String::new();
     for (dir, _, sql) in batch {
