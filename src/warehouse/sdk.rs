@@ -327,3 +327,53 @@ fn final_select(d: &dyn Dialect, q: &PolicyQuery, p: &str) -> String {
         id = d.to_text(&d.string(&q.policy_id)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Cap, DesiredDirection};
+    use crate::warehouse::DialectName;
+
+    fn query(goal_type: GoalType, value: ValueSource) -> PolicyQuery {
+        PolicyQuery {
+            policy_id: "p'1".into(),
+            goal: Goal {
+                event: "purchase".into(),
+                goal_type,
+                value,
+                desired_direction: DesiredDirection::Increase,
+                cap: Some(Cap { quantile: 0.95 }),
+            },
+            params: AttributionParams::default(),
+            after: Some(10),
+            through: Some(20),
+        }
+    }
+
+    #[test]
+    fn goals_on_named_values_are_refused_and_literals_are_escaped() {
+        let d = DialectName::Postgres.dialect();
+        let named = query(GoalType::Sum, ValueSource::Values("revenue".into()));
+        assert_eq!(
+            statistics_sql(d, &Relations::default(), &[named]),
+            Err(AttributionError::NamedValue)
+        );
+        // A conversion goal does not read the value: any source is fine.
+        let conversion = query(GoalType::ConversionRate, ValueSource::Property("x".into()));
+        let sql = statistics_sql(d, &Relations::default(), &[conversion]).unwrap();
+        assert!(sql.contains("policy_id = 'p''1'"), "{sql}");
+        assert!(
+            sql.contains("exposed_at > 10 AND exposed_at <= 20"),
+            "{sql}"
+        );
+        assert!(sql.contains("PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY reward)"));
+    }
+
+    #[test]
+    fn without_policies_the_statement_still_has_the_statistics_columns() {
+        let sql =
+            statistics_sql(DialectName::DuckDb.dialect(), &Relations::default(), &[]).unwrap();
+        assert!(sql.contains("WHERE 1 = 0"), "{sql}");
+        assert!(sql.ends_with("ORDER BY policy_id, allocation_name\n"));
+    }
+}
