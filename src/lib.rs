@@ -61,6 +61,7 @@ pub(crate) mod stats;
 pub mod synth;
 pub(crate) mod text;
 pub mod time;
+pub mod warehouse;
 
 pub use engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
 pub use error::{Error, ParameterError, Result};

@@ -12,6 +12,7 @@ mod publish;
 mod resolve;
 mod retrain;
 mod simulate;
+mod sql;
 mod summary;
 mod synth;
 mod terminal;
@@ -121,6 +122,8 @@ enum Command {
     Retrain(retrain::RetrainArgs),
     // Help text: the doc comment of `MetricsArgs` (src/cli/metrics.rs).
     Metrics(metrics::MetricsArgs),
+    // Help text: the doc comment of `SqlArgs` (src/cli/sql.rs).
+    Sql(sql::SqlArgs),
     // Help text: the doc comment of `SynthArgs` (src/cli/synth.rs).
     Synth(synth::SynthArgs),
     /// Check a config, optionally against a bundle and event files.
@@ -274,6 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulate(args) => return simulate::run(args, &progress, cli.quiet),
         Command::Retrain(args) => retrain::run(args, &progress, cli.quiet)?,
         Command::Metrics(args) => metrics::run(args, &progress, cli.quiet)?,
+        Command::Sql(args) => sql::run(&args)?,
         Command::Synth(args) => synth::run(&args, cli.quiet)?,
         Command::Convert(args) => convert::run(&args, &progress, cli.quiet)?,
         Command::Rollback { dir } => {

@@ -40,8 +40,13 @@ pub struct RetrainArgs {
     #[arg(long, value_name = "FILE")]
     bundle: PathBuf,
     /// Event files: .ndjson/.jsonl, .csv or .parquet (repeat the flag or list several).
-    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "statistics")]
     events: Vec<PathBuf>,
+    /// Fit from statistics instead of events: the result (csv or parquet) of the
+    /// queries `bandit-engine sql` wrote for the same config, state, --as-of and
+    /// attribution flags, run in a warehouse (docs/warehouse.md). Needs --as-of.
+    #[arg(long, value_name = "FILE", conflicts_with = "events")]
+    statistics: Option<PathBuf>,
     /// Output directory (versions of bundle + state; see above).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -135,10 +140,13 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
             );
         }
     }
-    let outcome = Engine::new(options)
-        .with_progress(progress)
-        .with_state(previous)
-        .retrain(&inputs)?;
+    let outcome = retrain(
+        args.statistics.as_deref(),
+        options,
+        &inputs,
+        previous,
+        progress,
+    )?;
     if let Some(lock) = lock {
         let options = bandit_engine::publish::PublishOptions {
             keep: usize::try_from(args.keep).unwrap_or(usize::MAX),
@@ -151,4 +159,27 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
         super::terminal::print(&publish::dry_run(&outcome, &args.out)?);
     }
     Ok(())
+}
+
+/// The retrain: from the events, or from a statistics file (`--statistics`).
+fn retrain(
+    statistics: Option<&std::path::Path>,
+    options: RetrainOptions,
+    inputs: &RetrainInputs,
+    previous: Option<bandit_engine::state::EngineState>,
+    progress: &Bars,
+) -> Result<bandit_engine::RetrainOutcome> {
+    Ok(match statistics {
+        Some(path) => {
+            let rows = bandit_engine::warehouse::read_statistics(path)?;
+            let source = path.display().to_string();
+            bandit_engine::warehouse::retrain_from_statistics(
+                options, inputs, &rows, &source, previous,
+            )?
+        }
+        None => Engine::new(options)
+            .with_progress(progress)
+            .with_state(previous)
+            .retrain(inputs)?,
+    })
 }

@@ -35,7 +35,7 @@ use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 /// spelled out here rather than taken from `Debug` output: renaming a type must not
 /// silently cold-start every policy. The spellings are the ones state files have
 /// carried since the first version (`tests/it/state_compat.rs` reads one).
-pub(super) fn statistics_key(spec: &OptimizationSpec, params: &AttributionParams) -> String {
+pub fn statistics_key(spec: &OptimizationSpec, params: &AttributionParams) -> String {
     let goal = &spec.goal;
     let mut key = format!(
         "{}/{}/{}/{}",

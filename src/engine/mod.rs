@@ -36,6 +36,7 @@ mod run;
 pub use cross_check::cross_check;
 pub use entities::cross_check_entities;
 pub use health::{HealthCheck, HealthStatus};
+pub use learning::statistics_key;
 pub use outcome::{Published, RetrainOutcome};
 pub use report::{ArmReport, EntityReport, GoalReport, PolicyReport, RunReport, RunStatus};
 pub use rewards::{policy_rewards, AttributionOverrides, GoalRewards};

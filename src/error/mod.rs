@@ -136,6 +136,19 @@ pub enum Error {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// A statistics file (the result of the warehouse queries, csv or parquet) that
+    /// cannot be read: a missing column, a value of the wrong type, a repeated row.
+    #[error("{file}:{line}: {field}: {reason}")]
+    InvalidStatistics {
+        /// The statistics file.
+        file: String,
+        /// 1-based data row (0: the file as a whole, or its header).
+        line: u64,
+        /// The column.
+        field: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// A bundle or state that publishing refused to write: a guard failed. Nothing
     /// was written; the version in place stays current.
     #[error("refused to publish {file}: {key}: {reason}")]

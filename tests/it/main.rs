@@ -33,4 +33,6 @@ mod simulate;
 mod state_compat;
 mod trust;
 mod typegen;
+mod warehouse;
+mod warehouse_sql;
 mod yardstick;

@@ -1,0 +1,495 @@
+//! The warehouse SQL, run on real engines, against the engine's own statistics.
+//!
+//! Each scenario (the demo, random synthetic logs; both attribution modes, every
+//! multi-touch model, every goal type, a cap) is exported as the two relations the
+//! queries read, loaded into the engine, queried, and compared with
+//! `warehouse::in_process` on the same events: units and conversions exactly, sums to
+//! a relative 1e-9 (engines add floats in their own order).
+//!
+//! Engines come from the environment, set by `.ci/run`:
+//! `BANDIT_DUCKDB_PYTHON` (a Python with the `duckdb` package) and `BANDIT_PG_HOST`
+//! (a PostgreSQL socket directory or host; `BANDIT_PG_USER`, default `postgres`).
+//! Without them the tests say so loudly on standard error and check only what runs
+//! without a server; with `BANDIT_WAREHOUSE_REQUIRED=1` (CI) a missing engine fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bandit_engine::config::{AttributionMode, AttributionModel, Cap, GoalType, ProjectConfig};
+use bandit_engine::engine::AttributionOverrides;
+use bandit_engine::events::{load_events, EventTables, LoadOptions};
+use bandit_engine::warehouse::{
+    export_tables, in_process, load_script, policy_queries, read_statistics,
+    retrain_from_statistics, statistics_sql, DialectName, PolicyQuery, Relations, StatisticsRow,
+};
+use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
+
+/// A set of events and the queries to check on them.
+pub(crate) struct Scenario {
+    pub name: String,
+    pub tables: EventTables,
+    pub queries: Vec<PolicyQuery>,
+    /// For the config as written: its inputs and as-of, to compare the bundle a
+    /// retrain from the statistics publishes with the one from the events.
+    pub retrain: Option<Retrain>,
+}
+
+/// A retrain's inputs (the directory they live in kept alive).
+pub(crate) struct Retrain {
+    pub inputs: RetrainInputs,
+    pub as_of: i64,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+/// A config, its events, and what a retrain on them reads.
+fn world(
+    root: &Path,
+    dir: Option<std::sync::Arc<tempfile::TempDir>>,
+) -> (ProjectConfig, EventTables, Retrain) {
+    let inputs = RetrainInputs::from_paths(
+        root.join(".traffical/config.yaml"),
+        root.join("bundle.json"),
+        &[root.join("events.ndjson")],
+    );
+    let config = ProjectConfig::from_path(&inputs.config).unwrap();
+    let loaded = load_events(&inputs.events, LoadOptions::default()).unwrap();
+    let as_of = loaded.tables.latest_timestamp().unwrap();
+    let retrain = Retrain {
+        inputs,
+        as_of,
+        _dir: dir,
+    };
+    (config, loaded.tables, retrain)
+}
+
+pub(crate) fn demo_tables() -> (ProjectConfig, EventTables, Retrain) {
+    world(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo"),
+        None,
+    )
+}
+
+fn synth_tables(seed: u64, units: u32) -> (ProjectConfig, EventTables, Retrain) {
+    let dir = tempfile::tempdir().unwrap();
+    let world = bandit_engine::synth::generate(&bandit_engine::synth::SynthParams {
+        units,
+        seed,
+        days: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    bandit_engine::synth::write_world(&world, dir.path()).unwrap();
+    let root = dir.path().to_path_buf();
+    self::world(&root, Some(std::sync::Arc::new(dir)))
+}
+
+fn overridden(
+    config: &ProjectConfig,
+    mode: Option<AttributionMode>,
+    model: Option<AttributionModel>,
+) -> Vec<PolicyQuery> {
+    let overrides = AttributionOverrides {
+        mode,
+        model,
+        ..AttributionOverrides::default()
+    };
+    policy_queries(config, &overrides, None, None).unwrap()
+}
+
+/// The config as written, queried through the retrain's as-of.
+fn configured(
+    name: &str,
+    config: &ProjectConfig,
+    tables: &EventTables,
+    retrain: Retrain,
+) -> Scenario {
+    let queries = policy_queries(
+        config,
+        &AttributionOverrides::default(),
+        None,
+        Some(retrain.as_of),
+    )
+    .unwrap();
+    Scenario {
+        name: name.into(),
+        tables: tables.clone(),
+        queries,
+        retrain: Some(retrain),
+    }
+}
+
+/// Every scenario: the demo as configured and under each mode × model, with other
+/// goal types, a cap, a clock skew and a time span; two random logs.
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let (config, tables, retrain) = demo_tables();
+    out.push(configured("demo", &config, &tables, retrain));
+    let models = [
+        AttributionModel::LastTouch,
+        AttributionModel::FirstTouch,
+        AttributionModel::Linear,
+        AttributionModel::TimeDecay,
+        AttributionModel::PositionBased,
+    ];
+    for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
+        for model in models {
+            out.push(Scenario {
+                name: format!("demo-{mode:?}-{model:?}").to_lowercase(),
+                tables: tables.clone(),
+                queries: overridden(&config, Some(mode), Some(model)),
+                retrain: None,
+            });
+        }
+    }
+    // Other goal types, with a cap, a clock skew and (the first two) a time span.
+    for (i, goal_type) in [GoalType::Sum, GoalType::Count, GoalType::Mean]
+        .into_iter()
+        .enumerate()
+    {
+        let mut queries = overridden(&config, None, Some(AttributionModel::Linear));
+        for q in &mut queries {
+            q.goal.goal_type = goal_type;
+            q.goal.cap = (i != 1).then_some(Cap { quantile: 0.9 });
+            q.params = q.params.with_clock_skew_ms(5_000);
+            if i < 2 {
+                q.after = bandit_engine::time::parse_rfc3339("2026-11-01T06:00:00Z");
+                q.through = bandit_engine::time::parse_rfc3339("2026-11-02T12:00:00Z");
+            }
+        }
+        out.push(Scenario {
+            name: format!("demo-{goal_type:?}").to_lowercase(),
+            tables: tables.clone(),
+            queries,
+            retrain: None,
+        });
+    }
+    for seed in [7, 11] {
+        let (config, tables, retrain) = synth_tables(seed, 250);
+        out.push(configured(
+            &format!("synth{seed}"),
+            &config,
+            &tables,
+            retrain,
+        ));
+        for (mode, model) in [
+            (
+                Some(AttributionMode::Decision),
+                Some(AttributionModel::Linear),
+            ),
+            (
+                Some(AttributionMode::Cumulative),
+                Some(AttributionModel::PositionBased),
+            ),
+            (
+                Some(AttributionMode::Cumulative),
+                Some(AttributionModel::TimeDecay),
+            ),
+        ] {
+            out.push(Scenario {
+                name: format!("synth{seed}-{mode:?}-{model:?}").to_lowercase(),
+                tables: tables.clone(),
+                queries: overridden(&config, mode, model),
+                retrain: None,
+            });
+        }
+    }
+    out
+}
+
+/// The engine named by `var`, or `None` after saying loudly that it is skipped (a
+/// failure when `BANDIT_WAREHOUSE_REQUIRED` is set).
+fn engine_from_env(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let message = format!(
+                "\n!!!!!!!!\n!!! {what} NOT CHECKED: {var} is not set (.ci/run sets it; see docs/warehouse.md)\n!!!!!!!!\n"
+            );
+            assert!(
+                std::env::var_os("BANDIT_WAREHOUSE_REQUIRED").is_none(),
+                "{message}"
+            );
+            // Straight to the file descriptor: the test harness captures `eprintln!`
+            // of passing tests, and this must be seen.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{message}");
+            None
+        }
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the scenario's SQL on DuckDB; the result file.
+fn run_duckdb(python: &str, dir: &Path, sql: &str) -> PathBuf {
+    let load = load_script(DialectName::DuckDb, dir).unwrap();
+    std::fs::write(dir.join("load.sql"), load).unwrap();
+    std::fs::write(dir.join("query.sql"), sql).unwrap();
+    let out = dir.join("duckdb.csv");
+    let script = "import duckdb, sys\n\
+        d = sys.argv[1]\n\
+        con = duckdb.connect()\n\
+        con.execute(open(d + '/load.sql').read())\n\
+        con.sql(open(d + '/query.sql').read()).write_csv(sys.argv[2])\n";
+    run(Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(&out));
+    out
+}
+
+/// Runs the scenario's SQL on PostgreSQL, in a schema of its own; the result file.
+fn run_postgres(host: &str, dir: &Path, name: &str, sql: &str) -> PathBuf {
+    let schema = format!("wh_{}", name.replace(['-', '(', ')', ' '], "_"));
+    let out = dir.join("postgres.csv");
+    let script = format!(
+        "SET client_min_messages TO warning;\nDROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\nSET search_path TO {schema};\n{}\n\\pset format csv\n\\o {}\n{sql};\n\\o\nDROP SCHEMA {schema} CASCADE;\n",
+        load_script(DialectName::Postgres, dir).unwrap(),
+        out.display()
+    );
+    std::fs::write(dir.join("postgres.sql"), script).unwrap();
+    let user = std::env::var("BANDIT_PG_USER").unwrap_or_else(|_| "postgres".into());
+    run(Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            host,
+            "-U",
+            &user,
+            "-d",
+            "postgres",
+        ])
+        .arg("-f")
+        .arg(dir.join("postgres.sql")));
+    out
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn assert_same(engine: &str, scenario: &str, got: &[StatisticsRow], want: &[StatisticsRow]) {
+    let key = |r: &StatisticsRow| (r.policy_id.clone(), r.allocation_name.clone());
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        want.iter().map(key).collect::<Vec<_>>(),
+        "{engine}, {scenario}: the policy × allocation rows differ"
+    );
+    for (g, w) in got.iter().zip(want) {
+        let same = g.units == w.units
+            && g.conversions == w.conversions
+            && close(g.reward_sum, w.reward_sum)
+            && close(g.reward_sum_sq, w.reward_sum_sq);
+        assert!(
+            same,
+            "{engine}, {scenario}:\n  sql:        {g:?}\n  in process: {w:?}"
+        );
+    }
+}
+
+/// The bundle and totals a retrain from `rows` publishes are the ones a retrain from
+/// the events publishes, byte for byte; whether it differs from the input bundle.
+pub(crate) fn assert_same_bundle(
+    engine: &str,
+    scenario: &str,
+    r: &Retrain,
+    rows: &[StatisticsRow],
+) -> bool {
+    let options = || RetrainOptions {
+        as_of: Some(r.as_of),
+        seed: 3,
+        ..RetrainOptions::default()
+    };
+    let from_events = Engine::new(options()).retrain(&r.inputs).unwrap();
+    let from_rows =
+        retrain_from_statistics(options(), &r.inputs, rows, "statistics.csv", None).unwrap();
+    assert_eq!(
+        from_rows.bundle.to_json_pretty(),
+        from_events.bundle.to_json_pretty(),
+        "{engine}, {scenario}: the bundles differ"
+    );
+    for (a, b) in from_rows
+        .report
+        .policies
+        .iter()
+        .zip(&from_events.report.policies)
+    {
+        assert_eq!(a.status, b.status, "{engine}, {scenario}, {}", a.policy_id);
+        let arms = |p: &bandit_engine::engine::PolicyReport| {
+            p.arms
+                .iter()
+                .map(|a| (a.name.clone(), a.exposures, a.new_exposures))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(arms(a), arms(b), "{engine}, {scenario}, {}", a.policy_id);
+    }
+    from_events.bundle.to_json_pretty() != from_events.input_bundle.to_json_pretty()
+}
+
+/// One scenario for an engine: its directory, name and SQL.
+type Job<'a> = (&'a Path, &'a str, &'a str);
+
+/// One scenario's files, ready for an engine: the exported tables and the query.
+struct Prepared {
+    scenario: Scenario,
+    want: Vec<StatisticsRow>,
+    dir: tempfile::TempDir,
+    sql: String,
+}
+
+/// Runs every scenario on one engine. `runner` runs a batch of (directory, name,
+/// SQL) and returns each result file, so an engine slow to start starts once.
+fn check_engine(
+    dialect: DialectName,
+    only: Option<&[&str]>,
+    runner: &dyn Fn(&[Job<'_>]) -> Vec<PathBuf>,
+) {
+    let prepared: Vec<Prepared> = scenarios()
+        .into_iter()
+        .filter(|s| only.is_none_or(|names| names.contains(&s.name.as_str())))
+        .map(|s| {
+            let want = in_process(&s.tables, &s.queries).unwrap();
+            assert!(!want.is_empty(), "{}: no statistics to compare", s.name);
+            let sql = statistics_sql(dialect.dialect(), &Relations::default(), &s.queries).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            export_tables(&s.tables, dir.path()).unwrap();
+            Prepared {
+                scenario: s,
+                want,
+                dir,
+                sql,
+            }
+        })
+        .collect();
+    let batch: Vec<Job<'_>> = prepared
+        .iter()
+        .map(|p| (p.dir.path(), p.scenario.name.as_str(), p.sql.as_str()))
+        .collect();
+    let started = std::time::Instant::now();
+    let results = runner(&batch);
+    eprintln!(
+        "{dialect}: {} scenarios loaded and queried in {:.1} s",
+        batch.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (p, result) in prepared.into_iter().zip(results) {
+        let name = &p.scenario.name;
+        let got = read_statistics(&result);
+        if std::env::var_os("BANDIT_WAREHOUSE_KEEP").is_some() {
+            // For a look at the files and the SQL of a failing scenario.
+            eprintln!("{name}: kept in {}", p.dir.keep().display());
+        }
+        let got = got.unwrap();
+        assert_same(dialect.as_str(), name, &got, &p.want);
+        if let Some(r) = &p.scenario.retrain {
+            let _ = assert_same_bundle(dialect.as_str(), name, r, &got);
+        }
+    }
+}
+
+/// Runs the scenarios on Spark SQL in local mode, one session for all.
+fn run_spark(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
+    let mut outs = Vec::new();
+    let mut list = String::new();
+    for (dir, _, sql) in batch {
+        std::fs::write(
+            dir.join("load.sql"),
+            load_script(DialectName::Spark, dir).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("query.sql"), sql).unwrap();
+        list.push_str(&format!("{}\n", dir.display()));
+        outs.push(dir.join("spark.csv"));
+    }
+    let script = "import csv, sys\n\
+        from pyspark.sql import SparkSession\n\
+        spark = (SparkSession.builder.master('local[2]').appName('bandit-warehouse')\n\
+            .config('spark.sql.session.timeZone', 'UTC').config('spark.ui.enabled', 'false')\n\
+            .config('spark.sql.shuffle.partitions', '1').getOrCreate())\n\
+        spark.sparkContext.setLogLevel('ERROR')\n\
+        for d in sys.stdin.read().split():\n\
+        \x20   for stmt in open(d + '/load.sql').read().split(';\\n'):\n\
+        \x20       if stmt.strip(): spark.sql(stmt)\n\
+        \x20   df = spark.sql(open(d + '/query.sql').read())\n\
+        \x20   with open(d + '/spark.csv', 'w', newline='') as f:\n\
+        \x20       w = csv.writer(f)\n\
+        \x20       w.writerow(df.columns)\n\
+        \x20       for row in df.collect(): w.writerow([repr(v) if isinstance(v, float) else v for v in row])\n\
+        spark.stop()\n";
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "spark failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    outs
+}
+
+#[test]
+fn warehouse_sql_on_duckdb_equals_the_engine() {
+    let Some(python) = engine_from_env("BANDIT_DUCKDB_PYTHON", "DuckDB") else {
+        return;
+    };
+    check_engine(DialectName::DuckDb, None, &|batch| {
+        batch
+            .iter()
+            .map(|(dir, _, sql)| run_duckdb(&python, dir, sql))
+            .collect()
+    });
+}
+
+#[test]
+fn warehouse_sql_on_postgres_equals_the_engine() {
+    let Some(host) = engine_from_env("BANDIT_PG_HOST", "PostgreSQL") else {
+        return;
+    };
+    check_engine(DialectName::Postgres, None, &|batch| {
+        batch
+            .iter()
+            .map(|(dir, name, sql)| run_postgres(&host, dir, name, sql))
+            .collect()
+    });
+}
+
+#[test]
+fn warehouse_sql_on_spark_equals_the_engine() {
+    let Some(python) = engine_from_env("BANDIT_SPARK_PYTHON", "Spark SQL") else {
+        return;
+    };
+    // Spark in local mode takes about 45 s per scenario here (every scenario: nine
+    // minutes on two shared cores), so it checks a subset covering both modes, a
+    // multi-touch model, a valued goal with a cap, a clock skew and a time span,
+    // sessions from the gap and a retrain from its rows.
+    let only = ["demo", "demo-sum", "synth7"];
+    check_engine(DialectName::Spark, Some(&only), &|batch| {
+        run_spark(&python, batch)
+    });
+}

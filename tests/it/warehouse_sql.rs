@@ -1,0 +1,232 @@
+//! The warehouse SQL without an engine: every statement parses in its dialect, the
+//! docs show what `sql` writes, a retrain from statistics publishes what a retrain
+//! from events does, and the command line and the statistics reader (engines:
+//! `warehouse.rs`).
+
+use bandit_engine::attribution::AttributionParams;
+use bandit_engine::config::{AttributionMode, GoalType};
+use bandit_engine::warehouse::{
+    in_process, read_statistics, statistics_sql, DialectName, PolicyQuery, Relations,
+};
+
+use crate::warehouse::{assert_same_bundle, scenarios};
+
+#[test]
+fn a_retrain_from_the_engines_own_statistics_publishes_the_same_bundle() {
+    let mut moved = 0;
+    for s in scenarios() {
+        if let Some(r) = &s.retrain {
+            let rows = in_process(&s.tables, &s.queries).unwrap();
+            moved += usize::from(assert_same_bundle("in process", &s.name, r, &rows));
+        }
+    }
+    // The comparison means something only where the fit moved allocations.
+    assert!(moved >= 2, "{moved} retrains changed their bundle");
+}
+
+#[test]
+fn the_scenarios_cover_both_modes_every_model_and_every_goal_type() {
+    let all = scenarios();
+    let queries: Vec<&PolicyQuery> = all.iter().flat_map(|s| &s.queries).collect();
+    let defaults = AttributionParams::default();
+    for mode in [AttributionMode::Cumulative, AttributionMode::Decision] {
+        assert!(queries.iter().any(|q| q.params.mode == mode));
+    }
+    for t in [
+        GoalType::ConversionRate,
+        GoalType::Sum,
+        GoalType::Count,
+        GoalType::Mean,
+    ] {
+        assert!(queries.iter().any(|q| q.goal.goal_type == t));
+    }
+    assert!(queries
+        .iter()
+        .any(|q| q.goal.cap.is_some() && q.after.is_some()));
+    assert!(queries.iter().any(|q| q.params.model != defaults.model));
+}
+
+/// The sqlparser dialect of each of ours.
+fn parser_dialect(d: DialectName) -> Box<dyn sqlparser::dialect::Dialect> {
+    use sqlparser::dialect::{
+        BigQueryDialect, ClickHouseDialect, DatabricksDialect, DuckDbDialect, PostgreSqlDialect,
+        SnowflakeDialect,
+    };
+    match d {
+        DialectName::Postgres => Box::new(PostgreSqlDialect {}),
+        DialectName::DuckDb => Box::new(DuckDbDialect {}),
+        DialectName::BigQuery => Box::new(BigQueryDialect {}),
+        DialectName::Snowflake => Box::new(SnowflakeDialect {}),
+        DialectName::Spark => Box::new(DatabricksDialect {}),
+        DialectName::ClickHouse => Box::new(ClickHouseDialect {}),
+    }
+}
+
+#[test]
+fn every_generated_query_parses_in_its_dialect() {
+    let relations = Relations {
+        exposures: "analytics.traffical_exposures".into(),
+        tracks: "analytics.traffical_tracks".into(),
+    };
+    let mut checked = 0;
+    for s in scenarios() {
+        for d in DialectName::ALL {
+            let sql = statistics_sql(d.dialect(), &relations, &s.queries).unwrap();
+            let parsed = sqlparser::parser::Parser::parse_sql(parser_dialect(d).as_ref(), &sql);
+            let statements = parsed.unwrap_or_else(|e| panic!("{d}, {}: {e}\n{sql}", s.name));
+            assert_eq!(statements.len(), 1, "{d}, {}", s.name);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6 * 20, "{checked} queries parsed");
+}
+
+/// `sql` writes one statement with its header; `retrain --statistics` on the result
+/// publishes the bundle `retrain --events` publishes; a statistics file naming an
+/// unknown policy is refused with its row.
+#[cfg(feature = "cli")]
+#[test]
+fn sql_and_retrain_from_statistics_on_the_command_line() {
+    use std::path::Path;
+    use std::process::Command;
+
+    use bandit_engine::config::ProjectConfig;
+    use bandit_engine::engine::AttributionOverrides;
+    use bandit_engine::warehouse::policy_queries;
+
+    use crate::warehouse::demo_tables;
+
+    use crate::common::run_cli;
+    let (_, tables, r) = demo_tables();
+    let tmp = tempfile::tempdir().unwrap();
+    let as_of = bandit_engine::time::format_rfc3339(r.as_of);
+    let sql = run_cli([
+        "sql",
+        "--dialect",
+        "bigquery",
+        "--config",
+        r.inputs.config.to_str().unwrap(),
+        "--bundle",
+        r.inputs.bundle.to_str().unwrap(),
+        "--as-of",
+        &as_of,
+        "--exposures-table",
+        "proj.events.exposures",
+    ]);
+    assert!(
+        sql.starts_with("-- bandit-engine sql --dialect bigquery"),
+        "{sql}"
+    );
+    assert!(sql.contains("FROM `proj`.`events`.`exposures`"), "{sql}");
+    assert!(
+        sql.contains(
+            "-- policy_checkout_cta: goal purchase (ConversionRate), Decision attribution"
+        ),
+        "{sql}"
+    );
+    let queries = policy_queries(
+        &ProjectConfig::from_path(&r.inputs.config).unwrap(),
+        &AttributionOverrides {
+            session_gap_ms: Some(30 * 60_000),
+            ..AttributionOverrides::default()
+        },
+        None,
+        Some(r.as_of),
+    )
+    .unwrap();
+    let rows = in_process(&tables, &queries).unwrap();
+    let stats = tmp.path().join("statistics.csv");
+    bandit_engine::warehouse::write_statistics_csv(&rows, &stats).unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let common = |out: &Path| -> Vec<String> {
+        [
+            "retrain",
+            "--config",
+            r.inputs.config.to_str().unwrap(),
+            "--bundle",
+            r.inputs.bundle.to_str().unwrap(),
+            "--as-of",
+            &as_of,
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let mut from_events = common(&a);
+    from_events.extend(["--events".into(), r.inputs.events[0].display().to_string()]);
+    run_cli(&from_events);
+    let mut from_stats = common(&b);
+    from_stats.extend(["--statistics".into(), stats.display().to_string()]);
+    run_cli(&from_stats);
+    let read = |d: &Path| std::fs::read_to_string(d.join("bundle.json")).unwrap();
+    assert_eq!(read(&b), read(&a));
+    let input = std::fs::read_to_string(&r.inputs.bundle).unwrap();
+    assert_ne!(read(&a), input, "the retrain should move allocations");
+    // A row of another config's policy.
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "policy_id,allocation_name,units,conversions,reward_sum,reward_sum_sq\npolicy_other,a,1,0,0,0\n",
+    )
+    .unwrap();
+    let mut args = common(&tmp.path().join("c"));
+    args.extend(["--statistics".into(), bad.display().to_string()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("bad.csv:1: policy_id: policy_other is not a multi-armed policy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn statistics_files_with_a_bad_cell_are_refused_with_row_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("s.csv");
+    std::fs::write(
+        &path,
+        "policy_id,allocation_name,units,conversions,reward_sum,reward_sum_sq\np,a,3,1,1.0,1.0\np,b,-2,0,0,0\n",
+    )
+    .unwrap();
+    let err = read_statistics(&path).unwrap_err().to_string();
+    assert!(
+        err.ends_with("s.csv:2: units: \"-2\" is not a non-negative whole number"),
+        "{err}"
+    );
+    std::fs::write(&path, "policy_id,allocation_name,units\np,a,3\n").unwrap();
+    let err = read_statistics(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("s.csv:0: conversions: missing column"),
+        "{err}"
+    );
+}
+
+/// The demo's SQL shown in docs/warehouse/ is what `sql` writes today. To update:
+/// `for d in postgres duckdb bigquery snowflake spark clickhouse; do bandit-engine sql
+/// --dialect $d --config datasets/demo/.traffical/config.yaml --bundle
+/// datasets/demo/bundle.json --out docs/warehouse/demo.$d.sql; done`
+#[cfg(feature = "cli")]
+#[test]
+fn the_docs_show_the_sql_written_for_the_demo() {
+    for d in DialectName::ALL {
+        let written = crate::common::run_cli([
+            "sql",
+            "--dialect",
+            d.as_str(),
+            "--config",
+            "datasets/demo/.traffical/config.yaml",
+            "--bundle",
+            "datasets/demo/bundle.json",
+        ]);
+        let shown = std::fs::read_to_string(format!("docs/warehouse/demo.{d}.sql")).unwrap();
+        assert!(
+            written == shown,
+            "docs/warehouse/demo.{d}.sql is out of date (see this test's doc comment)"
+        );
+    }
+}
