@@ -19,6 +19,7 @@ mod entities;
 mod fit;
 mod goals;
 mod hostile;
+mod hostile_events;
 mod learners;
 mod messages;
 mod metrics;
