@@ -35,6 +35,7 @@ __all__ = [
     "ParameterError",
     "PublishRefused",
     "Resolver",
+    "TqdmProgress",
     "evaluate",
     "fit",
     "metrics",
@@ -42,6 +43,39 @@ __all__ = [
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+class TqdmProgress:
+    """Shows the engine's long stages (reading events, Monte Carlo draws) as tqdm bars
+    (``tqdm.auto``: a widget in notebooks). Pass ``progress=True`` to get one."""
+
+    def __init__(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self._bar: Any = None
+
+    def start(self, stage: str, total: int) -> None:
+        self.finish()
+        self._bar = self._tqdm(total=total or None, desc=stage, leave=False)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _progress_arg(progress: Any) -> Any:
+    if progress is True:
+        try:
+            return TqdmProgress()
+        except ImportError as e:
+            raise ImportError("progress=True shows tqdm bars: pip install tqdm") from e
+    return progress or None
 
 
 class Model:
@@ -168,6 +202,7 @@ def metrics(
     by_context: Optional[Sequence[str]] = None,
     population: str = "exposed",
     as_: Optional[str] = None,
+    progress: Any = False,
 ) -> Any:
     """Per-allocation results of every optimised policy (``bandit-engine metrics
     --json``'s rows): exposures, conversions, mean with interval, lift, p-value, ...
@@ -182,6 +217,7 @@ def metrics(
         per=per,
         by_context=list(by_context) if by_context else None,
         population=population,
+        progress=_progress_arg(progress),
     )
     like = None if isinstance(events, (str, os.PathLike, list, tuple)) else events
     return output(native, like=like, as_=as_)
@@ -234,6 +270,7 @@ def retrain(
     seed: int = 0,
     strict: bool = False,
     attribution: Optional[str] = None,
+    progress: Any = False,
 ) -> Outcome:
     """Retrains every optimised policy, as ``bandit-engine retrain`` does; with ``out``,
     publishes too (``outcome.published`` holds the paths).
@@ -250,6 +287,7 @@ def retrain(
         seed=seed,
         strict=strict,
         attribution=attribution,
+        progress=_progress_arg(progress),
     )
     outcome = Outcome(native)
     if out is not None:
@@ -280,6 +318,7 @@ def evaluate(
     context: Optional[Sequence[str]] = None,
     n_actions: Optional[int] = None,
     as_: Optional[str] = None,
+    progress: Any = False,
 ) -> Any:
     """Off-policy evaluation of ``policy`` on a logged bandit data set, as obp's
     ``OffPolicyEvaluation``: one row per estimator (``replay``, ``ipw``, ``snipw``,
@@ -323,6 +362,7 @@ def evaluate(
         n_bootstrap,
         alpha,
         seed,
+        progress=_progress_arg(progress),
     )
     return output(native, like=None if is_path else log, as_=as_)
 

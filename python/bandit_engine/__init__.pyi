@@ -1,7 +1,7 @@
 """Type stubs of bandit_engine (the public API; see __init__.py for the docs)."""
 
 import os
-from typing import Any, Dict, List, Literal, Optional, Sequence, Union
+from typing import Any, Dict, List, Literal, Optional, Protocol, Sequence, Union
 
 PathLike = Union[str, os.PathLike[str]]
 FrameKind = Literal["pandas", "polars", "pyarrow", "arrow"]
@@ -40,6 +40,19 @@ class ParameterError(BanditEngineError):
     name: str
     expected: str
     found: str
+
+class ProgressSink(Protocol):
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def finish(self) -> None: ...
+
+class TqdmProgress:
+    def __init__(self) -> None: ...
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def finish(self) -> None: ...
+
+Progress = Union[bool, ProgressSink]
 
 class Model:
     @property
@@ -87,6 +100,7 @@ def metrics(
     by_context: Optional[Sequence[str]] = ...,
     population: Literal["exposed", "assigned"] = ...,
     as_: Optional[FrameKind] = ...,
+    progress: Progress = ...,
 ) -> Any: ...
 
 class Outcome:
@@ -111,6 +125,7 @@ def retrain(
     seed: int = ...,
     strict: bool = ...,
     attribution: Optional[Literal["decision", "cumulative"]] = ...,
+    progress: Progress = ...,
 ) -> Outcome: ...
 
 def evaluate(
@@ -136,4 +151,5 @@ def evaluate(
     context: Optional[Sequence[str]] = ...,
     n_actions: Optional[int] = ...,
     as_: Optional[FrameKind] = ...,
+    progress: Progress = ...,
 ) -> Any: ...

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::arrow::{import_frame, ArrowFrame};
 use crate::errors::{run, value_error, BanditEngineError};
+use crate::progress::Reporter;
 use crate::records::{contexts_of_frame, frame_of_records};
 
 /// A bundle given as a path, or as its JSON text (`{...}`).
@@ -148,7 +149,7 @@ fn mode(attribution: Option<&str>) -> PyResult<Option<AttributionMode>> {
 
 /// `metrics(config, bundle, events, ...)` → per-allocation rows (the CLI's `--json`).
 #[pyfunction]
-#[pyo3(signature = (config, bundle, events, attribution=None, per="unit", by_context=None, population="exposed"))]
+#[pyo3(signature = (config, bundle, events, attribution=None, per="unit", by_context=None, population="exposed", progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn metrics(
     py: Python<'_>,
@@ -159,7 +160,9 @@ pub fn metrics(
     per: &str,
     by_context: Option<Vec<String>>,
     population: &str,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<ArrowFrame> {
+    let reporter = Reporter::new(progress);
     let per = match per {
         "unit" => AnalysisUnit::Unit,
         "decision" => AnalysisUnit::Decision,
@@ -191,7 +194,9 @@ pub fn metrics(
     };
     let keys = by_context.unwrap_or_default();
     let rows = run(py, || {
-        let (policies, _, _) = Engine::new(options).metrics_per(&inputs, &keys, per)?;
+        let (policies, _, _) = Engine::new(options)
+            .with_progress(reporter.get())
+            .metrics_per(&inputs, &keys, per)?;
         let mut rows = Vec::new();
         for row in policies
             .iter()
@@ -262,7 +267,7 @@ impl Outcome {
 
 /// `retrain(config, bundle, events, state=None, as_of=None, seed=0, ...)`.
 #[pyfunction]
-#[pyo3(signature = (config, bundle, events, state=None, as_of=None, seed=0, strict=false, attribution=None))]
+#[pyo3(signature = (config, bundle, events, state=None, as_of=None, seed=0, strict=false, attribution=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn retrain(
     py: Python<'_>,
@@ -274,7 +279,9 @@ pub fn retrain(
     seed: u64,
     strict: bool,
     attribution: Option<&str>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Outcome> {
+    let reporter = Reporter::new(progress);
     let as_of = as_of
         .map(|s| {
             parse_rfc3339(s).ok_or_else(|| {
@@ -301,7 +308,10 @@ pub fn retrain(
     };
     let outcome = run(py, || {
         let previous = state.as_ref().map(EngineState::from_path).transpose()?;
-        Engine::new(options).with_state(previous).retrain(&inputs)
+        Engine::new(options)
+            .with_progress(reporter.get())
+            .with_state(previous)
+            .retrain(&inputs)
     })?;
     Ok(Outcome { outcome })
 }

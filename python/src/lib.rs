@@ -7,6 +7,7 @@ mod engine;
 mod errors;
 mod model;
 mod ope;
+mod progress;
 mod records;
 
 use pyo3::prelude::*;

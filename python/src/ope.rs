@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use bandit_engine::fit::Table;
-use bandit_engine::progress::NoProgress;
+use bandit_engine::progress::Progress;
 use bandit_engine::replay::obd::{read_beta_prior, read_obd};
 use bandit_engine::replay::policies::{fixed, greedy, uniform};
 use bandit_engine::replay::{
@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::arrow::{import_frame, ArrowFrame};
 use crate::errors::{run, to_py, value_error};
+use crate::progress::Reporter;
 use crate::records::frame_of_records;
 
 /// The logged frame's column names.
@@ -92,6 +93,7 @@ fn policy_dist(
     data: &LoggedBandit,
     model: Option<&RewardModelParams>,
     seed: u64,
+    progress: &dyn Progress,
 ) -> Result<ActionDist> {
     let bad = |reason: String| bandit_engine::Error::InvalidTable {
         file: "policy".into(),
@@ -126,7 +128,7 @@ fn policy_dist(
             BernoulliTs::new(alpha, beta, data.len_list())
                 .n_sim(p.n_sim)
                 .seed(seed)
-                .action_dist(&NoProgress)
+                .action_dist(progress)
         }
         "greedy" => {
             let m = model.cloned().unwrap_or_default().n_folds(1).check()?;
@@ -141,7 +143,7 @@ fn policy_dist(
 /// `evaluate(log, policy, ...)` → one row per estimator: estimate, interval, and the
 /// log's size and logged value.
 #[pyfunction]
-#[pyo3(signature = (log, columns, policy, estimators, reward_model, c, lambda_, folds, n_bootstrap, alpha, seed))]
+#[pyo3(signature = (log, columns, policy, estimators, reward_model, c, lambda_, folds, n_bootstrap, alpha, seed, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     py: Python<'_>,
@@ -156,7 +158,9 @@ pub fn evaluate(
     n_bootstrap: u32,
     alpha: f64,
     seed: u64,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<ArrowFrame> {
+    let reporter = Reporter::new(progress);
     let wanted: Option<Vec<Estimator>> = estimators
         .map(|names| {
             names
@@ -192,7 +196,7 @@ pub fn evaluate(
         }
     };
     let report = run(py, || {
-        let dist = policy_dist(&policy, &data, model.as_ref(), seed)?;
+        let dist = policy_dist(&policy, &data, model.as_ref(), seed, reporter.get())?;
         let q = match &model {
             Some(p) => Some(p.clone().check()?.fit_predict(&data)?),
             None => None,
@@ -206,7 +210,7 @@ pub fn evaluate(
             reward_model: model.clone(),
             top_weights: 5,
         };
-        evaluate_with(&data, &dist, q.as_ref(), &params, &NoProgress)
+        evaluate_with(&data, &dist, q.as_ref(), &params, reporter.get())
     })?;
     let rows: Vec<Map<String, Value>> = report
         .estimates

@@ -100,3 +100,37 @@ def test_a_held_lock_raises_locked(demo, tmp_path):
     assert e.value.path.endswith(".lock")
     assert "another bandit-engine" in e.value.reason
     assert outcome.publish(out)["version"] == 1
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def start(self, stage, total):
+        self.calls.append(("start", stage, total))
+
+    def advance(self, n):
+        self.calls.append(("advance", n))
+
+    def finish(self):
+        self.calls.append(("finish",))
+
+
+def test_progress_reaches_a_python_sink(demo):
+    sink = Recorder()
+    be.retrain(demo["config"], demo["bundle"], demo["events"], seed=7, progress=sink)
+    starts = [c for c in sink.calls if c[0] == "start"]
+    assert starts, sink.calls
+    stage, total = starts[0][1], starts[0][2]
+    done = sum(c[1] for c in sink.calls if c[0] == "advance")
+    assert 0 < done <= total, (stage, total, done)
+    assert sink.calls[-1] == ("finish",)
+
+
+def test_a_sink_that_raises_does_not_fail_the_run(demo):
+    class Broken:
+        def start(self, stage, total):
+            raise RuntimeError("no")
+
+    out = be.retrain(demo["config"], demo["bundle"], demo["events"], seed=7, progress=Broken())
+    assert out.report["policies"]
