@@ -100,30 +100,7 @@ pub fn to_py(e: Error) -> PyErr {
                 ("errors", py.None()),
             ],
         ),
-        Error::InvalidConfigs { errors } => {
-            let all: Vec<Py<PyAny>> = errors
-                .into_iter()
-                .map(|e| to_py(e).into_value(py).into_any())
-                .collect();
-            let first = all.first().map(|e| e.bind(py).clone());
-            let field = |name: &str| {
-                first
-                    .as_ref()
-                    .and_then(|f| f.getattr(name).ok())
-                    .map_or_else(|| py.None(), Bound::unbind)
-            };
-            with_fields(
-                ConfigError::new_err(msg),
-                &[
-                    ("file", field("file")),
-                    ("line", field("line")),
-                    ("column", field("column")),
-                    ("key", field("key")),
-                    ("reason", field("reason")),
-                    ("errors", obj(py, all)),
-                ],
-            )
-        }
+        Error::InvalidConfigs { errors } => config_errors(py, msg, errors),
         Error::InvalidRecord {
             file,
             line,
@@ -170,6 +147,33 @@ pub fn to_py(e: Error) -> PyErr {
             None => BanditEngineError::new_err(msg),
         },
     })
+}
+
+/// Several config problems: the first one's place on the exception, all of them in
+/// `errors`.
+fn config_errors(py: Python<'_>, msg: String, errors: Vec<Error>) -> PyErr {
+    let all: Vec<Py<PyAny>> = errors
+        .into_iter()
+        .map(|e| to_py(e).into_value(py).into_any())
+        .collect();
+    let first = all.first().map(|e| e.bind(py).clone());
+    let field = |name: &str| {
+        first
+            .as_ref()
+            .and_then(|f| f.getattr(name).ok())
+            .map_or_else(|| py.None(), Bound::unbind)
+    };
+    with_fields(
+        ConfigError::new_err(msg),
+        &[
+            ("file", field("file")),
+            ("line", field("line")),
+            ("column", field("column")),
+            ("key", field("key")),
+            ("reason", field("reason")),
+            ("errors", obj(py, all)),
+        ],
+    )
 }
 
 fn parameter(py: Python<'_>, msg: String, p: &bandit_engine::ParameterError) -> PyErr {
