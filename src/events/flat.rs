@@ -22,16 +22,26 @@ pub(super) fn header_indices<'a>(
     file: &str,
     names: impl IntoIterator<Item = &'a str>,
 ) -> crate::Result<Vec<usize>> {
+    let mut seen = std::collections::HashSet::new();
     names
         .into_iter()
         .map(|name| {
-            column_index(name).ok_or_else(|| crate::Error::InvalidEventFile {
+            let i = column_index(name).ok_or_else(|| crate::Error::InvalidEventFile {
                 file: file.to_owned(),
                 reason: match closest_column(name) {
                     Some(c) => format!("unknown column \"{name}\" (did you mean \"{c}\"?); the flat format is in docs/formats.md"),
                     None => format!("unknown column \"{name}\"; the flat format's columns are listed in docs/formats.md"),
                 },
-            })
+            })?;
+            // A column named twice: which cell would count? (The csv crate would
+            // silently give the last one.)
+            if !seen.insert(i) {
+                return Err(crate::Error::InvalidEventFile {
+                    file: file.to_owned(),
+                    reason: format!("the header names column \"{name}\" twice; keep one"),
+                });
+            }
+            Ok(i)
         })
         .collect()
 }
