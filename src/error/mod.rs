@@ -287,6 +287,18 @@ impl ParameterError {
     }
 }
 
+impl ParameterError {
+    /// `Ok` if `draws` (Monte Carlo draws of probability-of-best) is in
+    /// `1..=`[`MAX_DRAWS`], else the refusal.
+    ///
+    /// # Errors
+    ///
+    /// The `draws` [`ParameterError`].
+    pub fn draws(draws: u32) -> Result<u32, Self> {
+        Self::count_up_to("draws", MAX_DRAWS_TEXT, draws, MAX_DRAWS)
+    }
+}
+
 /// The most Monte Carlo draws of probability-of-best: its standard error at 10 000
 /// draws is at most 0.005, at this bound 0.0005; more only costs time.
 pub const MAX_DRAWS: u32 = 1_000_000;

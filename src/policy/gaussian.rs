@@ -103,12 +103,7 @@ impl ThompsonGaussianParams {
         ParameterError::positive("prior_kappa", self.prior_kappa)?;
         ParameterError::positive("prior_alpha", self.prior_alpha)?;
         ParameterError::positive("prior_beta", self.prior_beta)?;
-        ParameterError::count_up_to(
-            "draws",
-            crate::error::MAX_DRAWS_TEXT,
-            self.draws,
-            crate::error::MAX_DRAWS,
-        )?;
+        ParameterError::draws(self.draws)?;
         Ok(ThompsonGaussian { params: self })
     }
 }

@@ -73,12 +73,7 @@ impl ThompsonBernoulliParams {
     pub fn check(self) -> Result<ThompsonBernoulli, ParameterError> {
         ParameterError::positive("prior_alpha", self.prior_alpha)?;
         ParameterError::positive("prior_beta", self.prior_beta)?;
-        ParameterError::count_up_to(
-            "draws",
-            crate::error::MAX_DRAWS_TEXT,
-            self.draws,
-            crate::error::MAX_DRAWS,
-        )?;
+        ParameterError::draws(self.draws)?;
         Ok(ThompsonBernoulli { params: self })
     }
 }

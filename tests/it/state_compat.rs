@@ -78,15 +78,22 @@ fn run_world(config: &str, state: Option<EngineState>) -> bandit_engine::Retrain
         world("bundle.json"),
         &[world("events.ndjson")],
     );
+    run_at(&inputs, state).unwrap()
+}
+
+/// A run of `inputs` from `state`, after every saved as-of (time never runs backwards
+/// past a state).
+fn run_at(
+    inputs: &RetrainInputs,
+    state: Option<EngineState>,
+) -> bandit_engine::Result<bandit_engine::RetrainOutcome> {
     Engine::new(RetrainOptions {
-        // After every saved as-of: time never runs backwards past a state.
         as_of: bandit_engine::time::parse_rfc3339("2026-12-01T00:00:00Z"),
         seed: 3,
         ..RetrainOptions::default()
     })
     .with_state(state)
-    .retrain(&inputs)
-    .unwrap()
+    .retrain(inputs)
 }
 
 /// What a policy learned and published: per allocation its counts, sums and range.
@@ -237,17 +244,8 @@ fn a_state_applied_to_an_edited_bundle_warns_and_publishes_what_a_refit_would() 
     for (name, edit) in edits {
         let dir = tempfile::tempdir().unwrap();
         let inputs = edited_world(dir.path(), edit);
-        let run = |state: Option<EngineState>| {
-            Engine::new(RetrainOptions {
-                as_of: bandit_engine::time::parse_rfc3339("2026-12-01T00:00:00Z"),
-                seed: 3,
-                ..RetrainOptions::default()
-            })
-            .with_state(state)
-            .retrain(&inputs)
-        };
-        let warm = run(Some(state.clone())).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let full = run(None).unwrap();
+        let warm = run_at(&inputs, Some(state.clone())).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let full = run_at(&inputs, None).unwrap();
         assert!(warm.report.state_warning.is_some(), "{name}: no warning");
         assert_eq!(
             warm.bundle.to_json_pretty(),
