@@ -15,7 +15,10 @@ use serde_json::Value;
 use super::model::{Event, EventType, RecordError, Warnings};
 use super::part::CHUNK_LINES;
 use super::quarantine::Rejected;
-use super::read::{line_event, lines, FileReport, Format, LoadOptions, LoadReport};
+use super::read::{
+    line_event, line_record, lines, overlong_error, FileReport, Format, LoadOptions, LoadReport,
+    MAX_LINE_BYTES,
+};
 use super::write::{flat_frame, ROW_GROUP_ROWS};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -77,7 +80,21 @@ fn convert_in(
         let mut carry: Vec<u8> = Vec::new();
         let mut next_line = 1u64;
         loop {
-            let (text, last) = next_block(&mut reader, &mut carry, block, path)?;
+            let Block {
+                skipped,
+                text,
+                last,
+            } = next_block(&mut reader, &mut carry, block, path)?;
+            if skipped {
+                counts.read += 1;
+                let r = overlong_line(&file, next_line);
+                if opts.strict {
+                    return Err(r.into_error());
+                }
+                counts.quarantined += 1;
+                refused.push(&r)?;
+                next_line += 1;
+            }
             let first = next_line;
             // A block but the last ends with a newline: the next starts on a new line.
             next_line += memchr::memchr_iter(b'\n', &text).count() as u64;
@@ -120,14 +137,39 @@ fn convert_in(
     Ok(report)
 }
 
+/// The quarantine record of a line longer than [`MAX_LINE_BYTES`], skipped unread.
+fn overlong_line(file: &str, line: u64) -> Rejected {
+    let RecordError { field, reason } = overlong_error();
+    Rejected {
+        file: file.to_owned(),
+        line,
+        field,
+        reason,
+        record: Value::Null,
+    }
+}
+
+/// What [`next_block`] read.
+struct Block {
+    /// Whether a line longer than [`MAX_LINE_BYTES`] came before `text` (it was
+    /// skipped to its newline, not kept).
+    skipped: bool,
+    /// Whole lines.
+    text: Vec<u8>,
+    /// Whether this is the file's last block.
+    last: bool,
+}
+
 /// The next block of whole lines (the bytes after the last newline wait in `carry`
-/// for the next read), and whether it is the file's last.
+/// for the next read), and whether it is the file's last. A line that grows past
+/// [`MAX_LINE_BYTES`] without a newline is skipped to its end instead of read on,
+/// so the buffer never holds more than a block and one line of the limit's size.
 fn next_block(
     reader: &mut impl Read,
     carry: &mut Vec<u8>,
     block: usize,
     path: &Path,
-) -> Result<(Vec<u8>, bool)> {
+) -> Result<Block> {
     let mut buf = std::mem::take(carry);
     let want = buf.len() + block;
     let mut eof = false;
@@ -143,18 +185,49 @@ fn next_block(
             break;
         }
     }
+    let whole = |text: Vec<u8>, last: bool| Block {
+        skipped: false,
+        text,
+        last,
+    };
     if eof {
-        return Ok((buf, true));
+        return Ok(whole(buf, true));
     }
     match memchr::memrchr(b'\n', &buf) {
         Some(end) => {
             carry.extend_from_slice(&buf[end + 1..]);
             buf.truncate(end + 1);
         }
+        None if buf.len() > MAX_LINE_BYTES => {
+            let last = skip_line(reader, carry, path)?;
+            return Ok(Block {
+                skipped: true,
+                text: Vec::new(),
+                last,
+            });
+        }
         // One line longer than a block: keep reading it.
         None => *carry = std::mem::take(&mut buf),
     }
-    Ok((buf, false))
+    Ok(whole(buf, false))
+}
+
+/// Reads past the end of the current line; the bytes after its newline go to
+/// `carry`. Whether the file ended first.
+fn skip_line(reader: &mut impl Read, carry: &mut Vec<u8>, path: &Path) -> Result<bool> {
+    let mut scratch = vec![0u8; 64 << 10];
+    loop {
+        let n = reader.read(&mut scratch).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            carry.clear();
+            return Ok(true);
+        }
+        if let Some(end) = memchr::memchr(b'\n', &scratch[..n]) {
+            carry.clear();
+            carry.extend_from_slice(&scratch[end + 1..n]);
+            return Ok(false);
+        }
+    }
 }
 
 /// Every non-blank line of a block, validated in parallel, in line order.
@@ -173,7 +246,7 @@ fn validate(
                         line,
                         field,
                         reason,
-                        record: Value::String(String::from_utf8_lossy(raw).into_owned()),
+                        record: line_record(raw),
                     })
                 })
             })
