@@ -92,7 +92,7 @@ impl Rows {
 /// added in that order.
 fn unit_ranks(keys: &StringChunked) -> Vec<u32> {
     let mut codes: HashMap<&str, u32, FixedState> =
-        HashMap::with_hasher(FixedState::with_seed(0x0b5e_12a7_0f_0a));
+        HashMap::with_hasher(FixedState::with_seed(0x0b5e_12a7_0f0a));
     let mut distinct: Vec<&str> = Vec::new();
     let mut row_codes = Vec::with_capacity(keys.len());
     for key in keys.iter() {
