@@ -55,15 +55,7 @@ fn convert_in(
     progress: &dyn Progress,
     block: usize,
 ) -> Result<LoadReport> {
-    for p in inputs {
-        if Format::from_path(p)? != Format::Ndjson {
-            return Err(Error::InvalidEventFile {
-                file: p.display().to_string(),
-                reason: "convert reads ndjson input; this file is already in the flat format"
-                    .into(),
-            });
-        }
-    }
+    check_inputs(inputs)?;
     let mut sink = Sink::new(out, Format::from_path(out)?)?;
     let mut refused = Quarantine::new(quarantine)?;
     let mut report = LoadReport::default();
@@ -86,13 +78,7 @@ fn convert_in(
                 last,
             } = next_block(&mut reader, &mut carry, block, path)?;
             if skipped {
-                counts.read += 1;
-                let r = overlong_line(&file, next_line);
-                if opts.strict {
-                    return Err(r.into_error());
-                }
-                counts.quarantined += 1;
-                refused.push(&r)?;
+                refuse_overlong(&file, next_line, opts.strict, &mut counts, &mut refused)?;
                 next_line += 1;
             }
             let first = next_line;
@@ -137,16 +123,43 @@ fn convert_in(
     Ok(report)
 }
 
-/// The quarantine record of a line longer than [`MAX_LINE_BYTES`], skipped unread.
-fn overlong_line(file: &str, line: u64) -> Rejected {
+/// Every input must be ndjson: the flat formats are already converted.
+fn check_inputs(inputs: &[PathBuf]) -> Result<()> {
+    for p in inputs {
+        if Format::from_path(p)? != Format::Ndjson {
+            return Err(Error::InvalidEventFile {
+                file: p.display().to_string(),
+                reason: "convert reads ndjson input; this file is already in the flat format"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Counts a line longer than [`MAX_LINE_BYTES`] that [`next_block`] skipped unread,
+/// and quarantines it (in strict mode, it is the error).
+fn refuse_overlong(
+    file: &str,
+    line: u64,
+    strict: bool,
+    counts: &mut FileReport,
+    refused: &mut Quarantine,
+) -> Result<()> {
     let RecordError { field, reason } = overlong_error();
-    Rejected {
+    let r = Rejected {
         file: file.to_owned(),
         line,
         field,
         reason,
         record: Value::Null,
+    };
+    counts.read += 1;
+    if strict {
+        return Err(r.into_error());
     }
+    counts.quarantined += 1;
+    refused.push(&r)
 }
 
 /// What [`next_block`] read.
