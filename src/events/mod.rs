@@ -21,6 +21,7 @@ pub use model::{
 pub use quarantine::{write_quarantine, Rejected};
 pub use read::{
     load_events, load_events_with_progress, FileReport, Format, LoadOptions, LoadReport, Loaded,
+    MAX_LINE_BYTES,
 };
 pub use stream::convert_events;
 pub use table::{EventTables, LazyEventTables, TableBuilder};

@@ -121,9 +121,41 @@ pub struct Loaded {
     pub rejected: Vec<Rejected>,
 }
 
+/// The longest ndjson line read as a record (16 MiB, far beyond any event). A longer
+/// line is quarantined by its number, its text not kept: the streaming reader stops
+/// buffering such a line at this size and skips to its end, so one line without a
+/// newline cannot make it hold the rest of a file.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// Whether an ndjson line is longer than [`MAX_LINE_BYTES`].
+pub(super) fn overlong(raw: &[u8]) -> bool {
+    raw.len() > MAX_LINE_BYTES
+}
+
+/// Why a line longer than [`MAX_LINE_BYTES`] is refused.
+pub(super) fn overlong_error() -> RecordError {
+    RecordError {
+        field: "record".to_owned(),
+        reason: format!("line longer than {MAX_LINE_BYTES} bytes (the limit of one record)"),
+    }
+}
+
+/// The record a quarantine entry keeps for a refused ndjson line: its text, or null
+/// for a line longer than [`MAX_LINE_BYTES`].
+pub(super) fn line_record(raw: &[u8]) -> Value {
+    if overlong(raw) {
+        Value::Null
+    } else {
+        Value::String(String::from_utf8_lossy(raw).into_owned())
+    }
+}
+
 /// Validates one ndjson line. Most lines are valid: the typed fast path takes them;
 /// anything it declines goes through the slow path, which names the field.
 pub(super) fn line_event(raw: &[u8]) -> std::result::Result<(Event, Warnings), RecordError> {
+    if overlong(raw) {
+        return Err(overlong_error());
+    }
     if let Some(ok) = std::str::from_utf8(raw)
         .ok()
         .and_then(super::fast::try_parse)
@@ -143,11 +175,20 @@ pub(super) fn line_event(raw: &[u8]) -> std::result::Result<(Event, Warnings), R
     parsed.and_then(Event::from_json)
 }
 
+/// The byte order mark some editors put at the start of a UTF-8 file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The non-blank lines of `bytes` with their 1-based numbers (counting from
-/// `first`), a trailing `\r` removed.
+/// `first`), a trailing `\r` removed. When `first` is 1 the bytes are the start of a
+/// file, and a UTF-8 byte order mark there is dropped (as the csv reader drops it).
+/// A line longer than [`MAX_LINE_BYTES`] is kept, blank or not, to be refused.
 pub(super) fn lines(bytes: &[u8], first: u64) -> Vec<(u64, &[u8])> {
     let mut lines: Vec<(u64, &[u8])> = Vec::new();
-    let mut start = 0usize;
+    let mut start = if first == 1 && bytes.starts_with(BOM) {
+        BOM.len()
+    } else {
+        0
+    };
     let mut number = first - 1;
     for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
         number += 1;
@@ -155,7 +196,7 @@ pub(super) fn lines(bytes: &[u8], first: u64) -> Vec<(u64, &[u8])> {
         if line.last() == Some(&b'\r') {
             line = &line[..line.len() - 1];
         }
-        if !line.iter().all(u8::is_ascii_whitespace) {
+        if overlong(line) || !line.iter().all(u8::is_ascii_whitespace) {
             lines.push((number, line));
         }
         start = end + 1;
@@ -178,8 +219,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
             let mut done = 0u64;
             for &(line, raw) in chunk {
                 done += raw.len() as u64 + 1;
-                let original = || Value::String(String::from_utf8_lossy(raw).into_owned());
-                part.take(file, line, original, line_event(raw));
+                part.take(file, line, || line_record(raw), line_event(raw));
             }
             progress.advance(done);
             part

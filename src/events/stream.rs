@@ -15,7 +15,10 @@ use serde_json::Value;
 use super::model::{Event, EventType, RecordError, Warnings};
 use super::part::CHUNK_LINES;
 use super::quarantine::Rejected;
-use super::read::{line_event, lines, FileReport, Format, LoadOptions, LoadReport};
+use super::read::{
+    line_event, line_record, lines, overlong_error, FileReport, Format, LoadOptions, LoadReport,
+    MAX_LINE_BYTES,
+};
 use super::write::{flat_frame, ROW_GROUP_ROWS};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -52,15 +55,7 @@ fn convert_in(
     progress: &dyn Progress,
     block: usize,
 ) -> Result<LoadReport> {
-    for p in inputs {
-        if Format::from_path(p)? != Format::Ndjson {
-            return Err(Error::InvalidEventFile {
-                file: p.display().to_string(),
-                reason: "convert reads ndjson input; this file is already in the flat format"
-                    .into(),
-            });
-        }
-    }
+    check_inputs(inputs)?;
     let mut sink = Sink::new(out, Format::from_path(out)?)?;
     let mut refused = Quarantine::new(quarantine)?;
     let mut report = LoadReport::default();
@@ -77,7 +72,15 @@ fn convert_in(
         let mut carry: Vec<u8> = Vec::new();
         let mut next_line = 1u64;
         loop {
-            let (text, last) = next_block(&mut reader, &mut carry, block, path)?;
+            let Block {
+                skipped,
+                text,
+                last,
+            } = next_block(&mut reader, &mut carry, block, path)?;
+            if skipped {
+                refuse_overlong(&file, next_line, opts.strict, &mut counts, &mut refused)?;
+                next_line += 1;
+            }
             let first = next_line;
             // A block but the last ends with a newline: the next starts on a new line.
             next_line += memchr::memchr_iter(b'\n', &text).count() as u64;
@@ -120,14 +123,66 @@ fn convert_in(
     Ok(report)
 }
 
+/// Every input must be ndjson: the flat formats are already converted.
+fn check_inputs(inputs: &[PathBuf]) -> Result<()> {
+    for p in inputs {
+        if Format::from_path(p)? != Format::Ndjson {
+            return Err(Error::InvalidEventFile {
+                file: p.display().to_string(),
+                reason: "convert reads ndjson input; this file is already in the flat format"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Counts a line longer than [`MAX_LINE_BYTES`] that [`next_block`] skipped unread,
+/// and quarantines it (in strict mode, it is the error).
+fn refuse_overlong(
+    file: &str,
+    line: u64,
+    strict: bool,
+    counts: &mut FileReport,
+    refused: &mut Quarantine,
+) -> Result<()> {
+    let RecordError { field, reason } = overlong_error();
+    let r = Rejected {
+        file: file.to_owned(),
+        line,
+        field,
+        reason,
+        record: Value::Null,
+    };
+    counts.read += 1;
+    if strict {
+        return Err(r.into_error());
+    }
+    counts.quarantined += 1;
+    refused.push(&r)
+}
+
+/// What [`next_block`] read.
+struct Block {
+    /// Whether a line longer than [`MAX_LINE_BYTES`] came before `text` (it was
+    /// skipped to its newline, not kept).
+    skipped: bool,
+    /// Whole lines.
+    text: Vec<u8>,
+    /// Whether this is the file's last block.
+    last: bool,
+}
+
 /// The next block of whole lines (the bytes after the last newline wait in `carry`
-/// for the next read), and whether it is the file's last.
+/// for the next read), and whether it is the file's last. A line that grows past
+/// [`MAX_LINE_BYTES`] without a newline is skipped to its end instead of read on,
+/// so the buffer never holds more than a block and one line of the limit's size.
 fn next_block(
     reader: &mut impl Read,
     carry: &mut Vec<u8>,
     block: usize,
     path: &Path,
-) -> Result<(Vec<u8>, bool)> {
+) -> Result<Block> {
     let mut buf = std::mem::take(carry);
     let want = buf.len() + block;
     let mut eof = false;
@@ -143,18 +198,49 @@ fn next_block(
             break;
         }
     }
+    let whole = |text: Vec<u8>, last: bool| Block {
+        skipped: false,
+        text,
+        last,
+    };
     if eof {
-        return Ok((buf, true));
+        return Ok(whole(buf, true));
     }
     match memchr::memrchr(b'\n', &buf) {
         Some(end) => {
             carry.extend_from_slice(&buf[end + 1..]);
             buf.truncate(end + 1);
         }
+        None if buf.len() > MAX_LINE_BYTES => {
+            let last = skip_line(reader, carry, path)?;
+            return Ok(Block {
+                skipped: true,
+                text: Vec::new(),
+                last,
+            });
+        }
         // One line longer than a block: keep reading it.
         None => *carry = std::mem::take(&mut buf),
     }
-    Ok((buf, false))
+    Ok(whole(buf, false))
+}
+
+/// Reads past the end of the current line; the bytes after its newline go to
+/// `carry`. Whether the file ended first.
+fn skip_line(reader: &mut impl Read, carry: &mut Vec<u8>, path: &Path) -> Result<bool> {
+    let mut scratch = vec![0u8; 64 << 10];
+    loop {
+        let n = reader.read(&mut scratch).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            carry.clear();
+            return Ok(true);
+        }
+        if let Some(end) = memchr::memchr(b'\n', &scratch[..n]) {
+            carry.clear();
+            carry.extend_from_slice(&scratch[end + 1..n]);
+            return Ok(false);
+        }
+    }
 }
 
 /// Every non-blank line of a block, validated in parallel, in line order.
@@ -173,7 +259,7 @@ fn validate(
                         line,
                         field,
                         reason,
-                        record: Value::String(String::from_utf8_lossy(raw).into_owned()),
+                        record: line_record(raw),
                     })
                 })
             })

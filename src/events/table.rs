@@ -328,7 +328,7 @@ pub(super) enum Chunk {
 /// Builds the tables of chunks, in order: each builder's frames are built on the
 /// rayon pool (copying strings into columns and freeing them is most of a load's
 /// serial work otherwise), track rows are renumbered across chunks, then the frames
-/// are stacked and rechunked.
+/// are stacked and their columns but the strings rechunked ([`rechunk_but_strings`]).
 ///
 /// # Errors
 ///
@@ -360,10 +360,27 @@ pub(super) fn finish_all(chunks: Vec<Chunk>) -> Result<EventTables> {
         all.tracks.vstack_mut(&p.tracks)?;
         all.attributions.vstack_mut(&p.attributions)?;
     }
-    all.exposures.rechunk_mut_par();
-    all.tracks.rechunk_mut_par();
-    all.attributions.rechunk_mut_par();
+    for df in [&mut all.exposures, &mut all.tracks, &mut all.attributions] {
+        rechunk_but_strings(df);
+    }
     Ok(all)
+}
+
+/// Makes every column of `df` but the strings one chunk. A string column stays in
+/// the chunks its parts gave it: concatenating them writes a 16-byte view per row
+/// and column (half a gigabyte for a million exposures and a million tracks, most
+/// of it in columns no stage reads) while both copies are alive, and every reader of
+/// the tables takes strings chunk by chunk anyway (`attribution::kernel::keys`, the
+/// gathers that rechunk just the columns they gather, polars' own operators).
+/// Numbers are made one chunk, so a polars sum over a column adds in the same order
+/// however the file was cut into parts.
+fn rechunk_but_strings(df: &mut DataFrame) {
+    use rayon::prelude::*;
+    // SAFETY: every column keeps its name and its length.
+    unsafe { df.columns_mut_retain_schema() }
+        .par_iter_mut()
+        .filter(|c| c.n_chunks() > 1 && c.dtype() != &DataType::String)
+        .for_each(|c| *c = c.rechunk());
 }
 
 /// Adds `offset` to a frame's `track_row` column.

@@ -10,6 +10,9 @@
 //! to each variant". A decision-mode reward table has one row per decision, so a unit
 //! with three sessions is three rows: [`AnalysisUnit::Unit`] folds them into one.
 
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -32,10 +35,11 @@ pub enum AnalysisUnit {
 }
 
 /// One policy's reward rows as columns: allocation (index into the policy's), unit
-/// key, credited goal events and value, reward (null: none, `mean` goals).
+/// key as its rank among the table's keys ([`unit_ranks`]), credited goal events and
+/// value, reward (null: none, `mean` goals).
 struct Rows {
     alloc: Vec<Option<usize>>,
-    unit: Vec<Option<String>>,
+    unit: Vec<u32>,
     events: Vec<f64>,
     value: Vec<f64>,
     reward: Vec<Option<f64>>,
@@ -58,12 +62,7 @@ impl Rows {
             .iter()
             .map(|n| n.and_then(|n| policy.allocations.iter().position(|a| a.name == n)))
             .collect();
-        let unit = df
-            .column("unit_key")?
-            .str()?
-            .iter()
-            .map(|u| u.map(str::to_owned))
-            .collect();
+        let unit = unit_ranks(df.column("unit_key")?.str()?);
         let floats =
             |c: &str| -> Result<Vec<Option<f64>>> { Ok(df.column(c)?.f64()?.iter().collect()) };
         let zero = |v: Vec<Option<f64>>| v.into_iter().map(|x| x.unwrap_or(0.0)).collect();
@@ -81,11 +80,37 @@ impl Rows {
         let mut idx: Vec<usize> = (0..self.alloc.len())
             .filter(|&i| self.alloc[i].is_some())
             .collect();
-        idx.sort_by(|&a, &b| {
-            (self.alloc[a], &self.unit[a], a).cmp(&(self.alloc[b], &self.unit[b], b))
-        });
+        idx.sort_unstable_by_key(|&i| (self.alloc[i], self.unit[i], i));
         idx
     }
+}
+
+/// Each row's unit key as its rank in the order of the keys (0 for a null key, which
+/// sorts first, as `None` does; equal keys, equal ranks). Rows are then ordered and
+/// grouped by an integer: sorting a million rows by their key strings took most of
+/// `metrics`' time, and the rows must still come in key order, since the sums are
+/// added in that order.
+fn unit_ranks(keys: &StringChunked) -> Vec<u32> {
+    let mut codes: HashMap<&str, u32, FixedState> =
+        HashMap::with_hasher(FixedState::with_seed(0x0b5e_12a7_0f0a));
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut row_codes = Vec::with_capacity(keys.len());
+    for key in keys.iter() {
+        let code = key.map_or(0, |k| {
+            *codes.entry(k).or_insert_with(|| {
+                distinct.push(k);
+                u32::try_from(distinct.len()).expect("fewer than 2^32 units")
+            })
+        });
+        row_codes.push(code);
+    }
+    let mut by_key: Vec<u32> = (1..=distinct.len() as u32).collect();
+    by_key.sort_unstable_by_key(|&c| distinct[c as usize - 1]);
+    let mut rank = vec![0u32; distinct.len() + 1];
+    for (r, &c) in (1u32..).zip(&by_key) {
+        rank[c as usize] = r;
+    }
+    row_codes.into_iter().map(|c| rank[c as usize]).collect()
 }
 
 /// Per allocation of `policy` (in its order), the sums of the rows of `rewards`
@@ -104,15 +129,15 @@ pub(super) fn sums_by(
     let rows = Rows::of(rewards, policy)?;
     let order = rows.by_unit();
     let mut sums = vec![Sums::default(); policy.allocations.len()];
-    let mut units_of: Vec<(&str, usize)> = Vec::new();
+    let mut units_of: Vec<(u32, usize)> = Vec::new();
     for run in
         order.chunk_by(|&a, &b| rows.alloc[a] == rows.alloc[b] && rows.unit[a] == rows.unit[b])
     {
         let k = rows.alloc[run[0]].expect("rows of the policy's allocations");
         let s = &mut sums[k];
         s.units += 1;
-        if let Some(u) = &rows.unit[run[0]] {
-            units_of.push((u, k));
+        if rows.unit[run[0]] != 0 {
+            units_of.push((rows.unit[run[0]], k));
         }
         match per {
             AnalysisUnit::Unit => s.add(unit_observation(&rows, run, goal_type)),
@@ -205,12 +230,32 @@ fn cluster_robust_var(rows: &Rows, order: &[usize], k: usize, s: &Sums) -> Optio
     (g >= 2).then(|| g as f64 / (g - 1) as f64 * ss / (total * total))
 }
 
-/// Units with rows in two or more allocations, from `(unit, allocation)` pairs,
+/// Units with rows in two or more allocations, from `(unit rank, allocation)` pairs,
 /// one per unit and allocation.
-fn multi_allocation_units(mut pairs: Vec<(&str, usize)>) -> u64 {
+fn multi_allocation_units(mut pairs: Vec<(u32, usize)>) -> u64 {
     pairs.sort_unstable();
     pairs
         .chunk_by(|a, b| a.0 == b.0)
         .filter(|run| run.len() > 1)
         .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_ranks_follow_the_order_of_the_keys_with_null_first() {
+        let keys = StringChunked::from_iter_options(
+            "unit_key".into(),
+            [Some("b"), None, Some("a"), Some("b"), Some("ab"), None].into_iter(),
+        );
+        assert_eq!(unit_ranks(&keys), vec![3, 0, 1, 3, 2, 0]);
+    }
+
+    #[test]
+    fn a_unit_in_two_allocations_is_counted_once() {
+        let pairs = vec![(2, 0), (1, 0), (2, 1), (3, 1), (2, 2)];
+        assert_eq!(multi_allocation_units(pairs), 1);
+    }
 }

@@ -131,3 +131,82 @@ fn strict_mode_stops_at_the_first_refused_record_and_leaves_no_output() {
         "{err}"
     );
 }
+
+/// Two demo events around `middle`, the file starting with a UTF-8 byte order mark.
+fn with_bom_and(dir: &Path, middle: &[u8]) -> PathBuf {
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datasets/demo/events.ndjson"
+    ))
+    .unwrap();
+    let mut lines = demo.lines();
+    let mut text = b"\xEF\xBB\xBF".to_vec();
+    text.extend_from_slice(lines.next().unwrap().as_bytes());
+    text.push(b'\n');
+    text.extend_from_slice(middle);
+    text.push(b'\n');
+    text.extend_from_slice(lines.next().unwrap().as_bytes());
+    text.push(b'\n');
+    let path = dir.join("bom.ndjson");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_byte_order_mark_is_dropped_and_an_overlong_line_is_quarantined_by_its_number() {
+    use crate::events::MAX_LINE_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    // A line past the limit with no newline in sight of a small block: the streaming
+    // reader skips it; loading whole refuses it by length. Neither keeps its text.
+    let mut long = b"{\"type\":\"track\",\"unitKey\":\"".to_vec();
+    long.resize(MAX_LINE_BYTES + 10, b'x');
+    long.extend_from_slice(b"\"}");
+    let input = with_bom_and(dir.path(), &long);
+    let whole = load_events(std::slice::from_ref(&input), LoadOptions::default()).unwrap();
+    assert_eq!(
+        whole.report.accepted(),
+        2,
+        "the first line, after the mark, too"
+    );
+    let [r] = whole.rejected.as_slice() else {
+        panic!("{:?}", whole.report)
+    };
+    assert_eq!((r.line, r.field.as_str()), (2, "record"));
+    assert!(
+        r.reason.contains(&MAX_LINE_BYTES.to_string()),
+        "{}",
+        r.reason
+    );
+    assert_eq!(r.record, serde_json::Value::Null);
+    let old_q = dir.path().join("old.quarantine.ndjson");
+    write_quarantine(&old_q, &whole.rejected).unwrap();
+    for block in [4096, 1 << 20, 32 << 20] {
+        let out = dir.path().join(format!("out{block}.ndjson"));
+        let q = dir.path().join(format!("out{block}.quarantine.ndjson"));
+        let args = (std::slice::from_ref(&input), &out, &q);
+        let report = convert_in(
+            args.0,
+            args.1,
+            args.2,
+            LoadOptions::default(),
+            &NoProgress,
+            block,
+        )
+        .unwrap();
+        assert_eq!(report, whole.report, "{block}");
+        assert_eq!(std::fs::read(&q).unwrap(), std::fs::read(&old_q).unwrap());
+        let strict = LoadOptions { strict: true };
+        let err = convert_in(args.0, args.1, args.2, strict, &NoProgress, block).unwrap_err();
+        assert!(err.to_string().contains(":2"), "{err}");
+    }
+}
+
+#[test]
+fn a_byte_order_mark_only_counts_at_the_start_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = with_bom_and(dir.path(), b"\xEF\xBB\xBF{\"type\":\"track\"}");
+    let whole = load_events(&[input], LoadOptions::default()).unwrap();
+    assert_eq!(whole.report.accepted(), 2);
+    assert_eq!(whole.rejected.len(), 1);
+    assert_eq!(whole.rejected[0].line, 2);
+}
