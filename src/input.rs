@@ -83,6 +83,22 @@ pub(crate) fn read_text(path: &Path, max: u64) -> std::io::Result<Result<String,
     }))
 }
 
+/// Why polars could not read a parquet file, for a message. Polars is built here
+/// without its 8- and 16-bit integer types (each costs compile time in every build),
+/// so such a column fails with `cannot create series from Int16`; that case says what
+/// to do instead.
+pub(crate) fn unreadable_parquet(e: &polars::prelude::PolarsError) -> String {
+    let text = e.to_string();
+    for (small, bits) in [("Int8", 8), ("UInt8", 8), ("Int16", 16), ("UInt16", 16)] {
+        if text.contains(&format!("from {small}")) {
+            return format!(
+                "not a readable parquet file: a column is a {bits}-bit integer ({small}), which this build reads only as 32 or 64 bits; cast it to int64 (pyarrow: `table.cast(schema)`, polars: `.cast(pl.Int64)`) and write the file again"
+            );
+        }
+    }
+    format!("not a readable parquet file: {text}")
+}
+
 /// The first key an object of `text` names twice, as a JSON path (`layers[0].id`);
 /// `None` if there is none or `text` is not JSON (its parser reports that).
 pub(crate) fn duplicate_json_key(text: &str) -> Option<String> {

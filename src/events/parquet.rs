@@ -50,7 +50,7 @@ fn read_parquet_in(
 ) -> Result<Part> {
     let unreadable = |e: PolarsError| Error::InvalidEventFile {
         file: file.to_owned(),
-        reason: format!("not a readable parquet file: {e}"),
+        reason: crate::input::unreadable_parquet(&e),
     };
     let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
     let metadata = ParquetReader::new(open()?)

@@ -57,7 +57,7 @@ impl Table {
                 let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
                 let df = ParquetReader::new(f)
                     .finish()
-                    .map_err(|e| bad(format!("not a readable parquet file: {e}")))?;
+                    .map_err(|e| bad(crate::input::unreadable_parquet(&e)))?;
                 Ok(Self {
                     file,
                     df,

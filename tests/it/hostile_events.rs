@@ -290,6 +290,16 @@ fn parquet_and_csv_classes() {
         &clean,
         &Expect::Refused("parquet"),
     );
+    // A 16-bit integer column (written by pyarrow from the demo's first 50 lines):
+    // refused, saying to cast it (this build's polars reads 32- and 64-bit integers).
+    let small_ints =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile/bucket-int16.parquet");
+    check(
+        "parquet 16-bit integer column",
+        &small_ints,
+        &clean,
+        &Expect::Refused("cast it to int64"),
+    );
     // A csv with a BOM: the same events.
     let text = std::fs::read(&csv).unwrap();
     let bom = dir.path().join("bom.csv");
