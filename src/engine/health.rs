@@ -104,6 +104,33 @@ pub fn latest_exposures(tables: &EventTables) -> Result<BTreeMap<String, Millis>
         .collect())
 }
 
+/// The run warning for exposure layers whose `bucket` is at or beyond the bundle's
+/// `bucketCount`: no unit of this bundle's hashing can have it, so they were logged
+/// under another bundle (another bucket count or unit key) or are corrupt. They are
+/// still counted by allocation name, as the SDK logged it; the warning makes the
+/// mismatch visible instead of silent. `None` when there is none.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if the table lacks `bucket`.
+pub fn out_of_range_buckets(
+    tables: &EventTables,
+    bucket_count: u32,
+) -> Result<Option<(String, u64)>> {
+    let buckets = tables.exposures.column("bucket")?.u32()?;
+    let n = buckets
+        .downcast_iter()
+        .flat_map(|a| a.iter())
+        .filter(|b| b.is_some_and(|&b| b >= bucket_count))
+        .count() as u64;
+    Ok((n > 0).then(|| {
+        (
+            format!("exposure layers with a bucket at or beyond the bundle's bucketCount ({bucket_count}): logged under another bundle's hashing? counted by allocation name"),
+            n,
+        )
+    }))
+}
+
 /// The checks of one policy after its fit.
 #[must_use]
 pub fn policy_checks(

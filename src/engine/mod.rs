@@ -240,7 +240,11 @@ impl<'p> Engine<'p> {
         if policies.iter().any(|p| p.status == RunStatus::Updated) {
             doc.set_version(&clock::next_version(as_of, &input_bundle));
         }
-        let report = RunReport {
+        let buckets = health::out_of_range_buckets(
+            &loaded.tables,
+            input_bundle.bundle().hashing.bucket_count,
+        )?;
+        let mut report = RunReport {
             as_of: stamp.clone(),
             seed: self.options.seed,
             bundle_version: doc.bundle().version.clone(),
@@ -248,6 +252,7 @@ impl<'p> Engine<'p> {
             policies,
             ..RunReport::of_load(&loaded.report, enforcement.report)
         };
+        report.warnings.extend(buckets);
         let state = learning::next_state(
             next.into_next_state(
                 self.previous.as_ref(),

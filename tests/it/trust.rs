@@ -350,3 +350,58 @@ fn plain_files_in_the_output_directory_are_kept_or_refused() {
         "mine\n"
     );
 }
+
+#[test]
+fn exposures_the_bundle_cannot_explain_are_reported_not_dropped_silently() {
+    // One exposure layer with a bucket beyond the bundle's bucketCount (logged under
+    // another hashing), and one naming an allocation the bundle lacks, in a run where
+    // the checkout policy's status is decided by something else (too few exposures).
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = world(dir.path());
+    let is_cta = |l: &str| {
+        l.contains("\"type\":\"exposure\"") && l.contains("\"allocationName\":\"buy_now\"")
+    };
+    let (bucket_file, _) = edited(dir.path(), "bucket.ndjson", is_cta, |l| {
+        let at = l.find("\"bucket\":").unwrap() + "\"bucket\":".len();
+        let end = at + l[at..].find(',').unwrap();
+        format!("{}20000{}", &l[..at], &l[end..])
+    });
+    let text = std::fs::read_to_string(&bucket_file).unwrap();
+    let ghost = text
+        .lines()
+        .filter(|l| is_cta(l))
+        .nth(1)
+        .unwrap()
+        .replace(
+            "\"allocationName\":\"buy_now\"",
+            "\"allocationName\":\"ghost\"",
+        )
+        .replace("\"id\":\"", "\"id\":\"ghost-");
+    std::fs::write(&bucket_file, format!("{text}{ghost}\n")).unwrap();
+    inputs.events = vec![bucket_file];
+    let config = std::fs::read_to_string(&inputs.config).unwrap().replacen(
+        "minExposuresBeforeShift: 100\n",
+        "minExposuresBeforeShift: 1000000\n",
+        1,
+    );
+    std::fs::write(&inputs.config, config).unwrap();
+    let outcome = retrain(&inputs, None).unwrap();
+    let w = &outcome.report.warnings;
+    assert!(
+        w.iter()
+            .any(|(what, n)| what.contains("bucketCount (10000)") && *n == 1),
+        "{w:?}"
+    );
+    let cta = outcome
+        .report
+        .policies
+        .iter()
+        .find(|p| p.policy_id == "policy_checkout_cta")
+        .unwrap();
+    assert_eq!(cta.status, RunStatus::InsufficientExposures);
+    let reason = cta.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("allocations not in the bundle, ignored: ghost"),
+        "{reason}"
+    );
+}
