@@ -14,26 +14,11 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
 }
 
-/// `retrain` of `events` into `out`, from what `out` holds, keeping 2 versions (so a
-/// third publish prunes the first).
+/// `retrain` of `events` into `out`, from what `out` holds (as in the race tests),
+/// keeping 2 versions (so a third publish prunes the first).
 fn retrain(world: &Path, events: &str, out: &Path, crash_at: Option<u64>) -> Output {
-    let mut c = bin();
-    c.args([
-        "retrain", "--quiet", "--seed", "3", "--keep", "2", "--config",
-    ])
-    .arg(world.join(".traffical/config.yaml"))
-    .arg("--events")
-    .arg(world.join(events))
-    .arg("--out")
-    .arg(out);
-    if out.join("current").exists() {
-        c.arg("--bundle")
-            .arg(out.join("bundle.json"))
-            .arg("--state")
-            .arg(out.join("state.json"));
-    } else {
-        c.arg("--bundle").arg(world.join("bundle.json"));
-    }
+    let mut c = crate::races::retrain(world, &world.join(events), out);
+    c.args(["--keep", "2"]);
     crashing(&mut c, crash_at).output().unwrap()
 }
 

@@ -43,24 +43,31 @@ fn an_operating_system_error_is_printed_once() {
     );
 }
 
-fn fit(rewards: &Path, out: &Path) -> Output {
+/// `fit` of `rewards` (columns `arm`, `y`) with `algorithm` and `extra` arguments,
+/// writing `out`.
+fn fit_with(algorithm: &str, rewards: &Path, out: &Path, extra: &[&str]) -> Output {
     bin()
         .args([
-            "-q",
             "fit",
             "--algorithm",
-            "ucb1",
+            algorithm,
             "--arm",
             "arm",
             "--reward",
             "y",
         ])
+        .args(extra)
         .arg("--rewards")
         .arg(rewards)
         .arg("--out")
         .arg(out)
         .output()
         .unwrap()
+}
+
+/// A quiet UCB1 `fit`.
+fn fit(rewards: &Path, out: &Path) -> Output {
+    fit_with("ucb1", rewards, out, &["-q"])
 }
 
 #[test]
@@ -134,22 +141,7 @@ fn control_characters_in_names_are_escaped_on_the_terminal() {
     // A table of arms from a file: the same.
     let rows = dir.path().join("rows.csv");
     std::fs::write(&rows, "arm,y\n\"a\rb\",1\nc,0\n").unwrap();
-    let out = bin()
-        .args([
-            "fit",
-            "--algorithm",
-            "ucb1",
-            "--arm",
-            "arm",
-            "--reward",
-            "y",
-        ])
-        .arg("--rewards")
-        .arg(&rows)
-        .arg("--out")
-        .arg(dir.path().join("m.json"))
-        .output()
-        .unwrap();
+    let out = fit_with("ucb1", &rows, &dir.path().join("m.json"), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let shown = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -187,22 +179,12 @@ fn counts_that_set_the_work_are_bounded_before_any_work() {
     // The same bound on the command line of `fit`.
     let rows = dir.path().join("rows.csv");
     std::fs::write(&rows, "arm,y\na,1\nb,0\n").unwrap();
-    let out = bin()
-        .args([
-            "fit",
-            "--algorithm",
-            "thompson_bernoulli",
-            "--arm",
-            "arm",
-            "--reward",
-            "y",
-        ])
-        .args(["--draws", "2000000000", "--rewards"])
-        .arg(&rows)
-        .arg("--out")
-        .arg(dir.path().join("m.json"))
-        .output()
-        .unwrap();
+    let out = fit_with(
+        "thompson_bernoulli",
+        &rows,
+        &dir.path().join("m.json"),
+        &["--draws", "2000000000"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("between 1 and 1000000"),

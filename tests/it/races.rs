@@ -56,7 +56,7 @@ fn world_in_parts(dir: &Path, parts: usize) -> Vec<PathBuf> {
 
 /// `retrain` of `events` into `out`, starting from what `out` holds (its bundle and
 /// state) once something was published there, else from the world's bundle.
-fn retrain(world: &Path, events: &Path, out: &Path) -> Command {
+pub(crate) fn retrain(world: &Path, events: &Path, out: &Path) -> Command {
     let mut c = bin();
     c.args(["retrain", "--quiet", "--seed", "3", "--config"])
         .arg(world.join(".traffical/config.yaml"))

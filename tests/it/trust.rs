@@ -60,6 +60,15 @@ fn retrain(
     .retrain(inputs)
 }
 
+/// The checkout policy's report.
+fn checkout(o: &bandit_engine::RetrainOutcome) -> &bandit_engine::engine::PolicyReport {
+    o.report
+        .policies
+        .iter()
+        .find(|p| p.policy_id == "policy_checkout_cta")
+        .unwrap()
+}
+
 #[test]
 fn an_exposure_from_the_far_future_is_quarantined_and_poisons_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,12 +248,7 @@ fn a_value_too_large_to_square_errors_only_its_policy_and_names_the_event() {
     );
     inputs.events = vec![file.clone()];
     let out = retrain(&inputs, None).expect("one policy's overflow does not stop the run");
-    let cta = out
-        .report
-        .policies
-        .iter()
-        .find(|p| p.policy_id == "policy_checkout_cta")
-        .unwrap();
+    let cta = checkout(&out);
     assert_eq!(cta.status, RunStatus::Errored);
     let reason = cta.reason.as_deref().unwrap();
     assert!(
@@ -392,12 +396,7 @@ fn exposures_the_bundle_cannot_explain_are_reported_not_dropped_silently() {
             .any(|(what, n)| what.contains("bucketCount (10000)") && *n == 1),
         "{w:?}"
     );
-    let cta = outcome
-        .report
-        .policies
-        .iter()
-        .find(|p| p.policy_id == "policy_checkout_cta")
-        .unwrap();
+    let cta = checkout(&outcome);
     assert_eq!(cta.status, RunStatus::InsufficientExposures);
     let reason = cta.reason.as_deref().unwrap_or_default();
     assert!(
