@@ -13,7 +13,6 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::model::{Event, EventType, RecordError, Warnings};
-use super::part::CHUNK_LINES;
 use super::quarantine::Rejected;
 use super::read::{
     line_event, line_record, lines, overlong_error, FileReport, Format, LoadOptions, LoadReport,
@@ -84,7 +83,10 @@ fn convert_in(
             let first = next_line;
             // A block but the last ends with a newline: the next starts on a new line.
             next_line += memchr::memchr_iter(b'\n', &text).count() as u64;
-            let outcomes = validate(&text, first, &file);
+            let all = lines(&text, first);
+            // A slice of lines at a time: the owned events of a whole block never
+            // exist at once, only those of one slice.
+            let outcomes = all.chunks(SLICE_LINES).flat_map(|s| validate(s, &file));
             for outcome in outcomes {
                 counts.read += 1;
                 match outcome {
@@ -243,14 +245,17 @@ fn skip_line(reader: &mut impl Read, carry: &mut Vec<u8>, path: &Path) -> Result
     }
 }
 
-/// Every non-blank line of a block, validated in parallel, in line order.
+/// Lines validated at a time (in parallel, [`PAR_LINES`] to a task).
+const SLICE_LINES: usize = 16 * 1024;
+const PAR_LINES: usize = 1024;
+
+/// Lines of a block, validated in parallel, in line order.
 fn validate(
-    text: &[u8],
-    first: u64,
+    lines: &[(u64, &[u8])],
     file: &str,
 ) -> Vec<std::result::Result<(Event, Warnings), Box<Rejected>>> {
-    lines(text, first)
-        .par_chunks(CHUNK_LINES)
+    lines
+        .par_chunks(PAR_LINES)
         .flat_map_iter(|chunk| {
             chunk.iter().map(|&(line, raw)| {
                 line_event(raw).map_err(|RecordError { field, reason }| {
