@@ -337,15 +337,28 @@ impl Table {
     ///
     /// As [`Table::numbers`], for the first bad column in `names` order.
     pub fn number_columns(&self, names: &[String], role: &str) -> Result<Vec<Float64Chunked>> {
+        self.number_columns_as(names, role, true)
+    }
+
+    /// As [`Table::number_columns`]; with `finite` false the values are not scanned
+    /// for NaN and infinities (empty and non-numeric cells still are), for a reader
+    /// that checks every value itself (the linear kernel) and asks
+    /// [`Table::number_columns`] to word the error if it finds one.
+    pub(super) fn number_columns_as(
+        &self,
+        names: &[String],
+        role: &str,
+        finite: bool,
+    ) -> Result<Vec<Float64Chunked>> {
         names
             .par_iter()
-            .map(|name| self.number_column(name, role))
+            .map(|name| self.number_column(name, role, finite))
             .collect::<Vec<_>>()
             .into_iter()
             .collect()
     }
 
-    fn number_column(&self, name: &str, role: &str) -> Result<Float64Chunked> {
+    fn number_column(&self, name: &str, role: &str, finite: bool) -> Result<Float64Chunked> {
         let s = self.column(name, role)?;
         if !s.dtype().is_primitive_numeric() {
             return Ok(Float64Chunked::from_vec(
@@ -358,7 +371,7 @@ impl Table {
         let mut first = 0;
         for arr in ca.downcast_iter() {
             let bad = if arr.validity().is_none_or(|v| v.unset_bits() == 0) {
-                first_non_finite(arr.values())
+                finite.then(|| first_non_finite(arr.values())).flatten()
             } else {
                 (0..arr.len()).find(|&i| !arr.get(i).is_some_and(f64::is_finite))
             };
@@ -388,7 +401,7 @@ impl Table {
     pub fn numbers(&self, name: &str, role: &str) -> Result<Vec<f64>> {
         let s = self.column(name, role)?;
         if s.dtype().is_primitive_numeric() {
-            let ca = self.number_column(name, role)?;
+            let ca = self.number_column(name, role, true)?;
             let mut out = Vec::with_capacity(ca.len());
             for arr in ca.downcast_iter() {
                 out.extend_from_slice(arr.values());
