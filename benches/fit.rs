@@ -8,12 +8,15 @@
 //! * `fit_table/thompson_bernoulli`: K = 10 arms, N rows.
 //! * `fit_table/linucb`: K = 10 arms, d = 8 numeric features plus the intercept.
 //! * `fit_table/thompson_bernoulli_per_entity`: 10 000 entities × K = 5 arms.
+//! * `fit_file/linucb_parquet`: what `bandit-engine fit --algorithm linucb` does, file
+//!   reading included: 1 M rows, K = 10, d = 16 numeric features plus the intercept,
+//!   from a zstd parquet file of 8 row groups (as polars writes it by default).
 //!
 //! Inputs come from a seeded ChaCha8 generator, so runs compare.
 
 use std::time::Duration;
 
-use bandit_engine::fit::{fit_table, FitAlgorithm, FitParams, Table};
+use bandit_engine::fit::{fit_file, fit_table, FitAlgorithm, FitParams, Table};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use polars::prelude::*;
 use rand::{RngExt, SeedableRng};
@@ -91,5 +94,49 @@ fn fit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fit);
+fn fit_parquet(c: &mut Criterion) {
+    let n = 1_000_000usize;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("fit.parquet");
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut columns = vec![
+        Column::new(
+            "arm".into(),
+            (0..n)
+                .map(|_| format!("arm{}", rng.random_range(0..10)))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "reward".into(),
+            (0..n).map(|_| rng.random::<f64>()).collect::<Vec<_>>(),
+        ),
+    ];
+    let names: Vec<String> = (0..16).map(|j| format!("x{j}")).collect();
+    for name in &names {
+        columns.push(Column::new(
+            name.as_str().into(),
+            (0..n).map(|_| rng.random::<f64>()).collect::<Vec<_>>(),
+        ));
+    }
+    let mut df = DataFrame::new(n, columns).expect("columns of one length");
+    let file = std::fs::File::create(&path).expect("a writable file");
+    ParquetWriter::new(file)
+        .with_row_group_size(Some(n / 8))
+        .finish(&mut df)
+        .expect("the table is written");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let p = FitParams::new(FitAlgorithm::Linucb, "arm", "reward")
+        .features(&refs)
+        .check()
+        .expect("valid parameters");
+    let mut g = c.benchmark_group("fit_file");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("linucb_parquet", |b| {
+        b.iter(|| fit_file(&path, &p).expect("generated rows are valid"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fit, fit_parquet);
 criterion_main!(benches);

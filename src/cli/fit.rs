@@ -146,7 +146,7 @@ pub fn run(args: FitArgs, quiet: bool) -> Result<()> {
     .check()?;
     super::paths::check_output_file("--out", &args.out, &[&args.rewards])?;
     let start = Instant::now();
-    let table = Table::read(&args.rewards)?;
+    let table = Table::read_columns(&args.rewards, Some(&params.columns()))?;
     let read_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let fitted = fit_table(&table, &params)?;

@@ -13,7 +13,6 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::model::{Event, EventType, RecordError, Warnings};
-use super::part::CHUNK_LINES;
 use super::quarantine::Rejected;
 use super::read::{
     line_event, line_record, lines, overlong_error, FileReport, Format, LoadOptions, LoadReport,
@@ -84,7 +83,10 @@ fn convert_in(
             let first = next_line;
             // A block but the last ends with a newline: the next starts on a new line.
             next_line += memchr::memchr_iter(b'\n', &text).count() as u64;
-            let outcomes = validate(&text, first, &file);
+            let all = lines(&text, first);
+            // A slice of lines at a time: the owned events of a whole block never
+            // exist at once, only those of one slice.
+            let outcomes = all.chunks(SLICE_LINES).flat_map(|s| validate(s, &file));
             for outcome in outcomes {
                 counts.read += 1;
                 match outcome {
@@ -243,14 +245,17 @@ fn skip_line(reader: &mut impl Read, carry: &mut Vec<u8>, path: &Path) -> Result
     }
 }
 
-/// Every non-blank line of a block, validated in parallel, in line order.
+/// Lines validated at a time (in parallel, [`PAR_LINES`] to a task).
+const SLICE_LINES: usize = 16 * 1024;
+const PAR_LINES: usize = 1024;
+
+/// Lines of a block, validated in parallel, in line order.
 fn validate(
-    text: &[u8],
-    first: u64,
+    lines: &[(u64, &[u8])],
     file: &str,
 ) -> Vec<std::result::Result<(Event, Warnings), Box<Rejected>>> {
-    lines(text, first)
-        .par_chunks(CHUNK_LINES)
+    lines
+        .par_chunks(PAR_LINES)
         .flat_map_iter(|chunk| {
             chunk.iter().map(|&(line, raw)| {
                 line_event(raw).map_err(|RecordError { field, reason }| {
@@ -341,15 +346,22 @@ enum Writer {
     Csv(Box<csv::Writer<std::fs::File>>),
     Parquet {
         writer: Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
-        /// Events of the current block, not yet flat rows.
+        /// Events not yet flat rows (at most [`FRAME_EVENTS`]).
         pending: Vec<Event>,
-        /// Flat rows of earlier blocks not yet written as a row group (a frame is
-        /// far smaller than the events it holds).
+        /// Flat rows not yet written, fewer than a row group's (a frame is far
+        /// smaller than the events it holds).
         frames: Vec<DataFrame>,
-        /// Flat rows in `pending` and `frames`.
+        /// Flat rows in `frames`.
         rows: usize,
     },
 }
+
+/// Events turned into flat rows at a time: the row-wise text cells of
+/// [`flat_frame`] exist for this many events only, not for a whole block.
+#[cfg(not(test))]
+const FRAME_EVENTS: usize = 8192;
+#[cfg(test)]
+const FRAME_EVENTS: usize = 300;
 
 /// Where accepted events go.
 struct Sink {
@@ -396,63 +408,72 @@ impl Sink {
                 }
                 Ok(())
             }
-            Writer::Parquet { pending, rows, .. } => {
-                *rows += if e.kind == EventType::Track {
-                    1
-                } else {
-                    e.layers.len()
-                };
+            Writer::Parquet { pending, .. } => {
                 pending.push(e);
+                if pending.len() >= FRAME_EVENTS {
+                    self.flush_full()?;
+                }
                 Ok(())
             }
         }
     }
 
-    /// At the end of a block: its events become flat rows, written as a row group
-    /// once there are enough of them.
+    /// Pending events become flat rows, and every full row group of
+    /// [`ROW_GROUP_ROWS`] rows is written: the row groups are those of
+    /// [`super::write_events`] whatever the block size (the last one is written by
+    /// [`Sink::finish`]).
     fn flush_full(&mut self) -> Result<()> {
-        if let Writer::Parquet {
-            pending, frames, ..
-        } = &mut self.writer
-        {
-            if !pending.is_empty() {
-                frames.push(flat_frame(pending)?);
-                pending.clear();
-            }
-        }
-        match &self.writer {
-            Writer::Parquet { rows, .. } if *rows >= ROW_GROUP_ROWS => self.row_group(),
-            _ => Ok(()),
-        }
-    }
-
-    fn row_group(&mut self) -> Result<()> {
-        if let Writer::Parquet {
+        let Writer::Parquet {
             writer,
             pending,
             frames,
             rows,
         } = &mut self.writer
-        {
-            if !pending.is_empty() {
-                frames.push(flat_frame(pending)?);
-                pending.clear();
+        else {
+            return Ok(());
+        };
+        if !pending.is_empty() {
+            let df = flat_frame(pending)?;
+            pending.clear();
+            *rows += df.height();
+            frames.push(df);
+        }
+        while *rows >= ROW_GROUP_ROWS {
+            let mut df = stack(std::mem::take(frames))?;
+            let mut group = df.slice(0, ROW_GROUP_ROWS);
+            group.rechunk_mut();
+            writer.write_batch(&group)?;
+            df = df.slice(ROW_GROUP_ROWS as i64, usize::MAX);
+            *rows = df.height();
+            if *rows > 0 {
+                frames.push(df);
             }
-            let mut parts = std::mem::take(frames).into_iter();
-            if let Some(mut df) = parts.next() {
-                for f in parts {
-                    df.vstack_mut(&f)?;
-                }
+        }
+        Ok(())
+    }
+
+    /// Writes the rows left as the last row group.
+    fn last_group(&mut self) -> Result<()> {
+        self.flush_full()?;
+        if let Writer::Parquet {
+            writer,
+            frames,
+            rows,
+            ..
+        } = &mut self.writer
+        {
+            if *rows > 0 {
+                let mut df = stack(std::mem::take(frames))?;
                 df.rechunk_mut();
                 writer.write_batch(&df)?;
+                *rows = 0;
             }
-            *rows = 0;
         }
         Ok(())
     }
 
     fn finish(mut self) -> Result<()> {
-        self.row_group()?;
+        self.last_group()?;
         let io = |e| Error::io(&self.staged.dest, e);
         match self.writer {
             Writer::Ndjson(mut out) => out.flush().map_err(io)?,
@@ -463,6 +484,16 @@ impl Sink {
         }
         self.staged.persist()
     }
+}
+
+/// Frames one under the other (in order).
+fn stack(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    let mut parts = frames.into_iter();
+    let mut df = parts.next().unwrap_or_default();
+    for f in parts {
+        df.vstack_mut(&f)?;
+    }
+    Ok(df)
 }
 
 #[cfg(test)]

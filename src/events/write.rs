@@ -110,8 +110,12 @@ pub fn write_events(events: &[Event], path: &Path) -> Result<()> {
     }
 }
 
-/// Flat rows per parquet row group: the size polars' own writer picks.
+/// Flat rows per parquet row group: the size polars' own writer picks (in unit
+/// tests a small one, so that the demo log spans several groups).
+#[cfg(not(test))]
 pub(super) const ROW_GROUP_ROWS: usize = 512 * 512;
+#[cfg(test)]
+pub(super) const ROW_GROUP_ROWS: usize = 1000;
 
 /// Writes a flat frame as parquet, row groups of [`ROW_GROUP_ROWS`] rows, through the
 /// same batched writer as the streaming `convert` (which keeps the timestamps' UTC

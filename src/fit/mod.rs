@@ -27,7 +27,7 @@ mod table;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use ndarray::Array2;
+use polars::prelude::Float64Chunked;
 use rayon::prelude::*;
 
 pub use crate::error::FitError;
@@ -53,7 +53,7 @@ pub fn fit_file(
     path: impl AsRef<std::path::Path>,
     params: &CheckedFitParams,
 ) -> Result<FittedTable> {
-    fit_table(&Table::read(path)?, params)
+    fit_table(&Table::read_columns(path, Some(&params.columns()))?, params)
 }
 
 /// The columns of a table a fit reads, checked cell by cell.
@@ -61,7 +61,10 @@ struct Columns {
     arm_names: Vec<String>,
     arms: Vec<u32>,
     rewards: Vec<f64>,
-    features: Option<Array2<f64>>,
+    /// The feature columns as they lie in the table (linear algorithms only).
+    features: Option<Vec<Float64Chunked>>,
+    /// Whether the linear models have an intercept (a constant 1 before the features).
+    intercept: bool,
     feature_names: Vec<String>,
     /// The entity column coded, if any.
     entities: Option<Coded>,
@@ -90,14 +93,18 @@ fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
         }
     }
     let (features, feature_names) = if p.algorithm.is_linear() {
-        let x = table.matrix(&p.features, p.intercept, "feature")?;
+        // Without entities the kernel checks every value as it reads it (and on a
+        // bad one the columns are checked again to name the cell): one pass fewer.
+        let mut x = table.number_columns_as(&p.features, "feature", p.entity.is_some())?;
+        if p.entity.is_some() {
+            // Each entity gathers its rows: one chunk per column makes that an index.
+            x.par_iter_mut().for_each(|c| *c = c.rechunk().into_owned());
+        }
         let mut names: Vec<String> = Vec::new();
         if p.intercept {
             names.push("intercept".into());
         }
         names.extend(p.features.iter().cloned());
-        let x = Array2::from_shape_vec((table.height(), names.len()), x)
-            .expect("the matrix has a row per table row and a column per feature");
         (Some(x), names)
     } else {
         (None, Vec::new())
@@ -116,6 +123,7 @@ fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
         arms,
         rewards,
         features,
+        intercept: p.intercept,
         feature_names,
         entities,
     })
@@ -125,16 +133,41 @@ fn columns(table: &Table, p: &FitParams) -> Result<Columns> {
 /// thread count.
 const CHUNK_ROWS: usize = 65_536;
 
-fn arm_stats(k: usize, rows: &[usize], arms: &[u32], rewards: &[f64]) -> Vec<ArmStats> {
-    let chunks: Vec<Vec<ArmStats>> = rows
+/// Rows a model is fitted on: the whole table, or one entity's rows.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    All(usize),
+    Some(&'a [usize]),
+}
+
+impl Rows<'_> {
+    fn len(self) -> usize {
+        match self {
+            Rows::All(n) => n,
+            Rows::Some(rows) => rows.len(),
+        }
+    }
+
+    /// `values` of these rows: borrowed for the whole table, else gathered.
+    fn of<T: Copy>(self, values: &[T]) -> Cow<'_, [T]> {
+        match self {
+            Rows::All(_) => Cow::Borrowed(values),
+            Rows::Some(rows) => rows.iter().map(|&i| values[i]).collect(),
+        }
+    }
+}
+
+fn arm_stats(k: usize, arms: &[u32], rewards: &[f64]) -> Vec<ArmStats> {
+    let chunks: Vec<Vec<ArmStats>> = arms
         .par_chunks(CHUNK_ROWS)
-        .map(|chunk| {
+        .zip(rewards.par_chunks(CHUNK_ROWS))
+        .map(|(arms, rewards)| {
             let mut s = vec![ArmStats::default(); k];
-            for &i in chunk {
-                let a = &mut s[arms[i] as usize];
+            for (&arm, &r) in arms.iter().zip(rewards) {
+                let a = &mut s[arm as usize];
                 a.n += 1;
-                a.sum += rewards[i];
-                a.sum_sq += rewards[i] * rewards[i];
+                a.sum += r;
+                a.sum_sq += r * r;
             }
             s
         })
@@ -160,7 +193,7 @@ fn arm_stats(k: usize, rows: &[usize], arms: &[u32], rewards: &[f64]) -> Vec<Arm
 pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable> {
     let p = &params.params;
     let cols = columns(table, p)?;
-    let fit_rows = |label: &str, rows: &[usize]| -> Result<FittedModel> {
+    let fit_rows = |label: &str, rows: Rows<'_>| -> Result<FittedModel> {
         fit_group(params, &cols, label, rows).map_err(|e| match e {
             Error::Fit(FitError::Linear {
                 entity: None,
@@ -174,8 +207,14 @@ pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable
     };
     let (global, entities) = match &cols.entities {
         None => {
-            let all: Vec<usize> = (0..table.height()).collect();
-            (Some(fit_rows("", &all)?), BTreeMap::new())
+            let fitted = fit_rows("", Rows::All(table.height())).or_else(|e| {
+                // A non-finite feature found by the kernel: the error names its cell.
+                if cols.features.is_some() {
+                    table.number_columns(&p.features, "feature")?;
+                }
+                Err(e)
+            })?;
+            (Some(fitted), BTreeMap::new())
         }
         Some(ents) => {
             // Entities in sorted order (the codes' order), each with its rows.
@@ -187,7 +226,7 @@ pub fn fit_table(table: &Table, params: &CheckedFitParams) -> Result<FittedTable
                 .names
                 .par_iter()
                 .zip(&groups)
-                .map(|(e, rows)| Ok((e.clone(), fit_rows(e, rows)?)))
+                .map(|(e, rows)| Ok((e.clone(), fit_rows(e, Rows::Some(rows))?)))
                 .collect::<Result<Vec<_>>>()?;
             (None, fitted.into_iter().collect())
         }
@@ -208,14 +247,14 @@ fn fit_group(
     params: &CheckedFitParams,
     cols: &Columns,
     label: &str,
-    rows: &[usize],
+    rows: Rows<'_>,
 ) -> Result<FittedModel> {
     let (p, learner) = (&params.params, &params.learner);
     let k = cols.arm_names.len();
     if let Some(x) = &cols.features {
         return fit_linear(&learner.params, cols, x, rows);
     }
-    let stats = arm_stats(k, rows, &cols.arms, &cols.rewards);
+    let stats = arm_stats(k, &rows.of(&cols.arms), &rows.of(&cols.rewards));
     let stream = if label.is_empty() {
         "fit".to_owned()
     } else {
@@ -290,8 +329,8 @@ fn fit_group(
 fn fit_linear(
     params: &CheckedParams,
     cols: &Columns,
-    x: &Array2<f64>,
-    rows: &[usize],
+    x: &[Float64Chunked],
+    rows: Rows<'_>,
 ) -> Result<FittedModel> {
     let k = cols.arm_names.len();
     let linear = |e: LinearError| {
@@ -309,25 +348,32 @@ fn fit_linear(
         },
     })
     };
-    let sub;
-    let (xv, arms, rewards): (_, Cow<'_, [u32]>, Cow<'_, [f64]>) = if rows.len() == x.nrows() {
-        // The whole table: its columns as they are.
-        (
-            x.view(),
-            Cow::Borrowed(&cols.arms),
-            Cow::Borrowed(&cols.rewards),
-        )
-    } else {
-        sub = x.select(ndarray::Axis(0), rows);
-        (
-            sub.view(),
-            rows.iter().map(|&i| cols.arms[i]).collect(),
-            rows.iter().map(|&i| cols.rewards[i]).collect(),
-        )
+    let (arms, rewards) = (rows.of(&cols.arms), rows.of(&cols.rewards));
+    // Each feature column as the chunks it is stored in; an entity's rows gathered
+    // (the columns were made one chunk each for that).
+    let gathered: Vec<Vec<f64>> = match rows {
+        Rows::All(_) => Vec::new(),
+        Rows::Some(rows) => x
+            .iter()
+            .map(|c| {
+                let v = c
+                    .cont_slice()
+                    .expect("entity fits read single-chunk columns");
+                rows.iter().map(|&i| v[i]).collect()
+            })
+            .collect(),
     };
-    let stats = LinearStats::from_rows(k, xv, &arms, &rewards).map_err(linear)?;
+    let columns: Vec<Vec<&[f64]>> = match rows {
+        Rows::All(_) => x
+            .iter()
+            .map(|c| c.downcast_iter().map(|a| a.values().as_slice()).collect())
+            .collect(),
+        Rows::Some(_) => gathered.iter().map(|v| vec![v.as_slice()]).collect(),
+    };
+    let stats =
+        LinearStats::from_columns(k, cols.intercept, &columns, &arms, &rewards).map_err(linear)?;
     let fitted = fit_linear_arms(params, &stats).map_err(linear)?;
-    let summary = arm_stats(k, rows, &cols.arms, &cols.rewards);
+    let summary = arm_stats(k, &arms, &rewards);
     let arms_out = (0..k)
         .map(|a| ArmModel {
             name: cols.arm_names[a].clone(),
@@ -359,4 +405,34 @@ fn fit_linear(
         arms: arms_out,
         linear: linear_out,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn a_non_finite_feature_is_named_by_its_column_then_row_as_the_table_checks_it() {
+        // The kernel meets y's infinity (row 2) first; the error is still the first
+        // bad cell of the first bad column in --features order, x's NaN at row 5.
+        let nan = f64::NAN;
+        let df = df!(
+            "arm" => ["a", "b", "a", "b", "a"],
+            "reward" => [1.0, 0.0, 1.0, 0.5, 0.0],
+            "x" => [0.5, 1.0, 2.0, 3.0, nan],
+            "y" => [1.0, f64::INFINITY, 0.0, 1.0, 2.0]
+        )
+        .unwrap();
+        let table = Table::from_frame(df, "t.parquet");
+        for entity in [None, Some("arm")] {
+            let mut p = FitParams::new(FitAlgorithm::Linucb, "arm", "reward").features(&["x", "y"]);
+            p.entity = entity.map(str::to_owned);
+            let e = fit_table(&table, &p.check().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, "t.parquet:5: x: feature NaN is not a finite number");
+        }
+    }
 }

@@ -280,4 +280,17 @@ impl CheckedFitParams {
     pub fn params(&self) -> &FitParams {
         &self.params
     }
+
+    /// The columns a fit reads: arm, reward, the features of a linear algorithm, the
+    /// entity ([`super::Table::read_columns`] reads only these).
+    #[must_use]
+    pub fn columns(&self) -> Vec<&str> {
+        let p = &self.params;
+        let mut cols = vec![p.arm.as_str(), p.reward.as_str()];
+        if p.algorithm.is_linear() {
+            cols.extend(p.features.iter().map(String::as_str));
+        }
+        cols.extend(p.entity.as_deref());
+        cols
+    }
 }

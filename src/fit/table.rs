@@ -31,6 +31,8 @@ pub struct Table {
     df: DataFrame,
     /// Line of each data row (csv only).
     lines: Option<Vec<u64>>,
+    /// All the file's columns, when only some were read (named in errors).
+    names: Option<Vec<String>>,
 }
 
 impl Table {
@@ -41,6 +43,18 @@ impl Table {
     /// [`Error::Io`] if unreadable, [`Error::InvalidTable`] for an unknown extension,
     /// malformed csv (with its line) or an unreadable parquet file.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        Self::read_columns(path, None)
+    }
+
+    /// As [`Table::read`], reading from a parquet file only `columns` (those of them
+    /// it has; a missing one is reported when asked for, with all the file's columns):
+    /// a fit reads its arm, reward, feature and entity columns and nothing else. A csv
+    /// file is read whole (it is text, parsed a row at a time anyway).
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::read`].
+    pub fn read_columns(path: impl AsRef<Path>, columns: Option<&[&str]>) -> Result<Self> {
         let path = path.as_ref();
         let file = path.display().to_string();
         let bad = |reason: String| Error::InvalidTable {
@@ -55,13 +69,27 @@ impl Table {
         match ext.as_str() {
             "parquet" | "pq" => {
                 let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-                let df = ParquetReader::new(f)
-                    .finish()
-                    .map_err(|e| bad(crate::input::unreadable_parquet(&e)))?;
+                let unreadable = |e: PolarsError| bad(crate::input::unreadable_parquet(&e));
+                let mut reader = ParquetReader::new(f);
+                let mut names = None;
+                if let Some(wanted) = columns {
+                    let schema = reader.schema().map_err(unreadable)?;
+                    let all: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+                    let mut keep: Vec<String> = Vec::new();
+                    for &c in wanted {
+                        if all.iter().any(|n| n == c) && !keep.iter().any(|k| k == c) {
+                            keep.push(c.to_owned());
+                        }
+                    }
+                    reader = reader.with_columns(Some(keep));
+                    names = Some(all);
+                }
+                let df = reader.finish().map_err(unreadable)?;
                 Ok(Self {
                     file,
                     df,
                     lines: None,
+                    names,
                 })
             }
             "csv" => {
@@ -122,6 +150,7 @@ impl Table {
             file: file.to_owned(),
             df,
             lines: Some(lines),
+            names: None,
         })
     }
 
@@ -132,6 +161,7 @@ impl Table {
             file: file.to_owned(),
             df,
             lines: None,
+            names: None,
         }
     }
 
@@ -169,12 +199,15 @@ impl Table {
         match self.df.column(name) {
             Ok(c) => Ok(c.as_materialized_series()),
             Err(_) => {
-                let names: Vec<&str> = self
-                    .df
-                    .get_column_names()
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect();
+                let names: Vec<&str> = match &self.names {
+                    Some(all) => all.iter().map(String::as_str).collect(),
+                    None => self
+                        .df
+                        .get_column_names()
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect(),
+                };
                 let hint = crate::text::did_you_mean(name, names.iter().copied(), 3)
                     .map(|c| format!(" (did you mean \"{c}\"?)"))
                     .unwrap_or_default();
@@ -220,15 +253,33 @@ impl Table {
         let text = s.cast(&DataType::String)?;
         let text = text.str()?;
         let mut index: HashMap<&str, u32, FixedState> = HashMap::with_hasher(FixedState::default());
+        // A string of at most 12 bytes lies whole in its 16-byte view (length, bytes,
+        // zero padding): the view itself is the key, hashed without reading a buffer.
+        let mut inline: HashMap<u128, u32, FixedState> =
+            HashMap::with_hasher(FixedState::default());
+        if text.null_count() > 0 {
+            let i = text.iter().position(|v| v.is_none()).expect("a null");
+            return Err(self.cell_error(i, name, format!("empty {role}")));
+        }
         let mut seen: Vec<&str> = Vec::new();
         let mut codes = Vec::with_capacity(text.len());
-        for (i, v) in text.iter().enumerate() {
-            let v = v.ok_or_else(|| self.cell_error(i, name, format!("empty {role}")))?;
-            let code = *index.entry(v).or_insert_with(|| {
-                seen.push(v);
-                u32::try_from(seen.len() - 1).expect("fewer than 2^32 distinct labels")
-            });
-            codes.push(code);
+        for arr in text.downcast_iter() {
+            for (i, v) in arr.views().iter().enumerate() {
+                let key = (v.length <= 12).then(|| v.as_u128());
+                if let Some(&c) = key.and_then(|k| inline.get(&k)) {
+                    codes.push(c);
+                    continue;
+                }
+                let label = arr.value(i);
+                let c = *index.entry(label).or_insert_with(|| {
+                    seen.push(label);
+                    u32::try_from(seen.len() - 1).expect("fewer than 2^32 distinct labels")
+                });
+                if let Some(k) = key {
+                    inline.insert(k, c);
+                }
+                codes.push(c);
+            }
         }
         let mut order: Vec<usize> = (0..seen.len()).collect();
         order.sort_unstable_by_key(|&c| seen[c]);
@@ -246,8 +297,9 @@ impl Table {
     }
 
     /// Columns `names` as finite numbers, row-major (`rows × (names + intercept)`),
-    /// an intercept column of ones first when asked: the feature matrix a linear fit
-    /// reads, written in place instead of a column at a time and then copied.
+    /// an intercept column of ones first when asked: the feature matrix of
+    /// [`crate::policy::LinearStats::from_rows`] (a fit reads
+    /// [`Table::number_columns`] instead, with no such copy).
     ///
     /// # Errors
     ///
@@ -256,38 +308,11 @@ impl Table {
         let offset = usize::from(intercept);
         let d = names.len() + offset;
         let n = self.height();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        // Each column as one contiguous run of checked values, then written row-major a
-        // block of rows at a time: a block of the output stays in cache while every
-        // column fills it (a column at a time over the whole output strides through
-        // memory once per column, most of a 1 M × 16 fit's time); blocks in parallel.
-        let mut cols: Vec<Float64Chunked> = Vec::with_capacity(names.len());
-        for name in names {
-            let s = self.column(name, role)?;
-            let ca = if s.dtype().is_primitive_numeric() {
-                let s = s.cast(&DataType::Float64)?;
-                let ca = s.f64()?.rechunk().into_owned();
-                let arr = ca.downcast_as_array();
-                let bad = if ca.null_count() == 0 {
-                    arr.values().iter().position(|x| !x.is_finite())
-                } else {
-                    (0..arr.len()).find(|&i| !arr.get(i).is_some_and(f64::is_finite))
-                };
-                if let Some(i) = bad {
-                    return Err(self.number_error(i, name, role, arr.get(i)));
-                }
-                ca
-            } else {
-                Float64Chunked::from_vec(name.as_str().into(), self.numbers(name, role)?)
-            };
-            cols.push(ca);
-        }
-        let slices: Vec<&[f64]> = cols
-            .iter()
-            .map(|c| c.downcast_as_array().values().as_slice())
-            .collect();
+        let cols = self.number_columns(names, role)?;
+        let slices: Vec<std::borrow::Cow<'_, [f64]>> = cols.iter().map(contiguous).collect();
+        // Written a block of rows at a time: a block of the output stays in cache while
+        // every column fills it (a column at a time over the whole output strides
+        // through memory once per column); blocks in parallel.
         let mut out = vec![1.0; n * d];
         const BLOCK: usize = 4096;
         out.par_chunks_mut(BLOCK * d.max(1))
@@ -295,13 +320,67 @@ impl Table {
             .for_each(|(b, block)| {
                 let first = b * BLOCK;
                 for (j, col) in slices.iter().enumerate() {
-                    let j = j + offset;
                     for (row, &x) in block.chunks_exact_mut(d).zip(&col[first..]) {
-                        row[j] = x;
+                        row[j + offset] = x;
                     }
                 }
             });
         Ok(out)
+    }
+
+    /// Columns `names` as finite numbers, each as it lies in the table (numeric
+    /// columns are not copied, only cast to `f64` where they are of another type; text
+    /// is parsed): checked a column at a time in parallel, with a row-wise pass only to
+    /// name the first bad cell. The columns have no nulls.
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::numbers`], for the first bad column in `names` order.
+    pub fn number_columns(&self, names: &[String], role: &str) -> Result<Vec<Float64Chunked>> {
+        self.number_columns_as(names, role, true)
+    }
+
+    /// As [`Table::number_columns`]; with `finite` false the values are not scanned
+    /// for NaN and infinities (empty and non-numeric cells still are), for a reader
+    /// that checks every value itself (the linear kernel) and asks
+    /// [`Table::number_columns`] to word the error if it finds one.
+    pub(super) fn number_columns_as(
+        &self,
+        names: &[String],
+        role: &str,
+        finite: bool,
+    ) -> Result<Vec<Float64Chunked>> {
+        names
+            .par_iter()
+            .map(|name| self.number_column(name, role, finite))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn number_column(&self, name: &str, role: &str, finite: bool) -> Result<Float64Chunked> {
+        let s = self.column(name, role)?;
+        if !s.dtype().is_primitive_numeric() {
+            return Ok(Float64Chunked::from_vec(
+                name.into(),
+                self.numbers(name, role)?,
+            ));
+        }
+        let s = s.cast(&DataType::Float64)?;
+        let ca = s.f64()?.clone();
+        let mut first = 0;
+        for arr in ca.downcast_iter() {
+            let bad = if arr.validity().is_none_or(|v| v.unset_bits() == 0) {
+                finite.then(|| first_non_finite(arr.values())).flatten()
+            } else {
+                (0..arr.len()).find(|&i| !arr.get(i).is_some_and(f64::is_finite))
+            };
+            if let Some(i) = bad {
+                return Err(self.number_error(first + i, name, role, arr.get(i)));
+            }
+            first += arr.len();
+        }
+        Ok(ca)
     }
 
     fn number_error(&self, i: usize, name: &str, role: &str, v: Option<f64>) -> Error {
@@ -321,6 +400,14 @@ impl Table {
     /// not a number, or a NaN or infinite value: none of them reaches a model.
     pub fn numbers(&self, name: &str, role: &str) -> Result<Vec<f64>> {
         let s = self.column(name, role)?;
+        if s.dtype().is_primitive_numeric() {
+            let ca = self.number_column(name, role, true)?;
+            let mut out = Vec::with_capacity(ca.len());
+            for arr in ca.downcast_iter() {
+                out.extend_from_slice(arr.values());
+            }
+            return Ok(out);
+        }
         let values: Vec<Option<f64>> = match s.dtype() {
             DataType::String => {
                 let text = s.str()?;
@@ -339,7 +426,6 @@ impl Table {
                     .collect::<Result<_>>()?
             }
             DataType::Boolean => s.bool()?.iter().map(|b| b.map(f64::from)).collect(),
-            dt if dt.is_primitive_numeric() => s.cast(&DataType::Float64)?.f64()?.iter().collect(),
             other => {
                 return Err(Error::InvalidTable {
                     file: self.file.clone(),
@@ -358,6 +444,37 @@ impl Table {
             })
             .collect()
     }
+}
+
+/// A column's values in one slice: borrowed when it is one chunk, else copied.
+fn contiguous(ca: &Float64Chunked) -> std::borrow::Cow<'_, [f64]> {
+    match ca.cont_slice() {
+        Ok(v) => std::borrow::Cow::Borrowed(v),
+        Err(_) => std::borrow::Cow::Owned(
+            ca.downcast_iter()
+                .flat_map(|a| a.values().iter().copied())
+                .collect(),
+        ),
+    }
+}
+
+/// The first NaN or infinity of `values`: blocks are tested whole (a branch-free
+/// loop the compiler vectorises), and only a block with one is searched.
+fn first_non_finite(values: &[f64]) -> Option<usize> {
+    const BLOCK: usize = 1024;
+    const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+    values.chunks(BLOCK).enumerate().find_map(|(b, block)| {
+        let bad = block
+            .iter()
+            .fold(false, |bad, v| bad | (v.to_bits() & EXPONENT == EXPONENT));
+        bad.then(|| {
+            b * BLOCK
+                + block
+                    .iter()
+                    .position(|v| !v.is_finite())
+                    .expect("one is bad")
+        })
+    })
 }
 
 #[cfg(test)]
@@ -444,5 +561,40 @@ mod tests {
             .to_string();
         assert_eq!(e, "t.parquet:2: z: empty feature");
         assert_eq!(e, t.numbers("z", "feature").unwrap_err().to_string());
+    }
+
+    #[test]
+    fn a_parquet_table_reads_only_the_columns_asked_and_names_all_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut df = df!(
+            "arm" => ["a", "b", "a"],
+            "reward" => [1.0, 0.0, 1.0],
+            "x" => [0.5, 1.5, 2.5],
+            "other" => ["p", "q", "r"]
+        )
+        .unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        let t = Table::read_columns(&path, Some(&["reward", "arm", "arm", "nope"])).unwrap();
+        assert_eq!(t.df.get_column_names(), ["reward", "arm"]);
+        assert_eq!(t.numbers("reward", "reward").unwrap(), [1.0, 0.0, 1.0]);
+        let e = t.numbers("x", "feature").unwrap_err().to_string();
+        assert!(e.ends_with("the columns are: arm, reward, x, other"), "{e}");
+        let whole = Table::read(&path).unwrap();
+        assert_eq!(whole.df.width(), 4);
+    }
+
+    #[test]
+    fn codes_of_long_and_short_labels_over_chunks_agree_with_labels() {
+        // Labels of at most 12 bytes are keyed by their view, longer ones by text.
+        let mut a = df!("arm" => ["short", "a label longer than twelve", "b"]).unwrap();
+        let b = df!("arm" => ["b", "a label longer than twelve", "short"]).unwrap();
+        a.vstack_mut(&b).unwrap();
+        let t = Table::from_frame(a, "t.parquet");
+        let coded = t.codes("arm", "arm").unwrap();
+        assert_eq!(coded.names, ["a label longer than twelve", "b", "short"]);
+        assert_eq!(coded.codes, [2, 0, 1, 1, 0, 2]);
     }
 }

@@ -10,7 +10,9 @@
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
-use super::linear_kernel::{accumulate_chunk, ChunkIn, ChunkOut, Scratch};
+use std::borrow::Cow;
+
+use super::linear_kernel::{accumulate_chunk, ChunkIn, ChunkOut, Features, Scratch};
 pub use crate::error::LinearError;
 
 /// Rows per chunk of [`LinearStats::from_rows`]: fixed, so the split (and thus the
@@ -108,24 +110,80 @@ impl LinearStats {
         }
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout is contiguous");
+        Self::sum_chunks(k, d, rows, |start, end, scratch, s| {
+            let input = ChunkIn {
+                first_row: start,
+                xs: Features::Rows(&xs[start * d..end * d]),
+                arms: &arms[start..end],
+                rewards: &rewards[start..end],
+            };
+            accumulate(k, d, input, scratch, s)
+        })
+    }
+
+    /// As [`LinearStats::from_rows`] with the features given as columns, each as the
+    /// chunks it is stored in (the chunks of one column add up to the rows; columns
+    /// may be chunked differently), after a constant 1 when `intercept`. No row-major
+    /// copy of the rows is made, and the result is the same, to the last bit, as
+    /// `from_rows` on the matrix of those columns: each row lands in the same place
+    /// of the kernel's scratch and is summed in the same order.
+    ///
+    /// # Errors
+    ///
+    /// As [`LinearStats::from_rows`]; [`LinearError::ShapeMismatch`] also for a column
+    /// whose chunks do not add up to the rows.
+    pub fn from_columns(
+        k: usize,
+        intercept: bool,
+        columns: &[Vec<&[f64]>],
+        arms: &[u32],
+        rewards: &[f64],
+    ) -> Result<Self, LinearError> {
+        let rows = arms.len();
+        let d = columns.len() + usize::from(intercept);
+        let lengths = columns.iter().map(|c| c.iter().map(|p| p.len()).sum());
+        for (what, got) in std::iter::once(("rewards per row", rewards.len()))
+            .chain(lengths.map(|n| ("values per feature column", n)))
+        {
+            if got != rows {
+                return Err(LinearError::ShapeMismatch {
+                    what,
+                    expected: rows,
+                    got,
+                });
+            }
+        }
+        let columns: Vec<ChunkedColumn<'_>> =
+            columns.iter().map(|c| ChunkedColumn::new(c)).collect();
+        Self::sum_chunks(k, d, rows, |start, end, scratch, s| {
+            let parts: Vec<Cow<'_, [f64]>> = columns.iter().map(|c| c.range(start, end)).collect();
+            let cols: Vec<&[f64]> = parts.iter().map(|p| &p[..]).collect();
+            let input = ChunkIn {
+                first_row: start,
+                xs: Features::Columns {
+                    intercept,
+                    cols: &cols,
+                },
+                arms: &arms[start..end],
+                rewards: &rewards[start..end],
+            };
+            accumulate(k, d, input, scratch, s)
+        })
+    }
+
+    /// Sums fixed chunks of [`CHUNK_ROWS`] rows in parallel with `chunk` and adds them
+    /// in chunk order, then mirrors the upper triangles.
+    fn sum_chunks<F>(k: usize, d: usize, rows: usize, chunk: F) -> Result<Self, LinearError>
+    where
+        F: Fn(usize, usize, &mut Scratch, &mut LinearStats) -> Result<(), LinearError> + Sync,
+    {
         let chunks: Vec<Result<LinearStats, LinearError>> = (0..rows.div_ceil(CHUNK_ROWS))
             .into_par_iter()
             .map_init(Scratch::default, |scratch, c| {
                 let start = c * CHUNK_ROWS;
                 let end = (start + CHUNK_ROWS).min(rows);
                 let mut s = LinearStats::zeros(k, d);
-                let input = ChunkIn {
-                    first_row: start,
-                    xs: &xs[start * d..end * d],
-                    arms: &arms[start..end],
-                    rewards: &rewards[start..end],
-                };
-                let out = ChunkOut {
-                    gram: &mut s.gram,
-                    b: &mut s.b,
-                    n: &mut s.n,
-                };
-                accumulate_chunk(k, d, input, scratch, out)?;
+                chunk(start, end, scratch, &mut s)?;
                 Ok(s)
             })
             .collect();
@@ -217,6 +275,65 @@ impl LinearStats {
     }
 }
 
+/// One chunk's statistics added into `s`.
+fn accumulate(
+    k: usize,
+    d: usize,
+    input: ChunkIn<'_>,
+    scratch: &mut Scratch,
+    s: &mut LinearStats,
+) -> Result<(), LinearError> {
+    let out = ChunkOut {
+        gram: &mut s.gram,
+        b: &mut s.b,
+        n: &mut s.n,
+    };
+    accumulate_chunk(k, d, input, scratch, out)
+}
+
+/// A column stored in chunks, read a range of rows at a time.
+struct ChunkedColumn<'a> {
+    parts: &'a [&'a [f64]],
+    /// First row of each part, then the end.
+    starts: Vec<usize>,
+}
+
+impl<'a> ChunkedColumn<'a> {
+    fn new(parts: &'a [&'a [f64]]) -> Self {
+        let mut starts = vec![0];
+        for p in parts {
+            starts.push(starts.last().copied().unwrap_or(0) + p.len());
+        }
+        Self { parts, starts }
+    }
+
+    /// Rows `start..end`: borrowed when they lie in one part, else copied.
+    fn range(&self, start: usize, end: usize) -> Cow<'a, [f64]> {
+        let i = self
+            .starts
+            .partition_point(|&s| s <= start)
+            .saturating_sub(1);
+        let Some(part) = self.parts.get(i) else {
+            return Cow::Borrowed(&[]);
+        };
+        let lo = start - self.starts[i];
+        if end <= self.starts[i + 1] {
+            return Cow::Borrowed(&part[lo..end - self.starts[i]]);
+        }
+        let mut out = Vec::with_capacity(end - start);
+        let mut at = start;
+        for (p, &s) in self.parts[i..].iter().zip(&self.starts[i..]) {
+            if at >= end {
+                break;
+            }
+            let take = (end - at).min(s + p.len() - at);
+            out.extend_from_slice(&p[at - s..at - s + take]);
+            at += take;
+        }
+        Cow::Owned(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ndarray::array;
@@ -249,5 +366,65 @@ mod tests {
         assert!(e.to_string().contains("row 0: reward"), "{e}");
         let e = LinearStats::from_rows(1, x.view(), &[3], &[1.0]).unwrap_err();
         assert!(matches!(e, LinearError::ArmOutOfRange { arm: 3, .. }));
+    }
+
+    #[test]
+    fn columns_in_chunks_give_the_bits_of_the_row_major_matrix() {
+        // Over several chunks and kernel blocks, with an intercept, columns split
+        // at rows that do not fall on chunk boundaries (and an empty part).
+        let (k, m, f) = (3usize, 2 * CHUNK_ROWS + 1234, 5usize);
+        let cols: Vec<Vec<f64>> = (0..f)
+            .map(|j| {
+                (0..m)
+                    .map(|i| (((i * 31 + j * 17) % 97) as f64 - 48.0) / 13.0)
+                    .collect()
+            })
+            .collect();
+        let arms: Vec<u32> = (0..m).map(|i| (i * 7 % 11 % k) as u32).collect();
+        let rewards: Vec<f64> = (0..m).map(|i| (i % 5) as f64 * 0.37).collect();
+        let mut x = ndarray::Array2::<f64>::ones((m, f + 1));
+        for (j, c) in cols.iter().enumerate() {
+            for (i, &v) in c.iter().enumerate() {
+                x[[i, j + 1]] = v;
+            }
+        }
+        let want = LinearStats::from_rows(k, x.view(), &arms, &rewards).unwrap();
+        let cuts = [0, 5000, 5000, CHUNK_ROWS + 3, m];
+        let chunked: Vec<Vec<&[f64]>> = cols
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                if j % 2 == 0 {
+                    cuts.windows(2).map(|w| &c[w[0]..w[1]]).collect()
+                } else {
+                    vec![c.as_slice()]
+                }
+            })
+            .collect();
+        let got = LinearStats::from_columns(k, true, &chunked, &arms, &rewards).unwrap();
+        assert_eq!(got, want);
+        // Without the intercept: the matrix of the columns alone.
+        let x = x.slice(ndarray::s![.., 1..]);
+        let want = LinearStats::from_rows(k, x, &arms, &rewards).unwrap();
+        let got = LinearStats::from_columns(k, false, &chunked, &arms, &rewards).unwrap();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_bad_value_in_a_column_names_its_row_and_column() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [1.0, f64::NAN, 3.0];
+        let cols = vec![vec![&a[..]], vec![&b[..1], &b[1..]]];
+        let e = LinearStats::from_columns(2, true, &cols, &[0, 1, 0], &[0.0; 3]).unwrap_err();
+        assert_eq!(
+            e,
+            LinearError::NonFinite {
+                input: "feature column 2".into(),
+                row: 1
+            }
+        );
+        let short = vec![vec![&a[..2]]];
+        let e = LinearStats::from_columns(2, true, &short, &[0, 1, 0], &[0.0; 3]).unwrap_err();
+        assert!(matches!(e, LinearError::ShapeMismatch { .. }), "{e}");
     }
 }

@@ -40,6 +40,8 @@ pub(super) struct Scratch {
     starts: Vec<usize>,
     /// Next free row of each allocation while scattering.
     next: Vec<usize>,
+    /// Each row's place in `packed` (columns are scattered one after another).
+    at: Vec<u32>,
     /// Running `Σ x xᵀ` per allocation, padded to `stride × stride`.
     gram: Vec<f64>,
     /// Running `Σ r x` per allocation, padded to `stride`.
@@ -54,12 +56,48 @@ pub(super) struct ChunkOut<'a> {
     pub n: &'a mut [u64],
 }
 
-/// One chunk's rows: `xs` row-major, `d` per row; `first_row` numbers them in errors.
+/// Where one chunk's feature values lie.
+#[derive(Clone, Copy)]
+pub(super) enum Features<'a> {
+    /// Row-major, `d` values per row.
+    Rows(&'a [f64]),
+    /// One slice per column, each as long as the chunk, after a constant 1 when
+    /// `intercept` (so `d` is the columns plus one): a table's columns read where they
+    /// lie, with no row-major copy.
+    Columns {
+        intercept: bool,
+        cols: &'a [&'a [f64]],
+    },
+}
+
+/// One chunk's rows; `first_row` numbers them in errors.
 pub(super) struct ChunkIn<'a> {
     pub first_row: usize,
-    pub xs: &'a [f64],
+    pub xs: Features<'a>,
     pub arms: &'a [u32],
     pub rewards: &'a [f64],
+}
+
+/// One block's feature values: rows `lo..hi` of a chunk's [`Features`].
+#[derive(Clone, Copy)]
+struct Block<'a> {
+    xs: Features<'a>,
+    lo: usize,
+    hi: usize,
+}
+
+impl Block<'_> {
+    /// Row `r` of the block (0-based within it), `d` values.
+    fn row(&self, d: usize, r: usize) -> Vec<f64> {
+        let at = self.lo + r;
+        match self.xs {
+            Features::Rows(xs) => xs[at * d..(at + 1) * d].to_vec(),
+            Features::Columns { intercept, cols } => (intercept.then_some(1.0))
+                .into_iter()
+                .chain(cols.iter().map(|c| c[at]))
+                .collect(),
+        }
+    }
 }
 
 /// Validates and accumulates one chunk of rows. The first bad row in row order is
@@ -97,13 +135,18 @@ pub(super) fn accumulate_chunk(
         scratch.packed.clear();
         scratch.packed.resize(BLOCK_ROWS * stride, 0.0);
     }
-    for (blk, ((xs, arms), rewards)) in xs
-        .chunks(BLOCK_ROWS * d)
-        .zip(arms.chunks(BLOCK_ROWS))
+    for (blk, (arms, rewards)) in arms
+        .chunks(BLOCK_ROWS)
         .zip(rewards.chunks(BLOCK_ROWS))
         .enumerate()
     {
-        let first = first_row + blk * BLOCK_ROWS;
+        let lo = blk * BLOCK_ROWS;
+        let xs = Block {
+            xs,
+            lo,
+            hi: lo + arms.len(),
+        };
+        let first = first_row + lo;
         accumulate_block(k, d, stride, first, xs, arms, rewards, scratch, out.n)?;
     }
     for a in 0..k {
@@ -132,7 +175,7 @@ fn accumulate_block(
     d: usize,
     stride: usize,
     first_row: usize,
-    xs: &[f64],
+    xs: Block<'_>,
     arms: &[u32],
     rewards: &[f64],
     scratch: &mut Scratch,
@@ -143,6 +186,7 @@ fn accumulate_block(
         rewards: rew,
         starts,
         next,
+        at,
         gram,
         b,
     } = scratch;
@@ -167,18 +211,25 @@ fn accumulate_block(
     rew.resize(arms.len(), 0.0);
     next.clear();
     next.extend_from_slice(&starts[..k]);
-    for (r, ((row, &arm), &y)) in xs.chunks_exact(d).zip(arms).zip(rewards).enumerate() {
-        let at = next[arm as usize];
-        next[arm as usize] = at + 1;
-        let mut bad = y.to_bits() & EXPONENT == EXPONENT;
-        for (p, &v) in packed[at * stride..at * stride + d].iter_mut().zip(row) {
-            *p = v;
-            bad |= v.to_bits() & EXPONENT == EXPONENT;
+    let bad = match xs.xs {
+        Features::Rows(all) => {
+            let rows = &all[xs.lo * d..xs.hi * d];
+            scatter_rows(d, stride, rows, arms, rewards, next, packed, rew)
         }
-        if bad {
-            return Err(first_error(k, d, first_row, xs, arms, rewards, r));
-        }
-        rew[at] = y;
+        Features::Columns { intercept, cols } => scatter_columns(
+            stride,
+            intercept,
+            cols,
+            xs,
+            arms,
+            rewards,
+            (next, at),
+            packed,
+            rew,
+        ),
+    };
+    if let Some(r) = bad {
+        return Err(first_error(k, d, first_row, xs, arms, rewards, r));
     }
 
     // Register-blocked sums per allocation.
@@ -195,22 +246,94 @@ fn accumulate_block(
     Ok(())
 }
 
+fn is_special(v: f64) -> bool {
+    v.to_bits() & EXPONENT == EXPONENT
+}
+
+/// Scatters row-major rows into `packed` in allocation order; the first row with a
+/// non-finite value, if any (the scatter stops there).
+#[allow(clippy::too_many_arguments)] // one private call site, all of it plain data
+fn scatter_rows(
+    d: usize,
+    stride: usize,
+    rows: &[f64],
+    arms: &[u32],
+    rewards: &[f64],
+    next: &mut [usize],
+    packed: &mut [f64],
+    rew: &mut [f64],
+) -> Option<usize> {
+    for (r, ((row, &arm), &y)) in rows.chunks_exact(d).zip(arms).zip(rewards).enumerate() {
+        let at = next[arm as usize];
+        next[arm as usize] = at + 1;
+        let mut bad = is_special(y);
+        for (p, &v) in packed[at * stride..at * stride + d].iter_mut().zip(row) {
+            *p = v;
+            bad |= is_special(v);
+        }
+        if bad {
+            return Some(r);
+        }
+        rew[at] = y;
+    }
+    None
+}
+
+/// As [`scatter_rows`] for values in columns: each row's place first, then a column
+/// at a time (each column read once, in order); the block's last row if any value
+/// is non-finite ([`first_error`] finds the first).
+#[allow(clippy::too_many_arguments)] // one private call site, all of it plain data
+fn scatter_columns(
+    stride: usize,
+    intercept: bool,
+    cols: &[&[f64]],
+    xs: Block<'_>,
+    arms: &[u32],
+    rewards: &[f64],
+    (next, at): (&mut [usize], &mut Vec<u32>),
+    packed: &mut [f64],
+    rew: &mut [f64],
+) -> Option<usize> {
+    at.clear();
+    let mut bad = false;
+    for (&arm, &y) in arms.iter().zip(rewards) {
+        let p = next[arm as usize];
+        next[arm as usize] = p + 1;
+        at.push(p as u32);
+        rew[p] = y;
+        bad |= is_special(y);
+    }
+    let offset = usize::from(intercept);
+    if intercept {
+        for &p in at.iter() {
+            packed[p as usize * stride] = 1.0;
+        }
+    }
+    for (j, col) in cols.iter().enumerate() {
+        let j = j + offset;
+        for (&p, &v) in at.iter().zip(&col[xs.lo..xs.hi]) {
+            packed[p as usize * stride + j] = v;
+            bad |= is_special(v);
+        }
+    }
+    bad.then(|| arms.len() - 1)
+}
+
 /// The error of the first bad row among rows `..=last` of a block (`last` is bad).
 fn first_error(
     k: usize,
     d: usize,
     first_row: usize,
-    xs: &[f64],
+    xs: Block<'_>,
     arms: &[u32],
     rewards: &[f64],
     last: usize,
 ) -> LinearError {
-    xs.chunks_exact(d)
-        .zip(arms)
+    arms.iter()
         .zip(rewards)
         .take(last + 1)
         .enumerate()
-        .find_map(|(r, ((row, &arm), &y))| check_row(k, first_row + r, arm, y, row).err())
+        .find_map(|(r, (&arm, &y))| check_row(k, first_row + r, arm, y, &xs.row(d, r)).err())
         .expect("the row that triggered the slow path is bad")
 }
 
@@ -349,7 +472,7 @@ mod tests {
             };
             let input = ChunkIn {
                 first_row: 0,
-                xs: &xs,
+                xs: Features::Rows(&xs),
                 arms: &arms,
                 rewards: &rs,
             };
@@ -397,7 +520,7 @@ mod tests {
         // Row 2 (10 + 2 in the run) has an arm out of range, row 1 a bad feature.
         let input = ChunkIn {
             first_row: 10,
-            xs: &xs,
+            xs: Features::Rows(&xs),
             arms: &[0, 1, 5],
             rewards: &[0.0, 1.0, 1.0],
         };
