@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::flat;
 use super::model::{Event, EventType, RecordError, Warning, Warnings};
 use super::part::{Part, CHUNK_LINES};
+use super::projection::Projection;
 use super::quarantine::Rejected;
 use super::table::EventTables;
 use crate::error::{Error, Result};
@@ -326,6 +327,22 @@ pub fn load_events_with_progress(
     opts: LoadOptions,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
+    load_events_projected(paths, opts, &Projection::all(), progress)
+}
+
+/// [`load_events_with_progress`] keeping only the columns of `keep`: every record is
+/// validated as in a whole load (the same report and quarantine), and the tables lack
+/// the columns `keep` leaves out.
+///
+/// # Errors
+///
+/// As [`load_events`].
+pub fn load_events_projected(
+    paths: &[PathBuf],
+    opts: LoadOptions,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
     let mut all = Part::default();
     let mut report = LoadReport::default();
     for path in paths {
@@ -333,7 +350,7 @@ pub fn load_events_with_progress(
         let part = match Format::from_path(path)? {
             Format::Ndjson => read_ndjson(path, &file, progress)?,
             Format::Csv => read_csv(path, &file, progress)?,
-            Format::Parquet => super::parquet::read_parquet(path, &file, progress)?,
+            Format::Parquet => super::parquet::read_parquet(path, &file, keep, progress)?,
         };
         progress.finish();
         if opts.strict {
@@ -369,7 +386,7 @@ pub fn load_events_with_progress(
     }
     report.warnings = all.warnings;
     Ok(Loaded {
-        tables: super::table::finish_all(all.tables)?,
+        tables: super::table::finish_all(all.tables, keep)?,
         report,
         rejected: all.rejected,
     })

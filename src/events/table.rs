@@ -16,6 +16,7 @@
 use polars::prelude::*;
 
 use super::model::{Event, EventType};
+use super::projection::Projection;
 use crate::error::{Error, Result};
 
 /// Columns of the exposures table, in order, with their polars types.
@@ -329,26 +330,33 @@ pub(super) enum Chunk {
 /// rayon pool (copying strings into columns and freeing them is most of a load's
 /// serial work otherwise), track rows are renumbered across chunks, then the frames
 /// are stacked and their columns but the strings rechunked ([`rechunk_but_strings`]).
+/// Each part loses the columns `keep` leaves out before it is stacked.
 ///
 /// # Errors
 ///
 /// [`Error::TooManyRows`] for 2^32 or more track events in all (see
 /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
 /// columns, which would be a bug.
-pub(super) fn finish_all(chunks: Vec<Chunk>) -> Result<EventTables> {
+pub(super) fn finish_all(chunks: Vec<Chunk>, keep: &Projection) -> Result<EventTables> {
     use rayon::prelude::*;
     let parts = chunks
         .into_par_iter()
-        .map(|c| match c {
-            Chunk::Rows(b) => b.finish(),
-            Chunk::Frames(t) => Ok(t),
+        .map(|c| {
+            let mut t = match c {
+                Chunk::Rows(b) => b.finish()?,
+                Chunk::Frames(t) => t,
+            };
+            keep.apply(&mut t);
+            Ok(t)
         })
         .collect::<Result<Vec<_>>>()?;
     // Checked once for the whole load, so the offsets below cannot overflow.
     track_rows(parts.iter().map(|p| p.tracks.height()).sum())?;
     let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else {
-        return TableBuilder::default().finish();
+        let mut empty = TableBuilder::default().finish()?;
+        keep.apply(&mut empty);
+        return Ok(empty);
     };
     for mut p in parts {
         let offset = track_rows(all.tracks.height())?;
@@ -565,7 +573,11 @@ mod tests {
         a.push(track());
         let mut b = TableBuilder::default();
         b.push(track());
-        let tables = finish_all(vec![Chunk::Rows(Box::new(a)), Chunk::Rows(Box::new(b))]).unwrap();
+        let tables = finish_all(
+            vec![Chunk::Rows(Box::new(a)), Chunk::Rows(Box::new(b))],
+            &Projection::all(),
+        )
+        .unwrap();
         let rows = tables
             .tracks
             .column("track_row")
