@@ -374,7 +374,7 @@ pub(super) fn read_window(
     keep: &Projection,
 ) -> Result<Part> {
     let check = Check::new(cols, len);
-    let mut slow = Part::default();
+    let mut slow = Part::keeping(keep);
     let (mut slow_x, mut slow_t) = (Vec::new(), Vec::new());
     for r in (0..len).filter(|&r| check.kind[r] == BAD) {
         let line = first + r as u64 + 1;
@@ -394,6 +394,7 @@ pub(super) fn read_window(
         warnings: std::mem::take(&mut slow.warnings),
         rejected: std::mem::take(&mut slow.rejected),
         tables: Vec::new(),
+        blank: slow.blank,
     };
     count(&mut part, cols, &check);
     let tables = match slow.tables.pop() {

@@ -15,6 +15,7 @@
 
 use polars::prelude::DataFrame;
 
+use super::model::{Event, EventType};
 use super::table::EventTables;
 
 /// Columns no stage of a retrain or of a metrics run reads, in the exposures and the
@@ -117,6 +118,68 @@ impl Projection {
     pub(super) fn apply(&self, tables: &mut EventTables) {
         drop_columns(&mut tables.exposures, &self.exposures);
         drop_columns(&mut tables.tracks, &self.tracks);
+    }
+}
+
+/// The fields a row builder empties as it takes an event, for the columns a
+/// projection leaves out: their strings are freed as soon as the event is validated
+/// instead of being held until the load's tables are built (and then dropped).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Blank {
+    /// Per table (exposures, tracks): the organisation, project, environment and
+    /// config version.
+    ids: [bool; 2],
+    /// An exposure's or decision's own event id.
+    exposure_id: bool,
+    /// A layer's keys, own unit key and model version.
+    layer: bool,
+}
+
+const IDS: [&str; 4] = ["org_id", "project_id", "env", "config_version"];
+const LAYER: [&str; 6] = [
+    "policy_key",
+    "allocation_id",
+    "allocation_key",
+    "layer_unit_key",
+    "layer_unit_key_value",
+    "model_version",
+];
+
+impl Blank {
+    /// What `keep` lets a builder empty: a field only when its column is left out.
+    pub(super) fn of(keep: &Projection) -> Self {
+        Self {
+            ids: [
+                IDS.iter().all(|c| !keep.keeps_exposure(c)),
+                IDS.iter().all(|c| !keep.keeps_track(c)),
+            ],
+            exposure_id: !keep.keeps_exposure("event_id"),
+            layer: LAYER.iter().all(|c| !keep.keeps_exposure(c)),
+        }
+    }
+
+    /// Empties the fields of `e` whose columns are left out.
+    pub(super) fn apply(self, e: &mut Event) {
+        let exposure = e.kind != EventType::Track;
+        if self.ids[usize::from(!exposure)] {
+            e.org_id = None;
+            e.project_id = None;
+            e.env = None;
+            e.config_version = None;
+        }
+        if exposure && self.exposure_id {
+            e.id = None;
+        }
+        if exposure && self.layer {
+            for l in &mut e.layers {
+                l.policy_key = None;
+                l.allocation_id = None;
+                l.allocation_key = None;
+                l.unit_key = None;
+                l.unit_key_value = None;
+                l.model_version = None;
+            }
+        }
     }
 }
 

@@ -208,7 +208,12 @@ pub(super) fn lines(bytes: &[u8], first: u64) -> Vec<(u64, &[u8])> {
     lines
 }
 
-fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+fn read_ndjson(
+    path: &Path,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Result<Part> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     progress.start(file, bytes.len() as u64);
     // Line starts, found once with memchr, so chunks know their line numbers.
@@ -216,7 +221,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
     let parts = lines
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
-            let mut part = Part::default();
+            let mut part = Part::keeping(keep);
             let mut done = 0u64;
             for &(line, raw) in chunk {
                 done += raw.len() as u64 + 1;
@@ -229,7 +234,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
     Ok(Part::concat(parts))
 }
 
-fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress) -> Result<Part> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -247,7 +252,7 @@ fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
         .clone();
     let columns = flat::header_indices(file, headers.iter())?;
     progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
-    let mut part = Part::default();
+    let mut part = Part::keeping(keep);
     let mut record = csv::StringRecord::new();
     let mut last_pos = 0u64;
     loop {
@@ -348,8 +353,8 @@ pub fn load_events_projected(
     for path in paths {
         let file = path.display().to_string();
         let part = match Format::from_path(path)? {
-            Format::Ndjson => read_ndjson(path, &file, progress)?,
-            Format::Csv => read_csv(path, &file, progress)?,
+            Format::Ndjson => read_ndjson(path, &file, keep, progress)?,
+            Format::Csv => read_csv(path, &file, keep, progress)?,
             Format::Parquet => super::parquet::read_parquet(path, &file, keep, progress)?,
         };
         progress.finish();

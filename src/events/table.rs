@@ -16,7 +16,7 @@
 use polars::prelude::*;
 
 use super::model::{Event, EventType};
-use super::projection::Projection;
+use super::projection::{Blank, Projection};
 use crate::error::{Error, Result};
 
 /// Columns of the exposures table, in order, with their polars types.
@@ -139,6 +139,8 @@ pub struct TableBuilder {
     a_alloc_key: Vec<Option<String>>,
     a_weight: Vec<Option<f64>>,
     a_model: Vec<Option<&'static str>>,
+    /// The fields emptied as events are taken (none by default).
+    blank: Blank,
 }
 
 impl TableBuilder {
@@ -152,7 +154,8 @@ impl TableBuilder {
     /// As [`TableBuilder::push`], recording for a track event the input file and
     /// 1-based line (or parquet row) it was read from, so that a later stage that
     /// sets it aside (schema enforcement) can name them.
-    pub fn push_from(&mut self, e: Event, source: Option<(&str, u64)>) {
+    pub fn push_from(&mut self, mut e: Event, source: Option<(&str, u64)>) {
+        self.blank.apply(&mut e);
         match e.kind {
             EventType::Exposure | EventType::Decision => {
                 let mut e = e;
@@ -227,6 +230,14 @@ impl TableBuilder {
                 self.t_source_file.push(source.map(|(f, _)| f.to_owned()));
                 self.t_source_line.push(source.map(|(_, l)| l));
             }
+        }
+    }
+
+    /// A builder that empties the fields `blank` names as it takes events.
+    pub(super) fn blanking(blank: Blank) -> Self {
+        Self {
+            blank,
+            ..Self::default()
         }
     }
 
