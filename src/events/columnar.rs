@@ -89,8 +89,10 @@ fn only_text(cols: &Columns<Cells>, i: usize) -> bool {
 }
 
 /// JSON text checked once per distinct text: `f` classifies it (see [`json_kind`]).
+/// Hashed with foldhash: SipHash over every row's assignments text was a visible part
+/// of a load.
 #[derive(Default)]
-struct Seen<'a>(HashMap<&'a str, u8>);
+struct Seen<'a>(HashMap<&'a str, u8, foldhash::fast::FixedState>);
 
 impl<'a> Seen<'a> {
     fn get(&mut self, s: &'a str, f: fn(&str) -> u8) -> u8 {
