@@ -403,7 +403,7 @@ pub(super) fn read_window(
         None => fast,
         Some(Chunk::Rows(b)) => {
             let mut rows = b.finish()?;
-            keep.apply(&mut rows);
+            keep.apply(&mut rows.exposures, &mut rows.tracks);
             fast.merge(&fast_x, &fast_t, rows, &slow_x, &slow_t)?
         }
         Some(Chunk::Frames(_)) => unreachable!("the row path builds rows"),

@@ -16,18 +16,17 @@
 use polars::prelude::DataFrame;
 
 use super::model::{Event, EventType};
-use super::table::EventTables;
 
 /// Columns no stage of a retrain or of a metrics run reads, in the exposures and the
 /// tracks tables (`docs/formats.md` says what each holds). They stay in the files and
 /// in what `convert` writes; the relational and kernel attribution, goals, schema
 /// checks (but the quarantine records of `reject` mode, see [`Projection::run`]),
 /// learners, health checks and metrics read none of them.
-const UNREAD: &[&str] = &[
-    "org_id",
-    "project_id",
-    "env",
-    "config_version",
+const UNREAD: &[&str] = &["org_id", "project_id", "env", "config_version"];
+
+/// Exposure columns a run does not read beyond [`UNREAD`]: a layer's keys, its own
+/// unit key and model version.
+const UNREAD_LAYER: &[&str] = &[
     "policy_key",
     "allocation_id",
     "allocation_key",
@@ -36,9 +35,9 @@ const UNREAD: &[&str] = &[
     "model_version",
 ];
 
-/// Exposure columns a run does not read beyond [`UNREAD`]: an exposure's event id
-/// (goal events are deduplicated by theirs; exposures by unit, session, layer and
-/// allocation).
+/// Exposure columns a run does not read beyond [`UNREAD`] and [`UNREAD_LAYER`]: an
+/// exposure's event id (goal events are deduplicated by theirs; exposures by unit,
+/// session, layer and allocation).
 const UNREAD_EXPOSURE: &[&str] = &["event_id"];
 
 /// One of the two tables a projection narrows.
@@ -75,15 +74,11 @@ impl Projection {
     #[must_use]
     pub fn run(whole_tracks: bool) -> Self {
         Self {
-            exposures: [UNREAD, UNREAD_EXPOSURE].concat(),
+            exposures: [UNREAD, UNREAD_LAYER, UNREAD_EXPOSURE].concat(),
             tracks: if whole_tracks {
                 Vec::new()
             } else {
-                UNREAD
-                    .iter()
-                    .copied()
-                    .filter(|c| super::table::TRACK_COLUMNS.iter().any(|(n, _)| n == c))
-                    .collect()
+                UNREAD.to_vec()
             },
         }
     }
@@ -114,10 +109,11 @@ impl Projection {
         self.exposures.is_empty() && self.tracks.is_empty()
     }
 
-    /// `tables` without the columns left out (those already gone are skipped).
-    pub(super) fn apply(&self, tables: &mut EventTables) {
-        drop_columns(&mut tables.exposures, &self.exposures);
-        drop_columns(&mut tables.tracks, &self.tracks);
+    /// The exposures and tracks tables without the columns left out (those already
+    /// gone are skipped).
+    pub(super) fn apply(&self, exposures: &mut DataFrame, tracks: &mut DataFrame) {
+        drop_columns(exposures, &self.exposures);
+        drop_columns(tracks, &self.tracks);
     }
 }
 
@@ -135,26 +131,16 @@ pub(super) struct Blank {
     layer: bool,
 }
 
-const IDS: [&str; 4] = ["org_id", "project_id", "env", "config_version"];
-const LAYER: [&str; 6] = [
-    "policy_key",
-    "allocation_id",
-    "allocation_key",
-    "layer_unit_key",
-    "layer_unit_key_value",
-    "model_version",
-];
-
 impl Blank {
     /// What `keep` lets a builder empty: a field only when its column is left out.
     pub(super) fn of(keep: &Projection) -> Self {
         Self {
             ids: [
-                IDS.iter().all(|c| !keep.keeps_exposure(c)),
-                IDS.iter().all(|c| !keep.keeps_track(c)),
+                UNREAD.iter().all(|c| !keep.keeps_exposure(c)),
+                UNREAD.iter().all(|c| !keep.keeps_track(c)),
             ],
             exposure_id: !keep.keeps_exposure("event_id"),
-            layer: LAYER.iter().all(|c| !keep.keeps_exposure(c)),
+            layer: UNREAD_LAYER.iter().all(|c| !keep.keeps_exposure(c)),
         }
     }
 
@@ -196,7 +182,7 @@ mod tests {
     #[test]
     fn the_run_projection_leaves_out_only_known_columns() {
         let p = Projection::run(false);
-        for c in UNREAD {
+        for c in [UNREAD, UNREAD_LAYER, UNREAD_EXPOSURE].concat() {
             assert!(!p.keeps_exposure(c), "{c}");
         }
         for c in ["unit_key", "session_id", "decision_id", "ts", "context"] {
@@ -213,12 +199,12 @@ mod tests {
     fn applying_a_projection_drops_its_columns_once() {
         let mut t = super::super::TableBuilder::default().finish().unwrap();
         let p = Projection::run(false);
-        p.apply(&mut t);
+        p.apply(&mut t.exposures, &mut t.tracks);
         assert!(t.exposures.column("env").is_err());
         assert!(t.exposures.column("unit_key").is_ok());
         assert!(t.tracks.column("org_id").is_err());
         let width = t.exposures.width();
-        p.apply(&mut t);
+        p.apply(&mut t.exposures, &mut t.tracks);
         assert_eq!(t.exposures.width(), width);
         assert_eq!(t.attributions.width(), 8);
     }
