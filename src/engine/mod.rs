@@ -45,7 +45,7 @@ use crate::bundle::{BundleDocument, PolicyRef};
 use crate::config::{Algorithm, AttributionMode, AttributionModel, ProjectConfig};
 use crate::enforce::enforce;
 use crate::error::Result;
-use crate::events::{load_events_with_progress, LoadOptions, Loaded};
+use crate::events::{load_events_projected, LoadOptions, Loaded, Projection};
 use crate::progress::{NoProgress, Progress};
 use crate::state::sha256_hex;
 use crate::state::EngineState;
@@ -176,7 +176,8 @@ impl<'p> Engine<'p> {
         let options = LoadOptions {
             strict: self.options.strict,
         };
-        let loaded = load_events_with_progress(&inputs.events, options, self.progress)?;
+        let keep = run_columns(&config);
+        let loaded = load_events_projected(&inputs.events, options, &keep, self.progress)?;
         Ok((config, doc, loaded))
     }
 
@@ -381,4 +382,15 @@ fn publish_into(
         Publication::Entities(state) => doc.set_entity_state(policy_ref.id(), state),
     }
     doc.set_state_version(policy_ref, stamp)
+}
+
+/// The columns of the event tables a retrain or a metrics run under `config` reads
+/// ([`Projection::run`]): the tracks stay whole when a property schema in `reject`
+/// mode may quarantine a track row with its whole record.
+fn run_columns(config: &ProjectConfig) -> Projection {
+    let rejects = config
+        .schemas
+        .values()
+        .any(|s| s.enforcement == crate::config::SchemaEnforcement::Reject);
+    Projection::run(rejects)
 }

@@ -26,9 +26,13 @@ use super::cells::*;
 use super::fast;
 use super::model::Warning;
 use super::part::Part;
+use super::projection::{Projection, Table};
 use super::table::{Chunk, EventTables, TableBuilder};
 use crate::error::Result;
 use crate::time::parse_rfc3339;
+use rows::{json_column, Rows};
+
+mod rows;
 
 /// Event types as row tags; `BAD` marks a row left to the row path.
 const EXPOSURE: u8 = 0;
@@ -85,8 +89,10 @@ fn only_text(cols: &Columns<Cells>, i: usize) -> bool {
 }
 
 /// JSON text checked once per distinct text: `f` classifies it (see [`json_kind`]).
+/// Hashed with foldhash: SipHash over every row's assignments text was a visible part
+/// of a load.
 #[derive(Default)]
-struct Seen<'a>(HashMap<&'a str, u8>);
+struct Seen<'a>(HashMap<&'a str, u8, foldhash::fast::FixedState>);
 
 impl<'a> Seen<'a> {
     fn get(&mut self, s: &'a str, f: fn(&str) -> u8) -> u8 {
@@ -367,9 +373,10 @@ pub(super) fn read_window(
     first: u64,
     len: usize,
     file: &str,
+    keep: &Projection,
 ) -> Result<Part> {
     let check = Check::new(cols, len);
-    let mut slow = Part::default();
+    let mut slow = Part::keeping(keep);
     let (mut slow_x, mut slow_t) = (Vec::new(), Vec::new());
     for r in (0..len).filter(|&r| check.kind[r] == BAD) {
         let line = first + r as u64 + 1;
@@ -382,18 +389,23 @@ pub(super) fn read_window(
         slow_x.extend(std::iter::repeat_n(line, after.0 - before.0));
         slow_t.extend(std::iter::repeat_n(line, after.1 - before.1));
     }
-    let (fast, fast_x, fast_t) = frames(cols, &check, file, first)?;
+    let (fast, fast_x, fast_t) = frames(cols, &check, file, first, keep)?;
     let mut part = Part {
         read: slow.read,
         by_type: slow.by_type,
         warnings: std::mem::take(&mut slow.warnings),
         rejected: std::mem::take(&mut slow.rejected),
         tables: Vec::new(),
+        blank: slow.blank,
     };
     count(&mut part, cols, &check);
     let tables = match slow.tables.pop() {
         None => fast,
-        Some(Chunk::Rows(b)) => fast.merge(&fast_x, &fast_t, b.finish()?, &slow_x, &slow_t)?,
+        Some(Chunk::Rows(b)) => {
+            let mut rows = b.finish()?;
+            keep.apply(&mut rows.exposures, &mut rows.tracks);
+            fast.merge(&fast_x, &fast_t, rows, &slow_x, &slow_t)?
+        }
         Some(Chunk::Frames(_)) => unreachable!("the row path builds rows"),
     };
     part.tables.push(Chunk::Frames(tables));
@@ -434,87 +446,9 @@ fn count(part: &mut Part, cols: &Columns<Cells>, check: &Check) {
     }
 }
 
-/// Column `i`'s strings in the rows of `mask`, empty strings as null; all null when
-/// the file has no such column (or the rows have no text in it).
-fn text(
-    cols: &Columns<Cells>,
-    i: usize,
-    name: &str,
-    mask: &BooleanChunked,
-    n: usize,
-) -> Result<Column> {
-    let Some(Cells::Str(arr)) = cols.cells(i) else {
-        return Ok(StringChunked::full_null(name.into(), n).into_column());
-    };
-    let mut ca = StringChunked::with_chunk(name.into(), arr.clone());
-    if arr.views().iter().any(|v| v.length == 0) {
-        let filled: Vec<bool> = arr.views().iter().map(|v| v.length != 0).collect();
-        let keep = &ca.is_not_null() & &BooleanChunked::from_slice(PlSmallStr::EMPTY, &filled);
-        let keep = keep.rechunk();
-        let bits = keep.downcast_as_array().values().clone();
-        ca = StringChunked::with_chunk(name.into(), arr.clone().with_validity(Some(bits)));
-    }
-    Ok(ca.filter(mask)?.into_column())
-}
-
-/// The values of the rows of `mask`.
-fn pick<T: Clone>(values: &[T], mask: &[bool]) -> Vec<T> {
-    values
-        .iter()
-        .zip(mask)
-        .filter(|(_, &m)| m)
-        .map(|(v, _)| v.clone())
-        .collect()
-}
-
-/// A kept JSON field of the rows of `mask`, all null when the file has no column.
-fn json_column(
-    name: &str,
-    values: Option<&Vec<Option<String>>>,
-    mask: &[bool],
-    n: usize,
-) -> Column {
-    match values {
-        Some(v) => Series::new(name.into(), pick(v, mask)).into_column(),
-        None => StringChunked::full_null(name.into(), n).into_column(),
-    }
-}
-
-/// The rows of a window of type `kinds` (a set of `1 << type`): as a mask, and their
-/// lines in the file.
-struct Rows {
-    mask: Vec<bool>,
-    chunk: BooleanChunked,
-    lines: Vec<u64>,
-}
-
-impl Rows {
-    fn of(c: &Check, kinds: u8, first: u64) -> Self {
-        let mask: Vec<bool> = c
-            .kind
-            .iter()
-            .map(|&k| k != BAD && kinds & 1 << k != 0)
-            .collect();
-        let lines = (0..mask.len())
-            .filter(|&r| mask[r])
-            .map(|r| first + r as u64 + 1)
-            .collect();
-        let chunk = BooleanChunked::from_slice(PlSmallStr::EMPTY, &mask);
-        Self { mask, chunk, lines }
-    }
-
-    fn text(&self, cols: &Columns<Cells>, i: usize, name: &str) -> Result<Column> {
-        text(cols, i, name, &self.chunk, self.lines.len())
-    }
-
-    fn pick<T: Clone>(&self, values: &[T]) -> Vec<T> {
-        pick(values, &self.mask)
-    }
-}
-
 /// The exposures table of the rows this path accepted.
 fn exposures(cols: &Columns<Cells>, c: &Check, x: &Rows) -> Result<DataFrame> {
-    Ok(DataFrame::new_infer_height(vec![
+    let columns: Vec<Option<Column>> = vec![
         x.text(cols, TYPE, "kind")?,
         x.text(cols, ID, "event_id")?,
         x.text(cols, ORG_ID, "org_id")?,
@@ -523,10 +457,10 @@ fn exposures(cols: &Columns<Cells>, c: &Check, x: &Rows) -> Result<DataFrame> {
         x.text(cols, UNIT_KEY, "unit_key")?,
         x.text(cols, SESSION_ID, "session_id")?,
         x.text(cols, DECISION_ID, "decision_id")?,
-        Series::new("ts".into(), x.pick(&c.ts)).into_column(),
+        Some(Series::new("ts".into(), x.pick(&c.ts)).into_column()),
         x.text(cols, CONFIG_VERSION, "config_version")?,
         x.text(cols, LAYER_ID, "layer_id")?,
-        Series::new("bucket".into(), x.pick(&c.bucket)).into_column(),
+        Some(Series::new("bucket".into(), x.pick(&c.bucket)).into_column()),
         x.text(cols, POLICY_ID, "policy_id")?,
         x.text(cols, POLICY_KEY, "policy_key")?,
         x.text(cols, ALLOCATION_ID, "allocation_id")?,
@@ -534,11 +468,19 @@ fn exposures(cols: &Columns<Cells>, c: &Check, x: &Rows) -> Result<DataFrame> {
         x.text(cols, ALLOCATION_KEY, "allocation_key")?,
         x.text(cols, LAYER_UNIT_KEY, "layer_unit_key")?,
         x.text(cols, LAYER_UNIT_KEY_VALUE, "layer_unit_key_value")?,
-        Series::new("probability".into(), x.pick(&c.probability)).into_column(),
+        Some(Series::new("probability".into(), x.pick(&c.probability)).into_column()),
         x.text(cols, MODEL_VERSION, "model_version")?,
-        Series::new("attribution_only".into(), x.pick(&c.attribution_only)).into_column(),
-        json_column("context", c.context.as_ref(), &x.mask, x.lines.len()),
-    ])?)
+        Some(Series::new("attribution_only".into(), x.pick(&c.attribution_only)).into_column()),
+        Some(json_column(
+            "context",
+            c.context.as_ref(),
+            &x.mask,
+            x.lines.len(),
+        )),
+    ];
+    Ok(DataFrame::new_infer_height(
+        columns.into_iter().flatten().collect(),
+    )?)
 }
 
 /// The tracks table of the rows this path accepted (`track_row` from 0).
@@ -552,8 +494,8 @@ fn tracks(cols: &Columns<Cells>, c: &Check, t: &Rows, file: &str) -> Result<Data
         .map(|(e, &t)| e.unwrap_or(t))
         .collect();
     let rows = u32::try_from(nt).expect("a window has fewer than 2^32 rows");
-    Ok(DataFrame::new_infer_height(vec![
-        Series::new("track_row".into(), (0..rows).collect::<Vec<u32>>()).into_column(),
+    let columns: Vec<Option<Column>> = vec![
+        Some(Series::new("track_row".into(), (0..rows).collect::<Vec<u32>>()).into_column()),
         t.text(cols, ID, "event_id")?,
         t.text(cols, ORG_ID, "org_id")?,
         t.text(cols, PROJECT_ID, "project_id")?,
@@ -561,21 +503,31 @@ fn tracks(cols: &Columns<Cells>, c: &Check, t: &Rows, file: &str) -> Result<Data
         t.text(cols, UNIT_KEY, "unit_key")?,
         t.text(cols, SESSION_ID, "session_id")?,
         t.text(cols, DECISION_ID, "decision_id")?,
-        Series::new("ts".into(), ts).into_column(),
-        Series::new("event_ts".into(), event_ts).into_column(),
+        Some(Series::new("ts".into(), ts).into_column()),
+        Some(Series::new("event_ts".into(), event_ts).into_column()),
         t.text(cols, CONFIG_VERSION, "config_version")?,
         t.text(cols, EVENT, "event")?,
-        Series::new("value".into(), t.pick(&c.value)).into_column(),
-        json_column("values", c.values.as_ref(), &t.mask, nt),
-        json_column("properties", c.properties.as_ref(), &t.mask, nt),
-        json_column("context", c.context.as_ref(), &t.mask, nt),
-        StringChunked::full("source_file".into(), file, nt).into_column(),
-        Series::new(
-            "source_line".into(),
-            t.lines.iter().map(|&l| Some(l)).collect::<Vec<_>>(),
-        )
-        .into_column(),
-    ])?)
+        Some(Series::new("value".into(), t.pick(&c.value)).into_column()),
+        Some(json_column("values", c.values.as_ref(), &t.mask, nt)),
+        Some(json_column(
+            "properties",
+            c.properties.as_ref(),
+            &t.mask,
+            nt,
+        )),
+        Some(json_column("context", c.context.as_ref(), &t.mask, nt)),
+        Some(StringChunked::full("source_file".into(), file, nt).into_column()),
+        Some(
+            Series::new(
+                "source_line".into(),
+                t.lines.iter().map(|&l| Some(l)).collect::<Vec<_>>(),
+            )
+            .into_column(),
+        ),
+    ];
+    Ok(DataFrame::new_infer_height(
+        columns.into_iter().flatten().collect(),
+    )?)
 }
 
 /// The tables of the rows this path accepted, and their file rows (exposures,
@@ -585,9 +537,10 @@ fn frames(
     c: &Check,
     file: &str,
     first: u64,
+    keep: &Projection,
 ) -> Result<(EventTables, Vec<u64>, Vec<u64>)> {
-    let x = Rows::of(c, LAYERED, first);
-    let t = Rows::of(c, TRACKS, first);
+    let x = Rows::of(c, LAYERED, first, keep, Table::Exposures);
+    let t = Rows::of(c, TRACKS, first, keep, Table::Tracks);
     let tables = EventTables {
         exposures: exposures(cols, c, &x)?,
         tracks: tracks(cols, c, &t, file)?,

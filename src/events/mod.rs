@@ -9,6 +9,7 @@ pub mod future;
 pub mod model;
 mod parquet;
 mod part;
+pub mod projection;
 pub mod quarantine;
 pub mod read;
 mod stream;
@@ -18,10 +19,11 @@ pub mod write;
 pub use model::{
     AttributionEntry, AttributionModel, Event, EventType, Layer, RecordError, Warning, Warnings,
 };
+pub use projection::Projection;
 pub use quarantine::{write_quarantine, Rejected};
 pub use read::{
-    load_events, load_events_with_progress, FileReport, Format, LoadOptions, LoadReport, Loaded,
-    MAX_LINE_BYTES,
+    load_events, load_events_projected, load_events_with_progress, FileReport, Format, LoadOptions,
+    LoadReport, Loaded, MAX_LINE_BYTES,
 };
 pub use stream::convert_events;
 pub use table::{EventTables, LazyEventTables, TableBuilder};

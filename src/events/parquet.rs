@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 use super::cells::{Columns, Values};
 use super::part::{Part, CHUNK_LINES};
+use super::projection::Projection;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 /// Rows decoded at a time: whole row groups, at least this many rows (but the last
@@ -38,13 +39,19 @@ const BATCH_ROWS: usize = 128 * 1024;
 ///
 /// [`Error::Io`] for an unopenable file; [`Error::InvalidEventFile`] for a file that is
 /// not parquet, an unknown column or an unsupported column type.
-pub(super) fn read_parquet(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
-    read_parquet_in(path, file, progress, BATCH_ROWS)
+pub(super) fn read_parquet(
+    path: &Path,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Result<Part> {
+    read_parquet_in(path, file, keep, progress, BATCH_ROWS)
 }
 
 fn read_parquet_in(
     path: &Path,
     file: &str,
+    keep: &Projection,
     progress: &dyn Progress,
     batch_rows: usize,
 ) -> Result<Part> {
@@ -70,7 +77,14 @@ fn read_parquet_in(
         if k == 0 {
             progress.start(file, groups.iter().sum::<usize>() as u64);
         }
-        parts.push(read_rows(&columns, df.height(), start, file, progress)?);
+        parts.push(read_rows(
+            &columns,
+            df.height(),
+            start,
+            file,
+            keep,
+            progress,
+        )?);
     }
     Ok(Part::concat(parts))
 }
@@ -104,6 +118,7 @@ fn read_rows(
     height: usize,
     start: usize,
     file: &str,
+    keep: &Projection,
     progress: &dyn Progress,
 ) -> Result<Part> {
     let parts = (0..height.div_ceil(CHUNK_LINES))
@@ -112,7 +127,8 @@ fn read_rows(
             let first = c * CHUNK_LINES;
             let len = CHUNK_LINES.min(height - first);
             let columns = columns.window(first, len);
-            let part = super::columnar::read_window(&columns, (start + first) as u64, len, file);
+            let part =
+                super::columnar::read_window(&columns, (start + first) as u64, len, file, keep);
             progress.advance(len as u64);
             part
         })

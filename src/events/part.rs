@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::model::{Event, RecordError, Warning, Warnings};
+use super::projection::{Blank, Projection};
 use super::quarantine::Rejected;
-use super::table::Chunk;
+use super::table::{Chunk, TableBuilder};
 use crate::error::Result;
 
 /// Output of one chunk of records.
@@ -21,9 +22,19 @@ pub(super) struct Part {
     pub(super) read: u64,
     pub(super) by_type: [u64; 3],
     pub(super) warnings: BTreeMap<Warning, u64>,
+    /// What the part's row builders empty (the columns of the load's projection).
+    pub(super) blank: Blank,
 }
 
 impl Part {
+    /// An empty part whose rows keep only the columns of `keep`.
+    pub(super) fn keeping(keep: &Projection) -> Self {
+        Self {
+            blank: Blank::of(keep),
+            ..Self::default()
+        }
+    }
+
     /// Validates one record (the slow path) and takes it.
     pub(super) fn accept(
         &mut self,
@@ -55,7 +66,8 @@ impl Part {
                     *self.warnings.entry(w).or_default() += 1;
                 }
                 if !matches!(self.tables.last(), Some(Chunk::Rows(_))) {
-                    self.tables.push(Chunk::Rows(Box::default()));
+                    self.tables
+                        .push(Chunk::Rows(Box::new(TableBuilder::blanking(self.blank))));
                 }
                 if let Some(Chunk::Rows(b)) = self.tables.last_mut() {
                     b.push_from(event, Some((file, line)));

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::flat;
 use super::model::{Event, EventType, RecordError, Warning, Warnings};
 use super::part::{Part, CHUNK_LINES};
+use super::projection::Projection;
 use super::quarantine::Rejected;
 use super::table::EventTables;
 use crate::error::{Error, Result};
@@ -207,7 +208,12 @@ pub(super) fn lines(bytes: &[u8], first: u64) -> Vec<(u64, &[u8])> {
     lines
 }
 
-fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+fn read_ndjson(
+    path: &Path,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Result<Part> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     progress.start(file, bytes.len() as u64);
     // Line starts, found once with memchr, so chunks know their line numbers.
@@ -215,7 +221,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
     let parts = lines
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
-            let mut part = Part::default();
+            let mut part = Part::keeping(keep);
             let mut done = 0u64;
             for &(line, raw) in chunk {
                 done += raw.len() as u64 + 1;
@@ -228,7 +234,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
     Ok(Part::concat(parts))
 }
 
-fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
+fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress) -> Result<Part> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -246,7 +252,7 @@ fn read_csv(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part> {
         .clone();
     let columns = flat::header_indices(file, headers.iter())?;
     progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
-    let mut part = Part::default();
+    let mut part = Part::keeping(keep);
     let mut record = csv::StringRecord::new();
     let mut last_pos = 0u64;
     loop {
@@ -326,14 +332,30 @@ pub fn load_events_with_progress(
     opts: LoadOptions,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
+    load_events_projected(paths, opts, &Projection::all(), progress)
+}
+
+/// [`load_events_with_progress`] keeping only the columns of `keep`: every record is
+/// validated as in a whole load (the same report and quarantine), and the tables lack
+/// the columns `keep` leaves out.
+///
+/// # Errors
+///
+/// As [`load_events`].
+pub fn load_events_projected(
+    paths: &[PathBuf],
+    opts: LoadOptions,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
     let mut all = Part::default();
     let mut report = LoadReport::default();
     for path in paths {
         let file = path.display().to_string();
         let part = match Format::from_path(path)? {
-            Format::Ndjson => read_ndjson(path, &file, progress)?,
-            Format::Csv => read_csv(path, &file, progress)?,
-            Format::Parquet => super::parquet::read_parquet(path, &file, progress)?,
+            Format::Ndjson => read_ndjson(path, &file, keep, progress)?,
+            Format::Csv => read_csv(path, &file, keep, progress)?,
+            Format::Parquet => super::parquet::read_parquet(path, &file, keep, progress)?,
         };
         progress.finish();
         if opts.strict {
@@ -369,7 +391,7 @@ pub fn load_events_with_progress(
     }
     report.warnings = all.warnings;
     Ok(Loaded {
-        tables: super::table::finish_all(all.tables)?,
+        tables: super::table::finish_all(all.tables, keep)?,
         report,
         rejected: all.rejected,
     })

@@ -16,6 +16,7 @@
 use polars::prelude::*;
 
 use super::model::{Event, EventType};
+use super::projection::{Blank, Projection};
 use crate::error::{Error, Result};
 
 /// Columns of the exposures table, in order, with their polars types.
@@ -138,6 +139,8 @@ pub struct TableBuilder {
     a_alloc_key: Vec<Option<String>>,
     a_weight: Vec<Option<f64>>,
     a_model: Vec<Option<&'static str>>,
+    /// The fields emptied as events are taken (none by default).
+    blank: Blank,
 }
 
 impl TableBuilder {
@@ -151,7 +154,8 @@ impl TableBuilder {
     /// As [`TableBuilder::push`], recording for a track event the input file and
     /// 1-based line (or parquet row) it was read from, so that a later stage that
     /// sets it aside (schema enforcement) can name them.
-    pub fn push_from(&mut self, e: Event, source: Option<(&str, u64)>) {
+    pub fn push_from(&mut self, mut e: Event, source: Option<(&str, u64)>) {
+        self.blank.apply(&mut e);
         match e.kind {
             EventType::Exposure | EventType::Decision => {
                 let mut e = e;
@@ -226,6 +230,14 @@ impl TableBuilder {
                 self.t_source_file.push(source.map(|(f, _)| f.to_owned()));
                 self.t_source_line.push(source.map(|(_, l)| l));
             }
+        }
+    }
+
+    /// A builder that empties the fields `blank` names as it takes events.
+    pub(super) fn blanking(blank: Blank) -> Self {
+        Self {
+            blank,
+            ..Self::default()
         }
     }
 
@@ -329,26 +341,33 @@ pub(super) enum Chunk {
 /// rayon pool (copying strings into columns and freeing them is most of a load's
 /// serial work otherwise), track rows are renumbered across chunks, then the frames
 /// are stacked and their columns but the strings rechunked ([`rechunk_but_strings`]).
+/// Each part loses the columns `keep` leaves out before it is stacked.
 ///
 /// # Errors
 ///
 /// [`Error::TooManyRows`] for 2^32 or more track events in all (see
 /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
 /// columns, which would be a bug.
-pub(super) fn finish_all(chunks: Vec<Chunk>) -> Result<EventTables> {
+pub(super) fn finish_all(chunks: Vec<Chunk>, keep: &Projection) -> Result<EventTables> {
     use rayon::prelude::*;
     let parts = chunks
         .into_par_iter()
-        .map(|c| match c {
-            Chunk::Rows(b) => b.finish(),
-            Chunk::Frames(t) => Ok(t),
+        .map(|c| {
+            let mut t = match c {
+                Chunk::Rows(b) => b.finish()?,
+                Chunk::Frames(t) => t,
+            };
+            keep.apply(&mut t.exposures, &mut t.tracks);
+            Ok(t)
         })
         .collect::<Result<Vec<_>>>()?;
     // Checked once for the whole load, so the offsets below cannot overflow.
     track_rows(parts.iter().map(|p| p.tracks.height()).sum())?;
     let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else {
-        return TableBuilder::default().finish();
+        let mut empty = TableBuilder::default().finish()?;
+        keep.apply(&mut empty.exposures, &mut empty.tracks);
+        return Ok(empty);
     };
     for mut p in parts {
         let offset = track_rows(all.tracks.height())?;
@@ -391,73 +410,6 @@ fn shift_track_rows(df: &mut DataFrame, offset: u32) -> Result<()> {
     let rows = df.column("track_row")?.u32()?.apply_values(|r| r + offset);
     df.with_column(rows.into_column())?;
     Ok(())
-}
-
-/// The order of `a` and `b` (each ascending, disjoint) merged, as indices into `a`
-/// then `b` stacked.
-fn merged(a: &[u64], b: &[u64]) -> Vec<IdxSize> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    while i < a.len() || j < b.len() {
-        if j == b.len() || (i < a.len() && a[i] < b[j]) {
-            out.push(i as IdxSize);
-            i += 1;
-        } else {
-            out.push((a.len() + j) as IdxSize);
-            j += 1;
-        }
-    }
-    out
-}
-
-impl EventTables {
-    /// These tables and `other`'s merged by source row: `x` and `t` give each
-    /// exposure and track row's line in the file (ascending in each, disjoint between
-    /// the two); track rows are renumbered. These tables must have no attribution
-    /// entries (the columnar reader's never do).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Polars`] only if polars refuses to stack or gather columns of equal
-    /// length, which would be a bug.
-    pub(super) fn merge(
-        self,
-        x: &[u64],
-        t: &[u64],
-        other: EventTables,
-        other_x: &[u64],
-        other_t: &[u64],
-    ) -> Result<EventTables> {
-        let gather = |a: &DataFrame, b: &DataFrame, order: Vec<IdxSize>| -> Result<DataFrame> {
-            Ok(a.vstack(b)?
-                .take(&IdxCa::from_vec(PlSmallStr::EMPTY, order))?)
-        };
-        let exposures = gather(&self.exposures, &other.exposures, merged(x, other_x))?;
-        let order = merged(t, other_t);
-        // Where each stacked track row ends up.
-        let mut at = vec![0u32; order.len()];
-        for (k, &j) in order.iter().enumerate() {
-            at[j as usize] = k as u32;
-        }
-        let mut tracks = gather(&self.tracks, &other.tracks, order)?;
-        let n = track_rows(tracks.height())?;
-        tracks.with_column(
-            Series::new("track_row".into(), (0..n).collect::<Vec<u32>>()).into_column(),
-        )?;
-        let mut attributions = other.attributions;
-        if attributions.height() > 0 {
-            let rows = attributions
-                .column("track_row")?
-                .u32()?
-                .apply_values(|r| at[t.len() + r as usize]);
-            attributions.with_column(rows.into_column())?;
-        }
-        Ok(EventTables {
-            exposures,
-            tracks,
-            attributions,
-        })
-    }
 }
 
 /// The number of track rows as the `u32` that numbers them (`track_row`), the row type
@@ -526,6 +478,8 @@ impl EventTables {
     }
 }
 
+mod merge;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,7 +519,11 @@ mod tests {
         a.push(track());
         let mut b = TableBuilder::default();
         b.push(track());
-        let tables = finish_all(vec![Chunk::Rows(Box::new(a)), Chunk::Rows(Box::new(b))]).unwrap();
+        let tables = finish_all(
+            vec![Chunk::Rows(Box::new(a)), Chunk::Rows(Box::new(b))],
+            &Projection::all(),
+        )
+        .unwrap();
         let rows = tables
             .tracks
             .column("track_row")

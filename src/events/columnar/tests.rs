@@ -9,6 +9,7 @@ use crate::events::cells::Columns;
 use crate::events::model::Event;
 use crate::events::parquet::read_parquet;
 use crate::events::part::Part;
+use crate::events::projection::Projection;
 use crate::events::table::finish_all;
 use crate::events::write::text_layout;
 use crate::events::{write_events, EventTables};
@@ -57,7 +58,7 @@ fn columnar_rows(df: &DataFrame) -> usize {
 }
 
 fn tables(part: Part) -> EventTables {
-    finish_all(part.tables).unwrap()
+    finish_all(part.tables, &Projection::all()).unwrap()
 }
 
 fn assert_same(a: &EventTables, b: &EventTables) {
@@ -120,6 +121,7 @@ fn typed_timestamps_load_as_their_text_in_any_unit_and_zone() {
     let text = read_parquet(
         &write(dir.path(), "text.parquet", &mut df),
         FILE,
+        &Projection::all(),
         &NoProgress,
     )
     .unwrap();
@@ -140,7 +142,7 @@ fn typed_timestamps_load_as_their_text_in_any_unit_and_zone() {
             .finish()
             .unwrap();
         assert_eq!(back.column("timestamp").unwrap().dtype(), &dtype);
-        let part = read_parquet(&path, FILE, &NoProgress).unwrap();
+        let part = read_parquet(&path, FILE, &Projection::all(), &NoProgress).unwrap();
         assert!(part.rejected.is_empty(), "{:?}", part.rejected.first());
         assert_eq!((part.read, part.by_type), (read, by_type), "{unit:?}");
         assert_eq!(part.warnings, warnings);
@@ -171,7 +173,13 @@ fn a_typed_timestamp_the_text_form_cannot_hold_is_quarantined_by_row_and_field()
         .into_series()
         .with_name("timestamp".into());
     t.with_column(stamps.into_column()).unwrap();
-    let part = read_parquet(&write(dir.path(), "far.parquet", &mut t), FILE, &NoProgress).unwrap();
+    let part = read_parquet(
+        &write(dir.path(), "far.parquet", &mut t),
+        FILE,
+        &Projection::all(),
+        &NoProgress,
+    )
+    .unwrap();
     assert!(!part.rejected.is_empty());
     let first = &part.rejected[0];
     assert_eq!(
@@ -220,6 +228,7 @@ fn rows_the_columnar_path_declines_keep_their_place_and_their_quarantine_record(
     let part = read_parquet(
         &write(dir.path(), "bad.parquet", &mut bad),
         FILE,
+        &Projection::all(),
         &NoProgress,
     )
     .unwrap();
@@ -240,6 +249,7 @@ fn rows_the_columnar_path_declines_keep_their_place_and_their_quarantine_record(
     let expected = read_parquet(
         &write(dir.path(), "clean.parquet", &mut clean),
         FILE,
+        &Projection::all(),
         &NoProgress,
     )
     .unwrap();
@@ -256,4 +266,58 @@ fn assert_same_but_source_lines(a: &EventTables, b: &EventTables) {
         ..t.clone()
     };
     assert_same(&strip(a), &strip(b));
+}
+
+/// `tables` without the columns `keep` leaves out, selected by hand.
+fn narrowed(tables: &EventTables, keep: &Projection) -> EventTables {
+    let pick = |df: &DataFrame, keeps: &dyn Fn(&str) -> bool| {
+        let names: Vec<PlSmallStr> = df
+            .get_column_names()
+            .into_iter()
+            .filter(|n| keeps(n.as_str()))
+            .cloned()
+            .collect();
+        df.select(names).unwrap()
+    };
+    EventTables {
+        exposures: pick(&tables.exposures, &|n| keep.keeps_exposure(n)),
+        tracks: pick(&tables.tracks, &|n| keep.keeps_track(n)),
+        attributions: tables.attributions.clone(),
+    }
+}
+
+#[test]
+fn a_projected_load_validates_every_column_and_keeps_only_its_own() {
+    use crate::events::{load_events, load_events_projected, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut df = demo_frame(dir.path());
+    // A number in a text column the projection leaves out: its row is still
+    // quarantined, by its row and field, and kept out of the tables.
+    let mut ints: Vec<Option<i64>> = vec![None; df.height()];
+    ints[11] = Some(3);
+    df.with_column(Series::new("orgId".into(), ints).into_column())
+        .unwrap();
+    let parquet = write(dir.path(), "bad.parquet", &mut df);
+    let ndjson = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datasets/demo/events.ndjson"
+    ));
+    let paths = [parquet, ndjson];
+    let keep = Projection::run(false);
+    let whole = load_events(&paths, LoadOptions::default()).unwrap();
+    let projected =
+        load_events_projected(&paths, LoadOptions::default(), &keep, &NoProgress).unwrap();
+    assert_eq!(projected.report, whole.report);
+    assert_eq!(projected.rejected, whole.rejected);
+    assert!(
+        whole
+            .rejected
+            .iter()
+            .any(|r| r.line == 12 && r.field == "orgId"),
+        "{:?}",
+        whole.rejected.first()
+    );
+    assert!(projected.tables.exposures.column("org_id").is_err());
+    assert!(projected.tables.tracks.column("env").is_err());
+    assert_same(&projected.tables, &narrowed(&whole.tables, &keep));
 }

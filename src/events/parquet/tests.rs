@@ -13,6 +13,7 @@ use crate::events::flat::header_indices;
 use crate::events::flat::{self, FLAT_COLUMNS};
 use crate::events::model::Event;
 use crate::events::part::{Part, CHUNK_LINES};
+use crate::events::projection::Projection;
 use crate::events::table::finish_all;
 use crate::events::write::text_layout;
 use crate::events::{fast, write_events};
@@ -131,7 +132,7 @@ const FILE: &str = "events.parquet";
 fn new_rows(df: &DataFrame, file: &str, progress: &dyn Progress) -> Result<Part> {
     let columns = Columns::of(file, df)?;
     progress.start(file, df.height() as u64);
-    read_rows(&columns, df.height(), 0, file, progress)
+    read_rows(&columns, df.height(), 0, file, &Projection::all(), progress)
 }
 
 /// A file read whole, as the old reader did.
@@ -148,8 +149,8 @@ fn assert_same_parts(new: Part, old: Part) {
     assert_eq!(new.warnings, old.warnings, "warnings");
     assert_eq!(new.rejected, old.rejected, "rejected rows");
     let (new, old) = (
-        finish_all(new.tables).unwrap(),
-        finish_all(old.tables).unwrap(),
+        finish_all(new.tables, &Projection::all()).unwrap(),
+        finish_all(old.tables, &Projection::all()).unwrap(),
     );
     for (name, a, b) in [
         ("exposures", &new.exposures, &old.exposures),
@@ -359,7 +360,7 @@ fn the_demo_log_loads_as_before_and_every_row_takes_the_fast_path() {
     let path = dir.path().join(FILE);
     write_events(&events, &path).unwrap();
     // The file's timestamps are typed; the reader it replaced read them as text.
-    let new = read_parquet(&path, FILE, &NoProgress).unwrap();
+    let new = read_parquet(&path, FILE, &Projection::all(), &NoProgress).unwrap();
     let df = text_layout(read_frame(&path));
     let old = reference_rows(&df, FILE, &NoProgress).unwrap();
     assert!(new.rejected.is_empty() && new.read > 3700, "{}", new.read);
@@ -481,7 +482,10 @@ fn malformed_rows_in_the_canonical_types_are_refused_as_before() {
         .finish(&mut df.clone())
         .unwrap();
     let old = reference_rows(&read_frame(&path), FILE, &NoProgress).unwrap();
-    assert_same_parts(read_parquet(&path, FILE, &NoProgress).unwrap(), old);
+    assert_same_parts(
+        read_parquet(&path, FILE, &Projection::all(), &NoProgress).unwrap(),
+        old,
+    );
 }
 
 #[test]
@@ -663,7 +667,10 @@ fn a_file_read_in_batches_of_row_groups_loads_as_before() {
     let old = reference_rows(&read_frame(&path), FILE, &NoProgress).unwrap();
     assert_eq!(old.read, rows.len() as u64);
     // Batches of three row groups, not a multiple of the rows' period.
-    assert_same_parts(read_parquet_in(&path, FILE, &NoProgress, 300).unwrap(), old);
+    assert_same_parts(
+        read_parquet_in(&path, FILE, &Projection::all(), &NoProgress, 300).unwrap(),
+        old,
+    );
 }
 
 #[test]
@@ -676,7 +683,9 @@ fn a_file_without_rows_still_has_its_columns_checked() {
     ParquetWriter::new(std::fs::File::create(&path).unwrap())
         .finish(&mut df)
         .unwrap();
-    let new = read_parquet(&path, FILE, &NoProgress).err().unwrap();
+    let new = read_parquet(&path, FILE, &Projection::all(), &NoProgress)
+        .err()
+        .unwrap();
     let old = reference_rows(&read_frame(&path), FILE, &NoProgress)
         .err()
         .unwrap();
@@ -689,7 +698,7 @@ fn a_file_without_rows_still_has_its_columns_checked() {
     ParquetWriter::new(std::fs::File::create(&path).unwrap())
         .finish(&mut df)
         .unwrap();
-    let new = read_parquet(&path, FILE, &NoProgress).unwrap();
+    let new = read_parquet(&path, FILE, &Projection::all(), &NoProgress).unwrap();
     assert_same_parts(
         new,
         reference_rows(&read_frame(&path), FILE, &NoProgress).unwrap(),
@@ -823,7 +832,9 @@ fn a_file_that_is_not_parquet_is_refused_as_before() {
         let old = ParquetReader::new(std::fs::File::open(&path).unwrap())
             .finish()
             .unwrap_err();
-        let new = read_parquet(&path, FILE, &NoProgress).err().unwrap();
+        let new = read_parquet(&path, FILE, &Projection::all(), &NoProgress)
+            .err()
+            .unwrap();
         assert_eq!(
             new.to_string(),
             Error::InvalidEventFile {
