@@ -35,5 +35,6 @@ mod state_compat;
 mod trust;
 mod typegen;
 mod warehouse;
+mod warehouse_postgres;
 mod warehouse_sql;
 mod yardstick;
