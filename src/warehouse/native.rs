@@ -172,7 +172,7 @@ fn sources(d: &dyn Dialect, q: &NativeQuery, p: &str, ctes: &mut Ctes) {
     ctes.push(
         &format!("{p}_a"),
         &format!(
-            "SELECT {e} AS entity, {at} AS at, {ak} AS ak FROM {p}_a0\n  WHERE {pk} = {key_lit} AND assigned_at IS NOT NULL",
+            "SELECT {e} AS entity, {at} AS first_at, {ak} AS ak FROM {p}_a0\n  WHERE {pk} = {key_lit} AND assigned_at IS NOT NULL",
             e = d.to_text(&key),
             at = d.epoch_ms("assigned_at"),
             ak = d.to_text("allocation_key"),
@@ -182,14 +182,14 @@ fn sources(d: &dyn Dialect, q: &NativeQuery, p: &str, ctes: &mut Ctes) {
     );
     let mut span = String::new();
     if let Some(t) = q.after {
-        span.push_str(&format!(" AND at > {t}"));
+        span.push_str(&format!(" AND first_at > {t}"));
     }
     if let Some(t) = q.through {
-        span.push_str(&format!(" AND at <= {t}"));
+        span.push_str(&format!(" AND first_at <= {t}"));
     }
     ctes.push(
         &format!("{p}_u"),
-        &format!("SELECT entity, ak, at FROM (\n    SELECT entity, ak, at, ROW_NUMBER() OVER (PARTITION BY entity ORDER BY at, ak) AS rn FROM {p}_a\n  ) x WHERE rn = 1{span}"),
+        &format!("SELECT entity, ak, first_at FROM (\n    SELECT entity, ak, first_at, ROW_NUMBER() OVER (PARTITION BY entity ORDER BY first_at, ak) AS rn FROM {p}_a\n  ) x WHERE rn = 1{span}"),
     );
     ctes.push(&format!("{p}_f0"), &user_sql(&q.fact.sql));
     let value = q
@@ -216,7 +216,7 @@ fn rewards(d: &dyn Dialect, q: &NativeQuery, p: &str, ctes: &mut Ctes) -> String
     };
     ctes.push(
         &format!("{p}_s"),
-        &format!("SELECT u.entity, u.ak, u.at, COUNT(f.t) AS n, SUM(f.v) AS vs FROM {p}_u u\n  LEFT JOIN {p}_f f ON f.entity = u.entity AND f.t >= u.at AND f.t <= {end}{valued}\n  GROUP BY u.entity, u.ak, u.at", end = q.end),
+        &format!("SELECT u.entity, u.ak, u.first_at, COUNT(f.t) AS n, SUM(f.v) AS vs FROM {p}_u u\n  LEFT JOIN {p}_f f ON f.entity = u.entity AND f.t >= u.first_at AND f.t <= {end}{valued}\n  GROUP BY u.entity, u.ak, u.first_at", end = q.end),
     );
     let (zero, one) = (d.to_float("0"), d.to_float("1"));
     let reward = match q.aggregation {
@@ -230,7 +230,7 @@ fn rewards(d: &dyn Dialect, q: &NativeQuery, p: &str, ctes: &mut Ctes) -> String
     };
     ctes.push(
         &format!("{p}_r"),
-        &format!("SELECT ak, at, n, {reward} AS reward FROM {p}_s"),
+        &format!("SELECT ak, first_at, n, {reward} AS reward FROM {p}_s"),
     );
     let names: Vec<String> = q
         .allocations
@@ -244,7 +244,7 @@ fn rewards(d: &dyn Dialect, q: &NativeQuery, p: &str, ctes: &mut Ctes) -> String
         keys.join(", ")
     };
     format!(
-        "SELECT {id} AS policy_id, {name} AS allocation_name, COUNT(*) AS units,\n    SUM(CASE WHEN n > 0 THEN 1 ELSE 0 END) AS conversions,\n    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq, MAX(at) AS last_exposed_at\n  FROM {p}_r WHERE reward IS NOT NULL AND ak IN ({keys}) GROUP BY ak",
+        "SELECT {id} AS policy_id, {name} AS allocation_name, COUNT(*) AS units,\n    SUM(CASE WHEN n > 0 THEN 1 ELSE 0 END) AS conversions,\n    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq, MAX(first_at) AS last_exposed_at\n  FROM {p}_r WHERE reward IS NOT NULL AND ak IN ({keys}) GROUP BY ak",
         id = d.to_text(&d.string(&q.policy_id)),
         name = d.to_text(&format!("CASE ak {} END", names.join(" "))),
     )

@@ -299,7 +299,12 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-fn assert_same(engine: &str, scenario: &str, got: &[StatisticsRow], want: &[StatisticsRow]) {
+pub(crate) fn assert_same(
+    engine: &str,
+    scenario: &str,
+    got: &[StatisticsRow],
+    want: &[StatisticsRow],
+) {
     let key = |r: &StatisticsRow| (r.policy_id.clone(), r.allocation_name.clone());
     assert_eq!(
         got.iter().map(key).collect::<Vec<_>>(),
