@@ -208,8 +208,9 @@ impl Definitions {
     /// key path of the first problem: a reference to an undefined entity, fact,
     /// assignment or metric, a policy the config does not optimise with a
     /// multi-armed learner, entities that differ between a policy's assignments
-    /// and its metric's fact, a missing or needless `valueColumn`, an unknown
-    /// template variable.
+    /// and its metric's fact, a `thompson_bernoulli` policy on a metric that is not
+    /// a conversion rate, a missing or needless `valueColumn`, an unknown template
+    /// variable.
     pub fn from_path(path: &Path, config: &ProjectConfig) -> Result<Self> {
         let (defs, spans): (Self, YamlSpans) = read_yaml_file(path)?;
         defs.check(config, &spans, &path.display().to_string())?;
@@ -305,6 +306,10 @@ impl Definitions {
                     no("metric", &p.metric, self.metrics.keys()),
                 );
             };
+            let bernoulli = config.optimization[id].algorithm == Algorithm::ThompsonBernoulli;
+            if bernoulli && m.aggregation != Aggregation::ConversionRate {
+                return err(format!("policies.{id}.metric"), format!("{id} is thompson_bernoulli, which fits 0/1 rewards: give it a conversion_rate metric (or make it thompson_gaussian)"));
+            }
             let fact_entity = &self.facts[&m.fact].entity;
             if *fact_entity != a.entity {
                 return err(format!("policies.{id}.metric"), format!("its fact {} is about entity {fact_entity}, the assignments {} about {}: they join on one entity key", m.fact, p.assignments, a.entity));

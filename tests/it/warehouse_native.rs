@@ -37,7 +37,7 @@ impl Lcg {
 /// another experiment and of an allocation key the bundle lacks, facts before the
 /// assignment and after the end, facts without a value, entities without a fact.
 fn tables() -> (Vec<AssignmentRow>, Vec<FactRow>) {
-    let t0: i64 = 1_761_955_200_000; // 2026-11-01T00:00:00Z
+    let t0: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
     let day: u64 = 86_400_000;
     let mut r = Lcg(17);
     let (mut assignments, mut facts) = (Vec::new(), Vec::new());
@@ -52,8 +52,8 @@ fn tables() -> (Vec<AssignmentRow>, Vec<FactRow>) {
         ),
         ("other-test", &["a", "b"][..]),
     ];
-    for u in 0..400u64 {
-        let entity = format!("u{u:03}");
+    for u in 0..2400u64 {
+        let entity = format!("u{u:04}");
         let (policy, allocations) = keys[(u % 3) as usize];
         let at = t0 + r.below(4 * day) as i64;
         for k in 0..=r.below(2) {
@@ -112,16 +112,19 @@ policies:\n  policy_checkout_cta: {{ assignments: experiments, metric: {checkout
 fn project(dir: &Path, yaml: &str) -> PathBuf {
     let t = dir.join(".traffical");
     std::fs::create_dir_all(&t).unwrap();
-    std::fs::copy(
-        format!("{DEMO}/.traffical/config.yaml"),
-        t.join("config.yaml"),
-    )
-    .unwrap();
+    // Gaussian learners, so that every aggregation fits both policies.
+    let config = std::fs::read_to_string(format!("{DEMO}/.traffical/config.yaml"))
+        .unwrap()
+        .replace(
+            "algorithm: thompson_bernoulli",
+            "algorithm: thompson_gaussian",
+        );
+    std::fs::write(t.join("config.yaml"), config).unwrap();
     std::fs::write(t.join("warehouse.yaml"), yaml).unwrap();
     t.join("config.yaml")
 }
 
-const AS_OF: i64 = 1_762_214_400_000; // 2026-11-04T00:00:00Z
+const AS_OF: i64 = 1_793_750_400_000; // 2026-11-04T00:00:00Z
 
 /// The native queries of a definitions file; the second variant counts only units
 /// assigned after a watermark (its `{{start_date}}`).
@@ -177,7 +180,7 @@ fn expected(native: &[NativeQuery], a: &[AssignmentRow], f: &[FactRow]) -> Vec<S
 
 const VARIANTS: [(&str, &str, Option<i64>); 2] = [
     ("purchase_rate", "revenue_per_user", None),
-    ("orders_per_user", "order_value", Some(1_762_041_600_000)), // 2026-11-02
+    ("orders_per_user", "order_value", Some(1_793_577_600_000)), // 2026-11-02
 ];
 
 #[test]
@@ -217,17 +220,25 @@ CREATE TABLE ext_orders AS SELECT user_id, epoch_ms(event_ms) AS event_time, ord
     out
 }
 
-/// Runs `sql` on PostgreSQL over the csv tables in `dir`, in a schema of its own.
-fn run_postgres(host: &str, dir: &Path, sql: &str) -> PathBuf {
-    let out = dir.join("postgres.csv");
+/// The psql script loading the csv tables in `dir` into a fresh `schema`, left the
+/// search path.
+fn pg_tables_script(dir: &Path, schema: &str) -> String {
     let d = dir.display();
-    let script = format!(
-        "SET client_min_messages TO warning;\nDROP SCHEMA IF EXISTS wh_native CASCADE;\nCREATE SCHEMA wh_native;\nSET search_path TO wh_native;\n\
+    format!(
+        "SET client_min_messages TO warning;\nDROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\nSET search_path TO {schema};\n\
 CREATE TABLE a_raw (user_id VARCHAR, assigned_ms BIGINT, experiment VARCHAR, arm VARCHAR);\n\\copy a_raw FROM '{d}/assignments.csv' WITH (FORMAT csv, HEADER true)\n\
 CREATE TABLE ext_assignments AS SELECT user_id, TIMESTAMP 'epoch' + assigned_ms * INTERVAL '1 millisecond' AS assigned_at, experiment, arm FROM a_raw;\n\
 CREATE TABLE o_raw (user_id VARCHAR, event_ms BIGINT, order_total DOUBLE PRECISION);\n\\copy o_raw FROM '{d}/orders.csv' WITH (FORMAT csv, HEADER true)\n\
-CREATE TABLE ext_orders AS SELECT user_id, TIMESTAMP 'epoch' + event_ms * INTERVAL '1 millisecond' AS event_time, order_total FROM o_raw;\n\
-\\pset format csv\n\\o {}\n{sql};\n\\o\nDROP SCHEMA wh_native CASCADE;\n",
+CREATE TABLE ext_orders AS SELECT user_id, TIMESTAMP 'epoch' + event_ms * INTERVAL '1 millisecond' AS event_time, order_total FROM o_raw;\n"
+    )
+}
+
+/// Runs `sql` on PostgreSQL over the csv tables in `dir`, in a schema of its own.
+fn run_postgres(host: &str, dir: &Path, sql: &str) -> PathBuf {
+    let out = dir.join("postgres.csv");
+    let script = format!(
+        "{}\\pset format csv\n\\o {}\n{sql};\n\\o\nDROP SCHEMA wh_native CASCADE;\n",
+        pg_tables_script(dir, "wh_native"),
         out.display()
     );
     psql(host, dir, &script);
@@ -309,4 +320,98 @@ fn definitions_are_checked_with_file_line_and_column() {
         assert!(err.contains("warehouse.yaml:"), "{err}");
         assert!(err.contains(want), "want {want:?} in:\n{err}");
     }
+}
+
+/// `retrain --warehouse` with the definitions beside the config publishes what
+/// `retrain --statistics` publishes from the in-process rows of the same tables.
+#[cfg(all(feature = "cli", feature = "postgres"))]
+#[test]
+fn retrain_warehouse_with_definitions_publishes_the_in_process_bundle() {
+    let Some(host) = engine_from_env("BANDIT_PG_HOST", "retrain --warehouse (warehouse-native)")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (assignments, facts) = tables();
+    write_tables(dir.path(), &assignments, &facts);
+    psql(
+        &host,
+        dir.path(),
+        &pg_tables_script(dir.path(), "wh_native_cli"),
+    );
+    let yaml = definitions_yaml("purchase_rate", "revenue_per_user");
+    let native = native_queries(dir.path(), &yaml, None);
+    let config = dir.path().join(".traffical/config.yaml");
+    let stats = dir.path().join("statistics.csv");
+    bandit_engine::warehouse::write_statistics_csv(
+        &expected(&native, &assignments, &facts),
+        &stats,
+    )
+    .unwrap();
+    let as_of = bandit_engine::time::format_rfc3339(AS_OF);
+    let user = crate::warehouse::pg_user();
+    let conninfo =
+        format!("host={host} user={user} dbname=postgres options=-csearch_path=wh_native_cli");
+    let retrain = |out: &str, source: [&str; 2]| {
+        crate::common::run_cli([
+            "retrain",
+            "--config",
+            config.to_str().unwrap(),
+            "--bundle",
+            &format!("{DEMO}/bundle.json"),
+            "--as-of",
+            &as_of,
+            "--out",
+            dir.path().join(out).to_str().unwrap(),
+            "-q",
+            source[0],
+            source[1],
+        ])
+    };
+    retrain("a", ["--warehouse", &conninfo]);
+    retrain("b", ["--statistics", stats.to_str().unwrap()]);
+    let read = |d: &str| std::fs::read_to_string(dir.path().join(d).join("bundle.json")).unwrap();
+    assert_eq!(read("a"), read("b"));
+    let input = std::fs::read_to_string(format!("{DEMO}/bundle.json")).unwrap();
+    let report = std::fs::read_to_string(dir.path().join("a/report.json")).unwrap();
+    assert_ne!(read("a"), input, "the retrain moves allocations:\n{report}");
+    // The states agree on counts and watermarks; sums of values to the last bits
+    // the engines add in their own order.
+    let state = |d: &str| {
+        let text = std::fs::read_to_string(dir.path().join(d).join("state.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["state"]["policies"].clone()
+    };
+    let (a, b) = (state("a"), state("b"));
+    for (id, p) in a.as_object().unwrap() {
+        assert_eq!(p["exposuresThrough"], b[id]["exposuresThrough"], "{id}");
+        for (arm, x) in p["arms"].as_object().unwrap() {
+            let y = &b[id]["arms"][arm];
+            assert_eq!(x["exposures"], y["exposures"], "{id} {arm}");
+            let (sx, sy) = (
+                x["rewardSum"].as_f64().unwrap(),
+                y["rewardSum"].as_f64().unwrap(),
+            );
+            assert!(
+                (sx - sy).abs() <= 1e-9 * sx.abs().max(1.0),
+                "{id} {arm}: {sx} {sy}"
+            );
+        }
+    }
+    // The header of `sql` names the definitions each policy reads.
+    let sql = crate::common::run_cli([
+        "sql",
+        "--dialect",
+        "duckdb",
+        "--config",
+        config.to_str().unwrap(),
+        "--bundle",
+        &format!("{DEMO}/bundle.json"),
+        "--as-of",
+        &as_of,
+    ]);
+    assert!(
+        sql.contains("-- policy_discount: warehouse-native, metric revenue_per_user (Sum) on assignments experiments"),
+        "{sql}"
+    );
+    psql(&host, dir.path(), "DROP SCHEMA wh_native_cli CASCADE;");
 }
