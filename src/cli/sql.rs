@@ -22,10 +22,13 @@ use super::{Mode, TouchModelArg};
 /// decision or cumulative mode, the unit-key rule, sessions, windows, clock skew,
 /// multi-touch model, goal values and caps) and returns one row per policy ×
 /// allocation: policy_id, allocation_name, units, conversions, reward_sum,
-/// reward_sum_sq. Save its result as csv or parquet and give it to
+/// reward_sum_sq, last_exposed_at. Save its result as csv or parquet and give it to
 /// `retrain --statistics FILE` with the same config, bundle, state, --as-of and
 /// attribution flags. Multi-armed policies only (linear contextual and per-entity
-/// policies are left out, and said so in the SQL's header).
+/// policies are left out, and said so in the SQL's header). Policies named in
+/// .traffical/warehouse.yaml beside the config read its warehouse-native
+/// definitions (entities, assignments, facts, metrics) instead; then --as-of is
+/// needed ({{end_date}}).
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct SqlArgs {
@@ -46,8 +49,9 @@ pub struct SqlArgs {
     /// policy, instead of the state's watermarks.
     #[arg(long, value_name = "TIME")]
     start: Option<String>,
-    /// The run's instant (RFC 3339; alias --end): units first exposed after it, less
-    /// the policy's maturity, are not counted. Pass the same to retrain.
+    /// The run's instant (RFC 3339; alias --end): for a policy with a maturity, units
+    /// first exposed after it less the maturity are not counted (as the engine's
+    /// cutoff). Pass the same to retrain.
     #[arg(long, alias = "end", value_name = "TIME")]
     as_of: Option<String>,
     /// The relation with one row per exposure or decision layer.
