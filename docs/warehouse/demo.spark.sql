@@ -168,14 +168,14 @@ p1_r AS (
 stats AS (
   SELECT CAST('policy_checkout_cta' AS STRING) AS policy_id, allocation_name, COUNT(*) AS units,
     SUM(CASE WHEN goal_events > 0 THEN 1 ELSE 0 END) AS conversions,
-    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq
+    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq, MAX(exposed_at) AS last_exposed_at
   FROM p0_r WHERE reward IS NOT NULL GROUP BY allocation_name
 UNION ALL
 SELECT CAST('policy_discount' AS STRING) AS policy_id, allocation_name, COUNT(*) AS units,
     SUM(CASE WHEN goal_events > 0 THEN 1 ELSE 0 END) AS conversions,
-    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq
+    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq, MAX(exposed_at) AS last_exposed_at
   FROM p1_r WHERE reward IS NOT NULL GROUP BY allocation_name
 )
-SELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq
+SELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at
 FROM stats
 ORDER BY policy_id, allocation_name

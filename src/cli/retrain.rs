@@ -40,13 +40,15 @@ pub struct RetrainArgs {
     #[arg(long, value_name = "FILE")]
     bundle: PathBuf,
     /// Event files: .ndjson/.jsonl, .csv or .parquet (repeat the flag or list several).
-    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "statistics")]
+    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present_any = ["statistics", "warehouse"])]
     events: Vec<PathBuf>,
     /// Fit from statistics instead of events: the result (csv or parquet) of the
     /// queries `bandit-engine sql` wrote for the same config, state, --as-of and
     /// attribution flags, run in a warehouse (docs/warehouse.md). Needs --as-of.
     #[arg(long, value_name = "FILE", conflicts_with = "events")]
     statistics: Option<PathBuf>,
+    #[command(flatten)]
+    warehouse: super::sql::WarehouseArgs,
     /// Output directory (versions of bundle + state; see above).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -142,6 +144,7 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
     }
     let outcome = retrain(
         args.statistics.as_deref(),
+        &args.warehouse,
         options,
         &inputs,
         previous,
@@ -161,14 +164,19 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// The retrain: from the events, or from a statistics file (`--statistics`).
+/// The retrain: from the events, a statistics file (`--statistics`) or a warehouse
+/// (`--warehouse`).
 fn retrain(
     statistics: Option<&std::path::Path>,
+    warehouse: &super::sql::WarehouseArgs,
     options: RetrainOptions,
     inputs: &RetrainInputs,
     previous: Option<bandit_engine::state::EngineState>,
     progress: &Bars,
 ) -> Result<bandit_engine::RetrainOutcome> {
+    if let Some(conninfo) = &warehouse.warehouse {
+        return warehouse.retrain(conninfo, options, inputs, previous);
+    }
     Ok(match statistics {
         Some(path) => {
             let rows = bandit_engine::warehouse::read_statistics(path)?;

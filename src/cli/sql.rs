@@ -7,7 +7,10 @@ use clap::Args;
 
 use bandit_engine::engine::AttributionOverrides;
 use bandit_engine::time::{format_rfc3339, parse_rfc3339};
-use bandit_engine::warehouse::{policy_queries, statistics_sql, DialectName, Relations};
+use bandit_engine::warehouse::{
+    definitions_beside, policy_queries, split_native, statistics_sql_with_native, Definitions,
+    DialectName, NativeQuery, PolicyQuery, Relations,
+};
 
 use super::{Mode, TouchModelArg};
 
@@ -19,10 +22,13 @@ use super::{Mode, TouchModelArg};
 /// decision or cumulative mode, the unit-key rule, sessions, windows, clock skew,
 /// multi-touch model, goal values and caps) and returns one row per policy ×
 /// allocation: policy_id, allocation_name, units, conversions, reward_sum,
-/// reward_sum_sq. Save its result as csv or parquet and give it to
+/// reward_sum_sq, last_exposed_at. Save its result as csv or parquet and give it to
 /// `retrain --statistics FILE` with the same config, bundle, state, --as-of and
 /// attribution flags. Multi-armed policies only (linear contextual and per-entity
-/// policies are left out, and said so in the SQL's header).
+/// policies are left out, and said so in the SQL's header). Policies named in
+/// .traffical/warehouse.yaml beside the config read its warehouse-native
+/// definitions (entities, assignments, facts, metrics) instead; then --as-of is
+/// needed ({{end_date}}).
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct SqlArgs {
@@ -43,8 +49,9 @@ pub struct SqlArgs {
     /// policy, instead of the state's watermarks.
     #[arg(long, value_name = "TIME")]
     start: Option<String>,
-    /// The run's instant (RFC 3339; alias --end): units first exposed after it, less
-    /// the policy's maturity, are not counted. Pass the same to retrain.
+    /// The run's instant (RFC 3339; alias --end): for a policy with a maturity, units
+    /// first exposed after it less the maturity are not counted (as the engine's
+    /// cutoff). Pass the same to retrain.
     #[arg(long, alias = "end", value_name = "TIME")]
     as_of: Option<String>,
     /// The relation with one row per exposure or decision layer.
@@ -75,6 +82,54 @@ fn time_arg(flag: &str, value: Option<&String>) -> Result<Option<i64>> {
             })
         })
         .transpose()
+}
+
+/// The statement's header: what it computes for each policy, and which it leaves out.
+fn header(
+    args: &SqlArgs,
+    dialect: DialectName,
+    config: &bandit_engine::config::ProjectConfig,
+    queries: &[PolicyQuery],
+    native: &[NativeQuery],
+) -> String {
+    let span = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_rfc3339);
+    let mut text = format!(
+        "-- bandit-engine sql --dialect {dialect}: per-allocation statistics of {}\n-- (docs/warehouse.md). Its result, as csv or parquet, goes to\n-- `bandit-engine retrain --statistics FILE` with the same config, bundle, state and --as-of.\n",
+        args.config.display()
+    );
+    for q in queries {
+        text.push_str(&format!(
+            "-- {}: goal {} ({:?}), {:?} attribution, units first exposed after {} through {}\n",
+            q.policy_id,
+            q.goal.event,
+            q.goal.goal_type,
+            q.params.mode,
+            span(q.after),
+            span(q.through)
+        ));
+    }
+    for q in native {
+        text.push_str(&format!(
+            "-- {}: warehouse-native, metric {} ({:?}) on assignments {}, units first assigned after {} through {}\n",
+            q.policy_id,
+            q.source.metric,
+            q.aggregation,
+            q.source.assignments,
+            span(q.after),
+            span(q.through)
+        ));
+    }
+    for (id, spec) in &config.optimization {
+        let covered =
+            queries.iter().any(|q| &q.policy_id == id) || native.iter().any(|q| &q.policy_id == id);
+        if !covered {
+            text.push_str(&format!(
+                "-- {id}: left out ({}): its statistics are not per-allocation sums\n",
+                spec.algorithm.as_str()
+            ));
+        }
+    }
+    text
 }
 
 /// Writes the queries.
@@ -112,35 +167,115 @@ pub fn run(args: &SqlArgs) -> Result<()> {
         exposures: args.exposures_table.clone(),
         tracks: args.tracks_table.clone(),
     };
-    let body = statistics_sql(dialect.dialect(), &relations, &queries)?;
-    let mut text = format!(
-        "-- bandit-engine sql --dialect {dialect}: per-allocation statistics of {}\n-- (docs/warehouse.md). Its result, as csv or parquet, goes to\n-- `bandit-engine retrain --statistics FILE` with the same config, bundle, state and --as-of.\n",
-        args.config.display()
-    );
-    for q in &queries {
-        let span = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_rfc3339);
-        text.push_str(&format!(
-            "-- {}: goal {} ({:?}), {:?} attribution, units first exposed after {} through {}\n",
-            q.policy_id,
-            q.goal.event,
-            q.goal.goal_type,
-            q.params.mode,
-            span(q.after),
-            span(q.through)
-        ));
+    let definitions = definitions_beside(&args.config, &config)?;
+    let end = as_of.unwrap_or_else(bandit_engine::events::future::latest_allowed);
+    if definitions.as_ref().is_some_and(|d| !d.policies.is_empty()) && as_of.is_none() {
+        anyhow::bail!("{} defines warehouse-native policies: pass --as-of, the end of the window their SQL reads ({{{{end_date}}}})", Definitions::path_beside(&args.config).display());
     }
-    for (id, spec) in &config.optimization {
-        if !queries.iter().any(|q| &q.policy_id == id) {
-            text.push_str(&format!(
-                "-- {id}: left out ({}): its statistics are not per-allocation sums\n",
-                spec.algorithm.as_str()
-            ));
-        }
-    }
+    let (queries, native) = split_native(definitions.as_ref(), &doc, queries, end);
+    let body = statistics_sql_with_native(dialect.dialect(), &relations, &queries, &native)?;
+    let mut text = header(args, dialect, &config, &queries, &native);
     text.push_str(&body);
     match &args.out {
         Some(path) => std::fs::write(path, text).with_context(|| path.display().to_string())?,
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// `retrain --warehouse`: where the statistics queries run, instead of event files.
+#[derive(Args)]
+pub struct WarehouseArgs {
+    /// Fit from a PostgreSQL warehouse: run the queries `bandit-engine sql --dialect
+    /// postgres` writes there and fit from their rows. A URL
+    /// (postgres://user:password@host:5432/dbname) or libpq's key=value pairs
+    /// ("host=/var/run/postgresql dbname=analytics user=engine"; a host starting
+    /// with / is a Unix-socket directory). Without a password in it, PGPASSWORD is
+    /// used. Without --as-of, the latest ts in the relations is the run's time. No
+    /// TLS. Needs a build with `--features postgres` (docs/warehouse.md).
+    #[arg(long, value_name = "CONNINFO", conflicts_with_all = ["events", "statistics"], value_parser = ConnInfo)]
+    pub warehouse: Option<String>,
+    /// With --warehouse: the relation with one row per exposure or decision layer.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "exposures",
+        requires = "warehouse"
+    )]
+    pub exposures_table: String,
+    /// With --warehouse: the relation with one row per track event.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "tracks",
+        requires = "warehouse"
+    )]
+    pub tracks_table: String,
+}
+
+/// `--warehouse`'s value parser: in a binary built without the connector, clap's
+/// usage error (exit code 2) saying how to get it, before anything is read or locked,
+/// and without echoing the value (it may hold a password).
+#[derive(Clone)]
+struct ConnInfo;
+
+impl clap::builder::TypedValueParser for ConnInfo {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<String, clap::Error> {
+        use clap::error::ErrorKind;
+        if !cfg!(feature = "postgres") {
+            return Err(clap::Error::raw(ErrorKind::InvalidValue, "--warehouse: this binary was built without the PostgreSQL connector: rebuild with `cargo build --release --features postgres`, or run `bandit-engine sql --dialect postgres` in the warehouse and give its result to `retrain --statistics FILE`\n").with_cmd(cmd));
+        }
+        value.to_str().map(str::to_owned).ok_or_else(|| {
+            clap::Error::raw(ErrorKind::InvalidUtf8, "--warehouse is not UTF-8\n").with_cmd(cmd)
+        })
+    }
+}
+
+impl WarehouseArgs {
+    /// The retrain from the warehouse at `conninfo` (`--warehouse`).
+    pub fn retrain(
+        &self,
+        conninfo: &str,
+        options: bandit_engine::RetrainOptions,
+        inputs: &bandit_engine::RetrainInputs,
+        previous: Option<bandit_engine::state::EngineState>,
+    ) -> Result<bandit_engine::RetrainOutcome> {
+        let relations = Relations {
+            exposures: self.exposures_table.clone(),
+            tracks: self.tracks_table.clone(),
+        };
+        retrain_from_warehouse(conninfo, &relations, options, inputs, previous)
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn retrain_from_warehouse(
+    conninfo: &str,
+    relations: &Relations,
+    options: bandit_engine::RetrainOptions,
+    inputs: &bandit_engine::RetrainInputs,
+    previous: Option<bandit_engine::state::EngineState>,
+) -> Result<bandit_engine::RetrainOutcome> {
+    Ok(bandit_engine::warehouse::retrain_from_postgres(
+        options, inputs, conninfo, relations, previous,
+    )?)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn retrain_from_warehouse(
+    _: &str,
+    _: &Relations,
+    _: bandit_engine::RetrainOptions,
+    _: &bandit_engine::RetrainInputs,
+    _: Option<bandit_engine::state::EngineState>,
+) -> Result<bandit_engine::RetrainOutcome> {
+    // `conninfo` refuses --warehouse in such a build: no run gets here.
+    anyhow::bail!("--warehouse needs a build with `--features postgres`")
 }

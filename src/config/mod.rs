@@ -371,6 +371,28 @@ fn invalid(source: &str, l: yaml::Located) -> Error {
     }
 }
 
+/// Positions of the key paths of a YAML file read with [`read_yaml_file`].
+pub(crate) type YamlSpans = yaml::Spans;
+
+/// Reads another YAML file of the engine's (`.traffical/warehouse.yaml`) into `T`
+/// with this file's rules (typed, unknown keys refused with "did you mean", errors at
+/// file:line:column with the key path); its spans place later checks' errors.
+///
+/// # Errors
+///
+/// [`Error::Io`] if unreadable, [`Error::InvalidConfig`] if it does not parse.
+pub(crate) fn read_yaml_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<(T, YamlSpans)> {
+    let text = read_config_text(path)?;
+    yaml::parse::<T>(&text).map_err(|l| invalid(&path.display().to_string(), l))
+}
+
+/// An [`Error::InvalidConfig`] at `key` of a file read with [`read_yaml_file`].
+pub(crate) fn yaml_error(source: &str, spans: &YamlSpans, key: &str, reason: String) -> Error {
+    invalid(source, spans.locate(key, reason))
+}
+
 /// A config file's text, bounded and checked as UTF-8 (see [`crate::input`]).
 fn read_config_text(path: &Path) -> Result<String> {
     crate::input::read_text(path, crate::input::MAX_CONFIG_BYTES)

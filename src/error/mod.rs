@@ -149,6 +149,16 @@ pub enum Error {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// A warehouse the statistics queries run on (`retrain --warehouse`) could not be
+    /// reached or refused the queries: connection refused, authentication, a missing
+    /// relation or column, a column of the wrong type.
+    #[error("warehouse {target}: {reason}")]
+    Warehouse {
+        /// The warehouse, without its password (`user@host:port/dbname`).
+        target: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// A bundle or state that publishing refused to write: a guard failed. Nothing
     /// was written; the version in place stays current.
     #[error("refused to publish {file}: {key}: {reason}")]

@@ -8,22 +8,41 @@
 //! * `sdk`, `sessions`, `sql`: the queries for the SDK-managed case (the platform's
 //!   exposure and track events synced into the warehouse), step for step the rules of
 //!   [`crate::attribution::relational`].
+//! * `definitions`, `native`: the warehouse-native case: the platform's entities,
+//!   assignments, facts and metrics (`.traffical/warehouse.yaml`), each policy's
+//!   assignments joined to its metric's fact in SQL.
 //! * `export`: event tables written as those relations, and the scripts that load them
 //!   into PostgreSQL and DuckDB (the equality tests, the docs' demo).
 //! * `retrain`: a retrain that fits from statistics instead of events.
+//! * `postgres` (cargo feature `postgres`): the connector behind `retrain
+//!   --warehouse`, which runs the queries on PostgreSQL and fits from their rows.
 //! * `statistics`: the query result read back, compared with the engine's own, and
 //!   turned into [`crate::reward::PolicyStats`].
 
+mod definitions;
 mod dialect;
 mod export;
+mod native;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod retrain;
 mod sdk;
 mod sessions;
 mod sql;
 mod statistics;
 
+pub use definitions::{
+    definitions_beside, Aggregation, Definitions, EntityDefinition, FactDefinition,
+    MetricDefinition, PolicySource, SqlDefinition, TEMPLATE_VARIABLES,
+};
 pub use dialect::{Dialect, DialectName};
 pub use export::{export_tables, load_script};
+pub use native::{
+    native_in_process, split_native, statistics_sql_with_native, AssignmentRow, FactRow,
+    NativeQuery,
+};
+#[cfg(feature = "postgres")]
+pub use postgres::{retrain_from_postgres, PostgresWarehouse};
 pub use retrain::retrain_from_statistics;
 pub use sdk::{statistics_sql, PolicyQuery, Relations, STATISTICS_COLUMNS};
 pub use statistics::{
@@ -40,8 +59,9 @@ use crate::time::{parse_rfc3339, Millis};
 /// The queries of a config's multi-armed policies (per-entity and linear contextual
 /// policies are left out: their statistics are not per-allocation sums), in policy
 /// id order. A policy whose statistics in `previous` (a state) were made under the
-/// same settings is queried after their watermark, so its rows add to them; `as_of`,
-/// less each policy's maturity, bounds the first exposures counted.
+/// same settings is queried after their watermark, so its rows add to them; for a
+/// policy with a maturity, `as_of` less the maturity bounds the first exposures
+/// counted (as the engine's cutoff; without one every exposure counts at once).
 ///
 /// # Errors
 ///
@@ -63,9 +83,9 @@ pub fn policy_queries(
             .and_then(|s| s.policies.get(id))
             .filter(|p| p.statistics == key)
             .and_then(|p| parse_rfc3339(p.exposures_through.as_deref()?));
-        let through = as_of.map(|t| match spec.maturity_minutes {
-            Some(m) => t - (m * 60_000.0).round() as Millis,
-            None => t,
+        let through = as_of.and_then(|t| {
+            spec.maturity_minutes
+                .map(|m| t - (m * 60_000.0).round() as Millis)
         });
         out.push(PolicyQuery {
             policy_id: id.clone(),

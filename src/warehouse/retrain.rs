@@ -3,8 +3,8 @@
 //! The statistics are what the engine keeps between runs anyway: per-allocation
 //! sums through a watermark (`state.json`). So the rows become the totals of a
 //! state, added to the previous state's where it was made under the same settings
-//! (the queries then covered only exposures after its watermark), with the run's
-//! as-of less the maturity as the new watermark; the engine then runs exactly as it
+//! (the queries then covered only exposures after its watermark), with the latest
+//! first exposure counted as the new watermark; the engine then runs exactly as it
 //! does on a warm start, on no events. The learners, gates, guards, bundle and state
 //! are the engine's own: nothing here fits or publishes.
 
@@ -84,7 +84,7 @@ pub fn retrain_from_statistics(
 }
 
 /// The state the run starts from: `previous`, with each queried policy's totals
-/// plus its rows, and its watermark moved to what the queries covered.
+/// plus its rows, and its watermark moved to the latest exposure they counted.
 fn totals_state(
     config: &ProjectConfig,
     options: &RetrainOptions,
@@ -118,8 +118,10 @@ fn totals_state(
         };
         learning.algorithm = spec.algorithm.as_str().to_owned();
         learning.statistics = key;
-        learning.exposures_through = q.through.map(format_rfc3339);
-        for r in rows.iter().filter(|r| r.policy_id == q.policy_id) {
+        let mine: Vec<&StatisticsRow> =
+            rows.iter().filter(|r| r.policy_id == q.policy_id).collect();
+        learning.exposures_through = watermark(&learning, q, &mine, as_of);
+        for r in mine {
             let a = learning
                 .arms
                 .entry(r.allocation_name.clone())
@@ -131,4 +133,26 @@ fn totals_state(
         state.policies.insert(q.policy_id.clone(), learning);
     }
     state
+}
+
+/// The policy's watermark after the rows are added: as the engine's, the later of the
+/// previous one and the latest first exposure counted; for rows that do not say
+/// (a file without `last_exposed_at`), the instant the queries covered (the as-of,
+/// less the maturity).
+fn watermark(
+    learning: &PolicyLearning,
+    q: &PolicyQuery,
+    rows: &[&StatisticsRow],
+    as_of: i64,
+) -> Option<String> {
+    let previous = learning
+        .exposures_through
+        .as_deref()
+        .and_then(crate::time::parse_rfc3339);
+    let latest = if rows.iter().all(|r| r.last_exposed_at.is_some()) {
+        rows.iter().filter_map(|r| r.last_exposed_at).max()
+    } else {
+        Some(q.through.unwrap_or(as_of))
+    };
+    previous.max(latest).map(format_rfc3339)
 }

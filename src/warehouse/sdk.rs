@@ -62,13 +62,17 @@ pub struct PolicyQuery {
 }
 
 /// The columns of the statistics every query returns, in order.
-pub const STATISTICS_COLUMNS: [&str; 6] = [
+/// The last, `last_exposed_at` (epoch milliseconds of the latest first exposure
+/// counted), moves the state's watermark as the engine's latest counted exposure
+/// does; a file without it is read, with the watermark at the as-of less maturity.
+pub const STATISTICS_COLUMNS: [&str; 7] = [
     "policy_id",
     "allocation_name",
     "units",
     "conversions",
     "reward_sum",
     "reward_sum_sq",
+    "last_exposed_at",
 ];
 
 /// One statement returning [`STATISTICS_COLUMNS`] for every policy in `queries`,
@@ -85,6 +89,16 @@ pub fn statistics_sql(
 ) -> Result<String, AttributionError> {
     let mut ctes = Ctes::default();
     base(d, relations, &mut ctes);
+    let parts = sdk_parts(d, queries, &mut ctes)?;
+    Ok(finish(d, ctes, parts))
+}
+
+/// Adds the CTEs of each query (prefixed `pN_`); each one's final select.
+pub(super) fn sdk_parts(
+    d: &dyn Dialect,
+    queries: &[PolicyQuery],
+    ctes: &mut Ctes,
+) -> Result<Vec<String>, AttributionError> {
     let mut parts = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         if q.goal.value != ValueSource::Value
@@ -93,27 +107,32 @@ pub fn statistics_sql(
             return Err(AttributionError::NamedValue);
         }
         let p = format!("p{i}");
-        policy(d, q, &p, &mut ctes);
+        policy(d, q, &p, ctes);
         parts.push(final_select(d, q, &p));
     }
+    Ok(parts)
+}
+
+/// The statement: the CTEs, the policies' selects as one `stats`, ordered.
+pub(super) fn finish(d: &dyn Dialect, mut ctes: Ctes, mut parts: Vec<String>) -> String {
     if parts.is_empty() {
         // No policy: an empty result with the right columns.
         parts.push(format!(
-            "SELECT {t} AS policy_id, {t} AS allocation_name, 0 AS units, 0 AS conversions, {f} AS reward_sum, {f} AS reward_sum_sq FROM kd WHERE 1 = 0",
+            "SELECT {t} AS policy_id, {t} AS allocation_name, 0 AS units, 0 AS conversions, {f} AS reward_sum, {f} AS reward_sum_sq, 0 AS last_exposed_at FROM kd WHERE 1 = 0",
             t = d.to_text("NULL"),
             f = d.to_float("NULL"),
         ));
     }
     ctes.push("stats", &parts.join("\nUNION ALL\n"));
-    Ok(format!(
-        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq\nFROM stats\nORDER BY policy_id, allocation_name\n",
+    format!(
+        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at\nFROM stats\nORDER BY policy_id, allocation_name\n",
         ctes.render()
-    ))
+    )
 }
 
 /// The shared steps: the two relations with times in epoch milliseconds, and the
 /// decision ids any exposure or decision row carries (`kd`).
-fn base(d: &dyn Dialect, r: &Relations, ctes: &mut Ctes) {
+pub(super) fn base(d: &dyn Dialect, r: &Relations, ctes: &mut Ctes) {
     ctes.push(
         "bx",
         &format!(
@@ -323,7 +342,7 @@ fn final_select(d: &dyn Dialect, q: &PolicyQuery, p: &str) -> String {
         let _ = write!(filter, " AND exposed_at <= {t}");
     }
     format!(
-        "SELECT {id} AS policy_id, allocation_name, COUNT(*) AS units,\n    SUM(CASE WHEN goal_events > 0 THEN 1 ELSE 0 END) AS conversions,\n    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq\n  FROM {p}_r WHERE {filter} GROUP BY allocation_name",
+        "SELECT {id} AS policy_id, allocation_name, COUNT(*) AS units,\n    SUM(CASE WHEN goal_events > 0 THEN 1 ELSE 0 END) AS conversions,\n    SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq, MAX(exposed_at) AS last_exposed_at\n  FROM {p}_r WHERE {filter} GROUP BY allocation_name",
         id = d.to_text(&d.string(&q.policy_id)),
     )
 }

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 use crate::events::EventTables;
 use crate::reward::{ArmStats, PolicyStats};
 
+/// The columns a statistics source must have: all but `last_exposed_at`.
+pub(super) const REQUIRED: usize = 6;
+
 /// One row of statistics.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StatisticsRow {
@@ -27,6 +30,9 @@ pub struct StatisticsRow {
     pub reward_sum: f64,
     /// Σ reward².
     pub reward_sum_sq: f64,
+    /// The latest first exposure (or assignment) counted, epoch milliseconds; `None`
+    /// when the source did not say (a file without the column).
+    pub last_exposed_at: Option<i64>,
 }
 
 /// Rows as the learners read them.
@@ -74,11 +80,13 @@ pub fn in_process(tables: &EventTables, queries: &[PolicyQuery]) -> Result<Vec<S
                 col("allocation_name"),
                 col("goal_events").cast(DataType::Float64),
                 col("reward").cast(DataType::Float64),
+                col("exposed_at").cast(DataType::Int64),
             ])
             .collect()?;
         let names = df.column("allocation_name")?.str()?;
         let events = df.column("goal_events")?.f64()?;
         let reward = df.column("reward")?.f64()?;
+        let exposed = df.column("exposed_at")?.i64()?;
         let mut by: BTreeMap<String, StatisticsRow> = BTreeMap::new();
         for i in 0..df.height() {
             let (Some(a), Some(r)) = (names.get(i), reward.get(i)) else {
@@ -90,6 +98,7 @@ pub fn in_process(tables: &EventTables, queries: &[PolicyQuery]) -> Result<Vec<S
                 ..StatisticsRow::default()
             });
             e.units += 1;
+            e.last_exposed_at = e.last_exposed_at.max(exposed.get(i));
             e.conversions += u64::from(events.get(i).unwrap_or(0.0) > 0.0);
             e.reward_sum += r;
             e.reward_sum_sq += r * r;
@@ -112,8 +121,8 @@ fn invalid(file: &str, line: u64, field: &str, reason: impl Into<String>) -> Err
 }
 
 /// Reads a statistics file (`.csv` with a header, or `.parquet`) with the columns
-/// [`STATISTICS_COLUMNS`] (others are ignored). A policy × allocation may appear
-/// once.
+/// [`STATISTICS_COLUMNS`] (others are ignored; `last_exposed_at` may be missing). A
+/// policy × allocation may appear once.
 ///
 /// # Errors
 ///
@@ -126,6 +135,13 @@ pub fn read_statistics(path: &Path) -> Result<Vec<StatisticsRow>> {
         Some("parquet") => parquet_cells(path, &file)?,
         _ => csv_cells(path, &file)?,
     };
+    rows_from_cells(cells, &file)
+}
+
+/// Statistics rows from the text of their [`STATISTICS_COLUMNS`] cells, one `Vec` per
+/// row in column order; `file` names their source in errors.
+pub(super) fn rows_from_cells(cells: Vec<Vec<String>>, file: &str) -> Result<Vec<StatisticsRow>> {
+    let file = file.to_owned();
     let mut rows = Vec::with_capacity(cells.len());
     let mut seen = std::collections::BTreeSet::new();
     for (i, c) in cells.into_iter().enumerate() {
@@ -164,6 +180,26 @@ pub fn read_statistics(path: &Path) -> Result<Vec<StatisticsRow>> {
                     )
                 })
         };
+        let last = c.get(6).map_or("", |t| t.trim());
+        let last_exposed_at = if last.is_empty() {
+            None
+        } else {
+            // Engines write a BIGINT maximum as `12` or `12.0`.
+            let ms = last.parse::<i64>().ok().or_else(|| {
+                last.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+                    .map(|x| x as i64)
+            });
+            Some(ms.ok_or_else(|| {
+                invalid(
+                    &file,
+                    line,
+                    STATISTICS_COLUMNS[6],
+                    format!("{last:?} is not a whole number of epoch milliseconds"),
+                )
+            })?)
+        };
         let row = StatisticsRow {
             policy_id: c[0].clone(),
             allocation_name: c[1].clone(),
@@ -171,6 +207,7 @@ pub fn read_statistics(path: &Path) -> Result<Vec<StatisticsRow>> {
             conversions: count(3)?,
             reward_sum: sum(4)?,
             reward_sum_sq: sum(5)?,
+            last_exposed_at,
         };
         if row.policy_id.is_empty() || row.allocation_name.is_empty() {
             let field = if row.policy_id.is_empty() { 0 } else { 1 };
@@ -194,11 +231,14 @@ fn csv_cells(path: &Path, file: &str) -> Result<Vec<Vec<String>>> {
         .clone();
     let idx = STATISTICS_COLUMNS
         .iter()
-        .map(|c| {
-            header
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(c))
-                .ok_or_else(|| invalid(file, 0, c, "missing column; the queries return policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq"))
+        .enumerate()
+        .filter_map(|(k, c)| {
+            let at = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c));
+            match at {
+                Some(i) => Some(Ok(i)),
+                None if k >= REQUIRED => None,
+                None => Some(Err(invalid(file, 0, c, "missing column; the queries return policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at"))),
+            }
         })
         .collect::<Result<Vec<usize>>>()?;
     let mut out = Vec::new();
@@ -223,13 +263,17 @@ fn parquet_cells(path: &Path, file: &str) -> Result<Vec<Vec<String>>> {
         .finish()
         .map_err(|e| invalid(file, 0, "file", e.to_string()))?;
     let mut columns = Vec::new();
-    for c in STATISTICS_COLUMNS {
-        let name = df
+    for (k, c) in STATISTICS_COLUMNS.into_iter().enumerate() {
+        let found = df
             .get_column_names()
             .into_iter()
             .find(|s| s.as_str().eq_ignore_ascii_case(c))
-            .cloned()
-            .ok_or_else(|| invalid(file, 0, c, "missing column"))?;
+            .cloned();
+        let name = match found {
+            Some(name) => name,
+            None if k >= REQUIRED => continue,
+            None => return Err(invalid(file, 0, c, "missing column")),
+        };
         let column = df.column(name.as_str())?;
         let text = column
             .cast(&DataType::String)
@@ -256,13 +300,15 @@ pub fn write_statistics_csv(rows: &[StatisticsRow], path: &Path) -> Result<()> {
     text.push('\n');
     for r in rows {
         text.push_str(&format!(
-            "{},{},{},{},{:?},{:?}\n",
+            "{},{},{},{},{:?},{:?},{}\n",
             csv_field(&r.policy_id),
             csv_field(&r.allocation_name),
             r.units,
             r.conversions,
             r.reward_sum,
-            r.reward_sum_sq
+            r.reward_sum_sq,
+            r.last_exposed_at
+                .map_or_else(String::new, |t| t.to_string())
         ));
     }
     std::fs::write(path, text).map_err(|source| Error::Io {

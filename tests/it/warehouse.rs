@@ -198,7 +198,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
 
 /// The engine named by `var`, or `None` after saying loudly that it is skipped (a
 /// failure when `BANDIT_WAREHOUSE_REQUIRED` is set).
-fn engine_from_env(var: &str, what: &str) -> Option<String> {
+pub(crate) fn engine_from_env(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
@@ -218,7 +218,7 @@ fn engine_from_env(var: &str, what: &str) -> Option<String> {
     }
 }
 
-fn run(cmd: &mut Command) {
+pub(crate) fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
@@ -247,17 +247,37 @@ fn run_duckdb(python: &str, dir: &Path, sql: &str) -> PathBuf {
     out
 }
 
+/// The user the PostgreSQL tests log in as.
+pub(crate) fn pg_user() -> String {
+    std::env::var("BANDIT_PG_USER").unwrap_or_else(|_| "postgres".into())
+}
+
 /// Runs the scenario's SQL on PostgreSQL, in a schema of its own; the result file.
 fn run_postgres(host: &str, dir: &Path, name: &str, sql: &str) -> PathBuf {
     let schema = format!("wh_{}", name.replace(['-', '(', ')', ' '], "_"));
     let out = dir.join("postgres.csv");
     let script = format!(
-        "SET client_min_messages TO warning;\nDROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\nSET search_path TO {schema};\n{}\n\\pset format csv\n\\o {}\n{sql};\n\\o\nDROP SCHEMA {schema} CASCADE;\n",
-        load_script(DialectName::Postgres, dir).unwrap(),
+        "{}\n\\pset format csv\n\\o {}\n{sql};\n\\o\nDROP SCHEMA {schema} CASCADE;\n",
+        pg_load_script(dir, &schema),
         out.display()
     );
+    psql(host, dir, &script);
+    out
+}
+
+/// The psql script that loads the tables exported in `dir` into a fresh `schema`
+/// and leaves it the search path.
+pub(crate) fn pg_load_script(dir: &Path, schema: &str) -> String {
+    format!(
+        "SET client_min_messages TO warning;\nDROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\nSET search_path TO {schema};\n{}\n",
+        load_script(DialectName::Postgres, dir).unwrap()
+    )
+}
+
+/// Runs a psql script (written to `dir`), failing on its first error.
+pub(crate) fn psql(host: &str, dir: &Path, script: &str) {
     std::fs::write(dir.join("postgres.sql"), script).unwrap();
-    let user = std::env::var("BANDIT_PG_USER").unwrap_or_else(|_| "postgres".into());
+    let user = pg_user();
     run(Command::new("psql")
         .args([
             "-X",
@@ -273,14 +293,18 @@ fn run_postgres(host: &str, dir: &Path, name: &str, sql: &str) -> PathBuf {
         ])
         .arg("-f")
         .arg(dir.join("postgres.sql")));
-    out
 }
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-fn assert_same(engine: &str, scenario: &str, got: &[StatisticsRow], want: &[StatisticsRow]) {
+pub(crate) fn assert_same(
+    engine: &str,
+    scenario: &str,
+    got: &[StatisticsRow],
+    want: &[StatisticsRow],
+) {
     let key = |r: &StatisticsRow| (r.policy_id.clone(), r.allocation_name.clone());
     assert_eq!(
         got.iter().map(key).collect::<Vec<_>>(),
@@ -290,6 +314,7 @@ fn assert_same(engine: &str, scenario: &str, got: &[StatisticsRow], want: &[Stat
     for (g, w) in got.iter().zip(want) {
         let same = g.units == w.units
             && g.conversions == w.conversions
+            && g.last_exposed_at == w.last_exposed_at
             && close(g.reward_sum, w.reward_sum)
             && close(g.reward_sum_sq, w.reward_sum_sq);
         assert!(

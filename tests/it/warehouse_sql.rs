@@ -47,7 +47,7 @@ fn the_scenarios_cover_both_modes_every_model_and_every_goal_type() {
 }
 
 /// The sqlparser dialect of each of ours.
-fn parser_dialect(d: DialectName) -> Box<dyn sqlparser::dialect::Dialect> {
+pub(crate) fn parser_dialect(d: DialectName) -> Box<dyn sqlparser::dialect::Dialect> {
     use sqlparser::dialect::{
         BigQueryDialect, ClickHouseDialect, DatabricksDialect, DuckDbDialect, PostgreSqlDialect,
         SnowflakeDialect,
