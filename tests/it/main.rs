@@ -17,6 +17,7 @@ mod end_to_end;
 mod enforcement;
 mod entities;
 mod fit;
+mod fuzz_regression;
 mod goals;
 mod hostile;
 mod hostile_events;
