@@ -4,7 +4,7 @@
 //! (the ndjson fast path against the slow path, quarantine lines, resolver buckets).
 
 #[path = "../../fuzz/src/targets.rs"]
-mod targets;
+pub(crate) mod targets;
 
 use std::path::Path;
 

@@ -26,6 +26,7 @@ mod messages;
 mod metrics;
 mod ope;
 mod policies;
+mod properties;
 mod publishing;
 #[cfg(unix)]
 mod races;
