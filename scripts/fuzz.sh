@@ -7,7 +7,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]    (default: 60 s, every target)
 #   BANDIT_FUZZ_EXECS=10000000 scripts/fuzz.sh 3600     (stop a target at 10 M runs)
 #
-# Crash and hang inputs are left in fuzz/out/TARGET/default/{crashes,hangs}; a fixed
+# Crash and hang inputs are left in fuzz/out/TARGET/default/{crashes,hangs} (or under
+# $BANDIT_FUZZ_OUT instead of fuzz/out); a fixed
 # crash's input goes to fuzz/regressions/TARGET/, which `cargo test` runs (as it runs
 # the corpus) through tests/it/fuzz_regression.rs. Exit status 1 if any target crashed.
 #
@@ -39,8 +40,9 @@ export BANDIT_AFL_RUNTIME=$runtime
 afl_fuzz=$(dirname "$runtime")/../afl/bin/afl-fuzz
 RUSTC_WRAPPER="$PWD/fuzz/rustc-wrapper.sh" cargo build -p bandit-engine-fuzz
 # A copy, so a rebuild during a long campaign does not swap the binary under AFL.
-mkdir -p fuzz/out
-bin=$PWD/fuzz/out/bandit-engine-fuzz
+out_root=${BANDIT_FUZZ_OUT:-$PWD/fuzz/out}
+mkdir -p "$out_root"
+bin=$out_root/bandit-engine-fuzz
 cp "${CARGO_TARGET_DIR:-$PWD/target}/debug/bandit-engine-fuzz" "$bin"
 
 # No UI (logs instead), no CPU-governor or core-pattern checks (a container may not
@@ -53,7 +55,7 @@ export RAYON_NUM_THREADS=1 POLARS_MAX_THREADS=1
 crashed=0
 summary=()
 for t in "${targets[@]}"; do
-    out=fuzz/out/$t
+    out=$out_root/$t
     rm -rf "$out"
     mkdir -p "$out"
     limit=()
