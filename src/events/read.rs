@@ -216,7 +216,7 @@ fn read_ndjson(path: &Path, file: &str, progress: &dyn Progress) -> Result<Part>
 /// The records of an ndjson file's bytes (also the fuzz targets' entry, `super::fuzzing`).
 pub(super) fn ndjson_part(bytes: &[u8], file: &str, progress: &dyn Progress) -> Part {
     // Line starts, found once with memchr, so chunks know their line numbers.
-    let lines = lines(&bytes, 1);
+    let lines = lines(bytes, 1);
     let parts = lines
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
