@@ -17,6 +17,7 @@
 pub(crate) mod contextual;
 pub mod entities;
 mod shop;
+mod stream;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -33,6 +34,7 @@ use crate::events::{Event, Layer};
 use crate::sdk::{Bundle, HashContract, Resolution, Resolver};
 use crate::time::{parse_rfc3339, Millis};
 use shop::Shop;
+pub use stream::{generate_into, Written};
 
 /// Parameters of a synthetic world.
 #[derive(Clone, Debug, PartialEq)]
@@ -415,31 +417,10 @@ fn corrupt(line: &str, kind: usize) -> String {
 /// [`Error::Parameter`] for zero units or days, or a malformed rate outside
 /// [0, 0.5].
 pub fn generate(params: &SynthParams) -> Result<World> {
-    ParameterError::at_least_one("units", params.units)?;
-    ParameterError::at_least_one("days", params.days)?;
-    if !(0.0..=0.5).contains(&params.malformed_rate) {
-        return Err(
-            ParameterError::new("malformed_rate", "in [0, 0.5]", params.malformed_rate).into(),
-        );
-    }
-    let bundle_json = demo_bundle();
-    let bundle: Bundle =
-        serde_json::from_value(bundle_json.clone()).expect("the demo bundle is valid");
+    check_params(params)?;
+    let (bundle_json, bundle) = bundle();
     let fx = effects();
-    let revenue = (3.8, 0.6);
-    let mut shop = Shop {
-        rng: ChaCha8Rng::seed_from_u64(params.seed),
-        resolver: Resolver::new(&bundle, params.contract)
-            .expect("the demo bundle compiles: it is built here"),
-        config_version: &bundle.version,
-        fx: &fx,
-        lognormal: LogNormal::new(revenue.0, revenue.1).expect("valid constants"),
-        start: params.start,
-        span_ms: i64::from(params.days) * 86_400_000,
-        events: Vec::new(),
-        expected: BTreeMap::new(),
-        next_id: 0,
-    };
+    let mut shop = new_shop(params, &bundle, &fx);
     for u in 0..params.units {
         shop.visitor(u);
     }
@@ -457,8 +438,63 @@ pub fn generate(params: &SynthParams) -> Result<World> {
         events,
         lines,
         malformed,
-        truth: truth(params.seed, &fx, revenue, expected),
+        truth: truth(params.seed, &fx, REVENUE, expected),
     })
+}
+
+/// Log-normal revenue per purchase: `mu`, `sigma` of ln(value).
+const REVENUE: (f64, f64) = (3.8, 0.6);
+
+fn check_params(params: &SynthParams) -> Result<()> {
+    ParameterError::at_least_one("units", params.units)?;
+    ParameterError::at_least_one("days", params.days)?;
+    if !(0.0..=0.5).contains(&params.malformed_rate) {
+        return Err(
+            ParameterError::new("malformed_rate", "in [0, 0.5]", params.malformed_rate).into(),
+        );
+    }
+    Ok(())
+}
+
+/// The demo bundle as JSON and typed.
+fn bundle() -> (Value, Bundle) {
+    let json = demo_bundle();
+    let bundle: Bundle = serde_json::from_value(json.clone()).expect("the demo bundle is valid");
+    (json, bundle)
+}
+
+/// The shop before its first visitor.
+fn new_shop<'b>(params: &SynthParams, bundle: &'b Bundle, fx: &'b Effects) -> Shop<'b> {
+    Shop {
+        rng: ChaCha8Rng::seed_from_u64(params.seed),
+        resolver: Resolver::new(bundle, params.contract)
+            .expect("the demo bundle compiles: it is built here"),
+        config_version: &bundle.version,
+        fx,
+        lognormal: LogNormal::new(REVENUE.0, REVENUE.1).expect("valid constants"),
+        start: params.start,
+        span_ms: i64::from(params.days) * 86_400_000,
+        events: Vec::new(),
+        expected: BTreeMap::new(),
+        next_id: 0,
+    }
+}
+
+/// Whether to put a malformed line before the next event's; draws once per event, in
+/// event order, so the streaming writer ([`stream`]) draws as [`generate`] does.
+fn malformed_before(
+    line: &str,
+    rate: f64,
+    malformed: &mut usize,
+    rng: &mut ChaCha8Rng,
+) -> Option<String> {
+    if rng.random::<f64>() < rate {
+        let bad = corrupt(line, *malformed % MALFORMED_KINDS);
+        *malformed += 1;
+        Some(bad)
+    } else {
+        None
+    }
 }
 
 /// The events as ndjson lines, with a malformed line (of each kind in turn) put
@@ -468,9 +504,8 @@ fn ndjson_lines(events: &[Event], rate: f64, rng: &mut ChaCha8Rng) -> (Vec<Strin
     let mut malformed = 0usize;
     for e in events {
         let line = serde_json::to_string(e).expect("events serialise");
-        if rng.random::<f64>() < rate {
-            lines.push(corrupt(&line, malformed % MALFORMED_KINDS));
-            malformed += 1;
+        if let Some(bad) = malformed_before(&line, rate, &mut malformed, rng) {
+            lines.push(bad);
         }
         lines.push(line);
     }
@@ -529,16 +564,7 @@ fn truth(
 /// [`Error::Io`] if a file cannot be written.
 pub fn write_world(world: &World, dir: &Path) -> Result<()> {
     let io = |p: &Path, e| Error::io(p, e);
-    let traffical = dir.join(".traffical");
-    std::fs::create_dir_all(&traffical).map_err(|e| io(&traffical, e))?;
-    let write = |name: &Path, text: &str| std::fs::write(name, text).map_err(|e| io(name, e));
-    let mut bundle = serde_json::to_string_pretty(&world.bundle).expect("JSON serialises");
-    bundle.push('\n');
-    write(&dir.join("bundle.json"), &bundle)?;
-    write(&traffical.join("config.yaml"), &world.config_yaml)?;
-    let mut truth = serde_json::to_string_pretty(&world.truth).expect("the truth serialises");
-    truth.push('\n');
-    write(&dir.join("truth.json"), &truth)?;
+    write_project(dir, &world.bundle, &world.config_yaml, &world.truth)?;
     let path = dir.join("events.ndjson");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
     for l in &world.lines {
@@ -547,4 +573,19 @@ pub fn write_world(world: &World, dir: &Path) -> Result<()> {
             .map_err(|e| io(&path, e))?;
     }
     out.flush().map_err(|e| io(&path, e))
+}
+
+/// Writes `bundle.json`, `.traffical/config.yaml` and `truth.json` into `dir`.
+fn write_project(dir: &Path, bundle: &Value, config_yaml: &str, truth: &Truth) -> Result<()> {
+    let io = |p: &Path, e| Error::io(p, e);
+    let traffical = dir.join(".traffical");
+    std::fs::create_dir_all(&traffical).map_err(|e| io(&traffical, e))?;
+    let write = |name: &Path, text: &str| std::fs::write(name, text).map_err(|e| io(name, e));
+    let mut bundle = serde_json::to_string_pretty(bundle).expect("JSON serialises");
+    bundle.push('\n');
+    write(&dir.join("bundle.json"), &bundle)?;
+    write(&traffical.join("config.yaml"), config_yaml)?;
+    let mut truth = serde_json::to_string_pretty(truth).expect("the truth serialises");
+    truth.push('\n');
+    write(&dir.join("truth.json"), &truth)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use bandit_engine::synth::{generate, write_world, SynthParams};
+use bandit_engine::synth::{generate_into, SynthParams};
 
 use super::Contract;
 
@@ -42,13 +42,13 @@ pub fn run(args: &SynthArgs, quiet: bool) -> Result<()> {
         contract: args.hash.into(),
         ..SynthParams::default()
     };
-    let world = generate(&params)?;
-    write_world(&world, &args.out)?;
+    // Streamed: memory stays bounded whatever `--units` is.
+    let world = generate_into(&params, &args.out)?;
     if !quiet {
         println!(
             "wrote {} ({} events, {} malformed lines, {} units, seed {})",
             args.out.display(),
-            world.events.len(),
+            world.events,
             world.malformed,
             args.units,
             args.seed

@@ -6,6 +6,8 @@ mod columnar;
 mod fast;
 pub mod flat;
 pub mod future;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 mod parquet;
 mod part;

@@ -216,8 +216,18 @@ fn read_ndjson(
 ) -> Result<Part> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     progress.start(file, bytes.len() as u64);
+    Ok(ndjson_part(&bytes, file, keep, progress))
+}
+
+/// The records of an ndjson file's bytes (also the fuzz targets' entry, `super::fuzzing`).
+pub(super) fn ndjson_part(
+    bytes: &[u8],
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Part {
     // Line starts, found once with memchr, so chunks know their line numbers.
-    let lines = lines(&bytes, 1);
+    let lines = lines(bytes, 1);
     let parts = lines
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
@@ -231,18 +241,35 @@ fn read_ndjson(
             part
         })
         .collect::<Vec<Part>>();
-    Ok(Part::concat(parts))
+    Part::concat(parts)
 }
 
 fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress) -> Result<Part> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
+    let reader = csv_reader()
         .from_path(path)
         .map_err(|e| Error::InvalidEventFile {
             file: file.to_owned(),
             reason: e.to_string(),
         })?;
+    progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+    csv_part(reader, file, keep, progress)
+}
+
+/// How every csv event file is read: a header row, and rows of any length (a row
+/// whose length differs from the header's is refused by the reader, with its line).
+pub(super) fn csv_reader() -> csv::ReaderBuilder {
+    let mut builder = csv::ReaderBuilder::new();
+    builder.has_headers(true).flexible(true);
+    builder
+}
+
+/// The records of a csv file (also the fuzz targets' entry, `super::fuzzing`).
+pub(super) fn csv_part<R: std::io::Read>(
+    mut reader: csv::Reader<R>,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Result<Part> {
     let headers = reader
         .headers()
         .map_err(|e| Error::InvalidEventFile {
@@ -251,7 +278,6 @@ fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress)
         })?
         .clone();
     let columns = flat::header_indices(file, headers.iter())?;
-    progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     let mut part = Part::keeping(keep);
     let mut record = csv::StringRecord::new();
     let mut last_pos = 0u64;
@@ -297,7 +323,9 @@ fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress)
                 part.read += 1;
                 part.rejected.push(Rejected {
                     file: file.to_owned(),
-                    line,
+                    // The error's own position is the record's first line; the
+                    // reader's has moved past the record (found by fuzzing).
+                    line: e.position().map_or(line, csv::Position::line),
                     field: "record".into(),
                     reason: format!("unreadable csv: {e}"),
                     record: Value::Null,

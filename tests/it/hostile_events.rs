@@ -321,3 +321,73 @@ fn parquet_and_csv_classes() {
         &Expect::Refused("unitKey"),
     );
 }
+
+/// Three classes accepted on purpose (docs/formats.md says why): a key written twice
+/// in an event (the last wins, as `JSON.parse` decides and the platform's pipeline
+/// reads), `layers: []`, and a layer without `allocationName` (both allowed by the
+/// events schema; decisions carry such layers for layers no policy matched). Both
+/// reader paths give the same answer.
+#[test]
+fn ndjson_classes_accepted_on_purpose() {
+    use bandit_engine::events::fuzzing;
+
+    let exposure = good_lines(6)
+        .into_iter()
+        .find(|l| l.contains("\"type\":\"exposure\""))
+        .unwrap();
+    let unit = |t: &fuzzing::Read| -> Vec<String> {
+        t.tables
+            .exposures
+            .column("unit_key")
+            .unwrap()
+            .as_materialized_series()
+            .iter()
+            .map(|v| v.get_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    // A key twice: the last value counts, in the typed fast path and the slow path.
+    let twice = format!(
+        "{},\"unitKey\":\"the_last\"}}",
+        &exposure[..exposure.len() - 1]
+    );
+    let read = fuzzing::ndjson(twice.as_bytes()).unwrap();
+    assert!(read.rejected.is_empty(), "{:?}", read.rejected);
+    assert!(
+        unit(&read).iter().all(|u| u == "the_last"),
+        "{:?}",
+        unit(&read)
+    );
+    let (slow, _) = fuzzing::slow_line(twice.as_bytes()).unwrap();
+    assert_eq!(slow.unit_key, "the_last");
+    if let Some((fast, _)) = fuzzing::fast_line(twice.as_bytes()) {
+        assert_eq!(fast.unit_key, "the_last");
+    }
+
+    // `layers: []`: read and accepted, no exposure row.
+    let start = exposure.find("\"layers\":[").unwrap() + "\"layers\":".len();
+    let end = start + exposure[start..].find("}]").unwrap() + 2;
+    let empty = format!("{}[]{}", &exposure[..start], &exposure[end..]);
+    for line in [
+        empty.clone(),
+        empty.replacen("\"exposure\"", "\"decision\"", 1),
+    ] {
+        let read = fuzzing::ndjson(line.as_bytes()).unwrap();
+        assert!(read.rejected.is_empty(), "{:?}", read.rejected);
+        assert_eq!(
+            (read.read, read.tables.exposures.height()),
+            (1, 0),
+            "{line}"
+        );
+    }
+
+    // A layer without `allocationName`: accepted, its row has no allocation.
+    let nameless = format!(
+        "{}[{{\"layerId\":\"layer_checkout\",\"bucket\":12,\"policyId\":\"policy_checkout_cta\"}}]{}",
+        &exposure[..start],
+        &exposure[end..]
+    );
+    let read = fuzzing::ndjson(nameless.as_bytes()).unwrap();
+    assert!(read.rejected.is_empty(), "{:?}", read.rejected);
+    let names = read.tables.exposures.column("allocation_name").unwrap();
+    assert_eq!((names.len(), names.null_count()), (1, 1));
+}

@@ -17,6 +17,7 @@ mod end_to_end;
 mod enforcement;
 mod entities;
 mod fit;
+mod fuzz_regression;
 mod goals;
 mod hostile;
 mod hostile_events;
@@ -25,6 +26,7 @@ mod messages;
 mod metrics;
 mod ope;
 mod policies;
+mod properties;
 mod publishing;
 #[cfg(unix)]
 mod races;

@@ -141,10 +141,21 @@ fn exposures(state: &Path) -> Vec<(String, String, u64)> {
 
 #[test]
 fn two_retrains_on_one_directory_never_lose_an_update() {
-    const ROUNDS: usize = 12;
+    two_retrains_race(12);
+}
+
+/// The 50 rounds: about a minute in a debug build, so `.ci/run` runs it once
+/// (`--ignored`) rather than every `cargo test`.
+#[test]
+#[ignore = "50 rounds; run by .ci/run"]
+fn two_retrains_on_one_directory_never_lose_an_update_in_50_rounds() {
+    two_retrains_race(50);
+}
+
+fn two_retrains_race(rounds: usize) {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("w");
-    let parts = world_in_parts(&world, ROUNDS + 1);
+    let parts = world_in_parts(&world, rounds + 1);
     // The same slices one run at a time: what the racing runs must add up to.
     let serial = dir.path().join("serial");
     for p in &parts {
@@ -163,21 +174,31 @@ fn two_retrains_on_one_directory_never_lose_an_update() {
     }
     // Both exit 0 only when one ran wholly after the other (and then it found
     // nothing new); started together they overlap, so most rounds have a loser.
-    assert!(lost > 0, "no round of {ROUNDS} had two runs at once");
+    assert!(lost > 0, "no round of {rounds} had two runs at once");
     assert_eq!(
         exposures(&out.join("state.json")),
         exposures(&serial.join("state.json")),
         "a racing run published from a stale state"
     );
-    println!("{lost} of {ROUNDS} rounds had a loser (exit 4)");
+    println!("{lost} of {rounds} rounds had a loser (exit 4)");
 }
 
 #[test]
 fn retrain_against_rollback_leaves_a_whole_version() {
-    const ROUNDS: usize = 8;
+    retrain_rollback_race(8);
+}
+
+/// The 50 rounds, run by `.ci/run` (`--ignored`).
+#[test]
+#[ignore = "50 rounds; run by .ci/run"]
+fn retrain_against_rollback_leaves_a_whole_version_in_50_rounds() {
+    retrain_rollback_race(50);
+}
+
+fn retrain_rollback_race(rounds: usize) {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("w");
-    let parts = world_in_parts(&world, ROUNDS + 2);
+    let parts = world_in_parts(&world, rounds + 2);
     let out = dir.path().join("out");
     for p in &parts[..2] {
         assert!(won(&retrain(&world, p, &out).output().unwrap(), 0));
@@ -198,7 +219,7 @@ fn retrain_against_rollback_leaves_a_whole_version() {
         lost += usize::from(!(won(&a, round) && b_ok));
         assert_whole(&out, round);
     }
-    println!("{lost} of {ROUNDS} rounds had a loser (exit 4)");
+    println!("{lost} of {rounds} rounds had a loser (exit 4)");
 }
 
 #[test]
