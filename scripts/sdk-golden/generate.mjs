@@ -676,6 +676,59 @@ writeJson("entity_weights.json", readJson(path.join(specDir, "entity_weights.jso
 }
 
 // ---------------------------------------------------------------------------
+// 7. Bundles `retrain` wrote (scripts/sdk-golden/retrained.sh): least-movement ranges,
+//    a linear contextual model with the engine's `x-banditEngine` extension, and
+//    entityState weights with dynamic allocations, resolved as published.
+// ---------------------------------------------------------------------------
+{
+  const dir = path.join(path.dirname(new URL(import.meta.url).pathname), "retrained");
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+    const name = file.replace(/\.json$/, "");
+    const bundle = readJson(path.join(dir, file));
+    writeJson(`bundle_retrained_${name}.json`, bundle);
+    // Every field the bundle reads, with values it knows and values it does not.
+    const fields = new Map();
+    const add = (key, values) => fields.set(key, [...new Set([...(fields.get(key) ?? []), ...values])]);
+    for (const layer of bundle.layers) {
+      for (const policy of layer.policies) {
+        for (const c of policy.conditions ?? []) {
+          add(c.field, [...(c.values ?? []), ...(c.value === undefined ? [] : [c.value])].map(j).concat(['"ZZ"', "null"]));
+        }
+        for (const coef of Object.values(policy.contextualModel?.coefficients ?? {})) {
+          for (const n of coef.numeric ?? []) add(n.key, ["0", "1", "2.5", "7", "40", '"3"', "null", "-1"]);
+          for (const c of coef.categorical ?? []) add(c.key, Object.keys(c.values).map(j).concat(['"unseen"', "3"]));
+        }
+        const entity = policy.entityConfig;
+        if (entity) {
+          const ids = Object.keys(bundle.entityState?.[policy.id]?.entities ?? {}).slice(0, 12);
+          for (const k of entity.entityKeys) add(k, ids.map(j).concat(['"prod-unknown"', "7"]));
+          const count = entity.dynamicAllocations?.countKey;
+          if (count) add(count, ["1", "2", "3", "4", "5", "2.5", '"3"', "null"]);
+        }
+      }
+    }
+    const r = rng(1000 + name.length);
+    const unit = bundle.hashing.unitKey;
+    const cases = [];
+    for (let i = 0; i < 240; i++) {
+      const parts = [`"${unit}": "rt-${name}-${i}"`];
+      for (const [key, values] of fields) {
+        if (r() < 0.1) continue; // absent, as a context often is
+        parts.push(`${j(key)}: ${values[Math.floor(r() * values.length)]}`);
+      }
+      cases.push({ name: `retrained_${name}_${i}`, context: `{${parts.join(", ")}}` });
+    }
+    emit(
+      `expected_retrained_${name}.json`,
+      `A bundle retrain published (scripts/sdk-golden/retrained/${file}), resolved by the reference SDK as it would be served.`,
+      `bundle_retrained_${name}.json`,
+      bundle,
+      cases
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
 // 6. Math.exp, which the softmax calls: bit patterns of inputs and outputs.
 // ---------------------------------------------------------------------------
 {
