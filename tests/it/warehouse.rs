@@ -231,14 +231,20 @@ pub(crate) fn run(cmd: &mut Command) {
 /// Runs the scenario's SQL on DuckDB; the result file.
 fn run_duckdb(python: &str, dir: &Path, sql: &str) -> PathBuf {
     let load = load_script(DialectName::DuckDb, dir).unwrap();
+    duckdb_csv(python, dir, &load, sql)
+}
+
+/// Runs `load` then `sql` on a fresh in-memory DuckDB with `dir` as its working
+/// directory (relative csv paths in `load` are read from there); the result file.
+pub(crate) fn duckdb_csv(python: &str, dir: &Path, load: &str, sql: &str) -> PathBuf {
     std::fs::write(dir.join("load.sql"), load).unwrap();
     std::fs::write(dir.join("query.sql"), sql).unwrap();
     let out = dir.join("duckdb.csv");
-    let script = "import duckdb, sys\n\
-        d = sys.argv[1]\n\
+    let script = "import duckdb, os, sys\n\
+        os.chdir(sys.argv[1])\n\
         con = duckdb.connect()\n\
-        con.execute(open(d + '/load.sql').read())\n\
-        con.sql(open(d + '/query.sql').read()).write_csv(sys.argv[2])\n";
+        con.execute(open('load.sql').read())\n\
+        con.sql(open('query.sql').read()).write_csv(sys.argv[2])\n";
     run(Command::new(python)
         .arg("-c")
         .arg(script)

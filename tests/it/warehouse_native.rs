@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bandit_engine::bundle::BundleDocument;
 use bandit_engine::config::ProjectConfig;
@@ -15,7 +14,7 @@ use bandit_engine::warehouse::{
     Definitions, DialectName, FactRow, NativeQuery, Relations, StatisticsRow,
 };
 
-use crate::warehouse::{assert_same, engine_from_env, psql, run};
+use crate::warehouse::{assert_same, duckdb_csv, engine_from_env, psql};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/demo");
 
@@ -204,20 +203,7 @@ fn native_sql_parses_in_every_dialect() {
 fn run_duckdb(python: &str, dir: &Path, sql: &str) -> PathBuf {
     let load = "CREATE TABLE ext_assignments AS SELECT CAST(user_id AS VARCHAR) AS user_id, epoch_ms(assigned_ms) AS assigned_at, experiment, arm FROM read_csv('assignments.csv', header = true, columns = {'user_id': 'VARCHAR', 'assigned_ms': 'BIGINT', 'experiment': 'VARCHAR', 'arm': 'VARCHAR'});\n\
 CREATE TABLE ext_orders AS SELECT user_id, epoch_ms(event_ms) AS event_time, order_total FROM read_csv('orders.csv', header = true, columns = {'user_id': 'VARCHAR', 'event_ms': 'BIGINT', 'order_total': 'DOUBLE'});\n";
-    std::fs::write(dir.join("load.sql"), load).unwrap();
-    std::fs::write(dir.join("query.sql"), sql).unwrap();
-    let out = dir.join("duckdb.csv");
-    let script = "import duckdb, os, sys\n\
-        os.chdir(sys.argv[1])\n\
-        con = duckdb.connect()\n\
-        con.execute(open('load.sql').read())\n\
-        con.sql(open('query.sql').read()).write_csv(sys.argv[2])\n";
-    run(Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .arg(dir)
-        .arg(&out));
-    out
+    duckdb_csv(python, dir, load, sql)
 }
 
 /// The psql script loading the csv tables in `dir` into a fresh `schema`, left the
