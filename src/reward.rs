@@ -1,13 +1,15 @@
 //! Per-allocation sufficient statistics of a reward table.
 //!
-//! Counts, sums and sums of squares merge by addition, so statistics computed on
-//! chunks, on days, or in a warehouse combine exactly.
+//! Counts, sums and sums of squares merge by addition. The sums are exact while they
+//! are collected ([`ArmSums`], [`ExactSum`]) and rounded once, so statistics computed on
+//! chunks or on partitions of a log give the same bits in any order and any split.
 
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
 use crate::error::Result;
+use crate::exact::ExactSum;
 
 /// Sufficient statistics of one allocation's rewards.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -41,7 +43,49 @@ impl ArmStats {
 /// Statistics per policy id, then per allocation name.
 pub type PolicyStats = BTreeMap<String, BTreeMap<String, ArmStats>>;
 
-/// Rows per chunk of [`arm_stats`]: fixed, so sums do not depend on the thread count.
+/// [`ArmStats`] while they are collected: the sums kept exact, so any split of the
+/// rows (chunks, partitions) merged in any order gives the same [`ArmStats`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ArmSums {
+    /// Rows counted.
+    pub n: u64,
+    /// Sum of rewards.
+    pub sum: ExactSum,
+    /// Sum of squared rewards (each square rounded to a double first).
+    pub sum_sq: ExactSum,
+}
+
+impl ArmSums {
+    /// Counts one reward.
+    #[inline]
+    pub fn add(&mut self, reward: f64) {
+        self.n += 1;
+        self.sum.add(reward);
+        self.sum_sq.add(reward * reward);
+    }
+
+    /// Adds another split's sums.
+    pub fn merge(&mut self, other: &ArmSums) {
+        self.n += other.n;
+        self.sum.merge(&other.sum);
+        self.sum_sq.merge(&other.sum_sq);
+    }
+
+    /// The statistics, sums rounded to the nearest double.
+    #[must_use]
+    pub fn stats(&self) -> ArmStats {
+        ArmStats {
+            n: self.n,
+            sum: self.sum.value(),
+            sum_sq: self.sum_sq.value(),
+        }
+    }
+}
+
+/// Sums per policy id, then per allocation name.
+pub type PolicySums = BTreeMap<String, BTreeMap<String, ArmSums>>;
+
+/// Rows per parallel chunk of [`arm_sums`] (the sums are exact: any size gives the same bits).
 const STATS_CHUNK_ROWS: usize = 1 << 18;
 
 /// Aggregates a reward table (`policy_id`, `allocation_name`, `reward`) into
@@ -56,6 +100,18 @@ const STATS_CHUNK_ROWS: usize = 1 << 18;
 ///
 /// [`crate::Error::Polars`] if the table lacks those columns.
 pub fn arm_stats(rewards: LazyFrame) -> Result<PolicyStats> {
+    Ok(arm_sums(rewards)?
+        .into_iter()
+        .map(|(p, arms)| (p, arms.into_iter().map(|(a, s)| (a, s.stats())).collect()))
+        .collect())
+}
+
+/// [`arm_stats`] before rounding: what partitions of a log merge.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if the table lacks those columns.
+pub fn arm_sums(rewards: LazyFrame) -> Result<PolicySums> {
     use rayon::prelude::*;
     let df = rewards
         .select([
@@ -68,7 +124,7 @@ pub fn arm_stats(rewards: LazyFrame) -> Result<PolicyStats> {
     let alloc = df.column("allocation_name")?.str()?;
     let reward = df.column("reward")?.f64()?;
     let n = df.height();
-    type Local = Vec<(String, String, ArmStats)>;
+    type Local = Vec<(String, String, ArmSums)>;
     let chunks: Vec<Local> = (0..n.div_ceil(STATS_CHUNK_ROWS))
         .into_par_iter()
         .map(|c| {
@@ -92,25 +148,20 @@ pub fn arm_stats(rewards: LazyFrame) -> Result<PolicyStats> {
                     last = match local.iter().position(|(lp, la, _)| la == a && lp == p) {
                         Some(i) => i,
                         None => {
-                            local.push((p.to_owned(), a.to_owned(), ArmStats::default()));
+                            local.push((p.to_owned(), a.to_owned(), ArmSums::default()));
                             local.len() - 1
                         }
                     };
                 }
-                let s = &mut local[last].2;
-                let r = r.unwrap_or(0.0);
-                s.n += 1;
-                s.sum += r;
-                s.sum_sq += r * r;
+                local[last].2.add(r.unwrap_or(0.0));
             }
             local
         })
         .collect();
-    let mut out = PolicyStats::new();
+    let mut out = PolicySums::new();
     for local in chunks {
         for (p, a, s) in local {
-            let e = out.entry(p).or_default().entry(a).or_default();
-            *e = e.merge(s);
+            out.entry(p).or_default().entry(a).or_default().merge(&s);
         }
     }
     Ok(out)

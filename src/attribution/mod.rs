@@ -48,4 +48,4 @@ pub use attribute::{credits, cumulative_rewards, decision_rewards, rewards, rewa
 pub use credits::Credits;
 pub use params::{AttributionParams, TouchModel, DEFAULT_HALF_LIFE_MS, DEFAULT_SESSION_GAP_MS};
 pub use population::{for_population, Population};
-pub use report::{attribution_report, AttributionReport};
+pub use report::{attribution_report, report_counts, AttributionReport, ReportCounts};

@@ -16,6 +16,7 @@ use crate::config::AttributionMode;
 use crate::error::AttributionError;
 use crate::error::Result;
 use crate::events::EventTables;
+use crate::exact::ExactSum;
 
 /// Counts of one policy's goal events by what attribution did with them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -94,6 +95,67 @@ pub fn attribution_report(
     policy_id: &str,
     params: &AttributionParams,
 ) -> Result<AttributionReport> {
+    Ok(report_counts(tables, credits, goal_event, policy_id, params)?.finish())
+}
+
+/// An [`AttributionReport`] while it is counted: the reports of partitions of a log
+/// (whole units each) merge into the report of the whole, the credit sum exactly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReportCounts {
+    /// The report, `credit_sum` and `not_exposed` filled by [`ReportCounts::finish`].
+    report: AttributionReport,
+    credit_sum: ExactSum,
+}
+
+impl ReportCounts {
+    /// Adds another partition's counts (of the same policy and settings).
+    pub fn merge(&mut self, o: &ReportCounts) {
+        let (a, b) = (&mut self.report, &o.report);
+        for (x, y) in [
+            (&mut a.goal_events, b.goal_events),
+            (&mut a.credited, b.credited),
+            (&mut a.credited_by_array, b.credited_by_array),
+            (&mut a.credited_by_decision, b.credited_by_decision),
+            (&mut a.credited_by_unit_key, b.credited_by_unit_key),
+            (
+                &mut a.unattributed_before_exposure,
+                b.unattributed_before_exposure,
+            ),
+            (&mut a.outside_window, b.outside_window),
+            (&mut a.unlinked, b.unlinked),
+            (&mut a.duplicates, b.duplicates),
+            (&mut a.unknown_decision, b.unknown_decision),
+            (&mut a.multi_allocation_units, b.multi_allocation_units),
+        ] {
+            *x += y;
+        }
+        self.credit_sum.merge(&o.credit_sum);
+    }
+
+    /// The report.
+    #[must_use]
+    pub fn finish(mut self) -> AttributionReport {
+        let r = &mut self.report;
+        r.credit_sum = self.credit_sum.value();
+        r.not_exposed = r.goal_events.saturating_sub(
+            r.credited + r.unattributed_before_exposure + r.outside_window + r.unlinked,
+        );
+        self.report
+    }
+}
+
+/// [`attribution_report`]'s counts, to merge with other partitions' ([`ReportCounts`]).
+///
+/// # Errors
+///
+/// As [`attribution_report`].
+pub fn report_counts(
+    tables: &EventTables,
+    credits: &Credits,
+    goal_event: &str,
+    policy_id: &str,
+    params: &AttributionParams,
+) -> Result<ReportCounts> {
     let named = tables
         .tracks
         .clone()
@@ -120,32 +182,35 @@ pub fn attribution_report(
     let by_rule = credited_by_rule(credits, goals, policy_id)?;
     let credit_sum = credit_sum(credits, policy_id)?;
     let multi_allocation_units = multi_allocation_units(credits, policy_id)?;
-    Ok(AttributionReport {
-        policy_id: policy_id.to_owned(),
-        goal_event: goal_event.to_owned(),
-        mode: match params.mode {
-            AttributionMode::Cumulative => "cumulative",
-            AttributionMode::Decision => "decision",
+    Ok(ReportCounts {
+        report: AttributionReport {
+            policy_id: policy_id.to_owned(),
+            goal_event: goal_event.to_owned(),
+            mode: match params.mode {
+                AttributionMode::Cumulative => "cumulative",
+                AttributionMode::Decision => "decision",
+            },
+            model: params.model.name().as_str(),
+            unlinked_events: params.unlinked.as_str(),
+            reward_unit: match params.mode {
+                AttributionMode::Cumulative => "unit",
+                AttributionMode::Decision => "decision",
+            },
+            goal_events,
+            credited,
+            credit_sum: 0.0,
+            credited_by_array: by_rule[0],
+            credited_by_decision: by_rule[1],
+            credited_by_unit_key: by_rule[2],
+            unattributed_before_exposure: before,
+            outside_window: outside,
+            unlinked,
+            not_exposed: 0,
+            duplicates,
+            unknown_decision,
+            multi_allocation_units,
         },
-        model: params.model.name().as_str(),
-        unlinked_events: params.unlinked.as_str(),
-        reward_unit: match params.mode {
-            AttributionMode::Cumulative => "unit",
-            AttributionMode::Decision => "decision",
-        },
-        goal_events,
-        credited,
         credit_sum,
-        credited_by_array: by_rule[0],
-        credited_by_decision: by_rule[1],
-        credited_by_unit_key: by_rule[2],
-        unattributed_before_exposure: before,
-        outside_window: outside,
-        unlinked,
-        not_exposed: goal_events.saturating_sub(credited + before + outside + unlinked),
-        duplicates,
-        unknown_decision,
-        multi_allocation_units,
     })
 }
 
@@ -229,18 +294,16 @@ fn credited_by_rule(credits: &Credits, goals: LazyFrame, policy_id: &str) -> Res
     Ok([get("array")?, get("decision")?, get("unit_key")?])
 }
 
-/// `policy_id`'s total credit.
-fn credit_sum(credits: &Credits, policy_id: &str) -> Result<f64> {
-    Ok(credits
+/// `policy_id`'s total credit, summed exactly.
+fn credit_sum(credits: &Credits, policy_id: &str) -> Result<ExactSum> {
+    let df = credits
         .credits
         .clone()
         .filter(col("policy_id").eq(lit(policy_id)))
-        .select([col("weight").sum()])
-        .collect()?
-        .column("weight")?
-        .f64()?
-        .get(0)
-        .unwrap_or(0.0))
+        .select([col("weight").cast(DataType::Float64)])
+        .collect()?;
+    let weights = df.column("weight")?.f64()?;
+    Ok(weights.iter().flatten().collect())
 }
 
 /// Units exposed to two or more allocations of `policy_id`.

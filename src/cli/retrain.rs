@@ -82,6 +82,32 @@ pub struct RetrainArgs {
     /// Inactivity gap that ends a session for events without sessionId.
     #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
     session_gap_minutes: f64,
+    #[command(flatten)]
+    memory: MemoryArgs,
+}
+
+/// How much memory a run over event files may use.
+#[derive(Args, Clone, Debug, Default)]
+pub struct MemoryArgs {
+    /// Memory the event tables may use (e.g. 4G, 512M; binary units). A log estimated
+    /// larger (about 2 bytes per byte of ndjson, 6 per byte of parquet) is split by
+    /// unit key into partitions spilled to --spill-dir and processed one at a time,
+    /// with the same result as in memory. Default: half the memory available.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<bandit_engine::partition::MemoryLimit>,
+    /// Split the log into N partitions whatever its size (1: all in memory).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..100_000))]
+    pub partitions: Option<u64>,
+    /// Where partitions are spilled (removed at the end). Default: the system's
+    /// temporary directory ($TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+}
+
+fn parse_memory_limit(
+    s: &str,
+) -> std::result::Result<bandit_engine::partition::MemoryLimit, String> {
+    bandit_engine::partition::MemoryLimit::parse(s)
 }
 
 /// Runs the retrain, then publishes its bundle and state (or, with `--dry-run`,
@@ -112,6 +138,9 @@ pub fn run(args: RetrainArgs, progress: &Bars, quiet: bool) -> Result<()> {
         attribution: args.attribution.map(Mode::into),
         attribution_model: args.attribution_model.map(Into::into),
         session_gap_ms: Some((args.session_gap_minutes * 60_000.0) as i64),
+        memory_limit: args.memory.memory_limit,
+        partitions: args.memory.partitions.map(|n| n as usize),
+        spill_dir: args.memory.spill_dir.clone(),
         ..RetrainOptions::default()
     };
     let inputs = RetrainInputs {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Violation;
 use crate::error::Result;
-use crate::events::{EventType, Loaded, Rejected};
+use crate::events::{EventType, LoadReport, Loaded, Rejected};
 
 /// Columns that are not part of the event and stay out of a quarantined record.
 const BOOKKEEPING: &[&str] = &["track_row", "source_file", "source_line"];
@@ -46,16 +46,19 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
         .collect();
     loaded.tables.attributions = attributions.filter(&a_keep)?;
     // Counts move with the records: read = accepted + quarantined per file.
-    let n = records.len() as u64;
-    let files: HashMap<String, usize> = loaded
-        .report
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.file.clone(), i))
-        .collect();
+    move_counts(&mut loaded.report, &records);
+    loaded.rejected.extend(records);
+    sort_quarantine(&mut loaded.rejected, &loaded.report);
+    Ok(())
+}
+
+/// Moves the load counts of records quarantined after loading: per file one fewer
+/// accepted and one more quarantined, and fewer track events, so `read = accepted +
+/// quarantined` still holds. Files the report does not list are left alone.
+pub fn move_counts(report: &mut LoadReport, records: &[Rejected]) {
+    let files = file_order(report);
     let mut last: Option<(&str, Option<usize>)> = None;
-    for rec in &records {
+    for rec in records {
         // Rejected rows come in file order: look each file up once per run of rows.
         let i = match last {
             Some((f, i)) if f == rec.file => i,
@@ -66,21 +69,31 @@ pub(super) fn reject(loaded: &mut Loaded, rejects: Vec<(usize, Vec<Violation>)>)
             }
         };
         if let Some(i) = i {
-            let f = &mut loaded.report.files[i];
+            let f = &mut report.files[i];
             f.accepted = f.accepted.saturating_sub(1);
             f.quarantined += 1;
         }
     }
-    if let Some(t) = loaded.report.by_type.get_mut(&EventType::Track) {
-        *t = t.saturating_sub(n);
+    if let Some(t) = report.by_type.get_mut(&EventType::Track) {
+        *t = t.saturating_sub(records.len() as u64);
     }
-    loaded.rejected.extend(records);
-    // Keep the quarantine in file (as given) and line order; the sort is stable.
+}
+
+/// Puts the quarantine in file (as the report lists them) and line order; the sort is
+/// stable, so records of one line keep their order.
+pub fn sort_quarantine(rejected: &mut [Rejected], report: &LoadReport) {
+    let files = file_order(report);
     let order = |file: &str| files.get(file).copied().unwrap_or(usize::MAX);
-    loaded
-        .rejected
-        .sort_by_cached_key(|r| (order(&r.file), r.line));
-    Ok(())
+    rejected.sort_by_cached_key(|r| (order(&r.file), r.line));
+}
+
+fn file_order(report: &LoadReport) -> HashMap<String, usize> {
+    report
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.file.clone(), i))
+        .collect()
 }
 
 /// Rejected rows per parallel task: fixed, so the split does not depend on threads.

@@ -41,6 +41,7 @@ mod raw;
 mod report;
 mod scan;
 
+pub use apply::{move_counts, sort_quarantine};
 pub use discover::{Discovered, DiscoveredEvent, MAX_DEPTH};
 pub use report::{EnforcementReport, EventCounts, ViolationCount};
 
@@ -66,10 +67,44 @@ pub struct Enforcement {
 /// [`Error::Polars`](crate::Error::Polars) if the track table lacks a column of
 /// [`TRACK_COLUMNS`](crate::events::table::TRACK_COLUMNS).
 pub fn enforce(config: &ProjectConfig, loaded: &mut Loaded) -> Result<Enforcement> {
-    let plan = scan::Plan::new(config.schemas.iter().map(|(n, s)| (n.as_str(), s)));
+    let part = enforce_part(config, loaded)?;
+    Ok(finish(config, vec![part]))
+}
+
+/// What enforcing one partition of a log found, to be merged with the others'
+/// ([`finish`]): every count and description merges by addition, so any split of the
+/// tracks by unit gives the [`Enforcement`] of the whole.
+pub struct PartEnforcement {
+    found: scan::Scan,
+}
+
+/// Enforces the schemas on one partition's track events: as [`enforce`], but the
+/// findings are kept for [`finish`]. Rejected events move to `loaded.rejected`, and
+/// the counts of `loaded.report` move with them (a partition's report may be empty:
+/// [`move_counts`] then applies the moves to the whole log's).
+///
+/// # Errors
+///
+/// As [`enforce`].
+pub fn enforce_part(config: &ProjectConfig, loaded: &mut Loaded) -> Result<PartEnforcement> {
+    let plan = plan(config);
     let mut found = scan::scan(&loaded.tables.tracks, &plan)?;
     let rejects = std::mem::take(&mut found.rejects);
     apply::reject(loaded, rejects)?;
+    Ok(PartEnforcement { found })
+}
+
+/// The enforcement of a whole log from its partitions' findings, in any order.
+#[must_use]
+pub fn finish(config: &ProjectConfig, parts: Vec<PartEnforcement>) -> Enforcement {
+    let plan = plan(config);
+    let mut parts = parts.into_iter();
+    let mut found = parts
+        .next()
+        .map_or_else(|| scan::Scan::sized(plan.schemas.len()), |p| p.found);
+    for p in parts {
+        found.merge(p.found);
+    }
     let discovered = Discovered {
         events: std::mem::take(&mut found.undefined)
             .into_iter()
@@ -77,5 +112,9 @@ pub fn enforce(config: &ProjectConfig, loaded: &mut Loaded) -> Result<Enforcemen
             .collect(),
     };
     let report = EnforcementReport::new(&plan, found, &discovered);
-    Ok(Enforcement { report, discovered })
+    Enforcement { report, discovered }
+}
+
+fn plan(config: &ProjectConfig) -> scan::Plan<'_> {
+    scan::Plan::new(config.schemas.iter().map(|(n, s)| (n.as_str(), s)))
 }

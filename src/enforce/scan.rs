@@ -59,7 +59,7 @@ pub(super) struct Scan {
 }
 
 impl Scan {
-    fn sized(n: usize) -> Self {
+    pub(super) fn sized(n: usize) -> Self {
         Self {
             checked: vec![0; n],
             invalid: vec![0; n],
@@ -68,7 +68,7 @@ impl Scan {
         }
     }
 
-    fn merge(&mut self, other: Scan) {
+    pub(super) fn merge(&mut self, other: Scan) {
         for (a, b) in [
             (&mut self.checked, other.checked),
             (&mut self.invalid, other.invalid),

@@ -45,7 +45,7 @@ impl PolicyLearner for LinearContextual {
         prior: Option<&PolicyLearning>,
     ) -> Result<Counting<LinearStats>> {
         let policy = run.policy;
-        let rows = contextual_rows(rewarded, run.ctx.tables().lazy().exposures, &policy.id)?;
+        let rows = contextual_rows(rewarded, run.ctx.source.exposures(), &policy.id)?;
         let allowed: Vec<String> = policy
             .context_logging
             .as_ref()

@@ -333,7 +333,7 @@ impl PolicyLearner for PerEntity<'_> {
         rewarded: LazyFrame,
         prior: Option<&PolicyLearning>,
     ) -> Result<Counting<EntityStats>> {
-        let df = rows_with_context(rewarded, run.ctx.tables().lazy().exposures, &run.policy.id)?;
+        let df = rows_with_context(rewarded, run.ctx.source.exposures(), &run.policy.id)?;
         let previous = prior.and_then(|p| p.entities.as_ref());
         let counted = count_rows(&df, &self.layout, previous)?;
         let fixed = self

@@ -110,7 +110,7 @@ impl Engine<'_> {
                 metrics.breakdowns.extend(slices.by_dimension(dimension)?);
             }
             out.push(metrics);
-            reports.push(goal.report(&loaded.tables, &spec.goal, policy_id, &params)?);
+            reports.push(attributions.report(&spec.goal, &params, policy_id)?);
         }
         Ok((out, reports, loaded.report))
     }

@@ -12,6 +12,7 @@
 //! | `multi_armed.rs`, `contextual.rs`, `entities.rs` | the three learners |
 //! | `rewards.rs` | attribution once per run; [`policy_rewards`], the rewards a policy learns from |
 //! | `learning.rs` | warm start from the previous state, and the next state |
+//! | `partitioned.rs` | a run over a log larger than memory: partitions attributed on their own, merged |
 //! | `health.rs` | policy-health checks |
 //! | `report.rs`, `outcome.rs` | the run report; publishing a run |
 //! | `metrics.rs` | per-allocation metrics from the same attributions |
@@ -29,6 +30,7 @@ mod metrics;
 mod multi_armed;
 mod outcome;
 mod overflow;
+mod partitioned;
 mod report;
 mod rewards;
 mod run;
@@ -41,17 +43,19 @@ pub use outcome::{Published, RetrainOutcome};
 pub use report::{ArmReport, EntityReport, GoalReport, PolicyReport, RunReport, RunStatus};
 pub use rewards::{policy_rewards, AttributionOverrides, GoalRewards};
 
+use crate::attribution::AttributionParams;
 use crate::bundle::{BundleDocument, PolicyRef};
 use crate::config::{Algorithm, AttributionMode, AttributionModel, ProjectConfig};
-use crate::enforce::enforce;
+use crate::enforce::{self, enforce};
 use crate::error::Result;
-use crate::events::{load_events_projected, LoadOptions, Loaded, Projection};
+use crate::events::{load_events_projected, LoadOptions, LoadReport, Loaded, Projection};
+use crate::partition::MemoryLimit;
 use crate::progress::{NoProgress, Progress};
 use crate::state::sha256_hex;
 use crate::state::EngineState;
 use crate::time::{format_rfc3339, Millis};
 use rewards::Attributions;
-use run::{run_policy, PolicyOutcome, PolicyRun, Publication, RunContext, Saved};
+use run::{run_policy, PolicyOutcome, PolicyRun, Publication, RunContext, Saved, Source};
 
 /// Where the inputs are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +103,14 @@ pub struct RetrainOptions {
     /// Who counts as treated in `metrics` (exposed units, or assigned units: intent to
     /// treat). Retrains always learn from exposed units.
     pub population: crate::attribution::Population,
+    /// Memory the event tables may use; a log estimated larger is split by unit key
+    /// into partitions processed one at a time ([`crate::partition`]). `None`: half
+    /// the memory available ([`MemoryLimit::from_machine`]).
+    pub memory_limit: Option<MemoryLimit>,
+    /// Partitions to split the log into, whatever its size (`Some(1)`: in memory).
+    pub partitions: Option<usize>,
+    /// Where partitions are spilled (default: the system's temporary directory).
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl RetrainOptions {
@@ -164,21 +176,44 @@ impl<'p> Engine<'p> {
     /// [`InvalidConfig`](crate::Error::InvalidConfig). Problems of one policy do not
     /// fail the run: that policy is reported `errored` and keeps its allocations.
     pub fn retrain(&self, inputs: &RetrainInputs) -> Result<RetrainOutcome> {
-        let (config, doc, loaded) = self.load(inputs)?;
+        let (config, doc) = self.read_config(inputs)?;
+        let partitions = match self.options.partitions {
+            Some(n) => n.max(1),
+            None => crate::partition::partitions_needed(
+                &inputs.events,
+                self.options
+                    .memory_limit
+                    .unwrap_or_else(MemoryLimit::from_machine),
+            )?,
+        };
+        if partitions > 1 {
+            return self.retrain_partitioned(&config, doc, &inputs.events, partitions);
+        }
+        let loaded = self.load_events(&config, &inputs.events)?;
         self.retrain_loaded(&config, doc, loaded)
     }
 
-    /// Reads and cross-checks the config and bundle, then loads the events.
+    /// Reads and cross-checks the config and bundle, then loads the events (in memory).
     fn load(&self, inputs: &RetrainInputs) -> Result<(ProjectConfig, BundleDocument, Loaded)> {
-        let config = ProjectConfig::from_path(&inputs.config)?;
-        let doc = BundleDocument::from_path(&inputs.bundle)?;
-        cross_check(&config, &doc, &inputs.config.display().to_string())?;
+        let (config, doc) = self.read_config(inputs)?;
+        let loaded = self.load_events(&config, &inputs.events)?;
+        Ok((config, doc, loaded))
+    }
+
+    /// Loads the events a run under `config` reads, in memory.
+    fn load_events(&self, config: &ProjectConfig, paths: &[PathBuf]) -> Result<Loaded> {
         let options = LoadOptions {
             strict: self.options.strict,
         };
-        let keep = run_columns(&config);
-        let loaded = load_events_projected(&inputs.events, options, &keep, self.progress)?;
-        Ok((config, doc, loaded))
+        load_events_projected(paths, options, &run_columns(config), self.progress)
+    }
+
+    /// Reads and cross-checks the config and bundle.
+    fn read_config(&self, inputs: &RetrainInputs) -> Result<(ProjectConfig, BundleDocument)> {
+        let config = ProjectConfig::from_path(&inputs.config)?;
+        let doc = BundleDocument::from_path(&inputs.bundle)?;
+        cross_check(&config, &doc, &inputs.config.display().to_string())?;
+        Ok((config, doc))
     }
 
     /// Runs a retrain from a parsed config, bundle and loaded events, enforcing the
@@ -192,31 +227,135 @@ impl<'p> Engine<'p> {
     pub fn retrain_loaded(
         &self,
         config: &ProjectConfig,
-        mut doc: BundleDocument,
+        doc: BundleDocument,
         mut loaded: Loaded,
     ) -> Result<RetrainOutcome> {
         cross_check(config, &doc, "the config")?;
-        let input_bundle = doc.clone();
         let enforcement = enforce(config, &mut loaded)?;
+        let Loaded {
+            tables,
+            report: load,
+            rejected,
+        } = loaded;
+        let events = RunEvents {
+            attributions: Attributions::new(&tables),
+            source: Source::Tables(&tables),
+            checks: Checks {
+                latest: health::latest_exposures(&tables)?,
+                latest_event: tables.latest_timestamp(),
+            },
+            out_of_range: health::out_of_range_buckets(&tables, doc.bundle().hashing.bucket_count)?,
+            load,
+            rejected,
+            enforcement,
+        };
+        self.run(config, doc, events)
+    }
+
+    /// A retrain over the log of `paths` split into `partitions` by unit key: each
+    /// partition loaded, enforced and attributed on its own, what the policies read
+    /// merged ([`partitioned`]); the same bytes as the run in memory.
+    fn retrain_partitioned(
+        &self,
+        config: &ProjectConfig,
+        doc: BundleDocument,
+        paths: &[PathBuf],
+        partitions: usize,
+    ) -> Result<RetrainOutcome> {
+        let options = LoadOptions {
+            strict: self.options.strict,
+        };
+        let keep = run_columns(config);
+        let crate::partition::SpilledLoad {
+            spilled,
+            report: mut load,
+            mut rejected,
+        } = crate::partition::spill_events(
+            paths,
+            options,
+            &keep,
+            partitions,
+            self.options.spill_dir.as_deref(),
+            self.progress,
+        )?;
+        let params: Vec<(String, Option<AttributionParams>)> = config
+            .optimization
+            .iter()
+            .map(|(id, spec)| (id.clone(), self.options.overrides().params(spec).ok()))
+            .collect();
+        let files: Vec<String> = load.files.iter().map(|f| f.file.clone()).collect();
+        let mut collector = partitioned::Collector::new(config, doc.bundle(), &params, &files);
+        let mut found = Vec::with_capacity(spilled.len());
+        let mut refused = Vec::new();
+        self.progress
+            .start("partitions attributed", spilled.len() as u64);
+        for p in 0..spilled.len() {
+            let mut part = Loaded {
+                tables: spilled.read(p)?,
+                report: LoadReport::default(),
+                rejected: Vec::new(),
+            };
+            found.push(enforce::enforce_part(config, &mut part)?);
+            refused.append(&mut part.rejected);
+            collector.add(&part.tables)?;
+            self.progress.advance(1);
+        }
+        self.progress.finish();
+        drop(spilled);
+        let enforcement = enforce::finish(config, found);
+        enforce::move_counts(&mut load, &refused);
+        rejected.append(&mut refused);
+        enforce::sort_quarantine(&mut rejected, &load);
+        let mut merged = collector.finish()?;
+        let attributed = std::mem::take(&mut merged.attributed);
+        let events = RunEvents {
+            attributions: Attributions::merged(attributed),
+            source: Source::Merged(&merged),
+            checks: Checks {
+                latest: merged.latest.clone(),
+                latest_event: merged.latest_event,
+            },
+            out_of_range: merged.out_of_range.clone(),
+            load,
+            rejected,
+            enforcement,
+        };
+        self.run(config, doc, events)
+    }
+
+    /// The per-policy runs, the new bundle and the next state, from what the events
+    /// gave.
+    fn run(
+        &self,
+        config: &ProjectConfig,
+        mut doc: BundleDocument,
+        events: RunEvents<'_>,
+    ) -> Result<RetrainOutcome> {
+        let input_bundle = doc.clone();
+        let RunEvents {
+            attributions,
+            source,
+            checks,
+            out_of_range,
+            load,
+            rejected,
+            enforcement,
+        } = events;
         let as_of = clock::run_as_of(
             self.options.as_of,
-            loaded.tables.latest_timestamp(),
+            checks.latest_event,
             self.previous.as_ref(),
             &input_bundle,
         )?;
         let stamp = format_rfc3339(as_of);
-        let attributions = Attributions::new(&loaded.tables);
         let ctx = RunContext {
             attributions: &attributions,
+            source,
             previous: self.previous.as_ref(),
             as_of,
             stamp: &stamp,
             seed: self.options.seed,
             input: input_bundle.bundle(),
-        };
-        let checks = Checks {
-            latest: health::latest_exposures(&loaded.tables)?,
-            latest_event: loaded.tables.latest_timestamp(),
         };
         let mut next = learning::Collected::default();
         let mut policies = Vec::new();
@@ -241,19 +380,15 @@ impl<'p> Engine<'p> {
         if policies.iter().any(|p| p.status == RunStatus::Updated) {
             doc.set_version(&clock::next_version(as_of, &input_bundle));
         }
-        let buckets = health::out_of_range_buckets(
-            &loaded.tables,
-            input_bundle.bundle().hashing.bucket_count,
-        )?;
         let mut report = RunReport {
             as_of: stamp.clone(),
             seed: self.options.seed,
             bundle_version: doc.bundle().version.clone(),
             state_warning: learning::foreign_bundle_warning(self.previous.as_ref(), &input_bundle),
             policies,
-            ..RunReport::of_load(&loaded.report, enforcement.report)
+            ..RunReport::of_load(&load, enforcement.report)
         };
-        report.warnings.extend(buckets);
+        report.warnings.extend(out_of_range);
         let state = learning::next_state(
             next.into_next_state(
                 self.previous.as_ref(),
@@ -267,8 +402,8 @@ impl<'p> Engine<'p> {
         Ok(RetrainOutcome {
             bundle: doc,
             report,
-            load: loaded.report,
-            rejected: loaded.rejected,
+            load,
+            rejected,
             discovered: enforcement.discovered,
             input_bundle,
             state,
@@ -291,7 +426,8 @@ impl<'p> Engine<'p> {
             mut publication,
             mut saved,
         } = outcome;
-        if overflow::refuse_overflow(&mut report, run.ctx.tables(), &run.spec.goal.event) {
+        let places = || run.ctx.source.huge_values(&run.spec.goal.event);
+        if overflow::refuse_overflow(&mut report, places, &run.spec.goal.event) {
             (publication, saved) = (None, None);
         }
         let id = &run.policy.id;
@@ -329,11 +465,9 @@ impl<'p> Engine<'p> {
             }
         }
         let attribution = run.params.clone().and_then(|p| {
-            let tables = run.ctx.tables();
             run.ctx
                 .attributions
-                .get(&run.spec.goal, &p)
-                .and_then(|g| g.report(tables, &run.spec.goal, id, &p))
+                .report(&run.spec.goal, &p, id)
                 .map_err(|e| e.to_string())
         });
         match attribution {
@@ -348,6 +482,18 @@ impl<'p> Engine<'p> {
         }
         report
     }
+}
+
+/// What a run takes from its events, in memory or from a log's partitions.
+struct RunEvents<'t> {
+    attributions: Attributions<'t>,
+    source: Source<'t>,
+    checks: Checks,
+    /// The warning on exposure layers with a bucket beyond the bundle's count.
+    out_of_range: Option<(String, u64)>,
+    load: LoadReport,
+    rejected: Vec<crate::events::Rejected>,
+    enforcement: crate::enforce::Enforcement,
 }
 
 /// What the health checks read besides a policy's report.

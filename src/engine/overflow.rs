@@ -25,11 +25,15 @@ fn overflowed(report: &PolicyReport) -> bool {
 
 /// Marks a policy whose sums overflowed `errored` and not counted (so the next state
 /// keeps its previous entry); returns whether it did.
-pub(super) fn refuse_overflow(report: &mut PolicyReport, tables: &EventTables, goal: &str) -> bool {
+pub(super) fn refuse_overflow(
+    report: &mut PolicyReport,
+    places: impl FnOnce() -> Vec<String>,
+    goal: &str,
+) -> bool {
     if !overflowed(report) {
         return false;
     }
-    let places = huge_values(tables, goal).unwrap_or_default();
+    let places = places();
     let blame = if places.is_empty() {
         format!("a `{goal}` value is too large")
     } else {
@@ -44,7 +48,30 @@ pub(super) fn refuse_overflow(report: &mut PolicyReport, tables: &EventTables, g
 }
 
 /// Goal events of `goal` whose `value` is too large to square, as `file:line (value)`.
-fn huge_values(tables: &EventTables, goal: &str) -> PolarsResult<Vec<String>> {
+pub(super) fn huge_values(tables: &EventTables, goal: &str) -> PolarsResult<Vec<String>> {
+    Ok(huge_rows(tables, goal)?
+        .iter()
+        .map(HugeValue::to_string)
+        .collect())
+}
+
+/// A goal event whose value is too large to square: where it is, and the value.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct HugeValue {
+    pub file: String,
+    pub line: u64,
+    pub value: f64,
+}
+
+impl std::fmt::Display for HugeValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{} ({:e})", self.file, self.line, self.value)
+    }
+}
+
+/// The first few goal events of `goal` (in table order) whose value is too large to
+/// square: a partition's are merged by file and line ([`PLACES`] of them are kept).
+pub(super) fn huge_rows(tables: &EventTables, goal: &str) -> PolarsResult<Vec<HugeValue>> {
     let t = &tables.tracks;
     let event = t.column("event")?.str()?;
     let value = t.column("value")?.cast(&DataType::Float64)?;
@@ -58,11 +85,11 @@ fn huge_values(tables: &EventTables, goal: &str) -> PolarsResult<Vec<String>> {
             continue;
         };
         if e == goal && (v.is_nan() || v.abs() >= SQUARE_OVERFLOWS) {
-            out.push(format!(
-                "{}:{} ({v:e})",
-                file.get(i).unwrap_or("<memory>"),
-                line.get(i).unwrap_or(0)
-            ));
+            out.push(HugeValue {
+                file: file.get(i).unwrap_or("<memory>").to_owned(),
+                line: line.get(i).unwrap_or(0),
+                value: v,
+            });
             if out.len() == PLACES {
                 break;
             }
@@ -70,3 +97,6 @@ fn huge_values(tables: &EventTables, goal: &str) -> PolarsResult<Vec<String>> {
     }
     Ok(out)
 }
+
+/// How many places a refusal names.
+pub(super) const PLACES_NAMED: usize = PLACES;

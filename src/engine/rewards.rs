@@ -9,13 +9,14 @@
 //! ([`crate::goal::goal_rewards_with`]), with the run's overrides of the config.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use polars::prelude::{DataFrame, IntoLazy, LazyFrame};
 
-use crate::attribution::{AttributionParams, AttributionReport, Credits, TouchModel};
+use crate::attribution::{AttributionParams, AttributionReport, Credits, ReportCounts, TouchModel};
 use crate::config::{AttributionMode, AttributionModel, Goal, GoalType, OptimizationSpec};
-use crate::error::Result;
+use crate::error::{AttributionError, Result};
 use crate::events::EventTables;
 use crate::goal::{
     attribution_goal, goal_rewards_with, goal_value_tables, CapReport, GoalValueReport,
@@ -112,20 +113,11 @@ fn attribute(
     with_credits: bool,
 ) -> Result<(GoalRewards, Option<Credits>)> {
     let (valued, values) = goal_value_tables(tables, goal)?;
-    let attribution_goal = attribution_goal(goal);
     let (raw, credits) = if with_credits {
-        let (raw, credits) =
-            crate::attribution::rewards_and_credits(&valued, &attribution_goal, params)?;
-        // `mean` goals leave goal events without a value out of the valued tables;
-        // the report counts every goal event, so it is credited on the tables given.
-        let credits = if goal.goal_type == GoalType::Mean {
-            crate::attribution::credits(tables, &goal.event, params)?
-        } else {
-            credits
-        };
+        let (raw, credits) = raw_and_credits(tables, &valued, goal, params)?;
         (raw, Some(credits))
     } else {
-        let raw = crate::attribution::rewards(&valued, &attribution_goal, params)?;
+        let raw = crate::attribution::rewards(&valued, &attribution_goal(goal), params)?;
         (raw, None)
     };
     let (rewards, caps) = goal_rewards_with(raw, goal, caps)?;
@@ -137,58 +129,103 @@ fn attribute(
     Ok((rewards, credits))
 }
 
-/// A goal attributed once in a run: its rewards, and the credits the attribution
-/// report reads.
+/// The raw reward rows of `goal` over its valued tables, and the credits of its events.
+fn raw_and_credits(
+    tables: &EventTables,
+    valued: &EventTables,
+    goal: &Goal,
+    params: &AttributionParams,
+) -> Result<(LazyFrame, Credits)> {
+    let (raw, credits) =
+        crate::attribution::rewards_and_credits(valued, &attribution_goal(goal), params)?;
+    // `mean` goals leave goal events without a value out of the valued tables;
+    // the report counts every goal event, so it is credited on the tables given.
+    let credits = if goal.goal_type == GoalType::Mean {
+        crate::attribution::credits(tables, &goal.event, params)?
+    } else {
+        credits
+    };
+    Ok((raw, credits))
+}
+
+/// A goal attributed once in a run: its rewards, and what the attribution report of
+/// each policy reads.
 pub(super) struct Attributed {
     /// The rewards.
     pub rewards: GoalRewards,
-    credits: Credits,
+    reports: Reports,
+}
+
+/// What attribution reports come from.
+enum Reports {
+    /// The credits of the goal's events, in memory.
+    Credits(Box<Credits>),
+    /// The reports themselves, by policy id, counted over a log's partitions.
+    Counted(BTreeMap<String, AttributionReport>),
 }
 
 impl Attributed {
-    /// The attribution report of one policy from these credits.
-    ///
-    /// # Errors
-    ///
-    /// [`crate::Error::Polars`] if a query fails.
-    pub fn report(
-        &self,
-        tables: &EventTables,
-        goal: &Goal,
-        policy_id: &str,
-        params: &AttributionParams,
-    ) -> Result<AttributionReport> {
-        crate::attribution::attribution_report(
-            tables,
-            &self.credits,
-            &goal.event,
-            policy_id,
-            params,
-        )
+    /// A goal attributed over the partitions of a log: the rewards of their reward
+    /// rows merged, and the merged report of each policy with this goal and settings.
+    pub(super) fn counted(
+        rewards: GoalRewards,
+        reports: BTreeMap<String, AttributionReport>,
+    ) -> Self {
+        Self {
+            rewards,
+            reports: Reports::Counted(reports),
+        }
     }
 }
 
-/// The attributions of one run, computed on first use and shared by every policy
-/// with the same goal and settings.
+/// The attributions of one run, computed on first use from the event tables and
+/// shared by every policy with the same goal and settings; or, in a run over a log's
+/// partitions, computed beforehand and merged.
 pub(super) struct Attributions<'t> {
-    tables: &'t EventTables,
+    tables: Option<&'t EventTables>,
     done: RefCell<Vec<(Goal, AttributionParams, Rc<Attributed>)>>,
+    /// Goals and settings attribution refused (in a partitioned run).
+    failed: Vec<(Goal, AttributionParams, AttributionError)>,
 }
 
 impl<'t> Attributions<'t> {
+    /// Attributions computed from `tables` on first use.
     pub(super) fn new(tables: &'t EventTables) -> Self {
         Self {
-            tables,
+            tables: Some(tables),
             done: RefCell::new(Vec::new()),
+            failed: Vec::new(),
         }
     }
 
-    /// The tables attributed.
-    pub(super) fn tables(&self) -> &'t EventTables {
-        self.tables
+    /// Attributions computed beforehand (over a log's partitions), or why not.
+    pub(super) fn merged(
+        all: Vec<(
+            Goal,
+            AttributionParams,
+            std::result::Result<Rc<Attributed>, AttributionError>,
+        )>,
+    ) -> Self {
+        let (mut done, mut failed) = (Vec::new(), Vec::new());
+        for (g, p, r) in all {
+            match r {
+                Ok(a) => done.push((g, p, a)),
+                Err(e) => failed.push((g, p, e)),
+            }
+        }
+        Self {
+            tables: None,
+            done: RefCell::new(done),
+            failed,
+        }
     }
 
     /// The rewards of `goal` under `params`, attributed once.
+    ///
+    /// # Errors
+    ///
+    /// As [`policy_rewards`]; [`crate::Error::Attribution`] in a partitioned run for a
+    /// goal and settings that were not attributed beforehand.
     pub(super) fn get(&self, goal: &Goal, params: &AttributionParams) -> Result<Rc<Attributed>> {
         if let Some((_, _, r)) = self
             .done
@@ -198,12 +235,109 @@ impl<'t> Attributions<'t> {
         {
             return Ok(Rc::clone(r));
         }
-        let (rewards, credits) = attribute(self.tables, goal, params, None, true)?;
+        if let Some((_, _, e)) = self
+            .failed
+            .iter()
+            .find(|(g, p, _)| g == goal && p == params)
+        {
+            return Err(e.clone().into());
+        }
+        let Some(tables) = self.tables else {
+            return Err(AttributionError::NotPartitioned(goal.event.clone()).into());
+        };
+        let (rewards, credits) = attribute(tables, goal, params, None, true)?;
         let credits = credits.expect("asked for with_credits");
-        let r = Rc::new(Attributed { rewards, credits });
+        let r = Rc::new(Attributed {
+            rewards,
+            reports: Reports::Credits(Box::new(credits)),
+        });
         self.done
             .borrow_mut()
             .push((goal.clone(), *params, Rc::clone(&r)));
         Ok(r)
     }
+
+    /// The attribution report of `policy_id`, whose goal and settings these are.
+    ///
+    /// # Errors
+    ///
+    /// As [`Attributions::get`]; [`crate::Error::Polars`] if a query fails.
+    pub(super) fn report(
+        &self,
+        goal: &Goal,
+        params: &AttributionParams,
+        policy_id: &str,
+    ) -> Result<AttributionReport> {
+        let a = self.get(goal, params)?;
+        match (&a.reports, self.tables) {
+            (Reports::Credits(credits), Some(tables)) => crate::attribution::attribution_report(
+                tables,
+                credits,
+                &goal.event,
+                policy_id,
+                params,
+            ),
+            (Reports::Counted(reports), _) => {
+                Ok(reports.get(policy_id).cloned().unwrap_or_default())
+            }
+            (Reports::Credits(_), None) => unreachable!("credits are only kept with the tables"),
+        }
+    }
+}
+
+/// One partition's attribution of a goal: its reward rows before the goal's type and
+/// cap are applied, how its values were read, and the report counts of `policies`.
+pub(super) struct PartAttribution {
+    /// Reward rows (the columns of [`crate::attribution::rewards`] before `reward`).
+    pub raw: DataFrame,
+    /// How the goal's values were read.
+    pub values: GoalValueReport,
+    /// Report counts by policy id.
+    pub reports: BTreeMap<String, ReportCounts>,
+}
+
+/// Attributes `goal` under `params` over one partition's tables.
+///
+/// # Errors
+///
+/// As [`policy_rewards`].
+pub(super) fn attribute_part(
+    tables: &EventTables,
+    goal: &Goal,
+    params: &AttributionParams,
+    policies: &[String],
+) -> Result<PartAttribution> {
+    let (valued, values) = goal_value_tables(tables, goal)?;
+    let (raw, credits) = raw_and_credits(tables, &valued, goal, params)?;
+    let reports = policies
+        .iter()
+        .map(|id| {
+            let r = crate::attribution::report_counts(tables, &credits, &goal.event, id, params)?;
+            Ok((id.clone(), r))
+        })
+        .collect::<Result<_>>()?;
+    Ok(PartAttribution {
+        raw: raw.collect()?,
+        values,
+        reports,
+    })
+}
+
+/// The rewards of a goal from its raw reward rows (a partitioned run's, merged), with
+/// the goal's type and cap applied as in memory.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if a query fails.
+pub(super) fn goal_rewards(
+    raw: DataFrame,
+    goal: &Goal,
+    values: GoalValueReport,
+) -> Result<GoalRewards> {
+    let (rewards, caps) = goal_rewards_with(raw.lazy(), goal, None)?;
+    Ok(GoalRewards {
+        rewards: rewards.collect()?,
+        values,
+        caps,
+    })
 }

@@ -9,10 +9,11 @@
 //! figures the report shows, and what a fit publishes. Everything else, including
 //! which report fields are filled, is here, so every learner fills the same ones.
 
-use polars::prelude::{col, LazyFrame};
+use polars::prelude::{col, IntoLazy, LazyFrame};
 use serde_json::Value;
 
 use super::learning;
+use super::partitioned::Merged;
 use super::report::{ArmReport, GoalReport, PolicyReport, RunStatus};
 use super::rewards::Attributions;
 use crate::attribution::AttributionParams;
@@ -27,6 +28,8 @@ use crate::time::{format_rfc3339, parse_rfc3339, Millis};
 pub(super) struct RunContext<'a> {
     /// Attributions of this run's events, once per goal and settings.
     pub attributions: &'a Attributions<'a>,
+    /// The rest of what policies read of the events.
+    pub source: Source<'a>,
     /// The previous run's state (`--state`).
     pub previous: Option<&'a EngineState>,
     /// The run's instant.
@@ -39,10 +42,32 @@ pub(super) struct RunContext<'a> {
     pub input: &'a Bundle,
 }
 
-impl RunContext<'_> {
-    /// The run's event tables.
-    pub fn tables(&self) -> &EventTables {
-        self.attributions.tables()
+/// What a run reads of its events besides the attributions.
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    /// The whole log's tables, in memory.
+    Tables(&'a EventTables),
+    /// What the partitions of a log gave, merged.
+    Merged(&'a Merged),
+}
+
+impl Source<'_> {
+    /// The exposure rows contextual and per-entity learners join their reward rows to
+    /// (all of them; in a partitioned run the exposures of those policies).
+    pub fn exposures(&self) -> LazyFrame {
+        match self {
+            Source::Tables(t) => t.exposures.clone().lazy(),
+            Source::Merged(m) => m.contexts.clone().lazy(),
+        }
+    }
+
+    /// The first few goal events of `goal` whose value is too large to square, as
+    /// `file:line (value)`.
+    pub fn huge_values(&self, goal: &str) -> Vec<String> {
+        match self {
+            Source::Tables(t) => super::overflow::huge_values(t, goal).unwrap_or_default(),
+            Source::Merged(m) => m.huge_values(goal),
+        }
     }
 }
 

@@ -23,4 +23,8 @@ pub enum AttributionError {
         /// The outcome found (`None` for a null).
         outcome: Option<String>,
     },
+    /// A run over a log's partitions asked for a goal and settings it did not
+    /// attribute beforehand (an engine bug).
+    #[error("goal `{0}`: not attributed over the partitions of this run (an engine bug: please report it with the config)")]
+    NotPartitioned(String),
 }

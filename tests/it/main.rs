@@ -25,6 +25,7 @@ mod learners;
 mod messages;
 mod metrics;
 mod ope;
+mod partitions;
 mod policies;
 mod properties;
 mod publishing;

@@ -1,0 +1,327 @@
+//! A retrain over a log split by unit key into partitions ([`crate::partition`]):
+//! each partition loaded, enforced and attributed on its own, what the policies read
+//! merged, then the same per-policy run as in memory.
+//!
+//! | what a run reads | from a partition | merged |
+//! |---|---|---|
+//! | reward rows of each goal and settings | the partition's rows | concatenated and sorted by policy, allocation and unit (decision mode: decision id): the order attribution gives, a total one, so the rows are those of the log in memory; the goal's type and cap are applied after |
+//! | attribution report of each policy | counts ([`ReportCounts`]) | added (the credit sum exactly) |
+//! | goal value report | counts, first event without a value | added; the first by file and line |
+//! | exposures of contextual and per-entity policies (their contexts) | the rows of those policies | concatenated in partition order (rows of one unit stay in input order) |
+//! | latest exposure per policy, latest event | maxima | maxima |
+//! | out-of-range buckets | count | added |
+//! | schema enforcement | counts and rejected records | added; records sorted by file and line |
+//! | goal values too large to square | the first few | the first few by file and line |
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use polars::prelude::*;
+
+use super::overflow::{huge_rows, HugeValue, PLACES_NAMED};
+use super::rewards::{attribute_part, goal_rewards, Attributed, PartAttribution};
+use crate::attribution::{AttributionParams, ReportCounts};
+use crate::config::{Algorithm, AttributionMode, Goal, ProjectConfig};
+use crate::error::{AttributionError, Error, Result};
+use crate::events::EventTables;
+use crate::goal::GoalValueReport;
+use crate::sdk::model::Bundle;
+use crate::time::Millis;
+
+/// What the partitions of a log gave, merged: everything a run reads of its events.
+pub(super) struct Merged {
+    /// Each goal and settings attributed, or why it could not be.
+    pub attributed: Vec<(
+        Goal,
+        AttributionParams,
+        std::result::Result<Rc<Attributed>, AttributionError>,
+    )>,
+    /// Exposure rows of the contextual and per-entity policies (`kind`, `policy_id`,
+    /// `unit_key`, `ts`, `context`).
+    pub contexts: DataFrame,
+    /// Per goal event: the first few values too large to square, by file and line.
+    huge: BTreeMap<String, Vec<(usize, HugeValue)>>,
+    /// The latest exposure of each policy.
+    pub latest: BTreeMap<String, Millis>,
+    /// The latest event.
+    pub latest_event: Option<Millis>,
+    /// Exposure layers with a bucket beyond the bundle's count (the warning, the count).
+    pub out_of_range: Option<(String, u64)>,
+}
+
+impl Merged {
+    /// As [`super::overflow::huge_values`] on the whole log.
+    pub fn huge_values(&self, goal: &str) -> Vec<String> {
+        self.huge
+            .get(goal)
+            .map(|v| v.iter().map(|(_, h)| h.to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// One goal and settings to attribute in every partition, with the policies that
+/// learn from it.
+struct Need {
+    goal: Goal,
+    params: AttributionParams,
+    policies: Vec<String>,
+    parts: Vec<DataFrame>,
+    values: Option<GoalValueReport>,
+    reports: BTreeMap<String, ReportCounts>,
+    error: Option<AttributionError>,
+}
+
+/// Collects what each partition gives.
+pub(super) struct Collector {
+    needs: Vec<Need>,
+    context_policies: Vec<String>,
+    goal_events: Vec<String>,
+    bucket_count: u32,
+    files: BTreeMap<String, usize>,
+    contexts: Vec<DataFrame>,
+    huge: BTreeMap<String, Vec<(usize, HugeValue)>>,
+    latest: BTreeMap<String, Millis>,
+    latest_event: Option<Millis>,
+    out_of_range: Option<(String, u64)>,
+}
+
+impl Collector {
+    /// What a run of `config` over `bundle` reads, with the attribution settings of
+    /// each optimised policy (`params`, in config order; `None` where invalid) and the
+    /// input files in order (for sorting by file and line).
+    pub(super) fn new(
+        config: &ProjectConfig,
+        bundle: &Bundle,
+        params: &[(String, Option<AttributionParams>)],
+        files: &[String],
+    ) -> Self {
+        let mut needs: Vec<Need> = Vec::new();
+        let mut context_policies = Vec::new();
+        let mut goal_events: Vec<String> = Vec::new();
+        for ((id, spec), (_, p)) in config.optimization.iter().zip(params) {
+            if !goal_events.contains(&spec.goal.event) {
+                goal_events.push(spec.goal.event.clone());
+            }
+            let per_entity = bundle
+                .layers
+                .iter()
+                .flat_map(|l| &l.policies)
+                .find(|q| &q.id == id)
+                .is_some_and(|q| q.entity_config.is_some());
+            if per_entity || spec.algorithm == Algorithm::LinearContextual {
+                context_policies.push(id.clone());
+            }
+            let Some(p) = p else { continue };
+            match needs
+                .iter_mut()
+                .find(|n| n.goal == spec.goal && n.params == *p)
+            {
+                Some(n) => n.policies.push(id.clone()),
+                None => needs.push(Need {
+                    goal: spec.goal.clone(),
+                    params: *p,
+                    policies: vec![id.clone()],
+                    parts: Vec::new(),
+                    values: None,
+                    reports: BTreeMap::new(),
+                    error: None,
+                }),
+            }
+        }
+        Self {
+            needs,
+            context_policies,
+            goal_events,
+            bucket_count: bundle.hashing.bucket_count,
+            files: files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.clone(), i))
+                .collect(),
+            contexts: Vec::new(),
+            huge: BTreeMap::new(),
+            latest: BTreeMap::new(),
+            latest_event: None,
+            out_of_range: None,
+        }
+    }
+
+    /// Takes what one partition's tables (enforced) give.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Polars`] if a query fails; errors of attribution other than goals it
+    /// does not compute (those are kept for the policies that read them).
+    pub(super) fn add(&mut self, tables: &EventTables) -> Result<()> {
+        for need in &mut self.needs {
+            if need.error.is_some() {
+                continue;
+            }
+            match attribute_part(tables, &need.goal, &need.params, &need.policies) {
+                Ok(PartAttribution {
+                    raw,
+                    values,
+                    reports,
+                }) => {
+                    need.parts.push(raw);
+                    need.values = Some(match need.values.take() {
+                        None => values,
+                        Some(v) => merge_values(v, values, &self.files),
+                    });
+                    for (id, r) in reports {
+                        match need.reports.get_mut(&id) {
+                            Some(mine) => mine.merge(&r),
+                            None => {
+                                need.reports.insert(id, r);
+                            }
+                        }
+                    }
+                }
+                Err(Error::Attribution(e)) => need.error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.context_policies.is_empty() {
+            let of_policies = self
+                .context_policies
+                .iter()
+                .map(|id| col("policy_id").eq(lit(id.as_str())))
+                .reduce(Expr::or)
+                .expect("some policy");
+            let rows = tables
+                .exposures
+                .clone()
+                .lazy()
+                .filter(col("kind").eq(lit("exposure")).and(of_policies))
+                .select([
+                    col("kind"),
+                    col("policy_id"),
+                    col("unit_key"),
+                    col("ts"),
+                    col("context"),
+                ])
+                .collect()?;
+            self.contexts.push(rows);
+        }
+        for goal in &self.goal_events {
+            let found = huge_rows(tables, goal)?;
+            if found.is_empty() {
+                continue;
+            }
+            let kept = self.huge.entry(goal.clone()).or_default();
+            kept.extend(
+                found
+                    .into_iter()
+                    .map(|h| (self.files.get(&h.file).copied().unwrap_or(usize::MAX), h)),
+            );
+            kept.sort_by_key(|(f, h)| (*f, h.line));
+            kept.truncate(PLACES_NAMED);
+        }
+        for (id, t) in super::health::latest_exposures(tables)? {
+            let e = self.latest.entry(id).or_insert(t);
+            *e = (*e).max(t);
+        }
+        self.latest_event = self.latest_event.max(tables.latest_timestamp());
+        if let Some((warning, n)) = super::health::out_of_range_buckets(tables, self.bucket_count)?
+        {
+            self.out_of_range = Some(match self.out_of_range.take() {
+                Some((w, m)) => (w, m + n),
+                None => (warning, n),
+            });
+        }
+        Ok(())
+    }
+
+    /// The merged view of every partition taken.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Polars`] if a query fails.
+    pub(super) fn finish(self) -> Result<Merged> {
+        let mut attributed = Vec::with_capacity(self.needs.len());
+        for need in self.needs {
+            let outcome = match need.error {
+                Some(e) => Err(e),
+                None => {
+                    let raw = merge_rows(need.parts, need.params.mode)?;
+                    let values = need.values.unwrap_or_default();
+                    let rewards = goal_rewards(raw, &need.goal, values)?;
+                    let reports = need
+                        .reports
+                        .into_iter()
+                        .map(|(id, r)| (id, r.finish()))
+                        .collect();
+                    Ok(Rc::new(Attributed::counted(rewards, reports)))
+                }
+            };
+            attributed.push((need.goal, need.params, outcome));
+        }
+        let contexts = concat_frames(self.contexts)?;
+        Ok(Merged {
+            attributed,
+            contexts,
+            huge: self.huge,
+            latest: self.latest,
+            latest_event: self.latest_event,
+            out_of_range: self.out_of_range,
+        })
+    }
+}
+
+/// The partitions' reward rows as attribution gives them for the whole log: sorted by
+/// policy, allocation and unit key (decision mode: decision id), a total order.
+fn merge_rows(parts: Vec<DataFrame>, mode: AttributionMode) -> Result<DataFrame> {
+    let all = concat_frames(parts)?;
+    if all.height() == 0 {
+        return Ok(all);
+    }
+    let last = match mode {
+        AttributionMode::Cumulative => "unit_key",
+        AttributionMode::Decision => "decision_id",
+    };
+    let mut sorted = all.sort(
+        ["policy_id", "allocation_name", last],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )?;
+    sorted.rechunk_mut();
+    Ok(sorted)
+}
+
+/// Frames of one schema stacked in order (an empty frame when there are none).
+fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    let mut frames = frames.into_iter();
+    let Some(mut all) = frames.next() else {
+        return Ok(DataFrame::empty());
+    };
+    for f in frames {
+        all.vstack_mut(&f)?;
+    }
+    all.rechunk_mut();
+    Ok(all)
+}
+
+/// Two partitions' goal value reports as one: counts added, the first event without a
+/// value the earlier by file and line.
+fn merge_values(
+    mut a: GoalValueReport,
+    b: GoalValueReport,
+    files: &BTreeMap<String, usize>,
+) -> GoalValueReport {
+    a.goal_events += b.goal_events;
+    a.missing_values += b.missing_values;
+    a.non_numeric_values += b.non_numeric_values;
+    let place = |p: &str| -> (usize, u64) {
+        match p.rsplit_once(':') {
+            Some((f, l)) => (
+                files.get(f).copied().unwrap_or(usize::MAX),
+                l.parse().unwrap_or(u64::MAX),
+            ),
+            None => (usize::MAX, u64::MAX),
+        }
+    };
+    a.first_without_value = match (a.first_without_value.take(), b.first_without_value) {
+        (Some(x), Some(y)) => Some(if place(&y) < place(&x) { y } else { x }),
+        (x, y) => x.or(y),
+    };
+    a
+}

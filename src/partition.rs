@@ -1,0 +1,430 @@
+//! Logs larger than memory: the events split by a hash of their unit key into
+//! partitions spilled to a temporary directory, each partition then loaded and
+//! attributed on its own.
+//!
+//! Everything attribution computes belongs to one unit: sessions, exposure dedup, the
+//! unit-key rule, and a decision's exposures (a decision id is made for one unit). So
+//! a partition holds whole units, and what a run takes from its events is either a
+//! sum over units (counts; exact float sums, [`crate::exact`]) or rows with a total
+//! sort order (reward rows by policy, allocation and unit or decision), which the
+//! partitions' rows, concatenated and sorted, give back exactly. The engine's
+//! partitioned run (`Engine::retrain` with a [`MemoryLimit`] the log exceeds) thus
+//! publishes the same bytes as the run in memory; `tests/it/partitions.rs` checks it.
+//!
+//! Spilling: each input file is loaded (and its malformed records quarantined) as in
+//! memory, its rows routed by unit key to one Parquet file per partition and table
+//! (one row group per input file), and the file's tables dropped before the next is
+//! read. Peak memory is thus about one input file's tables, then one partition's.
+//! Track rows are renumbered per partition (`track_row` stays the row's index in its
+//! partition's track table, which the SDK attribution rows point to).
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::events::{
+    load_events_projected, EventTables, LoadOptions, LoadReport, Projection, Rejected,
+};
+use crate::progress::Progress;
+
+/// How much memory a run may use for its event tables (bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryLimit(pub u64);
+
+impl MemoryLimit {
+    /// Half the memory the machine has available now (`MemAvailable` of
+    /// `/proc/meminfo`), at least 1 GiB; 8 GiB where that cannot be read.
+    #[must_use]
+    pub fn from_machine() -> Self {
+        let available = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemAvailable:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map(|kb| kb * 1024);
+        Self(available.map_or(8 << 30, |b| (b / 2).max(1 << 30)))
+    }
+
+    /// Parses `4G`, `512M`, `1.5G`, `2048K` or a number of bytes (binary units).
+    ///
+    /// # Errors
+    ///
+    /// A message naming what was expected.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let t = text.trim();
+        let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+            Some((i, _)) => t.split_at(i),
+            None => (t, ""),
+        };
+        let scale: u64 = match unit
+            .to_ascii_uppercase()
+            .trim_end_matches("IB")
+            .trim_end_matches('B')
+        {
+            "" => 1,
+            "K" => 1 << 10,
+            "M" => 1 << 20,
+            "G" => 1 << 30,
+            "T" => 1 << 40,
+            _ => {
+                return Err(format!(
+                    "`{text}`: expected a size such as 4G, 512M or 1.5G"
+                ))
+            }
+        };
+        let n: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}`: expected a size such as 4G, 512M or 1.5G"))?;
+        if !(n.is_finite() && n > 0.0) {
+            return Err(format!("`{text}`: the limit must be a positive size"));
+        }
+        Ok(Self((n * scale as f64) as u64))
+    }
+}
+
+/// Bytes of event tables in memory per byte of input file, by format, measured on the
+/// yardstick's shop log (1 M exposures + 1 M track events, tables of a retrain's
+/// columns, attribution's buffers included): ndjson 618 MB → about 1 GB; its Parquet,
+/// far denser on disk, about 6 times its size.
+fn memory_per_byte(path: &Path) -> u64 {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => 6,
+        Some("csv") => 3,
+        _ => 2,
+    }
+}
+
+/// The number of partitions a run over `inputs` needs to stay within `limit`: 1 when
+/// the whole log fits.
+///
+/// # Errors
+///
+/// [`Error::Io`] for an input whose size cannot be read.
+pub fn partitions_needed(inputs: &[PathBuf], limit: MemoryLimit) -> Result<usize> {
+    let mut estimate = 0u64;
+    for p in inputs {
+        let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
+        estimate += len * memory_per_byte(p);
+    }
+    // A partition's tables use half the budget: the rest holds the reward rows of the
+    // partitions done and the run's other buffers.
+    let per_partition = (limit.0 / 2).max(1);
+    Ok(estimate.div_ceil(per_partition).max(1) as usize)
+}
+
+/// The partition of a unit key: FNV-1a (64 bits) of its bytes, modulo `n`. Fixed, so
+/// a log splits the same way on every machine and run.
+#[must_use]
+pub fn partition_of(unit_key: &str, n: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in unit_key.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % n as u64) as usize
+}
+
+/// The schemas of the three tables.
+type Schemas = [Schema; 3];
+
+/// A Parquet file written one row group at a time.
+type ParquetBatches = polars::io::parquet::write::BatchedWriter<std::fs::File>;
+
+const TABLES: [&str; 3] = ["exposures", "tracks", "attributions"];
+
+/// A log split into partitions on disk; the directory is removed when dropped.
+pub struct Spilled {
+    dir: tempfile::TempDir,
+    n: usize,
+    /// Per partition: exposure rows, track rows.
+    rows: Vec<[u64; 2]>,
+    /// The (projected) schema of each table, for partitions without rows of it.
+    schemas: Option<Schemas>,
+}
+
+/// The partitions of a log, the load's counts and the records it set aside (in file
+/// and line order).
+pub struct SpilledLoad {
+    /// The partitions.
+    pub spilled: Spilled,
+    /// Counts of the whole load.
+    pub report: LoadReport,
+    /// Malformed records, as a load in memory sets them aside.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Loads `paths` one file at a time and spills their events into `n` partitions by
+/// unit key, under `tmp` (the system's temporary directory when `None`).
+///
+/// # Errors
+///
+/// As [`load_events_projected`]; [`Error::Io`] when the spill cannot be written.
+pub fn spill_events(
+    paths: &[PathBuf],
+    opts: LoadOptions,
+    keep: &Projection,
+    n: usize,
+    tmp: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<SpilledLoad> {
+    let n = n.max(1);
+    let dir = match tmp {
+        Some(t) => tempfile::Builder::new()
+            .prefix("bandit-engine-spill-")
+            .tempdir_in(t),
+        None => tempfile::Builder::new()
+            .prefix("bandit-engine-spill-")
+            .tempdir(),
+    }
+    .map_err(|e| Error::io(tmp.unwrap_or(&std::env::temp_dir()), e))?;
+    let mut router = Router::new(dir.path(), n);
+    let mut report = LoadReport::default();
+    let mut rejected = Vec::new();
+    for path in paths {
+        let loaded = load_events_projected(std::slice::from_ref(path), opts, keep, progress)?;
+        report.files.extend(loaded.report.files);
+        for (k, v) in loaded.report.by_type {
+            *report.by_type.entry(k).or_default() += v;
+        }
+        for (k, v) in loaded.report.warnings {
+            *report.warnings.entry(k).or_default() += v;
+        }
+        rejected.extend(loaded.rejected);
+        router.route(loaded.tables)?;
+    }
+    let (rows, schemas) = router.finish()?;
+    Ok(SpilledLoad {
+        spilled: Spilled {
+            dir,
+            n,
+            rows,
+            schemas,
+        },
+        report,
+        rejected,
+    })
+}
+
+impl Spilled {
+    /// Partitions.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there is no partition (never: at least one).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Exposure and track rows of partition `p`.
+    #[must_use]
+    pub fn rows(&self, p: usize) -> [u64; 2] {
+        self.rows[p]
+    }
+
+    /// The event tables of partition `p`: its rows in the order of the input.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::Polars`] when a spill file cannot be read back.
+    pub fn read(&self, p: usize) -> Result<EventTables> {
+        let mut frames = Vec::with_capacity(3);
+        for (t, table) in TABLES.iter().enumerate() {
+            let path = file_of(self.dir.path(), p, table);
+            let df = if path.exists() {
+                let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                ParquetReader::new(f).finish()?
+            } else {
+                match &self.schemas {
+                    Some(s) => DataFrame::empty_with_schema(&s[t]),
+                    None => DataFrame::empty(),
+                }
+            };
+            frames.push(df);
+        }
+        let attributions = frames.pop().expect("three tables");
+        let tracks = frames.pop().expect("three tables");
+        let exposures = frames.pop().expect("three tables");
+        Ok(EventTables {
+            exposures,
+            tracks,
+            attributions,
+        })
+    }
+}
+
+fn file_of(dir: &Path, p: usize, table: &str) -> PathBuf {
+    dir.join(format!("{table}-{p:05}.parquet"))
+}
+
+/// Writes rows into their partitions' files.
+struct Router<'d> {
+    dir: &'d Path,
+    n: usize,
+    writers: Vec<[Option<ParquetBatches>; 3]>,
+    /// Track rows written per partition: the next one's `track_row`.
+    next_track_row: Vec<u32>,
+    rows: Vec<[u64; 2]>,
+    schemas: Option<Schemas>,
+}
+
+impl<'d> Router<'d> {
+    fn new(dir: &'d Path, n: usize) -> Self {
+        Self {
+            dir,
+            n,
+            writers: (0..n).map(|_| [None, None, None]).collect(),
+            next_track_row: vec![0; n],
+            rows: vec![[0, 0]; n],
+            schemas: None,
+        }
+    }
+
+    /// Routes one file's tables (their `track_row` is the track's row index).
+    fn route(&mut self, tables: EventTables) -> Result<()> {
+        if self.schemas.is_none() {
+            self.schemas = Some([
+                (**tables.exposures.schema()).clone(),
+                (**tables.tracks.schema()).clone(),
+                (**tables.attributions.schema()).clone(),
+            ]);
+        }
+        let x_part = parts_of(&tables.exposures, self.n)?;
+        let t_part = parts_of(&tables.tracks, self.n)?;
+        // Each track's row in its partition, counted on from the rows written before.
+        let mut new_row = vec![0u32; t_part.len()];
+        let mut next = self.next_track_row.clone();
+        for (r, &p) in new_row.iter_mut().zip(&t_part) {
+            *r = next[p as usize];
+            next[p as usize] = next[p as usize]
+                .checked_add(1)
+                .ok_or_else(|| Error::InvalidEventFile {
+                    file: self.dir.display().to_string(),
+                    reason: "more than 4,294,967,295 track events in one partition: raise the number of partitions".into(),
+                })?;
+        }
+        self.next_track_row = next;
+        let a_rows = tables.attributions.column("track_row")?.u32()?;
+        let a_part: Vec<u32> = a_rows
+            .iter()
+            .map(|r| r.map_or(0, |r| t_part[r as usize]))
+            .collect();
+        let renumber = |df: &DataFrame| -> Result<DataFrame> {
+            let rows = df.column("track_row")?.u32()?;
+            let new: UInt32Chunked = rows
+                .iter()
+                .map(|r| r.map(|r| new_row[r as usize]))
+                .collect();
+            let mut df = df.clone();
+            df.with_column(new.with_name("track_row".into()).into_column())?;
+            Ok(df)
+        };
+        let tracks = renumber(&tables.tracks)?;
+        let attributions = renumber(&tables.attributions)?;
+        for (t, (df, part)) in [
+            (&tables.exposures, &x_part),
+            (&tracks, &t_part),
+            (&attributions, &a_part),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.write(t, df, part)?;
+        }
+        Ok(())
+    }
+
+    /// Writes each partition's rows of table `t` (`part`: each row's partition).
+    fn write(&mut self, t: usize, df: &DataFrame, part: &[u32]) -> Result<()> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        let mut idx: Vec<Vec<IdxSize>> = vec![Vec::new(); self.n];
+        for (i, &p) in part.iter().enumerate() {
+            idx[p as usize].push(i as IdxSize);
+        }
+        for (p, rows) in idx.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            if t < 2 {
+                self.rows[p][t] += rows.len() as u64;
+            }
+            let slice = df.take(&IdxCa::from_vec("row".into(), rows))?;
+            let w = match &mut self.writers[p][t] {
+                Some(w) => w,
+                slot @ None => {
+                    let path = file_of(self.dir, p, TABLES[t]);
+                    let f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+                    slot.insert(
+                        ParquetWriter::new(f)
+                            .with_compression(ParquetCompression::Zstd(None))
+                            .batched(df.schema())?,
+                    )
+                }
+            };
+            w.write_batch(&slice)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(Vec<[u64; 2]>, Option<Schemas>)> {
+        for ws in self.writers {
+            for w in ws.into_iter().flatten() {
+                w.finish()?;
+            }
+        }
+        Ok((self.rows, self.schemas))
+    }
+}
+
+/// Each row's partition by its `unit_key` (a row without one goes to partition 0).
+fn parts_of(df: &DataFrame, n: usize) -> Result<Vec<u32>> {
+    if df.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let keys = df.column("unit_key")?.str()?;
+    Ok(keys
+        .iter()
+        .map(|k| k.map_or(0, |k| partition_of(k, n) as u32))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(MemoryLimit::parse("4G"), Ok(MemoryLimit(4 << 30)));
+        assert_eq!(MemoryLimit::parse("512M"), Ok(MemoryLimit(512 << 20)));
+        assert_eq!(MemoryLimit::parse("1.5GiB"), Ok(MemoryLimit(3 << 29)));
+        assert_eq!(MemoryLimit::parse("2048"), Ok(MemoryLimit(2048)));
+        assert!(MemoryLimit::parse("4X").is_err());
+        assert!(MemoryLimit::parse("-1G").is_err());
+        assert!(MemoryLimit::parse("G").is_err());
+    }
+
+    #[test]
+    fn partition_of_is_fixed_and_spreads_keys() {
+        // FNV-1a of "a" is 0xaf63dc4c8601ec8c
+        assert_eq!(
+            partition_of("a", 1000),
+            (0xaf63_dc4c_8601_ec8c_u64 % 1000) as usize
+        );
+        let mut counts = [0usize; 8];
+        for i in 0..8000 {
+            counts[partition_of(&format!("user-{i}"), 8)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}

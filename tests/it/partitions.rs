@@ -1,0 +1,246 @@
+//! A retrain over a log split into partitions (`--partitions N`, or a `--memory-limit`
+//! the log exceeds) publishes the same bytes as the retrain in memory: bundle, state,
+//! report, quarantine and discovered events, on logs that span several partitions,
+//! in both attribution modes, with multi-touch models, caps, a linear contextual
+//! policy, per-entity policies, schema rejections and malformed records, and inputs
+//! of several files in mixed formats.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bandit_engine::synth::entities::{entity_world, EntityWorldParams};
+use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bandit-engine"));
+    c.arg("-q");
+    c
+}
+
+fn ok(c: &mut Command) {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// What a retrain published, file by file.
+fn published(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for name in [
+        "bundle.json",
+        "state.json",
+        "report.json",
+        "quarantine.ndjson",
+        "discovered.yaml",
+    ] {
+        let p = dir.join(name);
+        if p.exists() {
+            out.push((name.to_owned(), std::fs::read(&p).unwrap()));
+        }
+    }
+    assert!(out.len() >= 3, "nothing published in {}", dir.display());
+    out
+}
+
+/// Retrains `world` with `extra` flags in memory and in each of `partitions`, and
+/// checks every published file is the same.
+fn same_bytes(world: &Path, events: &[PathBuf], extra: &[&str], partitions: &[usize]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |n: usize| -> Vec<(String, Vec<u8>)> {
+        let out = tmp.path().join(format!("out-{n}"));
+        let mut c = bin();
+        c.args([
+            "retrain",
+            "--config",
+            s(&world.join(".traffical/config.yaml")),
+            "--bundle",
+            s(&world.join("bundle.json")),
+            "--out",
+            s(&out),
+            "--seed",
+            "3",
+            "--partitions",
+            &n.to_string(),
+            "--spill-dir",
+            s(tmp.path()),
+            "--events",
+        ]);
+        c.args(events).args(extra);
+        ok(&mut c);
+        published(&out.join("current"))
+    };
+    let whole = run(1);
+    for &n in partitions {
+        let parts = run(n);
+        assert_eq!(whole.len(), parts.len(), "{extra:?}, {n} partitions");
+        for ((name, a), (_, b)) in whole.iter().zip(&parts) {
+            assert!(
+                a == b,
+                "{name} differs with {n} partitions ({extra:?}):\n--- in memory\n{}\n--- partitioned\n{}",
+                String::from_utf8_lossy(a),
+                String::from_utf8_lossy(b)
+            );
+        }
+    }
+    // Nothing of the spill is left behind.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("bandit-engine-spill-"))
+        .collect();
+    assert!(left.is_empty(), "spill directories left: {left:?}");
+}
+
+fn synth(dir: &Path, units: u32, seed: u64) -> PathBuf {
+    let w = dir.join(format!("world-{units}-{seed}"));
+    ok(bin().args([
+        "synth",
+        "--units",
+        &units.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--malformed-rate",
+        "0.01",
+        "--out",
+        s(&w),
+    ]));
+    w
+}
+
+/// Edits the world's config: `from` replaced by `to` once (the edit must apply).
+fn edit_config(world: &Path, from: &str, to: &str) {
+    let path = world.join(".traffical/config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in the synth config");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn the_demo_gives_the_same_bytes_in_2_3_and_7_partitions() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let events = [demo.join("events.ndjson")];
+    same_bytes(&demo, &events, &[], &[2, 3, 7]);
+    same_bytes(&demo, &events, &["--attribution", "cumulative"], &[4]);
+    same_bytes(
+        &demo,
+        &events,
+        &["--attribution", "decision", "--attribution-model", "linear"],
+        &[5],
+    );
+}
+
+#[test]
+fn a_synth_world_with_a_linear_policy_rejections_and_mixed_files_gives_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = synth(tmp.path(), 2500, 11);
+    // A linear contextual policy, and track events of a schema in reject mode.
+    let config = std::fs::read_to_string(w.join(".traffical/config.yaml")).unwrap();
+    let at = config.find("policy_checkout_cta:").expect("synth policy");
+    let (head, tail) = config.split_at(at);
+    let tail = tail.replacen(
+        "algorithm: thompson_bernoulli",
+        "algorithm: linear_contextual\n    lambda: 2",
+        1,
+    );
+    std::fs::write(w.join(".traffical/config.yaml"), format!("{head}{tail}")).unwrap();
+    edit_config(&w, "schemaEnforcement: warn", "schemaEnforcement: reject");
+    // Half the log as ndjson, half as parquet.
+    let all = std::fs::read_to_string(w.join("events.ndjson")).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let half = lines.len() / 2;
+    std::fs::write(w.join("a.ndjson"), lines[..half].join("\n") + "\n").unwrap();
+    std::fs::write(w.join("b.ndjson"), lines[half..].join("\n") + "\n").unwrap();
+    ok(bin().args([
+        "convert",
+        "--in",
+        s(&w.join("b.ndjson")),
+        "--out",
+        s(&w.join("b.parquet")),
+    ]));
+    let events = [w.join("a.ndjson"), w.join("b.parquet")];
+    same_bytes(&w, &events, &[], &[3, 8]);
+    same_bytes(&w, &events, &["--attribution", "cumulative"], &[5]);
+}
+
+#[test]
+fn per_entity_policies_give_the_same_outcome_in_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = entity_world(&EntityWorldParams {
+        views: 6_000,
+        products: 60,
+        ..EntityWorldParams::default()
+    })
+    .unwrap();
+    world.write(tmp.path()).unwrap();
+    let inputs = RetrainInputs::from_paths(
+        tmp.path().join(".traffical/config.yaml"),
+        tmp.path().join("bundle.json"),
+        &[tmp.path().join("events.ndjson")],
+    );
+    let run = |n: usize| {
+        Engine::new(RetrainOptions {
+            seed: 5,
+            partitions: Some(n),
+            ..RetrainOptions::default()
+        })
+        .retrain(&inputs)
+        .unwrap()
+    };
+    let whole = run(1);
+    assert!(
+        whole.bundle.bundle().entity_state.is_some(),
+        "the entity world publishes entity state"
+    );
+    for n in [2, 6] {
+        let parts = run(n);
+        assert_eq!(
+            whole.bundle.to_json_pretty(),
+            parts.bundle.to_json_pretty(),
+            "{n}"
+        );
+        assert_eq!(format!("{:?}", whole.report), format!("{:?}", parts.report));
+        assert_eq!(format!("{:?}", whole.state), format!("{:?}", parts.state));
+        assert_eq!(whole.rejected, parts.rejected);
+    }
+}
+
+#[test]
+fn a_memory_limit_the_log_exceeds_splits_it_and_changes_nothing() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let events = [demo.join("events.ndjson")];
+    let size = std::fs::metadata(&events[0]).unwrap().len();
+    let needed = bandit_engine::partition::partitions_needed(
+        &events,
+        bandit_engine::partition::MemoryLimit(size),
+    )
+    .unwrap();
+    assert!(
+        needed > 1,
+        "a limit of the file's size splits it ({needed})"
+    );
+    let inputs = RetrainInputs::from_paths(
+        demo.join(".traffical/config.yaml"),
+        demo.join("bundle.json"),
+        &events,
+    );
+    let run = |limit: u64| {
+        Engine::new(RetrainOptions {
+            seed: 1,
+            memory_limit: Some(bandit_engine::partition::MemoryLimit(limit)),
+            ..RetrainOptions::default()
+        })
+        .retrain(&inputs)
+        .unwrap()
+    };
+    let (whole, split) = (run(1 << 40), run(size));
+    assert_eq!(whole.bundle.to_json_pretty(), split.bundle.to_json_pretty());
+    assert_eq!(format!("{:?}", whole.report), format!("{:?}", split.report));
+}
