@@ -50,9 +50,14 @@ fn published(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Retrains `world` with `extra` flags in memory and in each of `partitions`, and
-/// checks every published file is the same.
-fn same_bytes(world: &Path, events: &[PathBuf], extra: &[&str], partitions: &[usize]) {
+/// Retrains `world` with `extra` flags in memory and in each of `partitions`, checks
+/// every published file is the same, and returns them.
+fn same_bytes(
+    world: &Path,
+    events: &[PathBuf],
+    extra: &[&str],
+    partitions: &[usize],
+) -> Vec<(String, Vec<u8>)> {
     let tmp = tempfile::tempdir().unwrap();
     let run = |n: usize| -> Vec<(String, Vec<u8>)> {
         let out = tmp.path().join(format!("out-{n}"));
@@ -97,6 +102,7 @@ fn same_bytes(world: &Path, events: &[PathBuf], extra: &[&str], partitions: &[us
         .filter(|n| n.starts_with("bandit-engine-spill-"))
         .collect();
     assert!(left.is_empty(), "spill directories left: {left:?}");
+    whole
 }
 
 fn synth(dir: &Path, units: u32, seed: u64) -> PathBuf {
@@ -127,9 +133,9 @@ fn edit_config(world: &Path, from: &str, to: &str) {
 fn the_demo_gives_the_same_bytes_in_2_3_and_7_partitions() {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
     let events = [demo.join("events.ndjson")];
-    same_bytes(&demo, &events, &[], &[2, 3, 7]);
-    same_bytes(&demo, &events, &["--attribution", "cumulative"], &[4]);
-    same_bytes(
+    let _ = same_bytes(&demo, &events, &[], &[2, 3, 7]);
+    let _ = same_bytes(&demo, &events, &["--attribution", "cumulative"], &[4]);
+    let _ = same_bytes(
         &demo,
         &events,
         &["--attribution", "decision", "--attribution-model", "linear"],
@@ -152,6 +158,12 @@ fn a_synth_world_with_a_linear_policy_rejections_and_mixed_files_gives_the_same_
     );
     std::fs::write(w.join(".traffical/config.yaml"), format!("{head}{tail}")).unwrap();
     edit_config(&w, "schemaEnforcement: warn", "schemaEnforcement: reject");
+    // paypal purchases break the schema: rejected into the quarantine
+    edit_config(
+        &w,
+        "enum: [credit_card, paypal, apple_pay]",
+        "enum: [credit_card, apple_pay]",
+    );
     // Half the log as ndjson, half as parquet.
     let all = std::fs::read_to_string(w.join("events.ndjson")).unwrap();
     let lines: Vec<&str> = all.lines().collect();
@@ -166,8 +178,23 @@ fn a_synth_world_with_a_linear_policy_rejections_and_mixed_files_gives_the_same_
         s(&w.join("b.parquet")),
     ]));
     let events = [w.join("a.ndjson"), w.join("b.parquet")];
-    same_bytes(&w, &events, &[], &[3, 8]);
-    same_bytes(&w, &events, &["--attribution", "cumulative"], &[5]);
+    let published = same_bytes(&w, &events, &[], &[3, 8]);
+    let quarantine = &published
+        .iter()
+        .find(|(n, _)| n == "quarantine.ndjson")
+        .expect("a quarantine")
+        .1;
+    let text = String::from_utf8_lossy(quarantine);
+    let schema = text
+        .lines()
+        .filter(|l| l.contains("payment_method"))
+        .count();
+    let malformed = text.lines().filter(|l| l.contains("a.ndjson")).count();
+    assert!(
+        schema > 10 && malformed > 3,
+        "{schema} schema rejections, {malformed} malformed lines"
+    );
+    let _ = same_bytes(&w, &events, &["--attribution", "cumulative"], &[5]);
 }
 
 #[test]
