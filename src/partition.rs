@@ -11,10 +11,11 @@
 //! partitioned run (`Engine::retrain` with a [`MemoryLimit`] the log exceeds) thus
 //! publishes the same bytes as the run in memory; `tests/it/partitions.rs` checks it.
 //!
-//! Spilling: each input file is loaded (and its malformed records quarantined) as in
-//! memory, its rows routed by unit key to one Parquet file per partition and table
-//! (one row group per input file), and the file's tables dropped before the next is
-//! read. Peak memory is thus about one input file's tables, then one partition's.
+//! Spilling: the inputs are loaded a batch at a time (ndjson blocks of whole lines,
+//! parquet row groups; csv a file at a time), malformed records quarantined as in
+//! memory, each batch's rows routed by unit key to one Parquet file per partition and
+//! table (a row group per batch), and the batch dropped before the next is read. Peak
+//! memory is thus about one batch's tables, then one partition's.
 //! Track rows are renumbered per partition (`track_row` stays the row's index in its
 //! partition's track table, which the SDK attribution rows point to).
 
@@ -24,7 +25,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::events::{
-    load_events_projected, EventTables, LoadOptions, LoadReport, Projection, Rejected,
+    load_events_batched, EventTables, LoadOptions, LoadReport, Projection, Rejected,
 };
 use crate::progress::Progress;
 
@@ -157,12 +158,13 @@ pub struct SpilledLoad {
     pub rejected: Vec<Rejected>,
 }
 
-/// Loads `paths` one file at a time and spills their events into `n` partitions by
+/// Loads `paths` a batch at a time and spills their events into `n` partitions by
 /// unit key, under `tmp` (the system's temporary directory when `None`).
 ///
 /// # Errors
 ///
-/// As [`load_events_projected`]; [`Error::Io`] when the spill cannot be written.
+/// As [`crate::events::load_events_projected`]; [`Error::Io`] when the spill cannot be
+/// written.
 pub fn spill_events(
     paths: &[PathBuf],
     opts: LoadOptions,
@@ -182,20 +184,8 @@ pub fn spill_events(
     }
     .map_err(|e| Error::io(tmp.unwrap_or(&std::env::temp_dir()), e))?;
     let mut router = Router::new(dir.path(), n);
-    let mut report = LoadReport::default();
-    let mut rejected = Vec::new();
-    for path in paths {
-        let loaded = load_events_projected(std::slice::from_ref(path), opts, keep, progress)?;
-        report.files.extend(loaded.report.files);
-        for (k, v) in loaded.report.by_type {
-            *report.by_type.entry(k).or_default() += v;
-        }
-        for (k, v) in loaded.report.warnings {
-            *report.warnings.entry(k).or_default() += v;
-        }
-        rejected.extend(loaded.rejected);
-        router.route(loaded.tables)?;
-    }
+    let (report, rejected) =
+        load_events_batched(paths, opts, keep, progress, |tables| router.route(tables))?;
     let (rows, schemas) = router.finish()?;
     Ok(SpilledLoad {
         spilled: Spilled {
@@ -286,7 +276,7 @@ impl<'d> Router<'d> {
         }
     }
 
-    /// Routes one file's tables (their `track_row` is the track's row index).
+    /// Routes one batch's tables (their `track_row` is the track's row index).
     fn route(&mut self, tables: EventTables) -> Result<()> {
         if self.schemas.is_none() {
             self.schemas = Some([

@@ -24,8 +24,8 @@ pub use model::{
 pub use projection::Projection;
 pub use quarantine::{write_quarantine, Rejected};
 pub use read::{
-    load_events, load_events_projected, load_events_with_progress, FileReport, Format, LoadOptions,
-    LoadReport, Loaded, MAX_LINE_BYTES,
+    load_events, load_events_batched, load_events_projected, load_events_with_progress, FileReport,
+    Format, LoadOptions, LoadReport, Loaded, BLOCK_BYTES, MAX_LINE_BYTES,
 };
 pub use stream::convert_events;
 pub use table::{EventTables, LazyEventTables, TableBuilder};

@@ -48,6 +48,18 @@ pub(super) fn read_parquet(
     read_parquet_in(path, file, keep, progress, BATCH_ROWS)
 }
 
+/// [`read_parquet`] a batch of whole row groups at a time, each batch's part handed to
+/// `each` before the next is read.
+pub(super) fn read_parquet_each(
+    path: &Path,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+    each: &mut dyn FnMut(Part) -> Result<()>,
+) -> Result<()> {
+    read_parquet_batches(path, file, keep, progress, BATCH_ROWS, each)
+}
+
 fn read_parquet_in(
     path: &Path,
     file: &str,
@@ -55,6 +67,22 @@ fn read_parquet_in(
     progress: &dyn Progress,
     batch_rows: usize,
 ) -> Result<Part> {
+    let mut parts = Vec::new();
+    read_parquet_batches(path, file, keep, progress, batch_rows, &mut |p| {
+        parts.push(p);
+        Ok(())
+    })?;
+    Ok(Part::concat(parts))
+}
+
+fn read_parquet_batches(
+    path: &Path,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+    batch_rows: usize,
+    each: &mut dyn FnMut(Part) -> Result<()>,
+) -> Result<()> {
     let unreadable = |e: PolarsError| Error::InvalidEventFile {
         file: file.to_owned(),
         reason: crate::input::unreadable_parquet(&e),
@@ -65,7 +93,6 @@ fn read_parquet_in(
         .map_err(unreadable)?
         .clone();
     let groups: Vec<usize> = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
-    let mut parts = Vec::new();
     for (k, (start, len)) in batches(&groups, batch_rows).into_iter().enumerate() {
         let mut reader = ParquetReader::new(open()?)
             .with_slice(Some((start, len)))
@@ -77,16 +104,16 @@ fn read_parquet_in(
         if k == 0 {
             progress.start(file, groups.iter().sum::<usize>() as u64);
         }
-        parts.push(read_rows(
+        each(read_rows(
             &columns,
             df.height(),
             start,
             file,
             keep,
             progress,
-        )?);
+        )?)?;
     }
-    Ok(Part::concat(parts))
+    Ok(())
 }
 
 /// `(first row, rows)` of each batch: consecutive whole row groups of at least

@@ -226,8 +226,19 @@ pub(super) fn ndjson_part(
     keep: &Projection,
     progress: &dyn Progress,
 ) -> Part {
+    ndjson_part_from(bytes, 1, file, keep, progress)
+}
+
+/// [`ndjson_part`] of bytes whose first line is line `first` of the file.
+fn ndjson_part_from(
+    bytes: &[u8],
+    first: u64,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+) -> Part {
     // Line starts, found once with memchr, so chunks know their line numbers.
-    let lines = lines(bytes, 1);
+    let lines = lines(bytes, first);
     let parts = lines
         .par_chunks(CHUNK_LINES)
         .map(|chunk| {
@@ -376,51 +387,152 @@ pub fn load_events_projected(
     keep: &Projection,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
-    let mut all = Part::default();
+    let mut chunks = Vec::new();
+    let (report, rejected) = load_parts(paths, opts, keep, progress, false, |part| {
+        chunks.extend(part);
+        Ok(())
+    })?;
+    Ok(Loaded {
+        tables: super::table::finish_all(chunks, keep)?,
+        report,
+        rejected,
+    })
+}
+
+/// Loads `paths` a batch at a time and hands each batch's tables to `each`, in file
+/// and row order: ndjson in blocks of whole lines ([`BLOCK_BYTES`]), parquet in whole
+/// row groups, csv a file at a time. What is accepted, refused and counted is what
+/// [`load_events_projected`] gives; each batch's `track_row` counts from 0. Memory holds
+/// one batch (and what `each` keeps), whatever the files' size.
+///
+/// # Errors
+///
+/// As [`load_events`], and what `each` returns.
+pub fn load_events_batched(
+    paths: &[PathBuf],
+    opts: LoadOptions,
+    keep: &Projection,
+    progress: &dyn Progress,
+    mut each: impl FnMut(EventTables) -> Result<()>,
+) -> Result<(LoadReport, Vec<Rejected>)> {
+    load_parts(paths, opts, keep, progress, true, |part| {
+        each(super::table::finish_all(part, keep)?)
+    })
+}
+
+/// Bytes of ndjson a batch of [`load_events_batched`] reads (whole lines): about
+/// 100 k events of the usual size.
+pub const BLOCK_BYTES: usize = 64 << 20;
+
+/// Reads every file (in batches when `batched`), hands each part's table chunks to
+/// `take` and returns the counts and the refused records.
+fn load_parts(
+    paths: &[PathBuf],
+    opts: LoadOptions,
+    keep: &Projection,
+    progress: &dyn Progress,
+    batched: bool,
+    mut take: impl FnMut(Vec<super::table::Chunk>) -> Result<()>,
+) -> Result<(LoadReport, Vec<Rejected>)> {
     let mut report = LoadReport::default();
+    let mut rejected = Vec::new();
+    let mut by_type = [0u64; 3];
     for path in paths {
         let file = path.display().to_string();
-        let part = match Format::from_path(path)? {
-            Format::Ndjson => read_ndjson(path, &file, keep, progress)?,
-            Format::Csv => read_csv(path, &file, keep, progress)?,
-            Format::Parquet => super::parquet::read_parquet(path, &file, keep, progress)?,
+        let mut counts = FileReport {
+            file: file.clone(),
+            ..FileReport::default()
         };
-        progress.finish();
-        if opts.strict {
-            if let Some(first) = part.rejected.into_iter().next() {
-                return Err(first.into_error());
+        let mut on_part = |part: Part| -> Result<()> {
+            if opts.strict {
+                if let Some(first) = part.rejected.into_iter().next() {
+                    return Err(first.into_error());
+                }
+            } else {
+                counts.quarantined += part.rejected.len() as u64;
+                rejected.extend(part.rejected);
             }
-            report.files.push(FileReport {
-                file,
-                read: part.read,
-                accepted: part.read,
-                quarantined: 0,
-            });
-            all.merge(Part {
-                rejected: Vec::new(),
-                ..part
-            });
-            continue;
+            counts.read += part.read;
+            for (n, k) in by_type.iter_mut().zip(part.by_type) {
+                *n += k;
+            }
+            for (w, n) in part.warnings {
+                *report.warnings.entry(w).or_default() += n;
+            }
+            take(part.tables)
+        };
+        match (Format::from_path(path)?, batched) {
+            (Format::Ndjson, false) => on_part(read_ndjson(path, &file, keep, progress)?)?,
+            (Format::Ndjson, true) => {
+                read_ndjson_blocks(path, &file, keep, progress, &mut on_part)?
+            }
+            (Format::Csv, _) => on_part(read_csv(path, &file, keep, progress)?)?,
+            (Format::Parquet, false) => {
+                on_part(super::parquet::read_parquet(path, &file, keep, progress)?)?;
+            }
+            (Format::Parquet, true) => {
+                super::parquet::read_parquet_each(path, &file, keep, progress, &mut on_part)?;
+            }
         }
-        let quarantined = part.rejected.len() as u64;
-        report.files.push(FileReport {
-            file,
-            read: part.read,
-            accepted: part.read - quarantined,
-            quarantined,
-        });
-        all.merge(part);
+        progress.finish();
+        counts.accepted = counts.read - counts.quarantined;
+        report.files.push(counts);
     }
     for (kind, n) in [EventType::Exposure, EventType::Decision, EventType::Track]
         .into_iter()
-        .zip(all.by_type)
+        .zip(by_type)
     {
         report.by_type.insert(kind, n);
     }
-    report.warnings = all.warnings;
-    Ok(Loaded {
-        tables: super::table::finish_all(all.tables, keep)?,
-        report,
-        rejected: all.rejected,
-    })
+    Ok((report, rejected))
+}
+
+/// An ndjson file in blocks of whole lines, each validated as [`ndjson_part`] does.
+fn read_ndjson_blocks(
+    path: &Path,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+    each: &mut dyn FnMut(Part) -> Result<()>,
+) -> Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    progress.start(file, f.metadata().map(|m| m.len()).unwrap_or(0));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut first = 1u64;
+    loop {
+        let have = buf.len();
+        buf.resize(have + BLOCK_BYTES, 0);
+        let mut filled = have;
+        while filled < buf.len() {
+            match f.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        buf.truncate(filled);
+        let eof = filled < have + BLOCK_BYTES;
+        // The block ends at its last newline; the rest waits for the next read (a
+        // line longer than a block grows the buffer until it ends).
+        let cut = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        if cut > 0 {
+            let block = &buf[..cut];
+            let part = ndjson_part_from(block, first, file, keep, progress);
+            first += memchr::memchr_iter(b'\n', block).count() as u64;
+            each(part)?;
+        }
+        buf.drain(..cut);
+        if eof {
+            return Ok(());
+        }
+    }
 }
