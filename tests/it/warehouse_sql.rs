@@ -230,3 +230,65 @@ fn the_docs_show_the_sql_written_for_the_demo() {
         );
     }
 }
+
+/// The two statements of a linear contextual policy (the layout query, and the
+/// statistics with its sums beside a multi-armed policy's) parse in every dialect,
+/// with learned and declared features, categorical values of every kind and a
+/// value only a saved state holds.
+#[test]
+fn every_linear_statement_parses_in_its_dialect() {
+    use bandit_engine::bundle::BundleDocument;
+    use bandit_engine::engine::AttributionOverrides;
+    use bandit_engine::warehouse::{
+        layout_sql, layouts, linear_queries, policy_queries, statistics_sql_all, LayoutRow,
+    };
+
+    let relations = Relations {
+        exposures: "analytics.traffical_exposures".into(),
+        tracks: "analytics.traffical_tracks".into(),
+    };
+    let row = |field: &str, kind: &str, label: Option<&str>| LayoutRow {
+        policy_id: "policy_checkout_cta".into(),
+        field: field.into(),
+        kind: kind.into(),
+        label: label.map(str::to_owned),
+    };
+    let rows = vec![
+        row("country", "string", Some("DE")),
+        row("country", "string", Some("it's")),
+        row("country", "number", Some("3.0")),
+        row("country", "string", Some("3")),
+        row("device", "boolean", Some("true")),
+        row("device", "other", None),
+        row("visits", "number", Some("12")),
+    ];
+    let mut checked = 0;
+    for extra in [
+        "",
+        "\n    contextFeatures:\n      numeric: [visits]\n      categorical: [country, device]",
+    ] {
+        let w = crate::warehouse_linear::linear_world(7, 40, extra);
+        let doc = BundleDocument::from_path(&w.inputs.bundle).unwrap();
+        let o = AttributionOverrides::default();
+        let queries = policy_queries(&w.config, &o, None, Some(w.as_of)).unwrap();
+        let linear = linear_queries(&w.config, &doc, &o, None, Some(w.as_of)).unwrap();
+        assert_eq!(linear.len(), 1);
+        let made = layouts(&linear, &rows, "layout.csv").unwrap();
+        // `3.0` and "3" are one category, as the SDK's `String(value)`.
+        assert!(made[0].space.names().contains(&"country=3".to_owned()));
+        let with: Vec<_> = linear.iter().cloned().zip(made).collect();
+        for d in DialectName::ALL {
+            for sql in [
+                layout_sql(d.dialect(), &relations, &linear).unwrap(),
+                statistics_sql_all(d.dialect(), &relations, &queries, &[], &with).unwrap(),
+            ] {
+                let parsed = sqlparser::parser::Parser::parse_sql(parser_dialect(d).as_ref(), &sql);
+                let statements = parsed.unwrap_or_else(|e| panic!("{d}: {e}\n{sql}"));
+                assert_eq!(statements.len(), 1, "{d}");
+                assert!(sql.contains("xx_0_0") || sql.contains("AS label"), "{d}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 6 * 2);
+}
