@@ -255,7 +255,7 @@ fn every_linear_statement_parses_in_its_dialect() {
     };
     let rows = vec![
         row("country", "string", Some("DE")),
-        row("country", "string", Some("it's")),
+        row("country", "string", Some("Côte d’Ivoire, \"CI\"")),
         row("country", "number", Some("3.0")),
         row("country", "string", Some("3")),
         row("device", "boolean", Some("true")),
