@@ -40,6 +40,11 @@ pub(crate) struct LinearWorld {
 }
 
 pub(crate) fn linear_world(seed: u64, units: u32, extra: &str) -> LinearWorld {
+    linear_world_with(seed, units, extra, &[])
+}
+
+/// [`linear_world`] with further replacements in the checkout policy's settings.
+fn linear_world_with(seed: u64, units: u32, extra: &str, replace: &[(&str, &str)]) -> LinearWorld {
     let dir = tempfile::tempdir().unwrap();
     let world = bandit_engine::synth::generate(&bandit_engine::synth::SynthParams {
         units,
@@ -53,11 +58,15 @@ pub(crate) fn linear_world(seed: u64, units: u32, extra: &str) -> LinearWorld {
     let text = std::fs::read_to_string(&path).unwrap();
     let at = text.find(&format!("{POLICY}:")).unwrap();
     let (head, tail) = text.split_at(at);
-    let tail = tail.replacen(
+    let mut tail = tail.replacen(
         "algorithm: thompson_bernoulli",
         &format!("algorithm: linear_contextual\n    lambda: 2{extra}"),
         1,
     );
+    for (from, to) in replace {
+        assert!(tail.contains(from), "the synth config has {from:?}");
+        tail = tail.replacen(from, to, 1);
+    }
     std::fs::write(&path, format!("{head}{tail}")).unwrap();
     let inputs = RetrainInputs::from_paths(
         path,
@@ -285,6 +294,100 @@ fn check_linear(dialect: DialectName, run: &Runner<'_>, extra: &str, name: &str)
     );
 }
 
+/// The checkout goal made the sum of purchase values, credited with time-decay
+/// shares in cumulative mode: fractional rewards, so `Σ r x` and `Σ r²` are float sums
+/// whose order differs between the engine and the warehouse.
+const FRACTIONAL: [(&str, &str); 1] = [(
+    "goal: { event: purchase, type: conversion_rate }\n    attribution: decision",
+    "goal: { event: purchase, type: sum }\n    attribution: cumulative\n    attributionModel: time_decay",
+)];
+
+/// Relative tolerance of float sums added in another order (measured: a few 1e-16).
+const SUM_TOLERANCE: f64 = 1e-12;
+/// Relative tolerance of the published coefficients fitted from them.
+const MODEL_TOLERANCE: f64 = 1e-9;
+
+fn close(a: f64, b: f64, tolerance: f64) -> bool {
+    (a - b).abs() <= tolerance * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Two JSON documents equal but for numbers, which agree to `tolerance`; the largest
+/// relative difference seen.
+fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value, path: &str, worst: &mut f64) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            let rel = (x - y).abs() / x.abs().max(y.abs()).max(1.0);
+            *worst = worst.max(rel);
+            assert!(rel <= MODEL_TOLERANCE, "{path}: {x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_json_close(x, y, &format!("{path}[{i}]"), worst);
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{path}"
+            );
+            for (k, v) in x {
+                assert_json_close(v, &y[k], &format!("{path}.{k}"), worst);
+            }
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}
+
+/// Fractional rewards: the warehouse's sums equal the engine's to [`SUM_TOLERANCE`]
+/// (counts and the whole-number `Σ x xᵀ` exactly), and the bundle fitted from them
+/// equals the engine's to [`MODEL_TOLERANCE`] in every number.
+fn check_fractional(dialect: DialectName, run: &Runner<'_>) {
+    let w = linear_world_with(7, 300, "", &FRACTIONAL);
+    let dir = w.dir.path().join("tables");
+    std::fs::create_dir_all(&dir).unwrap();
+    export_tables(&w.tables, &dir).unwrap();
+    let engine = dialect.as_str();
+    let (queries, linear) = plan(&w, None, w.as_of);
+    let (rows, _) = warehouse_rows(dialect, run, &dir, &queries, &linear, "fractional");
+    let from_events = Engine::new(options(w.as_of)).retrain(&w.inputs).unwrap();
+    let totals = from_events.state.policies[POLICY].linear.as_ref().unwrap();
+    let mut fractional = false;
+    let mut worst: f64 = 0.0;
+    for r in rows.iter().filter(|r| r.policy_id == POLICY) {
+        let a = totals
+            .allocations
+            .iter()
+            .position(|n| n == &r.allocation_name)
+            .unwrap();
+        let l = r.linear.as_ref().unwrap();
+        assert_eq!(l.features, totals.features, "{engine}: the layout");
+        assert_eq!(r.units, totals.counts[a], "{engine}: units");
+        assert_eq!(l.gram, totals.gram[a], "{engine}: Σxxᵀ (whole numbers)");
+        for (x, y) in l.rx.iter().zip(&totals.b[a]) {
+            assert!(close(*x, *y, SUM_TOLERANCE), "{engine}: Σrx {x} vs {y}");
+            worst = worst.max((x - y).abs() / x.abs().max(y.abs()).max(1.0));
+            fractional |= x.fract() != 0.0;
+        }
+    }
+    assert!(fractional, "{engine}: the rewards are fractional");
+    eprintln!("{engine}, fractional: Σrx within {worst:.1e} relative");
+    let from_rows =
+        retrain_from_statistics(options(w.as_of), &w.inputs, &rows, "statistics", None).unwrap();
+    let json = |b: &BundleDocument| serde_json::from_str(&b.to_json_pretty()).unwrap();
+    let mut worst: f64 = 0.0;
+    assert_json_close(
+        &json(&from_rows.bundle),
+        &json(&from_events.bundle),
+        "bundle",
+        &mut worst,
+    );
+    eprintln!("{engine}, fractional: bundle numbers within {worst:.1e} relative");
+}
+
 /// `contextFeatures` as the config's docs write them: `visits` numeric, the others
 /// categorical.
 const DECLARED: &str =
@@ -322,6 +425,7 @@ fn linear_sums_on_duckdb_equal_the_engines_and_publish_its_bundle() {
     let run = duckdb_runner(&python);
     check_linear(DialectName::DuckDb, &run, "", "learned");
     check_linear(DialectName::DuckDb, &run, DECLARED, "declared");
+    check_fractional(DialectName::DuckDb, &run);
 }
 
 #[test]
@@ -332,6 +436,7 @@ fn linear_sums_on_postgres_equal_the_engines_and_publish_its_bundle() {
     let run = postgres_runner(&host);
     check_linear(DialectName::Postgres, &run, "", "learned");
     check_linear(DialectName::Postgres, &run, DECLARED, "declared");
+    check_fractional(DialectName::Postgres, &run);
 }
 
 /// The two-step flow of `docs/warehouse.md` on the command line, on DuckDB: `sql
@@ -455,4 +560,20 @@ fn retrain_warehouse_fits_the_linear_policy_as_the_files_do() {
     psql(&host, &tables, "DROP SCHEMA whl_connector CASCADE;");
     assert_eq!(from_warehouse, from_events);
     assert!(from_events.contains("\"contextualModel\""));
+}
+
+/// Spark SQL (its VARIANT functions) in local mode, once: learned features, a full
+/// and an incremental run (four sessions: Spark starts slowly).
+#[test]
+fn linear_sums_on_spark_equal_the_engines_and_publish_its_bundle() {
+    let Some(python) = engine_from_env("BANDIT_SPARK_PYTHON", "Spark SQL") else {
+        return;
+    };
+    let run = |dir: &Path, what: &str, sql: &str| {
+        let out = crate::warehouse::run_spark(&python, &[(dir, what, sql)]).remove(0);
+        let kept = dir.join(format!("{what}.spark.csv"));
+        std::fs::rename(out, &kept).unwrap();
+        kept
+    };
+    check_linear(DialectName::Spark, &run, "", "learned");
 }
