@@ -7,7 +7,8 @@
 //!
 //! * **exposures**, one row per layer of each exposure or decision event: `kind`
 //!   (`exposure` | `decision`), `unit_key`, `session_id`, `decision_id`, `ts`
-//!   (timestamp), `layer_id`, `policy_id`, `allocation_name`, `attribution_only`;
+//!   (timestamp), `layer_id`, `policy_id`, `allocation_name`, `attribution_only`,
+//!   and `context` (JSON text; read only for linear contextual policies);
 //! * **tracks**, one row per track event: `event_id`, `event`, `unit_key`,
 //!   `session_id`, `decision_id`, `ts` (received), `event_ts` (the event's
 //!   `eventTimestamp`, null when absent), `value`.
