@@ -34,6 +34,8 @@ mod sessions;
 mod sql;
 mod statistics;
 
+/// The saved linear layout and sums, as the `features` column and the state hold them.
+pub use crate::policy::linear_state::{LinearTotals, SavedFeature};
 pub use definitions::{
     definitions_beside, Aggregation, Definitions, EntityDefinition, FactDefinition,
     MetricDefinition, PolicySource, SqlDefinition, TEMPLATE_VARIABLES,

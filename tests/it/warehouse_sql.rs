@@ -292,3 +292,92 @@ fn every_linear_statement_parses_in_its_dialect() {
     }
     assert_eq!(checked, 2 * 6 * 2);
 }
+
+/// The statistics file with linear sums reads back as written, in csv and in parquet
+/// (every column as text there, as an engine may export it): two linear policies of
+/// different widths (the narrower one's columns past its layout empty) beside a
+/// multi-armed one.
+#[test]
+fn linear_statistics_round_trip_through_csv_and_parquet() {
+    use bandit_engine::warehouse::{write_statistics_csv, LinearSums, SavedFeature, StatisticsRow};
+    use polars::prelude::*;
+
+    let linear = |features: Vec<SavedFeature>, d: usize, scale: f64| LinearSums {
+        features,
+        gram: (0..d * (d + 1) / 2).map(|i| i as f64 * scale).collect(),
+        rx: (0..d).map(|i| i as f64 / 3.0 - scale).collect(),
+    };
+    let numeric = vec![SavedFeature {
+        key: "visits".into(),
+        values: None,
+    }];
+    let categorical = vec![SavedFeature {
+        key: "device, \"kind\"".into(),
+        values: Some(vec!["ios".into(), "web".into()]),
+    }];
+    let row = |policy: &str, allocation: &str, sums: Option<LinearSums>| StatisticsRow {
+        policy_id: policy.into(),
+        allocation_name: allocation.into(),
+        units: 7,
+        conversions: 2,
+        reward_sum: 2.5,
+        reward_sum_sq: 4.25,
+        last_exposed_at: Some(1_700_000_000_000),
+        linear: sums,
+    };
+    let rows = vec![
+        row("arms", "a", None),
+        row("lin", "x", Some(linear(numeric.clone(), 3, 0.5))),
+        row("lin", "y", Some(linear(numeric, 3, 1.5))),
+        row("wide", "z", Some(linear(categorical, 4, 0.1))),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let csv_path = tmp.path().join("s.csv");
+    write_statistics_csv(&rows, &csv_path).unwrap();
+    assert_eq!(read_statistics(&csv_path).unwrap(), rows);
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with("xx_3_3,rx_0,rx_1,rx_2,rx_3"),
+        "{text}"
+    );
+    // The same table as parquet, every column text.
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let columns: Vec<Column> = header
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let cells: Vec<Option<String>> = records
+                .iter()
+                .map(|r| Some(r[k].to_owned()).filter(|c| !c.is_empty()))
+                .collect();
+            Column::new(name.as_str().into(), cells)
+        })
+        .collect();
+    let mut df = DataFrame::new_infer_height(columns).unwrap();
+    let parquet_path = tmp.path().join("s.parquet");
+    ParquetWriter::new(std::fs::File::create(&parquet_path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    assert_eq!(read_statistics(&parquet_path).unwrap(), rows);
+    // A linear row without its sums' columns is refused, naming the column.
+    let cut: String = text
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.rsplitn(2, ',').collect();
+            format!("{}\n", cells[1])
+        })
+        .collect();
+    std::fs::write(&csv_path, cut).unwrap();
+    let err = read_statistics(&csv_path).unwrap_err().to_string();
+    assert!(err.contains("rx_3: missing column"), "{err}");
+}
