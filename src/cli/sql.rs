@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use bandit_engine::algorithm::Algorithm;
 use bandit_engine::engine::AttributionOverrides;
 use bandit_engine::time::{format_rfc3339, parse_rfc3339};
 use bandit_engine::warehouse::{
-    definitions_beside, policy_queries, split_native, statistics_sql_with_native, Definitions,
-    DialectName, NativeQuery, PolicyQuery, Relations,
+    definitions_beside, layout_sql, layouts, linear_queries, policy_queries, read_layout,
+    split_native, statistics_sql_all, Definitions, DialectName, LinearLayout, LinearQuery,
+    NativeQuery, PolicyQuery, Relations,
 };
 
 use super::{Mode, TouchModelArg};
@@ -24,8 +26,12 @@ use super::{Mode, TouchModelArg};
 /// allocation: policy_id, allocation_name, units, conversions, reward_sum,
 /// reward_sum_sq, last_exposed_at. Save its result as csv or parquet and give it to
 /// `retrain --statistics FILE` with the same config, bundle, state, --as-of and
-/// attribution flags. Multi-armed policies only (linear contextual and per-entity
-/// policies are left out, and said so in the SQL's header). Policies named in
+/// attribution flags. Linear contextual policies take two steps: --layout-query
+/// writes a first statement returning each context field's values (policy_id,
+/// field, kind, label); save its result and pass it with --layout FILE, and the
+/// statement then also returns their sums (features, xx_i_j, rx_i). Without
+/// --layout they are left out, as per-entity policies are, and said so in the SQL's
+/// header. Policies named in
 /// .traffical/warehouse.yaml beside the config read its warehouse-native
 /// definitions (entities, assignments, facts, metrics) instead; then --as-of is
 /// needed ({{end_date}}).
@@ -72,6 +78,15 @@ pub struct SqlArgs {
     /// Inactivity gap that ends a session for events without sessionId.
     #[arg(long, value_name = "MINUTES", default_value_t = 30.0)]
     session_gap_minutes: f64,
+    /// Write the first statement of the linear contextual policies instead: the
+    /// kinds and texts of their context fields' values (policy_id, field, kind,
+    /// label), from which the engine makes their feature layout.
+    #[arg(long, conflicts_with = "layout")]
+    layout_query: bool,
+    /// The result of --layout-query (csv or parquet), run with the same flags: the
+    /// statement then includes the linear contextual policies' sums.
+    #[arg(long, value_name = "FILE")]
+    layout: Option<PathBuf>,
 }
 
 fn time_arg(flag: &str, value: Option<&String>) -> Result<Option<i64>> {
@@ -91,6 +106,7 @@ fn header(
     config: &bandit_engine::config::ProjectConfig,
     queries: &[PolicyQuery],
     native: &[NativeQuery],
+    linear: &[LinearQuery],
 ) -> String {
     let span = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_rfc3339);
     let mut text = format!(
@@ -119,10 +135,28 @@ fn header(
             span(q.through)
         ));
     }
+    for l in linear {
+        let q = &l.query;
+        text.push_str(&format!(
+            "-- {}: linear contextual, goal {} ({:?}), {:?} attribution, units first exposed after {} through {}\n",
+            q.policy_id,
+            q.goal.event,
+            q.goal.goal_type,
+            q.params.mode,
+            span(q.after),
+            span(q.through)
+        ));
+    }
     for (id, spec) in &config.optimization {
-        let covered =
-            queries.iter().any(|q| &q.policy_id == id) || native.iter().any(|q| &q.policy_id == id);
-        if !covered {
+        let covered = queries.iter().any(|q| &q.policy_id == id)
+            || native.iter().any(|q| &q.policy_id == id)
+            || linear.iter().any(|q| &q.query.policy_id == id);
+        if spec.algorithm == Algorithm::LinearContextual && spec.entity_config.is_none() && !covered
+        {
+            text.push_str(&format!(
+                "-- {id}: left out (linear_contextual): write its layout query with --layout-query, run it, and pass its result with --layout FILE\n"
+            ));
+        } else if !covered {
             text.push_str(&format!(
                 "-- {id}: left out ({}): its statistics are not per-allocation sums\n",
                 spec.algorithm.as_str()
@@ -172,10 +206,40 @@ pub fn run(args: &SqlArgs) -> Result<()> {
     if definitions.as_ref().is_some_and(|d| !d.policies.is_empty()) && as_of.is_none() {
         anyhow::bail!("{} defines warehouse-native policies: pass --as-of, the end of the window their SQL reads ({{{{end_date}}}})", Definitions::path_beside(&args.config).display());
     }
-    let (queries, native) = split_native(definitions.as_ref(), &doc, queries, end);
-    let body = statistics_sql_with_native(dialect.dialect(), &relations, &queries, &native)?;
-    let mut text = header(args, dialect, &config, &queries, &native);
-    text.push_str(&body);
+    let mut linear = linear_queries(&config, &doc, &overrides, previous.as_ref(), as_of)?;
+    if start.is_some() {
+        for q in &mut linear {
+            q.query.after = start;
+            // From --start on, nothing is added to the state's sums.
+            q.saved = None;
+        }
+    }
+    let text = if args.layout_query {
+        if linear.is_empty() {
+            anyhow::bail!("--layout-query: the config has no linear contextual policy");
+        }
+        let mut text = format!(
+            "-- bandit-engine sql --dialect {dialect} --layout-query: the values of the context fields of\n-- the linear contextual policies of {} (docs/warehouse.md). Save its result as csv or\n-- parquet and pass it to `bandit-engine sql --layout FILE` with the same flags.\n",
+            args.config.display()
+        );
+        text.push_str(&layout_sql(dialect.dialect(), &relations, &linear)?);
+        text
+    } else {
+        let linear: Vec<(LinearQuery, LinearLayout)> = match &args.layout {
+            None => Vec::new(),
+            Some(path) => {
+                let rows = read_layout(path)?;
+                let made = layouts(&linear, &rows, &path.display().to_string())?;
+                linear.into_iter().zip(made).collect()
+            }
+        };
+        let (queries, native) = split_native(definitions.as_ref(), &doc, queries, end);
+        let body = statistics_sql_all(dialect.dialect(), &relations, &queries, &native, &linear)?;
+        let covered: Vec<LinearQuery> = linear.iter().map(|(q, _)| q.clone()).collect();
+        let mut text = header(args, dialect, &config, &queries, &native, &covered);
+        text.push_str(&body);
+        text
+    };
     match &args.out {
         Some(path) => std::fs::write(path, text).with_context(|| path.display().to_string())?,
         None => print!("{text}"),

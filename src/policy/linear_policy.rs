@@ -79,6 +79,20 @@ pub fn fit_linear_policy(
         .map(|&i| parse_context(rows.contexts[i].as_deref(), i))
         .collect::<Result<Vec<_>, _>>()?;
     let space = feature_space(declared, allowed, &parsed)?;
+    // A run without rows has seen no value: every learned field would default to
+    // numeric, and a saved categorical one would not join. The saved layout (of the
+    // same fields) stands. Retraining from warehouse statistics runs so: no rows, the
+    // sums in `previous`.
+    let space = match previous {
+        Some(p)
+            if parsed.is_empty()
+                && declared.is_none()
+                && p.features.iter().map(|f| &f.key).eq(allowed.iter()) =>
+        {
+            p.space()
+        }
+        _ => space,
+    };
     let (space, saved, previous_dropped) = join_previous(space, previous, allocations)?;
     let texts: Vec<Option<&str>> = keep.iter().map(|&i| rows.contexts[i].as_deref()).collect();
     let x = space.design(&texts)?;

@@ -144,6 +144,97 @@ pub trait Dialect: Sync {
     fn quantile(&self, q: f64, expr: &str, from: &str, filter: &str) -> String {
         format!("(SELECT PERCENTILE_CONT({q:?}) WITHIN GROUP (ORDER BY {expr}) FROM {from} WHERE {filter})")
     }
+
+    /// The JSON text of an exposure's `context` (`expr`) parsed once, as the engine
+    /// reads it: NULL, empty or `null` text is an empty context (NULL here).
+    fn json_parse(&self, expr: &str) -> String;
+
+    /// The dialect's type name of the value at `key` of a parsed context `j` (NULL
+    /// or a null type when absent), and its names for numbers, strings, booleans and
+    /// null, as [`Dialect::json_kind`] maps them.
+    fn json_type(&self, j: &str, key: &str) -> String;
+
+    /// The type names [`Dialect::json_type`] gives numbers, strings, booleans and
+    /// JSON null.
+    fn json_type_names(&self) -> JsonTypeNames;
+
+    /// The kind of the value at `key` of a parsed context `j`: `'number'`,
+    /// `'string'`, `'boolean'` or `'other'` (an array or object); NULL when the key
+    /// is absent or null (the engine's missing value).
+    fn json_kind(&self, j: &str, key: &str) -> String {
+        let t = self.json_type(j, key);
+        let names = self.json_type_names();
+        let list = |xs: &[&str]| {
+            xs.iter()
+                .map(|x| self.string(x))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let number = if names.number_prefix.is_empty() {
+            format!("{t} IN ({})", list(names.number))
+        } else {
+            format!(
+                "({t} IN ({}) OR {t} LIKE {})",
+                list(names.number),
+                self.string(&format!("{}%", names.number_prefix))
+            )
+        };
+        format!(
+            "CASE WHEN {t} IS NULL OR {t} IN ({nulls}) THEN NULL WHEN {number} THEN 'number' WHEN {t} IN ({strings}) THEN 'string' WHEN {t} IN ({bools}) THEN 'boolean' ELSE 'other' END",
+            nulls = list(names.null),
+            strings = list(names.string),
+            bools = list(names.boolean),
+        )
+    }
+
+    /// The text of the value at `key` of a parsed context `j`: a string's
+    /// characters, a number's JSON text (any spelling: the engine reads it as a
+    /// number), `true` or `false`.
+    fn json_text(&self, j: &str, key: &str) -> String;
+
+    /// The number at `key` of a parsed context `j` as a 64-bit float (read only
+    /// where [`Dialect::json_kind`] is `'number'`).
+    fn json_number(&self, j: &str, key: &str) -> String;
+}
+
+/// The type names a dialect's JSON type function gives (see [`Dialect::json_type`]).
+#[derive(Clone, Copy, Debug)]
+pub struct JsonTypeNames {
+    /// Numbers.
+    pub number: &'static [&'static str],
+    /// A prefix of further number types (`DECIMAL(` in Spark), or empty.
+    pub number_prefix: &'static str,
+    /// Strings.
+    pub string: &'static [&'static str],
+    /// Booleans.
+    pub boolean: &'static [&'static str],
+    /// JSON null.
+    pub null: &'static [&'static str],
+}
+
+/// `$."key"`: a JSON path to one key (keys holding `"` or `\` are refused before
+/// any SQL is written).
+fn json_path(key: &str) -> String {
+    format!("$.\"{key}\"")
+}
+
+/// `$["key"]`, Spark's path to one key.
+fn spark_path(key: &str) -> String {
+    format!("$[\"{key}\"]")
+}
+
+/// The type names of PostgreSQL's `jsonb_typeof` and BigQuery's `JSON_TYPE`.
+const STANDARD_JSON_TYPES: JsonTypeNames = JsonTypeNames {
+    number: &["number"],
+    number_prefix: "",
+    string: &["string"],
+    boolean: &["boolean"],
+    null: &["null"],
+};
+
+/// `CASE WHEN` the text is NULL, empty or `null` `THEN NULL ELSE parsed END`.
+fn parse_unless_empty(expr: &str, parsed: &str) -> String {
+    format!("CASE WHEN {expr} IS NULL OR TRIM({expr}) IN ('', 'null') THEN NULL ELSE {parsed} END")
 }
 
 /// PostgreSQL.
@@ -170,6 +261,21 @@ impl Dialect for Postgres {
         // EXTRACT(EPOCH …) is exact `numeric` since PostgreSQL 14.
         format!("CAST(ROUND(EXTRACT(EPOCH FROM {expr}) * 1000) AS BIGINT)")
     }
+    fn json_parse(&self, expr: &str) -> String {
+        parse_unless_empty(expr, &format!("CAST({expr} AS JSONB)"))
+    }
+    fn json_type(&self, j: &str, key: &str) -> String {
+        format!("jsonb_typeof({j} -> {})", self.string(key))
+    }
+    fn json_type_names(&self) -> JsonTypeNames {
+        STANDARD_JSON_TYPES
+    }
+    fn json_text(&self, j: &str, key: &str) -> String {
+        format!("({j} ->> {})", self.string(key))
+    }
+    fn json_number(&self, j: &str, key: &str) -> String {
+        self.to_float(&self.json_text(j, key))
+    }
 }
 
 impl Dialect for DuckDb {
@@ -178,6 +284,30 @@ impl Dialect for DuckDb {
     }
     fn epoch_ms(&self, expr: &str) -> String {
         format!("epoch_ms({expr})")
+    }
+    fn json_parse(&self, expr: &str) -> String {
+        parse_unless_empty(expr, &format!("json({expr})"))
+    }
+    fn json_type(&self, j: &str, key: &str) -> String {
+        format!("json_type({j}, {})", self.string(&json_path(key)))
+    }
+    fn json_type_names(&self) -> JsonTypeNames {
+        JsonTypeNames {
+            number: &["BIGINT", "UBIGINT", "HUGEINT", "DOUBLE"],
+            number_prefix: "",
+            string: &["VARCHAR"],
+            boolean: &["BOOLEAN"],
+            null: &["NULL"],
+        }
+    }
+    fn json_text(&self, j: &str, key: &str) -> String {
+        format!("json_extract_string({j}, {})", self.string(&json_path(key)))
+    }
+    fn json_number(&self, j: &str, key: &str) -> String {
+        self.to_float(&format!(
+            "json_extract({j}, {})",
+            self.string(&json_path(key))
+        ))
     }
 }
 
@@ -207,6 +337,24 @@ impl Dialect for BigQuery {
         // PERCENTILE_CONT is an analytic function only in GoogleSQL.
         format!("(SELECT ANY_VALUE(p) FROM (SELECT PERCENTILE_CONT({expr}, {q:?}) OVER () AS p FROM {from} WHERE {filter}))")
     }
+    fn json_parse(&self, expr: &str) -> String {
+        parse_unless_empty(expr, &format!("PARSE_JSON({expr})"))
+    }
+    fn json_type(&self, j: &str, key: &str) -> String {
+        format!(
+            "JSON_TYPE(JSON_QUERY({j}, {}))",
+            self.string(&json_path(key))
+        )
+    }
+    fn json_type_names(&self) -> JsonTypeNames {
+        STANDARD_JSON_TYPES
+    }
+    fn json_text(&self, j: &str, key: &str) -> String {
+        format!("JSON_VALUE({j}, {})", self.string(&json_path(key)))
+    }
+    fn json_number(&self, j: &str, key: &str) -> String {
+        self.to_float(&self.json_text(j, key))
+    }
 }
 
 impl Dialect for Snowflake {
@@ -215,6 +363,27 @@ impl Dialect for Snowflake {
     }
     fn epoch_ms(&self, expr: &str) -> String {
         format!("DATE_PART(EPOCH_MILLISECOND, {expr})")
+    }
+    fn json_parse(&self, expr: &str) -> String {
+        parse_unless_empty(expr, &format!("PARSE_JSON({expr})"))
+    }
+    fn json_type(&self, j: &str, key: &str) -> String {
+        format!("TYPEOF(GET({j}, {}))", self.string(key))
+    }
+    fn json_type_names(&self) -> JsonTypeNames {
+        JsonTypeNames {
+            number: &["INTEGER", "DECIMAL", "DOUBLE"],
+            number_prefix: "",
+            string: &["VARCHAR"],
+            boolean: &["BOOLEAN"],
+            null: &["NULL_VALUE"],
+        }
+    }
+    fn json_text(&self, j: &str, key: &str) -> String {
+        self.to_text(&format!("GET({j}, {})", self.string(key)))
+    }
+    fn json_number(&self, j: &str, key: &str) -> String {
+        self.to_float(&format!("GET({j}, {})", self.string(key)))
     }
 }
 
@@ -236,6 +405,37 @@ impl Dialect for Spark {
     }
     fn quantile(&self, q: f64, expr: &str, from: &str, filter: &str) -> String {
         format!("(SELECT percentile({expr}, {q:?}) FROM {from} WHERE {filter})")
+    }
+    fn json_parse(&self, expr: &str) -> String {
+        // VARIANT (Spark 4.0 and later, Databricks Runtime 15.3 and later).
+        parse_unless_empty(expr, &format!("parse_json({expr})"))
+    }
+    fn json_type(&self, j: &str, key: &str) -> String {
+        format!(
+            "schema_of_variant(variant_get({j}, {}))",
+            self.string(&spark_path(key))
+        )
+    }
+    fn json_type_names(&self) -> JsonTypeNames {
+        JsonTypeNames {
+            number: &["TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE"],
+            number_prefix: "DECIMAL",
+            string: &["STRING"],
+            boolean: &["BOOLEAN"],
+            null: &["VOID"],
+        }
+    }
+    fn json_text(&self, j: &str, key: &str) -> String {
+        format!(
+            "try_variant_get({j}, {}, 'string')",
+            self.string(&spark_path(key))
+        )
+    }
+    fn json_number(&self, j: &str, key: &str) -> String {
+        format!(
+            "try_variant_get({j}, {}, 'double')",
+            self.string(&spark_path(key))
+        )
     }
 }
 
@@ -263,6 +463,29 @@ impl Dialect for ClickHouse {
     }
     fn quantile(&self, q: f64, expr: &str, from: &str, filter: &str) -> String {
         format!("(SELECT quantileExactInclusive({q:?})({expr}) FROM {from} WHERE {filter})")
+    }
+    fn json_parse(&self, expr: &str) -> String {
+        // The JSON functions read the text itself.
+        expr.to_owned()
+    }
+    fn json_type(&self, j: &str, key: &str) -> String {
+        format!("JSONType({j}, {})", self.string(key))
+    }
+    fn json_type_names(&self) -> JsonTypeNames {
+        JsonTypeNames {
+            number: &["Int64", "UInt64", "Double"],
+            number_prefix: "",
+            string: &["String"],
+            boolean: &["Bool"],
+            null: &["Null"],
+        }
+    }
+    fn json_text(&self, j: &str, key: &str) -> String {
+        let k = self.string(key);
+        format!("CASE WHEN JSONType({j}, {k}) = 'String' THEN JSONExtractString({j}, {k}) ELSE JSONExtractRaw({j}, {k}) END")
+    }
+    fn json_number(&self, j: &str, key: &str) -> String {
+        format!("JSONExtractFloat({j}, {})", self.string(key))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::events::EventTables;
 
 /// Exposure columns written, with their SQL types (text unless said).
-const EXPOSURES: [(&str, &str); 9] = [
+const EXPOSURES: [(&str, &str); 10] = [
     ("kind", "text"),
     ("unit_key", "text"),
     ("session_id", "text"),
@@ -26,6 +26,8 @@ const EXPOSURES: [(&str, &str); 9] = [
     ("allocation_name", "text"),
     ("attribution_only", "boolean"),
     ("ts", "ms"),
+    // JSON text: what linear contextual policies read their features from.
+    ("context", "text"),
 ];
 
 /// Track columns written.
@@ -172,7 +174,7 @@ pub fn load_script(d: DialectName, dir: &Path) -> Option<String> {
             }
             DialectName::Spark => {
                 let schema = raw_columns(columns, d).replace("VARCHAR", "STRING");
-                let _ = writeln!(out, "CREATE OR REPLACE TEMPORARY VIEW {name}_raw ({schema}) USING csv OPTIONS (path '{file}', header 'true');");
+                let _ = writeln!(out, "CREATE OR REPLACE TEMPORARY VIEW {name}_raw ({schema}) USING csv OPTIONS (path '{file}', header 'true', escape '\"');");
                 let _ = writeln!(
                     out,
                     "CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT {select} FROM {name}_raw;"

@@ -13,6 +13,8 @@
 //!   assignments joined to its metric's fact in SQL.
 //! * `export`: event tables written as those relations, and the scripts that load them
 //!   into PostgreSQL and DuckDB (the equality tests, the docs' demo).
+//! * `linear`: linear contextual policies: a layout query, then their sums `Σ x xᵀ`
+//!   and `Σ r x` as columns over the layout the engine makes of its result.
 //! * `retrain`: a retrain that fits from statistics instead of events.
 //! * `postgres` (cargo feature `postgres`): the connector behind `retrain
 //!   --warehouse`, which runs the queries on PostgreSQL and fits from their rows.
@@ -22,6 +24,7 @@
 mod definitions;
 mod dialect;
 mod export;
+mod linear;
 mod native;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -31,22 +34,28 @@ mod sessions;
 mod sql;
 mod statistics;
 
+/// The saved linear layout and sums, as the `features` column and the state hold them.
+pub use crate::policy::linear_state::{LinearTotals, SavedFeature};
 pub use definitions::{
     definitions_beside, Aggregation, Definitions, EntityDefinition, FactDefinition,
     MetricDefinition, PolicySource, SqlDefinition, TEMPLATE_VARIABLES,
 };
 pub use dialect::{Dialect, DialectName};
 pub use export::{export_tables, load_script};
+pub use linear::{
+    layout_features, layout_sql, layouts, linear_columns, linear_queries, read_layout, FieldRule,
+    LayoutRow, LinearLayout, LinearQuery, LAYOUT_COLUMNS,
+};
 pub use native::{
-    native_in_process, split_native, statistics_sql_with_native, AssignmentRow, FactRow,
-    NativeQuery,
+    native_in_process, split_native, statistics_sql_all, statistics_sql_with_native, AssignmentRow,
+    FactRow, NativeQuery,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{retrain_from_postgres, PostgresWarehouse};
 pub use retrain::retrain_from_statistics;
 pub use sdk::{statistics_sql, PolicyQuery, Relations, STATISTICS_COLUMNS};
 pub use statistics::{
-    in_process, policy_stats, read_statistics, write_statistics_csv, StatisticsRow,
+    in_process, policy_stats, read_statistics, write_statistics_csv, LinearSums, StatisticsRow,
 };
 
 use crate::algorithm::Algorithm;
@@ -56,9 +65,8 @@ use crate::error::Result;
 use crate::state::EngineState;
 use crate::time::{parse_rfc3339, Millis};
 
-/// The queries of a config's multi-armed policies (per-entity and linear contextual
-/// policies are left out: their statistics are not per-allocation sums), in policy
-/// id order. A policy whose statistics in `previous` (a state) were made under the
+/// The queries of a config's multi-armed policies (per-entity policies are left out,
+/// and linear contextual ones are [`linear_queries`]), in policy id order. A policy whose statistics in `previous` (a state) were made under the
 /// same settings is queried after their watermark, so its rows add to them; for a
 /// policy with a maturity, `as_of` less the maturity bounds the first exposures
 /// counted (as the engine's cutoff; without one every exposure counts at once).

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use super::definitions::{render_template, Aggregation, Definitions, FactDefinition, PolicySource};
 use super::dialect::Dialect;
+use super::linear::{linear_columns, linear_part, LinearLayout, LinearQuery};
 use super::sdk::{self, PolicyQuery, Relations};
 use super::sql::Ctes;
 use super::statistics::StatisticsRow;
@@ -149,8 +150,27 @@ pub fn statistics_sql_with_native(
     queries: &[PolicyQuery],
     native: &[NativeQuery],
 ) -> Result<String, AttributionError> {
+    statistics_sql_all(d, relations, queries, native, &[])
+}
+
+/// [`statistics_sql_with_native`] with linear contextual policies, each with the
+/// layout the engine made of its layout query's result
+/// ([`super::linear::layouts`]): the statement then returns, after the statistics
+/// columns, `features` and the sums `xx_i_j`, `rx_i` of the widest layout
+/// ([`super::linear::linear_columns`]; NULL in the rows of other policies).
+///
+/// # Errors
+///
+/// As [`super::statistics_sql`].
+pub fn statistics_sql_all(
+    d: &dyn Dialect,
+    relations: &Relations,
+    queries: &[PolicyQuery],
+    native: &[NativeQuery],
+    linear: &[(LinearQuery, LinearLayout)],
+) -> Result<String, AttributionError> {
     let mut ctes = Ctes::default();
-    if !queries.is_empty() || native.is_empty() {
+    if !queries.is_empty() || !linear.is_empty() || native.is_empty() {
         sdk::base(d, relations, &mut ctes);
     }
     let mut parts = Vec::new();
@@ -160,7 +180,46 @@ pub fn statistics_sql_with_native(
         parts.push(rewards(d, q, &p, &mut ctes));
     }
     parts.extend(sdk::sdk_parts(d, queries, &mut ctes)?);
-    Ok(sdk::finish(d, ctes, parts))
+    if linear.is_empty() {
+        return Ok(sdk::finish(d, ctes, parts));
+    }
+    let dim = linear.iter().map(|(_, l)| l.space.dim()).max().unwrap_or(0);
+    let extra = linear_columns(dim);
+    // The other policies' rows: NULL in the linear columns.
+    let nulls: Vec<String> = extra
+        .iter()
+        .map(|c| {
+            let null = if c == "features" {
+                d.to_text("NULL")
+            } else {
+                d.to_float("NULL")
+            };
+            format!("{null} AS {c}")
+        })
+        .collect();
+    let mut all: Vec<String> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            format!(
+                "SELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at, {}\n  FROM ({part}) m{i}",
+                nulls.join(", ")
+            )
+        })
+        .collect();
+    for (i, (q, layout)) in linear.iter().enumerate() {
+        sdk::check_goal(&q.query)?;
+        all.push(linear_part(
+            d,
+            relations,
+            q,
+            layout,
+            &format!("c{i}"),
+            dim,
+            &mut ctes,
+        ));
+    }
+    Ok(sdk::finish_with(d, ctes, all, &extra))
 }
 
 /// The CTEs of `q`'s rows, prefixed `p`: its assignments (`_a0` as written, `_a`

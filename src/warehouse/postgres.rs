@@ -15,10 +15,11 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 use super::dialect::{Dialect, Postgres};
-use super::native::statistics_sql_with_native;
-use super::retrain::retrain_from_statistics;
-use super::sdk::{Relations, STATISTICS_COLUMNS};
-use super::statistics::{rows_from_cells, StatisticsRow};
+use super::linear::{layout_sql, layouts, LayoutRow, LAYOUT_COLUMNS};
+use super::native::statistics_sql_all;
+use super::retrain::{fit_statistics, Plan};
+use super::sdk::Relations;
+use super::statistics::{rows_from_table, StatisticsRow};
 use crate::bundle::BundleDocument;
 use crate::config::ProjectConfig;
 use crate::engine::{RetrainInputs, RetrainOptions, RetrainOutcome};
@@ -115,8 +116,66 @@ impl PostgresWarehouse {
     /// [`Error::Warehouse`] if the statement fails, saying what to check;
     /// [`Error::InvalidStatistics`] for a row that does not read.
     pub fn statistics(&mut self, sql: &str) -> Result<Vec<StatisticsRow>> {
-        let cells = self.text_rows(sql, &STATISTICS_COLUMNS)?;
-        rows_from_cells(cells, &format!("the query result from {}", self.target))
+        let (header, cells) = self.table(sql)?;
+        if cells.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows_from_table(
+            &header,
+            cells,
+            &format!("the query result from {}", self.target),
+        )
+    }
+
+    /// Runs the layout statement of linear contextual policies
+    /// ([`super::layout_sql`]) and reads its rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Warehouse`] if the statement fails or lacks a column.
+    pub fn layout(&mut self, sql: &str) -> Result<Vec<LayoutRow>> {
+        let cells = self.text_rows(sql, &LAYOUT_COLUMNS)?;
+        Ok(cells
+            .into_iter()
+            .map(|mut c| {
+                let label = c.pop().unwrap_or_default();
+                let kind = c.pop().unwrap_or_default();
+                LayoutRow {
+                    policy_id: c[0].clone(),
+                    field: c[1].clone(),
+                    label: (kind != "other").then_some(label),
+                    kind,
+                }
+            })
+            .collect())
+    }
+
+    /// The column names and the text of every cell of `sql`'s last result (NULL as
+    /// ""); no names without rows.
+    fn table(&mut self, sql: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| Error::Warehouse {
+                target: self.target.clone(),
+                reason: query_reason(&e),
+            })?;
+        let mut header = Vec::new();
+        let mut out = Vec::new();
+        for m in messages {
+            let SimpleQueryMessage::Row(row) = m else {
+                continue;
+            };
+            if header.is_empty() {
+                header = row.columns().iter().map(|c| c.name().to_owned()).collect();
+            }
+            out.push(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("").to_owned())
+                    .collect(),
+            );
+        }
+        Ok((header, out))
     }
 
     /// The text of each row of `sql`'s last result: the columns named in `columns`,
@@ -247,9 +306,9 @@ fn query_reason(e: &postgres::Error) -> String {
 }
 
 /// A retrain from a PostgreSQL warehouse: connects to `conninfo`, runs the queries
-/// [`super::statistics_sql_with_native`] writes for the config, state and as-of on
+/// [`super::statistics_sql_all`] writes for the config, state and as-of on
 /// `relations` (and the warehouse-native definitions beside the config), and
-/// fits from the rows as [`retrain_from_statistics`] does (the same bundle and state
+/// fits from the rows as [`super::retrain_from_statistics`] does (the same bundle and state
 /// as `retrain --statistics` on a file of those rows). Without an as-of, the latest
 /// `ts` in the relations is used, as a retrain on files uses the latest event time.
 ///
@@ -257,7 +316,7 @@ fn query_reason(e: &postgres::Error) -> String {
 ///
 /// [`Error::Warehouse`] when the server cannot be reached or refuses the queries;
 /// [`Error::AsOf`] when both relations are empty and no as-of is given, or their
-/// latest time is ahead of the clock; otherwise as [`retrain_from_statistics`].
+/// latest time is ahead of the clock; otherwise as [`super::retrain_from_statistics`].
 pub fn retrain_from_postgres(
     mut options: RetrainOptions,
     inputs: &RetrainInputs,
@@ -285,30 +344,33 @@ pub fn retrain_from_postgres(
         ),
     };
     options.as_of = Some(as_of);
-    let queries = super::policy_queries(
-        &config,
-        &options.overrides(),
-        previous.as_ref(),
-        Some(as_of),
-    )?;
-    let (sdk, native) = super::split_native(definitions.as_ref(), &doc, queries, as_of);
-    let sql = statistics_sql_with_native(&Postgres, relations, &sdk, &native)?;
-    let rows = warehouse.statistics(&sql)?;
+    let plan = Plan::new(&config, &doc, &options, previous.as_ref(), as_of)?;
     let source = format!("the query result from {}", warehouse.target());
-    retrain_from_statistics(options, inputs, &rows, &source, previous)
+    // Linear contextual policies: their feature layout first (a few rows).
+    let linear = if plan.linear.is_empty() {
+        Vec::new()
+    } else {
+        let layout = warehouse.layout(&layout_sql(&Postgres, relations, &plan.linear)?)?;
+        let made = layouts(&plan.linear, &layout, &source)?;
+        plan.linear.iter().cloned().zip(made).collect()
+    };
+    let (sdk, native) =
+        super::split_native(definitions.as_ref(), &doc, plan.queries.clone(), as_of);
+    let sql = statistics_sql_all(&Postgres, relations, &sdk, &native, &linear)?;
+    let rows = warehouse.statistics(&sql)?;
+    fit_statistics(options, &config, doc, &plan, &rows, &source, previous)
 }
 
-/// Whether every multi-armed policy of `config` reads the definitions (so the SDK
-/// relations need not exist).
+/// Whether every policy of `config` the queries cover reads the definitions (so the
+/// SDK relations need not exist).
 fn reads_only_definitions(
     config: &ProjectConfig,
     definitions: Option<&super::Definitions>,
 ) -> bool {
     definitions.is_some_and(|d| {
         config.optimization.iter().all(|(id, spec)| {
-            d.policies.contains_key(id)
-                || spec.algorithm == crate::algorithm::Algorithm::LinearContextual
-                || spec.entity_config.is_some()
+            // Linear contextual policies read the SDK relations.
+            d.policies.contains_key(id) || spec.entity_config.is_some()
         })
     })
 }

@@ -8,13 +8,16 @@
 //! does on a warm start, on no events. The learners, gates, guards, bundle and state
 //! are the engine's own: nothing here fits or publishes.
 
+use super::linear::LinearQuery;
 use super::statistics::StatisticsRow;
 use super::PolicyQuery;
 use crate::bundle::BundleDocument;
-use crate::config::ProjectConfig;
+use crate::config::{DesiredDirection, ProjectConfig};
 use crate::engine::{statistics_key, Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
+use crate::error::LinearError;
 use crate::error::{Error, Result};
 use crate::events::{load_events, LoadOptions};
+use crate::policy::linear_state::LinearTotals;
 use crate::state::{sha256_hex, ArmTotals, EngineState, PolicyLearning};
 use crate::time::format_rfc3339;
 
@@ -41,35 +44,84 @@ pub fn retrain_from_statistics(
     };
     let config = ProjectConfig::from_path(&inputs.config)?;
     let doc = BundleDocument::from_path(&inputs.bundle)?;
-    let queries = super::policy_queries(
-        &config,
-        &options.overrides(),
-        previous.as_ref(),
-        Some(as_of),
-    )?;
+    let plan = Plan::new(&config, &doc, &options, previous.as_ref(), as_of)?;
+    fit_statistics(options, &config, doc, &plan, rows, source, previous)
+}
+
+/// What the queries of a run cover: its multi-armed and linear contextual policies,
+/// with their spans (after the state's watermarks, through the as-of less maturity).
+pub(super) struct Plan {
+    /// The multi-armed policies (some may read warehouse-native definitions).
+    pub queries: Vec<PolicyQuery>,
+    /// The linear contextual policies.
+    pub linear: Vec<LinearQuery>,
+}
+
+impl Plan {
+    /// The plan of `config` for a run at `as_of` after `previous`.
+    pub(super) fn new(
+        config: &ProjectConfig,
+        doc: &BundleDocument,
+        options: &RetrainOptions,
+        previous: Option<&EngineState>,
+        as_of: i64,
+    ) -> Result<Self> {
+        let overrides = options.overrides();
+        Ok(Self {
+            queries: super::policy_queries(config, &overrides, previous, Some(as_of))?,
+            linear: super::linear_queries(config, doc, &overrides, previous, Some(as_of))?,
+        })
+    }
+}
+
+/// Fits from `rows`, the result of `plan`'s queries, with the config and bundle
+/// already read (`options.as_of` set): the rows become the totals of a state and the
+/// engine runs on no events.
+pub(super) fn fit_statistics(
+    options: RetrainOptions,
+    config: &ProjectConfig,
+    doc: BundleDocument,
+    plan: &Plan,
+    rows: &[StatisticsRow],
+    source: &str,
+    previous: Option<EngineState>,
+) -> Result<RetrainOutcome> {
+    let as_of = options.as_of.ok_or_else(|| Error::AsOf {
+        reason: "a retrain from statistics needs the instant the queries ran through".into(),
+    })?;
     for (i, r) in rows.iter().enumerate() {
-        if !queries.iter().any(|q| q.policy_id == r.policy_id) {
-            return Err(Error::InvalidStatistics {
-                file: source.to_owned(),
-                line: i as u64 + 1,
-                field: "policy_id".into(),
-                reason: format!("{} is not a multi-armed policy of the config's optimization section; were the queries written for another config?", r.policy_id),
-            });
+        let line = i as u64 + 1;
+        let bad = |field: &str, reason: String| Error::InvalidStatistics {
+            file: source.to_owned(),
+            line,
+            field: field.into(),
+            reason,
+        };
+        let linear = plan
+            .linear
+            .iter()
+            .find(|q| q.query.policy_id == r.policy_id);
+        let multi = plan.queries.iter().any(|q| q.policy_id == r.policy_id);
+        match (multi, linear, &r.linear) {
+            (true, _, None) => {}
+            (_, Some(q), Some(l)) => {
+                if !q.allocations.contains(&r.allocation_name) {
+                    return Err(bad("allocation_name", format!("policy {} has no allocation {} in the bundle", r.policy_id, r.allocation_name)));
+                }
+                if l.gram.len() != l.dim() * (l.dim() + 1) / 2 || l.rx.len() != l.dim() {
+                    return Err(bad("features", "the sums do not have the sizes of the layout".into()));
+                }
+            }
+            (_, Some(_), None) => return Err(bad("features", format!("{} is a linear contextual policy: its rows need the features, xx_i_j and rx_i columns `bandit-engine sql` writes for it", r.policy_id))),
+            (true, None, Some(_)) => return Err(bad("features", format!("{} is a multi-armed policy: its rows carry no linear sums", r.policy_id))),
+            (false, None, _) => return Err(bad("policy_id", format!("{} is not a multi-armed policy (or a linear contextual one) of the config's optimization section; were the queries written for another config?", r.policy_id))),
         }
     }
-    let state = totals_state(
-        &config,
-        &options,
-        &doc,
-        &queries,
-        rows,
-        previous.as_ref(),
-        as_of,
-    );
+    let state = totals_state(config, &options, &doc, plan, rows, previous.as_ref(), as_of)?;
     let loaded = load_events(&[], LoadOptions::default())?;
     let mut outcome = Engine::new(options)
         .with_state(Some(state))
-        .retrain_loaded(&config, doc, loaded)?;
+        .retrain_loaded(config, doc, loaded)?;
     // The engine saw the rows as a prior: they are this run's new exposures.
     for p in &mut outcome.report.policies {
         for arm in &mut p.arms {
@@ -89,11 +141,11 @@ fn totals_state(
     config: &ProjectConfig,
     options: &RetrainOptions,
     doc: &BundleDocument,
-    queries: &[PolicyQuery],
+    plan: &Plan,
     rows: &[StatisticsRow],
     previous: Option<&EngineState>,
     as_of: i64,
-) -> EngineState {
+) -> Result<EngineState> {
     let mut state = previous.cloned().unwrap_or_else(|| EngineState {
         as_of: format_rfc3339(as_of),
         seed: options.seed,
@@ -101,11 +153,15 @@ fn totals_state(
         bundle_sha256: sha256_hex(doc.to_json_pretty().as_bytes()),
         policies: Default::default(),
     });
-    for q in queries {
+    let linear = plan.linear.iter().map(|l| (&l.query, Some(l)));
+    for (q, lq) in plan.queries.iter().map(|q| (q, None)).chain(linear) {
         let spec = &config.optimization[&q.policy_id];
         let key = statistics_key(spec, &q.params);
         let old = state.policies.remove(&q.policy_id).unwrap_or_default();
-        let mut learning = if old.statistics == key {
+        // A linear policy's sums add up only with saved linear sums (as the engine's
+        // reuse); the queries then covered only exposures after their watermark.
+        let reusable = old.statistics == key && (lq.is_none() || old.linear.is_some());
+        let mut learning = if reusable {
             old
         } else {
             // Statistics made another way are not added to; the history stays.
@@ -121,6 +177,16 @@ fn totals_state(
         let mine: Vec<&StatisticsRow> =
             rows.iter().filter(|r| r.policy_id == q.policy_id).collect();
         learning.exposures_through = watermark(&learning, q, &mine, as_of);
+        if let Some(lq) = lq {
+            let decrease = spec.goal.desired_direction == DesiredDirection::Decrease;
+            learning.linear =
+                linear_totals(lq, &mine, learning.linear.take(), decrease).map_err(|e| {
+                    Error::Learner {
+                        policy_id: q.policy_id.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+        }
         for r in mine {
             let a = learning
                 .arms
@@ -132,7 +198,77 @@ fn totals_state(
         }
         state.policies.insert(q.policy_id.clone(), learning);
     }
-    state
+    Ok(state)
+}
+
+/// A linear policy's saved sums plus its rows' (in the layout both join to), in the
+/// model's units: `Σ r x` negated for a goal to decrease, as the engine fits.
+fn linear_totals(
+    q: &LinearQuery,
+    rows: &[&StatisticsRow],
+    saved: Option<LinearTotals>,
+    decrease: bool,
+) -> std::result::Result<Option<LinearTotals>, LinearError> {
+    let Some(first) = rows.iter().find_map(|r| r.linear.as_ref()) else {
+        return Ok(saved);
+    };
+    let features = first.features.clone();
+    let d = first.dim();
+    let k = q.allocations.len();
+    let mut new = LinearTotals {
+        features,
+        allocations: q.allocations.clone(),
+        counts: vec![0; k],
+        gram: vec![vec![0.0; d * (d + 1) / 2]; k],
+        b: vec![vec![0.0; d]; k],
+    };
+    for r in rows {
+        let l = r
+            .linear
+            .as_ref()
+            .expect("checked: every row of a linear policy has sums");
+        if l.features != new.features {
+            return Err(LinearError::ShapeMismatch {
+                what: "feature layouts of one policy's rows (every row of a statement has its policy's layout)",
+                expected: d,
+                got: l.dim(),
+            });
+        }
+        let a = q
+            .allocations
+            .iter()
+            .position(|n| n == &r.allocation_name)
+            .expect("checked: rows name the bundle's allocations");
+        new.counts[a] += r.units;
+        for (g, x) in new.gram[a].iter_mut().zip(&l.gram) {
+            *g += x;
+        }
+        for (b, x) in new.b[a].iter_mut().zip(&l.rx) {
+            *b += if decrease { -x } else { *x };
+        }
+    }
+    let Some(saved) = saved else {
+        return Ok(Some(new));
+    };
+    let space = saved
+        .space()
+        .union(&new.space())
+        .ok_or(LinearError::ShapeMismatch {
+            what: "the state's feature layout and the rows' (fields or kinds differ)",
+            expected: saved.space().dim(),
+            got: d,
+        })?;
+    let placed = |t: &LinearTotals| {
+        t.stats_in(&space, &q.allocations)?
+            .ok_or(LinearError::ShapeMismatch {
+                what: "allocations of the state's linear statistics",
+                expected: k,
+                got: t.allocations.len(),
+            })
+    };
+    let mut sum = placed(&saved)?;
+    sum.add(&placed(&new)?)?;
+    Ok(Some(LinearTotals::capture(&space, &q.allocations, &sum)))
 }
 
 /// The policy's watermark after the rows are added: as the engine's, the later of the

@@ -7,7 +7,8 @@
 //!
 //! * **exposures**, one row per layer of each exposure or decision event: `kind`
 //!   (`exposure` | `decision`), `unit_key`, `session_id`, `decision_id`, `ts`
-//!   (timestamp), `layer_id`, `policy_id`, `allocation_name`, `attribution_only`;
+//!   (timestamp), `layer_id`, `policy_id`, `allocation_name`, `attribution_only`,
+//!   and `context` (JSON text; read only for linear contextual policies);
 //! * **tracks**, one row per track event: `event_id`, `event`, `unit_key`,
 //!   `session_id`, `decision_id`, `ts` (received), `event_ts` (the event's
 //!   `eventTimestamp`, null when absent), `value`.
@@ -101,20 +102,37 @@ pub(super) fn sdk_parts(
 ) -> Result<Vec<String>, AttributionError> {
     let mut parts = Vec::new();
     for (i, q) in queries.iter().enumerate() {
-        if q.goal.value != ValueSource::Value
-            && matches!(q.goal.goal_type, GoalType::Sum | GoalType::Mean)
-        {
-            return Err(AttributionError::NamedValue);
-        }
+        check_goal(q)?;
         let p = format!("p{i}");
-        policy(d, q, &p, ctes);
+        policy(d, q, &p, ctes, false);
         parts.push(final_select(d, q, &p));
     }
     Ok(parts)
 }
 
+/// Refuses a goal the queries cannot read (a named value or a property).
+pub(super) fn check_goal(q: &PolicyQuery) -> Result<(), AttributionError> {
+    if q.goal.value != ValueSource::Value
+        && matches!(q.goal.goal_type, GoalType::Sum | GoalType::Mean)
+    {
+        return Err(AttributionError::NamedValue);
+    }
+    Ok(())
+}
+
 /// The statement: the CTEs, the policies' selects as one `stats`, ordered.
-pub(super) fn finish(d: &dyn Dialect, mut ctes: Ctes, mut parts: Vec<String>) -> String {
+pub(super) fn finish(d: &dyn Dialect, ctes: Ctes, parts: Vec<String>) -> String {
+    finish_with(d, ctes, parts, &[])
+}
+
+/// [`finish`] with further columns after [`STATISTICS_COLUMNS`] (the linear sums),
+/// which every part returns.
+pub(super) fn finish_with(
+    d: &dyn Dialect,
+    mut ctes: Ctes,
+    mut parts: Vec<String>,
+    extra: &[String],
+) -> String {
     if parts.is_empty() {
         // No policy: an empty result with the right columns.
         parts.push(format!(
@@ -124,8 +142,9 @@ pub(super) fn finish(d: &dyn Dialect, mut ctes: Ctes, mut parts: Vec<String>) ->
         ));
     }
     ctes.push("stats", &parts.join("\nUNION ALL\n"));
+    let more: String = extra.iter().map(|c| format!(", {c}")).collect();
     format!(
-        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at\nFROM stats\nORDER BY policy_id, allocation_name\n",
+        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at{more}\nFROM stats\nORDER BY policy_id, allocation_name\n",
         ctes.render()
     )
 }
@@ -156,8 +175,9 @@ pub(super) fn base(d: &dyn Dialect, r: &Relations, ctes: &mut Ctes) {
     );
 }
 
-/// One policy's steps, CTE names prefixed with `p`.
-fn policy(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
+/// One policy's steps, CTE names prefixed with `p`; with `unit`, the reward units
+/// (`{p}_r`) keep their `unit_key` (what a linear policy joins contexts on).
+pub(super) fn policy(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes, unit: bool) {
     goals(d, q, p, ctes);
     decision_exposures(d, q, p, ctes);
     match q.params.mode {
@@ -168,7 +188,7 @@ fn policy(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
         AttributionMode::Decision => decision_touches(q, p, ctes),
     }
     credit(d, q, p, ctes);
-    rewards(d, q, p, ctes);
+    rewards(d, q, p, ctes, unit);
 }
 
 /// The goal's events once per `event_id` (the first received), each with an identity
@@ -280,10 +300,15 @@ fn credit(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
 
 /// The reward units with their credited sums and reward (`{p}_r0`), capped
 /// (`{p}_r`).
-fn rewards(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
+fn rewards(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes, unit: bool) {
+    let (u, pick) = if unit {
+        ("u.unit_key, ", "unit_key, ")
+    } else {
+        ("", "")
+    };
     let (units, on) = match q.params.mode {
         AttributionMode::Decision => (
-            format!("SELECT allocation_name, decision_id, exposed_at FROM {p}_de"),
+            format!("SELECT {pick}allocation_name, decision_id, exposed_at FROM {p}_de"),
             "e.allocation_name = u.allocation_name AND e.decision_id = u.decision_id",
         ),
         AttributionMode::Cumulative => (
@@ -294,7 +319,7 @@ fn rewards(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
     ctes.push(&format!("{p}_u"), &units);
     ctes.push(
         &format!("{p}_s"),
-        &format!("SELECT u.allocation_name, u.exposed_at,\n    COALESCE(e.goal_events, 0) AS goal_events, COALESCE(e.goal_value, 0) AS goal_value\n  FROM {p}_u u LEFT JOIN {p}_e e ON {on}"),
+        &format!("SELECT {u}u.allocation_name, u.exposed_at,\n    COALESCE(e.goal_events, 0) AS goal_events, COALESCE(e.goal_value, 0) AS goal_value\n  FROM {p}_u u LEFT JOIN {p}_e e ON {on}"),
     );
     let zero = d.to_float("0");
     let one = d.to_float("1");
@@ -311,7 +336,9 @@ fn rewards(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
     };
     ctes.push(
         &format!("{p}_r0"),
-        &format!("SELECT allocation_name, exposed_at, goal_events, {reward} AS reward FROM {p}_s"),
+        &format!(
+            "SELECT {pick}allocation_name, exposed_at, goal_events, {reward} AS reward FROM {p}_s"
+        ),
     );
     let capped = match q.goal.cap {
         Some(cap) => {
@@ -327,7 +354,9 @@ fn rewards(d: &dyn Dialect, q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
     };
     ctes.push(
         &format!("{p}_r"),
-        &format!("SELECT allocation_name, exposed_at, goal_events, {capped} AS reward FROM {p}_r0"),
+        &format!(
+            "SELECT {pick}allocation_name, exposed_at, goal_events, {capped} AS reward FROM {p}_r0"
+        ),
     );
 }
 

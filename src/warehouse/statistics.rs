@@ -7,9 +7,11 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::linear::linear_columns;
 use super::sdk::{PolicyQuery, STATISTICS_COLUMNS};
 use crate::error::{Error, Result};
 use crate::events::EventTables;
+use crate::policy::linear_state::SavedFeature;
 use crate::reward::{ArmStats, PolicyStats};
 
 /// The columns a statistics source must have: all but `last_exposed_at`.
@@ -33,6 +35,37 @@ pub struct StatisticsRow {
     /// The latest first exposure (or assignment) counted, epoch milliseconds; `None`
     /// when the source did not say (a file without the column).
     pub last_exposed_at: Option<i64>,
+    /// A linear contextual policy's sums (the columns `features`, `xx_i_j`, `rx_i`);
+    /// `None` for the other policies.
+    pub linear: Option<LinearSums>,
+}
+
+/// One allocation's linear sums, over the feature layout `features` (after the
+/// intercept, as `state.json` keeps it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LinearSums {
+    /// The layout: per context field, its key and, when categorical, its values.
+    pub features: Vec<SavedFeature>,
+    /// The upper triangle of `Σ x xᵀ`, row by row (`xx_0_0, xx_0_1, …, xx_1_1, …`).
+    pub gram: Vec<f64>,
+    /// `Σ r x` (`rx_0, rx_1, …`), in the goal's units.
+    pub rx: Vec<f64>,
+}
+
+impl LinearSums {
+    /// Length of a feature vector of the layout (intercept included).
+    #[must_use]
+    pub fn dim(&self) -> usize {
+        layout_dim(&self.features)
+    }
+}
+
+/// Length of a feature vector of `features` (intercept included).
+fn layout_dim(features: &[SavedFeature]) -> usize {
+    1 + features
+        .iter()
+        .map(|f| f.values.as_ref().map_or(2, |v| v.len() + 1))
+        .sum::<usize>()
 }
 
 /// Rows as the learners read them.
@@ -131,11 +164,96 @@ fn invalid(file: &str, line: u64, field: &str, reason: impl Into<String>) -> Err
 /// cannot be read.
 pub fn read_statistics(path: &Path) -> Result<Vec<StatisticsRow>> {
     let file = path.display().to_string();
-    let cells = match path.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => parquet_cells(path, &file)?,
-        _ => csv_cells(path, &file)?,
+    let (header, cells) = table_cells(path, &file)?;
+    rows_from_table(&header, cells, &file)
+}
+
+/// The header and every cell, as text, of a `.parquet` file or else a csv file.
+pub(super) fn table_cells(path: &Path, file: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => parquet_cells(path, file),
+        _ => csv_cells(path, file),
+    }
+}
+
+/// Statistics rows from a table of text cells (every column of the source, named by
+/// `header`): the [`STATISTICS_COLUMNS`] (all but `last_exposed_at` required) and,
+/// in rows whose `features` is not empty, the linear sums `xx_i_j` and `rx_i` of that
+/// layout.
+///
+/// # Errors
+///
+/// As [`read_statistics`], and for a `features` cell that is not a layout or a
+/// missing, empty or non-finite linear sum.
+pub(super) fn rows_from_table(
+    header: &[String],
+    cells: Vec<Vec<String>>,
+    file: &str,
+) -> Result<Vec<StatisticsRow>> {
+    let find = |c: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(c));
+    let idx = STATISTICS_COLUMNS
+        .iter()
+        .enumerate()
+        .filter_map(|(k, c)| match find(c) {
+            Some(i) => Some(Ok(i)),
+            None if k >= REQUIRED => None,
+            None => Some(Err(invalid(file, 0, c, "missing column; the queries return policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at"))),
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let base = cells
+        .iter()
+        .map(|r| {
+            idx.iter()
+                .map(|&k| r.get(k).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let mut rows = rows_from_cells(base, file)?;
+    let Some(at) = find("features") else {
+        return Ok(rows);
     };
-    rows_from_cells(cells, &file)
+    for (i, (row, c)) in rows.iter_mut().zip(&cells).enumerate() {
+        let line = i as u64 + 1;
+        let text = c.get(at).map_or("", |t| t.trim());
+        if text.is_empty() {
+            continue;
+        }
+        let features: Vec<SavedFeature> = serde_json::from_str(text).map_err(|e| {
+            invalid(file, line, "features", format!("not a feature layout ({e}): the statement writes a JSON list of {{\"key\": …, \"values\": […]}}"))
+        })?;
+        let d = layout_dim(&features);
+        let names = linear_columns(d);
+        let mut sums = Vec::with_capacity(names.len() - 1);
+        for name in &names[1..] {
+            let k = find(name).ok_or_else(|| {
+                invalid(
+                    file,
+                    0,
+                    name,
+                    format!(
+                        "missing column; the layout of policy {} has {d} features",
+                        row.policy_id
+                    ),
+                )
+            })?;
+            let t = c.get(k).map_or("", |t| t.trim());
+            let x = t
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| {
+                    invalid(file, line, name, format!("{t:?} is not a finite number"))
+                })?;
+            sums.push(x);
+        }
+        let rx = sums.split_off(d * (d + 1) / 2);
+        row.linear = Some(LinearSums {
+            features,
+            gram: sums,
+            rx,
+        });
+    }
+    Ok(rows)
 }
 
 /// Statistics rows from the text of their [`STATISTICS_COLUMNS`] cells, one `Vec` per
@@ -208,6 +326,7 @@ pub(super) fn rows_from_cells(cells: Vec<Vec<String>>, file: &str) -> Result<Vec
             reward_sum: sum(4)?,
             reward_sum_sq: sum(5)?,
             last_exposed_at,
+            linear: None,
         };
         if row.policy_id.is_empty() || row.allocation_name.is_empty() {
             let field = if row.policy_id.is_empty() { 0 } else { 1 };
@@ -221,40 +340,26 @@ pub(super) fn rows_from_cells(cells: Vec<Vec<String>>, file: &str) -> Result<Vec
     Ok(rows)
 }
 
-/// The six columns of each data row of a csv file, as text.
-fn csv_cells(path: &Path, file: &str) -> Result<Vec<Vec<String>>> {
+/// The header and every cell of a csv file, as text.
+fn csv_cells(path: &Path, file: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let mut reader =
         csv::Reader::from_path(path).map_err(|e| invalid(file, 0, "file", e.to_string()))?;
-    let header = reader
+    let header: Vec<String> = reader
         .headers()
         .map_err(|e| invalid(file, 0, "header", e.to_string()))?
-        .clone();
-    let idx = STATISTICS_COLUMNS
         .iter()
-        .enumerate()
-        .filter_map(|(k, c)| {
-            let at = header.iter().position(|h| h.trim().eq_ignore_ascii_case(c));
-            match at {
-                Some(i) => Some(Ok(i)),
-                None if k >= REQUIRED => None,
-                None => Some(Err(invalid(file, 0, c, "missing column; the queries return policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at"))),
-            }
-        })
-        .collect::<Result<Vec<usize>>>()?;
+        .map(str::to_owned)
+        .collect();
     let mut out = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let rec = rec.map_err(|e| invalid(file, i as u64 + 1, "record", e.to_string()))?;
-        out.push(
-            idx.iter()
-                .map(|&k| rec.get(k).unwrap_or("").to_owned())
-                .collect(),
-        );
+        out.push(rec.iter().map(str::to_owned).collect());
     }
-    Ok(out)
+    Ok((header, out))
 }
 
-/// The six columns of each row of a parquet file, as text.
-fn parquet_cells(path: &Path, file: &str) -> Result<Vec<Vec<String>>> {
+/// The column names and every cell of a parquet file, as text.
+fn parquet_cells(path: &Path, file: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let f = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -262,32 +367,25 @@ fn parquet_cells(path: &Path, file: &str) -> Result<Vec<Vec<String>>> {
     let df = ParquetReader::new(f)
         .finish()
         .map_err(|e| invalid(file, 0, "file", e.to_string()))?;
+    let mut header = Vec::new();
     let mut columns = Vec::new();
-    for (k, c) in STATISTICS_COLUMNS.into_iter().enumerate() {
-        let found = df
-            .get_column_names()
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(c))
-            .cloned();
-        let name = match found {
-            Some(name) => name,
-            None if k >= REQUIRED => continue,
-            None => return Err(invalid(file, 0, c, "missing column")),
-        };
-        let column = df.column(name.as_str())?;
+    for column in df.columns() {
+        let name = column.name().to_string();
         let text = column
             .cast(&DataType::String)
-            .map_err(|e| invalid(file, 0, c, e.to_string()))?;
+            .map_err(|e| invalid(file, 0, &name, e.to_string()))?;
         columns.push(
             text.str()?
                 .iter()
                 .map(|v| v.unwrap_or("").to_owned())
                 .collect::<Vec<_>>(),
         );
+        header.push(name);
     }
-    Ok((0..df.height())
+    let rows = (0..df.height())
         .map(|i| columns.iter().map(|c| c[i].clone()).collect())
-        .collect())
+        .collect();
+    Ok((header, rows))
 }
 
 /// Writes rows as csv, the file `retrain --statistics` reads.
@@ -296,11 +394,19 @@ fn parquet_cells(path: &Path, file: &str) -> Result<Vec<Vec<String>>> {
 ///
 /// [`Error::Io`] if the file cannot be written.
 pub fn write_statistics_csv(rows: &[StatisticsRow], path: &Path) -> Result<()> {
+    let dim = rows
+        .iter()
+        .filter_map(|r| r.linear.as_ref().map(LinearSums::dim))
+        .max();
     let mut text = STATISTICS_COLUMNS.join(",");
+    if let Some(d) = dim {
+        text.push(',');
+        text.push_str(&linear_columns(d).join(","));
+    }
     text.push('\n');
     for r in rows {
         text.push_str(&format!(
-            "{},{},{},{},{:?},{:?},{}\n",
+            "{},{},{},{},{:?},{:?},{}",
             csv_field(&r.policy_id),
             csv_field(&r.allocation_name),
             r.units,
@@ -310,6 +416,39 @@ pub fn write_statistics_csv(rows: &[StatisticsRow], path: &Path) -> Result<()> {
             r.last_exposed_at
                 .map_or_else(String::new, |t| t.to_string())
         ));
+        if let Some(d) = dim {
+            let width = linear_columns(d).len() - 1;
+            match &r.linear {
+                Some(l) => {
+                    let features =
+                        serde_json::to_string(&l.features).expect("saved features serialise");
+                    text.push(',');
+                    text.push_str(&csv_field(&features));
+                    let sums: Vec<String> = l.gram.iter().map(|x| format!("{x:?}")).collect();
+                    // The linear columns run row by row over the widest layout;
+                    // this row's own sums sit at their (i, j), the rest empty.
+                    let own = l.dim();
+                    let mut at = 0;
+                    for i in 0..d {
+                        for j in i..d {
+                            text.push(',');
+                            if j < own {
+                                text.push_str(&sums[at]);
+                                at += 1;
+                            }
+                        }
+                    }
+                    for i in 0..d {
+                        text.push(',');
+                        if i < own {
+                            text.push_str(&format!("{:?}", l.rx[i]));
+                        }
+                    }
+                }
+                None => text.push_str(&",".repeat(width + 1)),
+            }
+        }
+        text.push('\n');
     }
     std::fs::write(path, text).map_err(|source| Error::Io {
         path: path.to_path_buf(),

@@ -370,7 +370,7 @@ pub(crate) fn assert_same_bundle(
 }
 
 /// One scenario for an engine: its directory, name and SQL.
-type Job<'a> = (&'a Path, &'a str, &'a str);
+pub(crate) type Job<'a> = (&'a Path, &'a str, &'a str);
 
 /// One scenario's files, ready for an engine: the exported tables and the query.
 struct Prepared {
@@ -431,7 +431,7 @@ fn check_engine(
 }
 
 /// Runs the scenarios on Spark SQL in local mode, one session for all.
-fn run_spark(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
+pub(crate) fn run_spark(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
     let mut outs = Vec::new();
     let mut list = String::new();
     for (dir, _, sql) in batch {

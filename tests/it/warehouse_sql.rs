@@ -230,3 +230,154 @@ fn the_docs_show_the_sql_written_for_the_demo() {
         );
     }
 }
+
+/// The two statements of a linear contextual policy (the layout query, and the
+/// statistics with its sums beside a multi-armed policy's) parse in every dialect,
+/// with learned and declared features, categorical values of every kind and a
+/// value only a saved state holds.
+#[test]
+fn every_linear_statement_parses_in_its_dialect() {
+    use bandit_engine::bundle::BundleDocument;
+    use bandit_engine::engine::AttributionOverrides;
+    use bandit_engine::warehouse::{
+        layout_sql, layouts, linear_queries, policy_queries, statistics_sql_all, LayoutRow,
+    };
+
+    let relations = Relations {
+        exposures: "analytics.traffical_exposures".into(),
+        tracks: "analytics.traffical_tracks".into(),
+    };
+    let row = |field: &str, kind: &str, label: Option<&str>| LayoutRow {
+        policy_id: "policy_checkout_cta".into(),
+        field: field.into(),
+        kind: kind.into(),
+        label: label.map(str::to_owned),
+    };
+    let rows = vec![
+        row("country", "string", Some("DE")),
+        row("country", "string", Some("Côte d’Ivoire, \"CI\"")),
+        row("country", "number", Some("3.0")),
+        row("country", "string", Some("3")),
+        row("device", "boolean", Some("true")),
+        row("device", "other", None),
+        row("visits", "number", Some("12")),
+    ];
+    let mut checked = 0;
+    for extra in [
+        "",
+        "\n    contextFeatures:\n      numeric: [visits]\n      categorical: [country, device]",
+    ] {
+        let w = crate::warehouse_linear::linear_world(7, 40, extra);
+        let doc = BundleDocument::from_path(&w.inputs.bundle).unwrap();
+        let o = AttributionOverrides::default();
+        let queries = policy_queries(&w.config, &o, None, Some(w.as_of)).unwrap();
+        let linear = linear_queries(&w.config, &doc, &o, None, Some(w.as_of)).unwrap();
+        assert_eq!(linear.len(), 1);
+        let made = layouts(&linear, &rows, "layout.csv").unwrap();
+        // `3.0` and "3" are one category, as the SDK's `String(value)`.
+        assert!(made[0].space.names().contains(&"country=3".to_owned()));
+        let with: Vec<_> = linear.iter().cloned().zip(made).collect();
+        for d in DialectName::ALL {
+            for sql in [
+                layout_sql(d.dialect(), &relations, &linear).unwrap(),
+                statistics_sql_all(d.dialect(), &relations, &queries, &[], &with).unwrap(),
+            ] {
+                let parsed = sqlparser::parser::Parser::parse_sql(parser_dialect(d).as_ref(), &sql);
+                let statements = parsed.unwrap_or_else(|e| panic!("{d}: {e}\n{sql}"));
+                assert_eq!(statements.len(), 1, "{d}");
+                assert!(sql.contains("xx_0_0") || sql.contains("AS label"), "{d}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 6 * 2);
+}
+
+/// The statistics file with linear sums reads back as written, in csv and in parquet
+/// (every column as text there, as an engine may export it): two linear policies of
+/// different widths (the narrower one's columns past its layout empty) beside a
+/// multi-armed one.
+#[test]
+fn linear_statistics_round_trip_through_csv_and_parquet() {
+    use bandit_engine::warehouse::{write_statistics_csv, LinearSums, SavedFeature, StatisticsRow};
+    use polars::prelude::*;
+
+    let linear = |features: Vec<SavedFeature>, d: usize, scale: f64| LinearSums {
+        features,
+        gram: (0..d * (d + 1) / 2).map(|i| i as f64 * scale).collect(),
+        rx: (0..d).map(|i| i as f64 / 3.0 - scale).collect(),
+    };
+    let numeric = vec![SavedFeature {
+        key: "visits".into(),
+        values: None,
+    }];
+    let categorical = vec![SavedFeature {
+        key: "device, \"kind\"".into(),
+        values: Some(vec!["ios".into(), "web".into()]),
+    }];
+    let row = |policy: &str, allocation: &str, sums: Option<LinearSums>| StatisticsRow {
+        policy_id: policy.into(),
+        allocation_name: allocation.into(),
+        units: 7,
+        conversions: 2,
+        reward_sum: 2.5,
+        reward_sum_sq: 4.25,
+        last_exposed_at: Some(1_700_000_000_000),
+        linear: sums,
+    };
+    let rows = vec![
+        row("arms", "a", None),
+        row("lin", "x", Some(linear(numeric.clone(), 3, 0.5))),
+        row("lin", "y", Some(linear(numeric, 3, 1.5))),
+        row("wide", "z", Some(linear(categorical, 4, 0.1))),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let csv_path = tmp.path().join("s.csv");
+    write_statistics_csv(&rows, &csv_path).unwrap();
+    assert_eq!(read_statistics(&csv_path).unwrap(), rows);
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with("xx_3_3,rx_0,rx_1,rx_2,rx_3"),
+        "{text}"
+    );
+    // The same table as parquet, every column text.
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let columns: Vec<Column> = header
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let cells: Vec<Option<String>> = records
+                .iter()
+                .map(|r| Some(r[k].to_owned()).filter(|c| !c.is_empty()))
+                .collect();
+            Column::new(name.as_str().into(), cells)
+        })
+        .collect();
+    let mut df = DataFrame::new_infer_height(columns).unwrap();
+    let parquet_path = tmp.path().join("s.parquet");
+    ParquetWriter::new(std::fs::File::create(&parquet_path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    assert_eq!(read_statistics(&parquet_path).unwrap(), rows);
+    // A linear row without its sums' columns is refused, naming the column.
+    let cut: String = text
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.rsplitn(2, ',').collect();
+            format!("{}\n", cells[1])
+        })
+        .collect();
+    std::fs::write(&csv_path, cut).unwrap();
+    let err = read_statistics(&csv_path).unwrap_err().to_string();
+    assert!(err.contains("rx_3: missing column"), "{err}");
+}
