@@ -71,6 +71,8 @@ pub struct MetricsArgs {
     /// quarantine file.
     #[arg(long)]
     strict: bool,
+    #[command(flatten)]
+    memory: super::retrain::MemoryArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,6 +105,9 @@ pub fn run(args: MetricsArgs, progress: &Bars, quiet: bool) -> Result<()> {
         attribution_model: args.attribution_model.map(Into::into),
         population: args.population.into(),
         strict: args.strict,
+        memory_limit: args.memory.memory_limit,
+        partitions: args.memory.partitions.map(|n| n as usize),
+        spill_dir: args.memory.spill_dir.clone(),
         ..RetrainOptions::default()
     };
     let (policies, reports, load) = Engine::new(options).with_progress(progress).metrics_per(

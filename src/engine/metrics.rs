@@ -6,13 +6,17 @@
 
 use polars::prelude::{col, lit, DataFrame, IntoLazy, LazyFrame};
 
-use super::rewards::{policy_rewards, Attributions, GoalRewards};
+use std::collections::BTreeMap;
+
+use super::partitioned::merge_rows;
+use super::rewards::{attribute_part, goal_rewards, policy_rewards, Attributions, GoalRewards};
 use super::{Engine, RetrainInputs};
 use crate::attribution::{AttributionParams, AttributionReport};
 use crate::config::{AttributionMode, OptimizationSpec, ProjectConfig};
 use crate::enforce::enforce;
 use crate::error::Result;
 use crate::events::{EventTables, LoadReport};
+use crate::goal::GoalValueReport;
 use crate::metrics::{AllocationMetrics, AnalysisUnit, Breakdown, PolicyMetrics};
 use crate::sdk::model::Policy;
 
@@ -73,18 +77,12 @@ impl Engine<'_> {
         context_keys: &[String],
         per: AnalysisUnit,
     ) -> Result<(Vec<PolicyMetrics>, Vec<AttributionReport>, LoadReport)> {
-        let (config, doc, mut loaded) = self.load(inputs)?;
-        enforce(&config, &mut loaded)?;
-        loaded.tables =
-            crate::attribution::for_population(&loaded.tables, self.options.population)?;
-        let attributions = Attributions::new(&loaded.tables);
-        let mut out = Vec::new();
-        let mut reports = Vec::new();
+        let (config, doc) = self.read_config(inputs)?;
+        let mut policies = Vec::new();
         for (policy_id, spec) in &config.optimization {
             let policy_ref = doc
                 .policy_ref(policy_id)
-                .expect("cross-checked when loaded: every optimised policy is in the bundle");
-            let policy = doc.policy(&policy_ref)?;
+                .expect("cross-checked when read: every optimised policy is in the bundle");
             let params = self.options.overrides().params(spec)?;
             if per == AnalysisUnit::Decision && params.mode == AttributionMode::Cumulative {
                 return Err(config.error_at(
@@ -93,26 +91,171 @@ impl Engine<'_> {
                     "cumulative attribution credits units, not decisions: the per-decision view needs `attribution: decision` (or --attribution decision)".into(),
                 ));
             }
+            policies.push((doc.policy(&policy_ref)?, spec, params));
+        }
+        let partitions = self.partitions_for(&inputs.events)?;
+        if partitions > 1 {
+            return self.metrics_partitioned(
+                &config,
+                &doc,
+                &inputs.events,
+                partitions,
+                &policies,
+                context_keys,
+                per,
+            );
+        }
+        let mut loaded = self.load_events(&config, &inputs.events)?;
+        enforce(&config, &mut loaded)?;
+        let tables = crate::attribution::for_population(&loaded.tables, self.options.population)?;
+        let attributions = Attributions::new(&tables);
+        let mut out = Vec::new();
+        let mut reports = Vec::new();
+        for &(policy, spec, params) in &policies {
             let goal = attributions.get(&spec.goal, &params)?;
+            let dimension = |dimension: &str| -> Result<DimensionSlices> {
+                let event = &spec.goal.event;
+                let values = sorted_values(
+                    crate::goal::dimension_values(&tables, event, dimension)?
+                        .into_iter()
+                        .map(|(_, v)| v)
+                        .collect(),
+                );
+                let mut out = Vec::new();
+                for value in values {
+                    let restricted = crate::goal::restrict_to_dimension(
+                        &tables,
+                        event,
+                        dimension,
+                        value.as_deref(),
+                    )?;
+                    // The whole run's cap, so that the slices are capped alike.
+                    let rewards =
+                        policy_rewards(&restricted, &spec.goal, &params, Some(&goal.rewards.caps))?;
+                    out.push((value, rewards.lazy()));
+                }
+                Ok(out)
+            };
             let slices = Slices {
-                tables: &loaded.tables,
+                exposures: tables.exposures.clone().lazy(),
                 policy,
                 spec,
-                params: &params,
                 goal: &goal.rewards,
                 per,
+                dimension: &dimension,
             };
-            let mut metrics = slices.whole()?;
-            for key in context_keys {
-                metrics.breakdowns.extend(slices.by_context(key)?);
-            }
-            for dimension in event_dimensions(&config, spec) {
-                metrics.breakdowns.extend(slices.by_dimension(dimension)?);
-            }
-            out.push(metrics);
-            reports.push(attributions.report(&spec.goal, &params, policy_id)?);
+            out.push(slices.all(&config, context_keys)?);
+            reports.push(attributions.report(&spec.goal, &params, &policy.id)?);
         }
         Ok((out, reports, loaded.report))
+    }
+
+    /// [`Engine::metrics_per`] over a log split into partitions: the whole policy and
+    /// the context breakdowns from the merged reward rows and contexts; the breakdowns
+    /// by event dimension in a second pass over the partitions, once every value of
+    /// the dimension is known (a value's rows come from every partition, those without
+    /// its events included).
+    #[allow(clippy::too_many_arguments)]
+    fn metrics_partitioned(
+        &self,
+        config: &ProjectConfig,
+        doc: &crate::bundle::BundleDocument,
+        paths: &[std::path::PathBuf],
+        partitions: usize,
+        policies: &[(&Policy, &OptimizationSpec, AttributionParams)],
+        context_keys: &[String],
+        per: AnalysisUnit,
+    ) -> Result<(Vec<PolicyMetrics>, Vec<AttributionReport>, LoadReport)> {
+        let population = Some(self.options.population);
+        // (policy, dimension) → every value seen
+        let mut values: BTreeMap<(usize, String), Vec<Option<String>>> = BTreeMap::new();
+        let dims: Vec<Vec<&str>> = policies
+            .iter()
+            .map(|(_, spec, _)| event_dimensions(config, spec))
+            .collect();
+        let mut each = |tables: &EventTables| -> Result<()> {
+            for (i, (_, spec, _)) in policies.iter().enumerate() {
+                for &d in &dims[i] {
+                    let seen = crate::goal::dimension_values(tables, &spec.goal.event, d)?;
+                    let v = values.entry((i, d.to_owned())).or_default();
+                    v.extend(seen.into_iter().map(|(_, v)| v));
+                    *v = sorted_values(std::mem::take(v));
+                }
+            }
+            Ok(())
+        };
+        let pass = self.partition_pass(
+            config,
+            doc,
+            paths,
+            partitions,
+            !context_keys.is_empty(),
+            population,
+            &mut each,
+        )?;
+        // Second pass: each value's reward rows, from every partition.
+        let mut slices: BTreeMap<(usize, String, Option<String>), Vec<DataFrame>> = BTreeMap::new();
+        if !values.is_empty() {
+            for p in 0..pass.spilled.len() {
+                let (part, _) = super::partition_tables(config, &pass.spilled, p, population)?;
+                for ((i, d), vs) in &values {
+                    let (_, spec, params) = policies[*i];
+                    for v in vs {
+                        let restricted = crate::goal::restrict_to_dimension(
+                            &part.tables,
+                            &spec.goal.event,
+                            d,
+                            v.as_deref(),
+                        )?;
+                        let raw = attribute_part(&restricted, &spec.goal, &params, &[])?.raw;
+                        slices
+                            .entry((*i, d.clone(), v.clone()))
+                            .or_default()
+                            .push(raw);
+                    }
+                }
+            }
+        }
+        let mut merged = pass.merged;
+        let attributions = Attributions::merged(std::mem::take(&mut merged.attributed));
+        let mut out = Vec::new();
+        let mut reports = Vec::new();
+        for (i, &(policy, spec, params)) in policies.iter().enumerate() {
+            let goal = attributions.get(&spec.goal, &params)?;
+            let dimension = |dimension: &str| -> Result<DimensionSlices> {
+                let vs = values
+                    .get(&(i, dimension.to_owned()))
+                    .cloned()
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                for v in vs {
+                    let parts = slices
+                        .get(&(i, dimension.to_owned(), v.clone()))
+                        .cloned()
+                        .unwrap_or_default();
+                    let raw = merge_rows(parts, params.mode)?;
+                    let rewards = goal_rewards(
+                        raw,
+                        &spec.goal,
+                        GoalValueReport::default(),
+                        Some(&goal.rewards.caps),
+                    )?;
+                    out.push((v, rewards.lazy()));
+                }
+                Ok(out)
+            };
+            let slices = Slices {
+                exposures: merged.contexts.clone().lazy(),
+                policy,
+                spec,
+                goal: &goal.rewards,
+                per,
+                dimension: &dimension,
+            };
+            out.push(slices.all(config, context_keys)?);
+            reports.push(attributions.report(&spec.goal, &params, &policy.id)?);
+        }
+        Ok((out, reports, pass.load))
     }
 }
 
@@ -137,14 +280,19 @@ fn sorted_values(mut values: Vec<Option<String>>) -> Vec<Option<String>> {
     values
 }
 
+/// A dimension's values (sorted, `None` last), each with its reward rows.
+type DimensionSlices = Vec<(Option<String>, LazyFrame)>;
+
 /// One policy's metrics and their slices.
 struct Slices<'a> {
-    tables: &'a EventTables,
+    /// Exposure rows with their context (for breakdowns by context).
+    exposures: LazyFrame,
     policy: &'a Policy,
     spec: &'a OptimizationSpec,
-    params: &'a AttributionParams,
     goal: &'a GoalRewards,
     per: AnalysisUnit,
+    /// A dimension's values (sorted, `None` last), each with its reward rows.
+    dimension: &'a dyn Fn(&str) -> Result<DimensionSlices>,
 }
 
 impl Slices<'_> {
@@ -158,6 +306,19 @@ impl Slices<'_> {
         )
     }
 
+    /// The policy's metrics with its breakdowns by `context_keys` and by its goal
+    /// event's dimensions.
+    fn all(&self, config: &ProjectConfig, context_keys: &[String]) -> Result<PolicyMetrics> {
+        let mut metrics = self.whole()?;
+        for key in context_keys {
+            metrics.breakdowns.extend(self.by_context(key)?);
+        }
+        for dimension in event_dimensions(config, self.spec) {
+            metrics.breakdowns.extend(self.by_dimension(dimension)?);
+        }
+        Ok(metrics)
+    }
+
     /// The policy's metrics over every reward row.
     fn whole(&self) -> Result<PolicyMetrics> {
         self.metrics_of(self.goal.lazy())
@@ -167,7 +328,7 @@ impl Slices<'_> {
     fn by_context(&self, key: &str) -> Result<Vec<AllocationMetrics>> {
         let sliced: DataFrame = crate::metrics::with_context_dimension(
             self.goal.lazy(),
-            self.tables.lazy().exposures,
+            self.exposures.clone(),
             &self.policy.id,
             key,
         )?;
@@ -191,29 +352,9 @@ impl Slices<'_> {
 
     /// Goal events by the value of one of their dimensions.
     fn by_dimension(&self, dimension: &str) -> Result<Vec<AllocationMetrics>> {
-        let event = &self.spec.goal.event;
-        let values = sorted_values(
-            crate::goal::dimension_values(self.tables, event, dimension)?
-                .into_iter()
-                .map(|(_, v)| v)
-                .collect(),
-        );
         let mut out = Vec::new();
-        for value in values {
-            let restricted = crate::goal::restrict_to_dimension(
-                self.tables,
-                event,
-                dimension,
-                value.as_deref(),
-            )?;
-            // The whole run's cap, so that the slices are capped alike.
-            let rewards = policy_rewards(
-                &restricted,
-                &self.spec.goal,
-                self.params,
-                Some(&self.goal.caps),
-            )?;
-            let split = self.metrics_of(rewards.lazy())?;
+        for (value, rewards) in (self.dimension)(dimension)? {
+            let split = self.metrics_of(rewards)?;
             out.extend(labelled(split, dimension, &value));
         }
         Ok(out)

@@ -177,27 +177,12 @@ impl<'p> Engine<'p> {
     /// fail the run: that policy is reported `errored` and keeps its allocations.
     pub fn retrain(&self, inputs: &RetrainInputs) -> Result<RetrainOutcome> {
         let (config, doc) = self.read_config(inputs)?;
-        let partitions = match self.options.partitions {
-            Some(n) => n.max(1),
-            None => crate::partition::partitions_needed(
-                &inputs.events,
-                self.options
-                    .memory_limit
-                    .unwrap_or_else(MemoryLimit::from_machine),
-            )?,
-        };
+        let partitions = self.partitions_for(&inputs.events)?;
         if partitions > 1 {
             return self.retrain_partitioned(&config, doc, &inputs.events, partitions);
         }
         let loaded = self.load_events(&config, &inputs.events)?;
         self.retrain_loaded(&config, doc, loaded)
-    }
-
-    /// Reads and cross-checks the config and bundle, then loads the events (in memory).
-    fn load(&self, inputs: &RetrainInputs) -> Result<(ProjectConfig, BundleDocument, Loaded)> {
-        let (config, doc) = self.read_config(inputs)?;
-        let loaded = self.load_events(&config, &inputs.events)?;
-        Ok((config, doc, loaded))
     }
 
     /// Loads the events a run under `config` reads, in memory.
@@ -262,6 +247,62 @@ impl<'p> Engine<'p> {
         paths: &[PathBuf],
         partitions: usize,
     ) -> Result<RetrainOutcome> {
+        let pass = self.partition_pass(
+            config,
+            &doc,
+            paths,
+            partitions,
+            false,
+            None,
+            &mut |_| Ok(()),
+        )?;
+        drop(pass.spilled);
+        let mut merged = pass.merged;
+        let attributed = std::mem::take(&mut merged.attributed);
+        let events = RunEvents {
+            attributions: Attributions::merged(attributed),
+            source: Source::Merged(&merged),
+            checks: Checks {
+                latest: merged.latest.clone(),
+                latest_event: merged.latest_event,
+            },
+            out_of_range: merged.out_of_range.clone(),
+            load: pass.load,
+            rejected: pass.rejected,
+            enforcement: pass.enforcement,
+        };
+        self.run(config, doc, events)
+    }
+
+    /// The number of partitions a run over `paths` uses: `--partitions`, else as many
+    /// as the memory limit needs.
+    fn partitions_for(&self, paths: &[PathBuf]) -> Result<usize> {
+        Ok(match self.options.partitions {
+            Some(n) => n.max(1),
+            None => crate::partition::partitions_needed(
+                paths,
+                self.options
+                    .memory_limit
+                    .unwrap_or_else(MemoryLimit::from_machine),
+            )?,
+        })
+    }
+
+    /// Spills the log of `paths` into `partitions` and collects what every partition
+    /// gives, enforced (and, for `metrics`, restricted to a `population`), with the
+    /// exposure contexts of every policy when `every_context`; `each` sees every
+    /// partition's tables too.
+    #[allow(clippy::too_many_arguments)]
+    fn partition_pass(
+        &self,
+        config: &ProjectConfig,
+        doc: &BundleDocument,
+        paths: &[PathBuf],
+        partitions: usize,
+        every_context: bool,
+        population: Option<crate::attribution::Population>,
+        each: &mut dyn FnMut(&crate::events::EventTables) -> Result<()>,
+    ) -> Result<PartitionPass> {
         let options = LoadOptions {
             strict: self.options.strict,
         };
@@ -284,43 +325,32 @@ impl<'p> Engine<'p> {
             .map(|(id, spec)| (id.clone(), self.options.overrides().params(spec).ok()))
             .collect();
         let files: Vec<String> = load.files.iter().map(|f| f.file.clone()).collect();
-        let mut collector = partitioned::Collector::new(config, doc.bundle(), &params, &files);
+        let mut collector =
+            partitioned::Collector::new(config, doc.bundle(), &params, &files, every_context);
         let mut found = Vec::with_capacity(spilled.len());
         let mut refused = Vec::new();
         self.progress
             .start("partitions attributed", spilled.len() as u64);
         for p in 0..spilled.len() {
-            let mut part = Loaded {
-                tables: spilled.read(p)?,
-                report: LoadReport::default(),
-                rejected: Vec::new(),
-            };
-            found.push(enforce::enforce_part(config, &mut part)?);
-            refused.append(&mut part.rejected);
+            let (part, enforced) = partition_tables(config, &spilled, p, population)?;
+            found.push(enforced);
+            refused.extend(part.rejected);
             collector.add(&part.tables)?;
+            each(&part.tables)?;
             self.progress.advance(1);
         }
         self.progress.finish();
-        drop(spilled);
         let enforcement = enforce::finish(config, found);
         enforce::move_counts(&mut load, &refused);
         rejected.append(&mut refused);
         enforce::sort_quarantine(&mut rejected, &load);
-        let mut merged = collector.finish()?;
-        let attributed = std::mem::take(&mut merged.attributed);
-        let events = RunEvents {
-            attributions: Attributions::merged(attributed),
-            source: Source::Merged(&merged),
-            checks: Checks {
-                latest: merged.latest.clone(),
-                latest_event: merged.latest_event,
-            },
-            out_of_range: merged.out_of_range.clone(),
+        Ok(PartitionPass {
+            merged: collector.finish()?,
+            spilled,
             load,
             rejected,
             enforcement,
-        };
-        self.run(config, doc, events)
+        })
     }
 
     /// The per-policy runs, the new bundle and the next state, from what the events
@@ -482,6 +512,36 @@ impl<'p> Engine<'p> {
         }
         report
     }
+}
+
+/// What the partitions of a log gave.
+struct PartitionPass {
+    merged: partitioned::Merged,
+    /// The partitions, still on disk (for a second pass).
+    spilled: crate::partition::Spilled,
+    load: LoadReport,
+    rejected: Vec<crate::events::Rejected>,
+    enforcement: crate::enforce::Enforcement,
+}
+
+/// Partition `p`'s tables, enforced (rejected records in its `rejected`) and, when a
+/// population is given, restricted to it.
+fn partition_tables(
+    config: &ProjectConfig,
+    spilled: &crate::partition::Spilled,
+    p: usize,
+    population: Option<crate::attribution::Population>,
+) -> Result<(Loaded, enforce::PartEnforcement)> {
+    let mut part = Loaded {
+        tables: spilled.read(p)?,
+        report: LoadReport::default(),
+        rejected: Vec::new(),
+    };
+    let enforced = enforce::enforce_part(config, &mut part)?;
+    if let Some(population) = population {
+        part.tables = crate::attribution::for_population(&part.tables, population)?;
+    }
+    Ok((part, enforced))
 }
 
 /// What a run takes from its events, in memory or from a log's partitions.

@@ -88,12 +88,15 @@ pub(super) struct Collector {
 impl Collector {
     /// What a run of `config` over `bundle` reads, with the attribution settings of
     /// each optimised policy (`params`, in config order; `None` where invalid) and the
-    /// input files in order (for sorting by file and line).
+    /// input files in order (for sorting by file and line); the exposure contexts of
+    /// every policy when `every_context` (breakdowns by context), else of those that
+    /// learn from them.
     pub(super) fn new(
         config: &ProjectConfig,
         bundle: &Bundle,
         params: &[(String, Option<AttributionParams>)],
         files: &[String],
+        every_context: bool,
     ) -> Self {
         let mut needs: Vec<Need> = Vec::new();
         let mut context_policies = Vec::new();
@@ -108,7 +111,7 @@ impl Collector {
                 .flat_map(|l| &l.policies)
                 .find(|q| &q.id == id)
                 .is_some_and(|q| q.entity_config.is_some());
-            if per_entity || spec.algorithm == Algorithm::LinearContextual {
+            if every_context || per_entity || spec.algorithm == Algorithm::LinearContextual {
                 context_policies.push(id.clone());
             }
             let Some(p) = p else { continue };
@@ -245,7 +248,7 @@ impl Collector {
                 None => {
                     let raw = merge_rows(need.parts, need.params.mode)?;
                     let values = need.values.unwrap_or_default();
-                    let rewards = goal_rewards(raw, &need.goal, values)?;
+                    let rewards = goal_rewards(raw, &need.goal, values, None)?;
                     let reports = need
                         .reports
                         .into_iter()
@@ -270,7 +273,7 @@ impl Collector {
 
 /// The partitions' reward rows as attribution gives them for the whole log: sorted by
 /// policy, allocation and unit key (decision mode: decision id), a total order.
-fn merge_rows(parts: Vec<DataFrame>, mode: AttributionMode) -> Result<DataFrame> {
+pub(super) fn merge_rows(parts: Vec<DataFrame>, mode: AttributionMode) -> Result<DataFrame> {
     let all = concat_frames(parts)?;
     if all.height() == 0 {
         return Ok(all);

@@ -324,7 +324,8 @@ pub(super) fn attribute_part(
 }
 
 /// The rewards of a goal from its raw reward rows (a partitioned run's, merged), with
-/// the goal's type and cap applied as in memory.
+/// the goal's type and cap applied as in memory (the cap computed from these rows
+/// unless `caps` fixes it).
 ///
 /// # Errors
 ///
@@ -333,8 +334,9 @@ pub(super) fn goal_rewards(
     raw: DataFrame,
     goal: &Goal,
     values: GoalValueReport,
+    caps: Option<&[CapReport]>,
 ) -> Result<GoalRewards> {
-    let (rewards, caps) = goal_rewards_with(raw.lazy(), goal, None)?;
+    let (rewards, caps) = goal_rewards_with(raw.lazy(), goal, caps)?;
     Ok(GoalRewards {
         rewards: rewards.collect()?,
         values,

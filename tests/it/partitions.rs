@@ -271,3 +271,71 @@ fn a_memory_limit_the_log_exceeds_splits_it_and_changes_nothing() {
     assert_eq!(whole.bundle.to_json_pretty(), split.bundle.to_json_pretty());
     assert_eq!(format!("{:?}", whole.report), format!("{:?}", split.report));
 }
+
+/// `metrics` with `args` in memory and in each of `partitions`: the same JSON (and the
+/// same attribution report).
+fn same_metrics(world: &Path, events: &[PathBuf], args: &[&str], partitions: &[usize]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |n: usize| -> (Vec<u8>, Vec<u8>) {
+        let report = tmp.path().join(format!("attribution-{n}.json"));
+        let mut c = bin();
+        c.args([
+            "metrics",
+            "--config",
+            s(&world.join(".traffical/config.yaml")),
+            "--bundle",
+            s(&world.join("bundle.json")),
+            "--json",
+            "--attribution-report",
+            s(&report),
+            "--partitions",
+            &n.to_string(),
+            "--spill-dir",
+            s(tmp.path()),
+            "--events",
+        ]);
+        c.args(events).args(args);
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.stdout, std::fs::read(&report).unwrap())
+    };
+    let whole = run(1);
+    for &n in partitions {
+        let parts = run(n);
+        assert!(
+            whole.0 == parts.0,
+            "metrics differ with {n} partitions ({args:?}):\n{}\n---\n{}",
+            String::from_utf8_lossy(&whole.0),
+            String::from_utf8_lossy(&parts.0)
+        );
+        assert!(
+            whole.1 == parts.1,
+            "attribution reports differ ({n}, {args:?})"
+        );
+    }
+    String::from_utf8(whole.0).unwrap()
+}
+
+#[test]
+fn metrics_with_breakdowns_give_the_same_json_in_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = synth(tmp.path(), 1500, 5);
+    let events = [w.join("events.ndjson")];
+    // by exposure context, and by the goal's dimension (payment_method)
+    let json = same_metrics(&w, &events, &["--by-context", "country"], &[3, 6]);
+    assert!(
+        json.contains("payment_method") && json.contains("context.country"),
+        "breakdowns by dimension and context: {json}"
+    );
+    same_metrics(
+        &w,
+        &events,
+        &["--per", "decision", "--attribution", "decision"],
+        &[4],
+    );
+    same_metrics(&w, &events, &["--population", "assigned"], &[5]);
+}
