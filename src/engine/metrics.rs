@@ -193,29 +193,7 @@ impl Engine<'_> {
             population,
             &mut each,
         )?;
-        // Second pass: each value's reward rows, from every partition.
-        let mut slices: BTreeMap<(usize, String, Option<String>), Vec<DataFrame>> = BTreeMap::new();
-        if !values.is_empty() {
-            for p in 0..pass.spilled.len() {
-                let (part, _) = super::partition_tables(config, &pass.spilled, p, population)?;
-                for ((i, d), vs) in &values {
-                    let (_, spec, params) = policies[*i];
-                    for v in vs {
-                        let restricted = crate::goal::restrict_to_dimension(
-                            &part.tables,
-                            &spec.goal.event,
-                            d,
-                            v.as_deref(),
-                        )?;
-                        let raw = attribute_part(&restricted, &spec.goal, &params, &[])?.raw;
-                        slices
-                            .entry((*i, d.clone(), v.clone()))
-                            .or_default()
-                            .push(raw);
-                    }
-                }
-            }
-        }
+        let slices = dimension_rows(config, &pass, policies, &values, population)?;
         let mut merged = pass.merged;
         let attributions = Attributions::merged(std::mem::take(&mut merged.attributed));
         let mut out = Vec::new();
@@ -257,6 +235,45 @@ impl Engine<'_> {
         }
         Ok((out, reports, pass.load))
     }
+}
+
+/// Reward rows per (policy index, dimension, value), one frame per partition.
+type DimensionRows = BTreeMap<(usize, String, Option<String>), Vec<DataFrame>>;
+
+/// Reward rows per (policy, dimension, value) and partition: the second pass of a
+/// partitioned `metrics`, once every value is known. A value's rows come from every
+/// partition, those without its events included (their units' rows without reward).
+fn dimension_rows(
+    config: &ProjectConfig,
+    pass: &super::partitioned::PartitionPass,
+    policies: &[(&Policy, &OptimizationSpec, AttributionParams)],
+    values: &BTreeMap<(usize, String), Vec<Option<String>>>,
+    population: Option<crate::attribution::Population>,
+) -> Result<DimensionRows> {
+    let mut slices = DimensionRows::new();
+    if values.is_empty() {
+        return Ok(slices);
+    }
+    for p in 0..pass.spilled.len() {
+        let (part, _) = super::partitioned::partition_tables(config, &pass.spilled, p, population)?;
+        for ((i, d), vs) in values {
+            let (_, spec, params) = policies[*i];
+            for v in vs {
+                let restricted = crate::goal::restrict_to_dimension(
+                    &part.tables,
+                    &spec.goal.event,
+                    d,
+                    v.as_deref(),
+                )?;
+                let raw = attribute_part(&restricted, &spec.goal, &params, &[])?.raw;
+                slices
+                    .entry((*i, d.clone(), v.clone()))
+                    .or_default()
+                    .push(raw);
+            }
+        }
+    }
+    Ok(slices)
 }
 
 /// The properties of a policy's goal event marked `dimension: true`.

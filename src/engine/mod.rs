@@ -12,7 +12,7 @@
 //! | `multi_armed.rs`, `contextual.rs`, `entities.rs` | the three learners |
 //! | `rewards.rs` | attribution once per run; [`policy_rewards`], the rewards a policy learns from |
 //! | `learning.rs` | warm start from the previous state, and the next state |
-//! | `partitioned.rs` | a run over a log larger than memory: partitions attributed on their own, merged |
+//! | `partitioned.rs`, `source.rs` | a run over a log larger than memory: partitions attributed on their own, merged; where a run's events come from |
 //! | `health.rs` | policy-health checks |
 //! | `report.rs`, `outcome.rs` | the run report; publishing a run |
 //! | `metrics.rs` | per-allocation metrics from the same attributions |
@@ -34,6 +34,7 @@ mod partitioned;
 mod report;
 mod rewards;
 mod run;
+mod source;
 
 pub use cross_check::cross_check;
 pub use entities::cross_check_entities;
@@ -43,10 +44,9 @@ pub use outcome::{Published, RetrainOutcome};
 pub use report::{ArmReport, EntityReport, GoalReport, PolicyReport, RunReport, RunStatus};
 pub use rewards::{policy_rewards, AttributionOverrides, GoalRewards};
 
-use crate::attribution::AttributionParams;
 use crate::bundle::{BundleDocument, PolicyRef};
 use crate::config::{Algorithm, AttributionMode, AttributionModel, ProjectConfig};
-use crate::enforce::{self, enforce};
+use crate::enforce::enforce;
 use crate::error::Result;
 use crate::events::{load_events_projected, LoadOptions, LoadReport, Loaded, Projection};
 use crate::partition::MemoryLimit;
@@ -55,7 +55,8 @@ use crate::state::sha256_hex;
 use crate::state::EngineState;
 use crate::time::{format_rfc3339, Millis};
 use rewards::Attributions;
-use run::{run_policy, PolicyOutcome, PolicyRun, Publication, RunContext, Saved, Source};
+use run::{run_policy, PolicyOutcome, PolicyRun, Publication, RunContext, Saved};
+use source::Source;
 
 /// Where the inputs are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -237,122 +238,6 @@ impl<'p> Engine<'p> {
         self.run(config, doc, events)
     }
 
-    /// A retrain over the log of `paths` split into `partitions` by unit key: each
-    /// partition loaded, enforced and attributed on its own, what the policies read
-    /// merged ([`partitioned`]); the same bytes as the run in memory.
-    fn retrain_partitioned(
-        &self,
-        config: &ProjectConfig,
-        doc: BundleDocument,
-        paths: &[PathBuf],
-        partitions: usize,
-    ) -> Result<RetrainOutcome> {
-        let pass = self.partition_pass(
-            config,
-            &doc,
-            paths,
-            partitions,
-            false,
-            None,
-            &mut |_| Ok(()),
-        )?;
-        drop(pass.spilled);
-        let mut merged = pass.merged;
-        let attributed = std::mem::take(&mut merged.attributed);
-        let events = RunEvents {
-            attributions: Attributions::merged(attributed),
-            source: Source::Merged(&merged),
-            checks: Checks {
-                latest: merged.latest.clone(),
-                latest_event: merged.latest_event,
-            },
-            out_of_range: merged.out_of_range.clone(),
-            load: pass.load,
-            rejected: pass.rejected,
-            enforcement: pass.enforcement,
-        };
-        self.run(config, doc, events)
-    }
-
-    /// The number of partitions a run over `paths` uses: `--partitions`, else as many
-    /// as the memory limit needs.
-    fn partitions_for(&self, paths: &[PathBuf]) -> Result<usize> {
-        Ok(match self.options.partitions {
-            Some(n) => n.max(1),
-            None => crate::partition::partitions_needed(
-                paths,
-                self.options
-                    .memory_limit
-                    .unwrap_or_else(MemoryLimit::from_machine),
-            )?,
-        })
-    }
-
-    /// Spills the log of `paths` into `partitions` and collects what every partition
-    /// gives, enforced (and, for `metrics`, restricted to a `population`), with the
-    /// exposure contexts of every policy when `every_context`; `each` sees every
-    /// partition's tables too.
-    #[allow(clippy::too_many_arguments)]
-    fn partition_pass(
-        &self,
-        config: &ProjectConfig,
-        doc: &BundleDocument,
-        paths: &[PathBuf],
-        partitions: usize,
-        every_context: bool,
-        population: Option<crate::attribution::Population>,
-        each: &mut dyn FnMut(&crate::events::EventTables) -> Result<()>,
-    ) -> Result<PartitionPass> {
-        let options = LoadOptions {
-            strict: self.options.strict,
-        };
-        let keep = run_columns(config);
-        let crate::partition::SpilledLoad {
-            spilled,
-            report: mut load,
-            mut rejected,
-        } = crate::partition::spill_events(
-            paths,
-            options,
-            &keep,
-            partitions,
-            self.options.spill_dir.as_deref(),
-            self.progress,
-        )?;
-        let params: Vec<(String, Option<AttributionParams>)> = config
-            .optimization
-            .iter()
-            .map(|(id, spec)| (id.clone(), self.options.overrides().params(spec).ok()))
-            .collect();
-        let files: Vec<String> = load.files.iter().map(|f| f.file.clone()).collect();
-        let mut collector =
-            partitioned::Collector::new(config, doc.bundle(), &params, &files, every_context);
-        let mut found = Vec::with_capacity(spilled.len());
-        let mut refused = Vec::new();
-        self.progress
-            .start("partitions attributed", spilled.len() as u64);
-        for p in 0..spilled.len() {
-            let (part, enforced) = partition_tables(config, &spilled, p, population)?;
-            found.push(enforced);
-            refused.extend(part.rejected);
-            collector.add(&part.tables)?;
-            each(&part.tables)?;
-            self.progress.advance(1);
-        }
-        self.progress.finish();
-        let enforcement = enforce::finish(config, found);
-        enforce::move_counts(&mut load, &refused);
-        rejected.append(&mut refused);
-        enforce::sort_quarantine(&mut rejected, &load);
-        Ok(PartitionPass {
-            merged: collector.finish()?,
-            spilled,
-            load,
-            rejected,
-            enforcement,
-        })
-    }
-
     /// The per-policy runs, the new bundle and the next state, from what the events
     /// gave.
     fn run(
@@ -388,25 +273,7 @@ impl<'p> Engine<'p> {
             input: input_bundle.bundle(),
         };
         let mut next = learning::Collected::default();
-        let mut policies = Vec::new();
-        for (policy_id, spec) in &config.optimization {
-            let policy_ref = input_bundle
-                .policy_ref(policy_id)
-                .expect("cross-checked above: every optimised policy is in the bundle");
-            let params = self.options.overrides().params(spec);
-            next.note_policy(&input_bundle, &policy_ref, spec, params.as_ref().ok())?;
-            let run = PolicyRun {
-                ctx: &ctx,
-                layer: input_bundle.layer_of(&policy_ref)?,
-                policy: input_bundle.policy(&policy_ref)?,
-                spec,
-                params: params.map_err(|e| e.to_string()),
-            };
-            let outcome = run_learner(&run);
-            let report =
-                self.finish_policy(&run, outcome, &mut doc, &policy_ref, &checks, &mut next);
-            policies.push(report);
-        }
+        let policies = self.run_policies(config, &ctx, &mut doc, &checks, &mut next)?;
         if policies.iter().any(|p| p.status == RunStatus::Updated) {
             doc.set_version(&clock::next_version(as_of, &input_bundle));
         }
@@ -438,6 +305,36 @@ impl<'p> Engine<'p> {
             input_bundle,
             state,
         })
+    }
+
+    /// Every optimised policy's run, in config order, applied to `doc` and `next`.
+    fn run_policies(
+        &self,
+        config: &ProjectConfig,
+        ctx: &RunContext<'_>,
+        doc: &mut BundleDocument,
+        checks: &Checks,
+        next: &mut learning::Collected,
+    ) -> Result<Vec<PolicyReport>> {
+        let input_bundle = doc.clone();
+        let mut policies = Vec::new();
+        for (policy_id, spec) in &config.optimization {
+            let policy_ref = input_bundle
+                .policy_ref(policy_id)
+                .expect("cross-checked above: every optimised policy is in the bundle");
+            let params = self.options.overrides().params(spec);
+            next.note_policy(&input_bundle, &policy_ref, spec, params.as_ref().ok())?;
+            let run = PolicyRun {
+                ctx,
+                layer: input_bundle.layer_of(&policy_ref)?,
+                policy: input_bundle.policy(&policy_ref)?,
+                spec,
+                params: params.map_err(|e| e.to_string()),
+            };
+            let outcome = run_learner(&run);
+            policies.push(self.finish_policy(&run, outcome, doc, &policy_ref, checks, next));
+        }
+        Ok(policies)
     }
 
     /// A policy's outcome applied to the bundle and the next state, with its health
@@ -512,36 +409,6 @@ impl<'p> Engine<'p> {
         }
         report
     }
-}
-
-/// What the partitions of a log gave.
-struct PartitionPass {
-    merged: partitioned::Merged,
-    /// The partitions, still on disk (for a second pass).
-    spilled: crate::partition::Spilled,
-    load: LoadReport,
-    rejected: Vec<crate::events::Rejected>,
-    enforcement: crate::enforce::Enforcement,
-}
-
-/// Partition `p`'s tables, enforced (rejected records in its `rejected`) and, when a
-/// population is given, restricted to it.
-fn partition_tables(
-    config: &ProjectConfig,
-    spilled: &crate::partition::Spilled,
-    p: usize,
-    population: Option<crate::attribution::Population>,
-) -> Result<(Loaded, enforce::PartEnforcement)> {
-    let mut part = Loaded {
-        tables: spilled.read(p)?,
-        report: LoadReport::default(),
-        rejected: Vec::new(),
-    };
-    let enforced = enforce::enforce_part(config, &mut part)?;
-    if let Some(population) = population {
-        part.tables = crate::attribution::for_population(&part.tables, population)?;
-    }
-    Ok((part, enforced))
 }
 
 /// What a run takes from its events, in memory or from a log's partitions.

@@ -14,50 +14,25 @@
 //! | goal values too large to square | the first few | the first few by file and line |
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use polars::prelude::*;
 
 use super::overflow::{huge_rows, HugeValue, PLACES_NAMED};
-use super::rewards::{attribute_part, goal_rewards, Attributed, PartAttribution};
+use super::rewards::{attribute_part, goal_rewards, Attributed, Attributions, PartAttribution};
+use super::source::{Merged, Source};
+use super::{run_columns, Checks, Engine, RetrainOutcome, RunEvents};
 use crate::attribution::{AttributionParams, ReportCounts};
+use crate::bundle::BundleDocument;
 use crate::config::{Algorithm, AttributionMode, Goal, ProjectConfig};
+use crate::enforce;
 use crate::error::{AttributionError, Error, Result};
-use crate::events::EventTables;
+use crate::events::{EventTables, LoadOptions, LoadReport, Loaded};
 use crate::goal::GoalValueReport;
+use crate::partition::MemoryLimit;
 use crate::sdk::model::Bundle;
 use crate::time::Millis;
-
-/// What the partitions of a log gave, merged: everything a run reads of its events.
-pub(super) struct Merged {
-    /// Each goal and settings attributed, or why it could not be.
-    pub attributed: Vec<(
-        Goal,
-        AttributionParams,
-        std::result::Result<Rc<Attributed>, AttributionError>,
-    )>,
-    /// Exposure rows of the contextual and per-entity policies (`kind`, `policy_id`,
-    /// `unit_key`, `ts`, `context`).
-    pub contexts: DataFrame,
-    /// Per goal event: the first few values too large to square, by file and line.
-    huge: BTreeMap<String, Vec<(usize, HugeValue)>>,
-    /// The latest exposure of each policy.
-    pub latest: BTreeMap<String, Millis>,
-    /// The latest event.
-    pub latest_event: Option<Millis>,
-    /// Exposure layers with a bucket beyond the bundle's count (the warning, the count).
-    pub out_of_range: Option<(String, u64)>,
-}
-
-impl Merged {
-    /// As [`super::overflow::huge_values`] on the whole log.
-    pub fn huge_values(&self, goal: &str) -> Vec<String> {
-        self.huge
-            .get(goal)
-            .map(|v| v.iter().map(|(_, h)| h.to_string()).collect())
-            .unwrap_or_default()
-    }
-}
 
 /// One goal and settings to attribute in every partition, with the policies that
 /// learn from it.
@@ -327,4 +302,151 @@ fn merge_values(
         (x, y) => x.or(y),
     };
     a
+}
+
+impl Engine<'_> {
+    /// A retrain over the log of `paths` split into `partitions` by unit key: each
+    /// partition loaded, enforced and attributed on its own, what the policies read
+    /// merged ([`partitioned`]); the same bytes as the run in memory.
+    pub(super) fn retrain_partitioned(
+        &self,
+        config: &ProjectConfig,
+        doc: BundleDocument,
+        paths: &[PathBuf],
+        partitions: usize,
+    ) -> Result<RetrainOutcome> {
+        let pass = self.partition_pass(
+            config,
+            &doc,
+            paths,
+            partitions,
+            false,
+            None,
+            &mut |_| Ok(()),
+        )?;
+        drop(pass.spilled);
+        let mut merged = pass.merged;
+        let attributed = std::mem::take(&mut merged.attributed);
+        let events = RunEvents {
+            attributions: Attributions::merged(attributed),
+            source: Source::Merged(&merged),
+            checks: Checks {
+                latest: merged.latest.clone(),
+                latest_event: merged.latest_event,
+            },
+            out_of_range: merged.out_of_range.clone(),
+            load: pass.load,
+            rejected: pass.rejected,
+            enforcement: pass.enforcement,
+        };
+        self.run(config, doc, events)
+    }
+
+    /// The number of partitions a run over `paths` uses: `--partitions`, else as many
+    /// as the memory limit needs.
+    pub(super) fn partitions_for(&self, paths: &[PathBuf]) -> Result<usize> {
+        Ok(match self.options.partitions {
+            Some(n) => n.max(1),
+            None => crate::partition::partitions_needed(
+                paths,
+                self.options
+                    .memory_limit
+                    .unwrap_or_else(MemoryLimit::from_machine),
+            )?,
+        })
+    }
+
+    /// Spills the log of `paths` into `partitions` and collects what every partition
+    /// gives, enforced (and, for `metrics`, restricted to a `population`), with the
+    /// exposure contexts of every policy when `every_context`; `each` sees every
+    /// partition's tables too.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn partition_pass(
+        &self,
+        config: &ProjectConfig,
+        doc: &BundleDocument,
+        paths: &[PathBuf],
+        partitions: usize,
+        every_context: bool,
+        population: Option<crate::attribution::Population>,
+        each: &mut dyn FnMut(&crate::events::EventTables) -> Result<()>,
+    ) -> Result<PartitionPass> {
+        let options = LoadOptions {
+            strict: self.options.strict,
+        };
+        let keep = run_columns(config);
+        let crate::partition::SpilledLoad {
+            spilled,
+            report: mut load,
+            mut rejected,
+        } = crate::partition::spill_events(
+            paths,
+            options,
+            &keep,
+            partitions,
+            self.options.spill_dir.as_deref(),
+            self.progress,
+        )?;
+        let params: Vec<(String, Option<AttributionParams>)> = config
+            .optimization
+            .iter()
+            .map(|(id, spec)| (id.clone(), self.options.overrides().params(spec).ok()))
+            .collect();
+        let files: Vec<String> = load.files.iter().map(|f| f.file.clone()).collect();
+        let mut collector = Collector::new(config, doc.bundle(), &params, &files, every_context);
+        let mut found = Vec::with_capacity(spilled.len());
+        let mut refused = Vec::new();
+        self.progress
+            .start("partitions attributed", spilled.len() as u64);
+        for p in 0..spilled.len() {
+            let (part, enforced) = partition_tables(config, &spilled, p, population)?;
+            found.push(enforced);
+            refused.extend(part.rejected);
+            collector.add(&part.tables)?;
+            each(&part.tables)?;
+            self.progress.advance(1);
+        }
+        self.progress.finish();
+        let enforcement = enforce::finish(config, found);
+        enforce::move_counts(&mut load, &refused);
+        rejected.append(&mut refused);
+        enforce::sort_quarantine(&mut rejected, &load);
+        Ok(PartitionPass {
+            merged: collector.finish()?,
+            spilled,
+            load,
+            rejected,
+            enforcement,
+        })
+    }
+}
+
+/// What the partitions of a log gave.
+pub(super) struct PartitionPass {
+    pub merged: Merged,
+    /// The partitions, still on disk (for a second pass).
+    pub spilled: crate::partition::Spilled,
+    pub load: LoadReport,
+    pub rejected: Vec<crate::events::Rejected>,
+    pub enforcement: crate::enforce::Enforcement,
+}
+
+/// Partition `p`'s tables, enforced (rejected records in its `rejected`) and, when a
+/// population is given, restricted to it.
+pub(super) fn partition_tables(
+    config: &ProjectConfig,
+    spilled: &crate::partition::Spilled,
+    p: usize,
+    population: Option<crate::attribution::Population>,
+) -> Result<(Loaded, enforce::PartEnforcement)> {
+    let mut part = Loaded {
+        tables: spilled.read(p)?,
+        report: LoadReport::default(),
+        rejected: Vec::new(),
+    };
+    let enforced = enforce::enforce_part(config, &mut part)?;
+    if let Some(population) = population {
+        part.tables = crate::attribution::for_population(&part.tables, population)?;
+    }
+    Ok((part, enforced))
 }

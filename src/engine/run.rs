@@ -9,17 +9,16 @@
 //! figures the report shows, and what a fit publishes. Everything else, including
 //! which report fields are filled, is here, so every learner fills the same ones.
 
-use polars::prelude::{col, IntoLazy, LazyFrame};
+use polars::prelude::{col, LazyFrame};
 use serde_json::Value;
 
 use super::learning;
-use super::partitioned::Merged;
 use super::report::{ArmReport, GoalReport, PolicyReport, RunStatus};
 use super::rewards::Attributions;
+use super::source::Source;
 use crate::attribution::AttributionParams;
 use crate::config::OptimizationSpec;
 use crate::error::{Error, Result};
-use crate::events::EventTables;
 use crate::sdk::model::{Bundle, BundleLayer, EntityPolicyState, Policy, PolicyState};
 use crate::state::{EngineState, PolicyLearning};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
@@ -40,35 +39,6 @@ pub(super) struct RunContext<'a> {
     pub seed: u64,
     /// The bundle the run started from.
     pub input: &'a Bundle,
-}
-
-/// What a run reads of its events besides the attributions.
-#[derive(Clone, Copy)]
-pub(super) enum Source<'a> {
-    /// The whole log's tables, in memory.
-    Tables(&'a EventTables),
-    /// What the partitions of a log gave, merged.
-    Merged(&'a Merged),
-}
-
-impl Source<'_> {
-    /// The exposure rows contextual and per-entity learners join their reward rows to
-    /// (all of them; in a partitioned run the exposures of those policies).
-    pub fn exposures(&self) -> LazyFrame {
-        match self {
-            Source::Tables(t) => t.exposures.clone().lazy(),
-            Source::Merged(m) => m.contexts.clone().lazy(),
-        }
-    }
-
-    /// The first few goal events of `goal` whose value is too large to square, as
-    /// `file:line (value)`.
-    pub fn huge_values(&self, goal: &str) -> Vec<String> {
-        match self {
-            Source::Tables(t) => super::overflow::huge_values(t, goal).unwrap_or_default(),
-            Source::Merged(m) => m.huge_values(goal),
-        }
-    }
 }
 
 /// One optimised policy in a run.

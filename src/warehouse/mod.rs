@@ -43,8 +43,8 @@ pub use definitions::{
 pub use dialect::{Dialect, DialectName};
 pub use export::{export_tables, load_script};
 pub use linear::{
-    layout_features, layout_sql, layouts, linear_columns, linear_queries, read_layout, FieldRule,
-    LayoutRow, LinearLayout, LinearQuery, LAYOUT_COLUMNS,
+    layout_features, layout_sql, layouts, linear_columns, linear_queries, FieldRule, LayoutRow,
+    LinearLayout, LinearQuery, LAYOUT_COLUMNS,
 };
 pub use native::{
     native_in_process, split_native, statistics_sql_all, statistics_sql_with_native, AssignmentRow,
@@ -55,7 +55,8 @@ pub use postgres::{retrain_from_postgres, PostgresWarehouse};
 pub use retrain::retrain_from_statistics;
 pub use sdk::{statistics_sql, PolicyQuery, Relations, STATISTICS_COLUMNS};
 pub use statistics::{
-    in_process, policy_stats, read_statistics, write_statistics_csv, LinearSums, StatisticsRow,
+    in_process, policy_stats, read_layout, read_statistics, write_statistics_csv, LinearSums,
+    StatisticsRow,
 };
 
 use crate::algorithm::Algorithm;

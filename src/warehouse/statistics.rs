@@ -7,7 +7,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::linear::linear_columns;
+use super::linear::{linear_columns, LayoutRow, LAYOUT_COLUMNS};
 use super::sdk::{PolicyQuery, STATISTICS_COLUMNS};
 use crate::error::{Error, Result};
 use crate::events::EventTables;
@@ -462,4 +462,44 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_owned()
     }
+}
+/// Reads the layout query's result saved as csv (with a header) or parquet: the
+/// columns [`LAYOUT_COLUMNS`] (a `label` of kind `other` is ignored).
+///
+/// # Errors
+///
+/// [`Error::InvalidStatistics`] for a missing column; [`Error::Io`] if the file
+/// cannot be read.
+pub fn read_layout(path: &std::path::Path) -> Result<Vec<LayoutRow>> {
+    let file = path.display().to_string();
+    let (header, cells) = table_cells(path, &file)?;
+    let idx = LAYOUT_COLUMNS
+        .iter()
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(c))
+                .ok_or_else(|| Error::InvalidStatistics {
+                    file: file.clone(),
+                    line: 0,
+                    field: (*c).to_owned(),
+                    reason:
+                        "missing column; the layout query returns policy_id, field, kind, label"
+                            .into(),
+                })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    Ok(cells
+        .into_iter()
+        .map(|c| {
+            let cell = |k: usize| c.get(idx[k]).cloned().unwrap_or_default();
+            let kind = cell(2).trim().to_owned();
+            LayoutRow {
+                policy_id: cell(0),
+                field: cell(1),
+                label: (kind != "other").then(|| cell(3)),
+                kind,
+            }
+        })
+        .collect())
 }
