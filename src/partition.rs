@@ -111,9 +111,9 @@ pub fn partitions_needed(inputs: &[PathBuf], limit: MemoryLimit) -> Result<usize
         let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
         estimate += len * memory_per_byte(p);
     }
-    // A partition's tables use half the budget: the rest holds the reward rows of the
-    // partitions done and the run's other buffers.
-    let per_partition = (limit.0 / 2).max(1);
+    // A partition's tables use a third of the budget: the rest holds the reward rows
+    // of the partitions done, their merge and the run's other buffers.
+    let per_partition = (limit.0 / 3).max(1);
     Ok(estimate.div_ceil(per_partition).max(1) as usize)
 }
 

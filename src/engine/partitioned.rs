@@ -249,8 +249,9 @@ impl Collector {
 /// The partitions' reward rows as attribution gives them for the whole log: sorted by
 /// policy, allocation and unit key (decision mode: decision id), a total order.
 pub(super) fn merge_rows(parts: Vec<DataFrame>, mode: AttributionMode) -> Result<DataFrame> {
-    let all = concat_frames(parts)?;
+    let mut all = concat_frames(parts)?;
     if all.height() == 0 {
+        all.rechunk_mut();
         return Ok(all);
     }
     let last = match mode {
@@ -271,10 +272,10 @@ fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
     let Some(mut all) = frames.next() else {
         return Ok(DataFrame::empty());
     };
+    // Chunks are appended, not copied: the sort that follows gathers them once.
     for f in frames {
         all.vstack_mut(&f)?;
     }
-    all.rechunk_mut();
     Ok(all)
 }
 

@@ -52,17 +52,7 @@ impl LinearTotals {
     pub fn capture(space: &FeatureSpace, allocations: &[String], stats: &LinearStats) -> Self {
         let d = stats.dim();
         Self {
-            features: space
-                .features()
-                .iter()
-                .map(|f| SavedFeature {
-                    key: f.key.clone(),
-                    values: match &f.kind {
-                        FeatureKind::Numeric => None,
-                        FeatureKind::Categorical { values } => Some(values.clone()),
-                    },
-                })
-                .collect(),
+            features: saved_features(space),
             allocations: allocations.to_vec(),
             counts: (0..stats.arms()).map(|a| stats.count(a)).collect(),
             gram: (0..stats.arms())
@@ -169,6 +159,23 @@ impl LinearTotals {
             self.counts.clone(),
         )?))
     }
+}
+
+/// A feature space as the state saves it: each feature's key, and a categorical one's
+/// values in order.
+#[must_use]
+pub fn saved_features(space: &FeatureSpace) -> Vec<SavedFeature> {
+    space
+        .features()
+        .iter()
+        .map(|f| SavedFeature {
+            key: f.key.clone(),
+            values: match &f.kind {
+                FeatureKind::Numeric => None,
+                FeatureKind::Categorical { values } => Some(values.clone()),
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -410,17 +410,7 @@ pub fn linear_columns(dim: usize) -> Vec<String> {
 /// The saved-feature form of a layout: what the `features` column holds, as JSON.
 #[must_use]
 pub fn layout_features(space: &FeatureSpace) -> Vec<SavedFeature> {
-    space
-        .features()
-        .iter()
-        .map(|f| SavedFeature {
-            key: f.key.clone(),
-            values: match &f.kind {
-                FeatureKind::Numeric => None,
-                FeatureKind::Categorical { values } => Some(values.clone()),
-            },
-        })
-        .collect()
+    crate::policy::linear_state::saved_features(space)
 }
 
 /// Adds linear policy `q`'s CTEs (prefix `p`) and returns its select: the

@@ -181,41 +181,26 @@ impl PostgresWarehouse {
     /// The text of each row of `sql`'s last result: the columns named in `columns`,
     /// in that order, or every column when it is empty. A NULL reads as "".
     fn text_rows(&mut self, sql: &str, columns: &[&str]) -> Result<Vec<Vec<String>>> {
-        let messages = self
-            .client
-            .simple_query(sql)
-            .map_err(|e| Error::Warehouse {
-                target: self.target.clone(),
-                reason: query_reason(&e),
-            })?;
-        let mut out = Vec::new();
-        for m in messages {
-            let SimpleQueryMessage::Row(row) = m else {
-                continue;
-            };
-            let idx: Vec<usize> = if columns.is_empty() {
-                (0..row.len()).collect()
-            } else {
-                columns
-                    .iter()
-                    .map(|c| {
-                        row.columns()
-                            .iter()
-                            .position(|h| h.name().eq_ignore_ascii_case(c))
-                            .ok_or_else(|| Error::Warehouse {
-                                target: self.target.clone(),
-                                reason: format!("the statement returned no column {c}"),
-                            })
-                    })
-                    .collect::<Result<_>>()?
-            };
-            out.push(
-                idx.into_iter()
-                    .map(|i| row.get(i).unwrap_or("").to_owned())
-                    .collect(),
-            );
+        let (header, rows) = self.table(sql)?;
+        if columns.is_empty() || rows.is_empty() {
+            return Ok(rows);
         }
-        Ok(out)
+        let idx = columns
+            .iter()
+            .map(|c| {
+                header
+                    .iter()
+                    .position(|h| h.eq_ignore_ascii_case(c))
+                    .ok_or_else(|| Error::Warehouse {
+                        target: self.target.clone(),
+                        reason: format!("the statement returned no column {c}"),
+                    })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
+            .collect())
     }
 }
 
