@@ -13,7 +13,12 @@
 //! `convert_ndjson` reads a log of exposures and purchases (half each) from memory on
 //! the calling thread, so its bytes per second are per core: `in_place` is what
 //! `convert` runs (`src/events/ndjson.rs`), `by_event` every line through the typed
-//! fast path into an owned event first, as before.
+//! fast path into an owned event first, as before. With `BENCH_NDJSON=FILE` it reads
+//! (up to 256 MiB of) that log instead, e.g. one `synth` wrote:
+//!
+//! ```text
+//! BENCH_NDJSON=/tmp/world/events.ndjson cargo bench --bench ingest -- convert_ndjson
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -115,6 +120,24 @@ fn convert_ndjson(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10))
         .warm_up_time(Duration::from_secs(1));
+    if let Ok(path) = std::env::var("BENCH_NDJSON") {
+        let mut bytes = std::fs::read(&path).expect("BENCH_NDJSON is readable");
+        bytes.truncate(256 << 20);
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(end);
+        let (rows, refused) = flat_rows(&bytes).expect("flat columns build");
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        for (name, read) in [
+            ("in_place", flat_rows as fn(&[u8]) -> _),
+            ("by_event", flat_rows_by_event),
+        ] {
+            group.bench_with_input(BenchmarkId::new(name, "file"), &bytes, |b, bytes| {
+                b.iter(|| assert_eq!(read(bytes).expect("flat columns build"), (rows, refused)))
+            });
+        }
+        group.finish();
+        return;
+    }
     for events in [20_000u64, 200_000] {
         let bytes = mixed_log(events);
         group.throughput(Throughput::Bytes(bytes.len() as u64));

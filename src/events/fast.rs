@@ -2,7 +2,9 @@
 //! the same acceptance rules as [`Event::from_json`].
 //!
 //! Parsing into `serde_json::Value` first costs an allocation per key and value; most
-//! lines are valid, so the reader tries this typed parse first and, on any failure
+//! lines are valid, so the reader tries this typed parse (after the in-place reading of
+//! `super::ndjson`, which takes the ordinary lines without owned fields, and declines
+//! to this path what it is unsure of) and, on any failure
 //! (a JSON type error or a broken rule), falls back to [`Event::from_json`], which
 //! finds the first offending field and words the message. Messages thus have one
 //! source; this module only has to accept exactly what the slow path accepts, which

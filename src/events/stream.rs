@@ -3,7 +3,9 @@
 //! the next is read, refused records streamed to the quarantine in file and line
 //! order. Memory holds one block (and one row group of output), whatever the input's
 //! size; the accepted records, the quarantine and the counts are those of
-//! [`super::load_events`] on the same files.
+//! [`super::load_events`] on the same files. For a parquet output each line is read
+//! in place into the flat columns (`super::ndjson`, `super::flat_columns`), with no
+//! owned event between the line and the row group.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
