@@ -142,6 +142,11 @@ fn attribution(a: FastAttribution) -> Option<AttributionEntry> {
 /// The event and warnings of a line the slow path would accept, or `None` to send the
 /// line to the slow path.
 pub(super) fn try_parse(line: &str) -> Option<(Event, Warnings)> {
+    // serde also reads a struct from a JSON array of its fields in order, which the
+    // slow path refuses ("expected an object"): such a line is left to it.
+    if !line.trim_start().starts_with('{') {
+        return None;
+    }
     accept(serde_json::from_str(line).ok()?)
 }
 
@@ -249,6 +254,7 @@ mod tests {
         r#"{"type":"track","unitKey":"u","timestamp":"2026-05-22T10:30:00Z","event":"x","unitKey":"v"}"#,
         r#"{"type":"track","unitKey":"u","#,
         r#"[1,2,3]"#,
+        r#"[null,"track",null,null,null,"u",null,null,null,null,"2026-05-22T10:30:00Z",null,null,null,null,null,null,null,null,null,"x",null,null,null,null,null]"#,
     ];
 
     #[test]
@@ -257,6 +263,9 @@ mod tests {
         for line in LINES {
             let slow = Event::from_json_str(line).ok();
             let fast = try_parse(line);
+            if slow.is_none() {
+                assert!(fast.is_none(), "fast path accepted a refused line: {line}");
+            }
             if let Some(f) = &fast {
                 fast_accepted += 1;
                 assert_eq!(
