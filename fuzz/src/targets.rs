@@ -35,11 +35,26 @@ pub fn run(name: &str, data: &[u8]) {
 }
 
 /// The ndjson reader. Besides not panicking: every line the fast path accepts, the slow
-/// path accepts as the same event; the reader (fast path first) and the slow path
-/// alone give equal tables and equal quarantine records.
+/// path accepts as the same event; every line `convert` reads in place, the fast path
+/// accepts with the same warnings and the same parquet bytes; the reader (fast path
+/// first) and the slow path alone give equal tables and equal quarantine records.
 pub fn ndjson(data: &[u8]) {
     for line in data.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some((bytes, warnings)) = fuzzing::columnar_line(line) {
+            let (event, w) = fuzzing::fast_line(line).unwrap_or_else(|| {
+                panic!(
+                    "read in place, declined by the fast path: {:?}",
+                    String::from_utf8_lossy(line)
+                )
+            });
+            assert_eq!(warnings, w, "{:?}", String::from_utf8_lossy(line));
+            assert!(
+                bytes == fuzzing::event_parquet(&event),
+                "read in place, the rows differ from the fast path's: {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
         if let Some(fast) = fuzzing::fast_line(line) {
             let slow = fuzzing::slow_line(line);
             assert_eq!(

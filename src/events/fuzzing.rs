@@ -97,3 +97,68 @@ pub fn csv(bytes: &[u8]) -> Result<Read> {
         &NoProgress,
     )?)
 }
+
+/// One ndjson line read in place, as `convert` reads it for a parquet output: the
+/// parquet bytes of its flat rows and its warnings, or `None` where that path declines
+/// (and the line takes [`fast_line`], then [`slow_line`]).
+#[must_use]
+pub fn columnar_line(raw: &[u8]) -> Option<(Vec<u8>, Warnings)> {
+    if overlong(raw) {
+        return None;
+    }
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut layers = Vec::new();
+    let e = super::ndjson::RawEvent::parse(text, &mut layers)?;
+    let mut columns = super::flat_columns::FlatColumns::new(1);
+    columns.push_raw(&e, &layers);
+    Some((parquet_bytes(columns), e.warnings))
+}
+
+/// The parquet bytes of an event's flat rows, as `convert` writes them.
+#[must_use]
+pub fn event_parquet(e: &Event) -> Vec<u8> {
+    let mut columns = super::flat_columns::FlatColumns::new(1);
+    columns.push_event(e);
+    parquet_bytes(columns)
+}
+
+fn parquet_bytes(columns: super::flat_columns::FlatColumns) -> Vec<u8> {
+    let mut df = columns.finish().expect("flat columns have equal lengths");
+    let mut out = Vec::new();
+    polars::prelude::ParquetWriter::new(&mut out)
+        .finish(&mut df)
+        .expect("a flat frame writes to memory");
+    out
+}
+
+/// ndjson bytes read on this thread as `convert` reads them for a parquet output:
+/// each line in place, or through [`fast_line`] and [`slow_line`] where that path
+/// declines, into flat columns. The flat rows and the refused lines. (The ndjson
+/// bench's entry: parsing and validation alone, per core.)
+///
+/// # Errors
+///
+/// Only if polars refuses columns of equal length, which would be a bug.
+pub fn flat_rows(bytes: &[u8]) -> Result<(usize, usize)> {
+    let chunk = super::stream::flat_chunk(&lines(bytes, 1), FILE)?;
+    Ok((chunk.frame.height(), chunk.rejected.len()))
+}
+
+/// As [`flat_rows`] with every line through the older path (the typed fast path into
+/// an owned event, else the slow path), the event then pushed to flat columns: what
+/// each line cost before lines were read in place.
+///
+/// # Errors
+///
+/// As [`flat_rows`].
+pub fn flat_rows_by_event(bytes: &[u8]) -> Result<(usize, usize)> {
+    let mut columns = super::flat_columns::FlatColumns::new(0);
+    let mut refused = 0;
+    for (_, raw) in lines(bytes, 1) {
+        match super::read::line_event(raw) {
+            Ok((e, _)) => columns.push_event(&e),
+            Err(_) => refused += 1,
+        }
+    }
+    Ok((columns.finish()?.height(), refused))
+}

@@ -5,10 +5,12 @@ mod cells;
 mod columnar;
 mod fast;
 pub mod flat;
+mod flat_columns;
 pub mod future;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod model;
+mod ndjson;
 mod parquet;
 mod part;
 pub mod projection;

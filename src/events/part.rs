@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::model::{Event, RecordError, Warning, Warnings};
+use super::ndjson::{RawEvent, RawLayer};
 use super::projection::{Blank, Projection};
 use super::quarantine::Rejected;
 use super::table::{Chunk, TableBuilder};
@@ -65,13 +66,7 @@ impl Part {
                 for w in warnings.iter() {
                     *self.warnings.entry(w).or_default() += 1;
                 }
-                if !matches!(self.tables.last(), Some(Chunk::Rows(_))) {
-                    self.tables
-                        .push(Chunk::Rows(Box::new(TableBuilder::blanking(self.blank))));
-                }
-                if let Some(Chunk::Rows(b)) = self.tables.last_mut() {
-                    b.push_from(event, Some((file, line)));
-                }
+                self.builder().push_from(event, Some((file, line)));
             }
             Err(e) => self.rejected.push(Rejected {
                 file: file.to_owned(),
@@ -80,6 +75,47 @@ impl Part {
                 reason: e.reason,
                 record: raw(),
             }),
+        }
+    }
+
+    /// Counts one ndjson line read in place and keeps its event, as [`Part::take`]
+    /// does the same event (an event too far in the future is set aside).
+    pub(super) fn take_raw(
+        &mut self,
+        file: &str,
+        line: u64,
+        raw: impl FnOnce() -> Value,
+        event: RawEvent<'_>,
+        layers: &mut [RawLayer<'_>],
+    ) {
+        self.read += 1;
+        if let Err(e) = super::future::check(event.timestamp) {
+            self.rejected.push(Rejected {
+                file: file.to_owned(),
+                line,
+                field: e.field,
+                reason: e.reason,
+                record: raw(),
+            });
+            return;
+        }
+        self.by_type[event.kind as usize] += 1;
+        for w in event.warnings.iter() {
+            *self.warnings.entry(w).or_default() += 1;
+        }
+        self.builder().push_raw(event, layers, (file, line));
+    }
+
+    /// The row builder of the part's last chunk (a new one if the last chunk is not
+    /// rows).
+    fn builder(&mut self) -> &mut TableBuilder {
+        if !matches!(self.tables.last(), Some(Chunk::Rows(_))) {
+            self.tables
+                .push(Chunk::Rows(Box::new(TableBuilder::blanking(self.blank))));
+        }
+        match self.tables.last_mut() {
+            Some(Chunk::Rows(b)) => b,
+            _ => unreachable!("a row chunk was just pushed"),
         }
     }
 

@@ -16,6 +16,7 @@
 use polars::prelude::DataFrame;
 
 use super::model::{Event, EventType};
+use super::ndjson::{RawEvent, RawLayer};
 
 /// Columns no stage of a retrain or of a metrics run reads, in the exposures and the
 /// tracks tables (`docs/formats.md` says what each holds). They stay in the files and
@@ -158,6 +159,32 @@ impl Blank {
         }
         if exposure && self.layer {
             for l in &mut e.layers {
+                l.policy_key = None;
+                l.allocation_id = None;
+                l.allocation_key = None;
+                l.unit_key = None;
+                l.unit_key_value = None;
+                l.model_version = None;
+            }
+        }
+    }
+}
+
+impl Blank {
+    /// As [`Blank::apply`], for an event read in place and its layers.
+    pub(super) fn apply_raw(self, e: &mut RawEvent<'_>, layers: &mut [RawLayer<'_>]) {
+        let exposure = e.kind != EventType::Track;
+        if self.ids[usize::from(!exposure)] {
+            e.org_id = None;
+            e.project_id = None;
+            e.env = None;
+            e.config_version = None;
+        }
+        if exposure && self.exposure_id {
+            e.id = None;
+        }
+        if exposure && self.layer {
+            for l in layers {
                 l.policy_key = None;
                 l.allocation_id = None;
                 l.allocation_key = None;

@@ -1,8 +1,10 @@
 //! Readers: ndjson, csv and parquet files into [`EventTables`].
 //!
-//! Every record is accepted or refused as [`Event::from_json`] decides. ndjson lines and
-//! parquet rows first try a typed fast path (`fast`, `parquet`) that accepts exactly
-//! what it would; the rest go through it, and it words the message. A record that
+//! Every record is accepted or refused as [`Event::from_json`] decides. ndjson lines are
+//! first read in place (`ndjson`: borrowed fields, no owned event), then tried on a
+//! typed fast path (`fast`), as parquet rows are (`parquet`); each accepts only what
+//! [`Event::from_json`] would, with the same event, and the rest go through it, which
+//! words the message. A record that
 //! fails is either set aside as [`Rejected`] (the default) or, in strict mode, ends the
 //! load with an [`Error::InvalidRecord`] naming the file, line and field. ndjson and
 //! parquet are validated in parallel over fixed chunks of records and reassembled in
@@ -18,6 +20,7 @@ use serde_json::Value;
 
 use super::flat;
 use super::model::{Event, EventType, RecordError, Warning, Warnings};
+use super::ndjson::RawEvent;
 use super::part::{Part, CHUNK_LINES};
 use super::projection::Projection;
 use super::quarantine::Rejected;
@@ -244,9 +247,15 @@ fn ndjson_part_from(
         .map(|chunk| {
             let mut part = Part::keeping(keep);
             let mut done = 0u64;
+            let mut layers = Vec::new();
             for &(line, raw) in chunk {
                 done += raw.len() as u64 + 1;
-                part.take(file, line, || line_record(raw), line_event(raw));
+                // Read in place where it can; else the typed fast path, then the slow.
+                let text = std::str::from_utf8(raw).ok().filter(|_| !overlong(raw));
+                match text.and_then(|t| RawEvent::parse(t, &mut layers)) {
+                    Some(e) => part.take_raw(file, line, || line_record(raw), e, &mut layers),
+                    None => part.take(file, line, || line_record(raw), line_event(raw)),
+                }
             }
             progress.advance(done);
             part

@@ -3,7 +3,9 @@
 //! the next is read, refused records streamed to the quarantine in file and line
 //! order. Memory holds one block (and one row group of output), whatever the input's
 //! size; the accepted records, the quarantine and the counts are those of
-//! [`super::load_events`] on the same files.
+//! [`super::load_events`] on the same files. For a parquet output each line is read
+//! in place into the flat columns (`super::ndjson`, `super::flat_columns`), with no
+//! owned event between the line and the row group.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,11 +14,13 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::model::{Event, EventType, RecordError, Warnings};
+use super::flat_columns::FlatColumns;
+use super::model::{Event, EventType, RecordError, Warning, Warnings};
+use super::ndjson::RawEvent;
 use super::quarantine::Rejected;
 use super::read::{
-    line_event, line_record, lines, overlong_error, FileReport, Format, LoadOptions, LoadReport,
-    MAX_LINE_BYTES,
+    line_event, line_record, lines, overlong, overlong_error, FileReport, Format, LoadOptions,
+    LoadReport, MAX_LINE_BYTES,
 };
 use super::write::{flat_frame, ROW_GROUP_ROWS};
 use crate::error::{Error, Result};
@@ -84,6 +88,27 @@ fn convert_in(
             // A block but the last ends with a newline: the next starts on a new line.
             next_line += memchr::memchr_iter(b'\n', &text).count() as u64;
             let all = lines(&text, first);
+            if sink.is_parquet() {
+                for slice in all.chunks(SLICE_LINES) {
+                    for chunk in columns(slice, &file)? {
+                        take_chunk(
+                            chunk,
+                            opts.strict,
+                            &mut counts,
+                            &mut report,
+                            &mut by_type,
+                            &mut refused,
+                            &mut sink,
+                        )?;
+                    }
+                }
+                sink.flush_full()?;
+                progress.advance(text.len() as u64);
+                if last {
+                    break;
+                }
+                continue;
+            }
             // A slice of lines at a time: the owned events of a whole block never
             // exist at once, only those of one slice.
             let outcomes = all.chunks(SLICE_LINES).flat_map(|s| validate(s, &file));
@@ -272,6 +297,108 @@ fn validate(
         .collect()
 }
 
+/// The flat rows of a chunk of lines, for a parquet output: what [`validate`] and
+/// [`Sink::push`] give for the same lines, without an owned event per line.
+pub(super) struct Chunk {
+    /// The accepted events' rows, in line order.
+    pub(super) frame: DataFrame,
+    /// Lines read.
+    pub(super) read: u64,
+    pub(super) by_type: [u64; 3],
+    /// Accepted events per warning, in [`Warning::ALL`] order.
+    pub(super) warnings: [u64; 5],
+    /// The refused lines, in line order.
+    pub(super) rejected: Vec<Rejected>,
+}
+
+/// Lines of a slice read into flat columns in parallel, [`PAR_LINES`] to a chunk, in
+/// line order.
+fn columns(lines: &[(u64, &[u8])], file: &str) -> Result<Vec<Chunk>> {
+    lines
+        .par_chunks(PAR_LINES)
+        .map(|chunk| flat_chunk(chunk, file))
+        .collect()
+}
+
+/// Lines read into flat columns, in line order. Each line is read in place
+/// ([`RawEvent::parse`]); a line that path declines takes [`line_event`], whose event
+/// is pushed in its place.
+pub(super) fn flat_chunk(chunk: &[(u64, &[u8])], file: &str) -> Result<Chunk> {
+    let mut columns = FlatColumns::new(chunk.len());
+    let mut layers = Vec::new();
+    let mut out = Chunk {
+        frame: DataFrame::empty(),
+        read: chunk.len() as u64,
+        by_type: [0; 3],
+        warnings: [0; 5],
+        rejected: Vec::new(),
+    };
+    let mut count = |kind: EventType, warnings: Warnings| {
+        out.by_type[kind as usize] += 1;
+        for w in warnings.iter() {
+            out.warnings[w as usize] += 1;
+        }
+    };
+    for &(line, raw) in chunk {
+        let text = std::str::from_utf8(raw).ok().filter(|_| !overlong(raw));
+        if let Some(e) = text.and_then(|t| RawEvent::parse(t, &mut layers)) {
+            count(e.kind, e.warnings);
+            columns.push_raw(&e, &layers);
+            continue;
+        }
+        match line_event(raw) {
+            Ok((e, warnings)) => {
+                count(e.kind, warnings);
+                columns.push_event(&e);
+            }
+            Err(RecordError { field, reason }) => out.rejected.push(Rejected {
+                file: file.to_owned(),
+                line,
+                field,
+                reason,
+                record: line_record(raw),
+            }),
+        }
+    }
+    out.frame = columns.finish()?;
+    Ok(out)
+}
+
+/// Counts a chunk's lines, quarantines its refused ones (in strict mode the first is
+/// the error) and hands its rows to the sink.
+fn take_chunk(
+    chunk: Chunk,
+    strict: bool,
+    counts: &mut FileReport,
+    report: &mut LoadReport,
+    by_type: &mut [u64; 3],
+    refused: &mut Quarantine,
+    sink: &mut Sink,
+) -> Result<()> {
+    let quarantined = chunk.rejected.len() as u64;
+    let mut rejected = chunk.rejected.into_iter();
+    if strict {
+        if let Some(r) = rejected.next() {
+            return Err(r.into_error());
+        }
+    }
+    for r in rejected {
+        refused.push(&r)?;
+    }
+    counts.read += chunk.read;
+    counts.accepted += chunk.read - quarantined;
+    counts.quarantined += quarantined;
+    for (t, n) in by_type.iter_mut().zip(chunk.by_type) {
+        *t += n;
+    }
+    for (w, n) in Warning::ALL.into_iter().zip(chunk.warnings) {
+        if n > 0 {
+            *report.warnings.entry(w).or_default() += n;
+        }
+    }
+    sink.push_frame(chunk.frame)
+}
+
 /// A file written under a temporary name beside its destination.
 struct Staged {
     tmp: tempfile::NamedTempFile,
@@ -392,6 +519,25 @@ impl Sink {
             }
         };
         Ok(Self { staged, writer })
+    }
+
+    fn is_parquet(&self) -> bool {
+        matches!(self.writer, Writer::Parquet { .. })
+    }
+
+    /// Rows already flat (a parquet output only).
+    fn push_frame(&mut self, df: DataFrame) -> Result<()> {
+        let Writer::Parquet { frames, rows, .. } = &mut self.writer else {
+            unreachable!("flat rows go to a parquet output only");
+        };
+        if df.height() > 0 {
+            *rows += df.height();
+            frames.push(df);
+        }
+        if *rows >= ROW_GROUP_ROWS {
+            self.flush_full()?;
+        }
+        Ok(())
     }
 
     fn push(&mut self, e: Event) -> Result<()> {

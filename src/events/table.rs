@@ -16,6 +16,7 @@
 use polars::prelude::*;
 
 use super::model::{Event, EventType};
+use super::ndjson::{RawEvent, RawLayer};
 use super::projection::{Blank, Projection};
 use crate::error::{Error, Result};
 
@@ -89,58 +90,82 @@ fn json_text<T: serde::Serialize>(v: Option<&T>) -> Option<String> {
 pub struct TableBuilder {
     // exposures
     x_kind: Vec<&'static str>,
-    x_event_id: Vec<Option<String>>,
-    x_org: Vec<Option<String>>,
-    x_project: Vec<Option<String>>,
-    x_env: Vec<Option<String>>,
-    x_unit: Vec<String>,
-    x_session: Vec<Option<String>>,
-    x_decision: Vec<Option<String>>,
+    x_event_id: Texts,
+    x_org: Texts,
+    x_project: Texts,
+    x_env: Texts,
+    x_unit: Texts,
+    x_session: Texts,
+    x_decision: Texts,
     x_ts: Vec<i64>,
-    x_config_version: Vec<Option<String>>,
-    x_layer: Vec<String>,
+    x_config_version: Texts,
+    x_layer: Texts,
     x_bucket: Vec<u32>,
-    x_policy: Vec<Option<String>>,
-    x_policy_key: Vec<Option<String>>,
-    x_alloc_id: Vec<Option<String>>,
-    x_alloc: Vec<Option<String>>,
-    x_alloc_key: Vec<Option<String>>,
-    x_layer_unit_key: Vec<Option<String>>,
-    x_layer_unit_value: Vec<Option<String>>,
+    x_policy: Texts,
+    x_policy_key: Texts,
+    x_alloc_id: Texts,
+    x_alloc: Texts,
+    x_alloc_key: Texts,
+    x_layer_unit_key: Texts,
+    x_layer_unit_value: Texts,
     x_prob: Vec<Option<f64>>,
-    x_model_version: Vec<Option<String>>,
+    x_model_version: Texts,
     x_attr_only: Vec<bool>,
-    x_context: Vec<Option<String>>,
+    x_context: Texts,
     // tracks
     t_row: Vec<u32>,
-    t_event_id: Vec<Option<String>>,
-    t_org: Vec<Option<String>>,
-    t_project: Vec<Option<String>>,
-    t_env: Vec<Option<String>>,
-    t_unit: Vec<String>,
-    t_session: Vec<Option<String>>,
-    t_decision: Vec<Option<String>>,
+    t_event_id: Texts,
+    t_org: Texts,
+    t_project: Texts,
+    t_env: Texts,
+    t_unit: Texts,
+    t_session: Texts,
+    t_decision: Texts,
     t_ts: Vec<i64>,
     t_event_ts: Vec<i64>,
-    t_config_version: Vec<Option<String>>,
-    t_event: Vec<String>,
+    t_config_version: Texts,
+    t_event: Texts,
     t_value: Vec<Option<f64>>,
-    t_values: Vec<Option<String>>,
-    t_properties: Vec<Option<String>>,
-    t_context: Vec<Option<String>>,
-    t_source_file: Vec<Option<String>>,
+    t_values: Texts,
+    t_properties: Texts,
+    t_context: Texts,
+    t_source_file: Texts,
     t_source_line: Vec<Option<u64>>,
     // attributions
     a_row: Vec<u32>,
-    a_layer: Vec<String>,
-    a_policy: Vec<String>,
-    a_policy_key: Vec<Option<String>>,
-    a_alloc: Vec<String>,
-    a_alloc_key: Vec<Option<String>>,
+    a_layer: Texts,
+    a_policy: Texts,
+    a_policy_key: Texts,
+    a_alloc: Texts,
+    a_alloc_key: Texts,
     a_weight: Vec<Option<f64>>,
     a_model: Vec<Option<&'static str>>,
     /// The fields emptied as events are taken (none by default).
     blank: Blank,
+}
+
+/// A text column being built: each value is copied into the column's own buffers as
+/// it is pushed (no string per row), nulls marked.
+struct Texts(StringChunkedBuilder);
+
+impl Default for Texts {
+    fn default() -> Self {
+        Self(StringChunkedBuilder::new(PlSmallStr::EMPTY, 0))
+    }
+}
+
+impl Texts {
+    fn push(&mut self, s: Option<&str>) {
+        self.0.append_option(s);
+    }
+
+    fn value(&mut self, s: &str) {
+        self.0.append_value(s);
+    }
+
+    fn column(self, name: &str) -> Column {
+        Column::from(self.0.finish().into_series().with_name(name.into()))
+    }
 }
 
 impl TableBuilder {
@@ -158,32 +183,102 @@ impl TableBuilder {
         self.blank.apply(&mut e);
         match e.kind {
             EventType::Exposure | EventType::Decision => {
-                let mut e = e;
-                let mut context = json_text(e.context.as_ref());
-                let layers = std::mem::take(&mut e.layers);
-                let n = layers.len();
-                for (i, l) in layers.into_iter().enumerate() {
-                    // The event's own strings move into the last layer's row instead of
-                    // being cloned: one allocation fewer per field for one-layer events.
-                    let last = i + 1 == n;
-                    let give = |o: &mut Option<String>| if last { o.take() } else { o.clone() };
+                let context = json_text(e.context.as_ref());
+                for l in &e.layers {
                     self.x_kind.push(e.kind.as_str());
-                    self.x_event_id.push(give(&mut e.id));
-                    self.x_org.push(give(&mut e.org_id));
-                    self.x_project.push(give(&mut e.project_id));
-                    self.x_env.push(give(&mut e.env));
-                    self.x_session.push(give(&mut e.session_id));
-                    self.x_decision.push(give(&mut e.decision_id));
-                    self.x_config_version.push(give(&mut e.config_version));
-                    self.x_context.push(give(&mut context));
-                    self.x_unit.push(if last {
-                        std::mem::take(&mut e.unit_key)
-                    } else {
-                        e.unit_key.clone()
-                    });
+                    self.x_event_id.push(e.id.as_deref());
+                    self.x_org.push(e.org_id.as_deref());
+                    self.x_project.push(e.project_id.as_deref());
+                    self.x_env.push(e.env.as_deref());
+                    self.x_session.push(e.session_id.as_deref());
+                    self.x_decision.push(e.decision_id.as_deref());
+                    self.x_config_version.push(e.config_version.as_deref());
+                    self.x_context.push(context.as_deref());
+                    self.x_unit.value(&e.unit_key);
                     self.x_ts.push(e.timestamp);
-                    self.x_layer.push(l.layer_id);
+                    self.x_layer.value(&l.layer_id);
                     self.x_bucket.push(l.bucket);
+                    self.x_policy.push(l.policy_id.as_deref());
+                    self.x_policy_key.push(l.policy_key.as_deref());
+                    self.x_alloc_id.push(l.allocation_id.as_deref());
+                    self.x_alloc.push(l.allocation_name.as_deref());
+                    self.x_alloc_key.push(l.allocation_key.as_deref());
+                    self.x_layer_unit_key.push(l.unit_key.as_deref());
+                    self.x_layer_unit_value.push(l.unit_key_value.as_deref());
+                    self.x_prob.push(l.probability);
+                    self.x_model_version.push(l.model_version.as_deref());
+                    self.x_attr_only.push(l.attribution_only);
+                }
+            }
+            EventType::Track => {
+                // Saturates rather than panics: `finish` refuses a builder this large
+                // before any row number reaches a table.
+                let row = u32::try_from(self.t_row.len()).unwrap_or(u32::MAX);
+                for a in e.attribution.iter().flatten() {
+                    self.a_row.push(row);
+                    self.a_layer.value(&a.layer_id);
+                    self.a_policy.value(&a.policy_id);
+                    self.a_policy_key.push(a.policy_key.as_deref());
+                    self.a_alloc.value(&a.allocation_name);
+                    self.a_alloc_key.push(a.allocation_key.as_deref());
+                    self.a_weight.push(a.weight);
+                    self.a_model.push(a.model.map(|m| m.as_str()));
+                }
+                self.t_row.push(row);
+                self.t_event_ts.push(e.occurred_at());
+                self.t_event_id.push(e.id.as_deref());
+                self.t_org.push(e.org_id.as_deref());
+                self.t_project.push(e.project_id.as_deref());
+                self.t_env.push(e.env.as_deref());
+                self.t_unit.value(&e.unit_key);
+                self.t_session.push(e.session_id.as_deref());
+                self.t_decision.push(e.decision_id.as_deref());
+                self.t_ts.push(e.timestamp);
+                self.t_config_version.push(e.config_version.as_deref());
+                self.t_event.value(
+                    e.event
+                        .as_deref()
+                        .expect("validated track events have a name"),
+                );
+                self.t_value.push(e.value);
+                self.t_values.push(json_text(e.values.as_ref()).as_deref());
+                self.t_properties
+                    .push(json_text(e.properties.as_ref()).as_deref());
+                self.t_context
+                    .push(json_text(e.context.as_ref()).as_deref());
+                self.t_source_file.push(source.map(|(f, _)| f));
+                self.t_source_line.push(source.map(|(_, l)| l));
+            }
+        }
+    }
+
+    /// As [`TableBuilder::push_from`] for an event read in place from its ndjson line
+    /// (nested values already canonical JSON text): the same rows.
+    pub(super) fn push_raw(
+        &mut self,
+        mut e: RawEvent<'_>,
+        layers: &mut [RawLayer<'_>],
+        source: (&str, u64),
+    ) {
+        self.blank.apply_raw(&mut e, layers);
+        match e.kind {
+            EventType::Exposure | EventType::Decision => {
+                for l in layers.iter() {
+                    self.x_kind.push(e.kind.as_str());
+                    self.x_event_id.push(e.id);
+                    self.x_org.push(e.org_id);
+                    self.x_project.push(e.project_id);
+                    self.x_env.push(e.env);
+                    self.x_session.push(e.session_id);
+                    self.x_decision.push(e.decision_id);
+                    self.x_config_version.push(e.config_version);
+                    self.x_context.push(e.context.as_deref());
+                    self.x_unit.value(e.unit_key);
+                    self.x_ts.push(e.timestamp);
+                    self.x_layer
+                        .value(l.layer_id.expect("accepted layers have an id"));
+                    self.x_bucket
+                        .push(l.bucket.expect("accepted layers have a bucket"));
                     self.x_policy.push(l.policy_id);
                     self.x_policy_key.push(l.policy_key);
                     self.x_alloc_id.push(l.allocation_id);
@@ -197,38 +292,27 @@ impl TableBuilder {
                 }
             }
             EventType::Track => {
-                // Saturates rather than panics: `finish` refuses a builder this large
-                // before any row number reaches a table.
                 let row = u32::try_from(self.t_row.len()).unwrap_or(u32::MAX);
-                for a in e.attribution.iter().flatten() {
-                    self.a_row.push(row);
-                    self.a_layer.push(a.layer_id.clone());
-                    self.a_policy.push(a.policy_id.clone());
-                    self.a_policy_key.push(a.policy_key.clone());
-                    self.a_alloc.push(a.allocation_name.clone());
-                    self.a_alloc_key.push(a.allocation_key.clone());
-                    self.a_weight.push(a.weight);
-                    self.a_model.push(a.model.map(|m| m.as_str()));
-                }
                 self.t_row.push(row);
-                self.t_event_ts.push(e.occurred_at());
+                self.t_event_ts
+                    .push(e.event_timestamp.unwrap_or(e.timestamp));
                 self.t_event_id.push(e.id);
                 self.t_org.push(e.org_id);
                 self.t_project.push(e.project_id);
                 self.t_env.push(e.env);
-                self.t_unit.push(e.unit_key);
+                self.t_unit.value(e.unit_key);
                 self.t_session.push(e.session_id);
                 self.t_decision.push(e.decision_id);
                 self.t_ts.push(e.timestamp);
                 self.t_config_version.push(e.config_version);
                 self.t_event
-                    .push(e.event.expect("validated track events have a name"));
+                    .value(e.event.expect("accepted track events have a name"));
                 self.t_value.push(e.value);
-                self.t_values.push(json_text(e.values.as_ref()));
-                self.t_properties.push(json_text(e.properties.as_ref()));
-                self.t_context.push(json_text(e.context.as_ref()));
-                self.t_source_file.push(source.map(|(f, _)| f.to_owned()));
-                self.t_source_line.push(source.map(|(_, l)| l));
+                self.t_values.push(e.values.as_deref());
+                self.t_properties.push(e.properties.as_deref());
+                self.t_context.push(e.context.as_deref());
+                self.t_source_file.push(Some(source.0));
+                self.t_source_line.push(Some(source.1));
             }
         }
     }
@@ -264,59 +348,56 @@ impl TableBuilder {
         track_rows(self.t_row.len())?;
         let exposures = DataFrame::new_infer_height(vec![
             Column::from(Series::new("kind".into(), self.x_kind)),
-            Column::from(Series::new("event_id".into(), self.x_event_id)),
-            Column::from(Series::new("org_id".into(), self.x_org)),
-            Column::from(Series::new("project_id".into(), self.x_project)),
-            Column::from(Series::new("env".into(), self.x_env)),
-            Column::from(Series::new("unit_key".into(), self.x_unit)),
-            Column::from(Series::new("session_id".into(), self.x_session)),
-            Column::from(Series::new("decision_id".into(), self.x_decision)),
+            self.x_event_id.column("event_id"),
+            self.x_org.column("org_id"),
+            self.x_project.column("project_id"),
+            self.x_env.column("env"),
+            self.x_unit.column("unit_key"),
+            self.x_session.column("session_id"),
+            self.x_decision.column("decision_id"),
             Column::from(Series::new("ts".into(), self.x_ts)),
-            Column::from(Series::new("config_version".into(), self.x_config_version)),
-            Column::from(Series::new("layer_id".into(), self.x_layer)),
+            self.x_config_version.column("config_version"),
+            self.x_layer.column("layer_id"),
             Column::from(Series::new("bucket".into(), self.x_bucket)),
-            Column::from(Series::new("policy_id".into(), self.x_policy)),
-            Column::from(Series::new("policy_key".into(), self.x_policy_key)),
-            Column::from(Series::new("allocation_id".into(), self.x_alloc_id)),
-            Column::from(Series::new("allocation_name".into(), self.x_alloc)),
-            Column::from(Series::new("allocation_key".into(), self.x_alloc_key)),
-            Column::from(Series::new("layer_unit_key".into(), self.x_layer_unit_key)),
-            Column::from(Series::new(
-                "layer_unit_key_value".into(),
-                self.x_layer_unit_value,
-            )),
+            self.x_policy.column("policy_id"),
+            self.x_policy_key.column("policy_key"),
+            self.x_alloc_id.column("allocation_id"),
+            self.x_alloc.column("allocation_name"),
+            self.x_alloc_key.column("allocation_key"),
+            self.x_layer_unit_key.column("layer_unit_key"),
+            self.x_layer_unit_value.column("layer_unit_key_value"),
             Column::from(Series::new("probability".into(), self.x_prob)),
-            Column::from(Series::new("model_version".into(), self.x_model_version)),
+            self.x_model_version.column("model_version"),
             Column::from(Series::new("attribution_only".into(), self.x_attr_only)),
-            Column::from(Series::new("context".into(), self.x_context)),
+            self.x_context.column("context"),
         ])?;
         let tracks = DataFrame::new_infer_height(vec![
             Column::from(Series::new("track_row".into(), self.t_row)),
-            Column::from(Series::new("event_id".into(), self.t_event_id)),
-            Column::from(Series::new("org_id".into(), self.t_org)),
-            Column::from(Series::new("project_id".into(), self.t_project)),
-            Column::from(Series::new("env".into(), self.t_env)),
-            Column::from(Series::new("unit_key".into(), self.t_unit)),
-            Column::from(Series::new("session_id".into(), self.t_session)),
-            Column::from(Series::new("decision_id".into(), self.t_decision)),
+            self.t_event_id.column("event_id"),
+            self.t_org.column("org_id"),
+            self.t_project.column("project_id"),
+            self.t_env.column("env"),
+            self.t_unit.column("unit_key"),
+            self.t_session.column("session_id"),
+            self.t_decision.column("decision_id"),
             Column::from(Series::new("ts".into(), self.t_ts)),
             Column::from(Series::new("event_ts".into(), self.t_event_ts)),
-            Column::from(Series::new("config_version".into(), self.t_config_version)),
-            Column::from(Series::new("event".into(), self.t_event)),
+            self.t_config_version.column("config_version"),
+            self.t_event.column("event"),
             Column::from(Series::new("value".into(), self.t_value)),
-            Column::from(Series::new("values".into(), self.t_values)),
-            Column::from(Series::new("properties".into(), self.t_properties)),
-            Column::from(Series::new("context".into(), self.t_context)),
-            Column::from(Series::new("source_file".into(), self.t_source_file)),
+            self.t_values.column("values"),
+            self.t_properties.column("properties"),
+            self.t_context.column("context"),
+            self.t_source_file.column("source_file"),
             Column::from(Series::new("source_line".into(), self.t_source_line)),
         ])?;
         let attributions = DataFrame::new_infer_height(vec![
             Column::from(Series::new("track_row".into(), self.a_row)),
-            Column::from(Series::new("layer_id".into(), self.a_layer)),
-            Column::from(Series::new("policy_id".into(), self.a_policy)),
-            Column::from(Series::new("policy_key".into(), self.a_policy_key)),
-            Column::from(Series::new("allocation_name".into(), self.a_alloc)),
-            Column::from(Series::new("allocation_key".into(), self.a_alloc_key)),
+            self.a_layer.column("layer_id"),
+            self.a_policy.column("policy_id"),
+            self.a_policy_key.column("policy_key"),
+            self.a_alloc.column("allocation_name"),
+            self.a_alloc_key.column("allocation_key"),
             Column::from(Series::new("weight".into(), self.a_weight)),
             Column::from(Series::new("model".into(), self.a_model)),
         ])?;

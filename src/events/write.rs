@@ -5,8 +5,9 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::flat::{event_rows, Cell, FLAT_COLUMNS};
-use super::model::{Event, EventType};
+use super::flat::{event_rows, FLAT_COLUMNS};
+use super::flat_columns::FlatColumns;
+use super::model::Event;
 use super::read::Format;
 use crate::error::{Error, Result};
 
@@ -29,54 +30,11 @@ pub fn write_ndjson(events: &[Event], path: &Path) -> Result<()> {
 /// integers, floats and booleans as such, `timestamp` and `eventTimestamp` as
 /// `timestamp[us, UTC]`, the rest (nested values as JSON) text.
 pub(super) fn flat_frame(events: &[Event]) -> Result<DataFrame> {
-    let rows: Vec<Vec<Option<String>>> = events.iter().flat_map(event_rows).collect();
-    // The instants of each row, from the events (the text cells say the same).
-    let mut instants: Vec<(Option<i64>, Option<i64>)> = Vec::with_capacity(rows.len());
+    let mut columns = FlatColumns::new(events.len());
     for e in events {
-        let n = if e.kind == EventType::Track {
-            1
-        } else {
-            e.layers.len()
-        };
-        instants.extend(std::iter::repeat_n(
-            (Some(e.timestamp), e.event_timestamp),
-            n,
-        ));
+        columns.push_event(e);
     }
-    let mut columns = Vec::with_capacity(FLAT_COLUMNS.len());
-    for (i, (name, _, cell)) in FLAT_COLUMNS.iter().enumerate() {
-        let text = rows.iter().map(|r| r[i].as_deref());
-        let series = match (cell, *name) {
-            (_, "timestamp" | "eventTimestamp") => {
-                let ms: Int64Chunked = instants
-                    .iter()
-                    .map(|&(ts, event_ts)| if *name == "timestamp" { ts } else { event_ts })
-                    .map(|t| t.map(|ms| ms * 1000))
-                    .collect();
-                // Typed as such: a cast from integers drops the zone.
-                ms.into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-                    .into_series()
-                    .with_name((*name).into())
-            }
-            (Cell::Number, "bucket" | "latencyMs") => Series::new(
-                (*name).into(),
-                text.map(|t| t.and_then(|t| t.parse::<i64>().ok()))
-                    .collect::<Vec<_>>(),
-            ),
-            (Cell::Number, _) => Series::new(
-                (*name).into(),
-                text.map(|t| t.and_then(|t| t.parse::<f64>().ok()))
-                    .collect::<Vec<_>>(),
-            ),
-            (Cell::Bool, _) => Series::new(
-                (*name).into(),
-                text.map(|t| t.map(|t| t == "true")).collect::<Vec<_>>(),
-            ),
-            _ => Series::new((*name).into(), text.collect::<Vec<_>>()),
-        };
-        columns.push(Column::from(series));
-    }
-    Ok(DataFrame::new_infer_height(columns)?)
+    columns.finish()
 }
 
 /// Writes events in the format the path's extension names: ndjson, or the flat

@@ -1,6 +1,8 @@
 //! Property tests where the code has two ways to one answer:
 //! - the ndjson reader's typed fast path against the slow path alone, on random event
-//!   objects and on mutated lines of the demo log (same tables, same quarantine);
+//!   objects and on mutated lines of the demo log (same tables, same quarantine), and
+//!   the in-place reading of lines (`src/events/ndjson.rs`) against the fast path
+//!   (same warnings, same parquet bytes of the flat rows `convert` writes);
 //! - the publishing guard against the platform's JSON schema (the spec's file, with a
 //!   validator of its own) on mutated bundles: every bundle the schema refuses the
 //!   guard refuses, and every bundle the guard refuses beyond the schema is one of the
