@@ -229,7 +229,16 @@ impl Spilled {
             let path = file_of(self.dir.path(), p, table);
             let df = if path.exists() {
                 let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-                ParquetReader::new(f).finish()?
+                let mut df = ParquetReader::new(f).finish()?;
+                // Numbers in one chunk, as a load in memory leaves them (strings stay
+                // in their chunks there too).
+                // SAFETY: every column keeps its name and its length.
+                for c in unsafe { df.columns_mut_retain_schema() } {
+                    if c.n_chunks() > 1 && c.dtype() != &DataType::String {
+                        *c = c.rechunk();
+                    }
+                }
+                df
             } else {
                 match &self.schemas {
                     Some(s) => DataFrame::empty_with_schema(&s[t]),

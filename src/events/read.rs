@@ -509,6 +509,7 @@ fn read_ndjson_blocks(
     progress.start(file, f.metadata().map(|m| m.len()).unwrap_or(0));
     let mut buf: Vec<u8> = Vec::new();
     let mut first = 1u64;
+    let mut sent = false;
     loop {
         let have = buf.len();
         buf.resize(have + BLOCK_BYTES, 0);
@@ -533,11 +534,13 @@ fn read_ndjson_blocks(
                 None => continue,
             }
         };
-        if cut > 0 {
+        // An empty file still gives one (empty) batch, as it gives one part in memory.
+        if cut > 0 || (eof && !sent) {
             let block = &buf[..cut];
             let part = ndjson_part_from(block, first, file, keep, progress);
             first += memchr::memchr_iter(b'\n', block).count() as u64;
             each(part)?;
+            sent = true;
         }
         buf.drain(..cut);
         if eof {

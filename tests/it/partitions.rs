@@ -339,3 +339,72 @@ fn metrics_with_breakdowns_give_the_same_json_in_partitions() {
     );
     same_metrics(&w, &events, &["--population", "assigned"], &[5]);
 }
+
+#[test]
+fn an_empty_file_in_partitions_gives_what_it_gives_in_memory() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo");
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    // beside the demo's events, and alone (with an as-of, as there is no event time)
+    let _ = same_bytes(
+        &demo,
+        &[empty.clone(), demo.join("events.ndjson")],
+        &[],
+        &[3],
+    );
+    let _ = same_bytes(
+        &demo,
+        std::slice::from_ref(&empty),
+        &["--as-of", "2026-11-20T00:00:00Z"],
+        &[2],
+    );
+}
+
+#[test]
+fn a_value_too_large_to_square_is_named_alike_in_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = synth(tmp.path(), 1200, 8);
+    // The checkout policy learns the purchase value; five purchases overflow its square.
+    edit_config(
+        &w,
+        "algorithm: thompson_bernoulli",
+        "algorithm: thompson_gaussian",
+    );
+    edit_config(
+        &w,
+        "goal: { event: purchase, type: conversion_rate }",
+        "goal: { event: purchase, type: sum }",
+    );
+    let text = std::fs::read_to_string(w.join("events.ndjson")).unwrap();
+    let mut huge = 0;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if huge < 5 && l.contains("\"event\":\"purchase\"") && l.contains("\"value\":") {
+                huge += 1;
+                let at = l.find("\"value\":").unwrap() + 8;
+                let end = at + l[at..].find([',', '}']).unwrap();
+                format!("{}1e200{}", &l[..at], &l[end..])
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    assert_eq!(huge, 5);
+    let events = w.join("huge.ndjson");
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+    let published = same_bytes(&w, std::slice::from_ref(&events), &[], &[3, 7]);
+    let report = String::from_utf8_lossy(
+        &published
+            .iter()
+            .find(|(n, _)| n == "report.json")
+            .unwrap()
+            .1,
+    )
+    .into_owned();
+    assert!(
+        report.contains("overflow") && report.contains("huge.ndjson:"),
+        "{report}"
+    );
+}
