@@ -8,10 +8,10 @@
 //! a full run on the union of the data. Saved sums that no longer fit (the layout or
 //! the allocations changed) are dropped and every row given is refitted.
 
-use polars::prelude::LazyFrame;
-
 use super::report::PolicyReport;
-use super::run::{ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Saved};
+use super::run::{
+    ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Rewarded, Saved,
+};
 use crate::config::DesiredDirection;
 use crate::error::{Error, Result};
 use crate::policy::{fit_linear_policy, DeclaredFeatures, LinearPolicyFit};
@@ -41,11 +41,15 @@ impl PolicyLearner for LinearContextual {
     fn count(
         &self,
         run: &PolicyRun<'_>,
-        rewarded: LazyFrame,
+        rewarded: Rewarded,
         prior: Option<&PolicyLearning>,
     ) -> Result<Counting<LinearStats>> {
         let policy = run.policy;
-        let rows = contextual_rows(rewarded, run.ctx.source.exposures(), &policy.id)?;
+        let rows = contextual_rows(
+            rewarded.rows(&policy.id)?,
+            run.ctx.source.exposures(),
+            &policy.id,
+        )?;
         let allowed: Vec<String> = policy
             .context_logging
             .as_ref()

@@ -27,7 +27,9 @@ use polars::prelude::*;
 use serde_json::{Map, Value};
 
 use super::report::{EntityReport, PolicyReport};
-use super::run::{ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Saved};
+use super::run::{
+    ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Rewarded, Saved,
+};
 use crate::config::{EntityOptimization, OptimizationSpec, ProjectConfig};
 use crate::error::Result;
 use crate::policy::{fit_entities, EntityInput, EntityKnobs, PolicyError};
@@ -330,10 +332,14 @@ impl PolicyLearner for PerEntity<'_> {
     fn count(
         &self,
         run: &PolicyRun<'_>,
-        rewarded: LazyFrame,
+        rewarded: Rewarded,
         prior: Option<&PolicyLearning>,
     ) -> Result<Counting<EntityStats>> {
-        let df = rows_with_context(rewarded, run.ctx.source.exposures(), &run.policy.id)?;
+        let df = rows_with_context(
+            rewarded.rows(&run.policy.id)?,
+            run.ctx.source.exposures(),
+            &run.policy.id,
+        )?;
         let previous = prior.and_then(|p| p.entities.as_ref());
         let counted = count_rows(&df, &self.layout, previous)?;
         let fixed = self

@@ -193,21 +193,33 @@ pub(super) fn held_back_warning(
     spec: &OptimizationSpec,
     watermark: Option<Millis>,
 ) -> Result<Option<String>> {
-    let (Some(_), Some(w)) = (spec.maturity_minutes, watermark) else {
+    if spec.maturity_minutes.is_none() || watermark.is_none() {
         return Ok(None);
-    };
+    }
     let df = rewards
         .filter(col("policy_id").eq(lit(policy_id)))
         .select([col("exposed_at").min()])
         .collect()?;
     let earliest = df.column("exposed_at")?.i64()?.get(0);
-    Ok(earliest.filter(|&e| e > w).map(|e| {
+    Ok(held_back_note(earliest, spec, watermark))
+}
+
+/// [`held_back_warning`] from the earliest exposure of the policy's reward rows.
+pub(super) fn held_back_note(
+    earliest: Option<Millis>,
+    spec: &OptimizationSpec,
+    watermark: Option<Millis>,
+) -> Option<String> {
+    let (Some(_), Some(w)) = (spec.maturity_minutes, watermark) else {
+        return None;
+    };
+    earliest.filter(|&e| e > w).map(|e| {
         format!(
             "this run's first exposure ({}) is after the state's watermark ({}): exposures the previous run held back as immature are not in these events and will not be counted; give each run events from the watermark on",
             format_rfc3339(e),
             format_rfc3339(w)
         )
-    }))
+    })
 }
 
 /// The latest `exposed_at` of a policy's reward rows.

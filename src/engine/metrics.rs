@@ -8,7 +8,7 @@ use polars::prelude::{col, lit, DataFrame, IntoLazy, LazyFrame};
 
 use std::collections::BTreeMap;
 
-use super::partitioned::merge_rows;
+use super::partitioned::{merge_rows, PassOptions};
 use super::rewards::{attribute_part, goal_rewards, policy_rewards, Attributions, GoalRewards};
 use super::{Engine, RetrainInputs};
 use crate::attribution::{AttributionParams, AttributionReport};
@@ -184,15 +184,12 @@ impl Engine<'_> {
             }
             Ok(())
         };
-        let pass = self.partition_pass(
-            config,
-            doc,
-            paths,
-            partitions,
-            !context_keys.is_empty(),
+        let options = PassOptions {
+            every_context: !context_keys.is_empty(),
             population,
-            &mut each,
-        )?;
+            plans: &[],
+        };
+        let pass = self.partition_pass(config, doc, paths, partitions, &options, &mut each)?;
         let slices = dimension_rows(config, &pass, policies, &values, population)?;
         let mut merged = pass.merged;
         let attributions = Attributions::merged(std::mem::take(&mut merged.attributed));

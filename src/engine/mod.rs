@@ -35,6 +35,7 @@ mod report;
 mod rewards;
 mod run;
 mod source;
+mod summed;
 
 pub use cross_check::cross_check;
 pub use entities::cross_check_entities;

@@ -2,12 +2,11 @@
 //! bandit fit ([`crate::policy::fit_multi_armed`]), new bucket ranges after the
 //! exploration floor and the shift cap.
 
-use polars::prelude::LazyFrame;
-
 use super::learning;
 use super::report::PolicyReport;
 use super::run::{
-    live_shares, ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Saved,
+    live_shares, ArmFigures, Counting, PolicyLearner, PolicyRun, Publication, Reuse, Rewarded,
+    Saved,
 };
 use crate::error::Result;
 use crate::policy::{apply_floor, cap_shift, fit_multi_armed, layout_ranges};
@@ -37,13 +36,14 @@ impl PolicyLearner for MultiArmed {
     fn count(
         &self,
         run: &PolicyRun<'_>,
-        rewarded: LazyFrame,
+        rewarded: Rewarded,
         prior: Option<&PolicyLearning>,
     ) -> Result<Counting<ArmTotals>> {
-        let stats = arm_stats(rewarded)?;
         let policy = run.policy;
-        let empty = Default::default();
-        let by_name = stats.get(&policy.id).unwrap_or(&empty);
+        let by_name = match rewarded {
+            Rewarded::Rows(rows) => arm_stats(*rows)?.remove(&policy.id).unwrap_or_default(),
+            Rewarded::Sums(sums) => sums,
+        };
         let new: Vec<ArmStats> = policy
             .allocations
             .iter()

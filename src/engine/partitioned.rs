@@ -22,6 +22,7 @@ use polars::prelude::*;
 use super::overflow::{huge_rows, HugeValue, PLACES_NAMED};
 use super::rewards::{attribute_part, goal_rewards, Attributed, Attributions, PartAttribution};
 use super::source::{Merged, Source};
+use super::summed::{ArmSummary, SumPlan};
 use super::{run_columns, Checks, Engine, RetrainOutcome, RunEvents};
 use crate::attribution::{AttributionParams, ReportCounts};
 use crate::bundle::BundleDocument;
@@ -41,6 +42,9 @@ struct Need {
     params: AttributionParams,
     policies: Vec<String>,
     parts: Vec<DataFrame>,
+    /// Policies whose rows are summed instead of kept ([`super::summed`]).
+    plans: Vec<SumPlan>,
+    summed: BTreeMap<String, ArmSummary>,
     values: Option<GoalValueReport>,
     reports: BTreeMap<String, ReportCounts>,
     error: Option<AttributionError>,
@@ -65,13 +69,15 @@ impl Collector {
     /// each optimised policy (`params`, in config order; `None` where invalid) and the
     /// input files in order (for sorting by file and line); the exposure contexts of
     /// every policy when `every_context` (breakdowns by context), else of those that
-    /// learn from them.
+    /// learn from them. The rows of the policies of `plans` are summed in each
+    /// partition instead of kept.
     pub(super) fn new(
         config: &ProjectConfig,
         bundle: &Bundle,
         params: &[(String, Option<AttributionParams>)],
         files: &[String],
         every_context: bool,
+        plans: &[SumPlan],
     ) -> Self {
         let mut needs: Vec<Need> = Vec::new();
         let mut context_policies = Vec::new();
@@ -90,16 +96,22 @@ impl Collector {
                 context_policies.push(id.clone());
             }
             let Some(p) = p else { continue };
+            let plan = plans.iter().find(|q| &q.policy_id == id).cloned();
             match needs
                 .iter_mut()
                 .find(|n| n.goal == spec.goal && n.params == *p)
             {
-                Some(n) => n.policies.push(id.clone()),
+                Some(n) => {
+                    n.policies.push(id.clone());
+                    n.plans.extend(plan);
+                }
                 None => needs.push(Need {
                     goal: spec.goal.clone(),
                     params: *p,
                     policies: vec![id.clone()],
                     parts: Vec::new(),
+                    plans: plan.into_iter().collect(),
+                    summed: BTreeMap::new(),
                     values: None,
                     reports: BTreeMap::new(),
                     error: None,
@@ -131,6 +143,7 @@ impl Collector {
     /// [`Error::Polars`] if a query fails; errors of attribution other than goals it
     /// does not compute (those are kept for the policies that read them).
     pub(super) fn add(&mut self, tables: &EventTables) -> Result<()> {
+        self.latest_event = self.latest_event.max(tables.latest_timestamp());
         for need in &mut self.needs {
             if need.error.is_some() {
                 continue;
@@ -141,6 +154,7 @@ impl Collector {
                     values,
                     reports,
                 }) => {
+                    let raw = sum_rows(need, raw, self.latest_event)?;
                     need.parts.push(raw);
                     need.values = Some(match need.values.take() {
                         None => values,
@@ -199,7 +213,6 @@ impl Collector {
             let e = self.latest.entry(id).or_insert(t);
             *e = (*e).max(t);
         }
-        self.latest_event = self.latest_event.max(tables.latest_timestamp());
         if let Some((warning, n)) = super::health::out_of_range_buckets(tables, self.bucket_count)?
         {
             self.out_of_range = Some(match self.out_of_range.take() {
@@ -229,7 +242,7 @@ impl Collector {
                         .into_iter()
                         .map(|(id, r)| (id, r.finish()))
                         .collect();
-                    Ok(Rc::new(Attributed::counted(rewards, reports)))
+                    Ok(Rc::new(Attributed::counted(rewards, reports, need.summed)))
                 }
             };
             attributed.push((need.goal, need.params, outcome));
@@ -244,6 +257,31 @@ impl Collector {
             out_of_range: self.out_of_range,
         })
     }
+}
+
+/// Sums the rows of `need`'s planned policies in one partition's raw reward rows into
+/// its summaries, given the latest event seen so far, and gives the other rows.
+fn sum_rows(need: &mut Need, raw: DataFrame, latest_event: Option<Millis>) -> Result<DataFrame> {
+    if need.plans.is_empty() {
+        return Ok(raw);
+    }
+    let (rows, _) = crate::goal::goal_rewards_with(raw.clone().lazy(), &need.goal, None)?;
+    for plan in &need.plans {
+        let part = ArmSummary::of_part(rows.clone(), plan, latest_event)?;
+        match need.summed.get_mut(&plan.policy_id) {
+            Some(mine) => mine.merge(part),
+            None => {
+                need.summed.insert(plan.policy_id.clone(), part);
+            }
+        }
+    }
+    let summed = need
+        .plans
+        .iter()
+        .map(|q| col("policy_id").neq(lit(q.policy_id.as_str())))
+        .reduce(Expr::and)
+        .expect("some plan");
+    Ok(raw.lazy().filter(summed).collect()?)
 }
 
 /// The partitions' reward rows as attribution gives them for the whole log: sorted by
@@ -316,15 +354,19 @@ impl Engine<'_> {
         paths: &[PathBuf],
         partitions: usize,
     ) -> Result<RetrainOutcome> {
-        let pass = self.partition_pass(
+        let plans = super::summed::plans(
             config,
-            &doc,
-            paths,
-            partitions,
-            false,
-            None,
-            &mut |_| Ok(()),
-        )?;
+            doc.bundle(),
+            self.previous.as_ref(),
+            self.options.overrides(),
+            self.options.as_of,
+        );
+        let options = PassOptions {
+            plans: &plans,
+            ..PassOptions::default()
+        };
+        let pass =
+            self.partition_pass(config, &doc, paths, partitions, &options, &mut |_| Ok(()))?;
         drop(pass.spilled);
         let mut merged = pass.merged;
         let attributed = std::mem::take(&mut merged.attributed);
@@ -358,18 +400,14 @@ impl Engine<'_> {
     }
 
     /// Spills the log of `paths` into `partitions` and collects what every partition
-    /// gives, enforced (and, for `metrics`, restricted to a `population`), with the
-    /// exposure contexts of every policy when `every_context`; `each` sees every
-    /// partition's tables too.
-    #[allow(clippy::too_many_arguments)]
+    /// gives, enforced, as `pass` says; `each` sees every partition's tables too.
     pub(super) fn partition_pass(
         &self,
         config: &ProjectConfig,
         doc: &BundleDocument,
         paths: &[PathBuf],
         partitions: usize,
-        every_context: bool,
-        population: Option<crate::attribution::Population>,
+        pass: &PassOptions<'_>,
         each: &mut dyn FnMut(&crate::events::EventTables) -> Result<()>,
     ) -> Result<PartitionPass> {
         let options = LoadOptions {
@@ -394,13 +432,20 @@ impl Engine<'_> {
             .map(|(id, spec)| (id.clone(), self.options.overrides().params(spec).ok()))
             .collect();
         let files: Vec<String> = load.files.iter().map(|f| f.file.clone()).collect();
-        let mut collector = Collector::new(config, doc.bundle(), &params, &files, every_context);
+        let mut collector = Collector::new(
+            config,
+            doc.bundle(),
+            &params,
+            &files,
+            pass.every_context,
+            pass.plans,
+        );
         let mut found = Vec::with_capacity(spilled.len());
         let mut refused = Vec::new();
         self.progress
             .start("partitions attributed", spilled.len() as u64);
         for p in 0..spilled.len() {
-            let (part, enforced) = partition_tables(config, &spilled, p, population)?;
+            let (part, enforced) = partition_tables(config, &spilled, p, pass.population)?;
             found.push(enforced);
             refused.extend(part.rejected);
             collector.add(&part.tables)?;
@@ -420,6 +465,18 @@ impl Engine<'_> {
             enforcement,
         })
     }
+}
+
+/// What a partition pass collects besides what every run reads.
+#[derive(Default)]
+pub(super) struct PassOptions<'a> {
+    /// The exposure contexts of every policy, not only of those that learn from
+    /// them (breakdowns by context).
+    pub every_context: bool,
+    /// Each partition restricted to this population (`metrics`).
+    pub population: Option<crate::attribution::Population>,
+    /// Multi-armed policies whose rows are summed in each partition instead of kept.
+    pub plans: &'a [SumPlan],
 }
 
 /// What the partitions of a log gave.

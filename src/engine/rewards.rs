@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use polars::prelude::{DataFrame, IntoLazy, LazyFrame};
 
+use super::summed::ArmSummary;
 use crate::attribution::{AttributionParams, AttributionReport, Credits, ReportCounts, TouchModel};
 use crate::config::{AttributionMode, AttributionModel, Goal, GoalType, OptimizationSpec};
 use crate::error::{AttributionError, Result};
@@ -151,9 +152,13 @@ fn raw_and_credits(
 /// A goal attributed once in a run: its rewards, and what the attribution report of
 /// each policy reads.
 pub(super) struct Attributed {
-    /// The rewards.
+    /// The rewards (in a run over a log's partitions, without the rows of the
+    /// policies in `summed`).
     pub rewards: GoalRewards,
     reports: Reports,
+    /// Multi-armed policies whose rows were summed in each partition, by policy id
+    /// ([`super::summed`]).
+    summed: BTreeMap<String, ArmSummary>,
 }
 
 /// What attribution reports come from.
@@ -170,11 +175,18 @@ impl Attributed {
     pub(super) fn counted(
         rewards: GoalRewards,
         reports: BTreeMap<String, AttributionReport>,
+        summed: BTreeMap<String, ArmSummary>,
     ) -> Self {
         Self {
             rewards,
             reports: Reports::Counted(reports),
+            summed,
         }
+    }
+
+    /// The summed rows of `policy_id`, when they were summed instead of kept.
+    pub(super) fn summary(&self, policy_id: &str) -> Option<&ArmSummary> {
+        self.summed.get(policy_id)
     }
 }
 
@@ -250,6 +262,7 @@ impl<'t> Attributions<'t> {
         let r = Rc::new(Attributed {
             rewards,
             reports: Reports::Credits(Box::new(credits)),
+            summed: BTreeMap::new(),
         });
         self.done
             .borrow_mut()

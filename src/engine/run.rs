@@ -9,6 +9,8 @@
 //! figures the report shows, and what a fit publishes. Everything else, including
 //! which report fields are filled, is here, so every learner fills the same ones.
 
+use std::collections::BTreeMap;
+
 use polars::prelude::{col, LazyFrame};
 use serde_json::Value;
 
@@ -18,7 +20,8 @@ use super::rewards::Attributions;
 use super::source::Source;
 use crate::attribution::AttributionParams;
 use crate::config::OptimizationSpec;
-use crate::error::{Error, Result};
+use crate::error::{AttributionError, Error, Result};
+use crate::reward::ArmStats;
 use crate::sdk::model::{Bundle, BundleLayer, EntityPolicyState, Policy, PolicyState};
 use crate::state::{EngineState, PolicyLearning};
 use crate::time::{format_rfc3339, parse_rfc3339, Millis};
@@ -73,6 +76,30 @@ pub(super) enum Counting<S> {
     /// The prior turned out not to fit while counting (the note says why): count
     /// again from every row, without it.
     PriorDropped(String),
+}
+
+/// The reward rows a learner counts: mature, after the watermark, with a reward.
+pub(super) enum Rewarded {
+    /// The rows of every policy of the goal.
+    Rows(Box<LazyFrame>),
+    /// This policy's rows already summed per allocation name (a multi-armed policy in
+    /// a run over a log's partitions: [`super::summed`]).
+    Sums(BTreeMap<String, ArmStats>),
+}
+
+impl Rewarded {
+    /// The rows, for learners that read each row.
+    ///
+    /// # Errors
+    ///
+    /// [`AttributionError::Summed`] when they were summed (an engine bug: only
+    /// multi-armed policies are).
+    pub fn rows(self, policy_id: &str) -> Result<LazyFrame> {
+        match self {
+            Rewarded::Rows(rows) => Ok(*rows),
+            Rewarded::Sums(_) => Err(AttributionError::Summed(policy_id.to_owned()).into()),
+        }
+    }
 }
 
 /// One allocation's figures in the report, as the fit uses them.
@@ -132,7 +159,7 @@ pub(super) trait PolicyLearner {
     fn count(
         &self,
         run: &PolicyRun<'_>,
-        rewarded: LazyFrame,
+        rewarded: Rewarded,
         prior: Option<&PolicyLearning>,
     ) -> Result<Counting<Self::Stats>>;
 
@@ -298,19 +325,39 @@ fn count<L: PolicyLearner>(
     let rewards = run.ctx.attributions.get(&run.spec.goal, params)?;
     let cutoff = learning::maturity_cutoff(run.spec, run.ctx.as_of);
     let id = run.policy.id.as_str();
+    let goal = || GoalReport {
+        values: rewards.rewards.values.clone(),
+        cap: rewards.rewards.cap_of(id),
+    };
+    if let Some(summary) = rewards.summary(id) {
+        let r = summary.resolve(id, watermark, cutoff)?;
+        return match learner.count(run, Rewarded::Sums(r.stats), prior)? {
+            Counting::Counted(stats) => Ok((
+                stats,
+                Rows {
+                    goal: goal(),
+                    immature: r.immature,
+                    cutoff,
+                    warning: learning::held_back_note(summary.earliest(), run.spec, watermark),
+                    watermark,
+                    latest: r.latest,
+                },
+            )),
+            // The sums were taken after the prior's watermark; only multi-armed
+            // learners are summed, and they never drop a prior.
+            Counting::PriorDropped(_) => Err(AttributionError::Summed(id.to_owned()).into()),
+        };
+    }
     loop {
         let all = rewards.rewards.lazy();
         let warning = learning::held_back_warning(all.clone(), id, run.spec, watermark)?;
         let (mature, immature) = learning::mature(learning::since(all, watermark), id, cutoff)?;
         let latest = learning::latest_exposed(mature.clone(), id)?;
         let rewarded = mature.filter(col("reward").is_not_null());
-        match learner.count(run, rewarded, prior)? {
+        match learner.count(run, Rewarded::Rows(Box::new(rewarded)), prior)? {
             Counting::Counted(stats) => {
                 let rows = Rows {
-                    goal: GoalReport {
-                        values: rewards.rewards.values.clone(),
-                        cap: rewards.rewards.cap_of(id),
-                    },
+                    goal: goal(),
                     immature,
                     cutoff,
                     warning,

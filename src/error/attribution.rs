@@ -27,4 +27,8 @@ pub enum AttributionError {
     /// attribute beforehand (an engine bug).
     #[error("goal `{0}`: not attributed over the partitions of this run (an engine bug: please report it with the config)")]
     NotPartitioned(String),
+    /// A run over a log's partitions summed a policy's reward rows after another
+    /// watermark or maturity cutoff than the policy counts with (an engine bug).
+    #[error("policy `{0}`: its reward rows were summed over the partitions of this run under other settings than it counts with (an engine bug: please report it with the config and state)")]
+    Summed(String),
 }
