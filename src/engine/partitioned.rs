@@ -20,7 +20,9 @@ use std::rc::Rc;
 use polars::prelude::*;
 
 use super::overflow::{huge_rows, HugeValue, PLACES_NAMED};
-use super::rewards::{attribute_part, goal_rewards, Attributed, Attributions, PartAttribution};
+use super::rewards::{
+    attribute_part, goal_rewards, Attributed, AttributionOverrides, Attributions, PartAttribution,
+};
 use super::source::{Merged, Source};
 use super::summed::{ArmSummary, SumPlan};
 use super::{run_columns, Checks, Engine, RetrainOutcome, RunEvents};
@@ -33,7 +35,8 @@ use crate::events::{EventTables, LoadOptions, LoadReport, Loaded};
 use crate::goal::GoalValueReport;
 use crate::partition::MemoryLimit;
 use crate::sdk::model::Bundle;
-use crate::time::Millis;
+use crate::state::EngineState;
+use crate::time::{parse_rfc3339, Millis};
 
 /// One goal and settings to attribute in every partition, with the policies that
 /// learn from it.
@@ -259,6 +262,44 @@ impl Collector {
     }
 }
 
+/// The policies of a run whose rows can be summed in each partition: multi-armed
+/// (neither linear contextual nor per-entity), with valid attribution settings and a
+/// goal without a cap; each with the watermark its run will count after (a
+/// multi-armed learner adds to any previous statistics of the same key).
+fn sum_plans(
+    config: &ProjectConfig,
+    bundle: &Bundle,
+    previous: Option<&EngineState>,
+    overrides: AttributionOverrides,
+    as_of: Option<Millis>,
+) -> Vec<SumPlan> {
+    let floor = previous.and_then(|s| parse_rfc3339(&s.as_of));
+    let mut plans = Vec::new();
+    for (id, spec) in &config.optimization {
+        let per_entity = bundle
+            .layers
+            .iter()
+            .flat_map(|l| &l.policies)
+            .find(|q| &q.id == id)
+            .is_none_or(|q| q.entity_config.is_some());
+        if per_entity || spec.algorithm == Algorithm::LinearContextual || spec.goal.cap.is_some() {
+            continue;
+        }
+        let Ok(params) = overrides.params(spec) else {
+            continue;
+        };
+        let key = super::learning::statistics_key(spec, &params);
+        plans.push(SumPlan {
+            policy_id: id.clone(),
+            watermark: super::learning::reusable(previous, id, &key).map(|(_, t)| t),
+            spec: spec.clone(),
+            as_of,
+            floor,
+        });
+    }
+    plans
+}
+
 /// Sums the rows of `need`'s planned policies in one partition's raw reward rows into
 /// its summaries, given the latest event seen so far, and gives the other rows.
 fn sum_rows(need: &mut Need, raw: DataFrame, latest_event: Option<Millis>) -> Result<DataFrame> {
@@ -354,7 +395,7 @@ impl Engine<'_> {
         paths: &[PathBuf],
         partitions: usize,
     ) -> Result<RetrainOutcome> {
-        let plans = super::summed::plans(
+        let plans = sum_plans(
             config,
             doc.bundle(),
             self.previous.as_ref(),

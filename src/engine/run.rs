@@ -330,23 +330,17 @@ fn count<L: PolicyLearner>(
         cap: rewards.rewards.cap_of(id),
     };
     if let Some(summary) = rewards.summary(id) {
-        let r = summary.resolve(id, watermark, cutoff)?;
-        return match learner.count(run, Rewarded::Sums(r.stats), prior)? {
-            Counting::Counted(stats) => Ok((
-                stats,
-                Rows {
-                    goal: goal(),
-                    immature: r.immature,
-                    cutoff,
-                    warning: learning::held_back_note(summary.earliest(), run.spec, watermark),
-                    watermark,
-                    latest: r.latest,
-                },
-            )),
-            // The sums were taken after the prior's watermark; only multi-armed
-            // learners are summed, and they never drop a prior.
-            Counting::PriorDropped(_) => Err(AttributionError::Summed(id.to_owned()).into()),
+        let (stats, immature, latest) =
+            count_summed(learner, run, summary, prior, watermark, cutoff)?;
+        let rows = Rows {
+            goal: goal(),
+            immature,
+            cutoff,
+            warning: learning::held_back_note(summary.earliest(), run.spec, watermark),
+            watermark,
+            latest,
         };
+        return Ok((stats, rows));
     }
     loop {
         let all = rewards.rewards.lazy();
@@ -380,6 +374,26 @@ fn count<L: PolicyLearner>(
                 (prior, watermark) = (None, None);
             }
         }
+    }
+}
+
+/// [`count`] for a policy whose rows were summed over a log's partitions: the
+/// statistics, the immature rows and the latest exposure counted.
+fn count_summed<L: PolicyLearner>(
+    learner: &L,
+    run: &PolicyRun<'_>,
+    summary: &super::summed::ArmSummary,
+    prior: Option<&PolicyLearning>,
+    watermark: Option<Millis>,
+    cutoff: Option<Millis>,
+) -> Result<(L::Stats, u64, Option<Millis>)> {
+    let id = run.policy.id.as_str();
+    let r = summary.resolve(id, watermark, cutoff)?;
+    match learner.count(run, Rewarded::Sums(r.stats), prior)? {
+        Counting::Counted(stats) => Ok((stats, r.immature, r.latest)),
+        // The sums were taken after the prior's watermark; only multi-armed learners
+        // are summed, and they never drop a prior.
+        Counting::PriorDropped(_) => Err(AttributionError::Summed(id.to_owned()).into()),
     }
 }
 

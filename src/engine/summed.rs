@@ -26,13 +26,9 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use super::learning;
-use super::rewards::AttributionOverrides;
-use crate::config::{Algorithm, OptimizationSpec, ProjectConfig};
+use crate::config::OptimizationSpec;
 use crate::error::{AttributionError, Result};
 use crate::reward::{arm_sums, ArmStats, ArmSums};
-use crate::sdk::model::Bundle;
-use crate::state::EngineState;
-use crate::time::parse_rfc3339;
 use crate::time::Millis;
 
 /// How one multi-armed policy's rows are summed in every partition.
@@ -201,42 +197,4 @@ impl ArmSummary {
 fn extreme(rows: LazyFrame, e: Expr) -> Result<Option<Millis>> {
     let df = rows.select([e.alias("t")]).collect()?;
     Ok(df.column("t")?.i64()?.get(0))
-}
-
-/// The policies of a run whose rows can be summed in each partition: multi-armed
-/// (neither linear contextual nor per-entity), with valid attribution settings and a
-/// goal without a cap; each with the watermark its run will count after (a
-/// multi-armed learner adds to any previous statistics of the same key).
-pub(super) fn plans(
-    config: &ProjectConfig,
-    bundle: &Bundle,
-    previous: Option<&EngineState>,
-    overrides: AttributionOverrides,
-    as_of: Option<Millis>,
-) -> Vec<SumPlan> {
-    let floor = previous.and_then(|s| parse_rfc3339(&s.as_of));
-    let mut plans = Vec::new();
-    for (id, spec) in &config.optimization {
-        let per_entity = bundle
-            .layers
-            .iter()
-            .flat_map(|l| &l.policies)
-            .find(|q| &q.id == id)
-            .is_none_or(|q| q.entity_config.is_some());
-        if per_entity || spec.algorithm == Algorithm::LinearContextual || spec.goal.cap.is_some() {
-            continue;
-        }
-        let Ok(params) = overrides.params(spec) else {
-            continue;
-        };
-        let key = learning::statistics_key(spec, &params);
-        plans.push(SumPlan {
-            policy_id: id.clone(),
-            watermark: learning::reusable(previous, id, &key).map(|(_, t)| t),
-            spec: spec.clone(),
-            as_of,
-            floor,
-        });
-    }
-    plans
 }
