@@ -89,13 +89,7 @@ impl Collector {
             if !goal_events.contains(&spec.goal.event) {
                 goal_events.push(spec.goal.event.clone());
             }
-            let per_entity = bundle
-                .layers
-                .iter()
-                .flat_map(|l| &l.policies)
-                .find(|q| &q.id == id)
-                .is_some_and(|q| q.entity_config.is_some());
-            if every_context || per_entity || spec.algorithm == Algorithm::LinearContextual {
+            if every_context || reads_contexts(bundle, id, spec) {
                 context_policies.push(id.clone());
             }
             let Some(p) = p else { continue };
@@ -262,6 +256,18 @@ impl Collector {
     }
 }
 
+/// Whether the learner of policy `id` reads each reward row's exposure context: a
+/// linear contextual or a per-entity policy.
+fn reads_contexts(bundle: &Bundle, id: &str, spec: &crate::config::OptimizationSpec) -> bool {
+    let per_entity = bundle
+        .layers
+        .iter()
+        .flat_map(|l| &l.policies)
+        .find(|q| q.id == id)
+        .is_some_and(|q| q.entity_config.is_some());
+    per_entity || spec.algorithm == Algorithm::LinearContextual
+}
+
 /// The policies of a run whose rows can be summed in each partition: multi-armed
 /// (neither linear contextual nor per-entity), with valid attribution settings and a
 /// goal without a cap; each with the watermark its run will count after (a
@@ -276,13 +282,7 @@ fn sum_plans(
     let floor = previous.and_then(|s| parse_rfc3339(&s.as_of));
     let mut plans = Vec::new();
     for (id, spec) in &config.optimization {
-        let per_entity = bundle
-            .layers
-            .iter()
-            .flat_map(|l| &l.policies)
-            .find(|q| &q.id == id)
-            .is_none_or(|q| q.entity_config.is_some());
-        if per_entity || spec.algorithm == Algorithm::LinearContextual || spec.goal.cap.is_some() {
+        if reads_contexts(bundle, id, spec) || spec.goal.cap.is_some() {
             continue;
         }
         let Ok(params) = overrides.params(spec) else {
