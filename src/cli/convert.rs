@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use bandit_engine::events::{convert_events, LoadOptions};
+use bandit_engine::events::{convert_events_within, LoadOptions};
+use bandit_engine::partition::MemoryLimit;
 
 use super::paths;
 use super::progress::Bars;
@@ -27,6 +28,13 @@ pub struct ConvertArgs {
     /// Stop at the first malformed record.
     #[arg(long)]
     strict: bool,
+    /// Memory the conversion may use (e.g. 512M, 1G; binary units): the input is read
+    /// in blocks of up to 32 MiB of whole lines, smaller under a tight limit (about
+    /// 320 MiB for one parquet row group of output, plus 8 bytes per byte of a block;
+    /// at least 328M). Memory does not grow with the input's size whatever the limit,
+    /// and the output is the same. Default: half the memory available.
+    #[arg(long, value_name = "SIZE", value_parser = MemoryLimit::parse)]
+    memory_limit: Option<MemoryLimit>,
 }
 
 /// Streams the input: accepted records to `--out`, refused ones to the quarantine
@@ -55,7 +63,7 @@ pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
             args.out.display()
         );
     }
-    let report = convert_events(
+    let report = convert_events_within(
         &args.input,
         &args.out,
         &quarantine,
@@ -63,6 +71,7 @@ pub fn run(args: &ConvertArgs, progress: &Bars, quiet: bool) -> Result<()> {
             strict: args.strict,
         },
         progress,
+        args.memory_limit.unwrap_or_else(MemoryLimit::from_machine),
     )?;
     if !quiet {
         println!(

@@ -23,6 +23,7 @@ use super::read::{
     LoadReport, MAX_LINE_BYTES,
 };
 use crate::error::{Error, Result};
+use crate::partition::MemoryLimit;
 use crate::progress::Progress;
 use sink::{Quarantine, Sink};
 
@@ -48,6 +49,49 @@ pub fn convert_events(
     progress: &dyn Progress,
 ) -> Result<LoadReport> {
     convert_in(inputs, out, quarantine, opts, progress, BLOCK_BYTES)
+}
+
+/// What a conversion holds besides its block of input: one parquet row group of
+/// output being built and encoded, the parquet writer, the allocator's arenas.
+pub const CONVERT_FIXED_BYTES: u64 = FIXED_MIB << 20;
+const FIXED_MIB: u64 = 320;
+/// Bytes of memory per byte of an ndjson block (the text, its lines, the columns
+/// and owned events of its slices in flight).
+const PER_BLOCK_BYTE: u64 = 8;
+/// The smallest block: a line of the usual size many times over.
+const MIN_BLOCK_BYTES: usize = 1 << 20;
+/// What a limit below the fixed part and the smallest block is told.
+const CONVERT_AT_LEAST: &str =
+    "at least 328M for convert (one parquet row group of output and a 1 MiB block of input)";
+
+/// [`convert_events`] within a memory budget: blocks of input as large as `limit`
+/// allows ([`CONVERT_FIXED_BYTES`] plus 8 bytes per byte of a block, blocks of 1 to
+/// 32 MiB). The output's bytes do not depend on the block size.
+///
+/// # Errors
+///
+/// As [`convert_events`]; [`Error::Parameter`] for a limit below what one block of
+/// 1 MiB and one row group need.
+pub fn convert_events_within(
+    inputs: &[PathBuf],
+    out: &Path,
+    quarantine: &Path,
+    opts: LoadOptions,
+    progress: &dyn Progress,
+    limit: MemoryLimit,
+) -> Result<LoadReport> {
+    let needed = CONVERT_FIXED_BYTES + PER_BLOCK_BYTE * MIN_BLOCK_BYTES as u64;
+    if limit.0 < needed {
+        return Err(crate::error::ParameterError::new(
+            "--memory-limit",
+            CONVERT_AT_LEAST,
+            format!("{} bytes", limit.0),
+        )
+        .into());
+    }
+    let block = ((limit.0 - CONVERT_FIXED_BYTES) / PER_BLOCK_BYTE)
+        .clamp(MIN_BLOCK_BYTES as u64, BLOCK_BYTES as u64) as usize;
+    convert_in(inputs, out, quarantine, opts, progress, block)
 }
 
 fn convert_in(

@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::convert_in;
+use super::{
+    convert_events_within, convert_in, CONVERT_AT_LEAST, CONVERT_FIXED_BYTES, MIN_BLOCK_BYTES,
+    PER_BLOCK_BYTE,
+};
 use crate::events::{load_events, write_events, write_quarantine, Event, LoadOptions};
+use crate::partition::MemoryLimit;
 use crate::progress::NoProgress;
 
 /// The demo log with refused lines, blank lines, CRLF endings, a line longer than a
@@ -209,4 +213,30 @@ fn a_byte_order_mark_only_counts_at_the_start_of_a_file() {
     assert_eq!(whole.report.accepted(), 2);
     assert_eq!(whole.rejected.len(), 1);
     assert_eq!(whole.rejected[0].line, 2);
+}
+
+#[test]
+fn a_memory_limit_sets_the_block_and_refuses_what_cannot_hold_one() {
+    let needed = CONVERT_FIXED_BYTES + PER_BLOCK_BYTE * MIN_BLOCK_BYTES as u64;
+    assert!(CONVERT_AT_LEAST.contains(&format!("{}M", needed >> 20)));
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, "{}\n").unwrap();
+    let run = |limit: u64| {
+        convert_events_within(
+            std::slice::from_ref(&input),
+            &dir.path().join("out.parquet"),
+            &dir.path().join("q.ndjson"),
+            LoadOptions::default(),
+            &NoProgress,
+            MemoryLimit(limit),
+        )
+    };
+    let refused = run(needed - 1).unwrap_err().to_string();
+    assert!(
+        refused.contains("--memory-limit") && refused.contains("328M"),
+        "{refused}"
+    );
+    let report = run(needed).unwrap();
+    assert_eq!((report.read(), report.quarantined()), (1, 1));
 }
