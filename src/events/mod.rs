@@ -29,6 +29,6 @@ pub use read::{
     load_events, load_events_batched, load_events_projected, load_events_with_progress, FileReport,
     Format, LoadOptions, LoadReport, Loaded, BLOCK_BYTES, MAX_LINE_BYTES,
 };
-pub use stream::{convert_events, convert_events_within, CONVERT_FIXED_BYTES};
+pub use stream::{convert_events, convert_events_within};
 pub use table::{EventTables, LazyEventTables, TableBuilder};
 pub use write::{write_events, write_ndjson};

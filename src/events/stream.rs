@@ -22,6 +22,7 @@ use super::read::{
     line_event, line_record, lines, overlong, overlong_error, FileReport, Format, LoadOptions,
     LoadReport, MAX_LINE_BYTES,
 };
+use super::write::ROW_GROUP_ROWS;
 use crate::error::{Error, Result};
 use crate::partition::MemoryLimit;
 use crate::progress::Progress;
@@ -48,30 +49,65 @@ pub fn convert_events(
     opts: LoadOptions,
     progress: &dyn Progress,
 ) -> Result<LoadReport> {
-    convert_in(inputs, out, quarantine, opts, progress, BLOCK_BYTES)
+    convert_in(
+        inputs,
+        out,
+        quarantine,
+        opts,
+        progress,
+        BLOCK_BYTES,
+        ROW_GROUP_ROWS,
+    )
 }
 
-/// What a conversion holds besides its block of input: one parquet row group of
-/// output being built and encoded, the parquet writer, the allocator's arenas.
-pub const CONVERT_FIXED_BYTES: u64 = FIXED_MIB << 20;
-const FIXED_MIB: u64 = 320;
-/// Bytes of memory per byte of an ndjson block (the text, its lines, the columns
-/// and owned events of its slices in flight).
-const PER_BLOCK_BYTE: u64 = 8;
-/// The smallest block: a line of the usual size many times over.
+/// How much a conversion holds, measured on the yardstick's shop log (release build,
+/// peak RSS): about 64 MiB whatever the input (the binary, the allocator, the
+/// parquet writer), 1,800 bytes per flat row of the parquet row group being built
+/// and encoded (260 k rows: 0.5 GB), and 2 bytes per byte of the ndjson block.
+const BASE_BYTES: u64 = 64 << 20;
+const ROW_BYTES: u64 = 1_800;
+const BLOCK_BYTE: u64 = 2;
+/// The smallest block and row group a budget may shrink them to.
 const MIN_BLOCK_BYTES: usize = 1 << 20;
-/// What a limit below the fixed part and the smallest block is told.
+const MIN_GROUP_ROWS: usize = 1 << 14;
+/// What a limit below the smallest block and row group is told.
 const CONVERT_AT_LEAST: &str =
-    "at least 328M for convert (one parquet row group of output and a 1 MiB block of input)";
+    "at least 95M for convert (a 1 MiB block of input and a parquet row group of 16,384 rows)";
 
-/// [`convert_events`] within a memory budget: blocks of input as large as `limit`
-/// allows ([`CONVERT_FIXED_BYTES`] plus 8 bytes per byte of a block, blocks of 1 to
-/// 32 MiB). The output's bytes do not depend on the block size.
+/// The block of input and the parquet row group a conversion within `limit` uses:
+/// 32 MiB and [`ROW_GROUP_ROWS`] rows (the row groups of a load in memory) when they
+/// fit, else the row group shrinks first, then the block.
+fn convert_sizes(limit: MemoryLimit) -> Result<(usize, usize)> {
+    let fits = |block: usize, rows: usize| {
+        BASE_BYTES + BLOCK_BYTE * block as u64 + ROW_BYTES * rows as u64 <= limit.0
+    };
+    if !fits(MIN_BLOCK_BYTES, MIN_GROUP_ROWS) {
+        return Err(crate::error::ParameterError::new(
+            "--memory-limit",
+            CONVERT_AT_LEAST,
+            format!("{} bytes", limit.0),
+        )
+        .into());
+    }
+    let room = |fixed: u64, per: u64| (limit.0.saturating_sub(fixed) / per) as usize;
+    // Not `clamp`: test builds write row groups of fewer rows than the minimum here.
+    #[allow(clippy::manual_clamp)]
+    let rows = room(BASE_BYTES + BLOCK_BYTE * MIN_BLOCK_BYTES as u64, ROW_BYTES)
+        .max(MIN_GROUP_ROWS)
+        .min(ROW_GROUP_ROWS);
+    let block =
+        room(BASE_BYTES + ROW_BYTES * rows as u64, BLOCK_BYTE).clamp(MIN_BLOCK_BYTES, BLOCK_BYTES);
+    Ok((block, rows))
+}
+
+/// [`convert_events`] within a memory budget: a block of input and a parquet row
+/// group as large as `limit` allows ([`convert_sizes`]). Under 0.5 GB or so the row
+/// groups are smaller than a load in memory writes: the rows are the same.
 ///
 /// # Errors
 ///
-/// As [`convert_events`]; [`Error::Parameter`] for a limit below what one block of
-/// 1 MiB and one row group need.
+/// As [`convert_events`]; [`Error::Parameter`] for a limit below what a 1 MiB block
+/// and a row group of 16,384 rows need.
 pub fn convert_events_within(
     inputs: &[PathBuf],
     out: &Path,
@@ -80,18 +116,8 @@ pub fn convert_events_within(
     progress: &dyn Progress,
     limit: MemoryLimit,
 ) -> Result<LoadReport> {
-    let needed = CONVERT_FIXED_BYTES + PER_BLOCK_BYTE * MIN_BLOCK_BYTES as u64;
-    if limit.0 < needed {
-        return Err(crate::error::ParameterError::new(
-            "--memory-limit",
-            CONVERT_AT_LEAST,
-            format!("{} bytes", limit.0),
-        )
-        .into());
-    }
-    let block = ((limit.0 - CONVERT_FIXED_BYTES) / PER_BLOCK_BYTE)
-        .clamp(MIN_BLOCK_BYTES as u64, BLOCK_BYTES as u64) as usize;
-    convert_in(inputs, out, quarantine, opts, progress, block)
+    let (block, rows) = convert_sizes(limit)?;
+    convert_in(inputs, out, quarantine, opts, progress, block, rows)
 }
 
 fn convert_in(
@@ -101,9 +127,10 @@ fn convert_in(
     opts: LoadOptions,
     progress: &dyn Progress,
     block: usize,
+    group_rows: usize,
 ) -> Result<LoadReport> {
     check_inputs(inputs)?;
-    let mut sink = Sink::new(out, Format::from_path(out)?)?;
+    let mut sink = Sink::new(out, Format::from_path(out)?, group_rows)?;
     let mut refused = Quarantine::new(quarantine)?;
     let mut report = LoadReport::default();
     let mut by_type = [0u64; 3];

@@ -10,7 +10,7 @@ use polars::prelude::*;
 use super::super::model::Event;
 use super::super::quarantine::Rejected;
 use super::super::read::Format;
-use super::super::write::{flat_frame, ROW_GROUP_ROWS};
+use super::super::write::flat_frame;
 use crate::error::{Error, Result};
 
 /// A file written under a temporary name beside its destination.
@@ -94,6 +94,8 @@ enum Writer {
         frames: Vec<DataFrame>,
         /// Flat rows in `frames`.
         rows: usize,
+        /// Rows of a row group.
+        group_rows: usize,
     },
 }
 
@@ -111,7 +113,8 @@ pub(super) struct Sink {
 }
 
 impl Sink {
-    pub(super) fn new(path: &Path, format: Format) -> Result<Self> {
+    /// A sink writing `path` in `format`, parquet in row groups of `group_rows` rows.
+    pub(super) fn new(path: &Path, format: Format, group_rows: usize) -> Result<Self> {
         let staged = Staged::new(path)?;
         let file = staged.file()?;
         let writer = match format {
@@ -129,6 +132,7 @@ impl Sink {
                     pending: Vec::new(),
                     frames: Vec::new(),
                     rows: 0,
+                    group_rows: group_rows.max(1),
                 }
             }
         };
@@ -141,14 +145,20 @@ impl Sink {
 
     /// Rows already flat (a parquet output only).
     pub(super) fn push_frame(&mut self, df: DataFrame) -> Result<()> {
-        let Writer::Parquet { frames, rows, .. } = &mut self.writer else {
+        let Writer::Parquet {
+            frames,
+            rows,
+            group_rows,
+            ..
+        } = &mut self.writer
+        else {
             unreachable!("flat rows go to a parquet output only");
         };
         if df.height() > 0 {
             *rows += df.height();
             frames.push(df);
         }
-        if *rows >= ROW_GROUP_ROWS {
+        if *rows >= *group_rows {
             self.flush_full()?;
         }
         Ok(())
@@ -178,32 +188,33 @@ impl Sink {
         }
     }
 
-    /// Pending events become flat rows, and every full row group of
-    /// [`ROW_GROUP_ROWS`] rows is written: the row groups are those of
-    /// [`super::write_events`] whatever the block size (the last one is written by
-    /// [`Sink::finish`]).
+    /// Pending events become flat rows, and every full row group is written: with
+    /// [`super::super::write::ROW_GROUP_ROWS`] rows, the row groups are those of [`super::write_events`]
+    /// whatever the block size (the last one is written by [`Sink::finish`]).
     pub(super) fn flush_full(&mut self) -> Result<()> {
         let Writer::Parquet {
             writer,
             pending,
             frames,
             rows,
+            group_rows,
         } = &mut self.writer
         else {
             return Ok(());
         };
+        let group_rows = *group_rows;
         if !pending.is_empty() {
             let df = flat_frame(pending)?;
             pending.clear();
             *rows += df.height();
             frames.push(df);
         }
-        while *rows >= ROW_GROUP_ROWS {
+        while *rows >= group_rows {
             let mut df = stack(std::mem::take(frames))?;
-            let mut group = df.slice(0, ROW_GROUP_ROWS);
+            let mut group = df.slice(0, group_rows);
             group.rechunk_mut();
             writer.write_batch(&group)?;
-            df = df.slice(ROW_GROUP_ROWS as i64, usize::MAX);
+            df = df.slice(group_rows as i64, usize::MAX);
             *rows = df.height();
             if *rows > 0 {
                 frames.push(df);

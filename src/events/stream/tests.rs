@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::{
-    convert_events_within, convert_in, CONVERT_AT_LEAST, CONVERT_FIXED_BYTES, MIN_BLOCK_BYTES,
-    PER_BLOCK_BYTE,
+    convert_in, convert_sizes, BASE_BYTES, BLOCK_BYTE, BLOCK_BYTES, CONVERT_AT_LEAST,
+    MIN_BLOCK_BYTES, MIN_GROUP_ROWS, ROW_BYTES, ROW_GROUP_ROWS,
 };
 use crate::events::{load_events, write_events, write_quarantine, Event, LoadOptions};
 use crate::partition::MemoryLimit;
@@ -86,6 +86,7 @@ fn streaming_gives_what_loading_whole_gives_in_every_format() {
                 LoadOptions::default(),
                 &NoProgress,
                 block,
+                ROW_GROUP_ROWS,
             )
             .unwrap();
             assert_eq!(report, whole.report, "{ext} {block}");
@@ -122,6 +123,7 @@ fn strict_mode_stops_at_the_first_refused_record_and_leaves_no_output() {
         strict,
         &NoProgress,
         4096,
+        ROW_GROUP_ROWS,
     )
     .unwrap_err();
     let whole = load_events(&[input], strict).unwrap_err();
@@ -129,7 +131,16 @@ fn strict_mode_stops_at_the_first_refused_record_and_leaves_no_output() {
     assert!(!out.exists() && !q.exists());
     let flat = dir.path().join("flat.parquet");
     write_events(&[], &flat).unwrap();
-    let err = convert_in(&[flat], &out, &q, LoadOptions::default(), &NoProgress, 4096).unwrap_err();
+    let err = convert_in(
+        &[flat],
+        &out,
+        &q,
+        LoadOptions::default(),
+        &NoProgress,
+        4096,
+        ROW_GROUP_ROWS,
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("already in the flat format"),
         "{err}"
@@ -195,12 +206,22 @@ fn a_byte_order_mark_is_dropped_and_an_overlong_line_is_quarantined_by_its_numbe
             LoadOptions::default(),
             &NoProgress,
             block,
+            ROW_GROUP_ROWS,
         )
         .unwrap();
         assert_eq!(report, whole.report, "{block}");
         assert_eq!(std::fs::read(&q).unwrap(), std::fs::read(&old_q).unwrap());
         let strict = LoadOptions { strict: true };
-        let err = convert_in(args.0, args.1, args.2, strict, &NoProgress, block).unwrap_err();
+        let err = convert_in(
+            args.0,
+            args.1,
+            args.2,
+            strict,
+            &NoProgress,
+            block,
+            ROW_GROUP_ROWS,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains(":2"), "{err}");
     }
 }
@@ -216,27 +237,47 @@ fn a_byte_order_mark_only_counts_at_the_start_of_a_file() {
 }
 
 #[test]
-fn a_memory_limit_sets_the_block_and_refuses_what_cannot_hold_one() {
-    let needed = CONVERT_FIXED_BYTES + PER_BLOCK_BYTE * MIN_BLOCK_BYTES as u64;
-    assert!(CONVERT_AT_LEAST.contains(&format!("{}M", needed >> 20)));
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    std::fs::write(&input, "{}\n").unwrap();
-    let run = |limit: u64| {
-        convert_events_within(
-            std::slice::from_ref(&input),
-            &dir.path().join("out.parquet"),
-            &dir.path().join("q.ndjson"),
-            LoadOptions::default(),
-            &NoProgress,
-            MemoryLimit(limit),
-        )
-    };
-    let refused = run(needed - 1).unwrap_err().to_string();
+fn a_memory_limit_sizes_block_and_row_group_and_refuses_what_cannot_hold_one() {
+    let floor =
+        BASE_BYTES + BLOCK_BYTE * MIN_BLOCK_BYTES as u64 + ROW_BYTES * MIN_GROUP_ROWS as u64;
+    assert!(CONVERT_AT_LEAST.contains(&format!("{}M", floor.div_ceil(1 << 20))));
+    let refused = convert_sizes(MemoryLimit(floor - 1))
+        .unwrap_err()
+        .to_string();
     assert!(
-        refused.contains("--memory-limit") && refused.contains("328M"),
+        refused.contains("--memory-limit") && refused.contains(CONVERT_AT_LEAST),
         "{refused}"
     );
-    let report = run(needed).unwrap();
-    assert_eq!((report.read(), report.quarantined()), (1, 1));
+    for limit in [floor, floor + (40 << 20), 1 << 30] {
+        let (block, rows) = convert_sizes(MemoryLimit(limit)).unwrap();
+        let held = BASE_BYTES + BLOCK_BYTE * block as u64 + ROW_BYTES * rows as u64;
+        assert!(held <= limit, "{limit}: {block} {rows}");
+        assert!(block >= MIN_BLOCK_BYTES && rows >= ROW_GROUP_ROWS.min(MIN_GROUP_ROWS));
+    }
+    assert_eq!(
+        convert_sizes(MemoryLimit(8 << 30)).unwrap(),
+        (BLOCK_BYTES, ROW_GROUP_ROWS)
+    );
+    // Smaller row groups hold the same rows.
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let frame = |group_rows: usize| {
+        let out = dir.path().join(format!("out{group_rows}.parquet"));
+        let q = dir.path().join(format!("q{group_rows}.ndjson"));
+        convert_in(
+            std::slice::from_ref(&input),
+            &out,
+            &q,
+            LoadOptions::default(),
+            &NoProgress,
+            4096,
+            group_rows,
+        )
+        .unwrap();
+        parquet(&out)
+    };
+    let (whole, small) = (frame(ROW_GROUP_ROWS), frame(7));
+    assert!(whole.height() > 7, "{}", whole.height());
+    assert_eq!(whole.schema(), small.schema());
+    assert!(whole.equals_missing(&small));
 }
