@@ -28,11 +28,12 @@ pub struct ConvertArgs {
     /// Stop at the first malformed record.
     #[arg(long)]
     strict: bool,
-    /// Memory the conversion may use (e.g. 512M, 1G; binary units): the input is read
-    /// in blocks of up to 32 MiB of whole lines, smaller under a tight limit (about
-    /// 320 MiB for one parquet row group of output, plus 8 bytes per byte of a block;
-    /// at least 328M). Memory does not grow with the input's size whatever the limit,
-    /// and the output is the same. Default: half the memory available.
+    /// Memory the conversion may use (e.g. 512M, 1G; binary units; at least 104M).
+    /// Memory does not grow with the input's size whatever the limit: the input is read
+    /// in blocks of up to 32 MiB of whole lines, and a parquet output is written a row
+    /// group at a time (262,144 rows, about 0.6 GB while it is built). Under a limit
+    /// below about 700M the row groups, then the blocks, are smaller: the same rows,
+    /// in more row groups. Default: half the memory available.
     #[arg(long, value_name = "SIZE", value_parser = MemoryLimit::parse)]
     memory_limit: Option<MemoryLimit>,
 }
