@@ -388,8 +388,9 @@ pub fn layout_sql(
     }
     ctes.push("layout", &parts.join("\nUNION ALL\n"));
     Ok(format!(
-        "{}\nSELECT DISTINCT policy_id, field, kind, label\nFROM layout\nORDER BY policy_id, field, kind, label\n",
-        ctes.render()
+        "{}\nSELECT DISTINCT policy_id, field, kind, label\nFROM layout\nORDER BY policy_id, field, kind, label\n{}",
+        ctes.render(),
+        super::sdk::settings_line(d)
     ))
 }
 
