@@ -196,6 +196,13 @@ pub trait Dialect: Sync {
     /// where [`Dialect::json_kind`] is `'number'`).
     fn json_number(&self, j: &str, key: &str) -> String;
 
+    /// The keyword that makes a CTE computed once rather than inlined where it is
+    /// used, or empty. Used for the linear features, whose columns the `Σ x xᵀ` sums
+    /// repeat many times.
+    fn materialized(&self) -> &'static str {
+        ""
+    }
+
     /// A clause closing every statement (after its `ORDER BY`), or empty: settings
     /// that make the engine follow standard SQL where the queries rely on it.
     fn statement_settings(&self) -> &'static str {
@@ -281,6 +288,12 @@ impl Dialect for Postgres {
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&self.json_text(j, key))
+    }
+    fn materialized(&self) -> &'static str {
+        // PostgreSQL 12 and later inline a CTE used once, expression and all: each
+        // `xx_i_j` then re-evaluated the JSON reads behind both features, and the
+        // linear statistics of 1 M exposure rows took 235 s instead of 13 s.
+        "MATERIALIZED"
     }
 }
 

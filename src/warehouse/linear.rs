@@ -342,7 +342,8 @@ fn rows(d: &dyn Dialect, r: &Relations, q: &LinearQuery, p: &str, ctes: &mut Cte
     } else {
         format!(",\n    {}", cols.join(",\n    "))
     };
-    ctes.push(
+    ctes.push_materialized(
+        d,
         &format!("{p}_x1"),
         &format!("SELECT allocation_name, exposed_at, goal_events, reward{cols}\n  FROM {p}_x0"),
     );
@@ -489,7 +490,8 @@ pub(super) fn linear_part(
         .enumerate()
         .map(|(i, e)| format!("{e} AS x{i}"))
         .collect();
-    ctes.push(
+    ctes.push_materialized(
+        d,
         &format!("{p}_x"),
         &format!(
             "SELECT allocation_name, exposed_at, goal_events, reward,\n    {}\n  FROM {p}_x1",
