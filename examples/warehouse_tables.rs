@@ -1,6 +1,7 @@
 //! Writes event files as the two relations the warehouse queries read
 //! (`exposures.csv`, `tracks.csv`) and the scripts that load them into PostgreSQL
-//! (`load.postgres.sql`, for psql), DuckDB and Spark SQL, then prints the load time
+//! (`load.postgres.sql`, for psql), DuckDB, Spark SQL and ClickHouse (for
+//! `clickhouse-local` or chDB), then prints the load time
 //! of the events. `docs/warehouse.md` loads the demo and the yardstick log with it:
 //!
 //! ```sh
@@ -31,8 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         DialectName::Postgres,
         DialectName::DuckDb,
         DialectName::Spark,
+        DialectName::ClickHouse,
     ] {
-        let script = load_script(d, &out).expect("these three have load scripts");
+        let script = load_script(d, &out).expect("these four have load scripts");
         std::fs::write(out.join(format!("load.{d}.sql")), script)?;
     }
     println!(

@@ -25,7 +25,7 @@ p0_g0 AS (
 p0_g AS (
   SELECT g.unit_key AS tu,
     ROW_NUMBER() OVER (PARTITION BY g.unit_key ORDER BY g.event_ts, g.event_id, g.decision_id, g.session_id, g.value) AS tn,
-    g.session_id, g.decision_id, g.event_ts, CAST(COALESCE(g.value, 0) AS Float64) AS value,
+    g.session_id, g.decision_id, g.event_ts, CAST(COALESCE(g.value, 0) AS Nullable(Float64)) AS value,
     CASE WHEN kd.decision_id IS NULL THEN 0 ELSE 1 END AS known
   FROM p0_g0 g LEFT JOIN kd ON kd.decision_id = g.decision_id
   WHERE g.event_id IS NULL OR g.dup = 1
@@ -36,10 +36,10 @@ p0_de AS (
   GROUP BY decision_id, allocation_name
 ),
 p0_t AS (
-  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 1 AS linked, x.unit_key AS ukey, x.decision_id
+  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 1 AS linked, x.unit_key AS ukey, x.decision_id AS decision_id
   FROM p0_g g JOIN p0_de x ON x.decision_id = g.decision_id WHERE g.known = 1
   UNION ALL
-  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 0 AS linked, x.unit_key AS ukey, x.decision_id
+  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 0 AS linked, x.unit_key AS ukey, x.decision_id AS decision_id
   FROM p0_g g JOIN p0_de x ON x.unit_key = g.tu WHERE g.known = 0
 ),
 p0_ti AS (
@@ -53,7 +53,7 @@ p0_w_1 AS (
   SELECT k.*, CASE WHEN exposed_at = MAX(exposed_at) OVER (PARTITION BY tu, tn) THEN 1 ELSE 0 END AS is_end FROM p0_k k
 ),
 p0_w AS (
-  SELECT k.*, CASE WHEN is_end = 1 THEN CAST(1 AS Float64) / SUM(is_end) OVER (PARTITION BY tu, tn) ELSE 0 END AS weight FROM p0_w_1 k
+  SELECT k.*, CASE WHEN is_end = 1 THEN CAST(1 AS Nullable(Float64)) / SUM(is_end) OVER (PARTITION BY tu, tn) ELSE 0 END AS weight FROM p0_w_1 k
 ),
 p0_c AS (
   SELECT tu, tn, allocation_name, decision_id, MIN(ukey) AS ukey, MIN(value) AS value, SUM(weight) AS weight
@@ -72,7 +72,7 @@ p0_s AS (
   FROM p0_u u LEFT JOIN p0_e e ON e.allocation_name = u.allocation_name AND e.decision_id = u.decision_id
 ),
 p0_r0 AS (
-  SELECT allocation_name, exposed_at, goal_events, CASE WHEN goal_events > 0 THEN CAST(1 AS Float64) ELSE CAST(0 AS Float64) END AS reward FROM p0_s
+  SELECT allocation_name, exposed_at, goal_events, CASE WHEN goal_events > 0 THEN CAST(1 AS Nullable(Float64)) ELSE CAST(0 AS Nullable(Float64)) END AS reward FROM p0_s
 ),
 p0_r AS (
   SELECT allocation_name, exposed_at, goal_events, reward AS reward FROM p0_r0
@@ -85,7 +85,7 @@ p1_g0 AS (
 p1_g AS (
   SELECT g.unit_key AS tu,
     ROW_NUMBER() OVER (PARTITION BY g.unit_key ORDER BY g.event_ts, g.event_id, g.decision_id, g.session_id, g.value) AS tn,
-    g.session_id, g.decision_id, g.event_ts, CAST(COALESCE(g.value, 0) AS Float64) AS value,
+    g.session_id, g.decision_id, g.event_ts, CAST(COALESCE(g.value, 0) AS Nullable(Float64)) AS value,
     CASE WHEN kd.decision_id IS NULL THEN 0 ELSE 1 END AS known
   FROM p1_g0 g LEFT JOIN kd ON kd.decision_id = g.decision_id
   WHERE g.event_id IS NULL OR g.dup = 1
@@ -100,7 +100,7 @@ p1_sx1 AS (
 ),
 p1_sx AS (
   SELECT x.*, CASE WHEN session_id IS NOT NULL THEN 's' || session_id
-    ELSE 'g' || CAST(SUM(fresh) OVER (PARTITION BY unit_key, CASE WHEN session_id IS NULL THEN 1 ELSE 0 END ORDER BY ts) AS String) END AS sess
+    ELSE 'g' || CAST(SUM(fresh) OVER (PARTITION BY unit_key, CASE WHEN session_id IS NULL THEN 1 ELSE 0 END ORDER BY ts) AS Nullable(String)) END AS sess
   FROM p1_sx1 x
 ),
 p1_d AS (
@@ -141,7 +141,7 @@ p1_w_1 AS (
   SELECT k.*, CASE WHEN exposed_at = MAX(exposed_at) OVER (PARTITION BY tu, tn) THEN 1 ELSE 0 END AS is_end FROM p1_k k
 ),
 p1_w AS (
-  SELECT k.*, CASE WHEN is_end = 1 THEN CAST(1 AS Float64) / SUM(is_end) OVER (PARTITION BY tu, tn) ELSE 0 END AS weight FROM p1_w_1 k
+  SELECT k.*, CASE WHEN is_end = 1 THEN CAST(1 AS Nullable(Float64)) / SUM(is_end) OVER (PARTITION BY tu, tn) ELSE 0 END AS weight FROM p1_w_1 k
 ),
 p1_c AS (
   SELECT tu, tn, allocation_name, MIN(ukey) AS ukey, MIN(value) AS value, SUM(weight) AS weight
@@ -160,18 +160,18 @@ p1_s AS (
   FROM p1_u u LEFT JOIN p1_e e ON e.allocation_name = u.allocation_name AND e.ukey = u.unit_key
 ),
 p1_r0 AS (
-  SELECT allocation_name, exposed_at, goal_events, CASE WHEN goal_events > 0 THEN CAST(1 AS Float64) ELSE CAST(0 AS Float64) END AS reward FROM p1_s
+  SELECT allocation_name, exposed_at, goal_events, CASE WHEN goal_events > 0 THEN CAST(1 AS Nullable(Float64)) ELSE CAST(0 AS Nullable(Float64)) END AS reward FROM p1_s
 ),
 p1_r AS (
   SELECT allocation_name, exposed_at, goal_events, reward AS reward FROM p1_r0
 ),
 stats AS (
-  SELECT CAST('policy_checkout_cta' AS String) AS policy_id, allocation_name, COUNT(*) AS units,
+  SELECT CAST('policy_checkout_cta' AS Nullable(String)) AS policy_id, allocation_name, COUNT(*) AS units,
     SUM(CASE WHEN goal_events > 0 THEN 1 ELSE 0 END) AS conversions,
     SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq, MAX(exposed_at) AS last_exposed_at
   FROM p0_r WHERE reward IS NOT NULL GROUP BY allocation_name
 UNION ALL
-SELECT CAST('policy_discount' AS String) AS policy_id, allocation_name, COUNT(*) AS units,
+SELECT CAST('policy_discount' AS Nullable(String)) AS policy_id, allocation_name, COUNT(*) AS units,
     SUM(CASE WHEN goal_events > 0 THEN 1 ELSE 0 END) AS conversions,
     SUM(reward) AS reward_sum, SUM(reward * reward) AS reward_sum_sq, MAX(exposed_at) AS last_exposed_at
   FROM p1_r WHERE reward IS NOT NULL GROUP BY allocation_name
@@ -179,3 +179,4 @@ SELECT CAST('policy_discount' AS String) AS policy_id, allocation_name, COUNT(*)
 SELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at
 FROM stats
 ORDER BY policy_id, allocation_name
+SETTINGS join_use_nulls = 1

@@ -36,10 +36,10 @@ p0_de AS (
   GROUP BY decision_id, allocation_name
 ),
 p0_t AS (
-  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 1 AS linked, x.unit_key AS ukey, x.decision_id
+  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 1 AS linked, x.unit_key AS ukey, x.decision_id AS decision_id
   FROM p0_g g JOIN p0_de x ON x.decision_id = g.decision_id WHERE g.known = 1
   UNION ALL
-  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 0 AS linked, x.unit_key AS ukey, x.decision_id
+  SELECT g.tu, g.tn, x.allocation_name, x.exposed_at, g.event_ts, g.value, 0 AS linked, x.unit_key AS ukey, x.decision_id AS decision_id
   FROM p0_g g JOIN p0_de x ON x.unit_key = g.tu WHERE g.known = 0
 ),
 p0_ti AS (

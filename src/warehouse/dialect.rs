@@ -195,6 +195,19 @@ pub trait Dialect: Sync {
     /// The number at `key` of a parsed context `j` as a 64-bit float (read only
     /// where [`Dialect::json_kind`] is `'number'`).
     fn json_number(&self, j: &str, key: &str) -> String;
+
+    /// The keyword that makes a CTE computed once rather than inlined where it is
+    /// used, or empty. Used for the linear features, whose columns the `Σ x xᵀ` sums
+    /// repeat many times.
+    fn materialized(&self) -> &'static str {
+        ""
+    }
+
+    /// A clause closing every statement (after its `ORDER BY`), or empty: settings
+    /// that make the engine follow standard SQL where the queries rely on it.
+    fn statement_settings(&self) -> &'static str {
+        ""
+    }
 }
 
 /// The type names a dialect's JSON type function gives (see [`Dialect::json_type`]).
@@ -275,6 +288,12 @@ impl Dialect for Postgres {
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&self.json_text(j, key))
+    }
+    fn materialized(&self) -> &'static str {
+        // PostgreSQL 12 and later inline a CTE used once, expression and all: each
+        // `xx_i_j` then re-evaluated the JSON reads behind both features, and the
+        // linear statistics of 1 M exposure rows took 235 s instead of 13 s.
+        "MATERIALIZED"
     }
 }
 
@@ -446,14 +465,16 @@ impl Dialect for ClickHouse {
     fn quote_char(&self) -> char {
         '`'
     }
+    // Nullable: a CAST to a plain type refuses NULL here (`CAST(NULL AS Float64)` is
+    // an error), where the queries cast NULLs and columns that may hold them.
     fn float_type(&self) -> &'static str {
-        "Float64"
+        "Nullable(Float64)"
     }
     fn bigint_type(&self) -> &'static str {
-        "Int64"
+        "Nullable(Int64)"
     }
     fn text_type(&self) -> &'static str {
-        "String"
+        "Nullable(String)"
     }
     fn string(&self, s: &str) -> String {
         format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -486,6 +507,11 @@ impl Dialect for ClickHouse {
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         format!("JSONExtractFloat({j}, {})", self.string(key))
+    }
+    fn statement_settings(&self) -> &'static str {
+        // By default a LEFT JOIN's unmatched side is the type's default (0, '')
+        // where the queries read NULL (`COALESCE`, `IS NULL`).
+        "SETTINGS join_use_nulls = 1"
     }
 }
 

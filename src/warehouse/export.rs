@@ -1,6 +1,7 @@
 //! The event tables written as the two relations the queries read, and the scripts
-//! that load them into PostgreSQL, DuckDB and Spark SQL: how the equality tests and the docs'
-//! demo put the same events in a warehouse as the engine reads from files.
+//! that load them into PostgreSQL, DuckDB, Spark SQL and ClickHouse: how the equality
+//! tests and the docs' demo put the same events in a warehouse as the engine reads
+//! from files.
 //!
 //! Times are written as epoch milliseconds (`ts_ms`, `event_ts_ms`) and turned into
 //! timestamps by integer interval arithmetic when loaded, so no rounding happens on
@@ -128,6 +129,9 @@ fn select_list(columns: &[(&str, &str)], d: DialectName) -> String {
                 format!("TIMESTAMP 'epoch' + {n}_ms * INTERVAL '1 millisecond' AS {n}")
             }
             ("ms", DialectName::Spark) => format!("timestamp_millis({n}_ms) AS {n}"),
+            ("ms", DialectName::ClickHouse) => {
+                format!("fromUnixTimestamp64Milli({n}_ms, 'UTC') AS {n}")
+            }
             ("ms", _) => format!("epoch_ms({n}_ms) AS {n}"),
             _ => (*n).to_owned(),
         })
@@ -136,8 +140,9 @@ fn select_list(columns: &[(&str, &str)], d: DialectName) -> String {
 }
 
 /// A script that loads the files of [`export_tables`] from `dir` as tables
-/// `exposures` and `tracks` (PostgreSQL through psql's `\copy`, DuckDB, or Spark SQL
-/// as temporary views); `None` for the other dialects.
+/// `exposures` and `tracks` (PostgreSQL through psql's `\copy`, DuckDB, Spark SQL as
+/// temporary views, or ClickHouse through the `file` table function, as
+/// `clickhouse-local` and chDB read it); `None` for the other dialects.
 #[must_use]
 pub fn load_script(d: DialectName, dir: &Path) -> Option<String> {
     let mut out = String::new();
@@ -179,6 +184,21 @@ pub fn load_script(d: DialectName, dir: &Path) -> Option<String> {
                     out,
                     "CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT {select} FROM {name}_raw;"
                 );
+            }
+            DialectName::ClickHouse => {
+                // Every column Nullable: an empty unquoted cell is NULL, as in the
+                // other engines (a plain String would read it as '').
+                let schema = columns
+                    .iter()
+                    .map(|(n, t)| match *t {
+                        "ms" => format!("{n}_ms Nullable(Int64)"),
+                        "double" => format!("{n} Nullable(Float64)"),
+                        "boolean" => format!("{n} Nullable(Bool)"),
+                        _ => format!("{n} Nullable(String)"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let _ = writeln!(out, "CREATE OR REPLACE TABLE {name} ENGINE = Memory AS SELECT {select} FROM file('{file}', 'CSVWithNames', '{schema}');");
             }
             _ => return None,
         }

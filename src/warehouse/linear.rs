@@ -342,7 +342,8 @@ fn rows(d: &dyn Dialect, r: &Relations, q: &LinearQuery, p: &str, ctes: &mut Cte
     } else {
         format!(",\n    {}", cols.join(",\n    "))
     };
-    ctes.push(
+    ctes.push_materialized(
+        d,
         &format!("{p}_x1"),
         &format!("SELECT allocation_name, exposed_at, goal_events, reward{cols}\n  FROM {p}_x0"),
     );
@@ -388,8 +389,9 @@ pub fn layout_sql(
     }
     ctes.push("layout", &parts.join("\nUNION ALL\n"));
     Ok(format!(
-        "{}\nSELECT DISTINCT policy_id, field, kind, label\nFROM layout\nORDER BY policy_id, field, kind, label\n",
-        ctes.render()
+        "{}\nSELECT DISTINCT policy_id, field, kind, label\nFROM layout\nORDER BY policy_id, field, kind, label\n{}",
+        ctes.render(),
+        super::sdk::settings_line(d)
     ))
 }
 
@@ -488,7 +490,8 @@ pub(super) fn linear_part(
         .enumerate()
         .map(|(i, e)| format!("{e} AS x{i}"))
         .collect();
-    ctes.push(
+    ctes.push_materialized(
+        d,
         &format!("{p}_x"),
         &format!(
             "SELECT allocation_name, exposed_at, goal_events, reward,\n    {}\n  FROM {p}_x1",

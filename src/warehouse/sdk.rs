@@ -144,9 +144,19 @@ pub(super) fn finish_with(
     ctes.push("stats", &parts.join("\nUNION ALL\n"));
     let more: String = extra.iter().map(|c| format!(", {c}")).collect();
     format!(
-        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at{more}\nFROM stats\nORDER BY policy_id, allocation_name\n",
-        ctes.render()
+        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at{more}\nFROM stats\nORDER BY policy_id, allocation_name\n{}",
+        ctes.render(),
+        settings_line(d)
     )
+}
+
+/// The dialect's [`Dialect::statement_settings`] as the statement's last line, or
+/// nothing.
+pub(super) fn settings_line(d: &dyn Dialect) -> String {
+    match d.statement_settings() {
+        "" => String::new(),
+        s => format!("{s}\n"),
+    }
 }
 
 /// The shared steps: the two relations with times in epoch milliseconds, and the
@@ -251,11 +261,11 @@ fn cumulative_touches(q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
 /// one, every decision of its unit (the unit-key rule).
 fn decision_touches(q: &PolicyQuery, p: &str, ctes: &mut Ctes) {
     let mut parts = vec![format!(
-        "SELECT {TOUCH}, 1 AS linked, x.unit_key AS ukey, x.decision_id\n  FROM {p}_g g JOIN {p}_de x ON x.decision_id = g.decision_id WHERE g.known = 1"
+        "SELECT {TOUCH}, 1 AS linked, x.unit_key AS ukey, x.decision_id AS decision_id\n  FROM {p}_g g JOIN {p}_de x ON x.decision_id = g.decision_id WHERE g.known = 1"
     )];
     if q.params.unit_key_rule() {
         parts.push(format!(
-            "SELECT {TOUCH}, 0 AS linked, x.unit_key AS ukey, x.decision_id\n  FROM {p}_g g JOIN {p}_de x ON x.unit_key = g.tu WHERE g.known = 0"
+            "SELECT {TOUCH}, 0 AS linked, x.unit_key AS ukey, x.decision_id AS decision_id\n  FROM {p}_g g JOIN {p}_de x ON x.unit_key = g.tu WHERE g.known = 0"
         ));
     }
     ctes.push(&format!("{p}_t"), &parts.join("\n  UNION ALL\n  "));

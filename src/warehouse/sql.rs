@@ -7,13 +7,21 @@ use crate::attribution::TouchModel;
 /// Common table expressions in the order they are defined.
 #[derive(Default)]
 pub(super) struct Ctes {
-    items: Vec<(String, String)>,
+    /// Name, the dialect's keyword to compute it once (or empty), body.
+    items: Vec<(String, &'static str, String)>,
 }
 
 impl Ctes {
     /// Adds `name AS (body)`.
     pub(super) fn push(&mut self, name: &str, body: &str) {
-        self.items.push((name.to_owned(), body.to_owned()));
+        self.items.push((name.to_owned(), "", body.to_owned()));
+    }
+
+    /// Adds `name AS (body)`, computed once where the dialect says how
+    /// ([`Dialect::materialized`]).
+    pub(super) fn push_materialized(&mut self, d: &dyn Dialect, name: &str, body: &str) {
+        self.items
+            .push((name.to_owned(), d.materialized(), body.to_owned()));
     }
 
     /// The `WITH` clause.
@@ -21,7 +29,14 @@ impl Ctes {
         let defs: Vec<String> = self
             .items
             .iter()
-            .map(|(n, b)| format!("{n} AS (\n  {b}\n)"))
+            .map(|(n, m, b)| {
+                let m = if m.is_empty() {
+                    String::new()
+                } else {
+                    format!("{m} ")
+                };
+                format!("{n} AS {m}(\n  {b}\n)")
+            })
             .collect();
         format!("WITH\n{}", defs.join(",\n"))
     }

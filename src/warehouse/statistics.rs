@@ -214,7 +214,7 @@ pub(super) fn rows_from_table(
     };
     for (i, (row, c)) in rows.iter_mut().zip(&cells).enumerate() {
         let line = i as u64 + 1;
-        let text = c.get(at).map_or("", |t| t.trim());
+        let text = c.get(at).map_or("", |t| unless_null(t.trim()));
         if text.is_empty() {
             continue;
         }
@@ -298,7 +298,7 @@ pub(super) fn rows_from_cells(cells: Vec<Vec<String>>, file: &str) -> Result<Vec
                     )
                 })
         };
-        let last = c.get(6).map_or("", |t| t.trim());
+        let last = c.get(6).map_or("", |t| unless_null(t.trim()));
         let last_exposed_at = if last.is_empty() {
             None
         } else {
@@ -338,6 +338,16 @@ pub(super) fn rows_from_cells(cells: Vec<Vec<String>>, file: &str) -> Result<Vec
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// A cell of a column that may be NULL, with `\N` (how ClickHouse, MySQL and
+/// PostgreSQL's text format write NULL) read as empty, as other engines write it.
+fn unless_null(cell: &str) -> &str {
+    if cell == "\\N" {
+        ""
+    } else {
+        cell
+    }
 }
 
 /// The header and every cell of a csv file, as text.

@@ -7,8 +7,9 @@
 //! a relative 1e-9 (engines add floats in their own order).
 //!
 //! Engines come from the environment, set by `.ci/run`:
-//! `BANDIT_DUCKDB_PYTHON` (a Python with the `duckdb` package) and `BANDIT_PG_HOST`
-//! (a PostgreSQL socket directory or host; `BANDIT_PG_USER`, default `postgres`).
+//! `BANDIT_DUCKDB_PYTHON`, `BANDIT_SPARK_PYTHON` and `BANDIT_CLICKHOUSE_PYTHON` (a
+//! Python with the `duckdb`, `pyspark` or `chdb` package) and `BANDIT_PG_HOST` (a
+//! PostgreSQL socket directory or host; `BANDIT_PG_USER`, default `postgres`).
 //! Without them the tests say so loudly on standard error and check only what runs
 //! without a server; with `BANDIT_WAREHOUSE_REQUIRED=1` (CI) a missing engine fails.
 
@@ -432,25 +433,14 @@ fn check_engine(
 
 /// Runs the scenarios on Spark SQL in local mode, one session for all.
 pub(crate) fn run_spark(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
-    let mut outs = Vec::new();
-    let mut list = String::new();
-    for (dir, _, sql) in batch {
-        std::fs::write(
-            dir.join("load.sql"),
-            load_script(DialectName::Spark, dir).unwrap(),
-        )
-        .unwrap();
-        std::fs::write(dir.join("query.sql"), sql).unwrap();
-        list.push_str(&format!("{}\n", dir.display()));
-        outs.push(dir.join("spark.csv"));
-    }
     let script = "import csv, sys\n\
         from pyspark.sql import SparkSession\n\
         spark = (SparkSession.builder.master('local[2]').appName('bandit-warehouse')\n\
             .config('spark.sql.session.timeZone', 'UTC').config('spark.ui.enabled', 'false')\n\
             .config('spark.sql.shuffle.partitions', '1').getOrCreate())\n\
         spark.sparkContext.setLogLevel('ERROR')\n\
-        for d in sys.stdin.read().split():\n\
+        for d in sys.stdin.read().split('\\n'):\n\
+        \x20   if not d: continue\n\
         \x20   for stmt in open(d + '/load.sql').read().split(';\\n'):\n\
         \x20       if stmt.strip(): spark.sql(stmt)\n\
         \x20   df = spark.sql(open(d + '/query.sql').read())\n\
@@ -459,6 +449,59 @@ pub(crate) fn run_spark(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
         \x20       w.writerow(df.columns)\n\
         \x20       for row in df.collect(): w.writerow([repr(v) if isinstance(v, float) else v for v in row])\n\
         spark.stop()\n";
+    run_python_batch(python, DialectName::Spark, script, batch, &|dir| {
+        load_script(DialectName::Spark, dir).unwrap()
+    })
+}
+
+/// Runs the scenarios on ClickHouse through chDB (its engine embedded in Python), one
+/// session for all (each scenario's load replaces the tables).
+pub(crate) fn run_clickhouse(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
+    clickhouse_batch(python, batch, &|dir| {
+        load_script(DialectName::ClickHouse, dir).unwrap()
+    })
+}
+
+/// [`run_clickhouse`] with each directory's tables loaded by the statements `load`
+/// writes for it.
+pub(crate) fn clickhouse_batch(
+    python: &str,
+    batch: &[Job<'_>],
+    load: &dyn Fn(&Path) -> String,
+) -> Vec<PathBuf> {
+    let script = "import sys, tempfile\n\
+        from chdb import session\n\
+        with tempfile.TemporaryDirectory() as path:\n\
+        \x20   s = session.Session(path)\n\
+        \x20   for d in sys.stdin.read().split('\\n'):\n\
+        \x20       if not d: continue\n\
+        \x20       for stmt in open(d + '/load.sql').read().split(';\\n'):\n\
+        \x20           if stmt.strip(): s.query(stmt)\n\
+        \x20       out = s.query(open(d + '/query.sql').read(), 'CSVWithNames')\n\
+        \x20       open(d + '/clickhouse.csv', 'wb').write(out.bytes())\n\
+        \x20   s.close()\n";
+    run_python_batch(python, DialectName::ClickHouse, script, batch, load)
+}
+
+/// Writes each job's load script (`load` of its directory) and query as `load.sql`
+/// and `query.sql` to its directory, runs `script` with the directories on standard
+/// input (one a line), and returns each directory's `<dialect>.csv`, which the
+/// script writes.
+fn run_python_batch(
+    python: &str,
+    dialect: DialectName,
+    script: &str,
+    batch: &[Job<'_>],
+    load: &dyn Fn(&Path) -> String,
+) -> Vec<PathBuf> {
+    let mut outs = Vec::new();
+    let mut list = String::new();
+    for (dir, _, sql) in batch {
+        std::fs::write(dir.join("load.sql"), load(dir)).unwrap();
+        std::fs::write(dir.join("query.sql"), sql).unwrap();
+        list.push_str(&format!("{}\n", dir.display()));
+        outs.push(dir.join(format!("{dialect}.csv")));
+    }
     let mut child = Command::new(python)
         .arg("-c")
         .arg(script)
@@ -477,7 +520,7 @@ pub(crate) fn run_spark(python: &str, batch: &[Job<'_>]) -> Vec<PathBuf> {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "spark failed:\n{}\n{}",
+        "{dialect} failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -522,5 +565,15 @@ fn warehouse_sql_on_spark_equals_the_engine() {
     let only = ["demo", "demo-sum", "synth7"];
     check_engine(DialectName::Spark, Some(&only), &|batch| {
         run_spark(&python, batch)
+    });
+}
+
+#[test]
+fn warehouse_sql_on_clickhouse_equals_the_engine() {
+    let Some(python) = engine_from_env("BANDIT_CLICKHOUSE_PYTHON", "ClickHouse (chDB)") else {
+        return;
+    };
+    check_engine(DialectName::ClickHouse, None, &|batch| {
+        run_clickhouse(&python, batch)
     });
 }

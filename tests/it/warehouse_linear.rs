@@ -592,3 +592,22 @@ fn linear_sums_on_spark_equal_the_engines_and_publish_its_bundle() {
     };
     check_linear_runs(DialectName::Spark, &run, "", "learned", false);
 }
+
+/// ClickHouse through chDB (its `JSONType`/`JSONExtract*` functions on the context
+/// text): learned and declared features, full and incremental runs, fractional
+/// rewards, as on DuckDB and PostgreSQL.
+#[test]
+fn linear_sums_on_clickhouse_equal_the_engines_and_publish_its_bundle() {
+    let Some(python) = engine_from_env("BANDIT_CLICKHOUSE_PYTHON", "ClickHouse (chDB)") else {
+        return;
+    };
+    let run = |dir: &Path, what: &str, sql: &str| {
+        let out = crate::warehouse::run_clickhouse(&python, &[(dir, what, sql)]).remove(0);
+        let kept = dir.join(format!("{what}.clickhouse.csv"));
+        std::fs::rename(out, &kept).unwrap();
+        kept
+    };
+    check_linear(DialectName::ClickHouse, &run, "", "learned");
+    check_linear(DialectName::ClickHouse, &run, DECLARED, "declared");
+    check_fractional(DialectName::ClickHouse, &run);
+}

@@ -219,6 +219,16 @@ CREATE TABLE ext_orders AS SELECT user_id, TIMESTAMP 'epoch' + event_ms * INTERV
     )
 }
 
+/// Runs `sql` on ClickHouse (chDB) over the csv tables in `dir`; the result file.
+fn run_clickhouse(python: &str, dir: &Path, sql: &str) -> PathBuf {
+    let load = |dir: &Path| {
+        let d = dir.display();
+        format!("CREATE OR REPLACE TABLE ext_assignments ENGINE = Memory AS SELECT user_id, fromUnixTimestamp64Milli(assigned_ms, 'UTC') AS assigned_at, experiment, arm FROM file('{d}/assignments.csv', 'CSVWithNames', 'user_id Nullable(String), assigned_ms Int64, experiment String, arm String');\n\
+CREATE OR REPLACE TABLE ext_orders ENGINE = Memory AS SELECT user_id, fromUnixTimestamp64Milli(event_ms, 'UTC') AS event_time, order_total FROM file('{d}/orders.csv', 'CSVWithNames', 'user_id Nullable(String), event_ms Int64, order_total Nullable(Float64)');\n")
+    };
+    crate::warehouse::clickhouse_batch(python, &[(dir, "native", sql)], &load).remove(0)
+}
+
 /// Runs `sql` on PostgreSQL over the csv tables in `dir`, in a schema of its own.
 fn run_postgres(host: &str, dir: &Path, sql: &str) -> PathBuf {
     let out = dir.join("postgres.csv");
@@ -256,6 +266,21 @@ fn native_sql_on_duckdb_equals_the_in_process_statistics() {
         "duckdb",
         &|dir, sql| run_duckdb(&python, dir, sql),
         DialectName::DuckDb,
+    );
+}
+
+#[test]
+fn native_sql_on_clickhouse_equals_the_in_process_statistics() {
+    let Some(python) = engine_from_env(
+        "BANDIT_CLICKHOUSE_PYTHON",
+        "ClickHouse (chDB, warehouse-native)",
+    ) else {
+        return;
+    };
+    check_engine(
+        "clickhouse",
+        &|dir, sql| run_clickhouse(&python, dir, sql),
+        DialectName::ClickHouse,
     );
 }
 

@@ -206,6 +206,32 @@ fn statistics_files_with_a_bad_cell_are_refused_with_row_and_column() {
     );
 }
 
+/// ClickHouse writes NULL in csv as `\N`: in the columns that may be NULL
+/// (`last_exposed_at`, a multi-armed row's `features` and sums) it reads as empty.
+#[test]
+fn statistics_files_with_clickhouse_nulls_read_them_as_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("s.csv");
+    std::fs::write(
+        &path,
+        "policy_id,allocation_name,units,conversions,reward_sum,reward_sum_sq,last_exposed_at,features,xx_0_0,rx_0\n\"p\",\"a\",3,1,1,1,\\N,\\N,\\N,\\N\np,b,2,0,0,0,17,\\N,\\N,\\N\n",
+    )
+    .unwrap();
+    let rows = read_statistics(&path).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].last_exposed_at, None);
+    assert_eq!(rows[1].last_exposed_at, Some(17));
+    assert!(rows.iter().all(|r| r.linear.is_none()));
+    // Elsewhere `\N` is no number.
+    std::fs::write(
+        &path,
+        "policy_id,allocation_name,units,conversions,reward_sum,reward_sum_sq\np,a,\\N,1,1,1\n",
+    )
+    .unwrap();
+    let err = read_statistics(&path).unwrap_err().to_string();
+    assert!(err.contains("units: \"\\\\N\" is not"), "{err}");
+}
+
 /// The demo's SQL shown in docs/warehouse/ is what `sql` writes today. To update:
 /// `for d in postgres duckdb bigquery snowflake spark clickhouse; do bandit-engine sql
 /// --dialect $d --config datasets/demo/.traffical/config.yaml --bundle
