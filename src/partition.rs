@@ -29,63 +29,7 @@ use crate::events::{
 };
 use crate::progress::Progress;
 
-/// How much memory a run may use for its event tables (bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemoryLimit(pub u64);
-
-impl MemoryLimit {
-    /// Half the memory the machine has available now (`MemAvailable` of
-    /// `/proc/meminfo`), at least 1 GiB; 8 GiB where that cannot be read.
-    #[must_use]
-    pub fn from_machine() -> Self {
-        let available = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemAvailable:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map(|kb| kb * 1024);
-        Self(available.map_or(8 << 30, |b| (b / 2).max(1 << 30)))
-    }
-
-    /// Parses `4G`, `512M`, `1.5G`, `2048K` or a number of bytes (binary units).
-    ///
-    /// # Errors
-    ///
-    /// A message naming what was expected.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let t = text.trim();
-        let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-            Some((i, _)) => t.split_at(i),
-            None => (t, ""),
-        };
-        let scale: u64 = match unit
-            .to_ascii_uppercase()
-            .trim_end_matches("IB")
-            .trim_end_matches('B')
-        {
-            "" => 1,
-            "K" => 1 << 10,
-            "M" => 1 << 20,
-            "G" => 1 << 30,
-            "T" => 1 << 40,
-            _ => {
-                return Err(format!(
-                    "`{text}`: expected a size such as 4G, 512M or 1.5G"
-                ))
-            }
-        };
-        let n: f64 = number
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{text}`: expected a size such as 4G, 512M or 1.5G"))?;
-        if !(n.is_finite() && n > 0.0) {
-            return Err(format!("`{text}`: the limit must be a positive size"));
-        }
-        Ok(Self((n * scale as f64) as u64))
-    }
-}
+pub use crate::memory::MemoryLimit;
 
 /// Bytes of memory a retrain in memory peaks at per byte of input file, by format,
 /// measured on the yardstick's shop log (1 M exposure rows + 1 M track events, release

@@ -24,7 +24,7 @@ use super::read::{
 };
 use super::write::ROW_GROUP_ROWS;
 use crate::error::{Error, Result};
-use crate::partition::MemoryLimit;
+use crate::memory::MemoryLimit;
 use crate::progress::Progress;
 use sink::{Quarantine, Sink};
 

@@ -12,7 +12,7 @@ use super::{
     MIN_BLOCK_BYTES, MIN_GROUP_ROWS, ROW_BYTES, ROW_GROUP_ROWS,
 };
 use crate::events::{load_events, write_events, write_quarantine, Event, LoadOptions};
-use crate::partition::MemoryLimit;
+use crate::memory::MemoryLimit;
 use crate::progress::NoProgress;
 
 /// The demo log with refused lines, blank lines, CRLF endings, a line longer than a
