@@ -31,16 +31,34 @@ use crate::progress::Progress;
 
 pub use crate::memory::MemoryLimit;
 
-/// Bytes of memory a retrain in memory peaks at per byte of input file, by format,
-/// measured on the yardstick's shop log (1 M exposure rows + 1 M track events, release
-/// build, `retrain --dry-run`): 618 MB of ndjson peak at 2.38 GB (the file's bytes and
-/// the tables), its 78 MB Parquet at 1.04 GB. Rounded up.
-fn memory_per_byte(path: &Path) -> u64 {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => 14,
-        Some("csv") => 4,
-        _ => 4,
+/// Bytes of memory a retrain in memory peaks at per byte of an ndjson or csv file,
+/// measured (release build, `retrain --dry-run`): the yardstick's shop log, 618 MB of
+/// ndjson, peaks at 2.38 GB; a `synth --units 161000` log, 1.0 GB, at 2.65 GB.
+/// Rounded up.
+const TEXT_BYTE: u64 = 4;
+/// Bytes a retrain in memory peaks at per row of a parquet file (its footer gives the
+/// rows; bytes of parquet say little, compression differs from log to log): the shop
+/// log's 2.0 M rows (78 MB) peak at 1.04 GB, 520 bytes a row; the synth log's 3.0 M
+/// rows (42 MB) at 1.38 GB, 457 bytes a row. Rounded up.
+const PARQUET_ROW: u64 = 600;
+/// Per byte of a parquet file whose footer cannot be read (the load will say why).
+const PARQUET_BYTE: u64 = 33;
+
+/// The memory a retrain in memory of `path` is estimated to peak at.
+fn memory_of(path: &Path) -> Result<u64> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
+        return Ok(len * TEXT_BYTE);
     }
+    let rows = std::fs::File::open(path).ok().and_then(|f| {
+        ParquetReader::new(f)
+            .get_metadata()
+            .ok()
+            .map(|m| m.num_rows)
+    });
+    Ok(rows.map_or(len * PARQUET_BYTE, |r| r as u64 * PARQUET_ROW))
 }
 
 /// The number of partitions a run over `inputs` needs to stay within `limit`: 1 when
@@ -52,11 +70,10 @@ fn memory_per_byte(path: &Path) -> u64 {
 pub fn partitions_needed(inputs: &[PathBuf], limit: MemoryLimit) -> Result<usize> {
     let mut estimate = 0u64;
     for p in inputs {
-        let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
-        estimate += len * memory_per_byte(p);
+        estimate += memory_of(p)?;
     }
-    // A partition's tables use a third of the budget: the rest holds the reward rows
-    // of the partitions done, their merge and the run's other buffers.
+    // A partition's tables use a third of the budget: the rest holds what the
+    // partitions done gave and the run's other buffers.
     let per_partition = (limit.0 / 3).max(1);
     Ok(estimate.div_ceil(per_partition).max(1) as usize)
 }
@@ -369,5 +386,34 @@ mod tests {
             counts.iter().all(|&c| (800..1200).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    #[test]
+    fn a_parquet_log_is_estimated_by_its_rows_and_text_by_its_bytes() {
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/events.ndjson");
+        let loaded =
+            crate::events::load_events(std::slice::from_ref(&demo), LoadOptions::default())
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let parquet = dir.path().join("events.parquet");
+        crate::events::convert_events(
+            std::slice::from_ref(&demo),
+            &parquet,
+            &dir.path().join("q.ndjson"),
+            LoadOptions::default(),
+            &crate::progress::NoProgress,
+        )
+        .unwrap();
+        let rows = (loaded.tables.exposures.height() + loaded.tables.tracks.height()) as u64;
+        assert!(rows > 1000, "{rows}");
+        let needed =
+            |p: &Path, limit: u64| partitions_needed(&[p.to_path_buf()], MemoryLimit(limit));
+        // Flat rows: one per exposure layer and per track event, as the tables hold.
+        assert_eq!(needed(&parquet, 3 * PARQUET_ROW * rows).unwrap(), 1);
+        assert_eq!(needed(&parquet, 3 * PARQUET_ROW * rows - 3).unwrap(), 2);
+        let bytes = std::fs::metadata(&demo).unwrap().len();
+        assert_eq!(needed(&demo, 3 * TEXT_BYTE * bytes).unwrap(), 1);
+        assert_eq!(needed(&demo, 3 * TEXT_BYTE * bytes / 2).unwrap(), 2);
+        assert!(needed(&dir.path().join("missing.parquet"), 1 << 30).is_err());
     }
 }

@@ -90,7 +90,7 @@ pub struct RetrainArgs {
 #[derive(Args, Clone, Debug, Default)]
 pub struct MemoryArgs {
     /// Memory the event tables may use (e.g. 4G, 512M; binary units). A log estimated
-    /// larger (4 bytes per byte of ndjson or csv, 14 per byte of parquet) is split by
+    /// larger (4 bytes per byte of ndjson or csv, 600 per row of parquet) is split by
     /// unit key into partitions spilled to --spill-dir and processed one at a time,
     /// with the same result as in memory. Default: half the memory available.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
