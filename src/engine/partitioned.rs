@@ -465,6 +465,9 @@ impl Engine<'_> {
             &keep,
             partitions,
             self.options.spill_dir.as_deref(),
+            self.options
+                .memory_limit
+                .unwrap_or_else(MemoryLimit::from_machine),
             self.progress,
         )?;
         let params: Vec<(String, Option<AttributionParams>)> = config
