@@ -9,9 +9,9 @@ use bandit_engine::algorithm::Algorithm;
 use bandit_engine::engine::AttributionOverrides;
 use bandit_engine::time::{format_rfc3339, parse_rfc3339};
 use bandit_engine::warehouse::{
-    definitions_beside, layout_sql, layouts, linear_queries, policy_queries, read_layout,
-    split_native, statistics_sql_all, Definitions, DialectName, LinearLayout, LinearQuery,
-    NativeQuery, PolicyQuery, Relations,
+    definitions_beside, entity_queries, layout_sql, layouts, linear_queries, policy_queries,
+    read_layout, split_native, statistics_sql_full, Definitions, DialectName, EntityQuery,
+    LinearLayout, LinearQuery, NativeQuery, PolicyQuery, Relations,
 };
 
 use super::{Mode, TouchModelArg};
@@ -24,14 +24,15 @@ use super::{Mode, TouchModelArg};
 /// decision or cumulative mode, the unit-key rule, sessions, windows, clock skew,
 /// multi-touch model, goal values and caps) and returns one row per policy ×
 /// allocation: policy_id, allocation_name, units, conversions, reward_sum,
-/// reward_sum_sq, last_exposed_at. Save its result as csv or parquet and give it to
+/// reward_sum_sq, last_exposed_at; per-entity policies one row per allocation and
+/// entity, with entity_keys, entity_kind_i, entity_text_i, entity_count and
+/// entity_count_at after them. Save its result as csv or parquet and give it to
 /// `retrain --statistics FILE` with the same config, bundle, state, --as-of and
 /// attribution flags. Linear contextual policies take two steps: --layout-query
 /// writes a first statement returning each context field's values (policy_id,
 /// field, kind, label); save its result and pass it with --layout FILE, and the
 /// statement then also returns their sums (features, xx_i_j, rx_i). Without
-/// --layout they are left out, as per-entity policies are, and said so in the SQL's
-/// header. Policies named in
+/// --layout they are left out, and said so in the SQL's header. Policies named in
 /// .traffical/warehouse.yaml beside the config read its warehouse-native
 /// definitions (entities, assignments, facts, metrics) instead; then --as-of is
 /// needed ({{end_date}}).
@@ -107,6 +108,7 @@ fn header(
     queries: &[PolicyQuery],
     native: &[NativeQuery],
     linear: &[LinearQuery],
+    entities: &[EntityQuery],
 ) -> String {
     let span = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_rfc3339);
     let mut text = format!(
@@ -147,10 +149,28 @@ fn header(
             span(q.through)
         ));
     }
+    for e in entities {
+        let q = &e.query;
+        let allocations = match &e.count_key {
+            Some(k) => format!("dynamic allocations (countKey {k})"),
+            None => format!("allocations {}", e.allocations.join(", ")),
+        };
+        text.push_str(&format!(
+            "-- {}: per-entity (entityKeys {}; {allocations}), goal {} ({:?}), {:?} attribution, units first exposed after {} through {}\n",
+            q.policy_id,
+            e.keys.join(", "),
+            q.goal.event,
+            q.goal.goal_type,
+            q.params.mode,
+            span(q.after),
+            span(q.through)
+        ));
+    }
     for (id, spec) in &config.optimization {
         let covered = queries.iter().any(|q| &q.policy_id == id)
             || native.iter().any(|q| &q.policy_id == id)
-            || linear.iter().any(|q| &q.query.policy_id == id);
+            || linear.iter().any(|q| &q.query.policy_id == id)
+            || entities.iter().any(|q| &q.query.policy_id == id);
         if spec.algorithm == Algorithm::LinearContextual && spec.entity_config.is_none() && !covered
         {
             text.push_str(&format!(
@@ -206,6 +226,15 @@ pub fn run(args: &SqlArgs) -> Result<()> {
     if definitions.as_ref().is_some_and(|d| !d.policies.is_empty()) && as_of.is_none() {
         anyhow::bail!("{} defines warehouse-native policies: pass --as-of, the end of the window their SQL reads ({{{{end_date}}}})", Definitions::path_beside(&args.config).display());
     }
+    let mut entities = entity_queries(&config, &doc, &overrides, previous.as_ref(), as_of)?;
+    queries.retain(|q| !entities.iter().any(|e| e.query.policy_id == q.policy_id));
+    if start.is_some() {
+        for q in &mut entities {
+            q.query.after = start;
+            // From --start on, nothing is added to the state's statistics.
+            q.saved = None;
+        }
+    }
     let mut linear = linear_queries(&config, &doc, &overrides, previous.as_ref(), as_of)?;
     if start.is_some() {
         for q in &mut linear {
@@ -234,9 +263,16 @@ pub fn run(args: &SqlArgs) -> Result<()> {
             }
         };
         let (queries, native) = split_native(definitions.as_ref(), &doc, queries, end);
-        let body = statistics_sql_all(dialect.dialect(), &relations, &queries, &native, &linear)?;
+        let body = statistics_sql_full(
+            dialect.dialect(),
+            &relations,
+            &queries,
+            &native,
+            &linear,
+            &entities,
+        )?;
         let covered: Vec<LinearQuery> = linear.iter().map(|(q, _)| q.clone()).collect();
-        let mut text = header(args, dialect, &config, &queries, &native, &covered);
+        let mut text = header(args, dialect, &config, &queries, &native, &covered, &entities);
         text.push_str(&body);
         text
     };

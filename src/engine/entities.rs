@@ -40,16 +40,20 @@ use crate::state::entity_totals::EntityTotals;
 use crate::state::PolicyLearning;
 use crate::time::format_rfc3339;
 
-/// The bundle's view of a per-entity policy.
-struct Layout<'a> {
-    keys: &'a [String],
-    count_key: Option<String>,
+/// The bundle's view of a per-entity policy (also what the warehouse statements of
+/// per-entity policies read, so the two agree on keys, arms and counts).
+pub(crate) struct Layout<'a> {
+    /// The bundle's `entityKeys`.
+    pub(crate) keys: &'a [String],
+    /// `dynamicAllocations.countKey` as the SDK reads it (dynamic policies).
+    pub(crate) count_key: Option<String>,
     /// Fixed allocation names (empty for dynamic allocations).
-    names: Vec<String>,
+    pub(crate) names: Vec<String>,
 }
 
 impl<'a> Layout<'a> {
-    fn of(policy: &'a Policy) -> Option<Self> {
+    /// The layout of a bundle policy; `None` without an `entityConfig`.
+    pub(crate) fn of(policy: &'a Policy) -> Option<Self> {
         let e = policy.entity_config.as_ref()?;
         let count_key = count_key(e.dynamic_allocations.as_ref());
         Some(Self {
@@ -63,7 +67,9 @@ impl<'a> Layout<'a> {
         })
     }
 
-    fn arm(&self, name: &str) -> Option<usize> {
+    /// The arm index of an allocation name: its position among fixed allocations,
+    /// or a canonical index (`"0"`, `"1"`, …) for dynamic ones.
+    pub(crate) fn arm(&self, name: &str) -> Option<usize> {
         if self.count_key.is_some() {
             name.parse::<usize>().ok().filter(|i| i.to_string() == name)
         } else {
@@ -87,7 +93,7 @@ pub(super) fn is_per_entity(policy: &Policy) -> bool {
 
 /// The entity id of a logged context, as the SDK builds it; `None` when a key is
 /// missing or null, or the id is empty.
-fn entity_id(ctx: &Map<String, Value>, keys: &[String]) -> Option<String> {
+pub(crate) fn entity_id(ctx: &Map<String, Value>, keys: &[String]) -> Option<String> {
     let mut id = String::new();
     for (i, k) in keys.iter().enumerate() {
         let v = ctx.get(k).filter(|v| !v.is_null())?;

@@ -39,6 +39,7 @@ mod summed;
 
 pub use cross_check::cross_check;
 pub use entities::cross_check_entities;
+pub(crate) use entities::{entity_id, Layout as EntityLayout};
 pub use health::{HealthCheck, HealthStatus};
 pub use learning::statistics_key;
 pub use outcome::{Published, RetrainOutcome};

@@ -196,6 +196,11 @@ pub trait Dialect: Sync {
     /// where [`Dialect::json_kind`] is `'number'`).
     fn json_number(&self, j: &str, key: &str) -> String;
 
+    /// The JSON text of the value at `key` of a parsed context `j`, as text (read
+    /// only where [`Dialect::json_kind`] is `'other'`: an array or object, whose
+    /// entity id the engine makes from the text, as the SDK's `String(value)`).
+    fn json_raw(&self, j: &str, key: &str) -> String;
+
     /// The keyword that makes a CTE computed once rather than inlined where it is
     /// used, or empty. Used for the linear features, whose columns the `Σ x xᵀ` sums
     /// repeat many times.
@@ -286,6 +291,9 @@ impl Dialect for Postgres {
     fn json_text(&self, j: &str, key: &str) -> String {
         format!("({j} ->> {})", self.string(key))
     }
+    fn json_raw(&self, j: &str, key: &str) -> String {
+        self.to_text(&format!("({j} -> {})", self.string(key)))
+    }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&self.json_text(j, key))
     }
@@ -321,6 +329,9 @@ impl Dialect for DuckDb {
     }
     fn json_text(&self, j: &str, key: &str) -> String {
         format!("json_extract_string({j}, {})", self.string(&json_path(key)))
+    }
+    fn json_raw(&self, j: &str, key: &str) -> String {
+        self.to_text(&format!("json_extract({j}, {})", self.string(&json_path(key))))
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&format!(
@@ -371,6 +382,9 @@ impl Dialect for BigQuery {
     fn json_text(&self, j: &str, key: &str) -> String {
         format!("JSON_VALUE({j}, {})", self.string(&json_path(key)))
     }
+    fn json_raw(&self, j: &str, key: &str) -> String {
+        format!("TO_JSON_STRING(JSON_QUERY({j}, {}))", self.string(&json_path(key)))
+    }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&self.json_text(j, key))
     }
@@ -400,6 +414,9 @@ impl Dialect for Snowflake {
     }
     fn json_text(&self, j: &str, key: &str) -> String {
         self.to_text(&format!("GET({j}, {})", self.string(key)))
+    }
+    fn json_raw(&self, j: &str, key: &str) -> String {
+        format!("TO_JSON(GET({j}, {}))", self.string(key))
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&format!("GET({j}, {})", self.string(key)))
@@ -449,6 +466,9 @@ impl Dialect for Spark {
             "try_variant_get({j}, {}, 'string')",
             self.string(&spark_path(key))
         )
+    }
+    fn json_raw(&self, j: &str, key: &str) -> String {
+        format!("to_json(variant_get({j}, {}))", self.string(&spark_path(key)))
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         format!(
@@ -504,6 +524,9 @@ impl Dialect for ClickHouse {
     fn json_text(&self, j: &str, key: &str) -> String {
         let k = self.string(key);
         format!("CASE WHEN JSONType({j}, {k}) = 'String' THEN JSONExtractString({j}, {k}) ELSE JSONExtractRaw({j}, {k}) END")
+    }
+    fn json_raw(&self, j: &str, key: &str) -> String {
+        format!("JSONExtractRaw({j}, {})", self.string(key))
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         format!("JSONExtractFloat({j}, {})", self.string(key))

@@ -288,10 +288,19 @@ pub fn layouts(
     Ok(out)
 }
 
-/// Adds the CTEs of linear policy `q` (prefix `p`) down to `{p}_x1`: its reward
-/// rows with each field's kind (`k<f>`), text (`t<f>`) and number (`n<f>`).
-fn rows(d: &dyn Dialect, r: &Relations, q: &LinearQuery, p: &str, ctes: &mut Ctes) {
-    super::sdk::policy(d, &q.query, p, ctes, true);
+/// Adds the CTEs of `q`'s reward rows (prefix `p`, through `{p}_r`) and `{p}_x0`:
+/// those in the span (of `allocations` when given) with `cj`, the parsed context of
+/// the exposure that opened each (the policy's exposure of the same unit at the same
+/// millisecond; of several, the least context text).
+pub(super) fn rows_with_context(
+    d: &dyn Dialect,
+    r: &Relations,
+    q: &PolicyQuery,
+    allocations: Option<&[String]>,
+    p: &str,
+    ctes: &mut Ctes,
+) {
+    super::sdk::policy(d, q, p, ctes, true);
     ctes.push(
         &format!("{p}_cx"),
         &format!(
@@ -299,21 +308,23 @@ fn rows(d: &dyn Dialect, r: &Relations, q: &LinearQuery, p: &str, ctes: &mut Cte
             ts = d.epoch_ms("ts"),
             ctx = d.to_text("context"),
             x = d.quote(&r.exposures),
-            id = d.string(&q.query.policy_id),
+            id = d.string(&q.policy_id),
         ),
     );
     let mut filter = "r.reward IS NOT NULL".to_owned();
-    if let Some(t) = q.query.after {
+    if let Some(t) = q.after {
         let _ = write!(filter, " AND r.exposed_at > {t}");
     }
-    if let Some(t) = q.query.through {
+    if let Some(t) = q.through {
         let _ = write!(filter, " AND r.exposed_at <= {t}");
     }
-    let names: Vec<String> = q.allocations.iter().map(|a| d.string(a)).collect();
-    if names.is_empty() {
-        filter.push_str(" AND 1 = 0");
-    } else {
-        let _ = write!(filter, " AND r.allocation_name IN ({})", names.join(", "));
+    if let Some(allocations) = allocations {
+        let names: Vec<String> = allocations.iter().map(|a| d.string(a)).collect();
+        if names.is_empty() {
+            filter.push_str(" AND 1 = 0");
+        } else {
+            let _ = write!(filter, " AND r.allocation_name IN ({})", names.join(", "));
+        }
     }
     ctes.push(
         &format!("{p}_x0"),
@@ -322,6 +333,12 @@ fn rows(d: &dyn Dialect, r: &Relations, q: &LinearQuery, p: &str, ctes: &mut Cte
             cj = d.json_parse("c.context"),
         ),
     );
+}
+
+/// Adds the CTEs of linear policy `q` (prefix `p`) down to `{p}_x1`: its reward
+/// rows with each field's kind (`k<f>`), text (`t<f>`) and number (`n<f>`).
+fn rows(d: &dyn Dialect, r: &Relations, q: &LinearQuery, p: &str, ctes: &mut Ctes) {
+    rows_with_context(d, r, &q.query, Some(&q.allocations), p, ctes);
     let mut cols = Vec::new();
     for (f, (key, rule)) in q.fields.iter().enumerate() {
         let kind = d.json_kind("cj", key);

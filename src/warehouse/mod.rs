@@ -13,6 +13,8 @@
 //!   assignments joined to its metric's fact in SQL.
 //! * `export`: event tables written as those relations, and the scripts that load them
 //!   into PostgreSQL and DuckDB (the equality tests, the docs' demo).
+//! * `entities`: per-entity policies: their reward units grouped by allocation and
+//!   by the kinds and texts of the entity keys' values, the entity ids made in Rust.
 //! * `linear`: linear contextual policies: a layout query, then their sums `Σ x xᵀ`
 //!   and `Σ r x` as columns over the layout the engine makes of its result.
 //! * `retrain`: a retrain that fits from statistics instead of events.
@@ -23,6 +25,7 @@
 
 mod definitions;
 mod dialect;
+mod entities;
 mod export;
 mod linear;
 mod native;
@@ -41,13 +44,15 @@ pub use definitions::{
     MetricDefinition, PolicySource, SqlDefinition, TEMPLATE_VARIABLES,
 };
 pub use dialect::{Dialect, DialectName};
+pub use entities::{entity_columns, entity_queries, entity_totals, EntityCells, EntityQuery, EntityRows};
 pub use export::{export_tables, load_script};
 pub use linear::{
     layout_features, layout_sql, layouts, linear_columns, linear_queries, FieldRule, LayoutRow,
     LinearLayout, LinearQuery, LAYOUT_COLUMNS,
 };
 pub use native::{
-    native_in_process, split_native, statistics_sql_all, statistics_sql_with_native, AssignmentRow,
+    native_in_process, split_native, statistics_sql_all, statistics_sql_full, statistics_sql_with_native,
+    AssignmentRow,
     FactRow, NativeQuery,
 };
 #[cfg(feature = "postgres")]

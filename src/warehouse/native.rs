@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use super::definitions::{render_template, Aggregation, Definitions, FactDefinition, PolicySource};
 use super::dialect::Dialect;
+use super::entities::{entity_columns, entity_part, EntityQuery};
 use super::linear::{linear_columns, linear_part, LinearLayout, LinearQuery};
 use super::sdk::{self, PolicyQuery, Relations};
 use super::sql::Ctes;
@@ -169,8 +170,27 @@ pub fn statistics_sql_all(
     native: &[NativeQuery],
     linear: &[(LinearQuery, LinearLayout)],
 ) -> Result<String, AttributionError> {
+    statistics_sql_full(d, relations, queries, native, linear, &[])
+}
+
+/// [`statistics_sql_all`] with per-entity policies: the statement then returns, after
+/// the statistics columns (and the linear ones, when there are linear policies),
+/// [`entity_columns`] of the most entity keys (NULL in the rows of other policies),
+/// one row per policy × allocation × entity group, ordered by them.
+///
+/// # Errors
+///
+/// As [`super::statistics_sql`].
+pub fn statistics_sql_full(
+    d: &dyn Dialect,
+    relations: &Relations,
+    queries: &[PolicyQuery],
+    native: &[NativeQuery],
+    linear: &[(LinearQuery, LinearLayout)],
+    entities: &[EntityQuery],
+) -> Result<String, AttributionError> {
     let mut ctes = Ctes::default();
-    if !queries.is_empty() || !linear.is_empty() || native.is_empty() {
+    if !queries.is_empty() || !linear.is_empty() || !entities.is_empty() || native.is_empty() {
         sdk::base(d, relations, &mut ctes);
     }
     let mut parts = Vec::new();
@@ -180,46 +200,66 @@ pub fn statistics_sql_all(
         parts.push(rewards(d, q, &p, &mut ctes));
     }
     parts.extend(sdk::sdk_parts(d, queries, &mut ctes)?);
-    if linear.is_empty() {
+    if linear.is_empty() && entities.is_empty() {
         return Ok(sdk::finish(d, ctes, parts));
     }
     let dim = linear.iter().map(|(_, l)| l.space.dim()).max().unwrap_or(0);
-    let extra = linear_columns(dim);
-    // The other policies' rows: NULL in the linear columns.
-    let nulls: Vec<String> = extra
-        .iter()
-        .map(|c| {
-            let null = if c == "features" {
-                d.to_text("NULL")
-            } else {
-                d.to_float("NULL")
-            };
-            format!("{null} AS {c}")
-        })
-        .collect();
+    let width = entities.iter().map(|q| q.keys.len()).max().unwrap_or(0);
+    let linear_cols = if linear.is_empty() {
+        Vec::new()
+    } else {
+        linear_columns(dim)
+    };
+    let entity_cols = if entities.is_empty() {
+        Vec::new()
+    } else {
+        entity_columns(width)
+    };
+    let null = |c: &String| {
+        let t = if c == "features" || c.starts_with("entity_kind_") || c.starts_with("entity_text_") {
+            d.to_text("NULL")
+        } else if c.starts_with("entity_") {
+            format!("CAST(NULL AS {})", d.bigint_type())
+        } else {
+            d.to_float("NULL")
+        };
+        format!("{t} AS {c}")
+    };
+    let nulls = |cols: &[String]| -> String {
+        cols.iter().map(|c| format!(", {}", null(c))).collect()
+    };
+    let base = "policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at";
+    // The other policies' rows: NULL in the linear and entity columns.
+    let others = format!("{}{}", nulls(&linear_cols), nulls(&entity_cols));
     let mut all: Vec<String> = parts
         .into_iter()
         .enumerate()
-        .map(|(i, part)| {
-            format!(
-                "SELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at, {}\n  FROM ({part}) m{i}",
-                nulls.join(", ")
-            )
-        })
+        .map(|(i, part)| format!("SELECT {base}{others}\n  FROM ({part}) m{i}"))
         .collect();
     for (i, (q, layout)) in linear.iter().enumerate() {
         sdk::check_goal(&q.query)?;
-        all.push(linear_part(
-            d,
-            relations,
-            q,
-            layout,
-            &format!("c{i}"),
-            dim,
-            &mut ctes,
-        ));
+        let part = linear_part(d, relations, q, layout, &format!("c{i}"), dim, &mut ctes);
+        all.push(if entity_cols.is_empty() {
+            part
+        } else {
+            format!("SELECT l{i}.*{}\n  FROM ({part}) l{i}", nulls(&entity_cols))
+        });
     }
-    Ok(sdk::finish_with(d, ctes, all, &extra))
+    for (i, q) in entities.iter().enumerate() {
+        sdk::check_goal(&q.query)?;
+        let part = entity_part(d, relations, q, &format!("e{i}"), width, &mut ctes);
+        let lin: String = linear_cols.iter().map(|c| format!(", {}", null(c))).collect();
+        let ent: String = entity_cols.iter().map(|c| format!(", {c}")).collect();
+        all.push(format!("SELECT {base}{lin}{ent}\n  FROM ({part}) g{i}"));
+    }
+    let mut extra = linear_cols;
+    extra.extend(entity_cols.iter().cloned());
+    let order: Vec<String> = entity_cols
+        .iter()
+        .filter(|c| c.starts_with("entity_kind_") || c.starts_with("entity_text_"))
+        .cloned()
+        .collect();
+    Ok(sdk::finish_ordered(d, ctes, all, &extra, &order))
 }
 
 /// The CTEs of `q`'s rows, prefixed `p`: its assignments (`_a0` as written, `_a`

@@ -16,7 +16,7 @@ use postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 use super::dialect::{Dialect, Postgres};
 use super::linear::{layout_sql, layouts, LayoutRow, LAYOUT_COLUMNS};
-use super::native::statistics_sql_all;
+use super::native::statistics_sql_full;
 use super::retrain::{fit_statistics, Plan};
 use super::sdk::Relations;
 use super::statistics::{rows_from_table, StatisticsRow};
@@ -341,7 +341,7 @@ pub fn retrain_from_postgres(
     };
     let (sdk, native) =
         super::split_native(definitions.as_ref(), &doc, plan.queries.clone(), as_of);
-    let sql = statistics_sql_all(&Postgres, relations, &sdk, &native, &linear)?;
+    let sql = statistics_sql_full(&Postgres, relations, &sdk, &native, &linear, &plan.entities)?;
     let rows = warehouse.statistics(&sql)?;
     fit_statistics(options, &config, doc, &plan, &rows, &source, previous)
 }

@@ -8,6 +8,7 @@
 //! does on a warm start, on no events. The learners, gates, guards, bundle and state
 //! are the engine's own: nothing here fits or publishes.
 
+use super::entities::{entity_queries, entity_totals, EntityQuery, EntityRows};
 use super::linear::LinearQuery;
 use super::statistics::StatisticsRow;
 use super::PolicyQuery;
@@ -16,6 +17,7 @@ use crate::config::{DesiredDirection, ProjectConfig};
 use crate::engine::{statistics_key, Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
 use crate::error::LinearError;
 use crate::error::{Error, Result};
+use crate::reward::ArmStats;
 use crate::events::{load_events, LoadOptions};
 use crate::policy::linear_state::LinearTotals;
 use crate::state::{sha256_hex, ArmTotals, EngineState, PolicyLearning};
@@ -55,6 +57,8 @@ pub(super) struct Plan {
     pub queries: Vec<PolicyQuery>,
     /// The linear contextual policies.
     pub linear: Vec<LinearQuery>,
+    /// The per-entity policies.
+    pub entities: Vec<EntityQuery>,
 }
 
 impl Plan {
@@ -67,9 +71,14 @@ impl Plan {
         as_of: i64,
     ) -> Result<Self> {
         let overrides = options.overrides();
+        let entities = entity_queries(config, doc, &overrides, previous, Some(as_of))?;
+        let mut queries = super::policy_queries(config, &overrides, previous, Some(as_of))?;
+        // A policy the bundle makes per-entity is one, whatever its config says.
+        queries.retain(|q| !entities.iter().any(|e| e.query.policy_id == q.policy_id));
         Ok(Self {
-            queries: super::policy_queries(config, &overrides, previous, Some(as_of))?,
+            queries,
             linear: super::linear_queries(config, doc, &overrides, previous, Some(as_of))?,
+            entities,
         })
     }
 }
@@ -97,6 +106,15 @@ pub(super) fn fit_statistics(
             field: field.into(),
             reason,
         };
+        if plan.entities.iter().any(|q| q.query.policy_id == r.policy_id) {
+            if r.entity.is_none() {
+                return Err(bad("entity_keys", format!("{} is a per-entity policy: its rows need the entity columns `bandit-engine sql` writes for it", r.policy_id)));
+            }
+            continue;
+        }
+        if r.entity.is_some() {
+            return Err(bad("entity_keys", format!("{} is not a per-entity policy of the config and bundle: its rows carry no entity columns", r.policy_id)));
+        }
         let linear = plan
             .linear
             .iter()
@@ -114,10 +132,11 @@ pub(super) fn fit_statistics(
             }
             (_, Some(_), None) => return Err(bad("features", format!("{} is a linear contextual policy: its rows need the features, xx_i_j and rx_i columns `bandit-engine sql` writes for it", r.policy_id))),
             (true, None, Some(_)) => return Err(bad("features", format!("{} is a multi-armed policy: its rows carry no linear sums", r.policy_id))),
-            (false, None, _) => return Err(bad("policy_id", format!("{} is not a multi-armed policy (or a linear contextual one) of the config's optimization section; were the queries written for another config?", r.policy_id))),
+            (false, None, _) => return Err(bad("policy_id", format!("{} is not a multi-armed, linear contextual or per-entity policy of the config's optimization section; were the queries written for another config?", r.policy_id))),
         }
     }
-    let state = totals_state(config, &options, &doc, plan, rows, previous.as_ref(), as_of)?;
+    let mut state = totals_state(config, &options, &doc, plan, rows, previous.as_ref(), as_of)?;
+    let counted = entity_state(config, plan, rows, &mut state, as_of)?;
     let loaded = load_events(&[], LoadOptions::default())?;
     let mut outcome = Engine::new(options)
         .with_state(Some(state))
@@ -131,8 +150,64 @@ pub(super) fn fit_statistics(
                 .map(|r| r.units)
                 .sum();
         }
+        // …and the entities they name are this run's.
+        if let (Some(er), Some(c)) = (p.entities.as_mut(), counted.get(&p.policy_id)) {
+            er.active = c.active;
+            er.rows_without_entity = c.rows_without_entity;
+            er.unknown_rows = c.unknown_rows;
+        }
     }
     Ok(outcome)
+}
+
+/// Adds the per-entity policies' rows to `state` (each policy's saved per-entity
+/// statistics when its query was written to add to them, else fresh ones, its
+/// watermark moved as [`watermark`] moves it); what the rows held, per policy.
+fn entity_state(
+    config: &ProjectConfig,
+    plan: &Plan,
+    rows: &[StatisticsRow],
+    state: &mut EngineState,
+    as_of: i64,
+) -> Result<std::collections::BTreeMap<String, EntityRows>> {
+    let mut out = std::collections::BTreeMap::new();
+    for q in &plan.entities {
+        let id = &q.query.policy_id;
+        let spec = &config.optimization[id];
+        let old = state.policies.remove(id).unwrap_or_default();
+        let mut learning = if q.saved.is_some() {
+            old
+        } else {
+            // Statistics made another way are not added to; the history stays.
+            PolicyLearning {
+                allocation_history: old.allocation_history,
+                last_status: old.last_status,
+                last_updated: old.last_updated,
+                ..PolicyLearning::default()
+            }
+        };
+        learning.algorithm = spec.algorithm.as_str().to_owned();
+        learning.statistics = statistics_key(spec, &q.query.params);
+        let mine: Vec<&StatisticsRow> = rows.iter().filter(|r| &r.policy_id == id).collect();
+        learning.exposures_through = watermark(&learning, &q.query, &mine, as_of);
+        let cells = mine.iter().map(|r| {
+            let s = ArmStats {
+                n: r.units,
+                sum: r.reward_sum,
+                sum_sq: r.reward_sum_sq,
+            };
+            let e = r.entity.as_ref().expect("checked: per-entity rows carry entity cells");
+            (r.allocation_name.as_str(), s, e)
+        });
+        let counted = entity_totals(q, cells).map_err(|reason| Error::Learner {
+            policy_id: id.clone(),
+            reason: format!("a statistics row of allocation {reason}"),
+        })?;
+        learning.entities = Some(counted.totals.clone());
+        state.policies.insert(id.clone(), learning);
+        out.insert(id.clone(), counted);
+    }
+    Ok(out)
 }
 
 /// The state the run starts from: `previous`, with each queried policy's totals

@@ -129,9 +129,20 @@ pub(super) fn finish(d: &dyn Dialect, ctes: Ctes, parts: Vec<String>) -> String 
 /// which every part returns.
 pub(super) fn finish_with(
     d: &dyn Dialect,
+    ctes: Ctes,
+    parts: Vec<String>,
+    extra: &[String],
+) -> String {
+    finish_ordered(d, ctes, parts, extra, &[])
+}
+
+/// [`finish_with`], the rows ordered by `order` after policy and allocation.
+pub(super) fn finish_ordered(
+    d: &dyn Dialect,
     mut ctes: Ctes,
     mut parts: Vec<String>,
     extra: &[String],
+    order: &[String],
 ) -> String {
     if parts.is_empty() {
         // No policy: an empty result with the right columns.
@@ -143,8 +154,9 @@ pub(super) fn finish_with(
     }
     ctes.push("stats", &parts.join("\nUNION ALL\n"));
     let more: String = extra.iter().map(|c| format!(", {c}")).collect();
+    let then: String = order.iter().map(|c| format!(", {c}")).collect();
     format!(
-        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at{more}\nFROM stats\nORDER BY policy_id, allocation_name\n{}",
+        "{}\nSELECT policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at{more}\nFROM stats\nORDER BY policy_id, allocation_name{then}\n{}",
         ctes.render(),
         settings_line(d)
     )

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::entities::EntityCells;
 use super::linear::{linear_columns, LayoutRow, LAYOUT_COLUMNS};
 use super::sdk::{PolicyQuery, STATISTICS_COLUMNS};
 use crate::error::{Error, Result};
@@ -38,6 +39,10 @@ pub struct StatisticsRow {
     /// A linear contextual policy's sums (the columns `features`, `xx_i_j`, `rx_i`);
     /// `None` for the other policies.
     pub linear: Option<LinearSums>,
+    /// A per-entity policy's entity cells (the columns `entity_keys`,
+    /// `entity_kind_i`, `entity_text_i`, `entity_count`, `entity_count_at`); `None`
+    /// for the other policies.
+    pub entity: Option<EntityCells>,
 }
 
 /// One allocation's linear sums, over the feature layout `features` (after the
@@ -144,7 +149,7 @@ pub fn in_process(tables: &EventTables, queries: &[PolicyQuery]) -> Result<Vec<S
     Ok(rows)
 }
 
-fn invalid(file: &str, line: u64, field: &str, reason: impl Into<String>) -> Error {
+pub(super) fn invalid(file: &str, line: u64, field: &str, reason: impl Into<String>) -> Error {
     Error::InvalidStatistics {
         file: file.to_owned(),
         line,
@@ -209,6 +214,8 @@ pub(super) fn rows_from_table(
         })
         .collect();
     let mut rows = rows_from_cells(base, file)?;
+    super::entities::read_entity_cells(&mut rows, header, &cells, file)?;
+    check_unique(&rows, file)?;
     let Some(at) = find("features") else {
         return Ok(rows);
     };
@@ -261,7 +268,6 @@ pub(super) fn rows_from_table(
 pub(super) fn rows_from_cells(cells: Vec<Vec<String>>, file: &str) -> Result<Vec<StatisticsRow>> {
     let file = file.to_owned();
     let mut rows = Vec::with_capacity(cells.len());
-    let mut seen = std::collections::BTreeSet::new();
     for (i, c) in cells.into_iter().enumerate() {
         let line = i as u64 + 1;
         let count = |k: usize| -> Result<u64> {
@@ -327,22 +333,34 @@ pub(super) fn rows_from_cells(cells: Vec<Vec<String>>, file: &str) -> Result<Vec
             reward_sum_sq: sum(5)?,
             last_exposed_at,
             linear: None,
+            entity: None,
         };
         if row.policy_id.is_empty() || row.allocation_name.is_empty() {
             let field = if row.policy_id.is_empty() { 0 } else { 1 };
             return Err(invalid(&file, line, STATISTICS_COLUMNS[field], "empty"));
-        }
-        if !seen.insert((row.policy_id.clone(), row.allocation_name.clone())) {
-            return Err(invalid(&file, line, "allocation_name", format!("policy {} allocation {} appears twice; the queries return one row per policy and allocation", row.policy_id, row.allocation_name)));
         }
         rows.push(row);
     }
     Ok(rows)
 }
 
+/// Refuses a policy × allocation (× entity group, for per-entity rows) that appears
+/// twice.
+fn check_unique(rows: &[StatisticsRow], file: &str) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, row) in rows.iter().enumerate() {
+        let group = row.entity.as_ref().map(|e| &e.values);
+        if !seen.insert((&row.policy_id, &row.allocation_name, group)) {
+            let what = if group.is_some() { " entity group" } else { "" };
+            return Err(invalid(file, i as u64 + 1, "allocation_name", format!("policy {} allocation {}{what} appears twice; the queries return one row per policy and allocation (and entity group)", row.policy_id, row.allocation_name)));
+        }
+    }
+    Ok(())
+}
+
 /// A cell of a column that may be NULL, with `\N` (how ClickHouse, MySQL and
 /// PostgreSQL's text format write NULL) read as empty, as other engines write it.
-fn unless_null(cell: &str) -> &str {
+pub(super) fn unless_null(cell: &str) -> &str {
     if cell == "\\N" {
         ""
     } else {
@@ -413,8 +431,13 @@ pub fn write_statistics_csv(rows: &[StatisticsRow], path: &Path) -> Result<()> {
         text.push(',');
         text.push_str(&linear_columns(d).join(","));
     }
+    let entity = super::entities::entity_csv(rows);
+    if let Some((names, _)) = &entity {
+        text.push(',');
+        text.push_str(&names.join(","));
+    }
     text.push('\n');
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
         text.push_str(&format!(
             "{},{},{},{},{:?},{:?},{}",
             csv_field(&r.policy_id),
@@ -456,6 +479,12 @@ pub fn write_statistics_csv(rows: &[StatisticsRow], path: &Path) -> Result<()> {
                     }
                 }
                 None => text.push_str(&",".repeat(width + 1)),
+            }
+        }
+        if let Some((_, cells)) = &entity {
+            for c in &cells[i] {
+                text.push(',');
+                text.push_str(&csv_field(c));
             }
         }
         text.push('\n');

@@ -38,6 +38,7 @@ mod state_compat;
 mod trust;
 mod typegen;
 mod warehouse;
+mod warehouse_entities;
 mod warehouse_linear;
 mod warehouse_native;
 mod warehouse_postgres;

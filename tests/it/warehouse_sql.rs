@@ -7,6 +7,7 @@ use bandit_engine::attribution::AttributionParams;
 use bandit_engine::config::{AttributionMode, GoalType};
 use bandit_engine::warehouse::{
     in_process, read_statistics, statistics_sql, DialectName, PolicyQuery, Relations,
+    StatisticsRow,
 };
 
 use crate::warehouse::{assert_same_bundle, scenarios};
@@ -350,6 +351,7 @@ fn linear_statistics_round_trip_through_csv_and_parquet() {
         reward_sum_sq: 4.25,
         last_exposed_at: Some(1_700_000_000_000),
         linear: sums,
+        entity: None,
     };
     let rows = vec![
         row("arms", "a", None),
@@ -406,4 +408,97 @@ fn linear_statistics_round_trip_through_csv_and_parquet() {
     std::fs::write(&csv_path, cut).unwrap();
     let err = read_statistics(&csv_path).unwrap_err().to_string();
     assert!(err.contains("rx_3: missing column"), "{err}");
+}
+
+/// The per-entity world's queries (a fixed and a dynamic policy), with a key list
+/// made longer for the fixed one so the entity columns run past a policy's own.
+fn entity_queries_of_the_world() -> Vec<bandit_engine::warehouse::EntityQuery> {
+    let dir = tempfile::tempdir().unwrap();
+    let w = bandit_engine::synth::entities::entity_world(
+        &bandit_engine::synth::entities::EntityWorldParams {
+            views: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    w.write(dir.path()).unwrap();
+    let config = bandit_engine::config::ProjectConfig::from_path(dir.path().join(".traffical/config.yaml")).unwrap();
+    let doc = bandit_engine::bundle::BundleDocument::from_path(dir.path().join("bundle.json")).unwrap();
+    let mut q = bandit_engine::warehouse::entity_queries(
+        &config,
+        &doc,
+        &Default::default(),
+        None,
+        Some(1_800_000_000_000),
+    )
+    .unwrap();
+    assert_eq!(q.len(), 2);
+    q[0].keys.push("size's".into());
+    q
+}
+
+#[test]
+fn every_entity_statement_parses_in_its_dialect() {
+    let entities = entity_queries_of_the_world();
+    let arms = scenarios().remove(0).queries;
+    let relations = Relations::default();
+    for d in DialectName::ALL {
+        for queries in [&arms[..], &[]] {
+            let sql = bandit_engine::warehouse::statistics_sql_full(
+                d.dialect(),
+                &relations,
+                queries,
+                &[],
+                &[],
+                &entities,
+            )
+            .unwrap();
+            let parsed = sqlparser::parser::Parser::parse_sql(parser_dialect(d).as_ref(), &sql);
+            let statements = parsed.unwrap_or_else(|e| panic!("{d}: {e}\n{sql}"));
+            assert_eq!(statements.len(), 1, "{d}");
+            assert!(sql.contains("entity_text_1") && sql.contains("entity_count_at"));
+        }
+    }
+}
+
+#[test]
+fn entity_statistics_round_trip_through_csv() {
+    use bandit_engine::warehouse::{write_statistics_csv, EntityCells};
+    let row = |alloc: &str, values: Vec<Option<(&str, &str)>>, count: Option<u32>| StatisticsRow {
+        policy_id: "pe".into(),
+        allocation_name: alloc.into(),
+        units: 3,
+        conversions: 1,
+        reward_sum: 1.0,
+        reward_sum_sq: 1.0,
+        last_exposed_at: Some(1_700_000_000_000),
+        linear: None,
+        entity: Some(EntityCells {
+            values: values
+                .into_iter()
+                .map(|v| v.map(|(k, t)| (k.to_owned(), t.to_owned())))
+                .collect(),
+            count,
+            count_at: count.map(|_| 1_700_000_000_000),
+        }),
+    };
+    let rows = vec![
+        StatisticsRow {
+            entity: None,
+            ..row("arms", vec![], None)
+        },
+        row("0", vec![Some(("string", "a, \"b\"")), None], Some(4)),
+        row("0", vec![Some(("string", "")), Some(("other", "[1,2]"))], None),
+        row("1", vec![None, None], None),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("s.csv");
+    write_statistics_csv(&rows, &path).unwrap();
+    let back = read_statistics(&path).unwrap();
+    assert_eq!(back, rows);
+    // One group twice is refused.
+    let twice = vec![rows[1].clone(), rows[1].clone()];
+    write_statistics_csv(&twice, &path).unwrap();
+    let err = read_statistics(&path).unwrap_err().to_string();
+    assert!(err.contains("entity group appears twice"), "{err}");
 }
