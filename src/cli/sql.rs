@@ -100,6 +100,30 @@ fn time_arg(flag: &str, value: Option<&String>) -> Result<Option<i64>> {
         .transpose()
 }
 
+/// The header's lines of the per-entity policies.
+fn entity_lines(entities: &[EntityQuery]) -> String {
+    let span = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_rfc3339);
+    let mut text = String::new();
+    for e in entities {
+        let q = &e.query;
+        let allocations = match &e.count_key {
+            Some(k) => format!("dynamic allocations (countKey {k})"),
+            None => format!("allocations {}", e.allocations.join(", ")),
+        };
+        text.push_str(&format!(
+            "-- {}: per-entity (entityKeys {}; {allocations}), goal {} ({:?}), {:?} attribution, units first exposed after {} through {}\n",
+            q.policy_id,
+            e.keys.join(", "),
+            q.goal.event,
+            q.goal.goal_type,
+            q.params.mode,
+            span(q.after),
+            span(q.through)
+        ));
+    }
+    text
+}
+
 /// The statement's header: what it computes for each policy, and which it leaves out.
 fn header(
     args: &SqlArgs,
@@ -149,23 +173,7 @@ fn header(
             span(q.through)
         ));
     }
-    for e in entities {
-        let q = &e.query;
-        let allocations = match &e.count_key {
-            Some(k) => format!("dynamic allocations (countKey {k})"),
-            None => format!("allocations {}", e.allocations.join(", ")),
-        };
-        text.push_str(&format!(
-            "-- {}: per-entity (entityKeys {}; {allocations}), goal {} ({:?}), {:?} attribution, units first exposed after {} through {}\n",
-            q.policy_id,
-            e.keys.join(", "),
-            q.goal.event,
-            q.goal.goal_type,
-            q.params.mode,
-            span(q.after),
-            span(q.through)
-        ));
-    }
+    text.push_str(&entity_lines(entities));
     for (id, spec) in &config.optimization {
         let covered = queries.iter().any(|q| &q.policy_id == id)
             || native.iter().any(|q| &q.policy_id == id)
@@ -184,6 +192,24 @@ fn header(
         }
     }
     text
+}
+
+/// The per-entity policies' queries, taken out of the multi-armed ones (a policy the
+/// bundle makes per-entity is one), each from `start` on when given (then nothing is
+/// added to the state's statistics).
+fn split_entities(
+    mut entities: Vec<EntityQuery>,
+    queries: &mut Vec<PolicyQuery>,
+    start: Option<i64>,
+) -> Vec<EntityQuery> {
+    queries.retain(|q| !entities.iter().any(|e| e.query.policy_id == q.policy_id));
+    if start.is_some() {
+        for q in &mut entities {
+            q.query.after = start;
+            q.saved = None;
+        }
+    }
+    entities
 }
 
 /// Writes the queries.
@@ -226,15 +252,8 @@ pub fn run(args: &SqlArgs) -> Result<()> {
     if definitions.as_ref().is_some_and(|d| !d.policies.is_empty()) && as_of.is_none() {
         anyhow::bail!("{} defines warehouse-native policies: pass --as-of, the end of the window their SQL reads ({{{{end_date}}}})", Definitions::path_beside(&args.config).display());
     }
-    let mut entities = entity_queries(&config, &doc, &overrides, previous.as_ref(), as_of)?;
-    queries.retain(|q| !entities.iter().any(|e| e.query.policy_id == q.policy_id));
-    if start.is_some() {
-        for q in &mut entities {
-            q.query.after = start;
-            // From --start on, nothing is added to the state's statistics.
-            q.saved = None;
-        }
-    }
+    let entities = entity_queries(&config, &doc, &overrides, previous.as_ref(), as_of)?;
+    let entities = split_entities(entities, &mut queries, start);
     let mut linear = linear_queries(&config, &doc, &overrides, previous.as_ref(), as_of)?;
     if start.is_some() {
         for q in &mut linear {
@@ -272,7 +291,9 @@ pub fn run(args: &SqlArgs) -> Result<()> {
             &entities,
         )?;
         let covered: Vec<LinearQuery> = linear.iter().map(|(q, _)| q.clone()).collect();
-        let mut text = header(args, dialect, &config, &queries, &native, &covered, &entities);
+        let mut text = header(
+            args, dialect, &config, &queries, &native, &covered, &entities,
+        );
         text.push_str(&body);
         text
     };

@@ -331,7 +331,10 @@ impl Dialect for DuckDb {
         format!("json_extract_string({j}, {})", self.string(&json_path(key)))
     }
     fn json_raw(&self, j: &str, key: &str) -> String {
-        self.to_text(&format!("json_extract({j}, {})", self.string(&json_path(key))))
+        self.to_text(&format!(
+            "json_extract({j}, {})",
+            self.string(&json_path(key))
+        ))
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&format!(
@@ -383,7 +386,10 @@ impl Dialect for BigQuery {
         format!("JSON_VALUE({j}, {})", self.string(&json_path(key)))
     }
     fn json_raw(&self, j: &str, key: &str) -> String {
-        format!("TO_JSON_STRING(JSON_QUERY({j}, {}))", self.string(&json_path(key)))
+        format!(
+            "TO_JSON_STRING(JSON_QUERY({j}, {}))",
+            self.string(&json_path(key))
+        )
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         self.to_float(&self.json_text(j, key))
@@ -468,7 +474,10 @@ impl Dialect for Spark {
         )
     }
     fn json_raw(&self, j: &str, key: &str) -> String {
-        format!("to_json(variant_get({j}, {}))", self.string(&spark_path(key)))
+        format!(
+            "to_json(variant_get({j}, {}))",
+            self.string(&spark_path(key))
+        )
     }
     fn json_number(&self, j: &str, key: &str) -> String {
         format!(

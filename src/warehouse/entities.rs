@@ -18,10 +18,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::cells::{invalid, unless_null};
 use super::dialect::Dialect;
 use super::sdk::{PolicyQuery, Relations};
 use super::sql::Ctes;
-use super::statistics::{invalid, unless_null, StatisticsRow};
 use crate::bundle::BundleDocument;
 use crate::config::ProjectConfig;
 use crate::engine::{entity_id, statistics_key, AttributionOverrides, EntityLayout};
@@ -210,8 +210,14 @@ pub(super) fn entity_part(
     let mut entity = vec![format!("{} AS entity_keys", big(&q.keys.len().to_string()))];
     for i in 0..width {
         if i < q.keys.len() {
-            entity.push(format!("{} AS entity_kind_{i}", d.to_text(&format!("k{i}"))));
-            entity.push(format!("{} AS entity_text_{i}", d.to_text(&format!("t{i}"))));
+            entity.push(format!(
+                "{} AS entity_kind_{i}",
+                d.to_text(&format!("k{i}"))
+            ));
+            entity.push(format!(
+                "{} AS entity_text_{i}",
+                d.to_text(&format!("t{i}"))
+            ));
         } else {
             entity.push(format!("{null} AS entity_kind_{i}"));
             entity.push(format!("{null} AS entity_text_{i}"));
@@ -355,28 +361,34 @@ fn add_at(arms: &mut Vec<ArmStats>, k: usize, s: ArmStats) {
     arms[k] = arms[k].merge(s);
 }
 
-/// Reads the entity cells of `rows` (read from `cells`, every column of the source
-/// named by `header`) where `entity_keys` is not empty.
+/// The entity cells of each row of `cells` (every column of the source, named by
+/// `header`): `None` where `entity_keys` is empty or absent.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidStatistics`] for a missing entity column or a cell that is not a
 /// whole number where one is due.
 pub(super) fn read_entity_cells(
-    rows: &mut [StatisticsRow],
     header: &[String],
     cells: &[Vec<String>],
     file: &str,
-) -> Result<()> {
+) -> Result<Vec<Option<EntityCells>>> {
+    let mut out = vec![None; cells.len()];
     let find = |c: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(c));
     let Some(at) = find("entity_keys") else {
-        return Ok(());
+        return Ok(out);
     };
-    for (i, (row, c)) in rows.iter_mut().zip(cells).enumerate() {
+    for (i, (row, c)) in out.iter_mut().zip(cells).enumerate() {
         let line = i as u64 + 1;
         let cell = |name: &str| -> Result<Option<String>> {
-            let k = find(name)
-                .ok_or_else(|| invalid(file, 0, name, "missing column; `bandit-engine sql` writes it for per-entity policies"))?;
+            let k = find(name).ok_or_else(|| {
+                invalid(
+                    file,
+                    0,
+                    name,
+                    "missing column; `bandit-engine sql` writes it for per-entity policies",
+                )
+            })?;
             let text = c.get(k).map_or("", |t| unless_null(t.trim()));
             Ok((!text.is_empty()).then(|| text.to_owned()))
         };
@@ -392,7 +404,9 @@ pub(super) fn read_entity_cells(
                                 .map(|x| x as i64)
                         })
                         .filter(|x| (*x as f64).abs() <= max)
-                        .ok_or_else(|| invalid(file, line, name, format!("{t:?} is not a whole number")))
+                        .ok_or_else(|| {
+                            invalid(file, line, name, format!("{t:?} is not a whole number"))
+                        })
                 })
                 .transpose()
         };
@@ -412,27 +426,26 @@ pub(super) fn read_entity_cells(
             values.push(kind.map(|kind| (kind, text)));
         }
         let count = whole("entity_count", f64::from(u32::MAX))?;
-        row.entity = Some(EntityCells {
+        *row = Some(EntityCells {
             values,
             count: count.and_then(|x| u32::try_from(x).ok()),
             count_at: whole("entity_count_at", 9.0e15)?,
         });
     }
-    Ok(())
+    Ok(out)
 }
 
-/// The entity columns of `rows` in a csv file (none when no row has entity cells):
-/// the header's names and, per row, its cells.
-pub(super) fn entity_csv(rows: &[StatisticsRow]) -> Option<(Vec<String>, Vec<Vec<String>>)> {
-    let width = rows
+/// The entity columns of rows with `entities` cells in a csv file (none when no row
+/// has entity cells): the header's names and, per row, its cells.
+pub(super) fn entity_csv(
+    entities: &[Option<&EntityCells>],
+) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let width = entities.iter().flatten().map(|e| e.values.len()).max()?;
+    let cells = entities
         .iter()
-        .filter_map(|r| r.entity.as_ref().map(|e| e.values.len()))
-        .max()?;
-    let cells = rows
-        .iter()
-        .map(|r| {
+        .map(|e| {
             let mut out = vec![String::new(); 2 * width + 3];
-            if let Some(e) = &r.entity {
+            if let Some(e) = e {
                 out[0] = e.values.len().to_string();
                 for (i, v) in e.values.iter().enumerate() {
                     if let Some((kind, text)) = v {

@@ -23,6 +23,7 @@
 //! * `statistics`: the query result read back, compared with the engine's own, and
 //!   turned into [`crate::reward::PolicyStats`].
 
+mod cells;
 mod definitions;
 mod dialect;
 mod entities;
@@ -44,16 +45,17 @@ pub use definitions::{
     MetricDefinition, PolicySource, SqlDefinition, TEMPLATE_VARIABLES,
 };
 pub use dialect::{Dialect, DialectName};
-pub use entities::{entity_columns, entity_queries, entity_totals, EntityCells, EntityQuery, EntityRows};
+pub use entities::{
+    entity_columns, entity_queries, entity_totals, EntityCells, EntityQuery, EntityRows,
+};
 pub use export::{export_tables, load_script};
 pub use linear::{
     layout_features, layout_sql, layouts, linear_columns, linear_queries, FieldRule, LayoutRow,
     LinearLayout, LinearQuery, LAYOUT_COLUMNS,
 };
 pub use native::{
-    native_in_process, split_native, statistics_sql_all, statistics_sql_full, statistics_sql_with_native,
-    AssignmentRow,
-    FactRow, NativeQuery,
+    native_in_process, split_native, statistics_sql_all, statistics_sql_full,
+    statistics_sql_with_native, AssignmentRow, FactRow, NativeQuery,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{retrain_from_postgres, PostgresWarehouse};

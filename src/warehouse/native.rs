@@ -215,18 +215,10 @@ pub fn statistics_sql_full(
     } else {
         entity_columns(width)
     };
-    let null = |c: &String| {
-        let t = if c == "features" || c.starts_with("entity_kind_") || c.starts_with("entity_text_") {
-            d.to_text("NULL")
-        } else if c.starts_with("entity_") {
-            format!("CAST(NULL AS {})", d.bigint_type())
-        } else {
-            d.to_float("NULL")
-        };
-        format!("{t} AS {c}")
-    };
     let nulls = |cols: &[String]| -> String {
-        cols.iter().map(|c| format!(", {}", null(c))).collect()
+        cols.iter()
+            .map(|c| format!(", {}", null_column(d, c)))
+            .collect()
     };
     let base = "policy_id, allocation_name, units, conversions, reward_sum, reward_sum_sq, last_exposed_at";
     // The other policies' rows: NULL in the linear and entity columns.
@@ -248,8 +240,8 @@ pub fn statistics_sql_full(
     for (i, q) in entities.iter().enumerate() {
         sdk::check_goal(&q.query)?;
         let part = entity_part(d, relations, q, &format!("e{i}"), width, &mut ctes);
-        let lin: String = linear_cols.iter().map(|c| format!(", {}", null(c))).collect();
         let ent: String = entity_cols.iter().map(|c| format!(", {c}")).collect();
+        let lin = nulls(&linear_cols);
         all.push(format!("SELECT {base}{lin}{ent}\n  FROM ({part}) g{i}"));
     }
     let mut extra = linear_cols;
@@ -260,6 +252,19 @@ pub fn statistics_sql_full(
         .cloned()
         .collect();
     Ok(sdk::finish_ordered(d, ctes, all, &extra, &order))
+}
+
+/// `NULL AS c`, typed as further column `c` is (text, integer or float), for the
+/// rows of policies without it.
+fn null_column(d: &dyn Dialect, c: &str) -> String {
+    let t = if c == "features" || c.starts_with("entity_kind_") || c.starts_with("entity_text_") {
+        d.to_text("NULL")
+    } else if c.starts_with("entity_") {
+        format!("CAST(NULL AS {})", d.bigint_type())
+    } else {
+        d.to_float("NULL")
+    };
+    format!("{t} AS {c}")
 }
 
 /// The CTEs of `q`'s rows, prefixed `p`: its assignments (`_a0` as written, `_a`

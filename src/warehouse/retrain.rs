@@ -17,9 +17,9 @@ use crate::config::{DesiredDirection, ProjectConfig};
 use crate::engine::{statistics_key, Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
 use crate::error::LinearError;
 use crate::error::{Error, Result};
-use crate::reward::ArmStats;
 use crate::events::{load_events, LoadOptions};
 use crate::policy::linear_state::LinearTotals;
+use crate::reward::ArmStats;
 use crate::state::{sha256_hex, ArmTotals, EngineState, PolicyLearning};
 use crate::time::format_rfc3339;
 
@@ -106,7 +106,11 @@ pub(super) fn fit_statistics(
             field: field.into(),
             reason,
         };
-        if plan.entities.iter().any(|q| q.query.policy_id == r.policy_id) {
+        if plan
+            .entities
+            .iter()
+            .any(|q| q.query.policy_id == r.policy_id)
+        {
             if r.entity.is_none() {
                 return Err(bad("entity_keys", format!("{} is a per-entity policy: its rows need the entity columns `bandit-engine sql` writes for it", r.policy_id)));
             }
@@ -132,7 +136,7 @@ pub(super) fn fit_statistics(
             }
             (_, Some(_), None) => return Err(bad("features", format!("{} is a linear contextual policy: its rows need the features, xx_i_j and rx_i columns `bandit-engine sql` writes for it", r.policy_id))),
             (true, None, Some(_)) => return Err(bad("features", format!("{} is a multi-armed policy: its rows carry no linear sums", r.policy_id))),
-            (false, None, _) => return Err(bad("policy_id", format!("{} is not a multi-armed, linear contextual or per-entity policy of the config's optimization section; were the queries written for another config?", r.policy_id))),
+            (false, None, _) => return Err(bad("policy_id", format!("{} is not a multi-armed policy (nor a linear contextual or per-entity one) of the config's optimization section; were the queries written for another config?", r.policy_id))),
         }
     }
     let mut state = totals_state(config, &options, &doc, plan, rows, previous.as_ref(), as_of)?;
@@ -196,7 +200,10 @@ fn entity_state(
                 sum: r.reward_sum,
                 sum_sq: r.reward_sum_sq,
             };
-            let e = r.entity.as_ref().expect("checked: per-entity rows carry entity cells");
+            let e = r
+                .entity
+                .as_ref()
+                .expect("checked: per-entity rows carry entity cells");
             (r.allocation_name.as_str(), s, e)
         });
         let counted = entity_totals(q, cells).map_err(|reason| Error::Learner {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::cells::{invalid, unless_null};
 use super::entities::EntityCells;
 use super::linear::{linear_columns, LayoutRow, LAYOUT_COLUMNS};
 use super::sdk::{PolicyQuery, STATISTICS_COLUMNS};
@@ -149,15 +150,6 @@ pub fn in_process(tables: &EventTables, queries: &[PolicyQuery]) -> Result<Vec<S
     Ok(rows)
 }
 
-pub(super) fn invalid(file: &str, line: u64, field: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidStatistics {
-        file: file.to_owned(),
-        line,
-        field: field.to_owned(),
-        reason: reason.into(),
-    }
-}
-
 /// Reads a statistics file (`.csv` with a header, or `.parquet`) with the columns
 /// [`STATISTICS_COLUMNS`] (others are ignored; `last_exposed_at` may be missing). A
 /// policy × allocation may appear once.
@@ -214,7 +206,10 @@ pub(super) fn rows_from_table(
         })
         .collect();
     let mut rows = rows_from_cells(base, file)?;
-    super::entities::read_entity_cells(&mut rows, header, &cells, file)?;
+    let entities = super::entities::read_entity_cells(header, &cells, file)?;
+    for (row, e) in rows.iter_mut().zip(entities) {
+        row.entity = e;
+    }
     check_unique(&rows, file)?;
     let Some(at) = find("features") else {
         return Ok(rows);
@@ -358,16 +353,6 @@ fn check_unique(rows: &[StatisticsRow], file: &str) -> Result<()> {
     Ok(())
 }
 
-/// A cell of a column that may be NULL, with `\N` (how ClickHouse, MySQL and
-/// PostgreSQL's text format write NULL) read as empty, as other engines write it.
-pub(super) fn unless_null(cell: &str) -> &str {
-    if cell == "\\N" {
-        ""
-    } else {
-        cell
-    }
-}
-
 /// The header and every cell of a csv file, as text.
 fn csv_cells(path: &Path, file: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let mut reader =
@@ -431,7 +416,8 @@ pub fn write_statistics_csv(rows: &[StatisticsRow], path: &Path) -> Result<()> {
         text.push(',');
         text.push_str(&linear_columns(d).join(","));
     }
-    let entity = super::entities::entity_csv(rows);
+    let cells: Vec<Option<&EntityCells>> = rows.iter().map(|r| r.entity.as_ref()).collect();
+    let entity = super::entities::entity_csv(&cells);
     if let Some((names, _)) = &entity {
         text.push(',');
         text.push_str(&names.join(","));

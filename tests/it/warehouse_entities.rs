@@ -22,8 +22,8 @@ use bandit_engine::state::EngineState;
 use bandit_engine::synth::entities::{entity_world, EntityWorldParams};
 use bandit_engine::warehouse::{
     entity_queries, entity_totals, export_tables, load_script, policy_queries, read_statistics,
-    retrain_from_statistics, statistics_sql_full, DialectName, EntityQuery, PolicyQuery,
-    Relations, StatisticsRow,
+    retrain_from_statistics, statistics_sql_full, DialectName, EntityQuery, PolicyQuery, Relations,
+    StatisticsRow,
 };
 use bandit_engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};
 use serde_json::{json, Value};
@@ -165,9 +165,15 @@ fn warehouse_rows(
     let (queries, entities) = plan(w, previous, w.as_of);
     assert_eq!(entities.len(), 2, "both policies are per-entity");
     assert!(queries.is_empty());
-    let sql =
-        statistics_sql_full(dialect.dialect(), &Relations::default(), &queries, &[], &[], &entities)
-            .unwrap();
+    let sql = statistics_sql_full(
+        dialect.dialect(),
+        &Relations::default(),
+        &queries,
+        &[],
+        &[],
+        &entities,
+    )
+    .unwrap();
     let file = run(&w.dir.path().join("tables"), what, &sql);
     (read_statistics(&file).unwrap(), entities)
 }
@@ -193,7 +199,10 @@ fn assert_entities_same(
         });
         let got = entity_totals(q, mine).unwrap();
         let want = from_events.state.policies[id].entities.as_ref().unwrap();
-        assert_eq!(&got.totals, want, "{engine}, {what}: per-entity totals of {id}");
+        assert_eq!(
+            &got.totals, want,
+            "{engine}, {what}: per-entity totals of {id}"
+        );
         let report = from_events
             .report
             .policies
@@ -217,14 +226,23 @@ fn assert_world_exercised(rows: &[StatisticsRow], from_events: &RetrainOutcome) 
         .filter_map(|r| r.entity.as_ref()?.values[0].clone())
         .filter(|(_, t)| t.trim().trim_start_matches('"').starts_with('3'))
         .collect();
-    assert!(spellings.len() >= 2, "3 in several spellings: {spellings:?}");
+    assert!(
+        spellings.len() >= 2,
+        "3 in several spellings: {spellings:?}"
+    );
     let order = from_events.state.policies[ORDER].entities.as_ref().unwrap();
     for id in ["3", "4,x", "true"] {
         assert!(order.entities.contains_key(id), "entity {id:?}");
     }
-    let gallery = from_events.state.policies[GALLERY].entities.as_ref().unwrap();
+    let gallery = from_events.state.policies[GALLERY]
+        .entities
+        .as_ref()
+        .unwrap();
     assert!(gallery.counts.contains_key("prod-001"));
-    assert!(!gallery.counts.contains_key("prod-002"), "a count logged as text");
+    assert!(
+        !gallery.counts.contains_key("prod-002"),
+        "a count logged as text"
+    );
     let report = |id: &str| {
         from_events
             .report
@@ -269,7 +287,9 @@ fn check_entities(dialect: DialectName, run: &Runner<'_>) {
         w.inputs.bundle.clone(),
         &[first_half],
     );
-    let first = Engine::new(options(w.middle)).retrain(&first_inputs).unwrap();
+    let first = Engine::new(options(w.middle))
+        .retrain(&first_inputs)
+        .unwrap();
     let previous = first.state.clone();
     let (rows, entities) = warehouse_rows(dialect, run, &w, Some(&previous), "warm");
     assert!(entities
@@ -332,7 +352,9 @@ fn no_entity_rows_after_the_watermark_keep_the_state_and_its_bundle() {
         w.inputs.bundle.clone(),
         &[first_half],
     );
-    let first = Engine::new(options(w.middle)).retrain(&first_inputs).unwrap();
+    let first = Engine::new(options(w.middle))
+        .retrain(&first_inputs)
+        .unwrap();
     let previous = first.state.clone();
     let again = Engine::new(options(w.middle))
         .with_state(Some(previous.clone()))
@@ -352,7 +374,10 @@ fn no_entity_rows_after_the_watermark_keep_the_state_and_its_bundle() {
     );
     for id in [ORDER, GALLERY] {
         let saved = previous.policies[id].entities.as_ref().unwrap();
-        assert!(!saved.entities.is_empty(), "{id}: the first half has entities");
+        assert!(
+            !saved.entities.is_empty(),
+            "{id}: the first half has entities"
+        );
         assert_eq!(from_rows.state.policies[id].entities.as_ref(), Some(saved));
         assert_eq!(
             from_rows.state.policies[id].exposures_through,
@@ -399,4 +424,67 @@ fn entity_rows_on_postgres_equal_the_engines_totals_and_publish_its_bundle() {
         return;
     };
     check_entities(DialectName::Postgres, &postgres_runner(&host));
+}
+
+/// The flow of `docs/warehouse.md` on the command line, on DuckDB: `sql` writes the
+/// per-entity policies into the statement (and says so in its header), its result goes
+/// to `retrain --statistics`, which publishes what `retrain --events` publishes.
+#[cfg(feature = "cli")]
+#[test]
+fn sql_then_retrain_from_statistics_on_the_command_line() {
+    use crate::common::run_cli;
+
+    let Some(python) = engine_from_env("BANDIT_DUCKDB_PYTHON", "DuckDB") else {
+        return;
+    };
+    let w = world();
+    let root = w.dir.path();
+    let as_of = bandit_engine::time::format_rfc3339(w.as_of);
+    let (config, bundle) = (
+        w.inputs.config.to_str().unwrap(),
+        w.inputs.bundle.to_str().unwrap(),
+    );
+    let sql = run_cli([
+        "sql",
+        "--dialect",
+        "duckdb",
+        "--config",
+        config,
+        "--bundle",
+        bundle,
+        "--as-of",
+        &as_of,
+    ]);
+    assert!(
+        sql.contains(&format!(
+            "-- {GALLERY}: per-entity (entityKeys productId; dynamic allocations (countKey imageCount))"
+        )),
+        "{sql}"
+    );
+    assert!(!sql.contains("left out"), "{sql}");
+    let stats = duckdb_runner(&python)(&root.join("tables"), "cli", &sql);
+    let retrain = |out: &str, extra: [&str; 2]| {
+        let out = root.join(out);
+        run_cli([
+            "retrain",
+            "--config",
+            config,
+            "--bundle",
+            bundle,
+            "--as-of",
+            &as_of,
+            "--seed",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+            extra[0],
+            extra[1],
+        ]);
+        std::fs::read_to_string(out.join("bundle.json")).unwrap()
+    };
+    let events = w.inputs.events[0].display().to_string();
+    let from_events = retrain("a", ["--events", &events]);
+    let from_stats = retrain("b", ["--statistics", stats.to_str().unwrap()]);
+    assert_eq!(from_stats, from_events);
+    assert!(from_events.contains("\"entityState\""));
 }

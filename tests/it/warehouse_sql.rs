@@ -6,8 +6,7 @@
 use bandit_engine::attribution::AttributionParams;
 use bandit_engine::config::{AttributionMode, GoalType};
 use bandit_engine::warehouse::{
-    in_process, read_statistics, statistics_sql, DialectName, PolicyQuery, Relations,
-    StatisticsRow,
+    in_process, read_statistics, statistics_sql, DialectName, PolicyQuery, Relations, StatisticsRow,
 };
 
 use crate::warehouse::{assert_same_bundle, scenarios};
@@ -422,8 +421,11 @@ fn entity_queries_of_the_world() -> Vec<bandit_engine::warehouse::EntityQuery> {
     )
     .unwrap();
     w.write(dir.path()).unwrap();
-    let config = bandit_engine::config::ProjectConfig::from_path(dir.path().join(".traffical/config.yaml")).unwrap();
-    let doc = bandit_engine::bundle::BundleDocument::from_path(dir.path().join("bundle.json")).unwrap();
+    let config =
+        bandit_engine::config::ProjectConfig::from_path(dir.path().join(".traffical/config.yaml"))
+            .unwrap();
+    let doc =
+        bandit_engine::bundle::BundleDocument::from_path(dir.path().join("bundle.json")).unwrap();
     let mut q = bandit_engine::warehouse::entity_queries(
         &config,
         &doc,
@@ -433,7 +435,7 @@ fn entity_queries_of_the_world() -> Vec<bandit_engine::warehouse::EntityQuery> {
     )
     .unwrap();
     assert_eq!(q.len(), 2);
-    q[0].keys.push("size's".into());
+    q[0].keys.push("size".into());
     q
 }
 
@@ -488,7 +490,11 @@ fn entity_statistics_round_trip_through_csv() {
             ..row("arms", vec![], None)
         },
         row("0", vec![Some(("string", "a, \"b\"")), None], Some(4)),
-        row("0", vec![Some(("string", "")), Some(("other", "[1,2]"))], None),
+        row(
+            "0",
+            vec![Some(("string", "")), Some(("other", "[1,2]"))],
+            None,
+        ),
         row("1", vec![None, None], None),
     ];
     let tmp = tempfile::tempdir().unwrap();

@@ -50,7 +50,10 @@ fn spellings_of_one_id_merge_and_rows_without_an_entity_count_in_global_only() {
     let three = cells(&[Some(("number", "3")), Some(("string", "L"))], None);
     let three_again = cells(&[Some(("number", "3.0")), Some(("string", "L"))], None);
     let text_three = cells(&[Some(("string", "3")), Some(("string", "L"))], None);
-    let list = cells(&[Some(("other", "[1, \"x\"]")), Some(("boolean", "true"))], None);
+    let list = cells(
+        &[Some(("other", "[1, \"x\"]")), Some(("boolean", "true"))],
+        None,
+    );
     let missing = cells(&[Some(("number", "3")), None], None);
     let rows = vec![
         ("a", stats(2, 1.0), &three),
@@ -67,7 +70,10 @@ fn spellings_of_one_id_merge_and_rows_without_an_entity_count_in_global_only() {
     let t = &got.totals;
     assert_eq!(t.global.0, vec![stats(10, 4.0), stats(5, 1.0)]);
     assert_eq!(t.entities["3_L"].0, vec![stats(5, 3.0), stats(4, 0.0)]);
-    assert_eq!(t.entities["1,x_true"].0, vec![ArmStats::default(), stats(1, 1.0)]);
+    assert_eq!(
+        t.entities["1,x_true"].0,
+        vec![ArmStats::default(), stats(1, 1.0)]
+    );
     assert_eq!(t.entities.len(), 2);
     assert!(t.counts.is_empty());
 }
@@ -94,7 +100,10 @@ fn a_dynamic_entity_takes_the_count_of_its_latest_group() {
         BTreeMap::from([("1".to_owned(), 2), ("p".to_owned(), 5)])
     );
     assert_eq!(got.totals.entities["1"].0.len(), 3, "arms by index");
-    assert_eq!(got.totals.global.0, vec![stats(1, 1.0), stats(3, 0.0), stats(1, 1.0)]);
+    assert_eq!(
+        got.totals.global.0,
+        vec![stats(1, 1.0), stats(3, 0.0), stats(1, 1.0)]
+    );
 }
 
 #[test]
@@ -124,7 +133,10 @@ fn cells_that_do_not_read_name_the_allocation() {
     let q = query(&["sku"], None, &["a"]);
     let bad = cells(&[Some(("number", "three"))], None);
     let err = entity_totals(&q, vec![("a", stats(1, 1.0), &bad)]).unwrap_err();
-    assert_eq!(err, "a: entity key sku: \"three\" does not read as \"number\"");
+    assert_eq!(
+        err,
+        "a: entity key sku: \"three\" does not read as \"number\""
+    );
     let short = cells(&[], None);
     assert!(entity_totals(&q, vec![("a", stats(1, 1.0), &short)]).is_err());
 }
@@ -135,10 +147,22 @@ fn the_statement_groups_by_each_keys_kind_and_text() {
     let mut ctes = Ctes::default();
     let q = query(&["sku", "size"], Some("n"), &[]);
     let select = entity_part(d, &Relations::default(), &q, "e0", 3, &mut ctes);
-    assert!(select.contains("GROUP BY allocation_name, k0, t0, k1, t1"), "{select}");
-    assert!(select.contains("CAST(NULL AS VARCHAR) AS entity_kind_2"), "{select}");
+    assert!(
+        select.contains("GROUP BY allocation_name, k0, t0, k1, t1"),
+        "{select}"
+    );
+    assert!(
+        select.contains("CAST(NULL AS VARCHAR) AS entity_kind_2"),
+        "{select}"
+    );
     assert!(select.contains("AS entity_count_at"), "{select}");
     let sql = ctes.render();
-    assert!(sql.contains("e0_x2 AS"), "the dynamic count's window: {sql}");
-    assert!(sql.contains("CAST((cj -> 'sku') AS VARCHAR)"), "arrays' JSON text: {sql}");
+    assert!(
+        sql.contains("e0_x2 AS"),
+        "the dynamic count's window: {sql}"
+    );
+    assert!(
+        sql.contains("CAST((cj -> 'sku') AS VARCHAR)"),
+        "arrays' JSON text: {sql}"
+    );
 }
