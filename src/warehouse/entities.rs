@@ -165,8 +165,10 @@ pub(super) fn entity_part(
     for (i, key) in q.keys.iter().enumerate() {
         let kind = d.json_kind("cj", key);
         cols.push(format!("{kind} AS k{i}"));
+        // No text for an absent or null value (engines spell JSON null differently),
+        // so all of them are one group.
         cols.push(format!(
-            "CASE WHEN {kind} = 'other' THEN {} ELSE {} END AS t{i}",
+            "CASE WHEN {kind} IS NULL THEN NULL WHEN {kind} = 'other' THEN {} ELSE {} END AS t{i}",
             d.json_raw("cj", key),
             d.to_text(&d.json_text("cj", key))
         ));

@@ -488,3 +488,19 @@ fn sql_then_retrain_from_statistics_on_the_command_line() {
     assert_eq!(from_stats, from_events);
     assert!(from_events.contains("\"entityState\""));
 }
+
+/// ClickHouse through chDB (`JSONType`, `JSONExtractString`/`JSONExtractRaw` on the
+/// context text), full and incremental runs as on DuckDB and PostgreSQL.
+#[test]
+fn entity_rows_on_clickhouse_equal_the_engines_totals_and_publish_its_bundle() {
+    let Some(python) = engine_from_env("BANDIT_CLICKHOUSE_PYTHON", "ClickHouse (chDB)") else {
+        return;
+    };
+    let run = |dir: &Path, what: &str, sql: &str| {
+        let out = crate::warehouse::run_clickhouse(&python, &[(dir, what, sql)]).remove(0);
+        let kept = dir.join(format!("{what}.clickhouse.csv"));
+        std::fs::rename(out, &kept).unwrap();
+        kept
+    };
+    check_entities(DialectName::ClickHouse, &run);
+}
