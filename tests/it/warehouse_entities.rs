@@ -504,3 +504,56 @@ fn entity_rows_on_clickhouse_equal_the_engines_totals_and_publish_its_bundle() {
     };
     check_entities(DialectName::ClickHouse, &run);
 }
+
+/// `retrain --warehouse` on the respelled entity world loaded into PostgreSQL
+/// publishes what `retrain --events` publishes (the connector writes and runs the
+/// per-entity statement itself).
+#[cfg(all(feature = "cli", feature = "postgres"))]
+#[test]
+fn retrain_warehouse_fits_the_entity_policies_as_the_files_do() {
+    use crate::common::run_cli;
+    use crate::warehouse::pg_user;
+
+    let Some(host) = engine_from_env("BANDIT_PG_HOST", "retrain --warehouse (PostgreSQL)") else {
+        return;
+    };
+    let w = world();
+    let root = w.dir.path();
+    let tables = root.join("tables");
+    psql(&host, &tables, &pg_load_script(&tables, "whe_connector"));
+    let conninfo = format!("host={host} user={} dbname=postgres", pg_user());
+    let as_of = bandit_engine::time::format_rfc3339(w.as_of);
+    let retrain = |out: &str, extra: &[&str]| {
+        let out = root.join(out);
+        let mut args = vec![
+            "retrain",
+            "--config",
+            w.inputs.config.to_str().unwrap(),
+            "--bundle",
+            w.inputs.bundle.to_str().unwrap(),
+            "--as-of",
+            &as_of,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run_cli(args);
+        std::fs::read_to_string(out.join("bundle.json")).unwrap()
+    };
+    let events = w.inputs.events[0].display().to_string();
+    let from_events = retrain("a", &["--events", &events]);
+    let from_warehouse = retrain(
+        "b",
+        &[
+            "--warehouse",
+            &conninfo,
+            "--exposures-table",
+            "whe_connector.exposures",
+            "--tracks-table",
+            "whe_connector.tracks",
+        ],
+    );
+    psql(&host, &tables, "DROP SCHEMA whe_connector CASCADE;");
+    assert_eq!(from_warehouse, from_events);
+    assert!(from_events.contains("\"entityState\""));
+}
