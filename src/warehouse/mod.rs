@@ -73,8 +73,10 @@ use crate::error::Result;
 use crate::state::EngineState;
 use crate::time::{parse_rfc3339, Millis};
 
-/// The queries of a config's multi-armed policies (per-entity policies are left out,
-/// and linear contextual ones are [`linear_queries`]), in policy id order. A policy whose statistics in `previous` (a state) were made under the
+/// The queries of a config's multi-armed policies (per-entity ones, by the config's
+/// `entityConfig`, are left out: [`entity_queries`] decides by the bundle's, and the
+/// callers drop its policies from these; linear contextual ones are
+/// [`linear_queries`]), in policy id order. A policy whose statistics in `previous` (a state) were made under the
 /// same settings is queried after their watermark, so its rows add to them; for a
 /// policy with a maturity, `as_of` less the maturity bounds the first exposures
 /// counted (as the engine's cutoff; without one every exposure counts at once).
