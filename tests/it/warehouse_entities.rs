@@ -372,6 +372,19 @@ fn no_entity_rows_after_the_watermark_keep_the_state_and_its_bundle() {
         from_rows.bundle.to_json_pretty(),
         again.bundle.to_json_pretty()
     );
+    // Without a state either: nothing to fit, as a retrain on an empty log.
+    let empty = w.dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let none =
+        RetrainInputs::from_paths(w.inputs.config.clone(), w.inputs.bundle.clone(), &[empty]);
+    let nothing = Engine::new(options(w.middle)).retrain(&none).unwrap();
+    let from_nothing =
+        retrain_from_statistics(options(w.middle), &w.inputs, &[], "statistics", None).unwrap();
+    assert_eq!(
+        from_nothing.bundle.to_json_pretty(),
+        nothing.bundle.to_json_pretty()
+    );
+    assert_eq!(from_nothing.state.policies, nothing.state.policies);
     for id in [ORDER, GALLERY] {
         let saved = previous.policies[id].entities.as_ref().unwrap();
         assert!(
