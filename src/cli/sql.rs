@@ -11,7 +11,7 @@ use bandit_engine::time::{format_rfc3339, parse_rfc3339};
 use bandit_engine::warehouse::{
     definitions_beside, entity_queries, layout_sql, layouts, linear_queries, policy_queries,
     read_layout, split_native, statistics_sql_full, Definitions, DialectName, EntityQuery,
-    LinearLayout, LinearQuery, NativeQuery, PolicyQuery, Relations,
+    LinearLayout, LinearQuery, NativeQuery, PolicyQuery, Relations, ScanStart,
 };
 
 use super::{Mode, TouchModelArg};
@@ -67,6 +67,15 @@ pub struct SqlArgs {
     /// The relation with one row per track event.
     #[arg(long, value_name = "NAME", default_value = "tracks")]
     tracks_table: String,
+    /// Incremental runs (a state with watermarks): read the events, and the
+    /// warehouse-native assignments, from this many days before the earliest
+    /// watermark instead of their whole history, as the platform's overlap window.
+    /// Cheaper on a large history, but a unit (or entity) first seen more than that
+    /// before its policy's watermark and seen again after it then counts as a new
+    /// unit. Without it the queries read every row and count exactly as the engine
+    /// on the whole log (docs/warehouse.md).
+    #[arg(long, value_name = "DAYS", value_parser = overlap_days, allow_hyphen_values = true)]
+    overlap_days: Option<f64>,
     /// Write the SQL here instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -194,6 +203,33 @@ fn header(
     text
 }
 
+/// The header's line on how much of the relations the statement reads.
+fn reads_line(
+    relations: &Relations,
+    queries: &[PolicyQuery],
+    linear: &[LinearQuery],
+    entities: &[EntityQuery],
+) -> String {
+    let all = queries
+        .iter()
+        .chain(linear.iter().map(|q| &q.query))
+        .chain(entities.iter().map(|q| &q.query));
+    if queries.is_empty() && linear.is_empty() && entities.is_empty() {
+        return String::new();
+    }
+    match (ScanStart::of(all, relations.overlap), relations.overlap) {
+        (Some(s), _) => format!(
+            "-- reads {} from {} and {} from {} (--overlap-days: the earliest watermark less the overlap)\n",
+            relations.exposures,
+            format_rfc3339(s.exposures),
+            relations.tracks,
+            format_rfc3339(s.tracks)
+        ),
+        (None, Some(_)) => "-- reads every row: a policy has no watermark to start the overlap window from\n".to_owned(),
+        (None, None) => String::new(),
+    }
+}
+
 /// The per-entity policies' queries, taken out of the multi-armed ones (a policy the
 /// bundle makes per-entity is one), each from `start` on when given (then nothing is
 /// added to the state's statistics).
@@ -246,6 +282,7 @@ pub fn run(args: &SqlArgs) -> Result<()> {
     let relations = Relations {
         exposures: args.exposures_table.clone(),
         tracks: args.tracks_table.clone(),
+        overlap: days_ms(args.overlap_days),
     };
     let definitions = definitions_beside(&args.config, &config)?;
     let end = as_of.unwrap_or_else(bandit_engine::events::future::latest_allowed);
@@ -281,7 +318,8 @@ pub fn run(args: &SqlArgs) -> Result<()> {
                 linear.into_iter().zip(made).collect()
             }
         };
-        let (queries, native) = split_native(definitions.as_ref(), &doc, queries, end);
+        let (queries, native) =
+            split_native(definitions.as_ref(), &doc, queries, end, relations.overlap);
         let body = statistics_sql_full(
             dialect.dialect(),
             &relations,
@@ -294,6 +332,7 @@ pub fn run(args: &SqlArgs) -> Result<()> {
         let mut text = header(
             args, dialect, &config, &queries, &native, &covered, &entities,
         );
+        text.push_str(&reads_line(&relations, &queries, &covered, &entities));
         text.push_str(&body);
         text
     };
@@ -332,6 +371,30 @@ pub struct WarehouseArgs {
         requires = "warehouse"
     )]
     pub tracks_table: String,
+    /// With --warehouse, on an incremental run: read from this many days before the
+    /// earliest watermark instead of the whole history (as `sql --overlap-days`).
+    #[arg(
+        long,
+        value_name = "DAYS",
+        value_parser = overlap_days,
+        allow_hyphen_values = true,
+        requires = "warehouse"
+    )]
+    pub overlap_days: Option<f64>,
+}
+
+/// `--overlap-days` in milliseconds.
+fn days_ms(days: Option<f64>) -> Option<i64> {
+    days.map(|d| (d * 86_400_000.0).round() as i64)
+}
+
+fn overlap_days(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if d.is_finite() && (0.0..=36_500.0).contains(&d) => Ok(d),
+        _ => Err(format!(
+            "{s:?} is not a number of days from 0 to 36500 (leave the flag out to read every row)"
+        )),
+    }
 }
 
 /// `--warehouse`'s value parser: in a binary built without the connector, clap's
@@ -371,6 +434,7 @@ impl WarehouseArgs {
         let relations = Relations {
             exposures: self.exposures_table.clone(),
             tracks: self.tracks_table.clone(),
+            overlap: days_ms(self.overlap_days),
         };
         retrain_from_warehouse(conninfo, &relations, options, inputs, previous)
     }

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use crate::time::{format_rfc3339, Millis};
+
 /// The SQL engines queries are generated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DialectName {
@@ -127,6 +129,12 @@ pub trait Dialect: Sync {
 
     /// A timestamp column as epoch milliseconds, `BIGINT`.
     fn epoch_ms(&self, expr: &str) -> String;
+
+    /// The instant `t` (epoch ms) as a timestamp literal, to compare a timestamp
+    /// column with (zoneless: the engine may read it in its session's zone).
+    fn timestamp_literal(&self, t: Millis) -> String {
+        format!("TIMESTAMP '{}'", timestamp_text(t))
+    }
 
     /// `expr` as a 64-bit float.
     fn to_float(&self, expr: &str) -> String {
@@ -511,6 +519,9 @@ impl Dialect for ClickHouse {
     fn epoch_ms(&self, expr: &str) -> String {
         format!("toUnixTimestamp64Milli(toDateTime64({expr}, 3, 'UTC'))")
     }
+    fn timestamp_literal(&self, t: Millis) -> String {
+        format!("toDateTime64('{}', 3, 'UTC')", timestamp_text(t))
+    }
     fn quantile(&self, q: f64, expr: &str, from: &str, filter: &str) -> String {
         format!("(SELECT quantileExactInclusive({q:?})({expr}) FROM {from} WHERE {filter})")
     }
@@ -545,6 +556,15 @@ impl Dialect for ClickHouse {
         // where the queries read NULL (`COALESCE`, `IS NULL`).
         "SETTINGS join_use_nulls = 1"
     }
+}
+
+/// An instant as templates and timestamp literals write it: `YYYY-MM-DD
+/// HH:MM:SS.mmm`, UTC, no zone (every dialect reads it as a timestamp).
+pub(super) fn timestamp_text(t: Millis) -> String {
+    format_rfc3339(t)
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned()
 }
 
 #[cfg(test)]

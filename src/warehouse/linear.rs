@@ -379,7 +379,9 @@ pub fn layout_sql(
     queries: &[LinearQuery],
 ) -> std::result::Result<String, crate::error::AttributionError> {
     let mut ctes = Ctes::default();
-    super::sdk::base(d, relations, &mut ctes);
+    // The layout reads every row: the feature values are those of the whole history,
+    // as the engine's layout of the log.
+    super::sdk::base(d, relations, None, &mut ctes);
     let mut parts = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         super::sdk::check_goal(&q.query)?;

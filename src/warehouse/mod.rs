@@ -60,7 +60,7 @@ pub use native::{
 #[cfg(feature = "postgres")]
 pub use postgres::{retrain_from_postgres, PostgresWarehouse};
 pub use retrain::retrain_from_statistics;
-pub use sdk::{statistics_sql, PolicyQuery, Relations, STATISTICS_COLUMNS};
+pub use sdk::{statistics_sql, PolicyQuery, Relations, ScanStart, STATISTICS_COLUMNS};
 pub use statistics::{
     in_process, policy_stats, read_layout, read_statistics, write_statistics_csv, LinearSums,
     StatisticsRow,

@@ -14,15 +14,15 @@
 use std::collections::BTreeMap;
 
 use super::definitions::{render_template, Aggregation, Definitions, FactDefinition, PolicySource};
-use super::dialect::Dialect;
+use super::dialect::{timestamp_text, Dialect};
 use super::entities::{entity_columns, entity_part, EntityQuery};
 use super::linear::{linear_columns, linear_part, LinearLayout, LinearQuery};
-use super::sdk::{self, PolicyQuery, Relations};
+use super::sdk::{self, PolicyQuery, Relations, ScanStart};
 use super::sql::Ctes;
 use super::statistics::StatisticsRow;
 use crate::bundle::BundleDocument;
 use crate::error::AttributionError;
-use crate::time::{format_rfc3339, Millis};
+use crate::time::Millis;
 
 /// One policy's warehouse-native query.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,8 +45,12 @@ pub struct NativeQuery {
     pub aggregation: Aggregation,
     /// Its value column (`sum`, `mean`).
     pub value_column: Option<String>,
-    /// Only units first assigned after this instant (`{{start_date}}`).
+    /// Only units first assigned after this instant (the state's watermark; the
+    /// fact's `{{start_date}}`).
     pub after: Option<Millis>,
+    /// How far before `after` the assignments are read (their `{{start_date}}`), to
+    /// find each entity's first assignment; `None`: from 1970 (every row).
+    pub overlap: Option<Millis>,
     /// Only units first assigned at or before this instant (as-of less maturity).
     pub through: Option<Millis>,
     /// Fact events at or before this instant (the as-of, `{{end_date}}`).
@@ -54,14 +58,16 @@ pub struct NativeQuery {
 }
 
 /// The native queries of the policies `definitions` names, from their SDK-managed
-/// queries (for the span) and the bundle (for keys); the other queries are returned
-/// as they are.
+/// queries (for the span) and the bundle (for keys), their assignments read from
+/// `overlap` before the watermark ([`NativeQuery::overlap`]); the other queries are
+/// returned as they are.
 #[must_use]
 pub fn split_native(
     definitions: Option<&Definitions>,
     doc: &BundleDocument,
     queries: Vec<PolicyQuery>,
     as_of: Millis,
+    overlap: Option<Millis>,
 ) -> (Vec<PolicyQuery>, Vec<NativeQuery>) {
     let Some(defs) = definitions else {
         return (queries, Vec::new());
@@ -105,6 +111,7 @@ pub fn split_native(
             aggregation: m.aggregation,
             value_column: m.value_column.clone(),
             after: q.after,
+            overlap,
             through: q.through,
             end: as_of,
         });
@@ -112,22 +119,30 @@ pub fn split_native(
     (sdk, native)
 }
 
-/// An instant as the templates write it: `YYYY-MM-DD HH:MM:SS.mmm`, UTC, no zone
-/// (a timestamp literal every dialect reads).
-fn template_time(t: Millis) -> String {
-    format_rfc3339(t)
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_owned()
-}
-
 impl NativeQuery {
-    /// `sql` with `{{start_date}}` (the watermark, or 1970-01-01) and `{{end_date}}`
-    /// (the as-of) filled in.
+    /// Where the assignments' SQL starts (`{{start_date}}`, epoch ms): the
+    /// watermark less the overlap, or 1970 (every assignment, so that each entity's
+    /// first is found: an entity assigned before the watermark is not a new unit).
     #[must_use]
-    pub fn render(&self, sql: &str) -> String {
-        let start = template_time(self.after.unwrap_or(0));
-        let end = template_time(self.end);
+    pub fn assignments_start(&self) -> Millis {
+        match (self.after, self.overlap) {
+            (Some(t), Some(o)) => t.saturating_sub(o.max(0)).max(0),
+            _ => 0,
+        }
+    }
+
+    /// Where the fact's SQL starts (`{{start_date}}`): the watermark, or 1970 (the
+    /// events counted follow a first assignment after it).
+    #[must_use]
+    pub fn facts_start(&self) -> Millis {
+        self.after.unwrap_or(0).max(0)
+    }
+
+    /// `sql` with `{{start_date}}` = `start` and `{{end_date}}` (the as-of) filled in.
+    #[must_use]
+    pub fn render(&self, sql: &str, start: Millis) -> String {
+        let start = timestamp_text(start);
+        let end = timestamp_text(self.end);
         render_template(sql, &|v| match v {
             "start_date" => Some(start.clone()),
             "end_date" => Some(end.clone()),
@@ -191,7 +206,16 @@ pub fn statistics_sql_full(
 ) -> Result<String, AttributionError> {
     let mut ctes = Ctes::default();
     if !queries.is_empty() || !linear.is_empty() || !entities.is_empty() || native.is_empty() {
-        sdk::base(d, relations, &mut ctes);
+        let read = queries
+            .iter()
+            .chain(linear.iter().map(|(q, _)| &q.query))
+            .chain(entities.iter().map(|q| &q.query));
+        sdk::base(
+            d,
+            relations,
+            ScanStart::of(read, relations.overlap),
+            &mut ctes,
+        );
     }
     let mut parts = Vec::new();
     for (i, q) in native.iter().enumerate() {
@@ -271,8 +295,12 @@ fn null_column(d: &dyn Dialect, c: &str) -> String {
 /// typed), each entity's first assignment in the span (`_u`), its fact (`_f0`, `_f`).
 fn sources(d: &dyn Dialect, q: &NativeQuery, p: &str, ctes: &mut Ctes) {
     let key = d.quote(&q.key_column);
-    let user_sql = |sql: &str| q.render(sql).trim().trim_end_matches(';').to_owned();
-    ctes.push(&format!("{p}_a0"), &user_sql(&q.assignments_sql));
+    let user_sql =
+        |sql: &str, start: Millis| q.render(sql, start).trim().trim_end_matches(';').to_owned();
+    ctes.push(
+        &format!("{p}_a0"),
+        &user_sql(&q.assignments_sql, q.assignments_start()),
+    );
     ctes.push(
         &format!("{p}_a"),
         &format!(
@@ -295,7 +323,7 @@ fn sources(d: &dyn Dialect, q: &NativeQuery, p: &str, ctes: &mut Ctes) {
         &format!("{p}_u"),
         &format!("SELECT entity, ak, first_at FROM (\n    SELECT entity, ak, first_at, ROW_NUMBER() OVER (PARTITION BY entity ORDER BY first_at, ak) AS rn FROM {p}_a\n  ) x WHERE rn = 1{span}"),
     );
-    ctes.push(&format!("{p}_f0"), &user_sql(&q.fact.sql));
+    ctes.push(&format!("{p}_f0"), &user_sql(&q.fact.sql, q.facts_start()));
     let value = q
         .value_column
         .as_ref()

@@ -339,8 +339,13 @@ pub fn retrain_from_postgres(
         let made = layouts(&plan.linear, &layout, &source)?;
         plan.linear.iter().cloned().zip(made).collect()
     };
-    let (sdk, native) =
-        super::split_native(definitions.as_ref(), &doc, plan.queries.clone(), as_of);
+    let (sdk, native) = super::split_native(
+        definitions.as_ref(),
+        &doc,
+        plan.queries.clone(),
+        as_of,
+        relations.overlap,
+    );
     let sql = statistics_sql_full(&Postgres, relations, &sdk, &native, &linear, &plan.entities)?;
     let rows = warehouse.statistics(&sql)?;
     fit_statistics(options, &config, doc, &plan, &rows, &source, previous)

@@ -27,13 +27,20 @@ use crate::config::{AttributionMode, Goal, GoalType, ValueSource};
 use crate::error::AttributionError;
 use crate::time::Millis;
 
-/// The names of the two input relations.
+/// The names of the two input relations, and how much of them an incremental run
+/// reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Relations {
     /// One row per exposure or decision layer.
     pub exposures: String,
     /// One row per track event.
     pub tracks: String,
+    /// The overlap window of an incremental run (ms): when every policy of a statement
+    /// has a watermark, it reads the exposure rows from this long before the earliest
+    /// (and the track rows a clock skew earlier), instead of their whole history. A
+    /// unit first exposed before that and again after its watermark then counts as
+    /// new. `None` (the default): every row, as the engine on the whole log.
+    pub overlap: Option<Millis>,
 }
 
 impl Default for Relations {
@@ -41,7 +48,41 @@ impl Default for Relations {
         Self {
             exposures: "exposures".into(),
             tracks: "tracks".into(),
+            overlap: None,
         }
+    }
+}
+
+/// Where an incremental statement starts reading the relations (epoch ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanStart {
+    /// Exposure and decision rows with `ts` at or after this.
+    pub exposures: Millis,
+    /// Track rows with `ts` at or after this.
+    pub tracks: Millis,
+}
+
+impl ScanStart {
+    /// The start for `queries` under `overlap`: the earliest watermark less the
+    /// overlap (and the tracks the largest clock skew before it); `None` without an
+    /// overlap, without queries or when one has no watermark (it reads everything).
+    #[must_use]
+    pub fn of<'a>(
+        queries: impl IntoIterator<Item = &'a PolicyQuery>,
+        overlap: Option<Millis>,
+    ) -> Option<Self> {
+        let overlap = overlap?;
+        let (mut from, mut skew) = (None::<Millis>, 0);
+        for q in queries {
+            let after = q.after?;
+            from = Some(from.map_or(after, |f| f.min(after)));
+            skew = skew.max(q.params.clock_skew_ms);
+        }
+        let exposures = from?.saturating_sub(overlap.max(0));
+        Some(Self {
+            exposures,
+            tracks: exposures.saturating_sub(skew.max(0)),
+        })
     }
 }
 
@@ -89,7 +130,12 @@ pub fn statistics_sql(
     queries: &[PolicyQuery],
 ) -> Result<String, AttributionError> {
     let mut ctes = Ctes::default();
-    base(d, relations, &mut ctes);
+    base(
+        d,
+        relations,
+        ScanStart::of(queries, relations.overlap),
+        &mut ctes,
+    );
     let parts = sdk_parts(d, queries, &mut ctes)?;
     Ok(finish(d, ctes, parts))
 }
@@ -171,15 +217,29 @@ pub(super) fn settings_line(d: &dyn Dialect) -> String {
     }
 }
 
-/// The shared steps: the two relations with times in epoch milliseconds, and the
-/// decision ids any exposure or decision row carries (`kd`).
-pub(super) fn base(d: &dyn Dialect, r: &Relations, ctes: &mut Ctes) {
+/// The shared steps: the two relations with times in epoch milliseconds (from
+/// `scan` on, when given), and the decision ids any exposure or decision row carries
+/// (`kd`).
+pub(super) fn base(d: &dyn Dialect, r: &Relations, scan: Option<ScanStart>, ctes: &mut Ctes) {
+    // The exact bound is on epoch milliseconds, as the engine compares; a bound a day
+    // looser on the column itself lets an engine prune partitions or use an index,
+    // whatever zone it reads a zoneless literal in. In a subquery of its own: in
+    // ClickHouse a WHERE beside the select list would read `ts` as its alias.
+    let from = |relation: &str, t: Option<Millis>| match t {
+        None => d.quote(relation),
+        Some(t) => format!(
+            "(SELECT * FROM {} WHERE ts >= {} AND {} >= {t}) w",
+            d.quote(relation),
+            d.timestamp_literal(t.saturating_sub(86_400_000)),
+            d.epoch_ms("ts")
+        ),
+    };
     ctes.push(
         "bx",
         &format!(
             "SELECT kind, unit_key, session_id, decision_id, layer_id, policy_id, allocation_name,\n    COALESCE(attribution_only, FALSE) AS attribution_only, {ts} AS ts\n  FROM {x}",
             ts = d.epoch_ms("ts"),
-            x = d.quote(&r.exposures)
+            x = from(&r.exposures, scan.map(|s| s.exposures)),
         ),
     );
     ctes.push(
@@ -188,7 +248,7 @@ pub(super) fn base(d: &dyn Dialect, r: &Relations, ctes: &mut Ctes) {
             "SELECT event_id, event, unit_key, session_id, decision_id, value, {ts} AS ts,\n    COALESCE({ets}, {ts}) AS event_ts\n  FROM {t}",
             ts = d.epoch_ms("ts"),
             ets = d.epoch_ms("event_ts"),
-            t = d.quote(&r.tracks)
+            t = from(&r.tracks, scan.map(|s| s.tracks)),
         ),
     );
     ctes.push(

@@ -28,8 +28,12 @@ use bandit_engine::{Engine, RetrainInputs, RetrainOptions};
 /// A set of events and the queries to check on them.
 pub(crate) struct Scenario {
     pub name: String,
+    /// The events loaded into the warehouse.
     pub tables: EventTables,
     pub queries: Vec<PolicyQuery>,
+    /// The statement's overlap window ([`Relations::overlap`]) and the events it
+    /// then reads, which the engine's statistics are computed on.
+    pub overlap: Option<(i64, EventTables)>,
     /// For the config as written: its inputs and as-of, to compare the bundle a
     /// retrain from the statistics publishes with the one from the events.
     pub retrain: Option<Retrain>,
@@ -115,6 +119,7 @@ fn configured(
         name: name.into(),
         tables: tables.clone(),
         queries,
+        overlap: None,
         retrain: Some(retrain),
     }
 }
@@ -138,6 +143,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
                 name: format!("demo-{mode:?}-{model:?}").to_lowercase(),
                 tables: tables.clone(),
                 queries: overridden(&config, Some(mode), Some(model)),
+                overlap: None,
                 retrain: None,
             });
         }
@@ -161,9 +167,11 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             name: format!("demo-{goal_type:?}").to_lowercase(),
             tables: tables.clone(),
             queries,
+            overlap: None,
             retrain: None,
         });
     }
+    out.extend(overlap_scenarios(&config, &tables));
     for seed in [7, 11] {
         let (config, tables, retrain) = synth_tables(seed, 250);
         out.push(configured(
@@ -190,11 +198,101 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
                 name: format!("synth{seed}-{mode:?}-{model:?}").to_lowercase(),
                 tables: tables.clone(),
                 queries: overridden(&config, mode, model),
+                overlap: None,
                 retrain: None,
             });
         }
     }
     out
+}
+
+/// Incremental runs with an overlap window: every policy's watermark at 2026-11-05
+/// (the demo runs from 11-01 to 11-09), the relations read from half a day before it,
+/// in decision mode and in cumulative mode with a clock skew (the tracks then read
+/// that much earlier).
+fn overlap_scenarios(config: &ProjectConfig, tables: &EventTables) -> Vec<Scenario> {
+    let watermark = bandit_engine::time::parse_rfc3339("2026-11-05T00:00:00Z").unwrap();
+    let overlap = 43_200_000;
+    let mut out = Vec::new();
+    for (name, mode) in [
+        ("demo-overlap-decision", AttributionMode::Decision),
+        ("demo-overlap-cumulative", AttributionMode::Cumulative),
+    ] {
+        let mut queries = overridden(config, Some(mode), Some(AttributionModel::Linear));
+        for q in &mut queries {
+            q.after = Some(watermark);
+            if mode == AttributionMode::Cumulative {
+                q.params = q.params.with_clock_skew_ms(3_600_000);
+            }
+        }
+        let start = bandit_engine::warehouse::ScanStart::of(&queries, Some(overlap)).unwrap();
+        assert_eq!(start.exposures, watermark - overlap);
+        let read = demo_from(start.exposures, start.tracks);
+        // The window must bite: in cumulative mode, where a unit is a user's session
+        // exposures, users first exposed before it count again (in decision mode a
+        // unit is a decision, first exposed when it is made).
+        if mode == AttributionMode::Cumulative {
+            let whole = in_process(tables, &queries).unwrap();
+            let windowed = in_process(&read, &queries).unwrap();
+            let units = |rows: &[StatisticsRow]| rows.iter().map(|r| r.units).sum::<u64>();
+            assert!(
+                units(&windowed) > units(&whole),
+                "{name}: the window changes nothing"
+            );
+        }
+        out.push(Scenario {
+            name: name.into(),
+            tables: tables.clone(),
+            queries,
+            overlap: Some((overlap, read)),
+            retrain: None,
+        });
+    }
+    out
+}
+
+/// The demo's exposure and decision events received from `exposures` on and its
+/// other events from `tracks` on (lines that are no event kept: they are refused
+/// either way), loaded.
+fn demo_from(exposures: i64, tracks: i64) -> EventTables {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/events.ndjson");
+    let text = std::fs::read_to_string(path).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                return true;
+            };
+            let Some(t) = v["timestamp"]
+                .as_str()
+                .and_then(bandit_engine::time::parse_rfc3339)
+            else {
+                return true;
+            };
+            match v["type"].as_str() {
+                Some("exposure" | "decision") => t >= exposures,
+                _ => t >= tracks,
+            }
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.ndjson");
+    std::fs::write(&file, kept).unwrap();
+    load_events(&[file], LoadOptions::default()).unwrap().tables
+}
+
+/// The relations a scenario's statement reads, named `exposures` and `tracks`.
+pub(crate) fn scenario_relations(s: &Scenario) -> Relations {
+    Relations {
+        overlap: s.overlap.as_ref().map(|(o, _)| *o),
+        ..Relations::default()
+    }
+}
+
+/// The events a scenario's statement reads.
+pub(crate) fn scenario_reads(s: &Scenario) -> &EventTables {
+    s.overlap.as_ref().map_or(&s.tables, |(_, t)| t)
 }
 
 /// The engine named by `var`, or `None` after saying loudly that it is skipped (a
@@ -392,9 +490,10 @@ fn check_engine(
         .into_iter()
         .filter(|s| only.is_none_or(|names| names.contains(&s.name.as_str())))
         .map(|s| {
-            let want = in_process(&s.tables, &s.queries).unwrap();
+            let want = in_process(scenario_reads(&s), &s.queries).unwrap();
             assert!(!want.is_empty(), "{}: no statistics to compare", s.name);
-            let sql = statistics_sql(dialect.dialect(), &Relations::default(), &s.queries).unwrap();
+            let sql =
+                statistics_sql(dialect.dialect(), &scenario_relations(&s), &s.queries).unwrap();
             let dir = tempfile::tempdir().unwrap();
             export_tables(&s.tables, dir.path()).unwrap();
             Prepared {
@@ -562,7 +661,7 @@ fn warehouse_sql_on_spark_equals_the_engine() {
     // minutes on two shared cores), so it checks a subset covering both modes, a
     // multi-touch model, a valued goal with a cap, a clock skew and a time span,
     // sessions from the gap and a retrain from its rows.
-    let only = ["demo", "demo-sum", "synth7"];
+    let only = ["demo", "demo-sum", "synth7", "demo-overlap-cumulative"];
     check_engine(DialectName::Spark, Some(&only), &|batch| {
         run_spark(&python, batch)
     });

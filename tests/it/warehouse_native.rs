@@ -125,16 +125,21 @@ fn project(dir: &Path, yaml: &str) -> PathBuf {
 
 const AS_OF: i64 = 1_793_750_400_000; // 2026-11-04T00:00:00Z
 
-/// The native queries of a definitions file; the second variant counts only units
-/// assigned after a watermark (its `{{start_date}}`).
-fn native_queries(dir: &Path, yaml: &str, after: Option<i64>) -> Vec<NativeQuery> {
+/// The native queries of a definitions file, counting only units assigned after
+/// `after` (a watermark) when given, their assignments read from `overlap` before it.
+fn native_queries(
+    dir: &Path,
+    yaml: &str,
+    after: Option<i64>,
+    overlap: Option<i64>,
+) -> Vec<NativeQuery> {
     let config_path = project(dir, yaml);
     let config = ProjectConfig::from_path(&config_path).unwrap();
     let defs = Definitions::from_path(&Definitions::path_beside(&config_path), &config).unwrap();
     let doc = BundleDocument::from_path(format!("{DEMO}/bundle.json")).unwrap();
     let queries =
         policy_queries(&config, &AttributionOverrides::default(), None, Some(AS_OF)).unwrap();
-    let (sdk, mut native) = split_native(Some(&defs), &doc, queries, AS_OF);
+    let (sdk, mut native) = split_native(Some(&defs), &doc, queries, AS_OF, overlap);
     assert!(
         sdk.is_empty(),
         "both multi-armed policies read the definitions"
@@ -147,19 +152,31 @@ fn native_queries(dir: &Path, yaml: &str, after: Option<i64>) -> Vec<NativeQuery
 }
 
 /// What the engines must return: the rows the definitions' SQL selects (their
-/// `BETWEEN` window, inclusive) through `native_in_process`.
-fn expected(native: &[NativeQuery], a: &[AssignmentRow], f: &[FactRow]) -> Vec<StatisticsRow> {
+/// `BETWEEN` window, inclusive, from each one's `{{start_date}}`) through
+/// `native_in_process`; with `whole`, every row instead (the truth on the whole
+/// history).
+fn expected(
+    native: &[NativeQuery],
+    a: &[AssignmentRow],
+    f: &[FactRow],
+    whole: bool,
+) -> Vec<StatisticsRow> {
     let mut rows = Vec::new();
     for q in native {
-        let (start, end) = (q.after.unwrap_or(0), q.end);
+        let end = q.end;
+        let (a_start, f_start) = if whole {
+            (i64::MIN, i64::MIN)
+        } else {
+            (q.assignments_start(), q.facts_start())
+        };
         let a: Vec<AssignmentRow> = a
             .iter()
-            .filter(|x| (start..=end).contains(&x.assigned_at))
+            .filter(|x| (a_start..=end).contains(&x.assigned_at))
             .cloned()
             .collect();
         let f: Vec<FactRow> = f
             .iter()
-            .filter(|x| (start..=end).contains(&x.time))
+            .filter(|x| (f_start..=end).contains(&x.time))
             .cloned()
             .map(|mut x| {
                 // Only `sum` and `mean` read the value column.
@@ -177,16 +194,66 @@ fn expected(native: &[NativeQuery], a: &[AssignmentRow], f: &[FactRow]) -> Vec<S
     rows
 }
 
-const VARIANTS: [(&str, &str, Option<i64>); 2] = [
-    ("purchase_rate", "revenue_per_user", None),
-    ("orders_per_user", "order_value", Some(1_793_577_600_000)), // 2026-11-02
+const WATERMARK: i64 = 1_793_577_600_000; // 2026-11-02T00:00:00Z
+const HALF_HOUR: i64 = 1_800_000;
+
+/// (checkout's metric, discount's metric, watermark, overlap): a full run; an
+/// incremental one reading every assignment; one reading them from half an hour
+/// before the watermark (entities assigned twice are assigned an hour apart).
+const VARIANTS: [(&str, &str, Option<i64>, Option<i64>); 3] = [
+    ("purchase_rate", "revenue_per_user", None, None),
+    ("orders_per_user", "order_value", Some(WATERMARK), None),
+    (
+        "purchase_rate",
+        "revenue_per_user",
+        Some(WATERMARK),
+        Some(HALF_HOUR),
+    ),
 ];
+
+/// An incremental run without an overlap reads every assignment, so an entity first
+/// assigned before the watermark and again after it is not a new unit: the
+/// statistics are those of the whole history. With an overlap, what it reads: an
+/// entity first assigned before the window counts again (the price of the cheaper
+/// scan), and its facts are read from the watermark on.
+#[test]
+fn incremental_native_runs_read_assignments_from_the_overlap_or_the_start() {
+    let (assignments, facts) = tables();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = definitions_yaml("purchase_rate", "revenue_per_user");
+    let units = |rows: &[StatisticsRow]| rows.iter().map(|r| r.units).sum::<u64>();
+    let exact = native_queries(dir.path(), &yaml, Some(WATERMARK), None);
+    assert!(exact
+        .iter()
+        .all(|q| q.assignments_start() == 0 && q.facts_start() == WATERMARK));
+    let got = expected(&exact, &assignments, &facts, false);
+    assert_eq!(got, expected(&exact, &assignments, &facts, true));
+    // The watermark's own cut (the SQL's window starting at it) would count more.
+    let mut cut = exact.clone();
+    for q in &mut cut {
+        q.overlap = Some(0);
+    }
+    assert_eq!(cut[0].assignments_start(), WATERMARK);
+    let cut = expected(&cut, &assignments, &facts, false);
+    assert!(
+        units(&cut) > units(&got),
+        "{} vs {}",
+        units(&cut),
+        units(&got)
+    );
+    // Half an hour: between the two.
+    let half = native_queries(dir.path(), &yaml, Some(WATERMARK), Some(HALF_HOUR));
+    assert_eq!(half[0].assignments_start(), WATERMARK - HALF_HOUR);
+    let half = expected(&half, &assignments, &facts, false);
+    assert!(units(&half) > units(&got) && units(&half) < units(&cut));
+}
 
 #[test]
 fn native_sql_parses_in_every_dialect() {
-    for (checkout, discount, after) in VARIANTS {
+    for (checkout, discount, after, overlap) in VARIANTS {
         let dir = tempfile::tempdir().unwrap();
-        let native = native_queries(dir.path(), &definitions_yaml(checkout, discount), after);
+        let yaml = definitions_yaml(checkout, discount);
+        let native = native_queries(dir.path(), &yaml, after, overlap);
         for d in DialectName::ALL {
             let sql = statistics_sql_with_native(d.dialect(), &Relations::default(), &[], &native)
                 .unwrap();
@@ -243,10 +310,11 @@ fn run_postgres(host: &str, dir: &Path, sql: &str) -> PathBuf {
 
 fn check_engine(name: &str, runner: &dyn Fn(&Path, &str) -> PathBuf, dialect: DialectName) {
     let (assignments, facts) = tables();
-    for (checkout, discount, after) in VARIANTS {
+    for (checkout, discount, after, overlap) in VARIANTS {
         let dir = tempfile::tempdir().unwrap();
-        let native = native_queries(dir.path(), &definitions_yaml(checkout, discount), after);
-        let want = expected(&native, &assignments, &facts);
+        let yaml = definitions_yaml(checkout, discount);
+        let native = native_queries(dir.path(), &yaml, after, overlap);
+        let want = expected(&native, &assignments, &facts, false);
         assert!(want.len() >= 6, "{want:?}");
         write_tables(dir.path(), &assignments, &facts);
         let sql =
@@ -351,11 +419,11 @@ fn retrain_warehouse_with_definitions_publishes_the_in_process_bundle() {
         &pg_tables_script(dir.path(), "wh_native_cli"),
     );
     let yaml = definitions_yaml("purchase_rate", "revenue_per_user");
-    let native = native_queries(dir.path(), &yaml, None);
+    let native = native_queries(dir.path(), &yaml, None, None);
     let config = dir.path().join(".traffical/config.yaml");
     let stats = dir.path().join("statistics.csv");
     bandit_engine::warehouse::write_statistics_csv(
-        &expected(&native, &assignments, &facts),
+        &expected(&native, &assignments, &facts, false),
         &stats,
     )
     .unwrap();

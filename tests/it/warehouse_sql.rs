@@ -64,12 +64,13 @@ pub(crate) fn parser_dialect(d: DialectName) -> Box<dyn sqlparser::dialect::Dial
 
 #[test]
 fn every_generated_query_parses_in_its_dialect() {
-    let relations = Relations {
-        exposures: "analytics.traffical_exposures".into(),
-        tracks: "analytics.traffical_tracks".into(),
-    };
     let mut checked = 0;
     for s in scenarios() {
+        let relations = Relations {
+            exposures: "analytics.traffical_exposures".into(),
+            tracks: "analytics.traffical_tracks".into(),
+            ..crate::warehouse::scenario_relations(&s)
+        };
         for d in DialectName::ALL {
             let sql = statistics_sql(d.dialect(), &relations, &s.queries).unwrap();
             let parsed = sqlparser::parser::Parser::parse_sql(parser_dialect(d).as_ref(), &sql);
@@ -272,6 +273,7 @@ fn every_linear_statement_parses_in_its_dialect() {
     let relations = Relations {
         exposures: "analytics.traffical_exposures".into(),
         tracks: "analytics.traffical_tracks".into(),
+        ..Relations::default()
     };
     let row = |field: &str, kind: &str, label: Option<&str>| LayoutRow {
         policy_id: "policy_checkout_cta".into(),
@@ -507,4 +509,121 @@ fn entity_statistics_round_trip_through_csv() {
     write_statistics_csv(&twice, &path).unwrap();
     let err = read_statistics(&path).unwrap_err().to_string();
     assert!(err.contains("entity group appears twice"), "{err}");
+}
+
+/// `sql --overlap-days` on an incremental run reads the relations from the earliest
+/// watermark of the state less the overlap (tracks a clock skew earlier) and says so
+/// in its header; without a state it reads everything and says why; a negative
+/// overlap, or one given to a retrain that does not read a warehouse, is refused.
+#[cfg(feature = "cli")]
+#[test]
+fn sql_with_an_overlap_reads_from_the_earliest_watermark_less_it() {
+    use std::process::Command;
+
+    use bandit_engine::state::EngineState;
+    use bandit_engine::time::{format_rfc3339, parse_rfc3339};
+
+    use crate::common::run_cli;
+    use crate::warehouse::demo_tables;
+
+    let (_, _, r) = demo_tables();
+    let tmp = tempfile::tempdir().unwrap();
+    let as_of = format_rfc3339(r.as_of);
+    let (config, bundle) = (
+        r.inputs.config.to_str().unwrap(),
+        r.inputs.bundle.to_str().unwrap(),
+    );
+    let out = tmp.path().join("out");
+    let events = r.inputs.events[0].display().to_string();
+    run_cli([
+        "retrain",
+        "--config",
+        config,
+        "--bundle",
+        bundle,
+        "--events",
+        &events,
+        "--as-of",
+        &as_of,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let state = out.join("state.json");
+    let earliest = EngineState::from_path(&state)
+        .unwrap()
+        .policies
+        .values()
+        .filter_map(|p| parse_rfc3339(p.exposures_through.as_deref()?))
+        .min()
+        .expect("the demo's retrain leaves watermarks");
+    let sql = |extra: &[&str]| {
+        let mut args = vec![
+            "sql",
+            "--dialect",
+            "duckdb",
+            "--config",
+            config,
+            "--bundle",
+            bundle,
+            "--as-of",
+            &as_of,
+        ];
+        args.extend_from_slice(extra);
+        run_cli(args)
+    };
+    let from = earliest - 36 * 3_600_000;
+    let windowed = sql(&["--state", state.to_str().unwrap(), "--overlap-days", "1.5"]);
+    assert!(
+        windowed.contains(&format!(
+            "-- reads exposures from {} and tracks from {}",
+            format_rfc3339(from),
+            format_rfc3339(from)
+        )),
+        "{windowed}"
+    );
+    assert!(windowed.contains(&format!(">= {from})")), "{windowed}");
+    let exact = sql(&["--state", state.to_str().unwrap()]);
+    assert!(!exact.contains("-- reads") && !exact.contains(&format!(">= {from}")));
+    let first = sql(&["--overlap-days", "1.5"]);
+    assert!(
+        first.contains("-- reads every row: a policy has no watermark"),
+        "{first}"
+    );
+    let refused = |args: &[&str], says: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bandit-engine"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    };
+    refused(
+        &[
+            "sql",
+            "--dialect",
+            "duckdb",
+            "--config",
+            config,
+            "--bundle",
+            bundle,
+            "--overlap-days",
+            "-1",
+        ],
+        "is not a number of days from 0 to 36500",
+    );
+    refused(
+        &[
+            "retrain",
+            "--config",
+            config,
+            "--bundle",
+            bundle,
+            "--events",
+            &events,
+            "--overlap-days",
+            "2",
+        ],
+        "--warehouse",
+    );
 }
