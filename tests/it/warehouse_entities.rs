@@ -518,6 +518,22 @@ fn entity_rows_on_clickhouse_equal_the_engines_totals_and_publish_its_bundle() {
     check_entities(DialectName::ClickHouse, &run);
 }
 
+/// Spark SQL in local mode (`variant_get` on the parsed context, `to_json` of a
+/// VARIANT for arrays and objects), full and incremental runs as on the others.
+#[test]
+fn entity_rows_on_spark_equal_the_engines_totals_and_publish_its_bundle() {
+    let Some(python) = engine_from_env("BANDIT_SPARK_PYTHON", "Spark SQL") else {
+        return;
+    };
+    let run = |dir: &Path, what: &str, sql: &str| {
+        let out = crate::warehouse::run_spark(&python, &[(dir, what, sql)]).remove(0);
+        let kept = dir.join(format!("{what}.spark.csv"));
+        std::fs::rename(out, &kept).unwrap();
+        kept
+    };
+    check_entities(DialectName::Spark, &run);
+}
+
 /// `retrain --warehouse` on the respelled entity world loaded into PostgreSQL
 /// publishes what `retrain --events` publishes (the connector writes and runs the
 /// per-entity statement itself).
