@@ -39,11 +39,27 @@ pub(crate) struct Scenario {
     pub retrain: Option<Retrain>,
 }
 
-/// A retrain's inputs (the directory they live in kept alive).
+/// A retrain's inputs (the directory they live in kept alive) and attribution
+/// overrides.
 pub(crate) struct Retrain {
     pub inputs: RetrainInputs,
     pub as_of: i64,
+    pub mode: Option<AttributionMode>,
+    pub model: Option<AttributionModel>,
     _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+impl Retrain {
+    /// The same retrain under attribution overrides.
+    fn overridden(&self, mode: Option<AttributionMode>, model: Option<AttributionModel>) -> Self {
+        Self {
+            inputs: self.inputs.clone(),
+            as_of: self.as_of,
+            mode,
+            model,
+            _dir: self._dir.clone(),
+        }
+    }
 }
 
 /// A config, its events, and what a retrain on them reads.
@@ -62,6 +78,8 @@ fn world(
     let retrain = Retrain {
         inputs,
         as_of,
+        mode: None,
+        model: None,
         _dir: dir,
     };
     (config, loaded.tables, retrain)
@@ -88,17 +106,20 @@ fn synth_tables(seed: u64, units: u32) -> (ProjectConfig, EventTables, Retrain) 
     self::world(&root, Some(std::sync::Arc::new(dir)))
 }
 
+/// The queries of `config` under attribution overrides, through `as_of` (as a
+/// retrain at that time).
 fn overridden(
     config: &ProjectConfig,
     mode: Option<AttributionMode>,
     model: Option<AttributionModel>,
+    as_of: i64,
 ) -> Vec<PolicyQuery> {
     let overrides = AttributionOverrides {
         mode,
         model,
         ..AttributionOverrides::default()
     };
-    policy_queries(config, &overrides, None, None).unwrap()
+    policy_queries(config, &overrides, None, Some(as_of)).unwrap()
 }
 
 /// The config as written, queried through the retrain's as-of.
@@ -129,6 +150,8 @@ fn configured(
 pub(crate) fn scenarios() -> Vec<Scenario> {
     let mut out = Vec::new();
     let (config, tables, retrain) = demo_tables();
+    let as_of = retrain.as_of;
+    let demo = retrain.overridden(None, None);
     out.push(configured("demo", &config, &tables, retrain));
     let models = [
         AttributionModel::LastTouch,
@@ -142,9 +165,9 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             out.push(Scenario {
                 name: format!("demo-{mode:?}-{model:?}").to_lowercase(),
                 tables: tables.clone(),
-                queries: overridden(&config, Some(mode), Some(model)),
+                queries: overridden(&config, Some(mode), Some(model), as_of),
                 overlap: None,
-                retrain: None,
+                retrain: Some(demo.overridden(Some(mode), Some(model))),
             });
         }
     }
@@ -153,7 +176,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         .into_iter()
         .enumerate()
     {
-        let mut queries = overridden(&config, None, Some(AttributionModel::Linear));
+        let mut queries = overridden(&config, None, Some(AttributionModel::Linear), as_of);
         for q in &mut queries {
             q.goal.goal_type = goal_type;
             q.goal.cap = (i != 1).then_some(Cap { quantile: 0.9 });
@@ -171,9 +194,10 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             retrain: None,
         });
     }
-    out.extend(overlap_scenarios(&config, &tables));
+    out.extend(overlap_scenarios(&config, &tables, as_of));
     for seed in [7, 11] {
         let (config, tables, retrain) = synth_tables(seed, 250);
+        let synth = retrain.overridden(None, None);
         out.push(configured(
             &format!("synth{seed}"),
             &config,
@@ -197,9 +221,9 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             out.push(Scenario {
                 name: format!("synth{seed}-{mode:?}-{model:?}").to_lowercase(),
                 tables: tables.clone(),
-                queries: overridden(&config, mode, model),
+                queries: overridden(&config, mode, model, synth.as_of),
                 overlap: None,
-                retrain: None,
+                retrain: Some(synth.overridden(mode, model)),
             });
         }
     }
@@ -210,7 +234,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
 /// (the demo runs from 11-01 to 11-09), the relations read from half a day before it,
 /// in decision mode and in cumulative mode with a clock skew (the tracks then read
 /// that much earlier).
-fn overlap_scenarios(config: &ProjectConfig, tables: &EventTables) -> Vec<Scenario> {
+fn overlap_scenarios(config: &ProjectConfig, tables: &EventTables, as_of: i64) -> Vec<Scenario> {
     let watermark = bandit_engine::time::parse_rfc3339("2026-11-05T00:00:00Z").unwrap();
     let overlap = 43_200_000;
     let mut out = Vec::new();
@@ -218,7 +242,7 @@ fn overlap_scenarios(config: &ProjectConfig, tables: &EventTables) -> Vec<Scenar
         ("demo-overlap-decision", AttributionMode::Decision),
         ("demo-overlap-cumulative", AttributionMode::Cumulative),
     ] {
-        let mut queries = overridden(config, Some(mode), Some(AttributionModel::Linear));
+        let mut queries = overridden(config, Some(mode), Some(AttributionModel::Linear), as_of);
         for q in &mut queries {
             q.after = Some(watermark);
             if mode == AttributionMode::Cumulative {
@@ -440,6 +464,8 @@ pub(crate) fn assert_same_bundle(
     let options = || RetrainOptions {
         as_of: Some(r.as_of),
         seed: 3,
+        attribution: r.mode,
+        attribution_model: r.model,
         ..RetrainOptions::default()
     };
     let from_events = Engine::new(options()).retrain(&r.inputs).unwrap();
