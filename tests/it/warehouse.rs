@@ -497,6 +497,21 @@ pub(crate) fn assert_same_bundle(
 /// One scenario for an engine: its directory, name and SQL.
 pub(crate) type Job<'a> = (&'a Path, &'a str, &'a str);
 
+/// A runner of one statement at a time on an engine that runs batches (`batch`:
+/// [`run_spark`], [`run_clickhouse`]): each result kept as `{what}.{engine}.csv` in
+/// the tables' directory, so that a second statement there does not overwrite it.
+pub(crate) fn one_at_a_time<'a>(
+    engine: &'a str,
+    batch: impl Fn(&[Job<'_>]) -> Vec<PathBuf> + 'a,
+) -> impl Fn(&Path, &str, &str) -> PathBuf + 'a {
+    move |dir: &Path, what: &str, sql: &str| {
+        let out = batch(&[(dir, what, sql)]).remove(0);
+        let kept = dir.join(format!("{what}.{engine}.csv"));
+        std::fs::rename(out, &kept).unwrap();
+        kept
+    }
+}
+
 /// One scenario's files, ready for an engine: the exported tables and the query.
 struct Prepared {
     scenario: Scenario,

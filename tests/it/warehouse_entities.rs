@@ -509,12 +509,9 @@ fn entity_rows_on_clickhouse_equal_the_engines_totals_and_publish_its_bundle() {
     let Some(python) = engine_from_env("BANDIT_CLICKHOUSE_PYTHON", "ClickHouse (chDB)") else {
         return;
     };
-    let run = |dir: &Path, what: &str, sql: &str| {
-        let out = crate::warehouse::run_clickhouse(&python, &[(dir, what, sql)]).remove(0);
-        let kept = dir.join(format!("{what}.clickhouse.csv"));
-        std::fs::rename(out, &kept).unwrap();
-        kept
-    };
+    let run = crate::warehouse::one_at_a_time("clickhouse", |batch| {
+        crate::warehouse::run_clickhouse(&python, batch)
+    });
     check_entities(DialectName::ClickHouse, &run);
 }
 
@@ -525,12 +522,9 @@ fn entity_rows_on_spark_equal_the_engines_totals_and_publish_its_bundle() {
     let Some(python) = engine_from_env("BANDIT_SPARK_PYTHON", "Spark SQL") else {
         return;
     };
-    let run = |dir: &Path, what: &str, sql: &str| {
-        let out = crate::warehouse::run_spark(&python, &[(dir, what, sql)]).remove(0);
-        let kept = dir.join(format!("{what}.spark.csv"));
-        std::fs::rename(out, &kept).unwrap();
-        kept
-    };
+    let run = crate::warehouse::one_at_a_time("spark", |batch| {
+        crate::warehouse::run_spark(&python, batch)
+    });
     check_entities(DialectName::Spark, &run);
 }
 
