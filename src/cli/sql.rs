@@ -248,16 +248,38 @@ fn split_entities(
     entities
 }
 
-/// Writes the queries.
-pub fn run(args: &SqlArgs) -> Result<()> {
-    let dialect = DialectName::parse(&args.dialect).with_context(|| {
+/// `--dialect`'s value.
+fn dialect_arg(name: &str) -> Result<DialectName> {
+    DialectName::parse(name).with_context(|| {
         let names: Vec<&str> = DialectName::ALL.iter().map(|d| d.as_str()).collect();
         format!(
-            "--dialect {:?}: not one of {} (or databricks)",
-            args.dialect,
+            "--dialect {name:?}: not one of {} (or databricks)",
             names.join(", ")
         )
-    })?;
+    })
+}
+
+/// `--layout-query`'s statement, with its header.
+fn layout_query_text(
+    args: &SqlArgs,
+    dialect: DialectName,
+    relations: &Relations,
+    linear: &[LinearQuery],
+) -> Result<String> {
+    if linear.is_empty() {
+        anyhow::bail!("--layout-query: the config has no linear contextual policy");
+    }
+    let mut text = format!(
+        "-- bandit-engine sql --dialect {dialect} --layout-query: the values of the context fields of\n-- the linear contextual policies of {} (docs/warehouse.md). Save its result as csv or\n-- parquet and pass it to `bandit-engine sql --layout FILE` with the same flags.\n",
+        args.config.display()
+    );
+    text.push_str(&layout_sql(dialect.dialect(), relations, linear)?);
+    Ok(text)
+}
+
+/// Writes the queries.
+pub fn run(args: &SqlArgs) -> Result<()> {
+    let dialect = dialect_arg(&args.dialect)?;
     let config = bandit_engine::config::ProjectConfig::from_path(&args.config)?;
     let doc = bandit_engine::bundle::BundleDocument::from_path(&args.bundle)?;
     bandit_engine::engine::cross_check(&config, &doc, &args.config.display().to_string())?;
@@ -294,21 +316,12 @@ pub fn run(args: &SqlArgs) -> Result<()> {
     let mut linear = linear_queries(&config, &doc, &overrides, previous.as_ref(), as_of)?;
     if start.is_some() {
         for q in &mut linear {
-            q.query.after = start;
             // From --start on, nothing is added to the state's sums.
-            q.saved = None;
+            (q.query.after, q.saved) = (start, None);
         }
     }
     let text = if args.layout_query {
-        if linear.is_empty() {
-            anyhow::bail!("--layout-query: the config has no linear contextual policy");
-        }
-        let mut text = format!(
-            "-- bandit-engine sql --dialect {dialect} --layout-query: the values of the context fields of\n-- the linear contextual policies of {} (docs/warehouse.md). Save its result as csv or\n-- parquet and pass it to `bandit-engine sql --layout FILE` with the same flags.\n",
-            args.config.display()
-        );
-        text.push_str(&layout_sql(dialect.dialect(), &relations, &linear)?);
-        text
+        layout_query_text(args, dialect, &relations, &linear)?
     } else {
         let linear: Vec<(LinearQuery, LinearLayout)> = match &args.layout {
             None => Vec::new(),

@@ -268,14 +268,20 @@ pub fn statistics_sql_full(
         let lin = nulls(&linear_cols);
         all.push(format!("SELECT {base}{lin}{ent}\n  FROM ({part}) g{i}"));
     }
+    let order = entity_order(&entity_cols);
     let mut extra = linear_cols;
-    extra.extend(entity_cols.iter().cloned());
-    let order: Vec<String> = entity_cols
+    extra.extend(entity_cols);
+    Ok(sdk::finish_ordered(d, ctes, all, &extra, &order))
+}
+
+/// The entity columns the rows are ordered by after policy and allocation: each
+/// key's kind and text.
+fn entity_order(entity_cols: &[String]) -> Vec<String> {
+    entity_cols
         .iter()
         .filter(|c| c.starts_with("entity_kind_") || c.starts_with("entity_text_"))
         .cloned()
-        .collect();
-    Ok(sdk::finish_ordered(d, ctes, all, &extra, &order))
+        .collect()
 }
 
 /// `NULL AS c`, typed as further column `c` is (text, integer or float), for the
