@@ -436,6 +436,40 @@ fn held_bytes(df: &DataFrame, seen: &mut std::collections::HashSet<usize>) -> Re
     Ok(bytes)
 }
 
+/// `df` without the string data it does not show: a filter or slice of a partition's
+/// table keeps the table's whole string buffers alive (its views point into them), so
+/// rows kept from every partition would hold every partition's strings. Each string
+/// chunk whose buffers exceed twice its visible bytes is copied into buffers of its
+/// own; an empty frame is made afresh.
+///
+/// # Errors
+///
+/// [`crate::Error::Polars`] if a column cannot be rebuilt.
+pub fn detached(df: DataFrame) -> Result<DataFrame> {
+    if df.height() == 0 {
+        return Ok(df.clear());
+    }
+    let mut columns = Vec::with_capacity(df.width());
+    for c in df.columns() {
+        if c.dtype() != &DataType::String {
+            columns.push(c.clone());
+            continue;
+        }
+        let ca = c.str()?;
+        let wasteful = ca
+            .downcast_iter()
+            .any(|a| a.total_buffer_len() > 2 * a.total_bytes_len() + 4096);
+        if !wasteful {
+            columns.push(c.clone());
+            continue;
+        }
+        let chunks: Vec<_> = ca.downcast_iter().map(|a| a.clone().gc()).collect();
+        let fresh = StringChunked::from_chunk_iter(ca.name().clone(), chunks);
+        columns.push(fresh.into_series().into_column());
+    }
+    Ok(DataFrame::new(df.height(), columns)?)
+}
+
 /// Each row's partition by its `unit_key` (a row without one goes to partition 0).
 fn parts_of(df: &DataFrame, n: usize) -> Result<Vec<u32>> {
     if df.height() == 0 {
@@ -507,6 +541,32 @@ mod tests {
         assert_eq!(needed(&demo, 3 * TEXT_BYTE * bytes).unwrap(), 1);
         assert_eq!(needed(&demo, 3 * TEXT_BYTE * bytes / 2).unwrap(), 2);
         assert!(needed(&dir.path().join("missing.parquet"), 1 << 30).is_err());
+    }
+
+    #[test]
+    fn detached_frames_keep_only_the_strings_they_show() {
+        let keys: Vec<String> = (0..10_000).map(|i| format!("user-{i:020}")).collect();
+        let df = DataFrame::new(10_000, vec![Column::new("unit_key".into(), keys)]).unwrap();
+        let buffers = |df: &DataFrame| -> usize {
+            df.column("unit_key")
+                .unwrap()
+                .str()
+                .unwrap()
+                .downcast_iter()
+                .map(|a| a.total_buffer_len())
+                .sum()
+        };
+        let few = df.slice(100, 10);
+        assert!(buffers(&few) >= 250_000, "a slice keeps the buffers");
+        let kept = detached(few.clone()).unwrap();
+        assert!(buffers(&kept) < 1_000, "{}", buffers(&kept));
+        assert!(kept.equals(&few));
+        let none = detached(df.slice(0, 0)).unwrap();
+        assert_eq!((none.height(), buffers(&none)), (0, 0));
+        assert_eq!(none.schema(), df.schema());
+        // A frame that shows most of its strings is left as it is.
+        let most = df.slice(0, 9_000);
+        assert_eq!(buffers(&detached(most).unwrap()), buffers(&df));
     }
 
     #[test]
