@@ -12,7 +12,7 @@
 //! publishes the same bytes as the run in memory; `tests/it/partitions.rs` checks it.
 //!
 //! Spilling: the inputs are loaded a batch at a time (ndjson blocks of whole lines,
-//! parquet row groups; csv a file at a time), malformed records quarantined as in
+//! parquet row groups, csv parts of records), malformed records quarantined as in
 //! memory, each batch's rows routed by unit key, held up to an eighth of the budget,
 //! then written as one Parquet file per partition and table, finished at once (a
 //! writer kept open holds every page's metadata). Peak memory is thus about the held

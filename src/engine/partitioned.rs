@@ -314,7 +314,11 @@ fn sum_rows(need: &mut Need, raw: DataFrame, latest_event: Option<Millis>) -> Re
         .map(String::as_str)
         .collect();
     let others = |raw: DataFrame| -> Result<DataFrame> {
-        match kept.iter().map(|id| col("policy_id").eq(lit(*id))).reduce(Expr::or) {
+        match kept
+            .iter()
+            .map(|id| col("policy_id").eq(lit(*id)))
+            .reduce(Expr::or)
+        {
             None => Ok(raw.clear()),
             Some(mine) => crate::partition::detached(raw.lazy().filter(mine).collect()?),
         }

@@ -265,6 +265,24 @@ fn ndjson_part_from(
 }
 
 fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress) -> Result<Part> {
+    let mut whole = None;
+    read_csv_blocks(path, file, keep, progress, None, &mut |part| {
+        whole = Some(part);
+        Ok(())
+    })?;
+    Ok(whole.expect("a csv file gives one part when not batched"))
+}
+
+/// A csv file in parts of about `block` bytes of records each (the whole file in one
+/// part without it), each given to `each` in file order.
+fn read_csv_blocks(
+    path: &Path,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+    block: Option<u64>,
+    each: &mut dyn FnMut(Part) -> Result<()>,
+) -> Result<()> {
     let reader = csv_reader()
         .from_path(path)
         .map_err(|e| Error::InvalidEventFile {
@@ -272,7 +290,7 @@ fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress)
             reason: e.to_string(),
         })?;
     progress.start(file, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
-    csv_part(reader, file, keep, progress)
+    csv_parts(reader, file, keep, progress, block, each)
 }
 
 /// How every csv event file is read: a header row, and rows of any length (a row
@@ -285,11 +303,29 @@ pub(super) fn csv_reader() -> csv::ReaderBuilder {
 
 /// The records of a csv file (also the fuzz targets' entry, `super::fuzzing`).
 pub(super) fn csv_part<R: std::io::Read>(
-    mut reader: csv::Reader<R>,
+    reader: csv::Reader<R>,
     file: &str,
     keep: &Projection,
     progress: &dyn Progress,
 ) -> Result<Part> {
+    let mut whole = None;
+    csv_parts(reader, file, keep, progress, None, &mut |part| {
+        whole = Some(part);
+        Ok(())
+    })?;
+    Ok(whole.expect("a csv reader gives one part when not batched"))
+}
+
+/// The records of a csv file, a part of about `block` bytes at a time (one part, the
+/// whole file, without it; always at least one).
+fn csv_parts<R: std::io::Read>(
+    mut reader: csv::Reader<R>,
+    file: &str,
+    keep: &Projection,
+    progress: &dyn Progress,
+    block: Option<u64>,
+    each: &mut dyn FnMut(Part) -> Result<()>,
+) -> Result<()> {
     let headers = reader
         .headers()
         .map_err(|e| Error::InvalidEventFile {
@@ -300,7 +336,7 @@ pub(super) fn csv_part<R: std::io::Read>(
     let columns = flat::header_indices(file, headers.iter())?;
     let mut part = Part::keeping(keep);
     let mut record = csv::StringRecord::new();
-    let mut last_pos = 0u64;
+    let (mut last_pos, mut part_start, mut sent) = (0u64, 0u64, false);
     loop {
         let line = reader.position().line() + 1;
         match reader.read_record(&mut record) {
@@ -355,8 +391,15 @@ pub(super) fn csv_part<R: std::io::Read>(
         let pos = reader.position().byte();
         progress.advance(pos - last_pos);
         last_pos = pos;
+        if block.is_some_and(|b| pos - part_start >= b) {
+            each(std::mem::replace(&mut part, Part::keeping(keep)))?;
+            (part_start, sent) = (pos, true);
+        }
     }
-    Ok(part)
+    if part.read > 0 || !sent {
+        each(part)?;
+    }
+    Ok(())
 }
 
 /// Loads event files of any supported format into tables.
@@ -410,7 +453,7 @@ pub fn load_events_projected(
 
 /// Loads `paths` a batch at a time and hands each batch's tables to `each`, in file
 /// and row order: ndjson in blocks of whole lines ([`BLOCK_BYTES`]), parquet in whole
-/// row groups, csv a file at a time. What is accepted, refused and counted is what
+/// row groups, csv in parts of about [`BLOCK_BYTES`] of records. What is accepted, refused and counted is what
 /// [`load_events_projected`] gives; each batch's `track_row` counts from 0. Memory holds
 /// one batch (and what `each` keeps), whatever the files' size.
 ///
@@ -475,7 +518,11 @@ fn load_parts(
             (Format::Ndjson, true) => {
                 read_ndjson_blocks(path, &file, keep, progress, &mut on_part)?
             }
-            (Format::Csv, _) => on_part(read_csv(path, &file, keep, progress)?)?,
+            (Format::Csv, false) => on_part(read_csv(path, &file, keep, progress)?)?,
+            (Format::Csv, true) => {
+                let block = Some(BLOCK_BYTES as u64);
+                read_csv_blocks(path, &file, keep, progress, block, &mut on_part)?;
+            }
             (Format::Parquet, false) => {
                 on_part(super::parquet::read_parquet(path, &file, keep, progress)?)?;
             }
@@ -546,5 +593,61 @@ fn read_ndjson_blocks(
         if eof {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A csv file read in small parts gives, parts joined, what it gives whole: the
+    /// same tables, the same refused records at the same lines, the same counts.
+    #[test]
+    fn a_csv_file_in_parts_gives_what_it_gives_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("events.csv");
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/demo/events.ndjson");
+        super::super::stream::convert_events(
+            &[demo],
+            &csv,
+            &dir.path().join("q.ndjson"),
+            LoadOptions::default(),
+            &NoProgress,
+        )
+        .unwrap();
+        // Two refused records among the others: one with a cell too many in the middle,
+        // one with too few at the end.
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines[500].push_str(",extra");
+        lines.push("only,three,cells".into());
+        std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+        let file = csv.display().to_string();
+        let keep = Projection::all();
+        let whole = read_csv(&csv, &file, &keep, &NoProgress).unwrap();
+        let mut parts = Vec::new();
+        read_csv_blocks(&csv, &file, &keep, &NoProgress, Some(4096), &mut |p| {
+            parts.push(p);
+            Ok(())
+        })
+        .unwrap();
+        assert!(parts.len() > 20, "{} parts", parts.len());
+        let lines = |r: &[Rejected]| -> Vec<(u64, String, String)> {
+            r.iter()
+                .map(|r| (r.line, r.field.clone(), r.reason.clone()))
+                .collect()
+        };
+        let joined: Vec<Rejected> = parts.iter().flat_map(|p| p.rejected.clone()).collect();
+        assert_eq!(lines(&joined), lines(&whole.rejected));
+        assert_eq!(whole.rejected.len(), 2, "{:?}", lines(&whole.rejected));
+        assert_eq!(parts.iter().map(|p| p.read).sum::<u64>(), whole.read);
+        let tables = |chunks: Vec<super::super::table::Chunk>| {
+            super::super::table::finish_all(chunks, &keep).unwrap()
+        };
+        let a = tables(whole.tables);
+        let b = tables(parts.into_iter().flat_map(|p| p.tables).collect());
+        assert!(a.exposures.equals_missing(&b.exposures));
+        assert!(a.tracks.equals_missing(&b.tracks));
+        assert!(a.exposures.height() > 1000);
     }
 }
