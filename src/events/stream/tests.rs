@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::{
-    convert_in, convert_sizes, BASE_BYTES, BLOCK_BYTE, BLOCK_BYTES, CONVERT_AT_LEAST,
+    convert_in, convert_sizes, next_block, BASE_BYTES, BLOCK_BYTE, BLOCK_BYTES, CONVERT_AT_LEAST,
     MIN_BLOCK_BYTES, MIN_GROUP_ROWS, ROW_BYTES, ROW_GROUP_ROWS,
 };
 use crate::events::{load_events, write_events, write_quarantine, Event, LoadOptions};
@@ -280,4 +280,52 @@ fn a_memory_limit_sizes_block_and_row_group_and_refuses_what_cannot_hold_one() {
     assert!(whole.height() > 7, "{}", whole.height());
     assert_eq!(whole.schema(), small.schema());
     assert!(whole.equals_missing(&small));
+}
+
+/// A reader that gives at most `step` bytes a read, as a pipe does.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.step).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Blocks read through a pipe-like reader (a few bytes a read) are those read from a
+/// file: whole lines, the rest carried, the last one flagged.
+#[test]
+fn blocks_from_a_trickling_reader_are_those_of_a_file() {
+    let text: Vec<u8> = (0..500)
+        .flat_map(|i| format!("{{\"line\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 37)).into_bytes())
+        .collect();
+    let blocks = |step: usize| -> Vec<(Vec<u8>, bool)> {
+        let mut reader = Trickle { data: &text, step };
+        let mut carry = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            let b = next_block(&mut reader, &mut carry, 1000, Path::new("pipe")).unwrap();
+            assert!(!b.skipped);
+            let last = b.last;
+            out.push((b.text, last));
+            if last {
+                return out;
+            }
+        }
+    };
+    let whole = blocks(usize::MAX);
+    assert!(whole.len() > 10);
+    assert!(whole[..whole.len() - 1]
+        .iter()
+        .all(|(t, _)| t.ends_with(b"\n")));
+    let joined: Vec<u8> = whole.iter().flat_map(|(t, _)| t.clone()).collect();
+    assert_eq!(joined, text);
+    for step in [1, 7, 4096] {
+        assert_eq!(blocks(step), whole, "{step} bytes a read");
+    }
 }
