@@ -265,12 +265,17 @@ fn ndjson_part_from(
 }
 
 fn read_csv(path: &Path, file: &str, keep: &Projection, progress: &dyn Progress) -> Result<Part> {
+    only_part(|each| read_csv_blocks(path, file, keep, progress, None, each))
+}
+
+/// The one part a read in a single part gives to its callback.
+fn only_part(read: impl FnOnce(&mut dyn FnMut(Part) -> Result<()>) -> Result<()>) -> Result<Part> {
     let mut whole = None;
-    read_csv_blocks(path, file, keep, progress, None, &mut |part| {
+    read(&mut |part| {
         whole = Some(part);
         Ok(())
     })?;
-    Ok(whole.expect("a csv file gives one part when not batched"))
+    Ok(whole.expect("a read in one part gives one part"))
 }
 
 /// A csv file in parts of about `block` bytes of records each (the whole file in one
@@ -308,12 +313,7 @@ pub(super) fn csv_part<R: std::io::Read>(
     keep: &Projection,
     progress: &dyn Progress,
 ) -> Result<Part> {
-    let mut whole = None;
-    csv_parts(reader, file, keep, progress, None, &mut |part| {
-        whole = Some(part);
-        Ok(())
-    })?;
-    Ok(whole.expect("a csv reader gives one part when not batched"))
+    only_part(|each| csv_parts(reader, file, keep, progress, None, each))
 }
 
 /// The records of a csv file, a part of about `block` bytes at a time (one part, the
