@@ -63,6 +63,7 @@ pub(crate) mod stats;
 pub mod synth;
 pub(crate) mod text;
 pub mod time;
+pub(crate) mod timing;
 pub mod warehouse;
 
 pub use engine::{Engine, RetrainInputs, RetrainOptions, RetrainOutcome};

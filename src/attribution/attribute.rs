@@ -57,8 +57,16 @@ pub fn rewards_and_credits(
     params: &AttributionParams,
 ) -> Result<(LazyFrame, Credits)> {
     check_goal(goal)?;
+    let t = crate::timing::phase("  kernel");
     let attributed = kernel::attribute(tables, &goal.event, params)?;
-    Ok((attributed.rewards(goal)?.lazy(), attributed.credits()?))
+    drop(t);
+    let t = crate::timing::phase("  rewards frame");
+    let r = attributed.rewards(goal)?.lazy();
+    drop(t);
+    let t = crate::timing::phase("  credits frame");
+    let c = attributed.credits()?;
+    drop(t);
+    Ok((r, c))
 }
 
 /// [`rewards`] in decision mode with the default model (last touch).

@@ -5,11 +5,14 @@
 //! (with the whole run's cap, so the slices are capped alike).
 
 use polars::prelude::{col, lit, DataFrame, IntoLazy, LazyFrame};
+use rayon::prelude::*;
 
 use std::collections::BTreeMap;
 
 use super::partitioned::{merge_rows, PassOptions};
-use super::rewards::{attribute_part, goal_rewards, policy_rewards, Attributions, GoalRewards};
+use super::rewards::{
+    attribute_part, goal_rewards, policy_rewards, Attributed, Attributions, GoalRewards,
+};
 use super::{Engine, RetrainInputs};
 use crate::attribution::{AttributionParams, AttributionReport};
 use crate::config::{AttributionMode, OptimizationSpec, ProjectConfig};
@@ -105,14 +108,14 @@ impl Engine<'_> {
                 per,
             );
         }
+        let t = crate::timing::phase("load");
         let mut loaded = self.load_events(&config, &inputs.events)?;
+        drop(t);
         enforce(&config, &mut loaded)?;
         let tables = crate::attribution::for_population(&loaded.tables, self.options.population)?;
         let attributions = Attributions::new(&tables);
-        let mut out = Vec::new();
-        let mut reports = Vec::new();
-        for &(policy, spec, params) in &policies {
-            let goal = attributions.get(&spec.goal, &params)?;
+        let (out, reports) = each_policy(&policies, &attributions, |i, goal| {
+            let (policy, spec, params) = policies[i];
             let dimension = |dimension: &str| -> Result<DimensionSlices> {
                 let event = &spec.goal.event;
                 let values = sorted_values(
@@ -144,9 +147,8 @@ impl Engine<'_> {
                 per,
                 dimension: &dimension,
             };
-            out.push(slices.all(&config, context_keys)?);
-            reports.push(attributions.report(&spec.goal, &params, &policy.id)?);
-        }
+            slices.all(&config, context_keys)
+        })?;
         Ok((out, reports, loaded.report))
     }
 
@@ -193,10 +195,8 @@ impl Engine<'_> {
         let slices = dimension_rows(config, &pass, policies, &values, population)?;
         let mut merged = pass.merged;
         let attributions = Attributions::merged(std::mem::take(&mut merged.attributed));
-        let mut out = Vec::new();
-        let mut reports = Vec::new();
-        for (i, &(policy, spec, params)) in policies.iter().enumerate() {
-            let goal = attributions.get(&spec.goal, &params)?;
+        let (out, reports) = each_policy(policies, &attributions, |i, goal| {
+            let (policy, spec, params) = policies[i];
             let dimension = |dimension: &str| -> Result<DimensionSlices> {
                 let vs = values
                     .get(&(i, dimension.to_owned()))
@@ -227,11 +227,42 @@ impl Engine<'_> {
                 per,
                 dimension: &dimension,
             };
-            out.push(slices.all(config, context_keys)?);
-            reports.push(attributions.report(&spec.goal, &params, &policy.id)?);
-        }
+            slices.all(config, context_keys)
+        })?;
         Ok((out, reports, pass.load))
     }
+}
+
+/// Each policy's metrics (`metrics` of the policy's index and attribution) and
+/// attribution report, in the policies' order. Each goal and settings is attributed
+/// once, then the policies run in parallel: each is a few independent queries over
+/// its goal's reward rows, a third of a `metrics` run when they ran one by one. An
+/// error is the first in the policies' order.
+fn each_policy(
+    policies: &[(&Policy, &OptimizationSpec, AttributionParams)],
+    attributions: &Attributions<'_>,
+    metrics: impl Fn(usize, &Attributed) -> Result<PolicyMetrics> + Sync,
+) -> Result<(Vec<PolicyMetrics>, Vec<AttributionReport>)> {
+    let goals = policies
+        .iter()
+        .map(|(_, spec, params)| attributions.get(&spec.goal, params))
+        .collect::<Result<Vec<_>>>()?;
+    let goals: Vec<&Attributed> = goals.iter().map(|g| &**g).collect();
+    let tables = attributions.tables();
+    let done: Vec<Result<(PolicyMetrics, AttributionReport)>> = goals
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, goal)| {
+            let (policy, spec, params) = &policies[i];
+            let report = goal.report(tables, &spec.goal, params, &policy.id)?;
+            Ok((metrics(i, goal)?, report))
+        })
+        .collect();
+    Ok(done
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip())
 }
 
 /// Reward rows per (policy index, dimension, value), one frame per partition.

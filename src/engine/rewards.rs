@@ -113,7 +113,9 @@ fn attribute(
     caps: Option<&[CapReport]>,
     with_credits: bool,
 ) -> Result<(GoalRewards, Option<Credits>)> {
+    let t = crate::timing::phase("  goal_value_tables");
     let (valued, values) = goal_value_tables(tables, goal)?;
+    drop(t);
     let (raw, credits) = if with_credits {
         let (raw, credits) = raw_and_credits(tables, &valued, goal, params)?;
         (raw, Some(credits))
@@ -121,12 +123,14 @@ fn attribute(
         let raw = crate::attribution::rewards(&valued, &attribution_goal(goal), params)?;
         (raw, None)
     };
+    let t = crate::timing::phase("  goal_rewards collect");
     let (rewards, caps) = goal_rewards_with(raw, goal, caps)?;
     let rewards = GoalRewards {
         rewards: rewards.collect()?,
         values,
         caps,
     };
+    drop(t);
     Ok((rewards, credits))
 }
 
@@ -281,8 +285,31 @@ impl<'t> Attributions<'t> {
         params: &AttributionParams,
         policy_id: &str,
     ) -> Result<AttributionReport> {
-        let a = self.get(goal, params)?;
-        match (&a.reports, self.tables) {
+        self.get(goal, params)?
+            .report(self.tables, goal, params, policy_id)
+    }
+
+    /// The tables attributions are computed from (`None` in a partitioned run).
+    pub(super) fn tables(&self) -> Option<&'t EventTables> {
+        self.tables
+    }
+}
+
+impl Attributed {
+    /// The attribution report of `policy_id`, whose goal and settings these are, from
+    /// the credits over `tables` or from the counts of a partitioned run.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Polars`] if a query fails.
+    pub(super) fn report(
+        &self,
+        tables: Option<&EventTables>,
+        goal: &Goal,
+        params: &AttributionParams,
+        policy_id: &str,
+    ) -> Result<AttributionReport> {
+        match (&self.reports, tables) {
             (Reports::Credits(credits), Some(tables)) => crate::attribution::attribution_report(
                 tables,
                 credits,

@@ -80,7 +80,10 @@ pub(super) fn attribute<'a>(
     goal_event: &str,
     params: &AttributionParams,
 ) -> Result<Attributed<'a>> {
+    let t = crate::timing::phase("   code");
     let c = code::code(tables, goal_event, params)?;
+    drop(t);
+    let _t = crate::timing::phase("   mode");
     match params.mode {
         AttributionMode::Decision => decision::decision(tables, c, params),
         AttributionMode::Cumulative => Ok(cumulative::cumulative(tables, c, params)),
