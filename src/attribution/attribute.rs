@@ -46,7 +46,9 @@ pub fn rewards(tables: &EventTables, goal: &Goal, params: &AttributionParams) ->
 }
 
 /// [`rewards`] and the [`credits`] of the goal's event from one attribution pass:
-/// what a run needs for a policy's rewards and its attribution report.
+/// what a run needs for a policy's rewards and its attribution report. The credits'
+/// `exposures` table has only the columns a report reads: `unit_key`, `policy_id`,
+/// `allocation_name`.
 ///
 /// # Errors
 ///
@@ -64,7 +66,7 @@ pub fn rewards_and_credits(
     let r = attributed.rewards(goal)?.lazy();
     drop(t);
     let t = crate::timing::phase("  credits frame");
-    let c = attributed.credits()?;
+    let c = attributed.report_credits()?;
     drop(t);
     Ok((r, c))
 }
