@@ -184,7 +184,9 @@ impl<'p> Engine<'p> {
         if partitions > 1 {
             return self.retrain_partitioned(&config, doc, &inputs.events, partitions);
         }
+        let t = crate::timing::phase("load");
         let loaded = self.load_events(&config, &inputs.events)?;
+        drop(t);
         self.retrain_loaded(&config, doc, loaded)
     }
 
@@ -225,6 +227,7 @@ impl<'p> Engine<'p> {
             report: load,
             rejected,
         } = loaded;
+        let t = crate::timing::phase("health checks");
         let events = RunEvents {
             attributions: Attributions::new(&tables),
             source: Source::Tables(&tables),
@@ -237,6 +240,8 @@ impl<'p> Engine<'p> {
             rejected,
             enforcement,
         };
+        drop(t);
+        let _t = crate::timing::phase("policies and bundle");
         self.run(config, doc, events)
     }
 
