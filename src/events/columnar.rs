@@ -483,6 +483,18 @@ fn exposures(cols: &Columns<Cells>, c: &Check, x: &Rows) -> Result<DataFrame> {
     )?)
 }
 
+/// A string column with its own buffers: the tracks' event ids are cut from the file's
+/// id column, whose buffers hold the exposures' ids too (which no run keeps), so the
+/// kept views would hold twice their bytes until the end of the run.
+fn compacted(c: Option<Column>) -> Result<Option<Column>> {
+    let Some(c) = c else { return Ok(None) };
+    let ca = c.str()?;
+    let chunks: Vec<_> = ca.downcast_iter().map(|a| a.clone().gc()).collect();
+    Ok(Some(
+        StringChunked::from_chunk_iter(c.name().clone(), chunks).into_column(),
+    ))
+}
+
 /// The tracks table of the rows this path accepted (`track_row` from 0).
 fn tracks(cols: &Columns<Cells>, c: &Check, t: &Rows, file: &str) -> Result<DataFrame> {
     let nt = t.lines.len();
@@ -496,7 +508,7 @@ fn tracks(cols: &Columns<Cells>, c: &Check, t: &Rows, file: &str) -> Result<Data
     let rows = u32::try_from(nt).expect("a window has fewer than 2^32 rows");
     let columns: Vec<Option<Column>> = vec![
         Some(Series::new("track_row".into(), (0..rows).collect::<Vec<u32>>()).into_column()),
-        t.text(cols, ID, "event_id")?,
+        compacted(t.text(cols, ID, "event_id")?)?,
         t.text(cols, ORG_ID, "org_id")?,
         t.text(cols, PROJECT_ID, "project_id")?,
         t.text(cols, ENV, "env")?,
