@@ -250,7 +250,7 @@ fn with_goal_values(
         )
         .select(names);
     if goal_type == GoalType::Mean {
-        out = out.filter(is_goal.and(col("value").is_null()).not());
+        out = out.filter(valueless_goal(is_goal).not());
     }
     Ok(out
         .sort(["track_row"], SortMultipleOptions::default())
@@ -262,8 +262,13 @@ fn without_valueless_goals(tracks: &DataFrame, is_goal: Expr) -> Result<DataFram
     Ok(tracks
         .clone()
         .lazy()
-        .filter(is_goal.and(col("value").is_null()).not())
+        .filter(valueless_goal(is_goal).not())
         .collect()?)
+}
+
+/// A goal event without a `value` (a `mean` goal leaves these out).
+fn valueless_goal(is_goal: Expr) -> Expr {
+    is_goal.and(col("value").is_null())
 }
 
 /// The event tables with only the goal events whose `property` reads as `value`

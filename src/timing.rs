@@ -1,6 +1,6 @@
 //! Phase timings for looking into where a run's time goes: with the environment
-//! variable `BANDIT_ENGINE_TIMINGS` set, each timed phase prints its wall time (and
-//! cumulative time per phase name at exit of the phase) to standard error.
+//! variable `BANDIT_ENGINE_TIMINGS` set, each timed phase prints its wall time to
+//! standard error as it ends (phases run in parallel print as they end).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -22,6 +22,12 @@ pub(crate) fn phase(name: &'static str) -> Phase {
         name,
         start: enabled().then(Instant::now),
     }
+}
+
+/// Runs `f` as phase `name`.
+pub(crate) fn timed<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
+    let _phase = phase(name);
+    f()
 }
 
 impl Drop for Phase {

@@ -10,6 +10,7 @@ use crate::config::{AttributionMode, Goal, GoalType, ValueSource};
 use crate::error::AttributionError;
 use crate::error::Result;
 use crate::events::EventTables;
+use crate::timing::timed;
 
 /// The credits of one goal event name under `params` (its mode included).
 ///
@@ -59,16 +60,12 @@ pub fn rewards_and_credits(
     params: &AttributionParams,
 ) -> Result<(LazyFrame, Credits)> {
     check_goal(goal)?;
-    let t = crate::timing::phase("  kernel");
-    let attributed = kernel::attribute(tables, &goal.event, params)?;
-    drop(t);
-    let t = crate::timing::phase("  rewards frame");
-    let r = attributed.rewards(goal)?.lazy();
-    drop(t);
-    let t = crate::timing::phase("  credits frame");
-    let c = attributed.report_credits()?;
-    drop(t);
-    Ok((r, c))
+    let attributed = timed("  kernel", || {
+        kernel::attribute(tables, &goal.event, params)
+    })?;
+    let rewards = timed("  rewards frame", || attributed.rewards(goal))?;
+    let credits = timed("  credits frame", || attributed.report_credits())?;
+    Ok((rewards.lazy(), credits))
 }
 
 /// [`rewards`] in decision mode with the default model (last touch).

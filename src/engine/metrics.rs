@@ -22,6 +22,7 @@ use crate::events::{EventTables, LoadReport};
 use crate::goal::GoalValueReport;
 use crate::metrics::{AllocationMetrics, AnalysisUnit, Breakdown, PolicyMetrics};
 use crate::sdk::model::Policy;
+use crate::timing::timed;
 
 impl Engine<'_> {
     /// Per-allocation metrics of every optimised policy, with the load report.
@@ -108,9 +109,7 @@ impl Engine<'_> {
                 per,
             );
         }
-        let t = crate::timing::phase("load");
-        let mut loaded = self.load_events(&config, &inputs.events)?;
-        drop(t);
+        let mut loaded = timed("load", || self.load_events(&config, &inputs.events))?;
         enforce(&config, &mut loaded)?;
         let tables = crate::attribution::for_population(&loaded.tables, self.options.population)?;
         let attributions = Attributions::new(&tables);

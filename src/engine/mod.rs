@@ -56,6 +56,7 @@ use crate::progress::{NoProgress, Progress};
 use crate::state::sha256_hex;
 use crate::state::EngineState;
 use crate::time::{format_rfc3339, Millis};
+use crate::timing::{phase, timed};
 use rewards::Attributions;
 use run::{run_policy, PolicyOutcome, PolicyRun, Publication, RunContext, Saved};
 use source::Source;
@@ -184,9 +185,7 @@ impl<'p> Engine<'p> {
         if partitions > 1 {
             return self.retrain_partitioned(&config, doc, &inputs.events, partitions);
         }
-        let t = crate::timing::phase("load");
-        let loaded = self.load_events(&config, &inputs.events)?;
-        drop(t);
+        let loaded = timed("load", || self.load_events(&config, &inputs.events))?;
         self.retrain_loaded(&config, doc, loaded)
     }
 
@@ -227,7 +226,7 @@ impl<'p> Engine<'p> {
             report: load,
             rejected,
         } = loaded;
-        let t = crate::timing::phase("health checks");
+        let health_checks = phase("health checks");
         let events = RunEvents {
             attributions: Attributions::new(&tables),
             source: Source::Tables(&tables),
@@ -240,9 +239,8 @@ impl<'p> Engine<'p> {
             rejected,
             enforcement,
         };
-        drop(t);
-        let _t = crate::timing::phase("policies and bundle");
-        self.run(config, doc, events)
+        drop(health_checks);
+        timed("policies and bundle", || self.run(config, doc, events))
     }
 
     /// The per-policy runs, the new bundle and the next state, from what the events

@@ -22,6 +22,7 @@ use crate::events::EventTables;
 use crate::goal::{
     attribution_goal, goal_rewards_with, goal_value_tables, CapReport, GoalValueReport,
 };
+use crate::timing::timed;
 
 /// Run-wide overrides of the config's attribution settings (the CLI's
 /// `--attribution`, `--attribution-model` and `--session-gap-minutes`).
@@ -113,9 +114,7 @@ fn attribute(
     caps: Option<&[CapReport]>,
     with_credits: bool,
 ) -> Result<(GoalRewards, Option<Credits>)> {
-    let t = crate::timing::phase("  goal_value_tables");
-    let (valued, values) = goal_value_tables(tables, goal)?;
-    drop(t);
+    let (valued, values) = timed("  goal_value_tables", || goal_value_tables(tables, goal))?;
     let (raw, credits) = if with_credits {
         let (raw, credits) = raw_and_credits(tables, &valued, goal, params)?;
         (raw, Some(credits))
@@ -123,14 +122,12 @@ fn attribute(
         let raw = crate::attribution::rewards(&valued, &attribution_goal(goal), params)?;
         (raw, None)
     };
-    let t = crate::timing::phase("  goal_rewards collect");
     let (rewards, caps) = goal_rewards_with(raw, goal, caps)?;
     let rewards = GoalRewards {
-        rewards: rewards.collect()?,
+        rewards: timed("  goal_rewards collect", || rewards.collect())?,
         values,
         caps,
     };
-    drop(t);
     Ok((rewards, credits))
 }
 

@@ -20,6 +20,7 @@ use super::Sums;
 use crate::config::GoalType;
 use crate::error::Result;
 use crate::sdk::model::Policy;
+use crate::timing::timed;
 
 /// What one observation of the metrics is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -151,12 +152,8 @@ pub(super) fn sums_by(
     goal_type: GoalType,
     per: AnalysisUnit,
 ) -> Result<(Vec<Sums>, u64)> {
-    let t = crate::timing::phase("  rows of");
-    let rows = Rows::of(rewards, policy)?;
-    drop(t);
-    let t = crate::timing::phase("  by unit");
-    let order = rows.by_unit();
-    drop(t);
+    let rows = timed("  rows of", || Rows::of(rewards, policy))?;
+    let order = timed("  by unit", || rows.by_unit());
     let mut sums = vec![Sums::default(); policy.allocations.len()];
     let mut units_of: Vec<(u32, usize)> = Vec::new();
     for run in

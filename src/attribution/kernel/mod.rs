@@ -51,6 +51,7 @@ use super::params::AttributionParams;
 use crate::config::AttributionMode;
 use crate::error::Result;
 use crate::events::EventTables;
+use crate::timing::{phase, timed};
 
 use rows::Attributed;
 
@@ -80,10 +81,8 @@ pub(super) fn attribute<'a>(
     goal_event: &str,
     params: &AttributionParams,
 ) -> Result<Attributed<'a>> {
-    let t = crate::timing::phase("   code");
-    let c = code::code(tables, goal_event, params)?;
-    drop(t);
-    let _t = crate::timing::phase("   mode");
+    let c = timed("   code", || code::code(tables, goal_event, params))?;
+    let _mode = phase("   mode");
     match params.mode {
         AttributionMode::Decision => decision::decision(tables, c, params),
         AttributionMode::Cumulative => Ok(cumulative::cumulative(tables, c, params)),
