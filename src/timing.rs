@@ -1,6 +1,7 @@
 //! Phase timings for looking into where a run's time goes: with the environment
 //! variable `BANDIT_ENGINE_TIMINGS` set, each timed phase prints its wall time to
-//! standard error as it ends (phases run in parallel print as they end).
+//! standard error as it ends (phases run in parallel print as they end), with the
+//! process's resident memory then and its peak so far (Linux; blank elsewhere).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -34,10 +35,44 @@ impl Drop for Phase {
     fn drop(&mut self) {
         if let Some(start) = self.start {
             eprintln!(
-                "timing {}: {:.3} s",
+                "timing {}: {:.3} s{}",
                 self.name,
-                start.elapsed().as_secs_f64()
+                start.elapsed().as_secs_f64(),
+                memory()
             );
         }
     }
+}
+
+/// `, rss X MB (anon A, file F), peak Y MB` from `/proc/self/status`, or nothing where it cannot be read.
+fn memory() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return String::new();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or_else(|| "?".to_owned(), |kb| (kb / 1024).to_string())
+    };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let heap = {
+        // SAFETY: mallinfo2 only reads malloc's counters.
+        let m = unsafe { libc::mallinfo2() };
+        format!(
+            ", heap {} MB in use of {} MB",
+            m.uordblks >> 20,
+            m.arena >> 20
+        )
+    };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let heap = String::new();
+    format!(
+        ", rss {} MB (anon {}, file {}), peak {} MB{heap}",
+        field("VmRSS:"),
+        field("RssAnon:"),
+        field("RssFile:"),
+        field("VmHWM:")
+    )
 }

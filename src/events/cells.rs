@@ -288,7 +288,16 @@ impl Columns<Values> {
         let mut at = [None; FLAT_COLUMNS.len()];
         let mut layer = Vec::new();
         for (p, (c, &i)) in df.columns().iter().zip(&indices).enumerate() {
-            cols.push((i, Values::new(file, c.as_materialized_series(), i)?));
+            // A column without a value reads as no column (every cell absent either
+            // way), and is not materialised: the parquet reader gives the columns its
+            // statistics showed empty as null scalars. Its type is still checked.
+            let values = if c.null_count() == c.len() {
+                Values::new(file, &Series::new_empty(c.name().clone(), c.dtype()), i)?;
+                Values::Null
+            } else {
+                Values::new(file, c.as_materialized_series(), i)?
+            };
+            cols.push((i, values));
             at[i] = Some(p);
             if matches!(FLAT_COLUMNS[i].1, Target::Layer(_)) {
                 layer.push(p);

@@ -7,8 +7,11 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::{batches, read_parquet, read_parquet_in, read_rows, Columns};
+use super::{
+    batches, decode_apart, read_parquet, read_parquet_in, read_rows, unvalued_columns, Columns,
+};
 use crate::error::{Error, Result};
+use crate::events::cells::{PROPERTIES, SESSION_ID, USER_ID};
 use crate::events::flat::header_indices;
 use crate::events::flat::{self, FLAT_COLUMNS};
 use crate::events::model::Event;
@@ -640,10 +643,19 @@ fn whole_file_errors_are_the_same() {
 
 #[test]
 fn batches_are_whole_row_groups_of_at_least_the_batch_size() {
-    assert_eq!(batches(&[], 8), [(0, 0)]);
-    assert_eq!(batches(&[0], 8), [(0, 0)]);
-    assert_eq!(batches(&[4, 4, 4, 4, 3], 8), [(0, 8), (8, 8), (16, 3)]);
-    assert_eq!(batches(&[20, 1, 9], 8), [(0, 20), (20, 10)]);
+    let b = |groups: &[usize]| -> Vec<(usize, usize, std::ops::Range<usize>)> {
+        batches(groups, 8)
+            .into_iter()
+            .map(|b| (b.start, b.len, b.groups))
+            .collect()
+    };
+    assert_eq!(b(&[]), [(0, 0, 0..0)]);
+    assert_eq!(b(&[0]), [(0, 0, 0..1)]);
+    assert_eq!(
+        b(&[4, 4, 4, 4, 3]),
+        [(0, 8, 0..2), (8, 8, 2..4), (16, 3, 4..5)]
+    );
+    assert_eq!(b(&[20, 1, 9]), [(0, 20, 0..1), (20, 10, 1..3)]);
 }
 
 #[test]
@@ -671,6 +683,54 @@ fn a_file_read_in_batches_of_row_groups_loads_as_before() {
         read_parquet_in(&path, FILE, &Projection::all(), &NoProgress, 300).unwrap(),
         old,
     );
+}
+
+#[test]
+fn columns_decoded_apart_are_null_columns_only_when_they_have_no_value() {
+    // `properties` has a value one row in four, `userId` never: decoded apart (as a
+    // writer whose statistics said both were empty would have them), only `userId`
+    // stands as a null column, and the load is the same as the whole file's.
+    let one = [
+        track(&[("properties", V::S(r#"{"sku":"a"}"#))]),
+        track(&[]),
+        exposure(&[]),
+        track(&[("properties", V::S("{bad"))]),
+    ];
+    let rows: Vec<Row> = (0..100).flat_map(|_| one.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .with_row_group_size(Some(128))
+        .finish(&mut frame(&[], &rows))
+        .unwrap();
+    let open = || Ok(std::fs::File::open(&path).unwrap());
+    let metadata = ParquetReader::new(open().unwrap())
+        .get_metadata()
+        .unwrap()
+        .clone();
+    let groups: Vec<usize> = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
+    let batch = &batches(&groups, 1000)[0];
+    assert_eq!(batch.len, rows.len());
+    // The writer's statistics show `userId` empty and `properties` not.
+    let hinted = unvalued_columns(&metadata, batch);
+    assert!(hinted.contains(&USER_ID), "{hinted:?}");
+    assert!(!hinted.contains(&PROPERTIES), "{hinted:?}");
+    let Ok(df) = decode_apart(&open, &metadata, batch, &[SESSION_ID, PROPERTIES, USER_ID]) else {
+        panic!("decodes");
+    };
+    let whole = read_frame(&path);
+    assert!(df.equals_missing(&whole), "{df}\n{whole}");
+    assert!(matches!(df.columns()[USER_ID], Column::Scalar(_)));
+    assert!(!matches!(df.columns()[PROPERTIES], Column::Scalar(_)));
+    let old = reference_rows(&whole, FILE, &NoProgress).unwrap();
+    assert_eq!(old.rejected.len(), 100, "the bad properties are refused");
+    assert_same_parts(new_rows(&df, FILE, &NoProgress).unwrap(), old);
+    // Every column apart, none left for the rest.
+    let all: Vec<usize> = (0..whole.width()).collect();
+    let Ok(apart) = decode_apart(&open, &metadata, batch, &all) else {
+        panic!("decodes");
+    };
+    assert!(apart.equals_missing(&whole));
 }
 
 #[test]
