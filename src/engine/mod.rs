@@ -194,7 +194,12 @@ impl<'p> Engine<'p> {
         let options = LoadOptions {
             strict: self.options.strict,
         };
-        load_events_projected(paths, options, &run_columns(config), self.progress)
+        load_events_projected(
+            paths,
+            options,
+            &run_columns(config, &self.options.overrides()),
+            self.progress,
+        )
     }
 
     /// Reads and cross-checks the config and bundle.
@@ -462,13 +467,20 @@ fn publish_into(
     doc.set_state_version(policy_ref, stamp)
 }
 
-/// The columns of the event tables a retrain or a metrics run under `config` reads
-/// ([`Projection::run`]): the tracks stay whole when a property schema in `reject`
-/// mode may quarantine a track row with its whole record.
-fn run_columns(config: &ProjectConfig) -> Projection {
+/// The columns of the event tables a retrain or a metrics run under `config` and
+/// `overrides` reads ([`Projection::run`]): the tracks stay whole when a property
+/// schema in `reject` mode may quarantine a track row with its whole record; sessions
+/// are kept when a policy attributes in cumulative mode (or its settings are invalid:
+/// the run then says why, and a projection must not decide it).
+fn run_columns(config: &ProjectConfig, overrides: &AttributionOverrides) -> Projection {
     let rejects = config
         .schemas
         .values()
         .any(|s| s.enforcement == crate::config::SchemaEnforcement::Reject);
-    Projection::run(rejects)
+    let sessions = config.optimization.values().any(|spec| {
+        overrides.params(spec).map_or(true, |p| {
+            p.mode == crate::config::AttributionMode::Cumulative
+        })
+    });
+    Projection::run(rejects, sessions)
 }

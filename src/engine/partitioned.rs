@@ -468,7 +468,7 @@ impl Engine<'_> {
         let options = LoadOptions {
             strict: self.options.strict,
         };
-        let keep = run_columns(config);
+        let keep = run_columns(config, &self.options.overrides());
         let crate::partition::SpilledLoad {
             spilled,
             report: mut load,

@@ -41,6 +41,11 @@ const UNREAD_LAYER: &[&str] = &[
 /// session, layer and allocation).
 const UNREAD_EXPOSURE: &[&str] = &["event_id"];
 
+/// Columns only cumulative attribution reads (its sessions): a run whose policies
+/// all attribute by decision leaves them out of both tables (a third of a decision-mode
+/// load's kept strings).
+const SESSIONS: &[&str] = &["session_id"];
+
 /// One of the two tables a projection narrows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Table {
@@ -68,18 +73,20 @@ impl Projection {
         Self::default()
     }
 
-    /// The columns a retrain or a metrics run reads. With `whole_tracks` the tracks
-    /// table keeps every column: a property schema in `reject` mode quarantines a track
-    /// row with its whole record, which must not lose the columns the run does not
+    /// The columns a retrain or a metrics run reads; `sessions` when any of its
+    /// policies attributes in cumulative mode. With `whole_tracks` the tracks table
+    /// keeps every column: a property schema in `reject` mode quarantines a track row
+    /// with its whole record, which must not lose the columns the run does not
     /// otherwise read.
     #[must_use]
-    pub fn run(whole_tracks: bool) -> Self {
+    pub fn run(whole_tracks: bool, sessions: bool) -> Self {
+        let sessions: &[&'static str] = if sessions { &[] } else { SESSIONS };
         Self {
-            exposures: [UNREAD, UNREAD_LAYER, UNREAD_EXPOSURE].concat(),
+            exposures: [UNREAD, UNREAD_LAYER, UNREAD_EXPOSURE, sessions].concat(),
             tracks: if whole_tracks {
                 Vec::new()
             } else {
-                UNREAD.to_vec()
+                [UNREAD, sessions].concat()
             },
         }
     }
@@ -208,7 +215,7 @@ mod tests {
 
     #[test]
     fn the_run_projection_leaves_out_only_known_columns() {
-        let p = Projection::run(false);
+        let p = Projection::run(false, true);
         for c in [UNREAD, UNREAD_LAYER, UNREAD_EXPOSURE].concat() {
             assert!(!p.keeps_exposure(c), "{c}");
         }
@@ -217,15 +224,21 @@ mod tests {
         }
         assert!(p.keeps_track("event_id") && !p.keeps_exposure("event_id"));
         assert!(!p.keeps_track("env") && p.keeps_track("source_line"));
-        let whole = Projection::run(true);
+        let whole = Projection::run(true, true);
         assert!(whole.keeps_track("env") && !whole.keeps_exposure("env"));
         assert!(Projection::all().is_all() && !p.is_all());
+        // Decision mode only: no sessions, but in whole tracks.
+        let decision = Projection::run(false, false);
+        assert!(!decision.keeps_exposure("session_id") && !decision.keeps_track("session_id"));
+        assert!(decision.keeps_exposure("decision_id") && decision.keeps_track("unit_key"));
+        let decision = Projection::run(true, false);
+        assert!(!decision.keeps_exposure("session_id") && decision.keeps_track("session_id"));
     }
 
     #[test]
     fn applying_a_projection_drops_its_columns_once() {
         let mut t = super::super::TableBuilder::default().finish().unwrap();
-        let p = Projection::run(false);
+        let p = Projection::run(false, true);
         p.apply(&mut t.exposures, &mut t.tracks);
         assert!(t.exposures.column("env").is_err());
         assert!(t.exposures.column("unit_key").is_ok());

@@ -124,7 +124,7 @@ fn batches_held_or_written_one_by_one_give_the_same_partitions() {
         spill_events(
             &files,
             LoadOptions::default(),
-            &Projection::run(false),
+            &Projection::run(false, true),
             4,
             Some(dir.path()),
             MemoryLimit(limit),

@@ -303,7 +303,7 @@ fn a_projected_load_validates_every_column_and_keeps_only_its_own() {
         "/datasets/demo/events.ndjson"
     ));
     let paths = [parquet, ndjson];
-    let keep = Projection::run(false);
+    let keep = Projection::run(false, true);
     let whole = load_events(&paths, LoadOptions::default()).unwrap();
     let projected =
         load_events_projected(&paths, LoadOptions::default(), &keep, &NoProgress).unwrap();
