@@ -344,54 +344,73 @@ fn decision_index(
         .with_min_len(1 << 14)
         .map(|x| if x.eligible { x.decision } else { NONE })
         .collect();
-    let (offsets, by_decision) = grouped_by(touch, &eligible_decision, n_decisions);
-    // In parallel over ranges of decisions, each giving its part of `dx` and the
-    // part's ends per decision; the parts are then joined.
-    let parts: Vec<(Vec<Touch>, Vec<u32>)> = (0..n_decisions.div_ceil(ROW_SPAN))
-        .into_par_iter()
-        .map(|k| {
-            let decisions = k * ROW_SPAN..((k + 1) * ROW_SPAN).min(n_decisions);
-            first_per_pair(decisions, &offsets, &by_decision)
-        })
+    let (offsets, mut dx) = grouped_by(touch, &eligible_decision, n_decisions);
+    // In parallel over ranges of decisions, each keeping its touches at the front of
+    // its own slice of `dx`; the kept touches are then moved together in place. (A
+    // copy of the touches per range, then one more of all of them, were 64 MB beside
+    // these 32 MB for a million exposures, at a run's peak.)
+    let ranges: Vec<std::ops::Range<usize>> = (0..n_decisions.div_ceil(ROW_SPAN))
+        .map(|k| k * ROW_SPAN..((k + 1) * ROW_SPAN).min(n_decisions))
+        .collect();
+    let mut slices = Vec::with_capacity(ranges.len());
+    let mut rest: &mut [Touch] = &mut dx;
+    for r in &ranges {
+        let len = (offsets[r.end] - offsets[r.start]) as usize;
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        slices.push(head);
+        rest = tail;
+    }
+    let ends: Vec<Vec<u32>> = ranges
+        .par_iter()
+        .zip(slices)
+        .map(|(r, slice)| first_per_pair(r.clone(), &offsets, slice))
         .collect();
     let mut dx_offsets = Vec::with_capacity(offsets.len());
-    let mut dx = Vec::with_capacity(by_decision.len());
     dx_offsets.push(0u32);
-    for (part, ends) in parts {
-        let base = dx.len() as u32;
-        dx_offsets.extend(ends.iter().map(|e| base + e));
-        dx.extend(part);
+    let mut kept = 0usize;
+    for (r, ends) in ranges.iter().zip(&ends) {
+        let start = offsets[r.start] as usize;
+        let n = ends.last().map_or(0, |&e| e as usize);
+        dx.copy_within(start..start + n, kept);
+        dx_offsets.extend(ends.iter().map(|&e| kept as u32 + e));
+        kept += n;
     }
+    dx.truncate(kept);
     (dx_offsets, dx)
 }
 
-/// For each of `decisions`, its first touch per pair in (time, row) order, and the
-/// end of each decision's touches among them.
+/// For each of `decisions`, its first touch per pair in (time, row) order, moved to
+/// the front of `touches` (the decisions' touches, grouped by decision), and the end
+/// of each decision's touches among them. A touch is only ever moved back, onto one
+/// already read, so the pass needs no copy.
 fn first_per_pair(
     decisions: std::ops::Range<usize>,
     offsets: &[u32],
-    by_decision: &[Touch],
-) -> (Vec<Touch>, Vec<u32>) {
-    let (mut dx, mut ends, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    touches: &mut [Touch],
+) -> Vec<u32> {
+    let base = offsets[decisions.start] as usize;
+    let mut ends = Vec::with_capacity(decisions.len());
+    let mut kept = 0;
     for d in decisions {
-        let group = &by_decision[offsets[d] as usize..offsets[d + 1] as usize];
-        if group.len() == 1 {
-            dx.push(group[0]);
-        } else if !group.is_empty() {
-            scratch.clear();
-            scratch.extend_from_slice(group);
-            scratch.sort_unstable_by_key(|t: &Touch| (t.pa, t.at, t.row));
+        let (from, to) = (offsets[d] as usize - base, offsets[d + 1] as usize - base);
+        if to - from == 1 {
+            touches[kept] = touches[from];
+            kept += 1;
+        } else if to > from {
+            touches[from..to].sort_unstable_by_key(|t: &Touch| (t.pa, t.at, t.row));
             let mut last = NONE;
-            for t in &scratch {
+            for i in from..to {
+                let t = touches[i];
                 if t.pa != last {
-                    dx.push(*t);
+                    touches[kept] = t;
+                    kept += 1;
                     last = t.pa;
                 }
             }
         }
-        ends.push(dx.len() as u32);
+        ends.push(kept as u32);
     }
-    (dx, ends)
+    ends
 }
 
 /// `value` per track row, null as 0.
