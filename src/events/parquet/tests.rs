@@ -658,6 +658,16 @@ fn batches_are_whole_row_groups_of_at_least_the_batch_size() {
     assert_eq!(b(&[20, 1, 9]), [(0, 20, 0..1), (20, 10, 1..3)]);
 }
 
+/// `rows` written to a parquet file in `dir` in row groups of 128 rows.
+fn in_row_groups_of_128(rows: &[Row], dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join(FILE);
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .with_row_group_size(Some(128))
+        .finish(&mut frame(&[], rows))
+        .unwrap();
+    path
+}
+
 #[test]
 fn a_file_read_in_batches_of_row_groups_loads_as_before() {
     let one = [
@@ -671,11 +681,7 @@ fn a_file_read_in_batches_of_row_groups_loads_as_before() {
     ];
     let rows: Vec<Row> = (0..300).flat_map(|_| one.clone()).collect();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(FILE);
-    ParquetWriter::new(std::fs::File::create(&path).unwrap())
-        .with_row_group_size(Some(128))
-        .finish(&mut frame(&[], &rows))
-        .unwrap();
+    let path = in_row_groups_of_128(&rows, dir.path());
     let old = reference_rows(&read_frame(&path), FILE, &NoProgress).unwrap();
     assert_eq!(old.read, rows.len() as u64);
     // Batches of three row groups, not a multiple of the rows' period.
@@ -698,11 +704,7 @@ fn columns_decoded_apart_are_null_columns_only_when_they_have_no_value() {
     ];
     let rows: Vec<Row> = (0..100).flat_map(|_| one.clone()).collect();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(FILE);
-    ParquetWriter::new(std::fs::File::create(&path).unwrap())
-        .with_row_group_size(Some(128))
-        .finish(&mut frame(&[], &rows))
-        .unwrap();
+    let path = in_row_groups_of_128(&rows, dir.path());
     let open = || Ok(std::fs::File::open(&path).unwrap());
     let metadata = ParquetReader::new(open().unwrap())
         .get_metadata()
