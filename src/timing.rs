@@ -1,7 +1,8 @@
 //! Phase timings for looking into where a run's time goes: with the environment
 //! variable `BANDIT_ENGINE_TIMINGS` set, each timed phase prints its wall time to
 //! standard error as it ends (phases run in parallel print as they end), with the
-//! process's resident memory then and its peak so far (Linux; blank elsewhere).
+//! process's resident memory then, its peak so far and malloc's heap in use (Linux;
+//! blank elsewhere).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -44,7 +45,10 @@ impl Drop for Phase {
     }
 }
 
-/// `, rss X MB (anon A, file F), peak Y MB` from `/proc/self/status`, or nothing where it cannot be read.
+/// `, rss X MB (anon A, file F), peak Y MB` from `/proc/self/status` (nothing where it
+/// cannot be read), then with glibc `, heap H MB in use of T MB` from `mallinfo2` (all
+/// arenas): resident memory stays at its peak once freed memory is kept for reuse
+/// (`crate::memory`), so the heap in use tells what a phase holds.
 fn memory() -> String {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return String::new();
