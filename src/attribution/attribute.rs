@@ -47,9 +47,11 @@ pub fn rewards(tables: &EventTables, goal: &Goal, params: &AttributionParams) ->
 }
 
 /// [`rewards`] and the [`credits`] of the goal's event from one attribution pass:
-/// what a run needs for a policy's rewards and its attribution report. The credits'
-/// `exposures` table has only the columns a report reads: `unit_key`, `policy_id`,
-/// `allocation_name`.
+/// what a run needs for a policy's rewards and its attribution report. The credits
+/// come with [`Credits::multi_allocation_units`] counted and an `exposures` table
+/// without rows (when the units were not coded, in decision mode without the unit-key
+/// rule: the count is left to the report, and `exposures` has the columns it reads,
+/// `unit_key`, `policy_id` and `allocation_name`).
 ///
 /// # Errors
 ///

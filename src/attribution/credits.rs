@@ -1,6 +1,8 @@
 //! [`Credits`]: what attribution produced for one goal, whichever implementation
 //! computed it; the attribution report and the metrics read it.
 
+use std::collections::BTreeMap;
+
 use polars::prelude::LazyFrame;
 
 /// What attribution produced for one goal: the credit table, and what the attribution
@@ -22,4 +24,9 @@ pub struct Credits {
     /// allocation: `unit_key`, `policy_id`, `allocation_name`, `exposed_at`,
     /// `decision_id`, `probability` (deduplicated per session in cumulative mode).
     pub exposures: LazyFrame,
+    /// Per policy id, the units whose `exposures` name two or more of its
+    /// allocations, when the attribution pass counted them (the fused kernel does,
+    /// from its unit codes; a policy it does not list has none). `None`: the report
+    /// counts them from `exposures`.
+    pub multi_allocation_units: Option<BTreeMap<String, u64>>,
 }

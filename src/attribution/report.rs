@@ -306,8 +306,12 @@ fn credit_sum(credits: &Credits, policy_id: &str) -> Result<ExactSum> {
     Ok(weights.iter().flatten().collect())
 }
 
-/// Units exposed to two or more allocations of `policy_id`.
+/// Units exposed to two or more allocations of `policy_id`: as the attribution pass
+/// counted them, else from the credits' exposures.
 fn multi_allocation_units(credits: &Credits, policy_id: &str) -> Result<u64> {
+    if let Some(counted) = &credits.multi_allocation_units {
+        return Ok(counted.get(policy_id).copied().unwrap_or(0));
+    }
     count(
         credits
             .exposures

@@ -253,8 +253,10 @@ fn each_policy(
         .enumerate()
         .map(|(i, goal)| {
             let (policy, spec, params) = &policies[i];
-            let report = goal.report(tables, &spec.goal, params, &policy.id)?;
-            Ok((metrics(i, goal)?, report))
+            let report = timed("  report", || {
+                goal.report(tables, &spec.goal, params, &policy.id)
+            })?;
+            Ok((timed("  policy metrics", || metrics(i, goal))?, report))
         })
         .collect();
     Ok(done

@@ -6,7 +6,10 @@
 //! ties; under every mode, model, skew, window, goal type, and with the unit-key rule
 //! on (the default) and off (`unlinkedEvents: drop`).
 
-use bandit_engine::attribution::{credits, relational, rewards, AttributionParams, TouchModel};
+use bandit_engine::attribution::{
+    attribution_report, credits, relational, rewards, rewards_and_credits, AttributionParams,
+    TouchModel,
+};
 use bandit_engine::config::{AttributionMode, Goal, GoalType, UnlinkedEvents};
 use bandit_engine::events::{Event, EventTables, TableBuilder};
 use polars::prelude::*;
@@ -223,6 +226,16 @@ fn check(t: &EventTables, params: &AttributionParams, goal_type: GoalType) {
         AttributionMode::Cumulative => relational::cumulative_credits(t, "purchase", params),
     }
     .unwrap();
+    // The reports agree, the kernel's count of units in several allocations (from its
+    // unit codes, its exposures table left empty for a report) included.
+    let (_, for_report) = rewards_and_credits(t, &g, params).unwrap();
+    for policy in ["p0", "p1", "px"] {
+        let spec = attribution_report(t, &b, "purchase", policy, params).unwrap();
+        for (what, c) in [("credits", &a), ("report credits", &for_report)] {
+            let fused = attribution_report(t, c, "purchase", policy, params).unwrap();
+            assert_eq!(fused, spec, "{what}: reports of {policy} differ");
+        }
+    }
     let mut credit_cols = vec![
         "track_row",
         "unit_key",

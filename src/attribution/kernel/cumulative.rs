@@ -9,7 +9,10 @@ use rayon::prelude::*;
 use super::code::Coded;
 use super::group::{grouped, grouped_by};
 use super::intern::{Identity, Session, NO_SESSION};
-use super::rows::{Attributed, Credit, Goal0, Outcome, OutcomeRow, RewardUnit, Touch, UnitRow};
+use super::rows::{
+    add_counts, count_multi, Attributed, Credit, Goal0, Outcome, OutcomeRow, RewardUnit, Touch,
+    UnitRow,
+};
 use super::touch::Out;
 use super::{Map, NONE, UNIT_CHUNK};
 use crate::attribution::params::AttributionParams;
@@ -43,11 +46,13 @@ pub(super) fn cumulative<'a>(
     let mut rewards = Vec::with_capacity(chunks.iter().map(|c| c.0.rewards.len()).sum());
     let (mut credits, mut outcomes, mut kept, mut foreign) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut multi = Vec::new();
     for (o, f) in chunks {
         rewards.extend(o.rewards);
         credits.push(o.credits);
         outcomes.push(o.outcomes);
         kept.push(o.kept);
+        multi = add_counts(multi, o.multi);
         foreign.extend(f);
     }
     let (array_credits, array_outcomes) = array_credits(arrays, &goals, &pairs.policy_of);
@@ -73,6 +78,7 @@ pub(super) fn cumulative<'a>(
         outcomes,
         goals,
         kept,
+        multi: Some(multi),
     }
 }
 
@@ -102,6 +108,8 @@ struct Scratch {
     dedup: Vec<(Session, u32, i64, u32)>,
     /// Touches kept by dedup, with their session.
     kept: Vec<(Session, Touch)>,
+    /// The kept touches' policy and pair codes.
+    pairs: Vec<(u32, u32)>,
 }
 
 impl<'c> UnitPass<'c> {
@@ -158,6 +166,9 @@ impl<'c> UnitPass<'c> {
             let u = self.by_rank[rank];
             self.sessions(rank, &mut scratch.rows);
             self.dedup(u, &mut scratch, &mut out.kept);
+            scratch.pairs.clear();
+            (scratch.pairs).extend(scratch.kept.iter().map(|(_, t)| (t.policy, t.pa)));
+            count_multi(&mut scratch.pairs, &mut out.multi);
             let first = out.rewards.len();
             reward_units(&scratch.kept, &mut out.rewards);
             for g in &self.g_sorted[self.g_off[rank] as usize..self.g_off[rank + 1] as usize] {

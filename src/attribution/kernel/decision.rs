@@ -8,7 +8,9 @@ use super::code::Coded;
 use super::group::grouped_by;
 use super::keys::{Keys, StrCol};
 use super::order::{prefix, sort_by_bytes};
-use super::rows::{Attributed, Credit, Goal0, OutcomeRow, RewardUnit, Touch};
+use super::rows::{
+    add_counts, count_multi, Attributed, Credit, Goal0, OutcomeRow, RewardUnit, Touch,
+};
 use super::touch::Out;
 use super::{NONE, UNIT_CHUNK};
 use crate::attribution::params::AttributionParams;
@@ -71,6 +73,12 @@ pub(super) fn decision<'a>(
         r.goal_value += cr.weight * values[cr.track as usize];
     }
     let kept = vec![order.iter().map(|&k| dx[k as usize].row).collect()];
+    let multi = index
+        .by_unit
+        .as_ref()
+        .map(|(offsets, ks)| multi_by_unit(offsets, ks, &dx));
+    // A touch without a unit code (a null unit key) is in no unit's group.
+    let multi = multi.filter(|_| dx.iter().all(|t| t.unit != NONE));
     Ok(Attributed {
         tables,
         mode: AttributionMode::Decision,
@@ -80,7 +88,30 @@ pub(super) fn decision<'a>(
         outcomes,
         goals,
         kept,
+        multi,
     })
+}
+
+/// [`super::rows::count_multi`] of every unit, from the touches of `dx` grouped by
+/// unit (every decision-mode touch is a kept row).
+fn multi_by_unit(offsets: &[u32], ks: &[u32], dx: &[Touch]) -> Vec<u64> {
+    let units = offsets.len().saturating_sub(1);
+    (0..units.div_ceil(UNIT_CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let (mut counts, mut pairs) = (Vec::new(), Vec::new());
+            for u in chunk * UNIT_CHUNK..((chunk + 1) * UNIT_CHUNK).min(units) {
+                pairs.clear();
+                pairs.extend(
+                    ks[offsets[u] as usize..offsets[u + 1] as usize]
+                        .iter()
+                        .map(|&k| (dx[k as usize].policy, dx[k as usize].pa)),
+                );
+                count_multi(&mut pairs, &mut counts);
+            }
+            counts
+        })
+        .reduce(Vec::new, add_counts)
 }
 
 /// The reward units (indices into `dx`) sorted by policy, allocation, decision id.

@@ -118,4 +118,38 @@ pub(in crate::attribution) struct Attributed<'a> {
     pub(super) goals: Vec<Goal0>,
     /// Eligible exposure rows kept by the mode's dedup.
     pub(super) kept: Vec<Vec<u32>>,
+    /// Per policy code, the units whose kept rows name two or more of its pairs
+    /// (shorter than the policies when the last have none); `None` when the units
+    /// were not coded (decision mode without the unit-key rule).
+    pub(super) multi: Option<Vec<u64>>,
+}
+
+/// Counts one unit into `counts` (per policy code): each policy whose pairs among
+/// the unit's kept rows (`pairs`: policy and pair codes, in any order, reordered
+/// here) number two or more counts the unit once.
+pub(super) fn count_multi(pairs: &mut [(u32, u32)], counts: &mut Vec<u64>) {
+    if pairs.len() < 2 {
+        return;
+    }
+    pairs.sort_unstable();
+    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+        if run.windows(2).any(|w| w[0].1 != w[1].1) {
+            let p = run[0].0 as usize;
+            if counts.len() <= p {
+                counts.resize(p + 1, 0);
+            }
+            counts[p] += 1;
+        }
+    }
+}
+
+/// Adds the counts of [`count_multi`] of two sets of units.
+pub(super) fn add_counts(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
+    if a.len() < b.len() {
+        return add_counts(b, a);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+    a
 }

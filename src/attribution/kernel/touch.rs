@@ -82,6 +82,8 @@ pub(super) struct Out {
     pub(super) credits: Vec<Credit>,
     pub(super) outcomes: Vec<OutcomeRow>,
     pub(super) kept: Vec<u32>,
+    /// [`super::rows::count_multi`] of the units done.
+    pub(super) multi: Vec<u64>,
     /// Scratch.
     pub(super) touches: Vec<Touch>,
     pub(super) at: Vec<i64>,

@@ -142,6 +142,7 @@ pub fn cumulative_credits(
             col("has_array"),
         ]),
         exposures: dedup,
+        multi_allocation_units: None,
     })
 }
 

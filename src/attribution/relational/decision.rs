@@ -94,6 +94,7 @@ pub fn decision_credits(
             lit(false).alias("has_array"),
         ]),
         exposures,
+        multi_allocation_units: None,
     })
 }
 
