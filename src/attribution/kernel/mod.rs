@@ -16,6 +16,7 @@
 //! | window steps per event × policy (time rules, strongest link, model) | a loop over the event's touches of one policy ([`touch`]) |
 //! | `group_by(unit, policy, allocation)` of credits, left join to exposed units | the unit's reward rows, found by a scan of its bucket |
 //! | `sort(policy, allocation, unit_key)` | units ranked by key once ([`order`]); rows bucketed by policy × allocation in rank order |
+//! | the report's `group_by(unit_key).n_unique(allocation)` of kept exposures, per policy | counted per unit: as its rows are deduplicated (cumulative), or over its touches grouped by unit (decision mode) ([`rows::count_multi`]) |
 //!
 //! Every pass over rows is parallel (rayon) over fixed spans or chunks whose results
 //! are joined in order, so the output does not depend on the thread count. Key
