@@ -58,7 +58,7 @@ fn cpu_seconds() -> f64 {
         };
         // SAFETY: clock_gettime writes only into `t`.
         if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0 {
-            #[allow(clippy::cast_precision_loss)] // seconds of CPU fit an f64 exactly.
+            #[allow(clippy::cast_precision_loss)] // a process's CPU seconds are far below 2^53.
             return t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9;
         }
     }
