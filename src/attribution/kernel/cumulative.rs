@@ -167,7 +167,9 @@ impl<'c> UnitPass<'c> {
             self.sessions(rank, &mut scratch.rows);
             self.dedup(u, &mut scratch, &mut out.kept);
             scratch.pairs.clear();
-            (scratch.pairs).extend(scratch.kept.iter().map(|(_, t)| (t.policy, t.pa)));
+            scratch
+                .pairs
+                .extend(scratch.kept.iter().map(|(_, t)| (t.policy, t.pa)));
             count_multi(&mut scratch.pairs, &mut out.multi);
             let first = out.rewards.len();
             reward_units(&scratch.kept, &mut out.rewards);

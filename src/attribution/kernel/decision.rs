@@ -73,12 +73,12 @@ pub(super) fn decision<'a>(
         r.goal_value += cr.weight * values[cr.track as usize];
     }
     let kept = vec![order.iter().map(|&k| dx[k as usize].row).collect()];
-    let multi = index
-        .by_unit
-        .as_ref()
+    // A touch without a unit code (a null unit key) is in no unit's group: then the
+    // report counts from the exposures, and the groups are not scanned for nothing.
+    let coded = dx.iter().all(|t| t.unit != NONE);
+    let multi = (index.by_unit.as_ref())
+        .filter(|_| coded)
         .map(|(offsets, ks)| multi_by_unit(offsets, ks, &dx));
-    // A touch without a unit code (a null unit key) is in no unit's group.
-    let multi = multi.filter(|_| dx.iter().all(|t| t.unit != NONE));
     Ok(Attributed {
         tables,
         mode: AttributionMode::Decision,
