@@ -81,6 +81,14 @@ fn count(lf: LazyFrame) -> Result<u64> {
     Ok(df.column("n")?.u64()?.get(0).unwrap_or(0))
 }
 
+/// Track rows named `goal_event`, repeats included: a count over the one column (a
+/// filter of the tracks table gathered every column of the matching rows first, about a
+/// tenth of a `metrics` run's CPU, once per policy).
+fn named_rows(tables: &EventTables, goal_event: &str) -> Result<u64> {
+    let named = tables.tracks.column("event")?.str()?.equal(goal_event);
+    Ok(named.num_trues() as u64)
+}
+
 /// The report of one policy, from the credits of its goal.
 ///
 /// # Errors
@@ -156,14 +164,9 @@ pub fn report_counts(
     policy_id: &str,
     params: &AttributionParams,
 ) -> Result<ReportCounts> {
-    let named = tables
-        .tracks
-        .clone()
-        .lazy()
-        .filter(col("event").eq(lit(goal_event)));
     let goals = credits.goals.clone();
     let goal_events = count(goals.clone())?;
-    let duplicates = count(named)?.saturating_sub(goal_events);
+    let duplicates = named_rows(tables, goal_event)?.saturating_sub(goal_events);
     let unknown = col("decision_id")
         .is_not_null()
         .and(col("known_decision").not());
