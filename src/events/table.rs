@@ -430,8 +430,19 @@ pub(super) enum Chunk {
 /// [`track_rows`]); [`Error::Polars`] only if polars refuses to assemble equal-length
 /// columns, which would be a bug.
 pub(super) fn finish_all(chunks: Vec<Chunk>, keep: &Projection) -> Result<EventTables> {
+    stack_frames(frames_of(chunks, keep)?, keep)
+}
+
+/// Each chunk's frames, built in parallel, without the columns `keep` leaves out: a
+/// load finishes each block's builders as soon as the block is read, so that their
+/// owned strings are freed before the next block's are made.
+///
+/// # Errors
+///
+/// As [`finish_all`].
+pub(super) fn frames_of(chunks: Vec<Chunk>, keep: &Projection) -> Result<Vec<EventTables>> {
     use rayon::prelude::*;
-    let parts = chunks
+    chunks
         .into_par_iter()
         .map(|c| {
             let mut t = match c {
@@ -441,7 +452,15 @@ pub(super) fn finish_all(chunks: Vec<Chunk>, keep: &Projection) -> Result<EventT
             keep.apply(&mut t.exposures, &mut t.tracks);
             Ok(t)
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// The second half of [`finish_all`]: frames from [`frames_of`] stacked in order.
+///
+/// # Errors
+///
+/// As [`finish_all`].
+pub(super) fn stack_frames(parts: Vec<EventTables>, keep: &Projection) -> Result<EventTables> {
     // Checked once for the whole load, so the offsets below cannot overflow.
     track_rows(parts.iter().map(|p| p.tracks.height()).sum())?;
     let mut parts = parts.into_iter();
