@@ -504,9 +504,7 @@ fn load_parts(
             take(part.tables)
         };
         match (Format::from_path(path)?, batched) {
-            // In blocks in memory too: the chunks of each block are what a whole read
-            // gives, and the file's bytes are never all held (618 MB of a 1.6 GB peak
-            // on the shop log).
+            // In blocks in memory too (the module's documentation says why).
             (Format::Ndjson, _) => {
                 read_ndjson_blocks(path, &file, keep, progress, BLOCK_BYTES, &mut on_part)?;
             }

@@ -88,7 +88,7 @@ fn an_ndjson_file_in_blocks_gives_what_it_gives_whole() {
     .unwrap();
     let refused: Vec<u64> = whole.rejected.iter().map(|r| r.line).collect();
     // The demo log's own bad records, and those made here (a blank line is skipped).
-    for line in [301, 778, lines_len(&text) + 1] {
+    for line in [301, 778, text.lines().count() as u64 + 1] {
         assert!(
             refused.contains(&line),
             "line {line} not refused: {refused:?}"
@@ -97,8 +97,4 @@ fn an_ndjson_file_in_blocks_gives_what_it_gives_whole() {
     assert!(!refused.contains(&302), "{refused:?}");
     assert!(refused.len() > 5, "{refused:?}");
     assert_parts_join_to_whole(parts, whole, &keep);
-}
-
-fn lines_len(text: &str) -> u64 {
-    text.lines().count() as u64
 }
